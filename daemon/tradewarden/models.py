@@ -1,0 +1,107 @@
+"""Plain data types shared by the risk engine, the brokers and the store."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"  # intent recorded locally, request not yet answered
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    UNKNOWN = "UNKNOWN"  # request sent, outcome unknown: must be resolved by a query
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_STATUSES
+
+
+OPEN_STATUSES = frozenset(
+    {OrderStatus.PENDING, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNKNOWN}
+)
+
+CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+
+
+@dataclass(slots=True, frozen=True)
+class OrderRequest:
+    """What a bot asks for. `client_order_id` is ours and is recorded before sending."""
+
+    bot: str
+    symbol: str
+    side: Side
+    qty: float
+    order_type: OrderType = OrderType.MARKET
+    price: float | None = None  # limit price; for MARKET the reference price for notional
+    client_order_id: str = ""
+    zone: int | None = None  # volatility zone Z1..Z5 of the signal, if the strategy tags it
+    directional: bool = True  # an entry that adds exposure in a direction
+
+
+@dataclass(slots=True)
+class Order:
+    client_order_id: str
+    bot: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: float
+    price: float | None
+    status: OrderStatus
+    filled_qty: float = 0.0
+    avg_price: float = 0.0
+    exchange_order_id: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True, frozen=True)
+class Fill:
+    trade_id: str
+    client_order_id: str
+    bot: str
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    ts: float
+
+
+@dataclass(slots=True, frozen=True)
+class Tick:
+    """One market event: a candle close (or a trade) for a symbol."""
+
+    ts: float
+    symbol: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(slots=True)
+class Position:
+    bot: str
+    symbol: str
+    qty: float = 0.0
+    avg_price: float = 0.0
+    realized_pnl: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)

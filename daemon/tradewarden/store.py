@@ -1,0 +1,306 @@
+"""Durable state in one SQLite file (WAL): orders, fills, positions, equity, breakers.
+
+Writes that guard an action (an order intent, a breaker trip) are committed before the
+action happens, so a crash at any point leaves a state the next start can resume from.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tradewarden.models import OPEN_STATUSES, Fill, Order, OrderStatus, OrderType, Side
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    client_order_id TEXT PRIMARY KEY,
+    bot TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    order_type TEXT NOT NULL,
+    qty REAL NOT NULL,
+    price REAL,
+    status TEXT NOT NULL,
+    filled_qty REAL NOT NULL DEFAULT 0,
+    avg_price REAL NOT NULL DEFAULT 0,
+    exchange_order_id TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
+CREATE TABLE IF NOT EXISTS fills (
+    trade_id TEXT PRIMARY KEY,
+    client_order_id TEXT NOT NULL,
+    bot TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty REAL NOT NULL,
+    price REAL NOT NULL,
+    fee REAL NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trades (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bot TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    pnl REAL NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS equity_marks (
+    bot TEXT NOT NULL,
+    ts REAL NOT NULL,
+    equity REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS breakers (
+    breaker TEXT NOT NULL,
+    bot TEXT NOT NULL,
+    tripped INTEGER NOT NULL,
+    tripped_at REAL,
+    value REAL,
+    threshold REAL,
+    reason TEXT,
+    PRIMARY KEY (breaker, bot)
+);
+CREATE TABLE IF NOT EXISTS resets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    cleared TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class StateError(Exception):
+    """The state database cannot be used (corrupt, locked, unreadable)."""
+
+
+def _order(row: sqlite3.Row) -> Order:
+    return Order(
+        client_order_id=row["client_order_id"],
+        bot=row["bot"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        order_type=OrderType(row["order_type"]),
+        qty=row["qty"],
+        price=row["price"],
+        status=OrderStatus(row["status"]),
+        filled_qty=row["filled_qty"],
+        avg_price=row["avg_price"],
+        exchange_order_id=row["exchange_order_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class Store:
+    """Thin, explicit access to the state file. Thread-safe through one lock."""
+
+    def __init__(self, path: Path | str, *, timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            ok = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if ok != "ok":
+                raise StateError(f"state database {self.path} failed its integrity check: {ok}")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state database {self.path} is unusable: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; raises StateError if the file is locked or broken."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StateError(f"state database {self.path}: {exc}") from None
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StateError(f"state database {self.path}: {exc}") from None
+
+    # --- orders -----------------------------------------------------------------------------
+    def record_intent(self, order: Order) -> None:
+        """Commit the order (status PENDING) before any request is sent."""
+        now = time.time()
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    order.client_order_id,
+                    order.bot,
+                    order.symbol,
+                    str(order.side),
+                    str(order.order_type),
+                    order.qty,
+                    order.price,
+                    str(order.status),
+                    order.filled_qty,
+                    order.avg_price,
+                    order.exchange_order_id,
+                    order.created_at or now,
+                    now,
+                ),
+            )
+
+    def update_order(self, order: Order) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE orders SET status=?, filled_qty=?, avg_price=?, exchange_order_id=?,"
+                " updated_at=? WHERE client_order_id=?",
+                (
+                    str(order.status),
+                    order.filled_qty,
+                    order.avg_price,
+                    order.exchange_order_id,
+                    time.time(),
+                    order.client_order_id,
+                ),
+            )
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        rows = self._query("SELECT * FROM orders WHERE client_order_id=?", (client_order_id,))
+        return _order(rows[0]) if rows else None
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        marks = ",".join("?" * len(OPEN_STATUSES))
+        args: tuple[Any, ...] = tuple(str(s) for s in OPEN_STATUSES)
+        sql = f"SELECT * FROM orders WHERE status IN ({marks})"  # noqa: S608 - fixed placeholders
+        if symbol:
+            sql += " AND symbol=?"
+            args += (symbol,)
+        return [_order(r) for r in self._query(sql + " ORDER BY created_at", args)]
+
+    def all_orders(self) -> list[Order]:
+        return [_order(r) for r in self._query("SELECT * FROM orders ORDER BY created_at")]
+
+    def order_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM orders")[0][0])
+
+    # --- fills and trades -------------------------------------------------------------------
+    def record_fill(self, fill: Fill) -> bool:
+        """Store a fill once; returns False if this trade id was already recorded."""
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    fill.trade_id,
+                    fill.client_order_id,
+                    fill.bot,
+                    fill.symbol,
+                    str(fill.side),
+                    fill.qty,
+                    fill.price,
+                    fill.fee,
+                    fill.ts,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def fills(self, bot: str | None = None) -> list[sqlite3.Row]:
+        if bot:
+            return self._query("SELECT * FROM fills WHERE bot=? ORDER BY ts", (bot,))
+        return self._query("SELECT * FROM fills ORDER BY ts")
+
+    def record_trade(self, bot: str, symbol: str, pnl: float, ts: float) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO trades (bot, symbol, pnl, ts) VALUES (?,?,?,?)", (bot, symbol, pnl, ts)
+            )
+
+    def trades(self, bot: str | None = None) -> list[sqlite3.Row]:
+        if bot:
+            return self._query("SELECT * FROM trades WHERE bot=? ORDER BY id", (bot,))
+        return self._query("SELECT * FROM trades ORDER BY id")
+
+    def mark_equity(self, bot: str, ts: float, equity: float) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO equity_marks VALUES (?,?,?)", (bot, ts, equity))
+
+    def equity_curve(self, bot: str) -> list[tuple[float, float]]:
+        rows = self._query("SELECT ts, equity FROM equity_marks WHERE bot=? ORDER BY ts", (bot,))
+        return [(r[0], r[1]) for r in rows]
+
+    # --- breakers ---------------------------------------------------------------------------
+    def trip(self, breaker: str, bot: str, value: float, threshold: float, reason: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO breakers VALUES (?,?,1,?,?,?,?) ON CONFLICT(breaker, bot) DO UPDATE"
+                " SET tripped=1, tripped_at=excluded.tripped_at, value=excluded.value,"
+                " threshold=excluded.threshold, reason=excluded.reason",
+                (breaker, bot, time.time(), value, threshold, reason),
+            )
+
+    def tripped(self) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM breakers WHERE tripped=1 ORDER BY tripped_at")
+
+    def clear_trips(self, actor: str, reason: str) -> list[str]:
+        """Clear every trip (the human reset). Returns what was cleared."""
+        with self.tx() as db:
+            rows = db.execute("SELECT breaker, bot FROM breakers WHERE tripped=1").fetchall()
+            cleared = [f"{r['breaker']}:{r['bot']}" for r in rows]
+            db.execute("UPDATE breakers SET tripped=0")
+            db.execute(
+                "INSERT INTO resets (ts, actor, reason, cleared) VALUES (?,?,?,?)",
+                (time.time(), actor, reason, json.dumps(cleared)),
+            )
+            return cleared
+
+    def resets(self) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM resets ORDER BY id")
+
+    # --- key/value (risk counters, manual halt, peaks) --------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        rows = self._query("SELECT value FROM kv WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def put(self, key: str, value: Any) -> None:
+        with self.tx() as db:
+            self._put(db, key, value)
+
+    @staticmethod
+    def _put(db: sqlite3.Connection, key: str, value: Any) -> None:
+        db.execute(
+            "INSERT INTO kv VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        with self.tx() as db:
+            for k, v in items.items():
+                self._put(db, k, v)
+
+    def integrity_check(self) -> str:
+        return str(self._query("PRAGMA integrity_check")[0][0])
