@@ -20,7 +20,7 @@ class BrokerError(Exception):
         self.code = code
 
 
-class OutcomeUnknown(BrokerError):
+class OutcomeUnknownError(BrokerError):
     """The request may or may not have reached the exchange (timeout, 5xx, dropped link).
 
     The caller must resolve it by querying the client order id, never by resending.

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    NoDecode,
     TomlConfigSettingsSource,
 )
 from pydantic_settings.exceptions import SettingsError
@@ -115,7 +115,9 @@ class Settings(BaseSettings):
     secret_grace_seconds: Annotated[float, Field(ge=0)] = _env(
         "TRADEWARDEN_SECRET_GRACE_SECONDS", 300.0
     )
-    secret_trade_key_id: str = _env("TRADEWARDEN_SECRET_TRADE_KEY_ID", "tradewarden/dev/binance/trade")
+    secret_trade_key_id: str = _env(
+        "TRADEWARDEN_SECRET_TRADE_KEY_ID", "tradewarden/dev/binance/trade"
+    )
     secret_read_key_id: str = _env("TRADEWARDEN_SECRET_READ_KEY_ID", "tradewarden/dev/binance/read")
     secret_slack_id: str = _env("TRADEWARDEN_SECRET_SLACK_ID", "tradewarden/dev/slack")
     secret_smtp_id: str = _env("TRADEWARDEN_SECRET_SMTP_ID", "tradewarden/dev/smtp")
@@ -124,7 +126,9 @@ class Settings(BaseSettings):
 
     # --- exchange ---------------------------------------------------------------------------
     binance_base_url: str | None = _env("TRADEWARDEN_BINANCE_BASE_URL", None)
-    recv_window_ms: Annotated[int, Field(gt=0, le=60_000)] = _env("TRADEWARDEN_RECV_WINDOW_MS", 5000)
+    recv_window_ms: Annotated[int, Field(gt=0, le=60_000)] = _env(
+        "TRADEWARDEN_RECV_WINDOW_MS", 5000
+    )
     reconcile_interval_seconds: PositiveFloat = _env("TRADEWARDEN_RECONCILE_INTERVAL_SECONDS", 30.0)
     shared_account: bool = _env("TRADEWARDEN_SHARED_ACCOUNT", False)
     balance_tolerance: Fraction = _env("TRADEWARDEN_BALANCE_TOLERANCE", 0.001)
@@ -140,7 +144,9 @@ class Settings(BaseSettings):
     email_from: str = _env("TRADEWARDEN_EMAIL_FROM", "tradewarden@localhost")
     email_to: StrList = _env("TRADEWARDEN_EMAIL_TO", ())
     sns_topic_arn: str | None = _env("TRADEWARDEN_SNS_TOPIC_ARN", None)
-    alert_dedup_seconds: Annotated[float, Field(ge=0)] = _env("TRADEWARDEN_ALERT_DEDUP_SECONDS", 300.0)
+    alert_dedup_seconds: Annotated[float, Field(ge=0)] = _env(
+        "TRADEWARDEN_ALERT_DEDUP_SECONDS", 300.0
+    )
     runbook_base_url: str = _env(
         "TRADEWARDEN_RUNBOOK_BASE_URL",
         "https://github.com/tradewarden/tradewarden/blob/main/runbooks/",
@@ -215,7 +221,9 @@ class Settings(BaseSettings):
     def effective_binance_url(self) -> str:
         if self.binance_base_url:
             return self.binance_base_url.rstrip("/")
-        return "https://testnet.binance.vision" if self.binance_testnet else "https://api.binance.com"
+        return (
+            "https://testnet.binance.vision" if self.binance_testnet else "https://api.binance.com"
+        )
 
     def bot_specs(self) -> list[tuple[str, str, str]]:
         return [tuple(spec.split(":")) for spec in self.bots]  # type: ignore[misc]
@@ -271,8 +279,10 @@ def _describe(exc: ValidationError) -> str:
             msg = "unknown setting (check the spelling against the README's config table)"
             lines.append(f"{name}: {msg}")
             continue
-        shown = "" if name.lower().endswith(("key", "secret", "password", "token")) else (
-            f" (got {err.get('input')!r})"
+        shown = (
+            ""
+            if name.lower().endswith(("key", "secret", "password", "token"))
+            else (f" (got {err.get('input')!r})")
         )
         lines.append(f"{name}: {msg}{shown}")
     return "invalid configuration: " + "; ".join(lines)
