@@ -74,6 +74,15 @@ CREATE TABLE IF NOT EXISTS resets (
     reason TEXT NOT NULL,
     cleared TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS control_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    result TEXT
+);
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -301,6 +310,29 @@ class Store:
         with self.tx() as db:
             for k, v in items.items():
                 self._put(db, k, v)
+
+    # --- control requests (CLI -> running daemon) -------------------------------------------
+    def add_control(self, action: str, reason: str, actor: str) -> int:
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO control_requests (ts, action, reason, actor) VALUES (?,?,?,?)",
+                (time.time(), action, reason, actor),
+            )
+            return int(cur.lastrowid or 0)
+
+    def pending_controls(self) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM control_requests WHERE status='pending' ORDER BY id")
+
+    def finish_control(self, req_id: int, status: str, result: Any) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE control_requests SET status=?, result=? WHERE id=?",
+                (status, json.dumps(result), req_id),
+            )
+
+    def control(self, req_id: int) -> sqlite3.Row | None:
+        rows = self._query("SELECT * FROM control_requests WHERE id=?", (req_id,))
+        return rows[0] if rows else None
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

@@ -1,0 +1,85 @@
+"""How the CLI acts on the daemon: one lock file says whether it runs.
+
+If the daemon runs (it holds ``daemon.lock``), `halt`/`reset` are queued as control
+requests in SQLite and the daemon is woken with SIGUSR1; it applies them on its own
+thread, so the audit chain has one writer. If it does not run, the CLI takes the lock and
+applies the action itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from tradewarden.store import Store
+
+
+def current_actor() -> str:
+    user = os.environ.get("SUDO_USER") or os.environ.get("USER")
+    if not user:
+        with contextlib.suppress(Exception):
+            user = getpass.getuser()
+    return f"{user or 'unknown'}@{os.uname().nodename}"
+
+
+class DaemonLock:
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "daemon.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def holder_pid(self) -> int | None:
+        try:
+            text = self.path.read_text().strip()
+            return int(text) if text else None
+        except (OSError, ValueError):
+            return None
+
+    def __enter__(self) -> DaemonLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def request_via_daemon(
+    store: Store, lock: DaemonLock, action: str, reason: str, actor: str, timeout: float = 10.0
+) -> dict[str, Any]:
+    req_id = store.add_control(action, reason, actor)
+    pid = lock.holder_pid()
+    if pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = store.control(req_id)
+        if row is not None and row["status"] != "pending":
+            import json
+
+            return {"status": row["status"], "result": json.loads(row["result"] or "null")}
+        time.sleep(0.05)
+    return {"status": "timeout", "result": f"the daemon (pid {pid}) did not apply request {req_id}"}

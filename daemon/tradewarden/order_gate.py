@@ -1,0 +1,171 @@
+"""OrderGate: the one path by which any order reaches a broker.
+
+check (risk engine) -> record intent in SQLite (committed) -> audit -> broker.submit.
+An answer we cannot get (timeout, 5xx) leaves the order UNKNOWN and blocks its symbol
+until it is resolved by a query; it is never resent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from tradewarden.audit import AuditLog
+from tradewarden.broker import Broker, BrokerError, OutcomeUnknownError
+from tradewarden.models import CLIENT_ORDER_ID_RE, Order, OrderRequest, OrderStatus
+from tradewarden.risk.engine import RiskEngine
+from tradewarden.risk.reasons import DenyReason
+from tradewarden.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    order: Order | None
+    denied: DenyReason | None = None
+    error: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.order is not None and self.denied is None and not self.error
+
+
+class ClientIds:
+    """`tw-<bot>-<run>-<seq>`: ours, unique, ≤36 chars of [A-Za-z0-9-_]."""
+
+    def __init__(self) -> None:
+        self._run = os.urandom(3).hex()
+        self._seq = itertools.count(1)
+
+    def next(self, bot: str) -> str:
+        short = "".join(c for c in bot if c.isalnum())[:10] or "bot"
+        cid = f"tw-{short}-{self._run}-{next(self._seq)}"
+        assert CLIENT_ORDER_ID_RE.match(cid), cid
+        return cid
+
+
+class OrderGate:
+    def __init__(
+        self,
+        risk: RiskEngine,
+        broker: Broker,
+        store: Store,
+        audit: AuditLog,
+        *,
+        clock: callable = time.monotonic,  # type: ignore[valid-type]
+    ) -> None:
+        self.risk = risk
+        self._broker = broker
+        self.store = store
+        self.audit = audit
+        self.ids = ClientIds()
+        self.clock = clock
+        self.denials: dict[str, int] = {}
+        self.on_denied: list = []
+
+    def submit(self, req: OrderRequest, price: float | None) -> Submission:
+        reason = self.risk.check(req, price, self.clock())
+        if reason is not None:
+            self.denials[reason] = self.denials.get(reason, 0) + 1
+            self.audit.append(
+                "order_denied",
+                {
+                    "bot": req.bot,
+                    "symbol": req.symbol,
+                    "side": str(req.side),
+                    "qty": req.qty,
+                    "reason": str(reason),
+                },
+            )
+            for hook in self.on_denied:
+                hook(req, reason)
+            return Submission(None, denied=reason)
+        cid = req.client_order_id or self.ids.next(req.bot)
+        req = OrderRequest(
+            bot=req.bot,
+            symbol=req.symbol,
+            side=req.side,
+            qty=req.qty,
+            order_type=req.order_type,
+            price=req.price,
+            client_order_id=cid,
+            zone=req.zone,
+            directional=req.directional,
+        )
+        intent = Order(
+            client_order_id=cid,
+            bot=req.bot,
+            symbol=req.symbol,
+            side=req.side,
+            order_type=req.order_type,
+            qty=req.qty,
+            price=req.price or price,
+            status=OrderStatus.PENDING,
+            created_at=time.time(),
+        )
+        self.store.record_intent(intent)  # committed before anything leaves the process
+        self.audit.append(
+            "order_intent",
+            {
+                "client_order_id": cid,
+                "bot": req.bot,
+                "symbol": req.symbol,
+                "side": str(req.side),
+                "type": str(req.order_type),
+                "qty": req.qty,
+                "price": req.price or price,
+            },
+        )
+        self.risk.book.recent_orders.append(self.clock())
+        try:
+            order = self._broker.submit(req)
+        except OutcomeUnknownError as exc:
+            intent.status = OrderStatus.UNKNOWN
+            self.store.update_order(intent)
+            self.risk.book.unknown_symbols.add(req.symbol)
+            self.audit.append("order_unknown", {"client_order_id": cid, "error": str(exc)})
+            return Submission(intent, error=f"outcome unknown: {exc}")
+        except BrokerError as exc:
+            intent.status = OrderStatus.REJECTED
+            self.store.update_order(intent)
+            self.audit.append(
+                "order_rejected", {"client_order_id": cid, "code": exc.code, "error": str(exc)}
+            )
+            return Submission(intent, error=str(exc))
+        self.store.update_order(order)
+        if order.status.is_open:
+            self.risk.book.open_orders += 1
+        self.audit.append(
+            "order_placed",
+            {
+                "client_order_id": cid,
+                "status": str(order.status),
+                "exchange_order_id": order.exchange_order_id,
+            },
+        )
+        return Submission(order)
+
+    # cancels are always allowed: they only ever reduce risk
+    def cancel_all(self, symbols: list[str], reason: str) -> list[Order]:
+        cancelled: list[Order] = []
+        for symbol in symbols:
+            try:
+                done = self._broker.cancel_all(symbol)
+            except BrokerError as exc:
+                log.error("cancel_all failed", extra={"symbol": symbol, "error": str(exc)})
+                self.audit.append("cancel_failed", {"symbol": symbol, "error": str(exc)})
+                continue
+            for o in done:
+                self.store.update_order(o)
+                cancelled.append(o)
+        self.risk.book.open_orders = max(0, self.risk.book.open_orders - len(cancelled))
+        if cancelled:
+            self.audit.append(
+                "orders_cancelled",
+                {"reason": reason, "client_order_ids": [o.client_order_id for o in cancelled]},
+            )
+        return cancelled

@@ -1,0 +1,42 @@
+"""Trips when the portfolio has lost `threshold` of its UTC day-start equity (seed: 5%)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tradewarden.risk.breakers.base import PORTFOLIO, Breaker, Observation, Reading
+
+DAY = 86_400
+
+
+class DailyLoss(Breaker):
+    name = "daily_loss"
+    portfolio_scope = True
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__(threshold)
+        self.day = -1
+        self.day_start = 0.0
+        self.loss = 0.0
+
+    def observe(self, obs: Observation) -> Reading | None:
+        if obs.kind != "equity" or obs.bot != PORTFOLIO:
+            return None
+        day = int(obs.ts // DAY)
+        if day != self.day:
+            self.day, self.day_start = day, obs.equity
+        self.loss = (self.day_start - obs.equity) / self.day_start if self.day_start > 0 else 0.0
+        return Reading(self.name, PORTFOLIO, self.loss, self.threshold)
+
+    def readings(self) -> list[Reading]:
+        return [Reading(self.name, PORTFOLIO, self.loss, self.threshold)]
+
+    def dump(self) -> dict[str, Any]:
+        return {"day": self.day, "day_start": self.day_start}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.day = int(data.get("day", -1))
+        self.day_start = float(data.get("day_start", 0.0))
+
+    def describe(self, r: Reading) -> str:
+        return f"daily loss {r.value:.2%} of day-start equity (limit {r.threshold:.2%})"

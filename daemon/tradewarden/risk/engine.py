@@ -1,0 +1,248 @@
+"""RiskEngine: owns the trading state, runs pre-trade checks and the circuit breakers.
+
+A trip is committed to SQLite and the in-memory state changed *before* `observe` returns,
+so the very next `check` (on any path) refuses. Only a human reset clears a trip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradewarden.config import Settings
+from tradewarden.models import OrderRequest
+from tradewarden.risk.breakers import (
+    BotDrawdown,
+    Breaker,
+    ConsecutiveLosses,
+    DailyLoss,
+    Observation,
+    PortfolioDrawdown,
+    Reading,
+)
+from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
+from tradewarden.risk.reasons import DenyReason
+from tradewarden.risk.state import TradingState
+from tradewarden.store import Store
+
+PEAK_PERSIST_STEP = 0.001  # persist equity peaks when they rise by 0.1% (and on every trade)
+MANUAL = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    breaker: str
+    bot: str
+    value: float
+    threshold: float
+    reason: str
+    emergency: bool
+    portfolio_scope: bool
+    ts: float
+
+
+@dataclass(slots=True)
+class _Hooks:
+    on_trip: list[Callable[[Trip], None]] = field(default_factory=list)
+    on_approach: list[Callable[[Reading], None]] = field(default_factory=list)
+
+
+def build_breakers(settings: Settings) -> list[Breaker]:
+    return [
+        ConsecutiveLosses(settings.max_consecutive_losses),
+        DailyLoss(settings.max_daily_loss_pct),
+        BotDrawdown(settings.max_bot_drawdown_pct),
+        PortfolioDrawdown(settings.max_portfolio_drawdown_pct),
+    ]
+
+
+class RiskEngine:
+    def __init__(self, settings: Settings, store: Store, bots: list[str]) -> None:
+        self.settings = settings
+        self.store = store
+        self.bots = list(bots)
+        self.limits = CheckLimits(
+            max_notional=settings.max_notional_per_order,
+            max_open_orders=settings.max_open_orders,
+            max_orders_per_minute=settings.max_orders_per_minute,
+            symbols=frozenset(settings.symbols),
+            blocked_zones=frozenset(settings.blocked_zones),
+        )
+        self.book = BookView()
+        self.breakers = build_breakers(settings)
+        self.hooks = _Hooks()
+        self.state = TradingState.ACTIVE
+        self.bot_states: dict[str, TradingState] = {b: TradingState.ACTIVE for b in self.bots}
+        self.state_reason = ""
+        self._warned: set[tuple[str, str]] = set()
+        self._persisted_peaks: dict[str, float] = {}
+        self.load()
+
+    # --- persistence ------------------------------------------------------------------------
+    def load(self) -> None:
+        """Rebuild the state from SQLite: sticky trips and manual halts survive restarts."""
+        self.state = TradingState.ACTIVE
+        self.bot_states = {b: TradingState.ACTIVE for b in self.bots}
+        self.state_reason = ""
+        for b in self.breakers:
+            b.load(self.store.get(f"breaker:{b.name}", {}))
+            if hasattr(b, "peaks"):
+                self._persisted_peaks.update({f"{b.name}:{k}": v for k, v in b.peaks.items()})
+        manual = self.store.get("manual_state")
+        if manual:
+            self._raise_state(TradingState.parse(manual["state"]), manual.get("reason", ""))
+        for row in self.store.tripped():
+            emergency = row["breaker"] in {b.name for b in self.breakers if b.emergency}
+            if row["bot"] == PORTFOLIO or emergency or row["breaker"] == MANUAL:
+                self._raise_state(TradingState.HALTED, row["reason"] or row["breaker"])
+            else:
+                self.bot_states[row["bot"]] = TradingState.HALTED
+
+    def _raise_state(self, new: TradingState, reason: str) -> None:
+        if new >= self.state:
+            self.state = new
+            self.state_reason = reason
+
+    def _persist_counters(self, breaker: Breaker) -> None:
+        self.store.put(f"breaker:{breaker.name}", breaker.dump())
+
+    # --- the order path ---------------------------------------------------------------------
+    def check(
+        self, req: OrderRequest, price: float | None, now: float | None = None
+    ) -> DenyReason | None:
+        return pre_trade_check(
+            req,
+            price=price,
+            state=self.state,
+            bot_state=self.bot_states.get(req.bot, TradingState.HALTED),
+            limits=self.limits,
+            book=self.book,
+            now=time.monotonic() if now is None else now,
+        )
+
+    def effective_state(self, bot: str) -> TradingState:
+        return max(self.state, self.bot_states.get(bot, TradingState.HALTED))
+
+    # --- breakers ---------------------------------------------------------------------------
+    def observe(self, obs: Observation) -> list[Trip]:
+        trips: list[Trip] = []
+        for breaker in self.breakers:
+            reading = breaker.observe(obs)
+            if reading is None:
+                continue
+            if obs.kind == "trade":
+                self._persist_counters(breaker)
+            elif hasattr(breaker, "peaks"):
+                self._maybe_persist_peak(breaker, reading.bot)
+            if reading.tripped:
+                trip = self._trip(breaker, reading, obs.ts)
+                if trip:
+                    trips.append(trip)
+            elif reading.ratio >= self.settings.approach_warn_ratio:
+                key = (breaker.name, reading.bot)
+                if key not in self._warned:
+                    self._warned.add(key)
+                    for hook in self.hooks.on_approach:
+                        hook(reading)
+        return trips
+
+    def _maybe_persist_peak(self, breaker: Breaker, key: str) -> None:
+        peak = breaker.peaks.get(key, 0.0)  # type: ignore[attr-defined]
+        k = f"{breaker.name}:{key}"
+        if peak > self._persisted_peaks.get(k, 0.0) * (1 + PEAK_PERSIST_STEP):
+            self._persisted_peaks[k] = peak
+            self._persist_counters(breaker)
+
+    def _trip(self, breaker: Breaker, reading: Reading, ts: float) -> Trip | None:
+        scope_all = breaker.emergency or breaker.portfolio_scope
+        if scope_all and self.state is TradingState.HALTED and self._already(breaker.name):
+            return None
+        if not scope_all and self.bot_states.get(reading.bot) is TradingState.HALTED:
+            return None
+        reason = breaker.describe(reading)
+        # 1. durable first: the trip survives a crash from here on
+        self.store.trip(breaker.name, reading.bot, reading.value, reading.threshold, reason)
+        self._persist_counters(breaker)
+        # 2. block synchronously
+        if scope_all:
+            # An emergency stop that must flatten first goes through REDUCING (entries are
+            # refused at once; only closing orders pass) and ends HALTED via complete_halt().
+            flatten = breaker.emergency and self.settings.flatten_on_emergency
+            self._raise_state(TradingState.REDUCING if flatten else TradingState.HALTED, reason)
+        else:
+            self.bot_states[reading.bot] = TradingState.HALTED
+        trip = Trip(
+            breaker.name,
+            reading.bot,
+            reading.value,
+            reading.threshold,
+            reason,
+            breaker.emergency,
+            scope_all,
+            ts,
+        )
+        for hook in self.hooks.on_trip:
+            hook(trip)
+        return trip
+
+    def complete_halt(self, reason: str) -> None:
+        self._raise_state(TradingState.HALTED, reason)
+
+    def _already(self, name: str) -> bool:
+        return any(r["breaker"] == name for r in self.store.tripped())
+
+    def readings(self) -> list[Reading]:
+        out: list[Reading] = []
+        for b in self.breakers:
+            out.extend(b.readings())
+        return out
+
+    # --- human actions ----------------------------------------------------------------------
+    def halt(self, reason: str, actor: str, *, reducing: bool = False) -> None:
+        state = TradingState.REDUCING if reducing else TradingState.HALTED
+        self.store.put(
+            "manual_state",
+            {"state": state.name, "reason": reason, "actor": actor, "ts": time.time()},
+        )
+        self._raise_state(state, reason)
+
+    def reset(self, reason: str, actor: str) -> list[str]:
+        """Clear every trip and manual halt; counters restart so the same reading re-trips."""
+        cleared = self.store.clear_trips(actor, reason)
+        if self.store.get("manual_state"):
+            cleared.append("manual_state")
+        self.store.put("manual_state", None)
+        for b in self.breakers:
+            if isinstance(b, ConsecutiveLosses):
+                b.losses = {}
+            elif isinstance(b, BotDrawdown | PortfolioDrawdown):
+                b.peaks = {}
+            elif isinstance(b, DailyLoss):
+                b.day = -1
+            self._persist_counters(b)
+        self._persisted_peaks.clear()
+        self._warned.clear()
+        self.load()
+        return cleared
+
+    def status(self) -> dict[str, Any]:
+        trips = [dict(r) for r in self.store.tripped()]
+        return {
+            "state": self.state.label,
+            "state_reason": self.state_reason,
+            "bots": {b: s.label for b, s in self.bot_states.items()},
+            "breakers": [
+                {
+                    "breaker": r.breaker,
+                    "bot": r.bot,
+                    "value": r.value,
+                    "threshold": r.threshold,
+                    "tripped": any(t["breaker"] == r.breaker and t["bot"] == r.bot for t in trips),
+                }
+                for r in self.readings()
+            ],
+            "trips": trips,
+        }

@@ -1,0 +1,16 @@
+"""Strategy names usable in TRADEWARDEN_BOTS (`name:SYMBOL:strategy`)."""
+
+from __future__ import annotations
+
+from tradewarden.strategy.base import Strategy
+from tradewarden.strategy.ma_cross import MaCross
+
+STRATEGIES: dict[str, type[Strategy]] = {"ma_cross": MaCross}
+
+
+def build_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]()
+    except KeyError:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ValueError(f"unknown strategy {name!r} (known: {known})") from None

@@ -1,0 +1,266 @@
+"""Trader: the daemon's main job for one market feed.
+
+For each market event: the broker sees the tick, fills are booked (ledger, SQLite, audit)
+and the breakers evaluated on every fill, equity is marked and the breakers evaluated
+again, then each bot's strategy may ask for an order through the OrderGate.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tradewarden.audit import AuditLog
+from tradewarden.ledger import Ledger
+from tradewarden.models import Fill, OrderRequest, OrderType, Side, Tick
+from tradewarden.order_gate import OrderGate, Submission
+from tradewarden.risk.breakers import Observation, Reading
+from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.risk.checks import split_symbol
+from tradewarden.risk.engine import RiskEngine, Trip
+from tradewarden.risk.state import TradingState
+from tradewarden.store import Store
+from tradewarden.strategy import Signal, Strategy
+
+log = logging.getLogger(__name__)
+
+
+class Notifier(Protocol):
+    """Where the trader's alerts go (the alert outbox in the daemon, a list in tests)."""
+
+    def notify(self, kind: str, **context: Any) -> None: ...
+
+
+@dataclass
+class Bot:
+    name: str
+    symbol: str
+    strategy: Strategy
+
+
+@dataclass
+class TraderEvents:
+    """Plain callbacks for whoever shows progress (the console summary, metrics)."""
+
+    on_order: list[Callable[[Bot, Signal, Submission], None]] = field(default_factory=list)
+    on_trip: list[Callable[[Trip, dict[str, Any]], None]] = field(default_factory=list)
+    on_fill: list[Callable[[Fill], None]] = field(default_factory=list)
+
+
+class Trader:
+    def __init__(
+        self,
+        *,
+        risk: RiskEngine,
+        gate: OrderGate,
+        broker: Any,
+        store: Store,
+        audit: AuditLog,
+        ledger: Ledger,
+        bots: list[Bot],
+        notifier: Notifier,
+        order_fraction: float,
+        flatten_on_emergency: bool,
+    ) -> None:
+        self.risk, self.gate, self.broker = risk, gate, broker
+        self.store, self.audit, self.ledger = store, audit, ledger
+        self.bots = bots
+        self.by_symbol: dict[str, list[Bot]] = {}
+        for b in bots:
+            self.by_symbol.setdefault(b.symbol, []).append(b)
+        self.notifier = notifier
+        self.order_fraction = order_fraction
+        self.flatten_on_emergency = flatten_on_emergency
+        self.prices: dict[str, float] = {}
+        self.events = TraderEvents()
+        self.ticks = 0
+        risk.hooks.on_trip.append(self._on_trip)
+        risk.hooks.on_approach.append(self._on_approach)
+        self.refresh_balances()
+
+    # --- market events ----------------------------------------------------------------------
+    def on_tick(self, tick: Tick) -> None:
+        self.ticks += 1
+        on_tick = getattr(self.broker, "on_tick", None)
+        if on_tick is not None:
+            on_tick(tick)
+        self.prices[tick.symbol] = tick.close
+        self.process_fills()
+        bots = self.by_symbol.get(tick.symbol, ())
+        self.ledger.mark(tick.symbol, tick.close)
+        for bot in bots:
+            self.risk.observe(
+                Observation("equity", bot.name, tick.ts, equity=self.ledger.equity(bot.name))
+            )
+        self.risk.observe(
+            Observation("equity", PORTFOLIO, tick.ts, equity=self.ledger.portfolio_equity())
+        )
+        for bot in bots:
+            book = self.ledger.books[bot.name]
+            signal = bot.strategy.on_tick(tick, book.qty)
+            if signal is not None:
+                self.place(bot, signal, tick.close)
+
+    def place(self, bot: Bot, signal: Signal, price: float) -> Submission:
+        book = self.ledger.books[bot.name]
+        if signal.side is Side.SELL and book.qty > 0:
+            qty = book.qty
+        else:
+            equity = max(0.0, book.equity(price))
+            qty = math.floor(self.order_fraction * equity / price * 1e6) / 1e6
+        req = OrderRequest(
+            bot=bot.name,
+            symbol=bot.symbol,
+            side=signal.side,
+            qty=qty,
+            order_type=OrderType.MARKET,
+            zone=signal.zone,
+            directional=signal.directional,
+        )
+        sub = self.gate.submit(req, price)
+        if sub.accepted:
+            self.process_fills()
+        for cb in self.events.on_order:
+            cb(bot, signal, sub)
+        return sub
+
+    def process_fills(self) -> None:
+        fills = self.broker.poll_fills()
+        if not fills:
+            return
+        for fill in fills:
+            if not self.store.record_fill(fill):
+                continue  # already booked (restart or duplicate report)
+            order = self.store.get_order(fill.client_order_id)
+            if order is not None:
+                order.filled_qty = min(order.qty, order.filled_qty + fill.qty)
+                order.avg_price = fill.price
+                if order.filled_qty >= order.qty - 1e-12:
+                    was_open = order.status.is_open
+                    order.status = type(order.status).FILLED
+                    if (
+                        was_open
+                        and self.risk.book.open_orders > 0
+                        and order.order_type is not OrderType.MARKET
+                    ):
+                        self.risk.book.open_orders -= 1
+                self.store.update_order(order)
+            closed = self.ledger.apply(fill)
+            self.risk.book.positions[(fill.bot, fill.symbol)] = self.ledger.books[fill.bot].qty
+            self.audit.append(
+                "fill",
+                {
+                    "trade_id": fill.trade_id,
+                    "client_order_id": fill.client_order_id,
+                    "bot": fill.bot,
+                    "symbol": fill.symbol,
+                    "side": str(fill.side),
+                    "qty": fill.qty,
+                    "price": fill.price,
+                    "fee": fill.fee,
+                },
+                ts=None,
+            )
+            for cb in self.events.on_fill:
+                cb(fill)
+            if closed is not None:
+                self.store.record_trade(closed.bot, closed.symbol, closed.pnl, closed.ts)
+                # breakers evaluated on every fill, before anything else can be sent
+                self.risk.observe(Observation("trade", closed.bot, closed.ts, pnl=closed.pnl))
+            self.risk.observe(
+                Observation("equity", fill.bot, fill.ts, equity=self.ledger.equity(fill.bot))
+            )
+        self.refresh_balances()
+
+    def refresh_balances(self) -> None:
+        self.risk.book.free = self.broker.balances()
+
+    # --- breaker trips ----------------------------------------------------------------------
+    def _on_trip(self, trip: Trip) -> None:
+        """Runs synchronously inside the order/fill path, after the trip is persisted."""
+        symbols = (
+            sorted(self.by_symbol)
+            if trip.portfolio_scope
+            else [b.symbol for b in self.bots if b.name == trip.bot]
+        )
+        cancelled = self.gate.cancel_all(symbols, reason=f"{trip.breaker} tripped")
+        closed: list[str] = []
+        if trip.emergency and self.flatten_on_emergency:
+            closed = self._flatten()
+            self.risk.complete_halt(trip.reason)
+        actions = {
+            "orders_cancelled": [o.client_order_id for o in cancelled],
+            "positions_closed": closed,
+            "state": self.risk.state.label if trip.portfolio_scope else "bot halted",
+        }
+        self.audit.append(
+            "breaker_tripped",
+            {
+                "breaker": trip.breaker,
+                "bot": trip.bot,
+                "value": trip.value,
+                "threshold": trip.threshold,
+                "reason": trip.reason,
+                "emergency": trip.emergency,
+                **actions,
+            },
+            sync=True,
+        )
+        self.notifier.notify(
+            "emergency_stop" if trip.emergency else "breaker_tripped",
+            breaker=trip.breaker,
+            bot=trip.bot,
+            value=trip.value,
+            threshold=trip.threshold,
+            reason=trip.reason,
+            **actions,
+        )
+        log.warning(
+            "breaker tripped",
+            extra={"breaker": trip.breaker, "bot": trip.bot, "reason": trip.reason},
+        )
+        for cb in self.events.on_trip:
+            cb(trip, actions)
+
+    def _flatten(self) -> list[str]:
+        closed = []
+        for bot in self.bots:
+            book = self.ledger.books[bot.name]
+            if book.qty <= 0:
+                continue
+            price = self.prices.get(bot.symbol)
+            req = OrderRequest(
+                bot=bot.name, symbol=bot.symbol, side=Side.SELL, qty=book.qty, directional=False
+            )
+            sub = self.gate.submit(req, price)
+            if sub.accepted:
+                closed.append(f"{bot.name}:{bot.symbol}")
+        self.process_fills()
+        return closed
+
+    def _on_approach(self, reading: Reading) -> None:
+        self.notifier.notify(
+            "approaching_breaker",
+            breaker=reading.breaker,
+            bot=reading.bot,
+            value=reading.value,
+            threshold=reading.threshold,
+        )
+
+    # --- views ------------------------------------------------------------------------------
+    def equity_summary(self) -> dict[str, Any]:
+        return {
+            "portfolio_equity": round(self.ledger.portfolio_equity(), 2),
+            "bots": self.ledger.summary(),
+        }
+
+    def state_label(self, bot: str | None = None) -> str:
+        s = self.risk.effective_state(bot) if bot else self.risk.state
+        return TradingState(s).label
+
+
+def base_quote(symbol: str) -> tuple[str, str]:
+    return split_symbol(symbol)
