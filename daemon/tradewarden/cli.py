@@ -1,2 +1,176 @@
+"""The `tradewarden` command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tradewarden import __version__
+from tradewarden.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    name="tradewarden",
+    help=(
+        "Safety-first Binance trading daemon.\n\n"
+        "Paper mode by default; live only behind explicit gates (see `status`). "
+        "Settings come from the environment and an optional TOML file (--config)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML file with settings (same names as the env vars)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded in the audit log).")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"tradewarden {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="Paper-trade the shipped scenario in a fresh var/demo state dir."
+        ),
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep running after the scenario (service mode).")
+    ] = False,
+    console: Annotated[
+        bool | None,
+        typer.Option(
+            "--console/--no-console", help="Human summary on stdout (default: on a TTY or --demo)."
+        ),
+    ] = None,
+) -> None:
+    """Run the daemon: replay the market scenario in paper mode, or trade via the exchange."""
+    from tradewarden.runner import run_daemon
+
+    overrides: dict[str, Any] = {}
+    if demo:
+        demo_dir = Path("var/demo")
+        if demo_dir.exists():
+            shutil.rmtree(demo_dir)
+        overrides = {"state_dir": demo_dir, "mode": "paper"}
+    settings = settings_or_exit(config, **overrides)
+    show = console if console is not None else (demo or sys.stdout.isatty())
+    raise typer.Exit(run_daemon(settings, console=show, follow=follow, demo=demo))
+
+
+@app.command()
+def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Mode and why it is not live, trading state, breakers vs thresholds, open orders, equity."""
+    from tradewarden.operator import read_status
+
+    settings = settings_or_exit(config)
+    st = read_status(settings)
+    if as_json:
+        typer.echo(json.dumps(st, indent=2, default=str))
+    else:
+        from tradewarden.console import print_status
+
+        print_status(st)
+
+
+@app.command()
+def halt(
+    reason: ReasonOpt,
+    config: ConfigOpt = None,
+    reducing: Annotated[
+        bool,
+        typer.Option(
+            "--reducing", help="REDUCING instead of HALTED: only exposure-reducing orders."
+        ),
+    ] = False,
+) -> None:
+    """Stop new orders now (HALTED, open orders cancelled) until `reset`."""
+    from tradewarden.operator import human_action
+
+    settings = settings_or_exit(config)
+    raise typer.Exit(human_action(settings, "reduce" if reducing else "halt", reason))
+
+
+@app.command()
+def reset(reason: ReasonOpt, config: ConfigOpt = None) -> None:
+    """Clear tripped breakers and manual halts (recorded with who, when and why)."""
+    from tradewarden.operator import human_action
+
+    if not reason.strip():
+        raise fail("--reason must say why it is safe to resume", 2)
+    settings = settings_or_exit(config)
+    raise typer.Exit(human_action(settings, "reset", reason))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    config: ConfigOpt = None,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Audit directory (default: <state dir>/audit).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the hash chain; exit 1 and name the first broken line on any tampering."""
+    from tradewarden.audit import verify
+
+    d = directory or settings_or_exit(config).audit_dir
+    if not d.is_dir():
+        raise fail(f"audit directory {d} does not exist", 1)
+    res = verify(d)
+    if as_json:
+        typer.echo(json.dumps(res.__dict__))
+    else:
+        typer.echo(res.describe())
+    raise typer.Exit(0 if res.ok else 1)
+
+
+def _mount_optional() -> None:
+    """Sub-apps that live in their own modules."""
+    try:
+        from tradewarden.cli_secrets import app as secrets_app
+
+        app.add_typer(secrets_app, name="secrets", help="Secrets: put, rotate, check age, rekey.")
+    except ImportError:
+        pass
+
+
+_mount_optional()
+
+
 def main() -> None:
-    print("tradewarden")
+    app()
+
+
+if __name__ == "__main__":
+    main()

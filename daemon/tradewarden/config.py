@@ -68,7 +68,9 @@ def _default_state_dir() -> Path:
 class Settings(BaseSettings):
     """All daemon settings. Field docs are the README's config table."""
 
-    model_config = SettingsConfigDict(extra="forbid", case_sensitive=False, frozen=True)
+    model_config = SettingsConfigDict(
+        extra="forbid", case_sensitive=False, frozen=True, populate_by_name=True
+    )
 
     # --- mode and live-trading gates (seed names) -------------------------------------------
     mode: Mode = _env("TRADEWARDEN_MODE", Mode.PAPER, description="requested mode")

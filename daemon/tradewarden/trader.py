@@ -77,6 +77,7 @@ class Trader:
         self.prices: dict[str, float] = {}
         self.events = TraderEvents()
         self.ticks = 0
+        self.now = 0.0  # time of the last market event (the clock of rate checks in replay)
         risk.hooks.on_trip.append(self._on_trip)
         risk.hooks.on_approach.append(self._on_approach)
         self.refresh_balances()
@@ -84,6 +85,7 @@ class Trader:
     # --- market events ----------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:
         self.ticks += 1
+        self.now = tick.ts
         on_tick = getattr(self.broker, "on_tick", None)
         if on_tick is not None:
             on_tick(tick)
@@ -120,6 +122,8 @@ class Trader:
             zone=signal.zone,
             directional=signal.directional,
         )
+        if self.now:  # replay: never decide on this market event again after a crash
+            self.store.put("replay_last_ts", self.now)
         sub = self.gate.submit(req, price)
         if sub.accepted:
             self.process_fills()
@@ -189,8 +193,8 @@ class Trader:
         cancelled = self.gate.cancel_all(symbols, reason=f"{trip.breaker} tripped")
         closed: list[str] = []
         if trip.emergency and self.flatten_on_emergency:
-            closed = self._flatten()
-            self.risk.complete_halt(trip.reason)
+            with self.risk.flatten_window():
+                closed = self._flatten()
         actions = {
             "orders_cancelled": [o.client_order_id for o in cancelled],
             "positions_closed": closed,

@@ -7,7 +7,8 @@ so the very next `check` (on any path) refuses. Only a human reset clears a trip
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,7 @@ class RiskEngine:
         )
         self.book = BookView()
         self.breakers = build_breakers(settings)
+        self._peak_breakers = {b.name for b in self.breakers if hasattr(b, "peaks")}
         self.hooks = _Hooks()
         self.state = TradingState.ACTIVE
         self.bot_states: dict[str, TradingState] = {b: TradingState.ACTIVE for b in self.bots}
@@ -135,7 +137,7 @@ class RiskEngine:
                 continue
             if obs.kind == "trade":
                 self._persist_counters(breaker)
-            elif hasattr(breaker, "peaks"):
+            elif breaker.name in self._peak_breakers:
                 self._maybe_persist_peak(breaker, reading.bot)
             if reading.tripped:
                 trip = self._trip(breaker, reading, obs.ts)
@@ -168,10 +170,7 @@ class RiskEngine:
         self._persist_counters(breaker)
         # 2. block synchronously
         if scope_all:
-            # An emergency stop that must flatten first goes through REDUCING (entries are
-            # refused at once; only closing orders pass) and ends HALTED via complete_halt().
-            flatten = breaker.emergency and self.settings.flatten_on_emergency
-            self._raise_state(TradingState.REDUCING if flatten else TradingState.HALTED, reason)
+            self._raise_state(TradingState.HALTED, reason)
         else:
             self.bot_states[reading.bot] = TradingState.HALTED
         trip = Trip(
@@ -188,8 +187,18 @@ class RiskEngine:
             hook(trip)
         return trip
 
-    def complete_halt(self, reason: str) -> None:
-        self._raise_state(TradingState.HALTED, reason)
+    @contextmanager
+    def flatten_window(self) -> Iterator[None]:
+        """For the emergency stop's optional flatten only: HALTED is lowered to REDUCING
+        (exposure-reducing orders only) for the duration, then HALTED again, whatever happens.
+        """
+        saved = self.state
+        if saved is TradingState.HALTED:
+            self.state = TradingState.REDUCING
+        try:
+            yield
+        finally:
+            self.state = max(saved, self.state)
 
     def _already(self, name: str) -> bool:
         return any(r["breaker"] == name for r in self.store.tripped())

@@ -1,0 +1,286 @@
+"""Build the daemon from settings and run it.
+
+`Daemon` wires: lock -> state (SQLite) -> audit -> risk engine -> broker -> order gate ->
+trader, and runs the main loop (paper replay of a scenario, or the exchange loop). It is
+what `tradewarden run` starts and what the tests start in a subprocess.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tradewarden import __version__
+from tradewarden.audit import AuditLog
+from tradewarden.config import Mode, Settings
+from tradewarden.control import DaemonLock, current_actor
+from tradewarden.ledger import Ledger
+from tradewarden.market import load_scenario
+from tradewarden.models import Fill, Side, Tick
+from tradewarden.order_gate import OrderGate
+from tradewarden.paper import PaperBroker
+from tradewarden.risk.checks import split_symbol
+from tradewarden.risk.engine import RiskEngine
+from tradewarden.store import Store
+from tradewarden.strategy import build_strategy
+from tradewarden.trader import Bot, Notifier, Trader
+
+log = logging.getLogger(__name__)
+SNAPSHOT_EVERY = 1.0  # seconds of wall time between status snapshots
+CONTROL_EVERY = 0.2  # seconds between checks for queued halt/reset requests
+
+
+class StartupError(Exception):
+    """The daemon cannot start safely; the message says why."""
+
+
+@dataclass
+class LiveDecision:
+    mode: Mode
+    blockers: list[str]
+
+
+def decide_mode(settings: Settings) -> LiveDecision:
+    """Which mode actually runs, and what keeps it out of live."""
+    from tradewarden.gate import GateInputs, evaluate_gate  # written alongside secrets
+
+    decision = evaluate_gate(GateInputs.from_settings(settings))
+    return LiveDecision(decision.effective_mode, list(decision.blockers))
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notifier: Notifier,
+        decision: LiveDecision | None = None,
+        broker: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.decision = decision or LiveDecision(Mode.PAPER, ["paper mode requested"])
+        self.lock = DaemonLock(settings.state_dir)
+        if not self.lock.acquire():
+            raise StartupError(
+                f"another tradewarden daemon holds {self.lock.path} (pid {self.lock.holder_pid()});"
+                " stop it first"
+            )
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        try:
+            self.store = Store(settings.db_path, durable=self.decision.mode is not Mode.PAPER)
+            self.audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+            self.audit.prune()
+            specs = settings.bot_specs()
+            self.bots = [Bot(n, s, build_strategy(st)) for n, s, st in specs]
+            for bot in self.bots:
+                if bot.symbol not in settings.symbols:
+                    raise StartupError(
+                        f"TRADEWARDEN_BOTS: bot {bot.name} trades {bot.symbol}, which is not in"
+                        " TRADEWARDEN_SYMBOLS"
+                    )
+            self.ledger = Ledger(
+                [(b.name, b.symbol) for b in self.bots], settings.starting_balance_usdt
+            )
+            past_fills = [_fill(r) for r in self.store.fills()]
+            for f in past_fills:
+                self.ledger.apply(f)
+            self.risk = RiskEngine(settings, self.store, [b.name for b in self.bots])
+            for b in self.bots:
+                self.risk.book.positions[(b.name, b.symbol)] = self.ledger.books[b.name].qty
+            self.broker = broker or PaperBroker(_paper_balances(settings, past_fills))
+            self.gate = OrderGate(self.risk, self.broker, self.store, self.audit)
+            self.trader = Trader(
+                risk=self.risk,
+                gate=self.gate,
+                broker=self.broker,
+                store=self.store,
+                audit=self.audit,
+                ledger=self.ledger,
+                bots=self.bots,
+                notifier=notifier,
+                order_fraction=settings.order_fraction,
+                flatten_on_emergency=settings.flatten_on_emergency,
+            )
+            if broker is None:  # paper replay: rate windows run on market time
+                self.gate.clock = lambda: self.trader.now
+        except BaseException:
+            self.lock.release()
+            raise
+        self.notifier = notifier
+        self._last_snapshot = 0.0
+        self._last_control = 0.0
+        self.audit.append(
+            "daemon_started",
+            {
+                "version": __version__,
+                "mode": self.decision.mode.value,
+                "why_not_live": self.decision.blockers,
+                "config": safe_config(settings),
+                "state": self.risk.state.label,
+            },
+            sync=True,
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        signal.signal(signal.SIGUSR1, lambda *_: self._wake.set())
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
+
+    def close(self) -> None:
+        self.write_snapshot(final=True)
+        self.audit.append("daemon_stopped", {"ticks": self.trader.ticks}, sync=True)
+        self.audit.close()
+        self.store.close()
+        self.lock.release()
+
+    # --- main loop --------------------------------------------------------------------------
+    def replay(
+        self, ticks: Iterable[Tick], on_progress: Callable[[Tick], None] | None = None
+    ) -> int:
+        """Feed a scenario. Resumes after the last event a previous run processed."""
+        resume_ts = float(self.store.get("replay_last_ts", float("-inf")))
+        n = 0
+        last_ts = resume_ts
+        for tick in ticks:
+            if self.stopping.is_set():
+                break
+            if tick.ts <= resume_ts:
+                self._warm(tick)
+                continue
+            self.trader.on_tick(tick)
+            last_ts = tick.ts
+            n += 1
+            if on_progress is not None:
+                on_progress(tick)
+            self.housekeeping(last_ts)
+        self.store.put("replay_last_ts", last_ts)
+        return n
+
+    def _warm(self, tick: Tick) -> None:
+        """Replay already-processed history into strategies and prices, placing nothing."""
+        on_tick = getattr(self.broker, "on_tick", None)
+        if on_tick is not None:
+            on_tick(tick)
+        self.trader.prices[tick.symbol] = tick.close
+        self.ledger.mark(tick.symbol, tick.close)
+        for bot in self.trader.by_symbol.get(tick.symbol, ()):
+            bot.strategy.on_tick(tick, self.ledger.books[bot.name].qty)
+
+    def housekeeping(self, last_ts: float | None = None) -> None:
+        now = time.monotonic()
+        if self._wake.is_set() or now - self._last_control >= CONTROL_EVERY:
+            self._wake.clear()
+            self._last_control = now
+            self.apply_controls()
+        if now - self._last_snapshot >= SNAPSHOT_EVERY:
+            self._last_snapshot = now
+            if last_ts is not None:
+                self.store.put("replay_last_ts", last_ts)
+            self.write_snapshot()
+
+    def apply_controls(self) -> None:
+        for row in self.store.pending_controls():
+            try:
+                result = apply_action(self, row["action"], row["reason"], row["actor"])
+                self.store.finish_control(row["id"], "done", result)
+            except Exception as exc:  # report the failure to the waiting CLI
+                self.store.finish_control(row["id"], "failed", str(exc))
+
+    # --- views ------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        s = self.risk.status()
+        s.update(
+            mode=self.decision.mode.value,
+            why_not_live=self.decision.blockers,
+            open_orders=len(self.store.open_orders()),
+            equity=self.trader.equity_summary(),
+            ticks=self.trader.ticks,
+            version=__version__,
+        )
+        return s
+
+    def write_snapshot(self, final: bool = False) -> None:
+        snap = self.status()
+        snap["snapshot_ts"] = time.time()
+        snap["daemon_running"] = not final
+        self.store.put("status_snapshot", snap)
+
+
+def apply_action(daemon_or_none: Any, action: str, reason: str, actor: str) -> Any:
+    """Apply a human action inside the daemon (queued control) — see control.py."""
+    d = daemon_or_none
+    if action in ("halt", "reduce"):
+        d.risk.halt(reason, actor, reducing=action == "reduce")
+        cancelled = []
+        if action == "halt":
+            cancelled = d.gate.cancel_all(
+                sorted(d.trader.by_symbol), reason=f"manual halt: {reason}"
+            )
+        d.audit.append(
+            action, {"reason": reason, "cancelled": len(cancelled)}, actor=actor, sync=True
+        )
+        d.notifier.notify(
+            "manual_halt",
+            action=action,
+            reason=reason,
+            actor=actor,
+            orders_cancelled=[o.client_order_id for o in cancelled],
+        )
+        d.write_snapshot()
+        return {"state": d.risk.state.label, "orders_cancelled": len(cancelled)}
+    if action == "reset":
+        cleared = d.risk.reset(reason, actor)
+        d.audit.append("reset", {"reason": reason, "cleared": cleared}, actor=actor, sync=True)
+        d.write_snapshot()
+        return {"state": d.risk.state.label, "cleared": cleared}
+    raise ValueError(f"unknown action {action!r}")
+
+
+def safe_config(settings: Settings) -> dict[str, Any]:
+    """The settings as recorded in audit/status: never a secret."""
+    data = settings.model_dump(mode="json", exclude={"credential_key"})
+    data["credential_key_set"] = settings.credential_key is not None
+    return data
+
+
+def _fill(row: Any) -> Fill:
+    return Fill(
+        trade_id=row["trade_id"],
+        client_order_id=row["client_order_id"],
+        bot=row["bot"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        qty=row["qty"],
+        price=row["price"],
+        fee=row["fee"],
+        ts=row["ts"],
+    )
+
+
+def _paper_balances(settings: Settings, fills: list[Fill]) -> dict[str, float]:
+    bal: dict[str, float] = {"USDT": settings.starting_balance_usdt}
+    for f in fills:
+        base, quote = split_symbol(f.symbol)
+        sign = 1 if f.side is Side.BUY else -1
+        bal[base] = bal.get(base, 0.0) + sign * f.qty
+        bal[quote] = bal.get(quote, 0.0) - sign * f.qty * f.price - f.fee
+    return bal
+
+
+def load_ticks(settings: Settings) -> list[Tick]:
+    return load_scenario(settings.scenario, settings.symbols)
+
+
+def actor() -> str:
+    return current_actor()

@@ -1,0 +1,101 @@
+"""`tradewarden run`: start everything in order, run, and stop cleanly.
+
+Exit codes: 0 done, 1 could not start safely (state, audit, lock, secrets), 2 bad config
+or scenario. Nothing is half-started: every check runs before the first market event.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from tradewarden.app import Daemon, StartupError, decide_mode, load_ticks
+from tradewarden.audit import AuditError
+from tradewarden.config import Mode, Settings
+from tradewarden.console import RunPrinter
+from tradewarden.logs import setup_logging
+from tradewarden.market import ScenarioError
+from tradewarden.notify import LogNotifier
+from tradewarden.store import StateError
+
+log = logging.getLogger(__name__)
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr, flush=True)
+
+
+def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = False) -> int:
+    if console:
+        setup_logging("WARNING", sys.stderr)
+    else:
+        setup_logging("INFO", sys.stdout)
+    decision = decide_mode(settings)
+    if decision.mode is not Mode.PAPER:
+        _err(f"mode {decision.mode} needs the exchange gateway, which this build does not wire")
+        return 1
+    try:
+        ticks = load_ticks(settings)
+    except ScenarioError as exc:
+        _err(f"TRADEWARDEN_SCENARIO: {exc}")
+        return 2
+    notifier = LogNotifier()
+    try:
+        daemon = Daemon(settings, notifier=notifier, decision=decision)
+    except (StartupError, StateError, AuditError) as exc:
+        _err(str(exc))
+        return 1
+    daemon.install_signal_handlers()
+    printer = RunPrinter(daemon.trader) if console else None
+    try:
+        if printer:
+            _header(printer, settings, daemon, len(ticks))
+        log.info(
+            "daemon ready", extra={"mode": decision.mode.value, "state": daemon.risk.state.label}
+        )
+        daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
+        if printer:
+            if printer.last_ts:
+                printer.progress(printer.last_ts)
+            printer.summary(daemon.status())
+            printer.p(
+                f"State, audit log and alerts are in {settings.state_dir}/. Look around with:"
+            )
+            env = f"TRADEWARDEN_STATE_DIR={settings.state_dir} " if demo else ""
+            printer.p(f"  {env}uv run tradewarden status")
+            printer.p(f"  {env}uv run tradewarden audit verify")
+        while follow and not daemon.stopping.is_set():
+            daemon.housekeeping()
+            daemon._wake.wait(0.2)
+    finally:
+        daemon.close()
+    return 0
+
+
+def _header(printer: RunPrinter, settings: Settings, daemon: Daemon, n: int) -> None:
+    p = printer.p
+    p(
+        f"tradewarden — {daemon.decision.mode.value} trading on {settings.scenario.name} "
+        f"({n} candles of {', '.join(settings.symbols)})"
+    )
+    p("Not live because: " + "; ".join(daemon.decision.blockers))
+    bots = ", ".join(f"{b.name} ({b.symbol}, {type(b.strategy).name})" for b in daemon.bots)
+    p(f"Bots: {bots}; starting equity {daemon.ledger.portfolio_equity():,.2f} USDT")
+    p(
+        f"Breakers: {settings.max_consecutive_losses} consecutive losses, "
+        f"{settings.max_daily_loss_pct:.0%} daily loss, "
+        f"{settings.max_bot_drawdown_pct:.0%} bot drawdown, "
+        f"{settings.max_portfolio_drawdown_pct:.0%} portfolio drawdown (emergency stop); "
+        f"entries blocked in zones {', '.join(f'Z{z}' for z in settings.blocked_zones)}"
+    )
+    if daemon.risk.state.label != "active" or any(
+        s.label != "active" for s in daemon.risk.bot_states.values()
+    ):
+        p(
+            f"NOTE: starting {daemon.risk.state.label.upper()} "
+            f"({daemon.risk.state_reason or 'bot breakers tripped'}): trips are sticky until "
+            "`tradewarden reset --reason ...`"
+        )
+    p(f"State dir: {settings.state_dir}   started {time.strftime('%H:%M:%S')}")
+    p("")

@@ -1,0 +1,125 @@
+"""Settings: seed defaults, and one clear error naming the variable for each bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tradewarden.config import ConfigError, load_settings
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+
+def test_seed_defaults() -> None:
+    s = load_settings()
+    assert s.binance_testnet is True
+    assert s.final_hammer is False
+    assert s.terms_accepted is False
+    assert s.max_consecutive_losses == 3
+    assert s.max_daily_loss_pct == 0.05
+    assert s.max_bot_drawdown_pct == 0.25
+    assert s.max_portfolio_drawdown_pct == 0.40
+    assert s.hot_wallet_percentage == 0.15
+    assert s.blocked_zones == (4, 5)
+    assert s.mode == "paper"
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("MAX_DAILY_LOSS_PCT", "1.5"),
+        ("MAX_DAILY_LOSS_PCT", "-0.1"),
+        ("MAX_BOT_DRAWDOWN_PCT", "0"),
+        ("MAX_PORTFOLIO_DRAWDOWN_PCT", "abc"),
+        ("HOT_WALLET_PERCENTAGE", "2"),
+        ("MAX_CONSECUTIVE_LOSSES", "-3"),
+        ("BINANCE_TESTNET", "ture"),
+        ("FINAL_HAMMER", "maybe"),
+        ("BINANCE_TERMS_ACCEPTED", "yes please"),
+        ("TRADEWARDEN_MODE", "yolo"),
+        ("TRADEWARDEN_PROFILE", "qa"),
+        ("TRADEWARDEN_BLOCKED_ZONES", "Z9"),
+        ("TRADEWARDEN_BOTS", "only-a-name"),
+        ("TRADEWARDEN_SYMBOLS", "BTC/USDT"),
+        ("TRADEWARDEN_METRICS_PORT", "70000"),
+    ],
+)
+def test_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert var in str(err.value)
+
+
+def test_seed_style_booleans_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BINANCE_TESTNET", "1")
+    monkeypatch.setenv("FINAL_HAMMER", "FALSE")
+    s = load_settings()
+    assert s.binance_testnet is True and s.final_hammer is False
+
+
+def test_toml_file_and_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "tw.toml"
+    f.write_text('MAX_DAILY_LOSS_PCT = 0.03\nTRADEWARDEN_SYMBOLS = ["BTCUSDT"]\n')
+    assert load_settings(f).max_daily_loss_pct == 0.03
+    monkeypatch.setenv("MAX_DAILY_LOSS_PCT", "0.02")
+    assert load_settings(f).max_daily_loss_pct == 0.02  # env wins
+
+
+def test_toml_unknown_key_and_bad_syntax(tmp_path: Path) -> None:
+    f = tmp_path / "tw.toml"
+    f.write_text("MAX_DAILY_LOS_PCT = 0.03\n")
+    with pytest.raises(ConfigError, match="MAX_DAILY_LOS_PCT: unknown setting"):
+        load_settings(f)
+    f.write_text("MAX_DAILY_LOSS_PCT = = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(f)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_secret_values_are_not_echoed(tmp_path: Path) -> None:
+    f = tmp_path / "tw.toml"
+    f.write_text("BINANCE_CREDENTIAL_KEY = 987654321\n")  # wrong type: error, value hidden
+    with pytest.raises(ConfigError) as err:
+        load_settings(f)
+    assert "BINANCE_CREDENTIAL_KEY" in str(err.value)
+    assert "987654321" not in str(err.value)
+
+
+def test_cli_exits_2_and_starts_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MAX_DAILY_LOSS_PCT": "7",
+        "TRADEWARDEN_STATE_DIR": str(state),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradewarden.cli", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "MAX_DAILY_LOSS_PCT" in proc.stderr
+    assert not state.exists()  # nothing half-started
+
+
+def test_unknown_cli_flag_exits_non_zero(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradewarden.cli", "run", "--yolo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "--yolo" in proc.stderr
