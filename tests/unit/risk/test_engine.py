@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tradewarden.audit import AuditLog, verify
 from tradewarden.config import load_settings
 from tradewarden.ledger import Ledger
@@ -21,8 +20,8 @@ from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
 from tradewarden.store import Store
 from tradewarden.strategy.base import Signal
-from tradewarden.trader import Bot, Trader
 from tradewarden.strategy.ma_cross import MaCross
+from tradewarden.trader import Bot, Trader
 
 T0 = 1_767_571_200.0
 
