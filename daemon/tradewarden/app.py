@@ -21,11 +21,12 @@ from tradewarden.config import Mode, Settings
 from tradewarden.control import DaemonLock, current_actor
 from tradewarden.ledger import Ledger
 from tradewarden.market import load_scenario
-from tradewarden.models import Fill, Side, Tick
+from tradewarden.models import Fill, OrderStatus, Side, Tick
 from tradewarden.order_gate import OrderGate
 from tradewarden.paper import PaperBroker
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine
+from tradewarden.risk.state import TradingState
 from tradewarden.store import Store
 from tradewarden.strategy import build_strategy
 from tradewarden.trader import Bot, Notifier, Trader
@@ -47,6 +48,8 @@ class LiveDecision:
 
 def decide_mode(settings: Settings) -> LiveDecision:
     """Which mode actually runs, and what keeps it out of live."""
+    if settings.mode is Mode.PAPER:
+        return LiveDecision(Mode.PAPER, ["TRADEWARDEN_MODE is paper (the default)"])
     from tradewarden.gate import GateInputs, evaluate_gate  # written alongside secrets
 
     decision = evaluate_gate(GateInputs.from_settings(settings))
@@ -113,6 +116,7 @@ class Daemon:
             self.lock.release()
             raise
         self.notifier = notifier
+        self.resolve_open_orders()
         self._last_snapshot = 0.0
         self._last_control = 0.0
         self.audit.append(
@@ -126,6 +130,37 @@ class Daemon:
             },
             sync=True,
         )
+
+    def resolve_open_orders(self) -> None:
+        """At start, ask the broker about every order we left open or unresolved.
+
+        Never resend: an order the broker does not know did not happen (EXPIRED); one it
+        knows takes the broker's status. While HALTED, open orders are cancelled.
+        """
+        for o in self.store.open_orders():
+            if self.store.fills_for(o.client_order_id) and o.filled_qty >= o.qty - 1e-12:
+                continue  # booked with its fills; nothing to resolve
+            found = self.broker.query(o.symbol, o.client_order_id)
+            if found is None:
+                o.status = OrderStatus.EXPIRED
+                self.store.update_order(o)
+                self.audit.append(
+                    "order_resolved",
+                    {
+                        "client_order_id": o.client_order_id,
+                        "status": "EXPIRED",
+                        "why": "unknown to broker",
+                    },
+                )
+            else:
+                self.store.update_order(found)
+                self.audit.append(
+                    "order_resolved",
+                    {"client_order_id": o.client_order_id, "status": str(found.status)},
+                )
+        self.risk.book.open_orders = len(self.store.open_orders())
+        if self.risk.state is TradingState.HALTED and self.risk.book.open_orders:
+            self.gate.cancel_all(sorted({b.symbol for b in self.bots}), reason="started HALTED")
 
     # --- lifecycle --------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:

@@ -133,6 +133,24 @@ def reset(reason: ReasonOpt, config: ConfigOpt = None) -> None:
     raise typer.Exit(human_action(settings, "reset", reason))
 
 
+@app.command("config")
+def show_config(
+    config: ConfigOpt = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table of every setting (the README's).")
+    ] = False,
+) -> None:
+    """Show the effective settings (secrets redacted) after env + file are applied."""
+    if markdown:
+        from tradewarden.config import markdown_table
+
+        typer.echo(markdown_table())
+        return
+    from tradewarden.app import safe_config
+
+    typer.echo(json.dumps(safe_config(settings_or_exit(config)), indent=2))
+
+
 @audit_app.command("verify")
 def audit_verify(
     config: ConfigOpt = None,

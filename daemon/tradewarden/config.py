@@ -73,85 +73,251 @@ class Settings(BaseSettings):
     )
 
     # --- mode and live-trading gates (seed names) -------------------------------------------
-    mode: Mode = _env("TRADEWARDEN_MODE", Mode.PAPER, description="requested mode")
-    profile: Profile = _env("TRADEWARDEN_PROFILE", Profile.DEV, description="environment")
-    binance_testnet: bool = _env("BINANCE_TESTNET", True, description="use testnet endpoints")
-    final_hammer: bool = _env("FINAL_HAMMER", False, description="live switch")
-    terms_accepted: bool = _env("BINANCE_TERMS_ACCEPTED", False, description="terms accepted")
+    mode: Mode = _env(
+        "TRADEWARDEN_MODE",
+        Mode.PAPER,
+        description="Requested mode: paper (in-process broker), testnet or live. Live also needs every gate.",
+    )
+    profile: Profile = _env(
+        "TRADEWARDEN_PROFILE",
+        Profile.DEV,
+        description="Environment: dev, staging or prod (prod refuses testnet and env secrets; dev refuses live).",
+    )
+    binance_testnet: bool = _env(
+        "BINANCE_TESTNET",
+        True,
+        description="Use Binance's spot testnet endpoints (seed default: on).",
+    )
+    final_hammer: bool = _env(
+        "FINAL_HAMMER",
+        False,
+        description="The live switch. Live orders need it on, testnet off and terms accepted.",
+    )
+    terms_accepted: bool = _env(
+        "BINANCE_TERMS_ACCEPTED",
+        False,
+        description="Set after accepting the Binance Developer Terms; live is blocked until then.",
+    )
 
     # --- circuit breakers (seed defaults) -----------------------------------------------------
-    max_consecutive_losses: PositiveInt = _env("MAX_CONSECUTIVE_LOSSES", 3)
-    max_daily_loss_pct: Fraction = _env("MAX_DAILY_LOSS_PCT", 0.05)
-    max_bot_drawdown_pct: Fraction = _env("MAX_BOT_DRAWDOWN_PCT", 0.25)
-    max_portfolio_drawdown_pct: Fraction = _env("MAX_PORTFOLIO_DRAWDOWN_PCT", 0.40)
-    flatten_on_emergency: bool = _env("TRADEWARDEN_FLATTEN_ON_EMERGENCY", False)
-    approach_warn_ratio: Fraction = _env("TRADEWARDEN_APPROACH_WARN_RATIO", 0.8)
+    max_consecutive_losses: PositiveInt = _env(
+        "MAX_CONSECUTIVE_LOSSES",
+        3,
+        description="Breaker: halt a bot after this many losing round trips in a row.",
+    )
+    max_daily_loss_pct: Fraction = _env(
+        "MAX_DAILY_LOSS_PCT",
+        0.05,
+        description="Breaker: halt all trading at this loss from the UTC day-start equity.",
+    )
+    max_bot_drawdown_pct: Fraction = _env(
+        "MAX_BOT_DRAWDOWN_PCT",
+        0.25,
+        description="Breaker: halt a bot at this drawdown from its peak equity.",
+    )
+    max_portfolio_drawdown_pct: Fraction = _env(
+        "MAX_PORTFOLIO_DRAWDOWN_PCT",
+        0.40,
+        description="Emergency stop: portfolio drawdown from peak; HALTED and all orders cancelled.",
+    )
+    flatten_on_emergency: bool = _env(
+        "TRADEWARDEN_FLATTEN_ON_EMERGENCY",
+        False,
+        description="On the emergency stop also close open positions (market sells).",
+    )
+    approach_warn_ratio: Fraction = _env(
+        "TRADEWARDEN_APPROACH_WARN_RATIO",
+        0.8,
+        description="Warn when a breaker reaches this fraction of its threshold.",
+    )
 
     # --- funds ------------------------------------------------------------------------------
-    hot_wallet_percentage: Fraction = _env("HOT_WALLET_PERCENTAGE", 0.15)
-    starting_balance_usdt: PositiveFloat = _env("TRADEWARDEN_STARTING_BALANCE_USDT", 10_000.0)
+    hot_wallet_percentage: Fraction = _env(
+        "HOT_WALLET_PERCENTAGE",
+        0.15,
+        description="Target share of funds on the exchange (hot); the rest is cold.",
+    )
+    starting_balance_usdt: PositiveFloat = _env(
+        "TRADEWARDEN_STARTING_BALANCE_USDT",
+        10_000.0,
+        description="Paper mode: the account's starting USDT, split evenly between bots.",
+    )
 
     # --- pre-trade checks -------------------------------------------------------------------
-    max_notional_per_order: PositiveFloat = _env("TRADEWARDEN_MAX_NOTIONAL_PER_ORDER", 2_000.0)
-    max_open_orders: PositiveInt = _env("TRADEWARDEN_MAX_OPEN_ORDERS", 10)
-    max_orders_per_minute: PositiveInt = _env("TRADEWARDEN_MAX_ORDERS_PER_MINUTE", 30)
-    symbols: StrList = _env("TRADEWARDEN_SYMBOLS", ("BTCUSDT", "ETHUSDT"))
-    blocked_zones: ZoneList = _env("TRADEWARDEN_BLOCKED_ZONES", (4, 5))
+    max_notional_per_order: PositiveFloat = _env(
+        "TRADEWARDEN_MAX_NOTIONAL_PER_ORDER",
+        2_000.0,
+        description="Pre-trade check: largest order value in quote currency.",
+    )
+    max_open_orders: PositiveInt = _env(
+        "TRADEWARDEN_MAX_OPEN_ORDERS", 10, description="Pre-trade check: most orders open at once."
+    )
+    max_orders_per_minute: PositiveInt = _env(
+        "TRADEWARDEN_MAX_ORDERS_PER_MINUTE",
+        30,
+        description="Pre-trade check: most orders submitted in any 60 s window.",
+    )
+    symbols: StrList = _env(
+        "TRADEWARDEN_SYMBOLS",
+        ("BTCUSDT", "ETHUSDT"),
+        description="Symbol allow-list (comma-separated).",
+    )
+    blocked_zones: ZoneList = _env(
+        "TRADEWARDEN_BLOCKED_ZONES",
+        (4, 5),
+        description="Volatility zones (Z1..Z5) in which directional entries are refused.",
+    )
     bots: StrList = _env(
         "TRADEWARDEN_BOTS",
         ("trend-btc:BTCUSDT:ma_cross", "trend-eth:ETHUSDT:ma_cross"),
         description="name:SYMBOL:strategy, comma-separated",
     )
-    order_fraction: Fraction = _env("TRADEWARDEN_ORDER_FRACTION", 0.10)
+    order_fraction: Fraction = _env(
+        "TRADEWARDEN_ORDER_FRACTION",
+        0.10,
+        description="Share of a bot's equity put into one entry.",
+    )
 
     # --- files ------------------------------------------------------------------------------
     state_dir: Path = Field(
-        default_factory=_default_state_dir, validation_alias=AliasChoices("TRADEWARDEN_STATE_DIR")
+        default_factory=_default_state_dir,
+        validation_alias=AliasChoices("TRADEWARDEN_STATE_DIR"),
+        description="State directory: SQLite, audit log, alert outbox ($STATE_DIRECTORY under systemd).",
     )
-    audit_retention_days: PositiveInt = _env("TRADEWARDEN_AUDIT_RETENTION_DAYS", 90)
-    scenario: Path = _env("TRADEWARDEN_SCENARIO", DEFAULT_SCENARIO)
+    audit_retention_days: PositiveInt = _env(
+        "TRADEWARDEN_AUDIT_RETENTION_DAYS",
+        90,
+        description="Audit files older than this are pruned (seed: 90 days).",
+    )
+    scenario: Path = _env(
+        "TRADEWARDEN_SCENARIO",
+        DEFAULT_SCENARIO,
+        description="Paper mode: the market scenario CSV to replay.",
+    )
 
     # --- secrets ----------------------------------------------------------------------------
-    secret_source: SecretSource = _env("TRADEWARDEN_SECRET_SOURCE", SecretSource.ENV)
-    secret_ttl_seconds: PositiveFloat = _env("TRADEWARDEN_SECRET_TTL_SECONDS", 900.0)
+    secret_source: SecretSource = _env(
+        "TRADEWARDEN_SECRET_SOURCE",
+        SecretSource.ENV,
+        description="Where keys come from: aws (Secrets Manager), file (Fernet) or env (dev only).",
+    )
+    secret_ttl_seconds: PositiveFloat = _env(
+        "TRADEWARDEN_SECRET_TTL_SECONDS",
+        900.0,
+        description="How long a secret read from Secrets Manager is cached.",
+    )
     secret_grace_seconds: Annotated[float, Field(ge=0)] = _env(
-        "TRADEWARDEN_SECRET_GRACE_SECONDS", 300.0
+        "TRADEWARDEN_SECRET_GRACE_SECONDS",
+        300.0,
+        description="If Secrets Manager is down, keep the cached value this long past its TTL, then halt.",
     )
     secret_trade_key_id: str = _env(
-        "TRADEWARDEN_SECRET_TRADE_KEY_ID", "tradewarden/dev/binance/trade"
+        "TRADEWARDEN_SECRET_TRADE_KEY_ID",
+        "tradewarden/dev/binance/trade",
+        description="Secrets Manager id of the trade key pair.",
     )
-    secret_read_key_id: str = _env("TRADEWARDEN_SECRET_READ_KEY_ID", "tradewarden/dev/binance/read")
-    secret_slack_id: str = _env("TRADEWARDEN_SECRET_SLACK_ID", "tradewarden/dev/slack")
-    secret_smtp_id: str = _env("TRADEWARDEN_SECRET_SMTP_ID", "tradewarden/dev/smtp")
-    credential_file: Path | None = _env("TRADEWARDEN_CREDENTIAL_FILE", None)
-    credential_key: SecretStr | None = _env("BINANCE_CREDENTIAL_KEY", None)
+    secret_read_key_id: str = _env(
+        "TRADEWARDEN_SECRET_READ_KEY_ID",
+        "tradewarden/dev/binance/read",
+        description="Secrets Manager id of the read-only key pair.",
+    )
+    secret_slack_id: str = _env(
+        "TRADEWARDEN_SECRET_SLACK_ID",
+        "tradewarden/dev/slack",
+        description="Secrets Manager id of the Slack token / webhook.",
+    )
+    secret_smtp_id: str = _env(
+        "TRADEWARDEN_SECRET_SMTP_ID",
+        "tradewarden/dev/smtp",
+        description="Secrets Manager id of the SMTP credentials.",
+    )
+    credential_file: Path | None = _env(
+        "TRADEWARDEN_CREDENTIAL_FILE",
+        None,
+        description="Encrypted credential file (secret source 'file').",
+    )
+    credential_key: SecretStr | None = _env(
+        "BINANCE_CREDENTIAL_KEY",
+        None,
+        description="Fernet key(s) for the credential file, comma-separated, newest first.",
+    )
 
     # --- exchange ---------------------------------------------------------------------------
-    binance_base_url: str | None = _env("TRADEWARDEN_BINANCE_BASE_URL", None)
-    recv_window_ms: Annotated[int, Field(gt=0, le=60_000)] = _env(
-        "TRADEWARDEN_RECV_WINDOW_MS", 5000
+    binance_base_url: str | None = _env(
+        "TRADEWARDEN_BINANCE_BASE_URL",
+        None,
+        description="Override the Binance REST base URL (tests point it at the fake exchange).",
     )
-    reconcile_interval_seconds: PositiveFloat = _env("TRADEWARDEN_RECONCILE_INTERVAL_SECONDS", 30.0)
-    shared_account: bool = _env("TRADEWARDEN_SHARED_ACCOUNT", False)
-    balance_tolerance: Fraction = _env("TRADEWARDEN_BALANCE_TOLERANCE", 0.001)
+    recv_window_ms: Annotated[int, Field(gt=0, le=60_000)] = _env(
+        "TRADEWARDEN_RECV_WINDOW_MS", 5000, description="recvWindow sent with signed requests."
+    )
+    reconcile_interval_seconds: PositiveFloat = _env(
+        "TRADEWARDEN_RECONCILE_INTERVAL_SECONDS",
+        30.0,
+        description="How often open orders and balances are reconciled with the exchange.",
+    )
+    shared_account: bool = _env(
+        "TRADEWARDEN_SHARED_ACCOUNT",
+        False,
+        description="The account is shared with manual trading: foreign orders mean REDUCING + warning, not HALTED.",
+    )
+    balance_tolerance: Fraction = _env(
+        "TRADEWARDEN_BALANCE_TOLERANCE",
+        0.001,
+        description="Relative balance mismatch tolerated by reconciliation.",
+    )
 
     # --- metrics and alerts -----------------------------------------------------------------
-    metrics_host: str = _env("TRADEWARDEN_METRICS_HOST", "127.0.0.1")
-    metrics_port: Annotated[int, Field(ge=0, le=65535)] = _env("TRADEWARDEN_METRICS_PORT", 9108)
-    slack_channel: str = _env("TRADEWARDEN_SLACK_CHANNEL", "#tradewarden-alerts")
-    slack_base_url: str = _env("TRADEWARDEN_SLACK_BASE_URL", "https://slack.com/api/")
-    smtp_host: str | None = _env("TRADEWARDEN_SMTP_HOST", None)
-    smtp_port: Annotated[int, Field(gt=0, le=65535)] = _env("TRADEWARDEN_SMTP_PORT", 587)
-    smtp_tls: str = _env("TRADEWARDEN_SMTP_TLS", "starttls", pattern="^(starttls|ssl|none)$")
-    email_from: str = _env("TRADEWARDEN_EMAIL_FROM", "tradewarden@localhost")
-    email_to: StrList = _env("TRADEWARDEN_EMAIL_TO", ())
-    sns_topic_arn: str | None = _env("TRADEWARDEN_SNS_TOPIC_ARN", None)
+    metrics_host: str = _env(
+        "TRADEWARDEN_METRICS_HOST",
+        "127.0.0.1",
+        description="Prometheus exporter bind address (localhost only by default).",
+    )
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = _env(
+        "TRADEWARDEN_METRICS_PORT",
+        9108,
+        description="Prometheus exporter port (0 = any free port).",
+    )
+    slack_channel: str = _env(
+        "TRADEWARDEN_SLACK_CHANNEL", "#tradewarden-alerts", description="Slack channel for alerts."
+    )
+    slack_base_url: str = _env(
+        "TRADEWARDEN_SLACK_BASE_URL",
+        "https://slack.com/api/",
+        description="Slack Web API base URL.",
+    )
+    smtp_host: str | None = _env(
+        "TRADEWARDEN_SMTP_HOST", None, description="SMTP server for alert email (unset = no email)."
+    )
+    smtp_port: Annotated[int, Field(gt=0, le=65535)] = _env(
+        "TRADEWARDEN_SMTP_PORT", 587, description="SMTP port."
+    )
+    smtp_tls: str = _env(
+        "TRADEWARDEN_SMTP_TLS",
+        "starttls",
+        pattern="^(starttls|ssl|none)$",
+        description="SMTP security: starttls, ssl or none.",
+    )
+    email_from: str = _env(
+        "TRADEWARDEN_EMAIL_FROM", "tradewarden@localhost", description="Sender of alert email."
+    )
+    email_to: StrList = _env(
+        "TRADEWARDEN_EMAIL_TO", (), description="Recipients of alert email (comma-separated)."
+    )
+    sns_topic_arn: str | None = _env(
+        "TRADEWARDEN_SNS_TOPIC_ARN",
+        None,
+        description="SNS topic for SMS of critical alerts (unset = no SMS).",
+    )
     alert_dedup_seconds: Annotated[float, Field(ge=0)] = _env(
-        "TRADEWARDEN_ALERT_DEDUP_SECONDS", 300.0
+        "TRADEWARDEN_ALERT_DEDUP_SECONDS",
+        300.0,
+        description="Alerts with the same dedup key within this window are sent once.",
     )
     runbook_base_url: str = _env(
         "TRADEWARDEN_RUNBOOK_BASE_URL",
         "https://github.com/tradewarden/tradewarden/blob/main/runbooks/",
+        description="Prefix of runbook links in alerts.",
     )
 
     @field_validator("symbols", "bots", "email_to", mode="before")
@@ -288,3 +454,21 @@ def _describe(exc: ValidationError) -> str:
         )
         lines.append(f"{name}: {msg}{shown}")
     return "invalid configuration: " + "; ".join(lines)
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the settings themselves."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        if info.default_factory is not None:
+            default = "var/state"
+        elif isinstance(info.default, tuple):
+            default = ",".join(f"Z{x}" if name == "blocked_zones" else str(x) for x in info.default)
+        elif isinstance(info.default, Path):
+            default = "shipped scenario"
+        else:
+            default = (
+                "" if info.default is None else str(getattr(info.default, "value", info.default))
+            )
+        rows.append(f"| `{_alias_of(name)}` | `{default}` | {info.description or ''} |")
+    return "\n".join(rows)

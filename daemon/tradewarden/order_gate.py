@@ -136,7 +136,12 @@ class OrderGate:
                 "order_rejected", {"client_order_id": cid, "code": exc.code, "error": str(exc)}
             )
             return Submission(intent, error=str(exc))
-        self.store.update_order(order)
+        # Fill state is written only together with the fill itself (Trader.process_fills), so
+        # a crash can never leave an order FILLED without its fill booked.
+        accepted = Order(**{f: getattr(order, f) for f in Order.__slots__})  # type: ignore[attr-defined]
+        if not accepted.status.is_open and accepted.status is OrderStatus.FILLED:
+            accepted.status, accepted.filled_qty, accepted.avg_price = OrderStatus.NEW, 0.0, 0.0
+        self.store.update_order(accepted)
         if order.status.is_open:
             self.risk.book.open_orders += 1
         self.audit.append(

@@ -241,6 +241,42 @@ class Store:
             )
             return cur.rowcount == 1
 
+    def book_fill(self, fill: Fill, order: Order | None) -> bool:
+        """Record a fill and the order's new fill state in one transaction."""
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    fill.trade_id,
+                    fill.client_order_id,
+                    fill.bot,
+                    fill.symbol,
+                    str(fill.side),
+                    fill.qty,
+                    fill.price,
+                    fill.fee,
+                    fill.ts,
+                ),
+            )
+            if cur.rowcount != 1:
+                return False
+            if order is not None:
+                db.execute(
+                    "UPDATE orders SET status=?, filled_qty=?, avg_price=?, updated_at=?"
+                    " WHERE client_order_id=?",
+                    (
+                        str(order.status),
+                        order.filled_qty,
+                        order.avg_price,
+                        time.time(),
+                        order.client_order_id,
+                    ),
+                )
+            return True
+
+    def fills_for(self, client_order_id: str) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM fills WHERE client_order_id=?", (client_order_id,))
+
     def fills(self, bot: str | None = None) -> list[sqlite3.Row]:
         if bot:
             return self._query("SELECT * FROM fills WHERE bot=? ORDER BY ts", (bot,))

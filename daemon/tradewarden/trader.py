@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from tradewarden.audit import AuditLog
 from tradewarden.ledger import Ledger
-from tradewarden.models import Fill, OrderRequest, OrderType, Side, Tick
+from tradewarden.models import Fill, OrderRequest, OrderStatus, OrderType, Side, Tick
 from tradewarden.order_gate import OrderGate, Submission
 from tradewarden.risk.breakers import Observation, Reading
 from tradewarden.risk.breakers.base import PORTFOLIO
@@ -136,22 +136,19 @@ class Trader:
         if not fills:
             return
         for fill in fills:
-            if not self.store.record_fill(fill):
-                continue  # already booked (restart or duplicate report)
             order = self.store.get_order(fill.client_order_id)
             if order is not None:
+                was_open = order.status.is_open
                 order.filled_qty = min(order.qty, order.filled_qty + fill.qty)
                 order.avg_price = fill.price
                 if order.filled_qty >= order.qty - 1e-12:
-                    was_open = order.status.is_open
-                    order.status = type(order.status).FILLED
-                    if (
-                        was_open
-                        and self.risk.book.open_orders > 0
-                        and order.order_type is not OrderType.MARKET
-                    ):
-                        self.risk.book.open_orders -= 1
-                self.store.update_order(order)
+                    order.status = OrderStatus.FILLED
+                    if was_open and order.order_type is not OrderType.MARKET:
+                        self.risk.book.open_orders = max(0, self.risk.book.open_orders - 1)
+                else:
+                    order.status = OrderStatus.PARTIALLY_FILLED
+            if not self.store.book_fill(fill, order):
+                continue  # already booked (restart or duplicate report)
             closed = self.ledger.apply(fill)
             self.risk.book.positions[(fill.bot, fill.symbol)] = self.ledger.books[fill.bot].qty
             self.audit.append(
