@@ -185,6 +185,8 @@ class Daemon:
     ) -> int:
         """Feed a scenario. Resumes after the last event a previous run processed."""
         resume_ts = float(self.store.get("replay_last_ts", float("-inf")))
+        pace = 1.0 / self.settings.replay_speed if self.settings.replay_speed else 0.0
+        started = time.monotonic()
         n = 0
         last_ts = resume_ts
         for tick in ticks:
@@ -196,6 +198,10 @@ class Daemon:
             self.trader.on_tick(tick)
             last_ts = tick.ts
             n += 1
+            if pace:
+                delay = started + n * pace - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
             if on_progress is not None:
                 on_progress(tick)
             self.housekeeping(last_ts)

@@ -184,6 +184,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TRADEWARDEN_STATE_DIR"),
         description="State directory: SQLite, audit log, alert outbox ($STATE_DIRECTORY under systemd).",
     )
+    replay_speed: Annotated[float, Field(ge=0)] = _env(
+        "TRADEWARDEN_REPLAY_SPEED",
+        0.0,
+        description="Paper replay pace in market events per second (0 = as fast as possible).",
+    )
     audit_retention_days: PositiveInt = _env(
         "TRADEWARDEN_AUDIT_RETENTION_DAYS",
         90,

@@ -68,7 +68,8 @@ def test_kill_9_keeps_trips_and_never_duplicates_orders(tmp_path: Path) -> None:
     write(scenario, generate(days=12))
     rng = random.Random(7)
     state = tmp_path / "state"
-    env = {"TRADEWARDEN_SCENARIO": str(scenario)}
+    # ~7 s per full replay, so every kill lands mid-run
+    env = {"TRADEWARDEN_SCENARIO": str(scenario), "TRADEWARDEN_REPLAY_SPEED": "5000"}
     trips_seen: set[tuple[str, str]] = set()
     for _cycle in range(4):
         proc = start(state, "run", "--no-console", **env)
