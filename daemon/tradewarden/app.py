@@ -17,6 +17,7 @@ from typing import Any
 
 from tradewarden import __version__
 from tradewarden.audit import AuditLog
+from tradewarden.audit import verify as verify_audit
 from tradewarden.config import Mode, Settings
 from tradewarden.control import DaemonLock, current_actor
 from tradewarden.ledger import Ledger
@@ -77,6 +78,13 @@ class Daemon:
         self._wake = threading.Event()
         try:
             self.store = Store(settings.db_path, durable=self.decision.mode is not Mode.PAPER)
+            chain = verify_audit(settings.audit_dir) if settings.audit_dir.is_dir() else None
+            if chain is not None and not chain.ok:
+                raise StartupError(
+                    f"refusing to start: {chain.describe()}. Treat it as a security event "
+                    "(runbooks/audit-chain-broken.md): preserve the directory as evidence, "
+                    "move it aside, and start again to begin a new chain."
+                )
             self.audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
             self.audit.prune()
             specs = settings.bot_specs()
