@@ -127,6 +127,7 @@ class Daemon:
         self.resolve_open_orders()
         self._last_snapshot = 0.0
         self._last_control = 0.0
+        self.on_housekeeping: list[Callable[[], None]] = []
         self.audit.append(
             "daemon_started",
             {
@@ -227,6 +228,8 @@ class Daemon:
             bot.strategy.on_tick(tick, self.ledger.books[bot.name].qty)
 
     def housekeeping(self, last_ts: float | None = None) -> None:
+        for hook in self.on_housekeeping:
+            hook()
         now = time.monotonic()
         if self._wake.is_set() or now - self._last_control >= CONTROL_EVERY:
             self._wake.clear()

@@ -44,7 +44,8 @@ class ClientIds:
     def next(self, bot: str) -> str:
         short = "".join(c for c in bot if c.isalnum())[:10] or "bot"
         cid = f"tw-{short}-{self._run}-{next(self._seq)}"
-        assert CLIENT_ORDER_ID_RE.match(cid), cid
+        if not CLIENT_ORDER_ID_RE.match(cid):
+            raise ValueError(f"client order id {cid!r} breaks Binance's format")
         return cid
 
 

@@ -17,6 +17,7 @@ from tradewarden.console import RunPrinter
 from tradewarden.logs import setup_logging
 from tradewarden.market import ScenarioError
 from tradewarden.notify import LogNotifier
+from tradewarden.service import Service
 from tradewarden.store import StateError
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,13 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
         _err(str(exc))
         return 1
     daemon.install_signal_handlers()
+    service = Service()
+    daemon.on_housekeeping.append(lambda: service.watchdog(f"state {daemon.risk.state.label}"))
     printer = RunPrinter(daemon.trader) if console else None
     try:
         if printer:
             _header(printer, settings, daemon, len(ticks))
+        service.ready(f"{decision.mode.value}, state {daemon.risk.state.label}")
         log.info(
             "daemon ready", extra={"mode": decision.mode.value, "state": daemon.risk.state.label}
         )
@@ -69,7 +73,9 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
             daemon.housekeeping()
             daemon._wake.wait(0.2)
     finally:
+        service.stopping()
         daemon.close()
+        log.info("daemon stopped", extra={"ticks": daemon.trader.ticks})
     return 0
 
 

@@ -1,0 +1,35 @@
+"""systemd integration: READY when the daemon can trade safely, WATCHDOG from the main loop,
+STOPPING on a clean shutdown. A no-op when NOTIFY_SOCKET is unset (not under systemd)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import sdnotify
+
+
+class Service:
+    def __init__(self) -> None:
+        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+        self._n = sdnotify.SystemdNotifier()
+        self._last_watchdog = 0.0
+        usec = os.environ.get("WATCHDOG_USEC")
+        # ping at a third of the watchdog period (or every 2 s when none is set)
+        self._every = int(usec) / 3e6 if usec and usec.isdigit() else 2.0
+
+    def _send(self, msg: str) -> None:
+        if self.enabled:
+            self._n.notify(msg)
+
+    def ready(self, status: str) -> None:
+        self._send(f"READY=1\nSTATUS={status}\nMAINPID={os.getpid()}")
+
+    def watchdog(self, status: str | None = None) -> None:
+        now = time.monotonic()
+        if now - self._last_watchdog >= self._every:
+            self._last_watchdog = now
+            self._send("WATCHDOG=1" + (f"\nSTATUS={status}" if status else ""))
+
+    def stopping(self) -> None:
+        self._send("STOPPING=1\nSTATUS=stopping: flushing audit and alert outbox")
