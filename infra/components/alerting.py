@@ -1,0 +1,146 @@
+"""Alerting: an encrypted SNS topic that reaches people, and the host's CloudWatch alarms.
+
+Alarms: instance status check, system status check (with EC2 auto-recover), CPU, and the
+daemon's heartbeat (``Tradewarden/Heartbeat`` with dimension ``Stack=<stack>``), where
+missing data counts as breaching: a silent daemon is an alert.
+E-mail subscriptions must be confirmed by their recipients (SNS sends a link).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam, naming
+from infra.config import StackConfig
+from infra.naming import AwsContext
+
+RUNBOOK_BASE = "https://github.com/tradewarden/tradewarden/blob/main/runbooks/"
+
+
+class Alerting(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        ctx: AwsContext,
+        *,
+        kms_key_arn: pulumi.Input[str],
+        instance_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("tradewarden:infra:Alerting", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = naming.tags(cfg.stack)
+        topic_arn = naming.alert_topic_arn(ctx, cfg.stack)
+
+        self.topic = aws.sns.Topic(
+            f"{name}-topic",
+            name=naming.alert_topic_name(cfg.stack),
+            display_name=f"tradewarden {cfg.stack}",
+            kms_master_key_id=kms_key_arn,
+            tags=tags,
+            opts=child,
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-topic-policy",
+            arn=self.topic.arn,
+            policy=json.dumps(iam.topic_policy(ctx, topic_arn)),
+            opts=child,
+        )
+        for i, email in enumerate(cfg.alert_emails):
+            aws.sns.TopicSubscription(
+                f"{name}-email-{i}",
+                topic=self.topic.arn,
+                protocol="email",
+                endpoint=email,
+                opts=child,
+            )
+        for i, number in enumerate(cfg.alert_sms_numbers):
+            aws.sns.TopicSubscription(
+                f"{name}-sms-{i}",
+                topic=self.topic.arn,
+                protocol="sms",
+                endpoint=number,
+                opts=child,
+            )
+
+        notify = [self.topic.arn]
+        ec2_dims = {"InstanceId": instance_id}
+
+        def alarm(what: str, description: str, runbook: str, **kwargs: object) -> None:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{what}",
+                name=naming.alarm_name(cfg.stack, what),
+                alarm_description=f"{description} Runbook: {RUNBOOK_BASE}{runbook}",
+                ok_actions=notify,
+                tags=tags,
+                opts=child,
+                **kwargs,  # type: ignore[arg-type]
+            )
+
+        alarm(
+            "instance-status-check-failed",
+            "The host failed its instance status check (OS unreachable, or stopped).",
+            "host-down.md",
+            namespace="AWS/EC2",
+            metric_name="StatusCheckFailed_Instance",
+            dimensions=ec2_dims,
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=2,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="breaching",
+            alarm_actions=notify,
+        )
+        alarm(
+            "system-status-check-failed",
+            "AWS hardware under the host failed; EC2 auto-recover moves the instance.",
+            "host-down.md",
+            namespace="AWS/EC2",
+            metric_name="StatusCheckFailed_System",
+            dimensions=ec2_dims,
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=2,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="missing",
+            alarm_actions=[f"arn:{ctx.partition}:automate:{ctx.region}:ec2:recover", *notify],
+        )
+        alarm(
+            "cpu-high",
+            f"Host CPU above {cfg.cpu_alarm_threshold_percent}% for 15 minutes.",
+            "host-cpu-high.md",
+            namespace="AWS/EC2",
+            metric_name="CPUUtilization",
+            dimensions=ec2_dims,
+            statistic="Average",
+            period=300,
+            evaluation_periods=3,
+            threshold=cfg.cpu_alarm_threshold_percent,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="missing",
+            alarm_actions=notify,
+        )
+        alarm(
+            "heartbeat-missing",
+            f"The daemon published no heartbeat for {cfg.heartbeat_missing_minutes} minute(s).",
+            "heartbeat-missing.md",
+            namespace=naming.HEARTBEAT_NAMESPACE,
+            metric_name=naming.HEARTBEAT_METRIC,
+            dimensions={"Stack": cfg.stack},
+            statistic="SampleCount",
+            period=60,
+            evaluation_periods=cfg.heartbeat_missing_minutes,
+            datapoints_to_alarm=cfg.heartbeat_missing_minutes,
+            threshold=1,
+            comparison_operator="LessThanThreshold",
+            treat_missing_data="breaching",
+            alarm_actions=notify,
+        )
+
+        self.register_outputs({"topicArn": self.topic.arn})

@@ -1,0 +1,295 @@
+"""Typed, validated stack settings.
+
+Every ``tradewarden:*`` key of a stack's ``Pulumi.<stack>.yaml`` is read and checked here,
+before the program creates anything. A bad stack stops with a `ConfigError` that names each
+offending key. Keys of other namespaces (``aws:region``...) belong to their providers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra.domains import AllowedDomain, DomainError, default_allowlist, parse_allowed_domain
+
+NAMESPACE = "tradewarden"
+
+# CloudWatch Logs accepts only these retention periods; the seeds ask for 90 days minimum.
+LOG_RETENTION_CHOICES = (90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
+MIN_LOG_RETENTION_DAYS = 90
+
+_STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+)
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+_AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
+_INSTANCE_TYPE = re.compile(r"^([a-z]+)([0-9]+)([a-z-]*)\.([0-9]*[a-z]+)$")
+_VERSION = re.compile(r"^[0-9]+(\.[0-9]+){1,3}([a-z0-9.+-]*)$")
+_BUCKET = re.compile(r"^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$")
+
+
+class ConfigError(ValueError):
+    """The stack's config is invalid. `problems` holds one "key: reason" line per fault."""
+
+    def __init__(self, stack: str, problems: list[str]) -> None:
+        self.stack = stack
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"invalid config for stack {stack!r} (Pulumi.{stack}.yaml); nothing was created:\n"
+            f"{lines}"
+        )
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the program needs to know about one stack."""
+
+    stack: str
+    testnet: bool
+    instance_type: str
+    vpc_cidr: str
+    allowed_domains: tuple[AllowedDomain, ...]
+    alert_emails: tuple[str, ...]
+    admin_role_arn: str
+    wheel_version: str
+    alert_sms_numbers: tuple[str, ...] = ()
+    availability_zone: str | None = None
+    ami_id: str | None = None
+    release_bucket: str | None = None
+    root_volume_size_gb: int = 30
+    snapshot_retention_days: int = 14
+    log_retention_days: int = 90
+    cpu_alarm_threshold_percent: int = 80
+    heartbeat_missing_minutes: int = 3
+    protect: bool = False
+
+    @property
+    def architecture(self) -> str:
+        """Graviton families carry a ``g`` after the generation digit (t4g, m7g, c7gn)."""
+        match = _INSTANCE_TYPE.match(self.instance_type)
+        suffix = match.group(3) if match else ""
+        return "arm64" if "g" in suffix.split("-")[0] else "x86_64"
+
+    @property
+    def profile(self) -> str:
+        """The daemon's TRADEWARDEN_PROFILE for this stack."""
+        if self.stack in ("dev", "staging", "prod"):
+            return self.stack
+        return "dev" if self.testnet else "prod"
+
+    @property
+    def network_firewall_targets(self) -> tuple[str, ...]:
+        return tuple(d.network_firewall_target for d in self.allowed_domains)
+
+    @property
+    def non_binance_domains(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.allowed_domains if not d.is_binance)
+
+
+# --- value parsers: each returns the typed value or raises ValueError with a reason --------
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _as_int(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a whole number, got {value!r}")
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _as_list(value: Any) -> list[Any]:
+    # Pulumi hands structured config to the program as a JSON string.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("must be a YAML list") from None
+    if not isinstance(value, list):
+        raise ValueError("must be a YAML list")
+    return value
+
+
+def _as_str(pattern: re.Pattern[str], what: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or not pattern.match(value.strip()):
+            raise ValueError(f"must be {what}, got {value!r}")
+        return value.strip()
+
+    return parse
+
+
+def _as_cidr(value: Any) -> str:
+    try:
+        net = ipaddress.IPv4Network(str(value), strict=True)
+    except ValueError:
+        raise ValueError(f"must be an IPv4 network like 10.42.0.0/16, got {value!r}") from None
+    if not net.is_private:
+        raise ValueError(f"must be a private (RFC 1918) range, got {value}")
+    if not 16 <= net.prefixlen <= 22:
+        raise ValueError(f"prefix must be /16 to /22, got /{net.prefixlen}")
+    return str(net)
+
+
+def _as_log_retention(value: Any) -> int:
+    days = _as_int(1, 3653)(value)
+    if days < MIN_LOG_RETENTION_DAYS:
+        raise ValueError(f"must be at least {MIN_LOG_RETENTION_DAYS} days (seed), got {days}")
+    if days not in LOG_RETENTION_CHOICES:
+        raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_CHOICES))}")
+    return days
+
+
+def _as_list_of(
+    item: Callable[[Any], Any], *, non_empty: bool, max_items: int = 50
+) -> Callable[[Any], tuple[Any, ...]]:
+    def parse(value: Any) -> tuple[Any, ...]:
+        items = _as_list(value)
+        if non_empty and not items:
+            raise ValueError("must list at least one entry")
+        if len(items) > max_items:
+            raise ValueError(f"lists {len(items)} entries; at most {max_items}")
+        out, errors = [], []
+        for i, entry in enumerate(items):
+            try:
+                out.append(item(entry))
+            except ValueError as exc:
+                errors.append(f"entry [{i}]: {exc}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        if len(set(out)) != len(out):
+            raise ValueError("lists the same entry twice")
+        return tuple(out)
+
+    return parse
+
+
+def _as_domain(entry: Any) -> AllowedDomain:
+    try:
+        return parse_allowed_domain(entry)
+    except DomainError as exc:
+        raise ValueError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class _Key:
+    attr: str
+    parse: Callable[[Any], Any]
+    required: bool = False
+
+
+KEYS: dict[str, _Key] = {
+    "testnet": _Key("testnet", _as_bool),
+    "instanceType": _Key(
+        "instance_type", _as_str(_INSTANCE_TYPE, "an EC2 instance type like t3.small")
+    ),
+    "availabilityZone": _Key(
+        "availability_zone", _as_str(_AZ, "an availability zone name like eu-west-1a")
+    ),
+    "vpcCidr": _Key("vpc_cidr", _as_cidr),
+    # The firewall's rule group has a fixed capacity of 100 (two target types per domain).
+    "allowedDomains": _Key(
+        "allowed_domains", _as_list_of(_as_domain, non_empty=True, max_items=25)
+    ),
+    "alertEmails": _Key(
+        "alert_emails",
+        _as_list_of(_as_str(_EMAIL, "an e-mail address"), non_empty=True),
+        required=True,
+    ),
+    "alertSmsNumbers": _Key(
+        "alert_sms_numbers",
+        _as_list_of(_as_str(_E164, "an E.164 phone number like +447700900123"), non_empty=False),
+    ),
+    "adminRoleArn": _Key("admin_role_arn", _as_str(_ROLE_ARN, "an IAM role ARN"), required=True),
+    "wheelVersion": _Key(
+        "wheel_version", _as_str(_VERSION, "a release version like 0.1.0"), required=True
+    ),
+    "releaseBucket": _Key("release_bucket", _as_str(_BUCKET, "an S3 bucket name")),
+    "amiId": _Key("ami_id", _as_str(_AMI_ID, "an AMI id like ami-0123456789abcdef0")),
+    "rootVolumeSizeGb": _Key("root_volume_size_gb", _as_int(8, 1024)),
+    "snapshotRetentionDays": _Key("snapshot_retention_days", _as_int(1, 365)),
+    "logRetentionDays": _Key("log_retention_days", _as_log_retention),
+    "cpuAlarmThresholdPercent": _Key("cpu_alarm_threshold_percent", _as_int(1, 100)),
+    "heartbeatMissingMinutes": _Key("heartbeat_missing_minutes", _as_int(1, 60)),
+    "protect": _Key("protect", _as_bool),
+}
+
+DEFAULTS: dict[str, Any] = {
+    "testnet": True,
+    "instance_type": "t3.small",
+    "vpc_cidr": "10.42.0.0/16",
+}
+
+
+def load_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
+    """Validate a stack's raw config (keys like ``tradewarden:alertEmails``).
+
+    Collects every problem, then raises one `ConfigError` naming each offending key.
+    """
+    problems: list[str] = []
+    if not _STACK_NAME.match(stack):
+        problems.append(
+            f"stack name {stack!r}: must be 1-24 lowercase letters, digits or dashes "
+            "(it is part of every secret and alarm name)"
+        )
+    prefix = NAMESPACE + ":"
+    ours = {k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}
+    values: dict[str, Any] = dict(DEFAULTS)
+    for key in sorted(ours):
+        if key not in KEYS:
+            known = ", ".join(sorted(KEYS))
+            problems.append(f"{prefix}{key}: unknown key (known keys: {known})")
+            continue
+        spec = KEYS[key]
+        try:
+            values[spec.attr] = spec.parse(ours[key])
+        except ValueError as exc:
+            problems.append(f"{prefix}{key}: {exc}")
+    for key, spec in KEYS.items():
+        if spec.required and key not in ours:
+            problems.append(f"{prefix}{key}: required but not set")
+    if problems:
+        raise ConfigError(stack, problems)
+    if "allowed_domains" not in values:
+        values["allowed_domains"] = tuple(
+            parse_allowed_domain(d) for d in default_allowlist(values["testnet"])
+        )
+    return StackConfig(stack=stack, **values)
+
+
+def raw_config_from_pulumi() -> dict[str, Any]:
+    """Every config value the Pulumi engine handed this program (all namespaces)."""
+    from pulumi.runtime import config as runtime_config
+
+    merged: dict[str, Any] = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    return merged
+
+
+def load_from_pulumi() -> StackConfig:
+    """The current stack's validated config, as the Pulumi engine passed it."""
+    import pulumi
+
+    return load_stack_config(raw_config_from_pulumi(), pulumi.get_stack())

@@ -1,0 +1,247 @@
+"""IAM, KMS, Secrets Manager and SNS policy documents, as plain dicts.
+
+Pure functions of ARNs, so that tests can assert on exactly what each principal may do.
+Components turn them into JSON once the ARNs are known.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.naming import CWAGENT_NAMESPACE, HEARTBEAT_NAMESPACE, AwsContext
+
+Document = dict[str, Any]
+VERSION = "2012-10-17"
+
+# Session Manager / Run Command channel actions. AWS gives these no resource type, so they
+# can only be granted on "*"; the grant is pinned to requests from the stack's own VPC.
+SSM_CHANNEL_ACTIONS: tuple[str, ...] = (
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage",
+    "ec2messages:DeleteMessage",
+    "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint",
+    "ec2messages:GetMessages",
+    "ec2messages:SendReply",
+)
+LOG_ACTIONS: tuple[str, ...] = (
+    "logs:CreateLogStream",
+    "logs:DescribeLogStreams",
+    "logs:PutLogEvents",
+)
+
+
+def document(*statements: Document) -> Document:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def assume_role_policy(service: str, account_id: str | None = None) -> Document:
+    statement: Document = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if account_id:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return document(statement)
+
+
+def host_role_policy(
+    ctx: AwsContext,
+    *,
+    secret_arns: list[str],
+    key_arn: str,
+    topic_arn: str,
+    log_group_arn: str,
+    vpc_id: str,
+    release_object_arn: str | None = None,
+) -> Document:
+    """Least privilege for the trading host: its secrets, its key, its topic, SSM, metrics."""
+    secretsmanager = f"secretsmanager.{ctx.region}.amazonaws.com"
+    sns = f"sns.{ctx.region}.amazonaws.com"
+    statements: list[Document] = [
+        {
+            "Sid": "ReadOwnSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": sorted(secret_arns),
+        },
+        {
+            "Sid": "DecryptOwnKeyViaSecretsManagerAndSns",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": [secretsmanager, sns]}},
+        },
+        {
+            "Sid": "EncryptAlertsForEncryptedTopic",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey"],
+            "Resource": [key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": [sns]}},
+        },
+        {
+            "Sid": "PublishAlerts",
+            "Effect": "Allow",
+            "Action": ["sns:Publish"],
+            "Resource": [topic_arn],
+        },
+        {
+            "Sid": "SsmRegisterThisInstance",
+            "Effect": "Allow",
+            "Action": ["ssm:UpdateInstanceInformation"],
+            "Resource": [ctx.arn("ec2", "instance/*")],
+            "Condition": {"StringEquals": {"aws:SourceVpc": vpc_id}},
+        },
+        {
+            "Sid": "SsmSessionChannelsFromOwnVpc",
+            "Effect": "Allow",
+            "Action": list(SSM_CHANNEL_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceVpc": vpc_id}},
+        },
+        {
+            "Sid": "CloudWatchAgentLogs",
+            "Effect": "Allow",
+            "Action": list(LOG_ACTIONS),
+            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+        },
+        {
+            "Sid": "PutOwnMetricsOnly",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"cloudwatch:namespace": [HEARTBEAT_NAMESPACE, CWAGENT_NAMESPACE]}
+            },
+        },
+    ]
+    if release_object_arn:
+        statements.append(
+            {
+                "Sid": "FetchRelease",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [release_object_arn],
+            }
+        )
+    return document(*statements)
+
+
+def flow_log_role_policy(log_group_arn: str) -> Document:
+    return document(
+        {
+            "Sid": "WriteFlowLogs",
+            "Effect": "Allow",
+            "Action": list(LOG_ACTIONS),
+            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+        }
+    )
+
+
+def secret_resource_policy(*, host_role_arn: str, admin_role_arn: str) -> Document:
+    """Deny everyone but the host role and the admin role; the host may only read."""
+    return document(
+        {
+            "Sid": "DenyAllButHostAndAdmin",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "secretsmanager:*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalArn": [host_role_arn, admin_role_arn]}},
+        },
+        {
+            "Sid": "HostMayOnlyRead",
+            "Effect": "Deny",
+            "Principal": "*",
+            "NotAction": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalArn": host_role_arn}},
+        },
+    )
+
+
+def kms_key_policy(ctx: AwsContext, stack: str) -> Document:
+    """Account-managed key; CloudWatch Logs and CloudWatch alarms may use it for this stack."""
+    root = f"arn:{ctx.partition}:iam::{ctx.account_id}:root"
+    return document(
+        {
+            "Sid": "AccountAdministersKeyThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchLogsEncryptsStackLogGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
+            "Action": [
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": ctx.arn(
+                        "logs", f"log-group:/tradewarden/{stack}/*"
+                    )
+                }
+            },
+        },
+        {
+            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+        },
+    )
+
+
+def topic_policy(ctx: AwsContext, topic_arn: str) -> Document:
+    return document(
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": ctx.account_id},
+                "ArnLike": {"aws:SourceArn": ctx.arn("cloudwatch", "alarm:*")},
+            },
+        },
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    )
+
+
+def s3_gateway_endpoint_policy(ctx: AwsContext, release_object_arn: str | None) -> Document:
+    """The S3 gateway endpoint reaches only the Amazon Linux repositories and the release."""
+    repo_bucket = f"arn:{ctx.partition}:s3:::al2023-repos-{ctx.region}-de612dc2"
+    resources = [f"{repo_bucket}/*"]
+    if release_object_arn:
+        resources.append(release_object_arn)
+    return document(
+        {
+            "Sid": "AmazonLinuxReposAndRelease",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": ["s3:GetObject"],
+            "Resource": resources,
+        }
+    )

@@ -1,0 +1,274 @@
+"""Run the Pulumi program offline, against recording mocks instead of AWS.
+
+Used by ``python -m infra.inventory`` (review a stack before ``pulumi up``) and by the
+tests. Every resource the program registers is recorded with its type, name, inputs and
+the outputs the mocks answered; data sources are answered here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.mocks import MockMonitor
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROGRAM_DIR = REPO_ROOT / "infra"  # `main: infra/` in Pulumi.yaml
+PROJECT = "tradewarden"
+MOCK_ACCOUNT = "111111111111"
+MOCK_REGION = "eu-west-1"
+MOCK_AMI = "ami-0a1b2c3d4e5f60718"
+
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc-",
+    "aws:ec2/subnet:Subnet": "subnet-",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/eip:Eip": "eipalloc-",
+    "aws:ec2/natGateway:NatGateway": "nat-",
+    "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/route:Route": "r-",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
+    "aws:ec2/flowLog:FlowLog": "fl-",
+    "aws:ec2/instance:Instance": "i-",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
+    "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList": "rslvr-fdl-",
+    "aws:route53/resolverFirewallRuleGroup:ResolverFirewallRuleGroup": "rslvr-frg-",
+    "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation": (
+        "rslvr-frgassoc-"
+    ),
+    "aws:route53/resolverFirewallConfig:ResolverFirewallConfig": "rslvr-fc-",
+    "aws:dlm/lifecyclePolicy:LifecyclePolicy": "policy-",
+}
+
+
+def _hex(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One resource the program registered."""
+
+    type: str
+    name: str
+    id: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    urn: str = ""
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """What the engine would hold after `pulumi up`: outputs, including ``id``."""
+        return {**self.outputs, "id": self.id}
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers like AWS would, and records every resource and data-source call."""
+
+    account_id: str = MOCK_ACCOUNT
+    region: str = MOCK_REGION
+    caller_arn: str = f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/tradewarden-admin/pulumi"
+    resources: list[Recorded] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    # --- data sources ------------------------------------------------------------------
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        self.calls.append((args.token, dict(args.args)))
+        fn = args.token
+        if fn == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account_id,
+                "arn": self.caller_arn,
+                "userId": "AROAMOCKUSERID:pulumi",
+                "id": self.account_id,
+            }
+        if fn == "aws:index/getRegion:getRegion":
+            return {
+                "region": self.region,
+                "name": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": "mock region",
+            }
+        if fn == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{self.region}{s}" for s in "abc"]
+            return {
+                "names": names,
+                "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)],
+                "state": "available",
+                "id": self.region,
+                "groupNames": [self.region],
+            }
+        if fn == "aws:ec2/getAmi:getAmi":
+            filters = {f["name"]: f["values"] for f in args.args.get("filters", [])}
+            arch = filters.get("architecture", ["x86_64"])[0]
+            return {
+                "id": MOCK_AMI,
+                "imageId": MOCK_AMI,
+                "architecture": arch,
+                "name": f"al2023-ami-2023.6.20250101.0-kernel-6.1-{arch}",
+                "ownerId": "137112412989",
+                "rootDeviceType": "ebs",
+                "virtualizationType": "hvm",
+            }
+        raise NotImplementedError(f"offline mocks do not answer data source {fn}")
+
+    # --- resources ---------------------------------------------------------------------
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        outputs = dict(inputs)
+        if not args.custom:  # component resources have no cloud identity
+            rid = ""
+        else:
+            rid, extra = self._identity(typ, name, inputs)
+            outputs.update(extra)
+        self.resources.append(Recorded(typ, name, rid, inputs, outputs))
+        return rid, outputs
+
+    def _identity(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+        acct, region = self.account_id, self.region
+        service = typ.split(":")[1].split("/")[0]
+        physical = inputs.get("name") or f"{name}-{_hex(typ, name, length=7)}"
+        rid = _ID_PREFIX.get(typ, "") + _hex(typ, name) if typ in _ID_PREFIX else physical
+        out: dict[str, Any] = {"name": physical} if "name" not in inputs else {}
+        out["arn"] = f"arn:aws:{service}:{region}:{acct}:{physical}"
+        if typ == "aws:kms/key:Key":
+            key_id = f"{_hex(typ, name, length=8)}-0000-4000-8000-{_hex(name, length=12)}"
+            rid = key_id
+            out.update(keyId=key_id, arn=f"arn:aws:kms:{region}:{acct}:key/{key_id}")
+        elif typ == "aws:secretsmanager/secret:Secret":
+            out["arn"] = f"arn:aws:secretsmanager:{region}:{acct}:secret:{physical}-AbC123"
+            rid = out["arn"]
+        elif typ in ("aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile"):
+            kind = "role" if typ.endswith("Role") else "instance-profile"
+            out["arn"] = f"arn:aws:iam::{acct}:{kind}/{physical}"
+            rid = physical
+        elif typ == "aws:iam/rolePolicy:RolePolicy":
+            rid = f"{inputs.get('role')}:{physical}"
+        elif typ == "aws:sns/topic:Topic":
+            out["arn"] = f"arn:aws:sns:{region}:{acct}:{physical}"
+            rid = out["arn"]
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            out["arn"] = f"arn:aws:logs:{region}:{acct}:log-group:{physical}"
+            rid = physical
+        elif typ == "aws:ec2/eip:Eip":
+            out.update(allocationId=rid, publicIp="203.0.113.10")
+        elif typ == "aws:ec2/instance:Instance":
+            out.update(privateIp="10.42.2.10", publicIp="", instanceState="running")
+            out["arn"] = f"arn:aws:ec2:{region}:{acct}:instance/{rid}"
+        elif typ == "aws:networkfirewall/firewall:Firewall":
+            out["firewallStatuses"] = [
+                {
+                    "syncStates": [
+                        {
+                            "availabilityZone": f"{region}a",
+                            "attachments": [
+                                {
+                                    "endpointId": "vpce-" + _hex("fw-endpoint", name),
+                                    "subnetId": inputs["subnetMappings"][0]["subnetId"],
+                                }
+                            ],
+                        }
+                    ]
+                }
+            ]
+        return rid, out
+
+
+@dataclass(frozen=True)
+class OfflineRun:
+    """The result of running one stack offline."""
+
+    stack: str
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+    calls: list[tuple[str, dict[str, Any]]]
+
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Recorded:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {typ} {name or ''}, found {len(found)}")
+        return found[0]
+
+
+def read_stack_file(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """The ``config:`` mapping of ``Pulumi.<stack>.yaml``."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no stack file {path.name} in {root}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path.name}: 'config' must be a mapping")
+    return config
+
+
+def _as_engine_value(value: Any) -> str:
+    # The engine hands every config value to the program as a string (JSON when structured).
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _admin_caller_arn(raw: Mapping[str, Any]) -> str | None:
+    arn = raw.get(f"{PROJECT}:adminRoleArn")
+    if not isinstance(arn, str) or ":role/" not in arn:
+        return None
+    account = arn.split(":")[4]
+    return f"arn:aws:sts::{account}:assumed-role/{arn.rsplit('/', 1)[-1]}/pulumi-offline"
+
+
+def run_offline(
+    stack: str,
+    raw_config: Mapping[str, Any],
+    *,
+    caller_arn: str | None = None,
+    mocks: RecordingMocks | None = None,
+) -> OfflineRun:
+    """Run the program directory ``infra/`` for `stack` under recording mocks.
+
+    By default the deployer is the stack's admin role, as the README asks. Pass `mocks` to
+    inspect what was recorded even when the program fails.
+    """
+    caller = caller_arn or _admin_caller_arn(raw_config)
+    if mocks is None:
+        account = caller.split(":")[4] if caller else MOCK_ACCOUNT
+        mocks = RecordingMocks(
+            account_id=account, region=str(raw_config.get("aws:region", MOCK_REGION))
+        )
+        if caller:
+            mocks.caller_arn = caller
+
+    # Pulumi's runtime is global: start each run from a fresh root stack and monitor.
+    pulumi_settings.ROOT.set(None)
+    monitor = MockMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({k: _as_engine_value(v) for k, v in raw_config.items()})
+    captured: dict[str, Any] = {}
+
+    def program() -> pulumi.Output[None]:
+        runpy.run_path(str(PROGRAM_DIR), run_name="__main__")  # as Pulumi runs it
+        root = pulumi_settings.get_root_resource()
+        exported = dict(getattr(root, "outputs", {}) or {})
+        return pulumi.Output.all(**exported).apply(captured.update)
+
+    try:
+        pulumi.runtime.test(program)()
+    finally:
+        pulumi.runtime.set_all_config({})
+    urns = {urn.rsplit("::", 1)[-1]: urn for urn in monitor.resources}
+    resources = [replace(r, urn=urns.get(r.name, "")) for r in mocks.resources]
+    return OfflineRun(stack, resources, captured, list(mocks.calls))

@@ -1,0 +1,87 @@
+"""The pack's policies: each check of `checks` wrapped as a mandatory CrossGuard policy.
+
+Constructing policies is side-effect free; only `infra/policy/__main__.py` builds the
+`PolicyPack` (which starts the analyzer server Pulumi talks to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from infra.policy import checks
+
+PACK_NAME = "tradewarden-guardrails"
+
+DESCRIPTIONS: dict[str, str] = {
+    "no-security-group-ingress": (
+        "Security groups accept no ingress (only HTTPS from another security group, for the "
+        "VPC endpoints)."
+    ),
+    "egress-https-and-dns-only": "Security groups send only TCP 443, and DNS to the resolver.",
+    "imdsv2-required": "Instances require IMDSv2 tokens with a hop limit of 1.",
+    "no-public-ip": "No public IP on instances, no public subnets by default, no attached EIP.",
+    "customer-kms-encryption": (
+        "EBS volumes, secrets, SNS topics and log groups use a customer-managed KMS key."
+    ),
+    "iam-no-wildcards": "IAM policies have no '*' action and no '*' resource.",
+    "egress-firewalls-fail-closed": (
+        "Network Firewall with a Binance domain allow-list and default drop, and a fail-closed "
+        "DNS Firewall that blocks every other name, are present."
+    ),
+    "host-unreachable": "The host's security groups have no ingress at all.",
+    "host-role-inline-policies-only": (
+        "The host role has no managed policies: all its permissions are auditable inline."
+    ),
+}
+
+
+ResourceValidator = Callable[[ResourceValidationArgs, ReportViolation], None]
+StackValidator = Callable[[StackValidationArgs, ReportViolation], None]
+
+
+def resource_validator(check: checks.ResourceCheck) -> ResourceValidator:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in check(args.resource_type, args.props):
+            report_violation(message, None)
+
+    return validate
+
+
+def stack_validator(check: checks.StackCheck) -> StackValidator:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for message, urn in check(args.resources):
+            report_violation(message, urn)
+
+    return validate
+
+
+def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    policies: list[ResourceValidationPolicy | StackValidationPolicy] = []
+    for name, check in checks.RESOURCE_CHECKS.items():
+        policies.append(
+            ResourceValidationPolicy(
+                name=name,
+                description=DESCRIPTIONS[name],
+                validate=resource_validator(check),
+                enforcement_level=EnforcementLevel.MANDATORY,
+            )
+        )
+    for name, stack_check in checks.STACK_CHECKS.items():
+        policies.append(
+            StackValidationPolicy(
+                name=name,
+                description=DESCRIPTIONS[name],
+                validate=stack_validator(stack_check),
+                enforcement_level=EnforcementLevel.MANDATORY,
+            )
+        )
+    return policies

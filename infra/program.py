@@ -1,0 +1,113 @@
+"""The Pulumi program: look up where we are, check who deploys, wire the components.
+
+`main()` is what ``infra/__main__.py`` runs; it returns the stack outputs it exported.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import naming
+from infra.components.alerting import Alerting
+from infra.components.host import Host
+from infra.components.network import Network
+from infra.components.secrets import Secrets
+from infra.config import ConfigError, StackConfig, load_from_pulumi
+from infra.naming import AwsContext
+
+
+def aws_context() -> AwsContext:
+    identity = aws.get_caller_identity()
+    region = aws.get_region()
+    zones = aws.get_availability_zones(state="available")
+    return AwsContext(
+        partition=identity.arn.split(":")[1],
+        region=region.region,
+        account_id=identity.account_id,
+        caller_arn=identity.arn,
+        availability_zones=tuple(zones.names),
+    )
+
+
+def preflight(cfg: StackConfig, ctx: AwsContext) -> str:
+    """Checks that need AWS answers; returns the availability zone to use."""
+    problems: list[str] = []
+    admin_account = cfg.admin_role_arn.split(":")[4]
+    admin_role = cfg.admin_role_arn.rsplit("/", 1)[-1]
+    if admin_account != ctx.account_id:
+        problems.append(
+            f"tradewarden:adminRoleArn: account {admin_account} is not the account being "
+            f"deployed to ({ctx.account_id})"
+        )
+    else:
+        parts = ctx.caller_arn.split(":", 5)[-1].split("/")
+        caller_role = parts[1] if parts[0] == "assumed-role" and len(parts) > 2 else None
+        if caller_role != admin_role:
+            # The secrets' resource policy denies everyone but the host and the admin role:
+            # deploying as anybody else would lock Pulumi out of the secrets it manages.
+            problems.append(
+                f"tradewarden:adminRoleArn: run Pulumi as {cfg.admin_role_arn} "
+                f"(current identity {ctx.caller_arn}); the secrets deny every other principal"
+            )
+    zone = cfg.availability_zone or (ctx.availability_zones[0] if ctx.availability_zones else "")
+    if zone not in ctx.availability_zones:
+        problems.append(
+            f"tradewarden:availabilityZone: {zone!r} is not an available zone in {ctx.region} "
+            f"({', '.join(ctx.availability_zones) or 'none'})"
+        )
+    if problems:
+        raise ConfigError(cfg.stack, problems)
+    return zone
+
+
+def build(cfg: StackConfig, ctx: AwsContext) -> dict[str, object]:
+    """Create every resource of the stack; returns the stack outputs."""
+    zone = preflight(cfg, ctx)
+    for host in cfg.non_binance_domains:
+        pulumi.log.warn(f"egress allow-list includes a non-Binance host: {host}")
+
+    secrets = Secrets("secrets", cfg, ctx)
+    network = Network("network", cfg, ctx, availability_zone=zone, kms_key_arn=secrets.key.arn)
+    host = Host(
+        "host",
+        cfg,
+        ctx,
+        vpc_id=network.vpc.id,
+        subnet_id=network.private_subnet.id,
+        resolver_ip=network.plan.resolver_ip,
+        endpoint_sg_id=network.endpoint_sg.id,
+        kms_key_arn=secrets.key.arn,
+        secret_arns=secrets.secret_arns,
+        release_object_arn=network.release_object_arn,
+    )
+    alerting = Alerting(
+        "alerting", cfg, ctx, kms_key_arn=secrets.key.arn, instance_id=host.instance.id
+    )
+    return {
+        "instanceId": host.instance.id,
+        "ssmSessionCommand": host.instance.id.apply(
+            lambda i: f"aws ssm start-session --target {i} --region {ctx.region}"
+        ),
+        "secretArns": secrets.secret_arns,
+        "secretNames": {k: naming.secret_name(cfg.stack, k) for k in naming.SECRET_PATHS},
+        "alertTopicArn": alerting.topic.arn,
+        "kmsKeyArn": secrets.key.arn,
+        "hostRoleArn": host.role.arn,
+        "vpcId": network.vpc.id,
+        "egressAllowList": network.allowed_targets,
+        "testnet": cfg.testnet,
+    }
+
+
+def main() -> dict[str, object]:
+    """Validate the stack config (before anything is created), build, export."""
+    try:
+        cfg = load_from_pulumi()
+        ctx = aws_context()
+        outputs = build(cfg, ctx)
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from exc
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs

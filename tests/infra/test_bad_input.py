@@ -1,0 +1,107 @@
+"""Bad stack config stops the program with a message naming the key, before anything is
+created (no resource registered, not even an AWS data source queried)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from infra.config import ConfigError
+from infra.offline import RecordingMocks, read_stack_file, run_offline
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def broken(**changes: Any) -> dict[str, Any]:
+    raw = read_stack_file("dev")
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(f"tradewarden:{key}")
+        else:
+            raw[f"tradewarden:{key}"] = value
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("stack", "raw", "key", "fragment"),
+    [
+        ("bad-unknown-key", broken(instanceSize="huge"), "tradewarden:instanceSize", "unknown key"),
+        (
+            "bad-not-a-domain",
+            broken(allowedDomains=[".binance.com", "binance com"]),
+            "tradewarden:allowedDomains",
+            "'binance com' is not a domain name",
+        ),
+        (
+            "bad-broad-wildcard",
+            broken(allowedDomains=[".binance.com", "*.com"]),
+            "tradewarden:allowedDomains",
+            "'*.com' is a wildcard broader than the Binance list",
+        ),
+        (
+            "bad-everything",
+            broken(allowedDomains=["*"]),
+            "tradewarden:allowedDomains",
+            "'*' is a wildcard broader than the Binance list",
+        ),
+        ("bad-no-email", broken(alertEmails=None), "tradewarden:alertEmails", "required"),
+    ],
+)
+def test_program_stops_before_creating_anything(
+    stack: str, raw: dict[str, Any], key: str, fragment: str
+) -> None:
+    mocks = RecordingMocks()
+    with pytest.raises(pulumi.RunError) as info:
+        run_offline(stack, raw, mocks=mocks)
+    message = str(info.value)
+    assert f"{key}: " in message and fragment in message
+    assert "nothing was created" in message
+    assert isinstance(info.value.__cause__, ConfigError)
+    assert mocks.resources == []
+    assert mocks.calls == []
+
+
+def test_deploying_as_someone_other_than_the_admin_role_is_refused() -> None:
+    mocks = RecordingMocks(caller_arn="arn:aws:sts::111111111111:assumed-role/intern/laptop")
+    with pytest.raises(pulumi.RunError, match="tradewarden:adminRoleArn: run Pulumi as"):
+        run_offline("bad-deployer", read_stack_file("dev"), mocks=mocks)
+    assert mocks.resources == []
+
+
+def test_admin_role_in_another_account_is_refused() -> None:
+    raw = broken(adminRoleArn="arn:aws:iam::999999999999:role/tradewarden-admin")
+    mocks = RecordingMocks(caller_arn="arn:aws:sts::111111111111:assumed-role/tradewarden-admin/x")
+    with pytest.raises(pulumi.RunError, match="account 999999999999 is not the account"):
+        run_offline("bad-account", raw, mocks=mocks)
+    assert mocks.resources == []
+
+
+def test_unavailable_zone_is_refused() -> None:
+    mocks = RecordingMocks()
+    with pytest.raises(pulumi.RunError, match="tradewarden:availabilityZone: 'eu-west-1z'"):
+        run_offline("bad-zone", broken(availabilityZone="eu-west-1z"), mocks=mocks)
+    assert mocks.resources == []
+
+
+def test_inventory_reports_bad_config_and_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        yaml.safe_dump({"config": broken(colour="blue", alertEmails=None)}), encoding="utf-8"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra.inventory", "broken", "--stack-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "tradewarden:colour: unknown key" in proc.stderr
+    assert "tradewarden:alertEmails: required but not set" in proc.stderr
+    assert proc.stdout == ""

@@ -1,0 +1,115 @@
+"""The policy pack as Pulumi runs it: ``infra/policy`` started as a program, spoken to over
+gRPC (the analyzer protocol the Pulumi CLI uses), fed the mocked stack's resources."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from infra.offline import OfflineRun
+from infra.policy import checks as t
+from infra.policy.policies import PACK_NAME
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    proc = subprocess.Popen(
+        [sys.executable, "."],
+        cwd=REPO / "infra" / "policy",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().strip()
+        if not line.isdigit():
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+            pytest.fail(f"policy pack did not start: {line!r} {err.decode()[-2000:]}")
+        channel = grpc.insecure_channel(f"127.0.0.1:{line}")
+        grpc.channel_ready_future(channel).result(timeout=20)
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def struct(props: dict[str, Any]) -> struct_pb2.Struct:
+    return json_format.ParseDict(props, struct_pb2.Struct())
+
+
+def test_pack_announces_every_policy_as_mandatory(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
+    assert info.name == PACK_NAME
+    assert {p.name for p in info.policies} == set(t.RESOURCE_CHECKS) | set(t.STACK_CHECKS)
+    assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
+
+
+def test_pack_rejects_a_public_imdsv1_instance(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    props = {
+        "associatePublicIpAddress": True,
+        "metadataOptions": {"httpTokens": "optional", "httpPutResponseHopLimit": 2},
+        "rootBlockDevice": {"encrypted": False},
+    }
+    response = analyzer.Analyze(
+        analyzer_pb2.AnalyzeRequest(
+            type=t.INSTANCE,
+            properties=struct(props),
+            urn="urn:pulumi:x::tradewarden::aws:ec2/instance:Instance::bad",
+            name="bad",
+        )
+    )
+    assert {d.policyName for d in response.diagnostics} == {
+        "imdsv2-required",
+        "no-public-ip",
+        "customer-kms-encryption",
+    }
+    assert {d.enforcementLevel for d in response.diagnostics} == {analyzer_pb2.MANDATORY}
+
+
+def analyzer_resources(run: OfflineRun, skip: str = "") -> list[analyzer_pb2.AnalyzerResource]:
+    return [
+        analyzer_pb2.AnalyzerResource(
+            type=r.type, properties=struct(r.state), urn=r.urn, name=r.name
+        )
+        for r in run.resources
+        if r.id and r.name != skip
+    ]
+
+
+def test_pack_passes_the_mocked_stack(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub, stack_runs: dict[str, OfflineRun]
+) -> None:
+    for run in stack_runs.values():
+        for r in run.resources:
+            if not r.id:
+                continue
+            response = analyzer.Analyze(
+                analyzer_pb2.AnalyzeRequest(
+                    type=r.type, properties=struct(r.inputs), urn=r.urn, name=r.name
+                )
+            )
+            assert list(response.diagnostics) == [], (r.name, response.diagnostics)
+        stack = analyzer.AnalyzeStack(
+            analyzer_pb2.AnalyzeStackRequest(resources=analyzer_resources(run))
+        )
+        assert list(stack.diagnostics) == []
+
+
+def test_pack_fails_a_stack_without_the_network_firewall(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub, stack_runs: dict[str, OfflineRun]
+) -> None:
+    resources = analyzer_resources(stack_runs["dev"], skip="network-firewall")
+    response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources))
+    assert [d.policyName for d in response.diagnostics] == ["egress-firewalls-fail-closed"]

@@ -1,0 +1,458 @@
+"""Every resource policy: fails its non-compliant cases, passes the compliant ones.
+
+The policies are called as the policy engine calls them: a `ResourceValidationArgs` with
+the props wrapped in pulumi-policy's unknown-checking proxy.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+from infra import iam
+from infra.naming import AwsContext
+from infra.policy import checks as t
+
+from .conftest import POLICIES, resource_violations
+
+CTX = AwsContext("aws", "eu-west-1", "111111111111", "arn:aws:sts::111111111111:x", ("eu-west-1a",))
+KEY = "arn:aws:kms:eu-west-1:111111111111:key/0000"
+HOST_SG_EGRESS = [
+    {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"]},
+    {"protocol": "udp", "fromPort": 53.0, "toPort": 53.0, "cidrBlocks": ["10.42.0.2/32"]},
+]
+GOOD_INSTANCE: dict[str, Any] = {
+    "associatePublicIpAddress": False,
+    "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1.0},
+    "rootBlockDevice": {"encrypted": True, "kmsKeyId": KEY},
+}
+
+
+def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**json.loads(json.dumps(base)), **changes}
+
+
+def test_every_policy_is_mandatory_and_covered_here() -> None:
+    from pulumi_policy import EnforcementLevel
+
+    assert {p.enforcement_level for p in POLICIES.values()} == {EnforcementLevel.MANDATORY}
+    assert set(POLICIES) == set(t.RESOURCE_CHECKS) | set(t.STACK_CHECKS)
+
+
+# --- no-security-group-ingress ------------------------------------------------------------
+
+COMPLIANT_INGRESS = [
+    (t.SECURITY_GROUP, {"ingress": [], "egress": HOST_SG_EGRESS}),
+    (t.SECURITY_GROUP, {"egress": []}),
+    (t.DEFAULT_SECURITY_GROUP, {"ingress": [], "egress": []}),
+    (
+        t.VPC_INGRESS_RULE,
+        {
+            "ipProtocol": "tcp",
+            "fromPort": 443.0,
+            "toPort": 443.0,
+            "referencedSecurityGroupId": "sg-host",
+            "securityGroupId": "sg-vpce",
+        },
+    ),
+    (
+        t.SECURITY_GROUP_RULE,
+        {
+            "type": "egress",
+            "protocol": "tcp",
+            "fromPort": 443.0,
+            "toPort": 443.0,
+            "cidrBlocks": ["0.0.0.0/0"],
+        },
+    ),
+]
+NON_COMPLIANT_INGRESS = [
+    (
+        t.SECURITY_GROUP,
+        {
+            "ingress": [
+                {"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["0.0.0.0/0"]}
+            ]
+        },
+    ),
+    (
+        t.SECURITY_GROUP,
+        {
+            "ingress": [
+                {
+                    "protocol": "tcp",
+                    "fromPort": 443.0,
+                    "toPort": 443.0,
+                    "cidrBlocks": ["10.0.0.0/8"],
+                }
+            ]
+        },
+    ),
+    (
+        t.SECURITY_GROUP,
+        {"ingress": [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "self": True}]},
+    ),
+    (
+        t.SECURITY_GROUP,
+        {
+            "ingress": [
+                {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "securityGroups": ["sg-x"]}
+            ]
+        },
+    ),
+    (
+        t.DEFAULT_SECURITY_GROUP,
+        {"ingress": [{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "self": True}]},
+    ),
+    (
+        t.SECURITY_GROUP_RULE,
+        {
+            "type": "ingress",
+            "protocol": "tcp",
+            "fromPort": 443.0,
+            "toPort": 443.0,
+            "cidrBlocks": ["0.0.0.0/0"],
+        },
+    ),
+    (
+        t.VPC_INGRESS_RULE,
+        {"ipProtocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrIpv4": "0.0.0.0/0"},
+    ),
+    (
+        t.VPC_INGRESS_RULE,
+        {
+            "ipProtocol": "tcp",
+            "fromPort": 22.0,
+            "toPort": 22.0,
+            "referencedSecurityGroupId": "sg-bastion",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("typ", "props"), COMPLIANT_INGRESS)
+def test_ingress_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("no-security-group-ingress", typ, props) == []
+
+
+@pytest.mark.parametrize(("typ", "props"), NON_COMPLIANT_INGRESS)
+def test_ingress_non_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("no-security-group-ingress", typ, props)
+
+
+# --- egress-https-and-dns-only ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        (t.SECURITY_GROUP, {"egress": HOST_SG_EGRESS}),
+        (t.SECURITY_GROUP, {"egress": []}),
+        (
+            t.VPC_EGRESS_RULE,
+            {"ipProtocol": "udp", "fromPort": 53.0, "toPort": 53.0, "cidrIpv4": "10.42.0.2/32"},
+        ),
+        (
+            t.SECURITY_GROUP_RULE,
+            {
+                "type": "egress",
+                "protocol": "6",
+                "fromPort": 443.0,
+                "toPort": 443.0,
+                "cidrBlocks": ["0.0.0.0/0"],
+            },
+        ),
+    ],
+)
+def test_egress_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("egress-https-and-dns-only", typ, props) == []
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        (
+            t.SECURITY_GROUP,
+            {
+                "egress": [
+                    {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}
+                ]
+            },
+        ),
+        (
+            t.SECURITY_GROUP,
+            {
+                "egress": [
+                    {
+                        "protocol": "tcp",
+                        "fromPort": 80.0,
+                        "toPort": 80.0,
+                        "cidrBlocks": ["0.0.0.0/0"],
+                    }
+                ]
+            },
+        ),
+        (
+            t.SECURITY_GROUP,
+            {
+                "egress": [
+                    {
+                        "protocol": "tcp",
+                        "fromPort": 0.0,
+                        "toPort": 65535.0,
+                        "cidrBlocks": ["0.0.0.0/0"],
+                    }
+                ]
+            },
+        ),
+        (
+            t.SECURITY_GROUP,
+            {
+                "egress": [
+                    {
+                        "protocol": "udp",
+                        "fromPort": 53.0,
+                        "toPort": 53.0,
+                        "cidrBlocks": ["0.0.0.0/0"],
+                    }
+                ]
+            },
+        ),
+        (
+            t.DEFAULT_SECURITY_GROUP,
+            {
+                "egress": [
+                    {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}
+                ]
+            },
+        ),
+        (
+            t.VPC_EGRESS_RULE,
+            {"ipProtocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrIpv4": "0.0.0.0/0"},
+        ),
+        (
+            t.SECURITY_GROUP_RULE,
+            {
+                "type": "egress",
+                "protocol": "udp",
+                "fromPort": 123.0,
+                "toPort": 123.0,
+                "cidrBlocks": ["0.0.0.0/0"],
+            },
+        ),
+    ],
+)
+def test_egress_non_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("egress-https-and-dns-only", typ, props)
+
+
+# --- imdsv2-required ---------------------------------------------------------------------
+
+
+def test_imdsv2_compliant() -> None:
+    assert resource_violations("imdsv2-required", t.INSTANCE, GOOD_INSTANCE) == []
+    assert resource_violations("imdsv2-required", t.LAUNCH_TEMPLATE, GOOD_INSTANCE) == []
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"httpTokens": "optional", "httpPutResponseHopLimit": 1.0},
+        {"httpTokens": "required", "httpPutResponseHopLimit": 2.0},
+        {"httpTokens": "required"},
+        None,
+    ],
+)
+def test_imdsv2_non_compliant(metadata: dict[str, Any] | None) -> None:
+    props = with_(GOOD_INSTANCE, metadataOptions=metadata)
+    if metadata is None:
+        del props["metadataOptions"]
+    assert resource_violations("imdsv2-required", t.INSTANCE, props)
+
+
+# --- no-public-ip ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        (t.INSTANCE, GOOD_INSTANCE),
+        (t.SUBNET, {"mapPublicIpOnLaunch": False}),
+        (t.EIP, {"domain": "vpc"}),
+    ],
+)
+def test_no_public_ip_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("no-public-ip", typ, props) == []
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        (t.INSTANCE, with_(GOOD_INSTANCE, associatePublicIpAddress=True)),
+        (t.INSTANCE, {k: v for k, v in GOOD_INSTANCE.items() if k != "associatePublicIpAddress"}),
+        (
+            t.INSTANCE,
+            with_(GOOD_INSTANCE, networkInterfaces=[{"associatePublicIpAddress": "true"}]),
+        ),
+        (t.LAUNCH_TEMPLATE, {"networkInterfaces": [{"associatePublicIpAddress": "true"}]}),
+        (t.SUBNET, {"mapPublicIpOnLaunch": True}),
+        (t.EIP, {"domain": "vpc", "instance": "i-123"}),
+        (t.EIP_ASSOCIATION, {"instanceId": "i-123", "allocationId": "eipalloc-1"}),
+    ],
+)
+def test_no_public_ip_non_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("no-public-ip", typ, props)
+
+
+# --- customer-kms-encryption -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        (t.INSTANCE, GOOD_INSTANCE),
+        (t.EBS_VOLUME, {"encrypted": True, "kmsKeyId": KEY}),
+        (t.SECRET, {"kmsKeyId": KEY}),
+        (t.TOPIC, {"kmsMasterKeyId": "alias/tradewarden-dev"}),
+        (t.LOG_GROUP, {"kmsKeyId": KEY}),
+    ],
+)
+def test_kms_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("customer-kms-encryption", typ, props) == []
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        (t.INSTANCE, with_(GOOD_INSTANCE, rootBlockDevice={"encrypted": False})),
+        (t.INSTANCE, with_(GOOD_INSTANCE, rootBlockDevice={"encrypted": True})),
+        (
+            t.INSTANCE,
+            with_(GOOD_INSTANCE, rootBlockDevice={"encrypted": True, "kmsKeyId": "alias/aws/ebs"}),
+        ),
+        (t.INSTANCE, with_(GOOD_INSTANCE, ebsBlockDevices=[{"encrypted": False}])),
+        (t.EBS_VOLUME, {"encrypted": True}),
+        (t.SECRET, {}),
+        (t.SECRET, {"kmsKeyId": "alias/aws/secretsmanager"}),
+        (t.TOPIC, {}),
+        (t.TOPIC, {"kmsMasterKeyId": "alias/aws/sns"}),
+        (t.LOG_GROUP, {"retentionInDays": 90.0}),
+    ],
+)
+def test_kms_non_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("customer-kms-encryption", typ, props)
+
+
+# --- iam-no-wildcards --------------------------------------------------------------------
+
+
+def host_policy() -> dict[str, Any]:
+    return iam.host_role_policy(
+        CTX,
+        secret_arns=[
+            "arn:aws:secretsmanager:eu-west-1:111111111111:secret:tradewarden/dev/slack-AbC123"
+        ],
+        key_arn=KEY,
+        topic_arn="arn:aws:sns:eu-west-1:111111111111:tradewarden-dev-alerts",
+        log_group_arn="arn:aws:logs:eu-west-1:111111111111:log-group:/tradewarden/dev/host",
+        vpc_id="vpc-1",
+        release_object_arn="arn:aws:s3:::releases/tradewarden/0.1.0/x.tar.gz",
+    )
+
+
+def statement(**fields: Any) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **fields}]})
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        (t.IAM_ROLE_POLICY, {"role": "r", "policy": json.dumps(host_policy())}),
+        (
+            t.IAM_ROLE_POLICY,
+            {
+                "policy": json.dumps(
+                    iam.flow_log_role_policy(
+                        "arn:aws:logs:eu-west-1:111111111111:log-group:/tradewarden/dev/vpc-flow"
+                    )
+                )
+            },
+        ),
+        (
+            t.IAM_POLICY,
+            {"policy": statement(Action="sns:Publish", Resource="arn:aws:sns:eu-west-1:1:t")},
+        ),
+        (
+            t.IAM_ROLE,
+            {
+                "inlinePolicies": [
+                    {"name": "x", "policy": statement(Action=["kms:Decrypt"], Resource=[KEY])}
+                ]
+            },
+        ),
+        # Deny statements may use wildcards freely.
+        (
+            t.IAM_POLICY,
+            {
+                "policy": json.dumps(
+                    {"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+                )
+            },
+        ),
+    ],
+)
+def test_iam_compliant(typ: str, props: dict[str, Any]) -> None:
+    assert resource_violations("iam-no-wildcards", typ, props) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Action": "*", "Resource": KEY},
+        {"Action": "s3:*", "Resource": "arn:aws:s3:::bucket/*"},
+        {"Action": ["kms:Decrypt*"], "Resource": [KEY]},
+        {"Action": "secretsmanager:GetSecretValue", "Resource": "*"},
+        {
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "arn:aws:secretsmanager:*:*:secret:x",
+        },
+        {"Action": "sns:Publish", "Resource": "arn:aws:sns:eu-west-1:111111111111:*"},
+        # An action without resource types on "*" still needs a Condition.
+        {"Action": "cloudwatch:PutMetricData", "Resource": "*"},
+        # A Condition does not excuse "*" for an action that has resource types.
+        {
+            "Action": ["cloudwatch:PutMetricData", "sns:Publish"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-1"}},
+        },
+        {"NotAction": "iam:*", "Resource": KEY},
+        {"Action": "kms:Decrypt", "NotResource": KEY},
+        {"Action": "kms:Decrypt"},
+    ],
+)
+def test_iam_non_compliant(fields: dict[str, Any]) -> None:
+    assert resource_violations(
+        "iam-no-wildcards", t.IAM_ROLE_POLICY, {"policy": statement(**fields)}
+    )
+
+
+def test_iam_inline_role_policy_is_checked_too() -> None:
+    props = {"inlinePolicies": [{"name": "x", "policy": statement(Action="*", Resource="*")}]}
+    assert len(resource_violations("iam-no-wildcards", t.IAM_ROLE, props)) == 2
+
+
+def test_unknown_policy_at_preview_is_not_a_pass() -> None:
+    """During preview an unknown policy must defer the check (to `pulumi up`), not pass."""
+    with pytest.raises(UnknownValueError):
+        resource_violations("iam-no-wildcards", t.IAM_ROLE_POLICY, {"policy": UNKNOWN_STRING_VALUE})
+
+
+def test_unrelated_resource_types_are_ignored() -> None:
+    for name in t.RESOURCE_CHECKS:
+        assert (
+            resource_violations(name, "aws:s3/bucket:Bucket", {"ingress": [{"protocol": "-1"}]})
+            == []
+        )
