@@ -297,6 +297,12 @@ class Store:
         with self.tx() as db:
             db.execute("INSERT INTO equity_marks VALUES (?,?,?)", (bot, ts, equity))
 
+    def mark_equities(self, ts: float, marks: dict[str, float]) -> None:
+        with self.tx() as db:
+            db.executemany(
+                "INSERT INTO equity_marks VALUES (?,?,?)", [(b, ts, e) for b, e in marks.items()]
+            )
+
     def equity_curve(self, bot: str) -> list[tuple[float, float]]:
         rows = self._query("SELECT ts, equity FROM equity_marks WHERE bot=? ORDER BY ts", (bot,))
         return [(r[0], r[1]) for r in rows]

@@ -78,6 +78,7 @@ class Trader:
         self.events = TraderEvents()
         self.ticks = 0
         self.now = 0.0  # time of the last market event (the clock of rate checks in replay)
+        self._next_mark = 0.0
         risk.hooks.on_trip.append(self._on_trip)
         risk.hooks.on_approach.append(self._on_approach)
         self.refresh_balances()
@@ -100,6 +101,8 @@ class Trader:
         self.risk.observe(
             Observation("equity", PORTFOLIO, tick.ts, equity=self.ledger.portfolio_equity())
         )
+        if tick.ts >= self._next_mark:
+            self.mark_equity(tick.ts)
         for bot in bots:
             book = self.ledger.books[bot.name]
             signal = bot.strategy.on_tick(tick, book.qty)
@@ -175,6 +178,13 @@ class Trader:
                 Observation("equity", fill.bot, fill.ts, equity=self.ledger.equity(fill.bot))
             )
         self.refresh_balances()
+
+    def mark_equity(self, ts: float) -> None:
+        """Hourly equity marks per bot and for the portfolio (for reports and Sharpe)."""
+        self._next_mark = ts - ts % 3600 + 3600
+        marks = {b: self.ledger.equity(b) for b in self.ledger.books}
+        marks[PORTFOLIO] = self.ledger.portfolio_equity()
+        self.store.mark_equities(ts, marks)
 
     def refresh_balances(self) -> None:
         self.risk.book.free = self.broker.balances()
