@@ -16,7 +16,7 @@ from tradewarden.config import Mode, Settings
 from tradewarden.console import RunPrinter
 from tradewarden.logs import setup_logging
 from tradewarden.market import ScenarioError
-from tradewarden.notify import LogNotifier
+from tradewarden.notify import ConsoleNotifier, LogNotifier
 from tradewarden.service import Service
 from tradewarden.store import StateError
 
@@ -29,7 +29,7 @@ def _err(msg: str) -> None:
 
 def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = False) -> int:
     if console:
-        setup_logging("WARNING", sys.stderr)
+        setup_logging("ERROR", sys.stderr)
     else:
         setup_logging("INFO", sys.stdout)
     decision = decide_mode(settings)
@@ -41,7 +41,7 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     except ScenarioError as exc:
         _err(f"TRADEWARDEN_SCENARIO: {exc}")
         return 2
-    notifier = LogNotifier()
+    notifier = ConsoleNotifier() if console else LogNotifier()
     try:
         daemon = Daemon(settings, notifier=notifier, decision=decision)
     except (StartupError, StateError, AuditError) as exc:
