@@ -98,9 +98,11 @@ class RunPrinter:
         eq = status["equity"]
         self.p("")
         self.p("=" * 78)
+        halted = [b for b, st in status["bots"].items() if st != "active"]
+        state = status["state"].upper() + (f" (halted bots: {', '.join(halted)})" if halted else "")
         self.p(
             f"Scenario finished. Portfolio equity {eq['portfolio_equity']:,.2f} USDT "
-            f"(started {self.start_equity:,.2f}).  State: {status['state'].upper()}"
+            f"(started {self.start_equity:,.2f}).  State: {state}"
         )
         self.p(
             f"{'bot':<12}{'symbol':<10}{'equity':>12}{'realized':>11}{'trades':>8}"
