@@ -24,6 +24,7 @@ from tradewarden.risk.breakers import (
     Reading,
 )
 from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.risk.breakers.drawdown import PeakDrawdown as PeakDrawdownBase
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
@@ -75,6 +76,11 @@ class RiskEngine:
         self.book = BookView()
         self.breakers = build_breakers(settings)
         self._peak_breakers = {b.name for b in self.breakers if hasattr(b, "peaks")}
+        by_kind = {"trade": [ConsecutiveLosses], "equity": [DailyLoss, PeakDrawdownBase]}
+        self._for_kind = {
+            k: [b for b in self.breakers if isinstance(b, tuple(types))]
+            for k, types in by_kind.items()
+        }
         self.hooks = _Hooks()
         self.state = TradingState.ACTIVE
         self.bot_states: dict[str, TradingState] = {b: TradingState.ACTIVE for b in self.bots}
@@ -131,7 +137,7 @@ class RiskEngine:
     # --- breakers ---------------------------------------------------------------------------
     def observe(self, obs: Observation) -> list[Trip]:
         trips: list[Trip] = []
-        for breaker in self.breakers:
+        for breaker in self._for_kind.get(obs.kind, self.breakers):
             reading = breaker.observe(obs)
             if reading is None:
                 continue
