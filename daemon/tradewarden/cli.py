@@ -133,6 +133,34 @@ def reset(reason: ReasonOpt, config: ConfigOpt = None) -> None:
     raise typer.Exit(human_action(settings, "reset", reason))
 
 
+@app.command("paper-report")
+def paper_report(
+    config: ConfigOpt = None,
+    bot: Annotated[str | None, typer.Option("--bot", "-b", help="Only this bot.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Paper/testnet results per bot against the seed's promotion criteria (exit 1 if any fails)."""
+    from tradewarden.operator import open_store_or_exit
+    from tradewarden.paper_report import render, report
+
+    settings = settings_or_exit(config)
+    bots = [b[0] for b in settings.bot_specs()]
+    if bot is not None:
+        if bot not in bots:
+            raise fail(f"--bot {bot!r} is not one of TRADEWARDEN_BOTS ({', '.join(bots)})", 2)
+        bots = [bot]
+    store = open_store_or_exit(settings)
+    try:
+        reports = report(store, bots)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
+    else:
+        typer.echo(render(reports))
+    raise typer.Exit(0 if all(r.passed for r in reports) else 1)
+
+
 @app.command("config")
 def show_config(
     config: ConfigOpt = None,

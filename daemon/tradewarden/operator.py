@@ -23,7 +23,7 @@ def _daemon_running(settings: Settings) -> bool:
     return True
 
 
-def _open_store(settings: Settings) -> Store:
+def open_store_or_exit(settings: Settings) -> Store:
     try:
         return Store(settings.db_path)
     except StateError as exc:
@@ -32,7 +32,7 @@ def _open_store(settings: Settings) -> Store:
 
 
 def read_status(settings: Settings) -> dict[str, Any]:
-    store = _open_store(settings)
+    store = open_store_or_exit(settings)
     try:
         snap = store.get("status_snapshot") or {}
         risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])
@@ -70,7 +70,7 @@ def human_action(settings: Settings, action: str, reason: str) -> int:
     who = current_actor()
     lock = DaemonLock(settings.state_dir)
     if not lock.acquire():
-        store = _open_store(settings)
+        store = open_store_or_exit(settings)
         try:
             res = request_via_daemon(store, lock, action, reason, who)
         finally:
@@ -81,7 +81,7 @@ def human_action(settings: Settings, action: str, reason: str) -> int:
         typer.echo(f"{action} applied by the running daemon: {res['result']}")
         return 0
     try:
-        store = _open_store(settings)
+        store = open_store_or_exit(settings)
         audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
         try:
             risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])

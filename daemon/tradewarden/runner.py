@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 
+from tradewarden import paper_report
 from tradewarden.app import Daemon, StartupError, decide_mode, load_ticks
 from tradewarden.audit import AuditError
 from tradewarden.config import Mode, Settings
@@ -62,7 +63,8 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
         if printer:
             if printer.last_ts:
                 printer.progress(printer.last_ts)
-            printer.summary(daemon.status())
+            reports = paper_report.report(daemon.store, [b.name for b in daemon.bots])
+            printer.summary(daemon.status(), paper_report.render(reports))
             printer.p(
                 f"State, audit log and alerts are in {settings.state_dir}/. Look around with:"
             )

@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from tradewarden.audit import AuditError, AuditLog, verify
 from tradewarden.cli import app
-from typer.testing import CliRunner
 
 DAY = 86_400
 T0 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tradewarden.config import ConfigError, load_settings
 
 pytestmark = pytest.mark.usefixtures("clean_env")

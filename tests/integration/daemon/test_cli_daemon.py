@@ -25,6 +25,7 @@ def test_demo_prints_the_run_and_a_breaker_trip(tmp_path: Path) -> None:
     assert "tradewarden reset --reason" in out
     assert "DENIED" in out and "volatility_zone" in out
     assert "Scenario finished" in out
+    assert "Paper-to-live report" in out and "win_rate" in out
 
 
 def test_halt_and_reset_reach_a_running_daemon_and_sigterm_stops_it(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from tradewarden.scenarios.generate import generate, write
 
 from tests.integration.daemon.helpers import db, start, status, tw, wait_for
+from tradewarden.scenarios.generate import generate, write
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

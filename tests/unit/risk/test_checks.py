@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 import pytest
+
 from tradewarden.models import OrderRequest, Side
 from tradewarden.risk.checks import BookView, CheckLimits, is_reducing, pre_trade_check
 from tradewarden.risk.reasons import DenyReason

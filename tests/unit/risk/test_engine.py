@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tradewarden.audit import AuditLog, verify
 from tradewarden.config import load_settings
 from tradewarden.ledger import Ledger
