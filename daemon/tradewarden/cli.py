@@ -161,6 +161,39 @@ def paper_report(
     raise typer.Exit(0 if all(r.passed for r in reports) else 1)
 
 
+@app.command("recovery-check")
+def recovery_check(
+    address: Annotated[
+        str,
+        typer.Option("--address", help="The recorded cold-wallet receive address (bc1.../tb1...)."),
+    ],
+    path: Annotated[str, typer.Option("--path", help="BIP84 derivation path.")] = "m/84'/0'/0'/0/0",
+    passphrase: Annotated[
+        bool, typer.Option("--passphrase", help="Also ask for the BIP39 passphrase (25th word).")
+    ] = False,
+) -> None:
+    """Prove a cold-wallet mnemonic backup restores the recorded wallet (words never echoed)."""
+    from tradewarden.wallet.bip32 import DerivationError
+    from tradewarden.wallet.recovery import MnemonicInvalidError, check
+
+    words = typer.prompt("Mnemonic words (not echoed)", hide_input=True)
+    extra = typer.prompt("Passphrase (not echoed)", hide_input=True) if passphrase else ""
+    try:
+        res = check(words, address, path, extra)
+    except (MnemonicInvalidError, DerivationError) as exc:
+        raise fail(f"invalid: {exc}", 2) from None
+    finally:
+        del words, extra
+    if res.matches:
+        typer.echo(f"MATCH: the backup restores {res.expected_address} at {res.path}")
+        raise typer.Exit(0)
+    typer.echo(
+        f"MISMATCH: the backup derives {res.derived_address} at {res.path}, "
+        f"not the recorded {res.expected_address}"
+    )
+    raise typer.Exit(1)
+
+
 @app.command("config")
 def show_config(
     config: ConfigOpt = None,

@@ -1,0 +1,1 @@
+"""Funds discipline: hot/cold split, rebalance proposals, cold-backup recovery check."""
