@@ -234,6 +234,15 @@ def audit_verify(
     raise typer.Exit(0 if res.ok else 1)
 
 
+def _mount_approvals() -> None:
+    from tradewarden.cli_approvals import app as approvals_app
+
+    app.add_typer(approvals_app, name="approvals")
+
+
+_mount_approvals()
+
+
 def _mount_optional() -> None:
     """Sub-apps that live in their own modules."""
     try:

@@ -137,6 +137,21 @@ class Settings(BaseSettings):
         0.15,
         description="Target share of funds on the exchange (hot); the rest is cold.",
     )
+    transfer_approval_usd: PositiveFloat = _env(
+        "TRADEWARDEN_TRANSFER_APPROVAL_USD",
+        1_000.0,
+        description="Transfers above this need a human approval (seed: $1,000).",
+    )
+    two_approvers_usd: PositiveFloat = _env(
+        "TRADEWARDEN_TWO_APPROVERS_USD",
+        10_000.0,
+        description="Proposals above this need two different approvers.",
+    )
+    proposal_ttl_hours: PositiveFloat = _env(
+        "TRADEWARDEN_PROPOSAL_TTL_HOURS",
+        24.0,
+        description="Unapproved proposals expire after this many hours.",
+    )
     starting_balance_usdt: PositiveFloat = _env(
         "TRADEWARDEN_STARTING_BALANCE_USDT",
         10_000.0,

@@ -156,6 +156,10 @@ class Store:
             except sqlite3.OperationalError as exc:
                 raise StateError(f"state database {self.path}: {exc}") from None
 
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Read-only access for modules that own their own tables (approvals, promotions)."""
+        return self._query(sql, args)
+
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
