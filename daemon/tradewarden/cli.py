@@ -161,6 +161,48 @@ def paper_report(
     raise typer.Exit(0 if all(r.passed for r in reports) else 1)
 
 
+@app.command()
+def promote(
+    bot: Annotated[str, typer.Option("--bot", "-b", help="The bot to promote.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Record a signed paper-to-live promotion for a bot, only if every criterion passes."""
+    import os
+
+    from tradewarden.control import current_actor
+    from tradewarden.operator import open_store_or_exit
+    from tradewarden.paper_report import render, report
+    from tradewarden.promotion import PromotionError
+    from tradewarden.promotion import promote as record
+    from tradewarden.secrets.value import Secret
+    from tradewarden.strategy.registry import STRATEGIES
+
+    settings = settings_or_exit(config)
+    specs = {n: st for n, _s, st in settings.bot_specs()}
+    if bot not in specs:
+        raise fail(f"--bot {bot!r} is not one of TRADEWARDEN_BOTS ({', '.join(specs)})", 2)
+    key = os.environ.get("TRADEWARDEN_PROMOTION_KEY", "")
+    if not key:
+        raise fail("TRADEWARDEN_PROMOTION_KEY is not set: promotions are signed with it", 2)
+    store = open_store_or_exit(settings)
+    try:
+        (rep,) = report(store, [bot])
+        typer.echo(render([rep]))
+        pid = record(
+            store,
+            Secret(key, "promotion"),
+            rep,
+            specs[bot],
+            STRATEGIES[specs[bot]].code_hash(),
+            current_actor(),
+        )
+    except PromotionError as exc:
+        raise fail(str(exc), 1) from None
+    finally:
+        store.close()
+    typer.echo(f"promotion #{pid} recorded for {bot}")
+
+
 @app.command("recovery-check")
 def recovery_check(
     address: Annotated[
