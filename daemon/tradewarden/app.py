@@ -25,6 +25,7 @@ from tradewarden.market import load_scenario
 from tradewarden.models import Fill, OrderStatus, Side, Tick
 from tradewarden.order_gate import OrderGate
 from tradewarden.paper import PaperBroker
+from tradewarden.ramp import SizeRamp
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.state import TradingState
@@ -117,6 +118,9 @@ class Daemon:
                 notifier=notifier,
                 order_fraction=settings.order_fraction,
                 flatten_on_emergency=settings.flatten_on_emergency,
+            )
+            self.trader.ramp = SizeRamp(
+                self.store, settings.restart_size_factor, settings.ramp_wins
             )
             if broker is None:  # paper replay: rate windows run on market time
                 self.gate.clock = lambda: self.trader.now
@@ -257,6 +261,7 @@ class Daemon:
             why_not_live=self.decision.blockers,
             open_orders=len(self.store.open_orders()),
             equity=self.trader.equity_summary(),
+            size_factor=self.trader.ramp.factor if self.trader.ramp else 1.0,
             ticks=self.trader.ticks,
             version=__version__,
         )
@@ -293,6 +298,7 @@ def apply_action(daemon_or_none: Any, action: str, reason: str, actor: str) -> A
         return {"state": d.risk.state.label, "orders_cancelled": len(cancelled)}
     if action == "reset":
         cleared = d.risk.reset(reason, actor)
+        d.trader.ramp.begin(f"reset: {reason}")
         d.audit.append("reset", {"reason": reason, "cleared": cleared}, actor=actor, sync=True)
         d.write_snapshot()
         return {"state": d.risk.state.label, "cleared": cleared}

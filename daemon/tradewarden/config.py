@@ -152,6 +152,16 @@ class Settings(BaseSettings):
         24.0,
         description="Unapproved proposals expire after this many hours.",
     )
+    restart_size_factor: Fraction = _env(
+        "TRADEWARDEN_RESTART_SIZE_FACTOR",
+        0.25,
+        description="Gradual restart: order size after a reset/restore/promotion, as a share of normal.",
+    )
+    ramp_wins: PositiveInt = _env(
+        "TRADEWARDEN_RAMP_WINS",
+        3,
+        description="Gradual restart: profitable round trips before the size doubles (up to normal).",
+    )
     starting_balance_usdt: PositiveFloat = _env(
         "TRADEWARDEN_STARTING_BALANCE_USDT",
         10_000.0,

@@ -155,6 +155,9 @@ def print_status(status: dict[str, Any], out: TextIO | None = None) -> None:
     bots = ", ".join(f"{k} {v}" for k, v in status.get("bots", {}).items())
     print(f"Bots:        {bots}", file=out)
     print(f"Open orders: {status.get('open_orders', 0)}", file=out)
+    factor = status.get("size_factor", 1.0)
+    if factor < 1.0:
+        print(f"Order size:  {factor:.0%} of normal (gradual restart)", file=out)
     eq = status.get("equity") or {}
     if eq:
         print(f"Equity:      {eq.get('portfolio_equity', 0):,.2f} USDT", file=out)

@@ -11,6 +11,7 @@ from tradewarden import __version__
 from tradewarden.audit import AuditLog
 from tradewarden.config import Settings
 from tradewarden.control import DaemonLock, current_actor, request_via_daemon
+from tradewarden.ramp import SizeRamp
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.store import StateError, Store
 
@@ -46,6 +47,7 @@ def read_status(settings: Settings) -> dict[str, Any]:
             "snapshot_ts": snap.get("snapshot_ts"),
             "breakers": snap.get("breakers") or live["breakers"],
             "open_orders": len(store.open_orders()),
+            "size_factor": (store.get("size_ramp") or {"factor": 1.0})["factor"],
         }
         st.update({k: live[k] for k in ("state", "state_reason", "bots", "trips")})
         tripped = {(t["breaker"], t["bot"]) for t in live["trips"]}
@@ -87,6 +89,9 @@ def human_action(settings: Settings, action: str, reason: str) -> int:
             risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])
             if action == "reset":
                 cleared = risk.reset(reason, who)
+                SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
+                    f"reset: {reason}"
+                )
                 audit.append("reset", {"reason": reason, "cleared": cleared}, actor=who, sync=True)
                 typer.echo(
                     f"reset by {who}: cleared {', '.join(cleared) or 'nothing (no trips)'}; "

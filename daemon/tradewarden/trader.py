@@ -72,6 +72,7 @@ class Trader:
         for b in bots:
             self.by_symbol.setdefault(b.symbol, []).append(b)
         self.notifier = notifier
+        self.ramp: Any = None  # SizeRamp: gradual restart after reset/restore/promotion
         self.order_fraction = order_fraction
         self.flatten_on_emergency = flatten_on_emergency
         self.prices: dict[str, float] = {}
@@ -115,7 +116,8 @@ class Trader:
             qty = book.qty
         else:
             equity = max(0.0, book.equity(price))
-            qty = math.floor(self.order_fraction * equity / price * 1e6) / 1e6
+            factor = self.ramp.factor if self.ramp is not None else 1.0
+            qty = math.floor(self.order_fraction * factor * equity / price * 1e6) / 1e6
         req = OrderRequest(
             bot=bot.name,
             symbol=bot.symbol,
@@ -172,6 +174,8 @@ class Trader:
                 cb(fill)
             if closed is not None:
                 self.store.record_trade(closed.bot, closed.symbol, closed.pnl, closed.ts)
+                if self.ramp is not None:
+                    self.ramp.on_trade(closed.pnl)
                 # breakers evaluated on every fill, before anything else can be sent
                 self.risk.observe(Observation("trade", closed.bot, closed.ts, pnl=closed.pnl))
             self.risk.observe(
