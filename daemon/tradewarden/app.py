@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradewarden import __version__
+from tradewarden.approvals import ApprovalQueue
 from tradewarden.audit import AuditLog
 from tradewarden.audit import verify as verify_audit
 from tradewarden.config import Mode, Settings
@@ -32,6 +33,8 @@ from tradewarden.risk.state import TradingState
 from tradewarden.store import Store
 from tradewarden.strategy import build_strategy
 from tradewarden.trader import Bot, Notifier, Trader
+from tradewarden.wallet.ledger import check_rebalance, declared_cold
+from tradewarden.wallet.ledger import view as wallet_view
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY = 1.0  # seconds of wall time between status snapshots
@@ -119,6 +122,7 @@ class Daemon:
                 order_fraction=settings.order_fraction,
                 flatten_on_emergency=settings.flatten_on_emergency,
             )
+            self.approvals = ApprovalQueue(settings, self.store, self.audit)
             self.trader.ramp = SizeRamp(
                 self.store, settings.restart_size_factor, settings.ramp_wins
             )
@@ -241,9 +245,27 @@ class Daemon:
             self.apply_controls()
         if now - self._last_snapshot >= SNAPSHOT_EVERY:
             self._last_snapshot = now
+            self.check_wallet()
             if last_ts is not None:
                 self.store.put("replay_last_ts", last_ts)
             self.write_snapshot()
+
+    def check_wallet(self) -> None:
+        """Once a cold wallet is declared, propose a rebalance when hot drifts 80-120%."""
+        cold = declared_cold(self.store)
+        if not cold["address"]:
+            return
+        w = wallet_view(
+            self.store, self.ledger.portfolio_equity(), self.settings.hot_wallet_percentage
+        )
+        p = check_rebalance(self.approvals, w)
+        if p is not None:
+            self.notifier.notify(
+                "rebalance_proposed",
+                direction=str(p.direction),
+                amount_usd=round(p.amount, 2),
+                reason=p.reason,
+            )
 
     def apply_controls(self) -> None:
         for row in self.store.pending_controls():

@@ -76,7 +76,9 @@ class Proposal:
 
 
 class ApprovalQueue:
-    def __init__(self, settings: Settings, store: Store, audit: AuditLog, totp_secret: Secret):
+    def __init__(
+        self, settings: Settings, store: Store, audit: AuditLog, totp_secret: Secret | None = None
+    ) -> None:
         self.settings, self.store, self.audit = settings, store, audit
         self._totp = totp_secret
         with store.tx() as db:
@@ -111,6 +113,9 @@ class ApprovalQueue:
         )
         return pid
 
+    def pending_of_kind(self, kind: str) -> list[Proposal]:
+        return [p for p in self.list() if p.kind == kind]
+
     def get(self, pid: int) -> Proposal:
         rows = self.store.query("SELECT * FROM proposals WHERE id=?", (pid,))
         if not rows:
@@ -141,6 +146,8 @@ class ApprovalQueue:
         return ApprovalError(why)
 
     def _check_code(self, approver: str, code: str, pid: int) -> None:
+        if self._totp is None:
+            raise self._refuse(pid, approver, "no TOTP secret configured: cannot approve")
         totp = pyotp.TOTP(self._totp.reveal())
         now = time.time()
         step = None

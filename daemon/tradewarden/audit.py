@@ -10,6 +10,7 @@ pruned line is kept in ``chain-anchor.json`` so the remaining chain still verifi
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -62,6 +63,8 @@ class AuditLog:
         self._lock = threading.Lock()
         self._fh: Any = None
         self._day: str = ""
+        self._lockfd = os.open(self.dir / "audit.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._seen: tuple[str, int] = ("", -1)  # (file, size) after our last write
         self._seq, self._prev = self._tail()
 
     def _files(self) -> list[Path]:
@@ -96,27 +99,41 @@ class AuditLog:
     ) -> dict[str, Any]:
         now = time.time() if ts is None else ts
         with self._lock:
-            day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
-            if day != self._day:
-                self._rotate(day)
-            entry = {
-                "seq": self._seq + 1,
-                "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
-                "event": event,
-                "actor": actor,
-                "data": data or {},
-                "prev_hash": self._prev,
-            }
-            entry["hash"] = entry_hash(entry)
+            # One chain, several writers (the daemon and CLI commands): an exclusive lock
+            # per append, and the tail re-read whenever another process wrote since.
+            fcntl.flock(self._lockfd, fcntl.LOCK_EX)
             try:
-                self._fh.write(canonical(entry).decode() + "\n")
-                self._fh.flush()
-                if sync:
-                    os.fsync(self._fh.fileno())
-            except OSError as exc:
-                raise AuditError(f"cannot write audit log in {self.dir}: {exc}") from None
-            self._seq, self._prev = entry["seq"], entry["hash"]
-            return entry
+                return self._append_locked(event, data, actor, sync, now)
+            finally:
+                fcntl.flock(self._lockfd, fcntl.LOCK_UN)
+
+    def _append_locked(
+        self, event: str, data: dict[str, Any] | None, actor: str, sync: bool, now: float
+    ) -> dict[str, Any]:
+        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+        if day != self._day:
+            self._rotate(day)
+        if (self._day, os.fstat(self._fh.fileno()).st_size) != self._seen:
+            self._seq, self._prev = self._tail()  # another writer appended since our last
+        entry = {
+            "seq": self._seq + 1,
+            "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
+            "event": event,
+            "actor": actor,
+            "data": data or {},
+            "prev_hash": self._prev,
+        }
+        entry["hash"] = entry_hash(entry)
+        try:
+            self._fh.write(canonical(entry).decode() + "\n")
+            self._fh.flush()
+            if sync:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise AuditError(f"cannot write audit log in {self.dir}: {exc}") from None
+        self._seq, self._prev = entry["seq"], entry["hash"]
+        self._seen = (self._day, os.fstat(self._fh.fileno()).st_size)
+        return entry
 
     def _rotate(self, day: str) -> None:
         if self._fh:

@@ -161,6 +161,75 @@ def paper_report(
     raise typer.Exit(0 if all(r.passed for r in reports) else 1)
 
 
+wallet_app = typer.Typer(
+    help="Hot/cold split: declared cold funds and rebalance status.", no_args_is_help=True
+)
+app.add_typer(wallet_app, name="wallet")
+
+
+@wallet_app.command("declare-cold")
+def wallet_declare_cold(
+    amount: Annotated[float, typer.Option("--amount", help="Cold wallet value in USD.")],
+    address: Annotated[str, typer.Option("--address", help="Cold wallet receive address.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Record the cold balance (verified now by you) and its address; audited."""
+    from tradewarden.audit import AuditLog
+    from tradewarden.control import current_actor
+    from tradewarden.operator import open_store_or_exit
+    from tradewarden.wallet.ledger import declare_cold
+
+    settings = settings_or_exit(config)
+    store = open_store_or_exit(settings)
+    try:
+        rec = declare_cold(store, amount, address, current_actor())
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    finally:
+        store.close()
+    audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+    audit.append("cold_wallet_declared", rec, actor=rec["by"], sync=True)
+    audit.close()
+    typer.echo(f"cold wallet {address}: {amount:,.2f} USD recorded")
+
+
+@wallet_app.command("status")
+def wallet_status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Hot (exchange), cold (declared), target hot share, ratio and any rebalance needed."""
+    from tradewarden.operator import open_store_or_exit
+    from tradewarden.wallet.ledger import declared_cold, view
+
+    settings = settings_or_exit(config)
+    store = open_store_or_exit(settings)
+    try:
+        snap = store.get("status_snapshot") or {}
+        hot = float((snap.get("equity") or {}).get("portfolio_equity", 0.0))
+        w = view(store, hot, settings.hot_wallet_percentage)
+        cold = declared_cold(store)
+    finally:
+        store.close()
+    p = w.proposal()
+    data = {
+        "hot_usd": w.hot,
+        "cold_usd": w.cold,
+        "target_hot_usd": w.target_hot,
+        "hot_ratio_of_target": w.ratio,
+        "cold_address": cold["address"],
+        "cold_verified_at": cold["verified_at"],
+        "rebalance": None
+        if p is None
+        else {"direction": str(p.direction), "amount": p.amount, "reason": p.reason},
+    }
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(
+        f"hot {w.hot:,.2f}  cold {w.cold:,.2f}  target hot {w.target_hot:,.2f} "
+        f"({settings.hot_wallet_percentage:.0%})  ratio {w.ratio:.1%}"
+    )
+    typer.echo(p.reason if p else "within 80-120% of target: no rebalance needed")
+
+
 @app.command()
 def promote(
     bot: Annotated[str, typer.Option("--bot", "-b", help="The bot to promote.")],

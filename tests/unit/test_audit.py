@@ -135,3 +135,28 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     f.write_text("".join(ls))
     bad = runner.invoke(app, ["audit", "verify", "--dir", str(tmp_path)])
     assert bad.exit_code == 1 and "BROKEN" in bad.output and "line 1" in bad.output
+
+
+def test_two_writers_keep_one_valid_chain(tmp_path: Path) -> None:
+    # the daemon and a CLI command (approve, declare-cold...) append to the same chain
+    a, b = AuditLog(tmp_path), AuditLog(tmp_path)
+    for i in range(20):
+        (a if i % 3 else b).append("e", {"i": i})
+    a.close()
+    b.close()
+    res = verify(tmp_path)
+    assert res.ok and res.lines == 20
+
+
+def test_two_processes_append_concurrently(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tradewarden.audit import AuditLog; log = AuditLog(sys.argv[1]);"
+        "[log.append('p', {'n': n}) for n in range(300)]; log.close()"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)]) for _ in range(3)]
+    assert all(p.wait(timeout=60) == 0 for p in procs)
+    res = verify(tmp_path)
+    assert res.ok and res.lines == 900, res.describe()
