@@ -360,6 +360,8 @@ class Settings(BaseSettings):
     @field_validator("symbols", mode="after")
     @classmethod
     def _upper_symbols(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("the symbol allow-list is empty")
         for s in v:
             if not s.isalnum():
                 raise ValueError(f"symbol {s!r} must be alphanumeric like BTCUSDT")
@@ -381,6 +383,8 @@ class Settings(BaseSettings):
     @field_validator("bots", mode="after")
     @classmethod
     def _bots(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("no bots configured")
         names = set()
         for spec in v:
             parts = spec.split(":")
