@@ -41,7 +41,7 @@ bench: setup ## benchmarks: prints figures and ratios
 	$(RUN) python -m tests.bench
 
 chaos: setup ## crash-chaos cycles (CYCLES=500 for a long run)
-	$(RUN) pytest -q tests/chaos --cycles=$(or $(CYCLES),50)
+	CHAOS_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos
 
 clean:
 	rm -rf .venv var .pytest_cache .ruff_cache
