@@ -14,6 +14,8 @@ from tradewarden.broker import BrokerError
 from tradewarden.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side, Tick
 from tradewarden.risk.checks import split_symbol
 
+KEEP_CLOSED = 5_000
+
 
 class PaperBroker:
     name = "paper"
@@ -101,6 +103,7 @@ class PaperBroker:
         o.status = OrderStatus.FILLED
         o.updated_at = self._now
         self._open.pop(o.client_order_id, None)
+        self._forget_old()
         self._fills.append(
             Fill(
                 trade_id=f"paper-{next(self._trade_ids)}",
@@ -114,6 +117,13 @@ class PaperBroker:
                 ts=self._now,
             )
         )
+
+    def _forget_old(self) -> None:
+        """Keep memory flat in long runs: remember open orders and the last closed ones."""
+        if len(self._orders) > KEEP_CLOSED + len(self._open):
+            for cid in list(self._orders)[: len(self._orders) - KEEP_CLOSED - len(self._open)]:
+                if cid not in self._open:
+                    del self._orders[cid]
 
     def cancel(self, symbol: str, client_order_id: str) -> Order:
         with self._lock:
