@@ -1,4 +1,4 @@
-"""CI's 2-minute soak: RSS <= 100 MB and flat, fds flat (figures printed; see tests/bench/soak.py)."""
+"""CI runs a 2-minute soak: RSS <= 100 MB and flat, fds flat (see tests/bench/soak.py)."""
 
 from __future__ import annotations
 
