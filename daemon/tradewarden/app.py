@@ -23,6 +23,7 @@ from tradewarden.config import Mode, Settings
 from tradewarden.control import DaemonLock, current_actor
 from tradewarden.ledger import Ledger
 from tradewarden.market import load_scenario
+from tradewarden.metrics import Metrics
 from tradewarden.models import Fill, OrderStatus, Side, Tick
 from tradewarden.order_gate import OrderGate
 from tradewarden.paper import PaperBroker
@@ -136,6 +137,11 @@ class Daemon:
         self._last_snapshot = 0.0
         self._last_control = 0.0
         self.on_housekeeping: list[Callable[[], None]] = []
+        self.metrics = Metrics()
+        self.metrics.build_info.labels(__version__, self.decision.mode.value).set(1)
+        self.risk.hooks.on_trip.append(lambda t: self.metrics.count_trip(t.breaker, t.bot))
+        self.trader.events.on_order.append(self._count_order)
+        self.started = False
         self.audit.append(
             "daemon_started",
             {
@@ -289,8 +295,37 @@ class Daemon:
         )
         return s
 
+    def _count_order(self, bot: Any, signal: Any, sub: Any) -> None:
+        if sub.denied is not None:
+            self.metrics.denials.labels(str(sub.denied)).inc()
+            outcome = "denied"
+        elif sub.error:
+            outcome = "unknown" if sub.error.startswith("outcome unknown") else "rejected"
+        else:
+            outcome = "submitted"
+        self.metrics.orders.labels(bot.name, outcome).inc()
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        reasons = []
+        if not self.started:
+            reasons.append("starting")
+        if self.risk.state is TradingState.HALTED:
+            reasons.append(f"HALTED: {self.risk.state_reason}")
+        if self.stopping.is_set():
+            reasons.append("stopping")
+        self.metrics.ready.set(0.0 if reasons else 1.0)
+        return (not reasons, reasons)
+
     def write_snapshot(self, final: bool = False) -> None:
         snap = self.status()
+        self.metrics.update_from_status(snap)
+        w = wallet_view(
+            self.store, self.ledger.portfolio_equity(), self.settings.hot_wallet_percentage
+        )
+        for name, value in (("hot", w.hot), ("cold", w.cold), ("target", w.target_hot)):
+            self.metrics.wallet_balance.labels(name).set(value)
+        self.metrics.hot_ratio.set(w.ratio)
+        self.readiness()
         snap["snapshot_ts"] = time.time()
         snap["daemon_running"] = not final
         self.store.put("status_snapshot", snap)

@@ -17,6 +17,7 @@ from tradewarden.config import Mode, Settings
 from tradewarden.console import RunPrinter
 from tradewarden.logs import setup_logging
 from tradewarden.market import ScenarioError
+from tradewarden.metrics import start_http_server
 from tradewarden.notify import ConsoleNotifier, LogNotifier
 from tradewarden.service import Service
 from tradewarden.store import StateError
@@ -48,16 +49,34 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     except (StartupError, StateError, AuditError) as exc:
         _err(str(exc))
         return 1
+    try:
+        server = start_http_server(
+            daemon.metrics, settings.metrics_host, settings.metrics_port, readiness=daemon.readiness
+        )
+    except OSError as exc:
+        daemon.close()
+        _err(
+            f"TRADEWARDEN_METRICS_PORT: cannot serve metrics on "
+            f"{settings.metrics_host}:{settings.metrics_port}: {exc.strerror or exc}"
+        )
+        return 1
     daemon.install_signal_handlers()
     service = Service()
     daemon.on_housekeeping.append(lambda: service.watchdog(f"state {daemon.risk.state.label}"))
     printer = RunPrinter(daemon.trader) if console else None
     try:
         if printer:
-            _header(printer, settings, daemon, len(ticks))
+            _header(printer, settings, daemon, len(ticks), server.port)
+        daemon.started = True
+        daemon.write_snapshot()
         service.ready(f"{decision.mode.value}, state {daemon.risk.state.label}")
         log.info(
-            "daemon ready", extra={"mode": decision.mode.value, "state": daemon.risk.state.label}
+            "daemon ready",
+            extra={
+                "mode": decision.mode.value,
+                "state": daemon.risk.state.label,
+                "metrics_port": server.port,
+            },
         )
         daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
         if printer:
@@ -77,11 +96,12 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     finally:
         service.stopping()
         daemon.close()
+        server.stop()
         log.info("daemon stopped", extra={"ticks": daemon.trader.ticks})
     return 0
 
 
-def _header(printer: RunPrinter, settings: Settings, daemon: Daemon, n: int) -> None:
+def _header(printer: RunPrinter, settings: Settings, daemon: Daemon, n: int, port: int) -> None:
     p = printer.p
     p(
         f"tradewarden — {daemon.decision.mode.value} trading on {settings.scenario.name} "
@@ -105,5 +125,6 @@ def _header(printer: RunPrinter, settings: Settings, daemon: Daemon, n: int) -> 
             f"({daemon.risk.state_reason or 'bot breakers tripped'}): trips are sticky until "
             "`tradewarden reset --reason ...`"
         )
+    p(f"Metrics: http://{settings.metrics_host}:{port}/metrics (also /healthz, /readyz)")
     p(f"State dir: {settings.state_dir}   started {time.strftime('%H:%M:%S')}")
     p("")
