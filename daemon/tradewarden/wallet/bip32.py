@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from Crypto.Hash import RIPEMD160
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -82,7 +81,8 @@ def _convertbits(data: bytes, frombits: int, tobits: int) -> list[int]:
 
 
 def p2wpkh_address(pubkey: bytes, hrp: str = "bc") -> str:
-    prog = RIPEMD160.new(hashlib.sha256(pubkey).digest()).digest()
+    # OpenSSL 3 keeps RIPEMD-160 in its default provider (3.0.7+); hashlib exposes it
+    prog = hashlib.new("ripemd160", hashlib.sha256(pubkey).digest()).digest()
     data = [0] + _convertbits(prog, 8, 5)
     hrp_exp = [ord(x) >> 5 for x in hrp] + [0] + [ord(x) & 31 for x in hrp]
     pm = _polymod(hrp_exp + data + [0] * 6) ^ 1
