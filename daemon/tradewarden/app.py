@@ -142,6 +142,7 @@ class Daemon:
         self.risk.hooks.on_trip.append(lambda t: self.metrics.count_trip(t.breaker, t.bot))
         self.trader.events.on_order.append(self._count_order)
         self.started = False
+        self.outbox_stats: Callable[[], Any] | None = None
         self.audit.append(
             "daemon_started",
             {
@@ -325,6 +326,10 @@ class Daemon:
         for name, value in (("hot", w.hot), ("cold", w.cold), ("target", w.target_hot)):
             self.metrics.wallet_balance.labels(name).set(value)
         self.metrics.hot_ratio.set(w.ratio)
+        if self.outbox_stats is not None:
+            ob = self.outbox_stats()
+            self.metrics.outbox_depth.set(ob.depth)
+            self.metrics.outbox_oldest.set(ob.oldest_age_seconds)
         self.readiness()
         snap["snapshot_ts"] = time.time()
         snap["daemon_running"] = not final

@@ -51,3 +51,23 @@ class FanoutNotifier:
     def notify(self, kind: str, **context: Any) -> None:
         for t in self.targets:
             t.notify(kind, **context)
+
+
+def alert_secrets_from_env() -> dict[str, Any]:
+    """Slack/SMTP credentials for the alert channels.
+
+    Read from the environment (`TRADEWARDEN_SLACK_TOKEN`, `TRADEWARDEN_SLACK_WEBHOOK_URL`,
+    `TRADEWARDEN_SMTP_USERNAME`, `TRADEWARDEN_SMTP_PASSWORD`) until the Secrets Manager
+    source is wired; values are wrapped in `Secret` at once and never logged.
+    """
+    import os
+
+    from tradewarden.secrets.value import Secret
+
+    names = {
+        "slack_bot_token": "TRADEWARDEN_SLACK_TOKEN",
+        "slack_webhook_url": "TRADEWARDEN_SLACK_WEBHOOK_URL",
+        "smtp_username": "TRADEWARDEN_SMTP_USERNAME",
+        "smtp_password": "TRADEWARDEN_SMTP_PASSWORD",
+    }
+    return {k: Secret(os.environ[v], k) for k, v in names.items() if os.environ.get(v)}

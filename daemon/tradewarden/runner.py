@@ -7,10 +7,12 @@ or scenario. Nothing is half-started: every check runs before the first market e
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import time
 
 from tradewarden import paper_report
+from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.app import Daemon, StartupError, decide_mode, load_ticks
 from tradewarden.audit import AuditError
 from tradewarden.config import Mode, Settings
@@ -18,9 +20,9 @@ from tradewarden.console import RunPrinter
 from tradewarden.logs import setup_logging
 from tradewarden.market import ScenarioError
 from tradewarden.metrics import start_http_server
-from tradewarden.notify import ConsoleNotifier, LogNotifier
+from tradewarden.notify import alert_secrets_from_env
 from tradewarden.service import Service
-from tradewarden.store import StateError
+from tradewarden.store import StateError, Store
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,30 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     except ScenarioError as exc:
         _err(f"TRADEWARDEN_SCENARIO: {exc}")
         return 2
-    notifier = ConsoleNotifier() if console else LogNotifier()
     try:
-        daemon = Daemon(settings, notifier=notifier, decision=decision)
-    except (StartupError, StateError, AuditError) as exc:
+        Store(settings.db_path).close()  # refuse a corrupt/locked state file before anything
+    except StateError as exc:
         _err(str(exc))
         return 1
+    try:
+        dispatcher = build_dispatcher(
+            settings,
+            alert_secrets_from_env(),
+            settings.db_path,
+            console=True,
+            console_stream=sys.stdout if console else sys.stderr,
+        )
+    except (ValueError, OSError, sqlite3.Error) as exc:
+        _err(f"alert channels: {exc}")
+        return 2
+    try:
+        daemon = Daemon(settings, notifier=dispatcher, decision=decision)
+    except (StartupError, StateError, AuditError) as exc:
+        dispatcher.close(0)
+        _err(str(exc))
+        return 1
+    daemon.outbox_stats = dispatcher.stats
+    dispatcher.start()
     try:
         server = start_http_server(
             daemon.metrics, settings.metrics_host, settings.metrics_port, readiness=daemon.readiness
@@ -96,6 +116,10 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     finally:
         service.stopping()
         daemon.close()
+        flushed = dispatcher.stop(5.0)
+        dispatcher.close(0)
+        if not flushed:
+            log.warning("alerts still pending; they are kept and sent at the next start")
         server.stop()
         log.info("daemon stopped", extra={"ticks": daemon.trader.ticks})
     return 0

@@ -22,7 +22,9 @@ def test_rebalance_proposal_end_to_end(tmp_path: Path) -> None:
     assert declared.returncode == 0, declared.stderr
     run = tw(state, "run", "--no-console")
     assert run.returncode == 0, run.stderr
-    assert "rebalance_proposed" in run.stdout  # the warning alert
+    alerts = [json.loads(x) for x in (state / "alerts.jsonl").read_text().splitlines()]
+    rebalance = [a for a in alerts if a.get("kind") == "rebalance_proposed"]
+    assert rebalance and rebalance[0]["severity"] == "warning"  # the warning alert, delivered
     st = json.loads(tw(state, "wallet", "status", "--json").stdout)
     assert st["rebalance"]["direction"] == "hot_to_cold"
     listed = tw(state, "approvals", "list", "--json", TRADEWARDEN_TOTP_SECRET=secret)
