@@ -1,0 +1,51 @@
+"""The daemon's breaker trip reaches a real (local) Slack server and SMTP server; a canary
+Slack token and SMTP password never show up in any output, file or payload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.slack.server import running_fake_slack
+from tests.fakes.smtp import FakeSmtp
+from tests.integration.daemon.helpers import tw
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+CANARY_TOKEN = "xoxb-CANARY-7f3a9d-slack-token"
+CANARY_PASSWORD = "CANARY-smtp-pw-51e2c0"
+
+
+def test_trip_alert_delivered_to_slack_and_email_without_leaking(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with (
+        running_fake_slack(token=CANARY_TOKEN) as slack,
+        FakeSmtp(tls="none", auth=("alerts", CANARY_PASSWORD)) as smtp,
+    ):
+        proc = tw(
+            state,
+            "run",
+            "--no-console",
+            TRADEWARDEN_SLACK_TOKEN=CANARY_TOKEN,
+            TRADEWARDEN_SLACK_BASE_URL=slack.api_url,
+            TRADEWARDEN_SMTP_HOST="127.0.0.1",
+            TRADEWARDEN_SMTP_PORT=str(smtp.port),
+            TRADEWARDEN_SMTP_TLS="none",
+            TRADEWARDEN_EMAIL_TO="oncall@example.org",
+            TRADEWARDEN_SMTP_USERNAME="alerts",
+            TRADEWARDEN_SMTP_PASSWORD=CANARY_PASSWORD,
+        )
+        assert proc.returncode == 0, proc.stderr
+        slack_texts = [" ".join(m.texts()) for m in slack.messages]
+        mails = [str(m.message["Subject"]) + m.message.as_string() for m in smtp.messages]
+    trips = [t for t in slack_texts if "Breaker tripped: consecutive_losses" in t]
+    assert len(trips) == 2  # one per bot, each exactly once
+    assert any(
+        "runbooks/breaker-tripped.md" in t and "tradewarden reset --reason" in t for t in trips
+    )
+    assert sum("Breaker tripped" in m for m in mails) == 2
+    everything = proc.stdout + proc.stderr + "".join(slack_texts) + "".join(mails)
+    for f in state.rglob("*"):
+        if f.is_file():
+            everything += f.read_bytes().decode("utf-8", "replace")
+    assert CANARY_TOKEN not in everything and CANARY_PASSWORD not in everything
