@@ -229,22 +229,7 @@ class Store:
     # --- fills and trades -------------------------------------------------------------------
     def record_fill(self, fill: Fill) -> bool:
         """Store a fill once; returns False if this trade id was already recorded."""
-        with self.tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    fill.trade_id,
-                    fill.client_order_id,
-                    fill.bot,
-                    fill.symbol,
-                    str(fill.side),
-                    fill.qty,
-                    fill.price,
-                    fill.fee,
-                    fill.ts,
-                ),
-            )
-            return cur.rowcount == 1
+        return self.book_fill(fill, None)
 
     def book_fill(self, fill: Fill, order: Order | None) -> bool:
         """Record a fill and the order's new fill state in one transaction."""
