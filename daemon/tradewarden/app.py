@@ -56,10 +56,9 @@ def decide_mode(settings: Settings) -> LiveDecision:
     """Which mode actually runs, and what keeps it out of live."""
     if settings.mode is Mode.PAPER:
         return LiveDecision(Mode.PAPER, ["TRADEWARDEN_MODE is paper (the default)"])
-    from tradewarden.gate import GateInputs, evaluate_gate  # written alongside secrets
-
-    decision = evaluate_gate(GateInputs.from_settings(settings))
-    return LiveDecision(decision.effective_mode, list(decision.blockers))
+    # The exchange gateway and the live gate (secrets, key permissions, promotion) are not
+    # wired in this build: a testnet/live request is refused rather than run on paper.
+    return LiveDecision(settings.mode, ["the exchange gateway is not wired in this build"])
 
 
 class Daemon:

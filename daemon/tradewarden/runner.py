@@ -38,8 +38,11 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
         setup_logging("INFO", sys.stdout)
     decision = decide_mode(settings)
     if decision.mode is not Mode.PAPER:
-        _err(f"mode {decision.mode} needs the exchange gateway, which this build does not wire")
-        return 1
+        _err(
+            f"TRADEWARDEN_MODE={decision.mode}: this build trades paper only; the exchange "
+            "gateway and live gate are not wired yet"
+        )
+        return 2
     try:
         ticks = load_ticks(settings)
     except ScenarioError as exc:

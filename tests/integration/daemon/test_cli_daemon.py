@@ -154,3 +154,11 @@ def test_tampered_audit_is_reported_and_the_daemon_refuses_to_write_on_it(tmp_pa
     assert again.returncode == 1 and "audit" in again.stderr
     with db(state) as con:
         assert con.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == n
+
+
+@pytest.mark.parametrize("mode", ["testnet", "live"])
+def test_non_paper_modes_are_refused_until_the_gateway_exists(tmp_path: Path, mode: str) -> None:
+    state = tmp_path / "state"
+    proc = tw(state, "run", "--no-console", TRADEWARDEN_MODE=mode)
+    assert proc.returncode == 2 and f"TRADEWARDEN_MODE={mode}" in proc.stderr
+    assert not state.exists()  # nothing started
