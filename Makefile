@@ -16,7 +16,7 @@ setup: ## install uv if missing, then the locked environment into .venv
 	@$(UV) sync --frozen --quiet
 
 run: setup ## paper-trade the shipped market scenario on embedded defaults
-	@$(RUN) tradewarden run
+	@$(RUN) tradewarden run --demo
 
 test: setup lint bandit todo-check pytest ## lint, security scan and the whole test suite
 

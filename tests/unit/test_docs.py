@@ -21,3 +21,9 @@ def test_config_table_matches_the_settings() -> None:
 def test_readme_shows_the_two_commands() -> None:
     text = README.read_text()
     assert "make run" in text and "make test" in text
+
+
+def test_make_run_is_the_demo() -> None:
+    makefile = (README.parent / "Makefile").read_text()
+    recipe = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "tradewarden run --demo" in recipe  # console on, fresh var/demo, as the README says
