@@ -354,19 +354,6 @@ def _mount_approvals() -> None:
 _mount_approvals()
 
 
-def _mount_optional() -> None:
-    """Sub-apps that live in their own modules."""
-    try:
-        from tradewarden.cli_secrets import app as secrets_app
-
-        app.add_typer(secrets_app, name="secrets", help="Secrets: put, rotate, check age, rekey.")
-    except ImportError:
-        pass
-
-
-_mount_optional()
-
-
 def main() -> None:
     app()
 

@@ -1,4 +1,7 @@
-"""Structured JSON logs to stdout (journald picks them up). Secrets are scrubbed."""
+"""Structured JSON logs to stdout (journald picks them up).
+
+Secret values never reach a record as text: `Secret` renders as `***` everywhere.
+"""
 
 from __future__ import annotations
 
@@ -33,11 +36,5 @@ def setup_logging(level: str = "INFO", stream: Any = None) -> None:
         root.removeHandler(h)
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
-    try:
-        from tradewarden.secrets import install_scrubber  # type: ignore[attr-defined]
-
-        install_scrubber(handler)
-    except ImportError:
-        pass
     root.addHandler(handler)
     root.setLevel(level)
