@@ -99,14 +99,22 @@ def test_kill_switch_reaches_a_running_daemon_without_a_10s_poll(tmp_path: Path)
             f"halt applied by the running daemon, CLI round trip {elapsed * 1000:.0f} ms "
             "(Hummingbot's kill switch: polled every 10 s)"
         )
-        with __import__("sqlite3").connect(state / "tradewarden.sqlite3") as con:
-            halted_at = con.execute(
-                "SELECT ts FROM control_requests WHERE action='halt'"
-            ).fetchone()[0]
+        import json
+        import sqlite3
+        from datetime import datetime
+
+        entries = [
+            json.loads(x)
+            for f in sorted((state / "audit").glob("*.jsonl"))
+            for x in f.read_text().splitlines()
+        ]
+        applied = next(e for e in entries if e["event"] == "halt")
+        applied_at = datetime.fromisoformat(applied["ts"]).timestamp()
+        with sqlite3.connect(state / "tradewarden.sqlite3") as con:
             late = con.execute(
-                "SELECT COUNT(*) FROM orders WHERE created_at > ?", (halted_at + 1.0,)
+                "SELECT COUNT(*) FROM orders WHERE created_at > ?", (applied_at,)
             ).fetchone()[0]
-        assert late == 0  # nothing was placed once the halt was applied
+        assert late == 0  # nothing was placed once the daemon applied the halt
     finally:
         proc.terminate()
         proc.wait(timeout=30)
