@@ -138,6 +138,9 @@ class Daemon:
         self.on_housekeeping: list[Callable[[], None]] = []
         self.metrics = Metrics()
         self.metrics.build_info.labels(__version__, self.decision.mode.value).set(1)
+        for b in self.bots:  # every series exists from the start, so rate() and absent() work
+            for outcome in ("submitted", "rejected", "denied", "unknown"):
+                self.metrics.orders.labels(b.name, outcome)
         self.risk.hooks.on_trip.append(lambda t: self.metrics.count_trip(t.breaker, t.bot))
         self.trader.events.on_order.append(self._count_order)
         self.started = False
