@@ -1,0 +1,242 @@
+"""python-binance behind the process rate limiter, the server-time offset and our error map.
+
+`ExchangeClient.call(endpoint, "python_binance_method", **params)` is the only way the
+gateway talks to Binance. Per call it:
+
+1. reads the credentials from the provider and (re)builds the python-binance `Client` when
+   they changed (a rotated key is used from the next request on, without restart);
+2. waits for the shared `RateLimiter` (queues, never exceeds);
+3. sends, then feeds the usage headers back to the limiter and the metrics hook;
+4. maps failures: 429/418 -> pause all requests + `RateLimitedError`; -1021 -> re-sync the
+   clock and send that request once more; -2014/-2015/-1022 -> `on_auth_error` +
+   `AuthError`; -1016 / 503 maintenance -> `ExchangeUnavailableError`; other 5xx, timeouts,
+   dropped connections -> `TransportError` (outcome unknown); other 4xx -> `BrokerError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+from binance.client import Client
+from binance.exceptions import BinanceAPIException, BinanceRequestException
+from requests.adapters import HTTPAdapter
+
+from tradewarden.broker import BrokerError
+from tradewarden.exchange import endpoints as ep_
+from tradewarden.exchange.endpoints import Endpoint
+from tradewarden.exchange.errors import (
+    AuthError,
+    ExchangeUnavailableError,
+    RateLimitedError,
+    TransportError,
+)
+from tradewarden.exchange.hooks import (
+    AuthErrorHook,
+    CredentialProvider,
+    ExchangeMetrics,
+    NullMetrics,
+)
+from tradewarden.exchange.ratelimit import RateLimiter
+from tradewarden.exchange.timesync import TimeSync
+
+log = logging.getLogger(__name__)
+
+AUTH_CODES = frozenset({-2014, -2015, -1022})
+TIMESTAMP_CODE = -1021
+MAINTENANCE_CODE = -1016
+_TS_RE = re.compile(r"(?:^|&)timestamp=(\d+)")
+_CALL = threading.local()  # per thread: the last response and the timestamp it was signed with
+
+
+def _sent_timestamp(params: Any, data: Any) -> int | None:
+    if isinstance(params, str):
+        m = _TS_RE.search(params)
+        return int(m.group(1)) if m else None
+    for source in (data, params):
+        if isinstance(source, list | tuple):
+            for item in source:
+                if isinstance(item, tuple | list) and len(item) == 2 and item[0] == "timestamp":
+                    return int(item[1])
+    return None
+
+
+class _ThreadSafeClient(Client):
+    """The stock client keeps the last response in `self.response`, shared by every thread;
+    this one keeps it (and the signed timestamp) per thread. Signing stays python-binance's."""
+
+    def _request(self, method, uri: str, signed: bool, force_params: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+        headers = {}
+        if method.upper() in ("POST", "PUT", "DELETE"):
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        kwargs = self._get_request_kwargs(method, signed, force_params, **kwargs)
+        data = kwargs.pop("data", None)
+        _CALL.sent_ms = _sent_timestamp(kwargs.get("params"), data)
+        _CALL.response = None
+        response = getattr(self.session, method)(uri, headers=headers, data=data, **kwargs)
+        _CALL.response = response
+        return self._handle_response(response)
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    try:
+        return float(headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+class ExchangeClient:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: CredentialProvider,
+        *,
+        limiter: RateLimiter,
+        timesync: TimeSync | None = None,
+        recv_window_ms: int = 5000,
+        timeout_s: float = 10.0,
+        on_auth_error: AuthErrorHook | None = None,
+        metrics: ExchangeMetrics | None = None,
+        max_queue_s: float | None = 65.0,
+        on_ban: Callable[[float], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self.limiter = limiter
+        self.timesync = timesync or TimeSync()
+        self.recv_window_ms = recv_window_ms
+        self.timeout_s = timeout_s
+        self._on_auth_error = on_auth_error
+        self.metrics: ExchangeMetrics = metrics or NullMetrics()
+        self.max_queue_s = max_queue_s
+        self._on_ban = on_ban
+        self._lock = threading.Lock()
+        self._client: _ThreadSafeClient | None = None
+        self._creds: tuple[Any, Any] | None = None
+        self.clients_built = 0
+
+    # --- the python-binance client ----------------------------------------------------------
+    def _build(self, key: str, secret: str) -> _ThreadSafeClient:
+        client = _ThreadSafeClient(
+            key, secret, requests_params={"timeout": self.timeout_s}, ping=False
+        )
+        client.API_URL = self.base_url + "/api"
+        client.MARGIN_API_URL = self.base_url + "/sapi"
+        client.REQUEST_RECVWINDOW = self.recv_window_ms
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+        client.session.mount("http://", adapter)
+        client.session.mount("https://", adapter)
+        return client
+
+    def _current(self) -> _ThreadSafeClient:
+        creds = self._credentials()
+        with self._lock:
+            if self._client is None or self._creds is None or creds != self._creds:
+                key, secret = creds
+                if not key or not secret:
+                    raise AuthError("no Binance API key/secret available from the secret source")
+                old = self._client
+                self._client = self._build(key.reveal(), secret.reveal())
+                self._creds = creds
+                self.clients_built += 1
+                if old is not None:
+                    old.session.close()
+                    log.info("Binance credentials changed: client rebuilt")
+            client = self._client
+        client.timestamp_offset = self.timesync.offset_ms
+        return client
+
+    @staticmethod
+    def last_sent_ms() -> int | None:
+        """The `timestamp` the last signed request of this thread carried."""
+        return getattr(_CALL, "sent_ms", None)
+
+    # --- calls ------------------------------------------------------------------------------
+    def sync_time(self) -> int:
+        """Measure the server-time offset (GET /api/v3/time); applied to every signed call."""
+        return self.timesync.sync(lambda: int(self.call(ep_.TIME, "get_server_time")["serverTime"]))
+
+    def call(
+        self, endpoint: Endpoint, method: str, *, low_priority: bool = False, **params: Any
+    ) -> Any:
+        """Send one request through the limiter; see the module docstring for the error map."""
+        for attempt in (1, 2):
+            client = self._current()
+            self.limiter.acquire(
+                endpoint.weight,
+                endpoint.orders,
+                low_priority=low_priority,
+                max_wait=self.max_queue_s,
+            )
+            _CALL.sent_ms = None
+            _CALL.response = None
+            _CALL.granted = self.limiter.clock.now()
+            started = time.perf_counter()
+            try:
+                result = getattr(client, method)(**dict(params))
+            except BinanceAPIException as exc:
+                self._after(endpoint, started, exc.response)
+                if exc.code == TIMESTAMP_CODE and attempt == 1:
+                    log.warning("timestamp outside recvWindow (-1021): re-syncing server time")
+                    self.sync_time()
+                    continue
+                raise self._map(endpoint, exc) from None
+            except BinanceRequestException:
+                self._after(endpoint, started, getattr(_CALL, "response", None))
+                raise TransportError(f"{endpoint.name}: unreadable answer") from None
+            except requests.RequestException as exc:
+                self._after(endpoint, started, None)
+                raise TransportError(f"{endpoint.name}: no answer ({type(exc).__name__})") from None
+            self._after(endpoint, started, getattr(_CALL, "response", None))
+            return result
+        raise BrokerError(f"{endpoint.name}: unreachable retry state")  # pragma: no cover
+
+    def _after(self, endpoint: Endpoint, started: float, response: Any) -> None:
+        self.metrics.observe_latency(endpoint.name, time.perf_counter() - started)
+        status = int(getattr(response, "status_code", 0) or 0)
+        self.metrics.count_response(status)
+        headers = getattr(response, "headers", None)
+        if headers is None or endpoint.sapi:
+            return
+        self.limiter.observe(headers, sent=getattr(_CALL, "granted", None))
+        used = headers.get("X-MBX-USED-WEIGHT-1M")
+        budget = self.limiter.budget()
+        if used is not None and used.isdigit():
+            self.metrics.set_weight(int(used), budget)
+
+    def _map(self, endpoint: Endpoint, exc: BinanceAPIException) -> BrokerError:
+        status, code = int(exc.status_code), exc.code
+        msg = str(exc.message or "")[:200]
+        headers = getattr(exc.response, "headers", None)
+        if status in (418, 429):
+            secs = self.limiter.pause(_retry_after(headers), status)
+            if status == 418 and self._on_ban is not None:
+                self._on_ban(secs)
+            log.error(
+                "exchange rate limit hit: all requests paused",
+                extra={"status": status, "code": code, "retry_after": secs},
+            )
+            return RateLimitedError(
+                f"{endpoint.name}: HTTP {status} ({code}) {msg}; all requests paused {secs:.0f}s",
+                code=status,
+                retry_after=secs,
+            )
+        if code in AUTH_CODES:
+            if self._on_auth_error is not None:
+                self._on_auth_error(code)
+            return AuthError(f"{endpoint.name}: {msg}", code=code)
+        lowered = msg.lower()
+        if code == MAINTENANCE_CODE or (
+            status == 503 and ("unavailable" in lowered or "maintenance" in lowered)
+        ):
+            return ExchangeUnavailableError(f"{endpoint.name}: {msg}", code=code or status)
+        if status >= 500:
+            return TransportError(f"{endpoint.name}: HTTP {status} {msg}", code=code, status=status)
+        return BrokerError(f"{endpoint.name}: {msg}", code=code)

@@ -1,0 +1,383 @@
+"""`BinanceBroker`: the `Broker` protocol on Binance spot (testnet and live; the URL decides).
+
+Submit path, in order: the intent must already be PENDING in SQLite (fail closed) ->
+symbol filters (round, or refuse with a reason before any request) -> the shared rate
+limiter -> POST /api/v3/order with our `newClientOrderId`. If no usable answer comes back
+(timeout, dropped connection, 5xx) the order is never sent again: its outcome is resolved
+by ``GET /api/v3/order?origClientOrderId=`` with back-off, within a bounded time:
+
+- the exchange knows it -> that order (its state goes to the store);
+- -2013 once ``timestamp + recvWindow`` has passed on the exchange's clock (it can no
+  longer accept that request) -> EXPIRED, never placed;
+- the exchange cannot be asked -> `OutcomeUnknownError`, row left UNKNOWN; reconciliation
+  resolves it later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tradewarden.broker import BrokerError, OutcomeUnknownError
+from tradewarden.config import Settings
+from tradewarden.exchange import endpoints as ep
+from tradewarden.exchange.client import ExchangeClient
+from tradewarden.exchange.errors import FilterReject, FilterRejectedError, IntentMissingError
+from tradewarden.exchange.fillpoll import FillPoller
+from tradewarden.exchange.filters import SymbolFilters, filters_from_exchange_info
+from tradewarden.exchange.hooks import AuthErrorHook, CredentialProvider, ExchangeMetrics
+from tradewarden.exchange.mapping import balances_from_account, order_from_json
+from tradewarden.exchange.orderstate import record_exchange_state, record_status
+from tradewarden.exchange.ratelimit import (
+    RateLimiter,
+    limits_from_exchange_info,
+    process_limiter,
+)
+from tradewarden.exchange.timesync import TimeSync
+from tradewarden.models import (
+    CLIENT_ORDER_ID_RE,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+)
+from tradewarden.store import Store
+
+log = logging.getLogger(__name__)
+
+NO_SUCH_ORDER = -2013
+CANCEL_REJECTED = -2011
+BAN_KEY = "exchange.banned_until"
+
+
+class BinanceBroker:
+    """See the module docstring. Thread-safe; share one limiter per process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        credentials: CredentialProvider,
+        *,
+        on_auth_error: AuthErrorHook | None = None,
+        limiter: RateLimiter | None = None,
+        metrics: ExchangeMetrics | None = None,
+        timesync: TimeSync | None = None,
+        base_url: str | None = None,
+        request_timeout_s: float = 10.0,
+        resolve_timeout_s: float | None = None,
+        expiry_margin_s: float = 1.0,
+        max_queue_s: float | None = 65.0,
+        info_ttl_s: float = 3600.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        url = (base_url or settings.effective_binance_url).rstrip("/")
+        self.name = "binance-testnet" if "testnet" in url else "binance"
+        self.limiter = limiter or process_limiter()
+        self.recv_window_ms = settings.recv_window_ms
+        self.expiry_margin_ms = expiry_margin_s * 1000.0
+        self.resolve_timeout_s = (
+            resolve_timeout_s
+            if resolve_timeout_s is not None
+            else self.recv_window_ms / 1000.0 + expiry_margin_s + 10.0
+        )
+        self.client = ExchangeClient(
+            url,
+            credentials,
+            limiter=self.limiter,
+            timesync=timesync,
+            recv_window_ms=self.recv_window_ms,
+            timeout_s=request_timeout_s,
+            on_auth_error=on_auth_error,
+            metrics=metrics,
+            max_queue_s=max_queue_s,
+            on_ban=self._remember_ban,
+        )
+        self.timesync = self.client.timesync
+        self._sleep = sleep
+        self._info_ttl_s = info_ttl_s
+        self._filters: dict[str, SymbolFilters] = {}
+        self._info_at = float("-inf")
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self._sent_ms: dict[str, float] = {}
+        self._fills = FillPoller(self)
+        self._restore_ban()
+
+    # --- start ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Sync server time and load rate limits and symbol filters (exchangeInfo)."""
+        self.client.sync_time()
+        self.load_exchange_info()
+
+    def load_exchange_info(self) -> None:
+        info = self.client.call(ep.EXCHANGE_INFO, "get_exchange_info")
+        limits = limits_from_exchange_info(info.get("rateLimits", []))
+        if limits:
+            self.limiter.configure(limits)
+        with self._lock:
+            self._filters = filters_from_exchange_info(info)
+            self._info_at = time.monotonic()
+
+    def _ensure_started(self) -> None:
+        if not self.timesync.synced:
+            self.client.sync_time()
+        if time.monotonic() - self._info_at > self._info_ttl_s:
+            self.load_exchange_info()
+
+    def filters(self, symbol: str) -> SymbolFilters:
+        self._ensure_started()
+        with self._lock:
+            f = self._filters.get(symbol)
+        if f is None:
+            raise FilterRejectedError(FilterReject.UNKNOWN_SYMBOL, f"{symbol} is not listed")
+        return f
+
+    def in_flight(self) -> frozenset[str]:
+        """Client order ids whose submit is running right now in this process."""
+        with self._lock:
+            return frozenset(self._in_flight)
+
+    # --- bans survive a restart -------------------------------------------------------------
+    def _remember_ban(self, seconds: float) -> None:
+        try:
+            self.store.put(BAN_KEY, time.time() + seconds)
+        except Exception:  # noqa: BLE001 - the in-memory pause already holds
+            log.exception("could not persist the exchange ban")
+
+    def _restore_ban(self) -> None:
+        until = self.store.get(BAN_KEY)
+        if isinstance(until, int | float) and until > time.time():
+            self.limiter.pause(until - time.time(), 418)
+
+    # --- Broker: submit ---------------------------------------------------------------------
+    def submit(self, req: OrderRequest) -> Order:
+        cid = req.client_order_id
+        if not CLIENT_ORDER_ID_RE.match(cid or ""):
+            raise IntentMissingError(f"client order id {cid!r} is missing or malformed")
+        with self._lock:
+            self._in_flight.add(cid)
+        try:
+            return self._submit(req, cid)
+        finally:
+            with self._lock:
+                self._in_flight.discard(cid)
+                self._sent_ms[cid] = self.timesync.server_ms()
+                self._prune_sent()
+
+    def _submit(self, req: OrderRequest, cid: str) -> Order:
+        intent = self.store.get_order(cid)
+        if intent is None or intent.status is not OrderStatus.PENDING:
+            raise IntentMissingError(
+                f"no PENDING intent recorded for {cid}; refusing to send an unrecorded order"
+            )
+        if intent.symbol != req.symbol or intent.side != req.side:
+            raise IntentMissingError(f"the recorded intent for {cid} is for another order")
+        try:
+            prepared = self.filters(req.symbol).prepare(
+                req.side,
+                req.order_type,
+                req.qty,
+                req.price if req.order_type is OrderType.LIMIT else None,
+                reference_price=req.price or intent.price,
+            )
+        except FilterRejectedError:
+            record_status(self.store, cid, OrderStatus.REJECTED)
+            raise
+        params: dict[str, Any] = {
+            "symbol": req.symbol,
+            "side": str(req.side),
+            "type": str(req.order_type),
+            "quantity": prepared.qty_text,
+            "newClientOrderId": cid,
+            "newOrderRespType": "FULL",
+        }
+        if req.order_type is OrderType.LIMIT:
+            params |= {"price": prepared.price_text, "timeInForce": "GTC"}
+        try:
+            answer = self.client.call(ep.NEW_ORDER, "create_order", **params)
+        except OutcomeUnknownError as exc:
+            sent = self.client.last_sent_ms() or self.timesync.server_ms()
+            expected = Order(
+                client_order_id=cid,
+                bot=req.bot,
+                symbol=req.symbol,
+                side=req.side,
+                order_type=req.order_type,
+                qty=float(prepared.qty),
+                price=float(prepared.price) if prepared.price is not None else None,
+                status=OrderStatus.UNKNOWN,
+                created_at=intent.created_at,
+            )
+            return self._resolve(expected, float(sent), str(exc))
+        except BrokerError:
+            record_status(self.store, cid, OrderStatus.REJECTED)
+            raise
+        order = order_from_json(answer, bot=req.bot)
+        record_exchange_state(self.store, order)
+        return order
+
+    def sent_at_ms(self, client_order_id: str) -> float | None:
+        """Exchange time by which this process's last request for that order was sent
+        (an upper bound of its `timestamp`), or None if this process never sent it."""
+        with self._lock:
+            return self._sent_ms.get(client_order_id)
+
+    def _prune_sent(self) -> None:
+        if len(self._sent_ms) > 10_000:
+            horizon = self.timesync.server_ms() - 600_000
+            self._sent_ms = {c: t for c, t in self._sent_ms.items() if t > horizon}
+
+    def _resolve(self, expected: Order, sent_ms: float, why: str) -> Order:
+        """Find out what happened to a sent order by asking, never by resending."""
+        cid, symbol = expected.client_order_id, expected.symbol
+        record_status(self.store, cid, OrderStatus.UNKNOWN)
+        log.warning("order outcome unknown; resolving by query", extra={"cid": cid, "why": why})
+        expires_ms = sent_ms + self.recv_window_ms + self.expiry_margin_ms
+        deadline = time.monotonic() + self.resolve_timeout_s
+        delay, last = 0.2, why
+        while True:
+            outcome, found = self._ask(symbol, cid)
+            if outcome == "found":
+                order = order_from_json(found, bot=expected.bot)
+                record_exchange_state(self.store, order)
+                return order
+            if outcome == "absent" and self.timesync.server_ms() > expires_ms:
+                record_status(self.store, cid, OrderStatus.EXPIRED)
+                expected.status = OrderStatus.EXPIRED
+                log.info("order never reached the exchange: EXPIRED", extra={"cid": cid})
+                return expected
+            if outcome == "failed":
+                last = found
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            wait = min(delay, left)
+            if outcome == "absent":  # ask again right after the request can no longer land
+                until_expiry = (expires_ms - self.timesync.server_ms()) / 1000.0
+                wait = min(wait, max(0.05, until_expiry + 0.01))
+            self._sleep(wait)
+            delay = min(delay * 2, 1.0)
+        raise OutcomeUnknownError(
+            f"order {cid} on {symbol}: outcome unknown after {self.resolve_timeout_s:.0f}s"
+            f" ({last}); left UNKNOWN for reconciliation"
+        )
+
+    def _ask(self, symbol: str, cid: str) -> tuple[str, Any]:
+        """GET order: ("found", json), ("absent", None) for -2013, ("failed", why)."""
+        try:
+            js = self.query_json(symbol, cid)
+        except BrokerError as exc:
+            return "failed", str(exc)
+        return ("absent", None) if js is None else ("found", js)
+
+    # --- Broker: queries and cancels --------------------------------------------------------
+    def query_json(
+        self, symbol: str, client_order_id: str, *, low_priority: bool = False
+    ) -> dict[str, Any] | None:
+        try:
+            return self.client.call(
+                ep.GET_ORDER,
+                "get_order",
+                low_priority=low_priority,
+                symbol=symbol,
+                origClientOrderId=client_order_id,
+            )
+        except BrokerError as exc:
+            if exc.code == NO_SUCH_ORDER:
+                return None
+            raise
+
+    def _bot_of(self, client_order_id: str) -> str:
+        row = self.store.get_order(client_order_id)
+        return row.bot if row is not None else ""
+
+    def query(self, symbol: str, client_order_id: str) -> Order | None:
+        js = self.query_json(symbol, client_order_id)
+        if js is None:
+            return None
+        return order_from_json(js, bot=self._bot_of(client_order_id))
+
+    def cancel(self, symbol: str, client_order_id: str) -> Order:
+        try:
+            js = self.client.call(
+                ep.CANCEL_ORDER, "cancel_order", symbol=symbol, origClientOrderId=client_order_id
+            )
+        except OutcomeUnknownError:
+            js = self.query_json(symbol, client_order_id)
+            if js is None:
+                raise BrokerError(f"{client_order_id}: no such order", NO_SUCH_ORDER) from None
+        except BrokerError as exc:
+            if exc.code != CANCEL_REJECTED:
+                raise
+            js = self.query_json(symbol, client_order_id)  # already closed: say how
+            if js is None:
+                raise
+        order = order_from_json(js, bot=self._bot_of(client_order_id))
+        record_exchange_state(self.store, order)
+        return order
+
+    def cancel_all(self, symbol: str) -> list[Order]:
+        """Cancel every open order of the symbol; on a shared account only ours."""
+        if self.settings.shared_account:
+            ours = [o for o in self.open_orders(symbol) if o.bot]
+            return [self.cancel(symbol, o.client_order_id) for o in ours]
+        try:
+            answer = self.client.call(
+                ep.CANCEL_OPEN_ORDERS, "cancel_all_open_orders", symbol=symbol
+            )
+        except BrokerError as exc:
+            if exc.code == CANCEL_REJECTED:
+                return []  # nothing open
+            raise
+        out = []
+        for js in answer:
+            if "orderId" not in js:
+                continue  # an order-list report; its orders are listed separately
+            order = order_from_json(js, bot=self._bot_of(str(js.get("origClientOrderId", ""))))
+            if order.bot:
+                record_exchange_state(self.store, order)
+            out.append(order)
+        return out
+
+    def open_orders(self, symbol: str | None = None, *, low_priority: bool = False) -> list[Order]:
+        if symbol:
+            answer = self.client.call(
+                ep.OPEN_ORDERS_SYMBOL, "get_open_orders", low_priority=low_priority, symbol=symbol
+            )
+        else:
+            answer = self.client.call(
+                ep.OPEN_ORDERS_ALL, "get_open_orders", low_priority=low_priority
+            )
+        return [
+            order_from_json(js, bot=self._bot_of(str(js.get("clientOrderId", "")))) for js in answer
+        ]
+
+    # --- balances ---------------------------------------------------------------------------
+    def account_balances(
+        self, *, low_priority: bool = False
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """(free, free + locked) per asset."""
+        js = self.client.call(ep.ACCOUNT, "get_account", low_priority=low_priority)
+        return balances_from_account(js)
+
+    def balances(self) -> dict[str, float]:
+        return self.account_balances()[0]
+
+    def total_balances(self) -> dict[str, float]:
+        return self.account_balances(low_priority=True)[1]
+
+    def poll_fills(self) -> list[Fill]:
+        """Fills of our open orders not booked yet (each returned once per process)."""
+        return self._fills.poll()
+
+    # --- key rights -------------------------------------------------------------------------
+    def api_restrictions(self) -> dict[str, Any]:
+        """GET /sapi/v1/account/apiRestrictions (not on the spot testnet)."""
+        return dict(self.client.call(ep.API_RESTRICTIONS, "get_account_api_permissions"))

@@ -1,0 +1,104 @@
+"""Binance JSON (orders, trades, balances) to the daemon's models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from tradewarden.exchange.filters import to_decimal
+from tradewarden.models import Fill, Order, OrderStatus, OrderType, Side
+
+_STATUS = {
+    "NEW": OrderStatus.NEW,
+    "PENDING_NEW": OrderStatus.NEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "PENDING_CANCEL": OrderStatus.NEW,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+}
+
+
+def order_status(raw: str) -> OrderStatus:
+    return _STATUS.get(raw, OrderStatus.UNKNOWN)
+
+
+def executed_qty(js: Mapping[str, Any]) -> Decimal:
+    return to_decimal(js.get("executedQty", "0"))
+
+
+def order_from_json(js: Mapping[str, Any], bot: str = "") -> Order:
+    """An order answer (new order RESULT/FULL, GET order, openOrders entry, cancel)."""
+    executed = executed_qty(js)
+    quote = to_decimal(js.get("cummulativeQuoteQty", "0"))
+    avg = float(quote / executed) if executed > 0 else 0.0
+    price = float(to_decimal(js.get("price", "0")))
+    kind = str(js.get("type", "LIMIT"))
+    order_type = OrderType.MARKET if kind == "MARKET" else OrderType.LIMIT
+    ts = js.get("time") or js.get("transactTime") or 0
+    updated = js.get("updateTime") or js.get("transactTime") or ts
+    cid = str(js.get("origClientOrderId") or js.get("clientOrderId") or "")
+    return Order(
+        client_order_id=cid,
+        bot=bot,
+        symbol=str(js.get("symbol", "")),
+        side=Side(str(js.get("side", "BUY"))),
+        order_type=order_type,
+        qty=float(to_decimal(js.get("origQty", "0"))),
+        price=price if price > 0 else None,
+        status=order_status(str(js.get("status", ""))),
+        filled_qty=float(executed),
+        avg_price=avg,
+        exchange_order_id=str(js["orderId"]) if js.get("orderId") is not None else None,
+        created_at=float(ts) / 1000.0,
+        updated_at=float(updated) / 1000.0,
+    )
+
+
+def trade_id(symbol: str, raw_id: Any) -> str:
+    """Binance trade ids are unique per symbol only; ours are unique in the store."""
+    return f"{symbol}:{raw_id}"
+
+
+def fill_from_trade(js: Mapping[str, Any], order: Order, base: str, quote: str) -> Fill:
+    """A `myTrades` entry as a `Fill`. The fee is expressed in the quote asset (what the
+    ledger expects): a commission paid in the base asset is converted at the fill price;
+    one paid in a third asset (BNB) cannot be converted here and is reported as 0."""
+    price = to_decimal(js["price"])
+    qty = to_decimal(js["qty"])
+    commission = to_decimal(js.get("commission", "0"))
+    asset = str(js.get("commissionAsset", quote))
+    if asset == quote:
+        fee = commission
+    elif asset == base:
+        fee = commission * price
+    else:
+        fee = Decimal(0)
+    return Fill(
+        trade_id=trade_id(str(js.get("symbol", order.symbol)), js["id"]),
+        client_order_id=order.client_order_id,
+        bot=order.bot,
+        symbol=order.symbol,
+        side=Side.BUY if js.get("isBuyer") else Side.SELL,
+        qty=float(qty),
+        price=float(price),
+        fee=float(fee),
+        ts=float(js.get("time", 0)) / 1000.0,
+    )
+
+
+def balances_from_account(js: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """(free, total = free + locked) per asset with a non-zero total."""
+    free: dict[str, float] = {}
+    total: dict[str, float] = {}
+    for row in js.get("balances", []):
+        f = to_decimal(row.get("free", "0"))
+        locked = to_decimal(row.get("locked", "0"))
+        if f + locked == 0:
+            continue
+        free[str(row["asset"])] = float(f)
+        total[str(row["asset"])] = float(f + locked)
+    return free, total

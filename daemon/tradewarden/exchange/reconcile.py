@@ -1,0 +1,318 @@
+"""Reconciliation: the exchange's open orders and balances against the local record.
+
+Run at start and every `settings.reconcile_interval_seconds`. One run:
+
+1. reads the account balances (free + locked) first, then the exchange's open orders;
+2. an open order on the exchange that the store does not know is *unknown on exchange*
+   (someone else trades this account); ours are written to their rows;
+3. every local open order the exchange does not list is asked for by client order id:
+   known -> its state is written (a fill, a cancel: not a mismatch); unknown and the row is
+   NEW/PARTIALLY_FILLED -> *missing on exchange*; unknown and the row is PENDING/UNKNOWN
+   -> EXPIRED once that request can no longer land (timestamp + recvWindow passed);
+   resolved PENDING/UNKNOWN orders are listed in `resolved_unknowns`;
+4. balances, only when every executed quantity is booked ("settled"): the expected
+   balance of each asset of our symbols is the balance seen at the last settled run plus
+   our fills booked since (fees may come off either asset of the fill); a difference
+   beyond `settings.balance_tolerance` (relative) is checked once more with fresh
+   balances, then reported. The first settled run only takes the baseline.
+
+Any finding is a security event: `on_event(report)` with action "halt" (emergency stop +
+critical alert), or "reduce" (REDUCING + warning) for foreign/missing orders when
+`settings.shared_account` is set. Balance mismatches are always "halt".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradewarden.broker import Broker, BrokerError
+from tradewarden.config import Settings
+from tradewarden.exchange.orderstate import QTY_EPS, record_exchange_state, record_status
+from tradewarden.models import Order, OrderStatus, Side
+from tradewarden.risk.checks import split_symbol
+from tradewarden.store import Store
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_KEY = "exchange.reconcile.balances"
+UNRESOLVED = frozenset({OrderStatus.PENDING, OrderStatus.UNKNOWN})
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceMismatch:
+    asset: str
+    expected: float
+    actual: float
+    tolerance: float
+
+
+@dataclass
+class ReconcileReport:
+    ok: bool
+    action: str  # "none" | "reduce" | "halt"
+    unknown_on_exchange: list[Order] = field(default_factory=list)
+    missing_on_exchange: list[Order] = field(default_factory=list)
+    balance_mismatches: list[BalanceMismatch] = field(default_factory=list)
+    resolved_unknowns: list[Order] = field(default_factory=list)
+    balances_checked: bool = False
+    ts: float = 0.0
+
+    def summary(self) -> str:
+        if self.ok:
+            return "reconciled: exchange and local record agree"
+        parts = []
+        if self.unknown_on_exchange:
+            ids = ", ".join(f"{o.symbol}:{o.client_order_id}" for o in self.unknown_on_exchange)
+            parts.append(f"{len(self.unknown_on_exchange)} open order(s) not ours ({ids})")
+        if self.missing_on_exchange:
+            ids = ", ".join(o.client_order_id for o in self.missing_on_exchange)
+            parts.append(
+                f"{len(self.missing_on_exchange)} local open order(s) the exchange does"
+                f" not know ({ids})"
+            )
+        for m in self.balance_mismatches:
+            parts.append(f"{m.asset} balance {m.actual:.8g} but expected {m.expected:.8g}")
+        return f"reconciliation mismatch ({self.action}): " + "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        def ids(orders: list[Order]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "client_order_id": o.client_order_id,
+                    "symbol": o.symbol,
+                    "side": str(o.side),
+                    "qty": o.qty,
+                    "price": o.price,
+                    "status": str(o.status),
+                }
+                for o in orders
+            ]
+
+        return {
+            "ok": self.ok,
+            "action": self.action,
+            "unknown_on_exchange": ids(self.unknown_on_exchange),
+            "missing_on_exchange": ids(self.missing_on_exchange),
+            "balance_mismatches": [vars_of(m) for m in self.balance_mismatches],
+            "resolved_unknowns": ids(self.resolved_unknowns),
+            "balances_checked": self.balances_checked,
+            "ts": self.ts,
+        }
+
+
+def vars_of(m: BalanceMismatch) -> dict[str, Any]:
+    return {"asset": m.asset, "expected": m.expected, "actual": m.actual, "tolerance": m.tolerance}
+
+
+class Reconciler:
+    def __init__(
+        self,
+        broker: Broker,
+        store: Store,
+        settings: Settings,
+        on_event: Callable[[ReconcileReport], None],
+        *,
+        wall: Callable[[], float] = time.time,
+        expiry_margin_s: float = 1.0,
+    ) -> None:
+        self.broker = broker
+        self.store = store
+        self.settings = settings
+        self.on_event = on_event
+        self._wall = wall
+        self._margin_ms = expiry_margin_s * 1000.0
+        self._started_ms = wall() * 1000.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_lock = threading.Lock()
+        self.last_report: ReconcileReport | None = None
+        self.runs = 0
+
+    # --- scheduling -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Reconcile now (in the caller's thread), then every interval in a daemon thread."""
+        self.run_once()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="tw-reconcile", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.reconcile_interval_seconds):
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 - keep reconciling; the next run retries
+                log.exception("reconciliation run failed")
+
+    def accept_balances(self) -> None:
+        """Drop the balance baseline (after a human checked a mismatch); the next settled
+        run takes a new one."""
+        self.store.put(SNAPSHOT_KEY, None)
+
+    # --- one run ----------------------------------------------------------------------------
+    def run_once(self) -> ReconcileReport:
+        with self._run_lock:
+            report = self._run()
+            self.last_report = report
+            self.runs += 1
+        if not report.ok:
+            log.error(report.summary(), extra={"reconcile": report.to_dict()})
+            self.on_event(report)
+        return report
+
+    def _run(self) -> ReconcileReport:
+        totals = self._balances()
+        busy: frozenset[str] = getattr(self.broker, "in_flight", lambda: frozenset())()
+        remote_open = self.broker.open_orders()
+        remote_by_cid = {o.client_order_id: o for o in remote_open}
+        unknown: list[Order] = []
+        resolved: list[Order] = []
+        missing: list[Order] = []
+        settled = True
+        for r in remote_open:
+            local = self.store.get_order(r.client_order_id)
+            if local is None:
+                unknown.append(r)
+                continue
+            if r.client_order_id in busy:
+                settled = False
+                continue
+            record_exchange_state(self.store, r)
+            if local.status in UNRESOLVED:
+                resolved.append(r)
+        for lo in self.store.open_orders():
+            cid = lo.client_order_id
+            if cid in busy:
+                settled = False
+                continue
+            remote = remote_by_cid.get(cid)
+            if remote is None:
+                try:
+                    remote = self.broker.query(lo.symbol, cid)
+                except BrokerError as exc:
+                    log.warning("reconcile: cannot query %s: %s", cid, exc)
+                    settled = False
+                    continue
+                if remote is not None:
+                    record_exchange_state(self.store, remote)
+                    if lo.status in UNRESOLVED:
+                        resolved.append(remote)
+            if remote is not None:
+                if remote.filled_qty > self._booked(cid) + QTY_EPS:
+                    settled = False
+                continue
+            if lo.status in UNRESOLVED:
+                if self._can_no_longer_land(lo):
+                    record_status(self.store, cid, OrderStatus.EXPIRED)
+                    lo.status = OrderStatus.EXPIRED
+                    resolved.append(lo)
+                else:
+                    settled = False
+                continue
+            missing.append(lo)
+        mismatches: list[BalanceMismatch] = []
+        checked = False
+        if settled:
+            mismatches = self._check_balances(totals)
+            if mismatches:  # once more with fresh balances: a fill may have landed between
+                mismatches = self._check_balances(self._balances())
+            checked = True
+        action = "none"
+        if unknown or missing:
+            action = "reduce" if self.settings.shared_account else "halt"
+        if mismatches:
+            action = "halt"
+        return ReconcileReport(
+            ok=action == "none",
+            action=action,
+            unknown_on_exchange=unknown,
+            missing_on_exchange=missing,
+            balance_mismatches=mismatches,
+            resolved_unknowns=resolved,
+            balances_checked=checked,
+            ts=self._wall(),
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _server_ms(self) -> float:
+        timesync = getattr(self.broker, "timesync", None)
+        return float(timesync.server_ms()) if timesync is not None else self._wall() * 1000.0
+
+    def _can_no_longer_land(self, lo: Order) -> bool:
+        """True once the request for `lo` is past timestamp + recvWindow on the exchange.
+
+        Upper bound of its timestamp: when this process last sent it, else the later of the
+        row's last update and this reconciler's start (a crashed process sent it before)."""
+        sent = getattr(self.broker, "sent_at_ms", lambda _cid: None)(lo.client_order_id)
+        if sent is None:
+            sent = max(lo.updated_at * 1000.0, self._started_ms)
+        return self._server_ms() > sent + self.settings.recv_window_ms + self._margin_ms
+
+    def _booked(self, cid: str) -> float:
+        return sum(float(r["qty"]) for r in self.store.fills_for(cid))
+
+    def _balances(self) -> dict[str, float]:
+        totals = getattr(self.broker, "total_balances", None)
+        return dict(totals() if totals is not None else self.broker.balances())
+
+    def _assets_of(self, symbol: str) -> tuple[str, str]:
+        filters = getattr(self.broker, "filters", None)
+        if filters is not None:
+            try:
+                f = filters(symbol)
+                if f.base_asset and f.quote_asset:
+                    return f.base_asset, f.quote_asset
+            except BrokerError:
+                log.debug("no filters for %s", symbol)
+        return split_symbol(symbol)
+
+    def _fill_mark(self) -> int:
+        return int(self.store.query("SELECT COALESCE(MAX(rowid), 0) FROM fills")[0][0])
+
+    def _check_balances(self, actual: dict[str, float]) -> list[BalanceMismatch]:
+        assets = {a for s in self.settings.symbols for a in self._assets_of(s)}
+        mark = self._fill_mark()
+        snap = self.store.get(SNAPSHOT_KEY)
+        now_balances = {a: float(actual.get(a, 0.0)) for a in sorted(assets)}
+        if not isinstance(snap, dict):
+            self.store.put(
+                SNAPSHOT_KEY, {"mark": mark, "balances": now_balances, "ts": self._wall()}
+            )
+            return []
+        expected: dict[str, float] = defaultdict(float, snap.get("balances", {}))
+        slack: dict[str, float] = defaultdict(float)
+        rows = self.store.query(
+            "SELECT symbol, side, qty, price, fee FROM fills WHERE rowid > ? AND rowid <= ?",
+            (int(snap.get("mark", 0)), mark),
+        )
+        for r in rows:
+            base, quote = self._assets_of(r["symbol"])
+            qty, price, fee = float(r["qty"]), float(r["price"]), float(r["fee"])
+            sign = 1.0 if Side(r["side"]) is Side.BUY else -1.0
+            expected[base] += sign * qty
+            expected[quote] -= sign * qty * price
+            slack[base] += fee / price if price > 0 else 0.0
+            slack[quote] += fee
+        tol_rel = self.settings.balance_tolerance
+        out = []
+        for asset in sorted(assets | set(expected)):
+            exp, act = expected.get(asset, 0.0), float(actual.get(asset, 0.0))
+            tol = tol_rel * max(abs(exp), abs(act)) + 1e-8
+            if act > exp + tol or act < exp - slack[asset] - tol:
+                out.append(BalanceMismatch(asset, exp, act, tol))
+        if not out:
+            self.store.put(
+                SNAPSHOT_KEY, {"mark": mark, "balances": now_balances, "ts": self._wall()}
+            )
+        return out
