@@ -56,9 +56,9 @@ def decide_mode(settings: Settings) -> LiveDecision:
     """Which mode actually runs, and what keeps it out of live."""
     if settings.mode is Mode.PAPER:
         return LiveDecision(Mode.PAPER, ["TRADEWARDEN_MODE is paper (the default)"])
-    # The exchange gateway and the live gate (secrets, key permissions, promotion) are not
-    # wired in this build: a testnet/live request is refused rather than run on paper.
-    return LiveDecision(settings.mode, ["the exchange gateway is not wired in this build"])
+    if settings.mode is Mode.TESTNET:
+        return LiveDecision(Mode.TESTNET, ["TRADEWARDEN_MODE is testnet"])
+    return LiveDecision(Mode.LIVE, ["the live gate is not wired in this build"])
 
 
 class Daemon:
@@ -69,7 +69,11 @@ class Daemon:
         notifier: Notifier,
         decision: LiveDecision | None = None,
         broker: Any = None,
+        make_broker: Callable[[Store, Metrics], Any] | None = None,
     ) -> None:
+        """`broker`: a ready broker (tests); `make_broker(store, metrics)`: the exchange
+        gateway, built once the state is open. Neither: the paper broker. With an exchange,
+        open orders are resolved by the first reconciliation (`ExchangeLoop.start`)."""
         self.settings = settings
         self.decision = decision or LiveDecision(Mode.PAPER, ["paper mode requested"])
         self.lock = DaemonLock(settings.state_dir)
@@ -80,6 +84,8 @@ class Daemon:
             )
         self.stopping = threading.Event()
         self._wake = threading.Event()
+        self.metrics = Metrics()
+        self.readiness_checks: list[Callable[[], list[str]]] = []
         try:
             self.store = Store(settings.db_path, durable=self.decision.mode is not Mode.PAPER)
             chain = verify_audit(settings.audit_dir) if settings.audit_dir.is_dir() else None
@@ -108,7 +114,11 @@ class Daemon:
             self.risk = RiskEngine(settings, self.store, [b.name for b in self.bots])
             for b in self.bots:
                 self.risk.book.positions[(b.name, b.symbol)] = self.ledger.books[b.name].qty
+            replaying = broker is None and make_broker is None
+            if make_broker is not None:
+                broker = make_broker(self.store, self.metrics)
             self.broker = broker or PaperBroker(_paper_balances(settings, past_fills))
+            self.exchange = make_broker is not None
             self.gate = OrderGate(self.risk, self.broker, self.store, self.audit)
             self.trader = Trader(
                 risk=self.risk,
@@ -126,17 +136,17 @@ class Daemon:
             self.trader.ramp = SizeRamp(
                 self.store, settings.restart_size_factor, settings.ramp_wins
             )
-            if broker is None:  # paper replay: rate windows run on market time
+            if replaying:  # paper replay: rate windows run on market time
                 self.gate.clock = lambda: self.trader.now
         except BaseException:
             self.lock.release()
             raise
         self.notifier = notifier
-        self.resolve_open_orders()
+        if not self.exchange:
+            self.resolve_open_orders()
         self._last_snapshot = 0.0
         self._last_control = 0.0
         self.on_housekeeping: list[Callable[[], None]] = []
-        self.metrics = Metrics()
         self.metrics.build_info.labels(__version__, self.decision.mode.value).set(1)
         for b in self.bots:  # every series exists from the start, so rate() and absent() work
             for outcome in ("submitted", "rejected", "denied", "unknown"):
@@ -316,6 +326,8 @@ class Daemon:
             reasons.append(f"HALTED: {self.risk.state_reason}")
         if self.stopping.is_set():
             reasons.append("stopping")
+        for check in self.readiness_checks:
+            reasons.extend(check())
         self.metrics.ready.set(0.0 if reasons else 1.0)
         return (not reasons, reasons)
 

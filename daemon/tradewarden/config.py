@@ -286,6 +286,16 @@ class Settings(BaseSettings):
         30.0,
         description="How often open orders and balances are reconciled with the exchange.",
     )
+    request_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = _env(
+        "TRADEWARDEN_REQUEST_TIMEOUT_SECONDS",
+        10.0,
+        description="Exchange request timeout; an order without an answer is resolved by query, never resent.",
+    )
+    poll_interval_seconds: PositiveFloat = _env(
+        "TRADEWARDEN_POLL_INTERVAL_SECONDS",
+        1.0,
+        description="Testnet/live: how often prices (ticker, weight 2 per symbol) and fills are polled.",
+    )
     shared_account: bool = _env(
         "TRADEWARDEN_SHARED_ACCOUNT",
         False,

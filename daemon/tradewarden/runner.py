@@ -15,11 +15,15 @@ from tradewarden import paper_report
 from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.app import Daemon, StartupError, decide_mode, load_ticks
 from tradewarden.audit import AuditError
-from tradewarden.config import Mode, Settings
+from tradewarden.broker import BrokerError
+from tradewarden.config import ConfigError, Mode, Settings
 from tradewarden.console import RunPrinter
+from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError
+from tradewarden.exchange_wiring import exchange_broker_factory
 from tradewarden.logs import setup_logging
 from tradewarden.market import ScenarioError
 from tradewarden.metrics import start_http_server
+from tradewarden.models import Tick
 from tradewarden.notify import alert_secrets_from_env
 from tradewarden.service import Service
 from tradewarden.store import StateError, Store
@@ -37,17 +41,27 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     else:
         setup_logging("INFO", sys.stdout)
     decision = decide_mode(settings)
-    if decision.mode is not Mode.PAPER:
+    if decision.mode is Mode.LIVE:
         _err(
-            f"TRADEWARDEN_MODE={decision.mode}: this build trades paper only; the exchange "
-            "gateway and live gate are not wired yet"
+            "TRADEWARDEN_MODE=live: refused; this build runs paper or testnet only "
+            "(the live gate is not wired yet)"
         )
         return 2
-    try:
-        ticks = load_ticks(settings)
-    except ScenarioError as exc:
-        _err(f"TRADEWARDEN_SCENARIO: {exc}")
-        return 2
+    exchange = decision.mode is not Mode.PAPER
+    ticks: list[Tick] = []
+    make_broker = None
+    if exchange:
+        try:
+            make_broker = exchange_broker_factory(settings)
+        except ConfigError as exc:
+            _err(str(exc))
+            return 2
+    else:
+        try:
+            ticks = load_ticks(settings)
+        except ScenarioError as exc:
+            _err(f"TRADEWARDEN_SCENARIO: {exc}")
+            return 2
     try:
         Store(settings.db_path).close()  # refuse a corrupt/locked state file before anything
     except StateError as exc:
@@ -65,11 +79,24 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
         _err(f"alert channels: {exc}")
         return 2
     try:
-        daemon = Daemon(settings, notifier=dispatcher, decision=decision)
+        daemon = Daemon(settings, notifier=dispatcher, decision=decision, make_broker=make_broker)
     except (StartupError, StateError, AuditError) as exc:
         dispatcher.close(0)
         _err(str(exc))
         return 1
+    except BrokerError as exc:
+        dispatcher.close(0)
+        _err(f"exchange at {settings.effective_binance_url} not usable at start: {exc}")
+        return 1
+    loop = ExchangeLoop(daemon, daemon.broker) if exchange else None
+    if loop is not None:
+        try:
+            loop.start()  # time sync, exchangeInfo, first reconciliation: before READY
+        except ExchangeStartError as exc:
+            daemon.close()
+            dispatcher.close(0)
+            _err(str(exc))
+            return 1
     daemon.outbox_stats = dispatcher.stats
     dispatcher.start()
     try:
@@ -88,7 +115,7 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     daemon.on_housekeeping.append(lambda: service.watchdog(f"state {daemon.risk.state.label}"))
     printer = RunPrinter(daemon.trader) if console else None
     try:
-        if printer:
+        if printer and not exchange:
             _header(printer, settings, daemon, len(ticks), server.port)
         daemon.started = True
         daemon.write_snapshot()
@@ -101,8 +128,11 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
                 "metrics_port": server.port,
             },
         )
-        daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
-        if printer:
+        if loop is not None:
+            loop.run()
+        else:
+            daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
+        if printer and not exchange:
             if printer.last_ts:
                 printer.progress(printer.last_ts)
             reports = paper_report.report(daemon.store, [b.name for b in daemon.bots])

@@ -16,6 +16,7 @@ by ``GET /api/v3/order?origClientOrderId=`` with back-off, within a bounded time
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -376,6 +377,18 @@ class BinanceBroker:
     def poll_fills(self) -> list[Fill]:
         """Fills of our open orders not booked yet (each returned once per process)."""
         return self._fills.poll()
+
+    # --- market data ------------------------------------------------------------------------
+    def ticker_price(self, symbol: str) -> float:
+        """Last price of `symbol` (GET /api/v3/ticker/price, weight 2)."""
+        js = self.client.call(ep.TICKER_PRICE, "get_symbol_ticker", symbol=symbol)
+        try:
+            price = float(js["price"])
+        except (KeyError, TypeError, ValueError):
+            raise BrokerError(f"ticker for {symbol}: malformed answer") from None
+        if not math.isfinite(price) or price <= 0:
+            raise BrokerError(f"ticker for {symbol}: unusable price {price!r}")
+        return price
 
     # --- key rights -------------------------------------------------------------------------
     def api_restrictions(self) -> dict[str, Any]:

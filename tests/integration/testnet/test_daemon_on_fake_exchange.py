@@ -1,0 +1,238 @@
+"""`tradewarden run` in testnet mode against the fake Binance over real HTTP: it trades, books
+every fill once, and survives each fault without a duplicate or an unknown order."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.binance import FakeBinance
+from tests.integration.daemon.helpers import status, tw, wait_for
+from tests.integration.testnet.conftest import (
+    KEY,
+    SECRET,
+    Running,
+    assert_one_to_one,
+    fills,
+    local_orders,
+    posts,
+)
+
+ORDER = {"path": "/api/v3/order", "method": "POST"}
+
+
+def ready(port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:  # noqa: S310
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+        return r.read().decode()
+
+
+def filled(fx: FakeBinance) -> int:
+    return sum(o["status"] == "FILLED" for o in fx.orders())
+
+
+def test_trades_books_every_fill_once_and_reports_testnet(
+    tmp_path: Path, fx: FakeBinance, daemon: Callable[..., Running]
+) -> None:
+    d = daemon()
+    port = d.wait_ready()
+    assert wait_for(lambda: filled(fx) >= 3, timeout=90), "no trades on the fake exchange"
+    text = metrics(port)
+    assert 'tradewarden_api_request_duration_seconds_count{endpoint="POST /api/v3/order"}' in text
+    assert "tradewarden_rate_limit_weight_used " in text
+    assert "tradewarden_reconciliation_last_success_timestamp_seconds " in text
+    assert ready(port)[0] == 200
+    assert d.stop() == 0
+    assert_one_to_one(fx, d.state)
+    trades = {f"{t['symbol']}:{t['id']}" for t in fx.trades()}
+    booked = [f["trade_id"] for f in fills(d.state)]
+    assert len(booked) == len(set(booked)), "a fill was booked twice"
+    assert set(booked) == trades, "every fill on the exchange is booked, and only those"
+    st = status(d.state)
+    assert st["mode"] == "testnet"
+    assert st["why_not_live"] == ["TRADEWARDEN_MODE is testnet"]
+    assert st["open_orders"] == 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "timeout_after_accept", "ms": 3000},
+        {"kind": "error_after_accept", "status": 503},
+        {"kind": "error_after_accept", "status": 500},
+    ],
+    ids=["timeout", "503", "500"],
+)
+def test_no_answer_after_accept_gives_exactly_one_order(
+    fx: FakeBinance, daemon: Callable[..., Running], fault: dict
+) -> None:
+    params = {k: v for k, v in fault.items() if k != "kind"}
+    fx.fault(fault["kind"], **ORDER, count=1, **params)
+    d = daemon()
+    d.wait_ready()
+    assert wait_for(lambda: filled(fx) >= 2, timeout=90)
+    assert sum(fx.stats()["faults_fired"].values()) >= 1, "the fault never hit an order"
+    assert d.stop() == 0
+    assert_one_to_one(fx, d.state)
+    assert len(posts(fx)) == len(fx.orders()), "an order was sent twice (resent blind)"
+    first = fx.orders()[0]
+    row = local_orders(d.state)[first["clientOrderId"]]
+    assert row["exchange_order_id"] == str(first["orderId"])
+    assert row["status"] == "FILLED"
+
+
+def test_clock_skew_recovers_by_resync(fx: FakeBinance, daemon: Callable[..., Running]) -> None:
+    d = daemon()
+    d.wait_ready()
+    assert wait_for(lambda: filled(fx) >= 1, timeout=90)
+    fx.set_clock_skew(5000)  # the exchange's clock now runs 5 s ahead: > recvWindow (1 s)
+    n = len(fx.orders())
+    assert wait_for(lambda: len(fx.orders()) >= n + 2, timeout=90), "no orders after the skew"
+    assert any(r["code"] == -1021 for r in fx.requests()), "the skew was never noticed"
+    assert d.stop() == 0
+    assert any("re-syncing" in line for line in d.lines)
+    assert_one_to_one(fx, d.state)
+
+
+def test_418_ban_stops_all_traffic_until_retry_after(
+    fx: FakeBinance, daemon: Callable[..., Running]
+) -> None:
+    d = daemon()
+    port = d.wait_ready()
+    assert wait_for(lambda: filled(fx) >= 1, timeout=90)
+    fx.fault("ban", path="/api/*", count=1, retry_after=3)
+    assert wait_for(lambda: fx.stats()["bans"] >= 1 or fx.stats()["status_418"] >= 1, 30)
+    banned_at = max(r["ts"] for r in fx.requests() if r["status"] == 418)
+    code, body = ready(port)
+    assert code == 503 and any("rate limited" in r for r in body["reasons"]), body
+    time.sleep(4)  # let the ban run out, then check the gap
+    after = [r for r in fx.requests() if r["ts"] > banned_at]
+    assert after, "traffic never resumed"
+    gap = min(r["ts"] for r in after) - banned_at
+    assert gap >= 2.9, f"a request went out {gap:.2f}s into a 3 s ban"
+    n = len(fx.orders())
+    assert wait_for(lambda: len(fx.orders()) > n, timeout=90), "trading did not resume"
+    assert fx.stats()["status_418"] == 1, "more than one 418: the ban was not respected"
+    assert d.stop() == 0
+
+
+def test_maintenance_halts_new_orders_and_resumes(
+    fx: FakeBinance, daemon: Callable[..., Running]
+) -> None:
+    d = daemon()
+    port = d.wait_ready()
+    assert wait_for(lambda: filled(fx) >= 1, timeout=90)
+    fx.fault("maintenance", path="/api/*", count=None)
+    assert wait_for(lambda: ready(port)[0] == 503, timeout=30)
+    code, body = ready(port)
+    assert any("maintenance" in r for r in body["reasons"]), body
+    posted = len(posts(fx))
+    time.sleep(3)  # a full wave third: the strategy would have traded
+    assert [p for p in posts(fx)[posted:] if p["status"] == 200] == []
+    fx.clear_faults()
+    assert wait_for(lambda: ready(port)[0] == 200, timeout=60)
+    n = len(fx.orders())
+    assert wait_for(lambda: len(fx.orders()) > n, timeout=90), "trading did not resume"
+    assert status(d.state)["state"] == "active"
+    assert d.stop() == 0
+    assert_one_to_one(fx, d.state)
+
+
+def test_restart_with_an_unresolved_order_reconciles_without_duplicates(
+    tmp_path: Path, fx: FakeBinance, daemon: Callable[..., Running]
+) -> None:
+    # the next order is booked by the exchange but never answered, and the daemon cannot
+    # ask about it either: it is killed with that order UNKNOWN
+    fx.fault("timeout_after_accept", ms=60000, **ORDER)
+    fx.fault("drop_connection", path="/api/v3/order", method="GET", count=None)
+    d = daemon()
+    d.wait_ready()
+    assert wait_for(lambda: len(fx.orders()) == 1, timeout=90)
+    (cid,) = [o["clientOrderId"] for o in fx.orders()]
+    assert wait_for(lambda: local_orders(d.state)[cid]["status"] in ("PENDING", "UNKNOWN"), 30)
+    d.stop(signal.SIGKILL)
+    fx.clear_faults()
+    again = daemon(d.state)
+    again.wait_ready()
+    assert wait_for(lambda: filled(fx) >= 3, timeout=90)
+    assert again.stop() == 0
+    assert_one_to_one(fx, d.state)
+    assert local_orders(d.state)[cid]["status"] == "FILLED"
+    assert len(posts(fx)) == len(fx.orders()), "an order was sent twice (resent blind)"
+    booked = [f["trade_id"] for f in fills(d.state)]
+    assert sorted(booked) == sorted(f"{t['symbol']}:{t['id']}" for t in fx.trades())
+
+
+def test_foreign_order_is_a_security_event(fx: FakeBinance, daemon: Callable[..., Running]) -> None:
+    d = daemon()
+    d.wait_ready()
+    assert wait_for(lambda: filled(fx) >= 1, timeout=90)
+    fx.place_foreign_order("BTCUSDT", "BUY", 0.001, 20000.0)
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=30)
+    st = status(d.state)
+    assert "not ours" in st["state_reason"]
+    n = len(fx.orders())
+    time.sleep(2)
+    assert len(fx.orders()) == n, "orders went out after the security event"
+    assert fx.open_orders() == [], "the foreign order was not cancelled"
+    assert d.stop() == 0
+    alerts = (d.state / "alerts.jsonl").read_text()
+    assert "foreign_order" in alerts and "critical" in alerts
+    assert tw(d.state, "audit", "verify").returncode == 0
+    audit = "".join(p.read_text() for p in sorted((d.state / "audit").glob("*.jsonl")))
+    assert '"security_event"' in audit
+
+
+def test_unreachable_exchange_at_start_exits_1_and_never_ready(
+    tmp_path: Path, fx: FakeBinance
+) -> None:
+    url = fx.url
+    fx.stop()
+    state = tmp_path / "state"
+    env = {
+        "TRADEWARDEN_MODE": "testnet",
+        "TRADEWARDEN_BINANCE_BASE_URL": url,
+        "TRADEWARDEN_BINANCE_API_KEY": KEY,
+        "TRADEWARDEN_BINANCE_API_SECRET": SECRET,
+        "TRADEWARDEN_REQUEST_TIMEOUT_SECONDS": "1",
+    }
+    proc = tw(state, "run", "--no-console", **env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "not usable at start" in proc.stderr
+    assert "daemon ready" not in proc.stdout
+
+
+def test_missing_key_is_a_config_error_naming_the_variable(tmp_path: Path) -> None:
+    proc = tw(tmp_path / "state", "run", "--no-console", TRADEWARDEN_MODE="testnet")
+    assert proc.returncode == 2
+    assert "TRADEWARDEN_BINANCE_API_KEY" in proc.stderr
+    assert not (tmp_path / "state" / "tradewarden.sqlite3").exists(), "something half-started"
+
+
+def test_keys_never_leak(fx: FakeBinance, daemon: Callable[..., Running]) -> None:
+    fx.fault("error_after_accept", status=500, **ORDER)
+    d = daemon()
+    port = d.wait_ready()
+    assert wait_for(lambda: filled(fx) >= 2, timeout=90)
+    text = metrics(port)
+    st = tw(d.state, "status", "--json")
+    assert d.stop() == 0
+    blobs = ["".join(d.lines), d.err, text, st.stdout, st.stderr]
+    blobs += [p.read_bytes().decode("utf-8", "replace") for p in d.state.rglob("*") if p.is_file()]
+    for blob in blobs:
+        assert KEY not in blob and SECRET not in blob
+        assert "CANARY" not in blob
