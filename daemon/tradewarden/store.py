@@ -121,6 +121,7 @@ class Store:
         (kill -9) but lets the OS flush, which is ~10x faster."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.durable = durable
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(
@@ -143,10 +144,19 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One committed transaction; raises StateError if the file is locked or broken."""
+    def tx(self, *, fsync: bool = True) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; raises StateError if the file is locked or broken.
+
+        `fsync=False` skips the fsync of this one commit on a durable store (WAL keeps it
+        crash-safe; a power loss may drop it, and the next fsynced commit carries it). Only
+        for writes that are a cache of the exchange's truth and are re-learned by a query
+        after a restart (an order's state as the exchange reported it) — never for an intent,
+        a fill, a trip or an approval."""
         with self._lock:
+            relax = self.durable and not fsync
             try:
+                if relax:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
@@ -156,6 +166,9 @@ class Store:
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 raise StateError(f"state database {self.path}: {exc}") from None
+            finally:
+                if relax:
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Read-only access for modules that own their own tables (approvals, promotions)."""

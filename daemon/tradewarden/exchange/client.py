@@ -16,6 +16,7 @@ gateway talks to Binance. Per call it:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -130,6 +131,14 @@ class ExchangeClient:
         client.API_URL = self.base_url + "/api"
         client.MARGIN_API_URL = self.base_url + "/sapi"
         client.REQUEST_RECVWINDOW = self.recv_window_ms
+        # Environment proxies and CA bundle are read once here, not on every request
+        # (requests re-scans os.environ per call when trust_env is on: ~0.2 ms a request).
+        session = client.session
+        session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            session.verify = ca_bundle
+        session.trust_env = False
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
         client.session.mount("http://", adapter)
         client.session.mount("https://", adapter)
