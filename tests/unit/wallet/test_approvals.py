@@ -102,6 +102,13 @@ def test_the_gateway_layer_has_no_withdrawal_call() -> None:
         "/sapi/v1/asset/transfer",
     ):
         assert forbidden not in src, forbidden
+    # and the gateway objects themselves expose nothing that moves funds off the exchange
+    from tradewarden.exchange import BinanceBroker
+    from tradewarden.exchange.client import ExchangeClient
+
+    for cls in (BinanceBroker, ExchangeClient):
+        names = [n.lower() for n in dir(cls)]
+        assert not [n for n in names if "withdraw" in n or "transfer" in n], cls
 
 
 def test_cli_approve_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env) -> None:
