@@ -354,6 +354,15 @@ def _mount_approvals() -> None:
 _mount_approvals()
 
 
+def _mount_secrets() -> None:
+    from tradewarden.cli_secrets import app as secrets_app
+
+    app.add_typer(secrets_app, name="secrets")
+
+
+_mount_secrets()
+
+
 def main() -> None:
     app()
 

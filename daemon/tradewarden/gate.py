@@ -1,0 +1,252 @@
+"""The live-trading gate: which mode really runs, and exactly what keeps it out of live.
+
+`decide(GateInputs) -> GateDecision` is a pure function. Live orders only when every
+condition holds:
+
+==================  ===============================================================
+condition           holds when
+==================  ===============================================================
+mode                ``TRADEWARDEN_MODE=live`` (live was asked for)
+testnet             ``BINANCE_TESTNET=false``
+final_hammer        ``FINAL_HAMMER=true``
+terms               ``BINANCE_TERMS_ACCEPTED=true``
+secret_source       ``TRADEWARDEN_SECRET_SOURCE`` is aws or file (env is dev only)
+permissions         the key-permission check passed (`tradewarden.permissions`)
+promotion           every bot has a valid paper-to-live promotion (`tradewarden.promotion`)
+profile             ``TRADEWARDEN_PROFILE`` is not dev (dev refuses live endpoints)
+endpoint            the Binance URL's kind agrees with ``BINANCE_TESTNET`` (so: live)
+key_scope           the trade key's ``scope`` is not "testnet"
+==================  ===============================================================
+
+Every other combination runs **testnet** when all of these hold: testnet or live was
+asked for, ``BINANCE_TESTNET=true``, the URL is a testnet one, the profile is not prod
+(prod refuses testnet endpoints and keys), and the key's scope is not "live". Otherwise it
+runs **paper** (the in-process broker: no orders leave the host). So a refused live request
+never lands on the live endpoint, and a request for testnet never becomes live.
+
+`GateDecision.blockers` lists one human-readable line per failed live condition, naming
+the setting; `failed` lists the same conditions by name; `fallback` says why the mode that
+runs is testnet or paper. Empty blockers <=> live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from tradewarden.config import Mode, Profile, SecretSource, Settings
+from tradewarden.permissions import PermissionResult
+from tradewarden.promotion import PromotionCheck
+
+EndpointKind = Literal["live", "testnet"]
+CONDITIONS = (
+    "mode",
+    "testnet",
+    "final_hammer",
+    "terms",
+    "secret_source",
+    "permissions",
+    "promotion",
+    "profile",
+    "endpoint",
+    "key_scope",
+)
+LIVE_HOSTS = frozenset(
+    {
+        "api.binance.com",
+        "api1.binance.com",
+        "api2.binance.com",
+        "api3.binance.com",
+        "api4.binance.com",
+        "api-gcp.binance.com",
+    }
+)
+
+
+def endpoint_kind(url: str, binance_testnet: bool) -> EndpointKind:
+    """A Binance host says what it is (``testnet`` in the name, or ``*.binance.com``); any
+    other host (a proxy, the local fake) is whatever ``BINANCE_TESTNET`` says."""
+    host = (urlsplit(url).hostname or "").lower()
+    if "testnet" in host:
+        return "testnet"
+    if host in LIVE_HOSTS or host.endswith(".binance.com"):
+        return "live"
+    return "testnet" if binance_testnet else "live"
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    requested: Mode
+    profile: Profile
+    binance_testnet: bool
+    final_hammer: bool
+    terms_accepted: bool
+    secret_source: SecretSource
+    permissions_ok: bool
+    promotion_ok: bool
+    endpoint: str = ""  # "" = Binance's default URL for BINANCE_TESTNET
+    key_scope: str | None = None  # the trade secret's "scope": live, testnet or None
+    permission_problems: tuple[str, ...] = ()
+    promotion_problems: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        if self.endpoint:
+            return self.endpoint
+        return (
+            "https://testnet.binance.vision" if self.binance_testnet else "https://api.binance.com"
+        )
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    mode: Mode
+    blockers: list[str] = field(default_factory=list)
+    failed: tuple[str, ...] = ()
+    fallback: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.mode is Mode.LIVE
+
+    def describe(self) -> str:
+        """The start-up / status line."""
+        if self.live:
+            return "mode live: every live-trading gate holds"
+        return f"mode {self.mode.value} ({self.fallback}); not live because: " + "; ".join(
+            self.blockers
+        )
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def decide(inp: GateInputs) -> GateDecision:
+    url = inp.url
+    ep = endpoint_kind(url, inp.binance_testnet)
+    failed: list[str] = []
+    blockers: list[str] = []
+
+    def block(condition: str, text: str) -> None:
+        failed.append(condition)
+        blockers.append(text)
+
+    if inp.requested is not Mode.LIVE:
+        block("mode", f"TRADEWARDEN_MODE={inp.requested.value}: live was not requested")
+    if inp.binance_testnet:
+        block("testnet", "BINANCE_TESTNET=true: orders go to the testnet")
+    if not inp.final_hammer:
+        block("final_hammer", "FINAL_HAMMER=false: the live switch is off")
+    if not inp.terms_accepted:
+        block("terms", "BINANCE_TERMS_ACCEPTED=false: the Binance Developer Terms are not accepted")
+    if inp.secret_source is SecretSource.ENV:
+        block(
+            "secret_source",
+            "TRADEWARDEN_SECRET_SOURCE=env: environment secrets are for development only",
+        )
+    if not inp.permissions_ok:
+        detail = "; ".join(inp.permission_problems) or "not run or not passed"
+        block("permissions", f"key-permission check: {detail}")
+    if not inp.promotion_ok:
+        detail = "; ".join(inp.promotion_problems) or "no valid promotion record"
+        block("promotion", f"paper-to-live promotion: {detail}")
+    if inp.profile is Profile.DEV:
+        block("profile", "TRADEWARDEN_PROFILE=dev: the dev profile refuses live endpoints")
+    if (ep == "testnet") != inp.binance_testnet:
+        block(
+            "endpoint",
+            f"TRADEWARDEN_BINANCE_BASE_URL: {url} is a {ep} endpoint but"
+            f" BINANCE_TESTNET={_flag(inp.binance_testnet)}",
+        )
+    if inp.key_scope == "testnet":
+        block("key_scope", "trade key scope is testnet: a testnet key is never used live")
+
+    if not blockers:
+        return GateDecision(Mode.LIVE, [], (), "all gates hold")
+
+    testnet_refusals = []
+    if inp.requested is Mode.PAPER:
+        testnet_refusals.append("paper requested")
+    if not inp.binance_testnet:
+        testnet_refusals.append("BINANCE_TESTNET=false")
+    if ep != "testnet":
+        testnet_refusals.append(f"{url} is not a testnet endpoint")
+    if inp.profile is Profile.PROD:
+        testnet_refusals.append("TRADEWARDEN_PROFILE=prod refuses testnet endpoints and keys")
+    if inp.key_scope == "live":
+        testnet_refusals.append("trade key scope is live: never used on the testnet")
+    if testnet_refusals:
+        mode, fallback = Mode.PAPER, "paper: " + "; ".join(testnet_refusals)
+    else:
+        mode, fallback = Mode.TESTNET, "testnet: BINANCE_TESTNET=true"
+    return GateDecision(mode, blockers, tuple(failed), fallback)
+
+
+def promotion_summary(checks: Iterable[PromotionCheck] | None) -> tuple[bool, tuple[str, ...]]:
+    """All bots promoted? And the reasons of those that are not."""
+    items = list(checks or [])
+    if not items:
+        return False, ("no promotion checked",)
+    bad = tuple(c.reason for c in items if not c.ok)
+    return not bad, bad
+
+
+def inputs_from_settings(
+    settings: Settings,
+    *,
+    permissions: PermissionResult | Sequence[PermissionResult] | None,
+    promotions: Iterable[PromotionCheck] | None,
+    key_scope: str | None = None,
+) -> GateInputs:
+    """Gate inputs from the settings plus the run-time checks (None = not run: fails)."""
+    if isinstance(permissions, PermissionResult):
+        permissions = [permissions]
+    perms = list(permissions or [])
+    perm_ok = bool(perms) and all(p.ok for p in perms)
+    perm_problems = tuple(f"{p.role}: {x}" for p in perms for x in p.problems)
+    promo_ok, promo_problems = promotion_summary(promotions)
+    return GateInputs(
+        requested=settings.mode,
+        profile=settings.profile,
+        binance_testnet=settings.binance_testnet,
+        final_hammer=settings.final_hammer,
+        terms_accepted=settings.terms_accepted,
+        secret_source=settings.secret_source,
+        permissions_ok=perm_ok,
+        promotion_ok=promo_ok,
+        endpoint=settings.effective_binance_url,
+        key_scope=key_scope,
+        permission_problems=perm_problems,
+        promotion_problems=promo_problems,
+    )
+
+
+def live_gate(
+    settings: Settings,
+    *,
+    permissions: PermissionResult | Sequence[PermissionResult] | None = None,
+    promotions: Iterable[PromotionCheck] | None = None,
+    key_scope: str | None = None,
+) -> GateDecision:
+    """`decide` on the settings and the run-time checks."""
+    return decide(
+        inputs_from_settings(
+            settings, permissions=permissions, promotions=promotions, key_scope=key_scope
+        )
+    )
+
+
+def wants_live_checks(settings: Settings) -> bool:
+    """Whether the run-time checks (key permissions, promotions) can change the outcome:
+    only when every static live condition already holds. Saves a /sapi call otherwise."""
+    static = decide(
+        inputs_from_settings(
+            settings,
+            permissions=[PermissionResult(ok=True, role="trade")],
+            promotions=[PromotionCheck(True, "assumed")],
+        )
+    )
+    return static.live

@@ -1,0 +1,105 @@
+"""The key-permission check through `BinanceBroker.api_restrictions()` against the fake
+Binance: one test per dangerous flag, the good key, and failures that must fail closed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.binance import FakeBinance
+from tests.integration.secrets.conftest import KEY, SECRET, make_settings
+from tradewarden.exchange import BinanceBroker, RateLimiter
+from tradewarden.permissions import check_key_permissions
+from tradewarden.secrets.value import Secret
+from tradewarden.store import Store
+
+OTHER_KEY, OTHER_SECRET = "perm-test-key-0e3a", "perm-test-secret-6b1d"
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "s.sqlite3", durable=False)
+    yield s
+    s.close()
+
+
+def broker_for(fx: FakeBinance, store: Store, tmp_path: Path, key: str, secret: str):
+    settings = make_settings(tmp_path, fx, binance_testnet=False, profile="staging")
+    pair = (Secret(key), Secret(secret))
+    return BinanceBroker(
+        settings, store, lambda: pair, limiter=RateLimiter(), request_timeout_s=2.0
+    )
+
+
+def check_with(fx, store, tmp_path, restrictions: dict, role: str = "trade"):
+    fx.add_key(OTHER_KEY, OTHER_SECRET, restrictions=restrictions)
+    return check_key_permissions(broker_for(fx, store, tmp_path, OTHER_KEY, OTHER_SECRET), role)
+
+
+def test_the_default_key_passes(fx: FakeBinance, store: Store, tmp_path: Path) -> None:
+    r = check_key_permissions(broker_for(fx, store, tmp_path, KEY, SECRET))
+    assert r.ok and r.problems == ()
+    assert r.flags["ipRestrict"] is True and r.flags["enableWithdrawals"] is False
+    sapi = [x for x in fx.requests() if x["path"] == "/sapi/v1/account/apiRestrictions"]
+    assert len(sapi) == 1 and sapi[0]["status"] == 200
+
+
+def test_withdrawals_enabled(fx: FakeBinance, store: Store, tmp_path: Path) -> None:
+    r = check_with(fx, store, tmp_path, {"enableWithdrawals": True})
+    assert not r.ok and r.problems[0].startswith("enableWithdrawals is true")
+
+
+def test_internal_transfer_enabled(fx: FakeBinance, store: Store, tmp_path: Path) -> None:
+    r = check_with(fx, store, tmp_path, {"enableInternalTransfer": True})
+    assert not r.ok and r.problems[0].startswith("enableInternalTransfer is true")
+
+
+def test_universal_transfer_permitted(fx: FakeBinance, store: Store, tmp_path: Path) -> None:
+    r = check_with(fx, store, tmp_path, {"permitsUniversalTransfer": True})
+    assert not r.ok and r.problems[0].startswith("permitsUniversalTransfer is true")
+
+
+def test_no_ip_restriction(fx: FakeBinance, store: Store, tmp_path: Path) -> None:
+    r = check_with(fx, store, tmp_path, {"ipRestrict": False})
+    assert not r.ok and r.problems[0].startswith("ipRestrict is false")
+
+
+def test_trading_not_enabled(fx: FakeBinance, store: Store, tmp_path: Path) -> None:
+    r = check_with(fx, store, tmp_path, {"enableSpotAndMarginTrading": False})
+    assert not r.ok and r.problems[0].startswith("enableSpotAndMarginTrading is false")
+    read = check_with(fx, store, tmp_path, {"enableSpotAndMarginTrading": False}, role="read")
+    assert read.ok  # exactly right for a read-only key
+
+
+def test_every_problem_of_a_bad_key_is_listed(fx: FakeBinance, store: Store, tmp_path: Path):
+    r = check_with(
+        fx,
+        store,
+        tmp_path,
+        {
+            "enableWithdrawals": True,
+            "enableInternalTransfer": True,
+            "permitsUniversalTransfer": True,
+            "ipRestrict": False,
+            "enableSpotAndMarginTrading": False,
+        },
+    )
+    assert len(r.problems) == 5
+    assert "withdrawals" in r.summary()
+
+
+def test_a_key_refused_from_this_ip_fails_closed(
+    fx: FakeBinance, store: Store, tmp_path: Path
+) -> None:
+    r = check_with(fx, store, tmp_path, {"ipRestrict": True, "ips": ["203.0.113.7"]})
+    assert not r.ok and "apiRestrictions failed" in r.problems[0]
+    for text in (r.summary(), *r.problems):
+        assert OTHER_KEY not in text and OTHER_SECRET not in text
+
+
+def test_exchange_down_fails_closed(fx: FakeBinance, store: Store, tmp_path: Path) -> None:
+    fx.fault("maintenance", path="/sapi/*", count=None)
+    r = check_key_permissions(broker_for(fx, store, tmp_path, KEY, SECRET))
+    assert not r.ok and "apiRestrictions failed" in r.problems[0]
