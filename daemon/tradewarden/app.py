@@ -53,12 +53,13 @@ class LiveDecision:
 
 
 def decide_mode(settings: Settings) -> LiveDecision:
-    """Which mode actually runs, and what keeps it out of live."""
-    if settings.mode is Mode.PAPER:
-        return LiveDecision(Mode.PAPER, ["TRADEWARDEN_MODE is paper (the default)"])
-    if settings.mode is Mode.TESTNET:
-        return LiveDecision(Mode.TESTNET, ["TRADEWARDEN_MODE is testnet"])
-    return LiveDecision(Mode.LIVE, ["the live gate is not wired in this build"])
+    """The live gate on the settings alone (no exchange call): what a start would at most
+    run, and every condition that keeps it out of live. `tradewarden run` decides with the
+    run-time checks too (`exchange_wiring.plan_run`)."""
+    from tradewarden.gate import live_gate
+
+    g = live_gate(settings)
+    return LiveDecision(g.mode, list(g.blockers) + ([g.fallback] if g.fallback else []))
 
 
 class Daemon:

@@ -1,54 +1,189 @@
-"""Build the Binance gateway for the daemon: credentials from the secret source, metrics."""
+"""Which mode runs (the live gate) and the Binance gateway it runs on.
+
+`plan_run(settings, source)` decides before anything starts:
+
+1. the gate on the settings alone, assuming the run-time checks pass: if even then the
+   answer is paper, no key is read and no request is made;
+2. otherwise the trade key pair is read from the secret source (a bad or missing secret
+   stops the start: exit 1 with the secret's id, never its value);
+3. only when every static live condition holds (`gate.wants_live_checks`): the key's
+   permissions are asked from the exchange (``apiRestrictions``) and every bot's signed
+   paper-to-live promotion is checked against its strategy's code hash;
+4. the gate again with the real inputs. Whatever fails is listed, by setting, in the
+   start-up log line and in `tradewarden status`.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from tradewarden.config import ConfigError, SecretSource, Settings
+from tradewarden.config import Mode, Settings
 from tradewarden.exchange import BinanceBroker
-from tradewarden.exchange.hooks import CredentialProvider
 from tradewarden.exchange_loop import MetricsBridge
+from tradewarden.gate import GateDecision, live_gate, wants_live_checks
 from tradewarden.metrics import Metrics
+from tradewarden.permissions import PermissionResult, check_key_permissions
+from tradewarden.promotion import PromotionCheck, is_promoted
+from tradewarden.secrets.age import secret_ages
+from tradewarden.secrets.credentials import BinanceKeys, binance_keys
+from tradewarden.secrets.errors import SecretError
+from tradewarden.secrets.source import Source
 from tradewarden.secrets.value import Secret
 from tradewarden.store import Store
+from tradewarden.strategy.registry import STRATEGIES
 
-ENV_KEY = "TRADEWARDEN_BINANCE_API_KEY"
-ENV_SECRET = "TRADEWARDEN_BINANCE_API_SECRET"  # noqa: S105 - a variable name
-
-
-def env_credentials() -> CredentialProvider:
-    """Development only: the key pair from the environment, read once at start."""
-    key, secret = os.environ.get(ENV_KEY, ""), os.environ.get(ENV_SECRET, "")
-    missing = [n for n, v in ((ENV_KEY, key), (ENV_SECRET, secret)) if not v]
-    if missing:
-        raise ConfigError(f"{', '.join(missing)}: not set (TRADEWARDEN_SECRET_SOURCE=env)")
-    pair = (Secret(key, "binance api key"), Secret(secret, "binance api secret"))
-    return lambda: pair
+log = logging.getLogger(__name__)
+PROMOTION_KEY_ENV = "TRADEWARDEN_PROMOTION_KEY"
 
 
-def credentials_for(settings: Settings) -> tuple[CredentialProvider, Any]:
-    """(provider, on_auth_error hook) for the configured secret source."""
-    if settings.secret_source is SecretSource.ENV:
-        return env_credentials(), None
-    raise ConfigError(
-        f"TRADEWARDEN_SECRET_SOURCE={settings.secret_source}: not available in this build"
+@dataclass
+class RunPlan:
+    gate: GateDecision
+    keys: BinanceKeys | None = None
+    permissions: PermissionResult | None = None
+    promotions: list[PromotionCheck] = field(default_factory=list)
+
+    @property
+    def mode(self) -> Mode:
+        return self.gate.mode
+
+    @property
+    def blockers(self) -> list[str]:
+        return list(self.gate.blockers) + ([self.gate.fallback] if self.gate.fallback else [])
+
+
+_ASSUMED_OK = PermissionResult(ok=True, role="trade")
+
+
+def plan_run(settings: Settings, source: Source) -> RunPlan:
+    """See the module docstring. Raises `SecretError` for an unusable key."""
+    assumed = live_gate(
+        settings, permissions=_ASSUMED_OK, promotions=[PromotionCheck(True, "assumed")]
     )
+    if assumed.mode is Mode.PAPER:
+        return RunPlan(live_gate(settings))
+    keys = binance_keys(settings, source)
+    perms: PermissionResult | None = None
+    promos: list[PromotionCheck] = []
+    if wants_live_checks(settings):
+        perms = permission_probe(settings, keys)
+        promos = promotions(settings)
+    gate = live_gate(
+        settings,
+        permissions=perms,
+        promotions=promos or None,
+        key_scope=keys.trade.scope,
+    )
+    return RunPlan(gate, keys if gate.mode is not Mode.PAPER else None, perms, promos)
 
 
-def exchange_broker_factory(settings: Settings) -> Callable[[Store, Metrics], BinanceBroker]:
-    """Check the credentials now (bad config exits 2 before anything starts)."""
-    provider, on_auth_error = credentials_for(settings)
+def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
+    """The key-permission check before the daemon starts (a broker on a scratch store)."""
+    scratch = Store(":memory:", durable=False)
+    try:
+        broker = BinanceBroker(
+            settings,
+            scratch,
+            keys.trade,
+            on_auth_error=keys.trade.on_auth_error,
+            request_timeout_s=settings.request_timeout_seconds,
+        )
+        return check_key_permissions(broker, "trade")
+    finally:
+        scratch.close()
 
+
+def promotions(settings: Settings) -> list[PromotionCheck]:
+    """Every bot's promotion, verified with the promotion key and its strategy's code hash."""
+    key = os.environ.get(PROMOTION_KEY_ENV, "")
+    specs = settings.bot_specs()
+    if not key:
+        return [PromotionCheck(False, f"{PROMOTION_KEY_ENV} is not set")]
+    secret = Secret(key, "promotion key")
+    store = Store(settings.db_path)
+    try:
+        return [
+            is_promoted(store, secret, bot, strat, STRATEGIES[strat].code_hash())
+            for bot, _symbol, strat in specs
+        ]
+    finally:
+        store.close()
+
+
+def exchange_broker_factory(
+    settings: Settings, keys: BinanceKeys
+) -> Callable[[Store, Metrics], BinanceBroker]:
     def make(store: Store, metrics: Metrics) -> BinanceBroker:
         return BinanceBroker(
             settings,
             store,
-            provider,
-            on_auth_error=on_auth_error,
+            keys.trade,
+            on_auth_error=keys.trade.on_auth_error,
             metrics=MetricsBridge(metrics),
             request_timeout_s=settings.request_timeout_seconds,
         )
 
     return make
+
+
+class PeriodicChecks:
+    """Run from the daemon's housekeeping: the hourly key-permission re-check (live only)
+    and the secret-age gauges (every 10 minutes)."""
+
+    PERMISSIONS_EVERY = 3600.0
+    AGES_EVERY = 600.0
+
+    def __init__(self, daemon: Any, settings: Settings, source: Source) -> None:
+        self.d = daemon
+        self.settings = settings
+        self.source = source
+        now = time.monotonic()
+        self._next_perm = now + self.PERMISSIONS_EVERY
+        self._next_ages = now
+        self.last_permissions: PermissionResult | None = None
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_ages:
+            self._next_ages = now + self.AGES_EVERY
+            self.export_ages()
+        if self.d.decision.mode is Mode.LIVE and now >= self._next_perm:
+            self._next_perm = now + self.PERMISSIONS_EVERY
+            self.recheck_permissions()
+
+    def export_ages(self) -> None:
+        try:
+            ages = secret_ages(self.settings, self.source)
+        except SecretError as exc:
+            log.warning("secret ages unavailable", extra={"error": str(exc)})
+            return
+        for sid, age in ages.items():
+            self.d.metrics.secret_age.labels(sid).set(age)
+
+    def recheck_permissions(self) -> PermissionResult:
+        result = check_key_permissions(self.d.broker, "trade")
+        self.last_permissions = result
+        if result.ok:
+            return result
+        reason = result.summary()
+        self.d.risk.halt(reason, "key-permission check")
+        cancelled = self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason)
+        self.d.audit.append(
+            "security_event",
+            {"permissions": result.as_dict(), "cancelled": len(cancelled)},
+            actor="key-permission check",
+            sync=True,
+        )
+        self.d.notifier.notify(
+            "key_permissions_changed",
+            changes=result.bad_flags or {"check": "failed"},
+            state="HALTED",
+            actions=[f"cancelled {len(cancelled)} open orders"],
+        )
+        self.d.write_snapshot()
+        return result

@@ -13,18 +13,21 @@ import time
 
 from tradewarden import paper_report
 from tradewarden.alerts.factory import build_dispatcher
-from tradewarden.app import Daemon, StartupError, decide_mode, load_ticks
+from tradewarden.app import Daemon, LiveDecision, StartupError, load_ticks
 from tradewarden.audit import AuditError
 from tradewarden.broker import BrokerError
-from tradewarden.config import ConfigError, Mode, Settings
+from tradewarden.config import Settings
 from tradewarden.console import RunPrinter
 from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError
-from tradewarden.exchange_wiring import exchange_broker_factory
+from tradewarden.exchange_wiring import PeriodicChecks, exchange_broker_factory, plan_run
 from tradewarden.logs import setup_logging
 from tradewarden.market import ScenarioError
 from tradewarden.metrics import start_http_server
 from tradewarden.models import Tick
-from tradewarden.notify import alert_secrets_from_env
+from tradewarden.secrets import scrub
+from tradewarden.secrets.credentials import alert_secrets
+from tradewarden.secrets.errors import SecretConfigError, SecretError
+from tradewarden.secrets.factory import build_source
 from tradewarden.service import Service
 from tradewarden.store import StateError, Store
 
@@ -40,37 +43,29 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
         setup_logging("ERROR", sys.stderr)
     else:
         setup_logging("INFO", sys.stdout)
-    decision = decide_mode(settings)
-    if decision.mode is Mode.LIVE:
-        _err(
-            "TRADEWARDEN_MODE=live: refused; this build runs paper or testnet only "
-            "(the live gate is not wired yet)"
-        )
+    scrub.install()  # every log record: known secret values -> ***
+    try:
+        source = build_source(settings)
+    except SecretConfigError as exc:
+        _err(str(exc))
         return 2
-    exchange = decision.mode is not Mode.PAPER
-    ticks: list[Tick] = []
-    make_broker = None
-    if exchange:
-        try:
-            make_broker = exchange_broker_factory(settings)
-        except ConfigError as exc:
-            _err(str(exc))
-            return 2
-    else:
-        try:
-            ticks = load_ticks(settings)
-        except ScenarioError as exc:
-            _err(f"TRADEWARDEN_SCENARIO: {exc}")
-            return 2
+    except SecretError as exc:
+        _err(str(exc))
+        return 1
     try:
         Store(settings.db_path).close()  # refuse a corrupt/locked state file before anything
     except StateError as exc:
         _err(str(exc))
         return 1
     try:
+        channel_secrets = alert_secrets(settings, source)
+    except SecretError as exc:
+        _err(f"alert channels: {exc}")
+        return 1
+    try:
         dispatcher = build_dispatcher(
             settings,
-            alert_secrets_from_env(),
+            channel_secrets,
             settings.db_path,
             console=True,
             console_stream=sys.stdout if console else sys.stderr,
@@ -78,6 +73,27 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     except (ValueError, OSError, sqlite3.Error) as exc:
         _err(f"alert channels: {exc}")
         return 2
+    try:
+        plan = plan_run(settings, source)
+    except SecretError as exc:
+        # no trading on a key we cannot read: a critical alert, then exit 1
+        dispatcher.notify("system_error", component="secrets", error=str(exc), state="STOPPED")
+        dispatcher.start()
+        dispatcher.stop(5.0)
+        dispatcher.close(0)
+        _err(f"{exc} (not started)")
+        return 1
+    decision = LiveDecision(plan.mode, plan.blockers)
+    exchange = plan.keys is not None
+    ticks: list[Tick] = []
+    make_broker = exchange_broker_factory(settings, plan.keys) if plan.keys else None
+    if not exchange:
+        try:
+            ticks = load_ticks(settings)
+        except ScenarioError as exc:
+            dispatcher.close(0)
+            _err(f"TRADEWARDEN_SCENARIO: {exc}")
+            return 2
     try:
         daemon = Daemon(settings, notifier=dispatcher, decision=decision, make_broker=make_broker)
     except (StartupError, StateError, AuditError) as exc:
@@ -113,6 +129,7 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     daemon.install_signal_handlers()
     service = Service()
     daemon.on_housekeeping.append(lambda: service.watchdog(f"state {daemon.risk.state.label}"))
+    daemon.on_housekeeping.append(PeriodicChecks(daemon, settings, source))
     printer = RunPrinter(daemon.trader) if console else None
     try:
         if printer and not exchange:
@@ -124,6 +141,7 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
             "daemon ready",
             extra={
                 "mode": decision.mode.value,
+                "why_not_live": decision.blockers,
                 "state": daemon.risk.state.label,
                 "metrics_port": server.port,
             },
@@ -164,7 +182,9 @@ def _header(printer: RunPrinter, settings: Settings, daemon: Daemon, n: int, por
         f"tradewarden — {daemon.decision.mode.value} trading on {settings.scenario.name} "
         f"({n} candles of {', '.join(settings.symbols)})"
     )
-    p("Not live because: " + "; ".join(daemon.decision.blockers))
+    p("Not live because: " + daemon.decision.blockers[0])
+    for line in daemon.decision.blockers[1:]:
+        p("                  " + line)
     bots = ", ".join(f"{b.name} ({b.symbol}, {type(b.strategy).name})" for b in daemon.bots)
     p(f"Bots: {bots}; starting equity {daemon.ledger.portfolio_equity():,.2f} USDT")
     p(

@@ -2,10 +2,11 @@
 
 Fill state (``filled_qty``, ``avg_price``) belongs to booked fills: the trader writes it in
 the same transaction as the fill (`Store.book_fill`), so a crash never leaves an order
-FILLED without its fill. This module therefore writes only ``status`` and
-``exchange_order_id``, and while the exchange has executed more than the booked fills it
-keeps the row open (NEW / PARTIALLY_FILLED) so that `poll_fills` goes on fetching them
-("booked" = the sum of the order's rows in the fills table).
+FILLED without its fill. This module therefore writes only ``status``,
+``exchange_order_id`` and ``qty`` (the exchange's ``origQty``: the filters rounded ours),
+and while the exchange has executed more than the booked fills it keeps the row open
+(NEW / PARTIALLY_FILLED) so that `poll_fills` goes on fetching them ("booked" = the sum
+of the order's rows in the fills table).
 Read and write happen in one transaction, so a fill booked concurrently is never lost.
 """
 
@@ -41,10 +42,12 @@ def record_exchange_state(store: Store, remote: Order) -> OrderStatus | None:
             "SELECT COALESCE(SUM(qty), 0) FROM fills WHERE client_order_id=?", (cid,)
         ).fetchone()[0]
         status = status_to_store(remote, float(booked))
+        # the exchange's quantity is the truth: filters rounded the intent's to the step
+        qty = remote.qty if remote.qty > 0 else None
         db.execute(
             "UPDATE orders SET status=?, exchange_order_id=COALESCE(?, exchange_order_id),"
-            " updated_at=? WHERE client_order_id=?",
-            (str(status), remote.exchange_order_id, time.time(), cid),
+            " qty=COALESCE(?, qty), updated_at=? WHERE client_order_id=?",
+            (str(status), remote.exchange_order_id, qty, time.time(), cid),
         )
         return status
 

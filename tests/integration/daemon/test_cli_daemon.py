@@ -19,7 +19,7 @@ def test_demo_prints_the_run_and_a_breaker_trip(tmp_path: Path) -> None:
     proc = tw(tmp_path, "run", "--demo")  # --demo uses ./var/demo under the cwd
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "Not live because: TRADEWARDEN_MODE is paper" in out
+    assert "Not live because: TRADEWARDEN_MODE=paper: live was not requested" in out
     assert "BUY  trend-btc" in out
     assert "BREAKER TRIPPED: consecutive_losses" in out
     assert "tradewarden reset --reason" in out

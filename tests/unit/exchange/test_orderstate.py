@@ -64,3 +64,12 @@ def test_record_status_keeps_exchange_id(store: Store) -> None:
     record_status(store, "tw-b1-1-abcd", OrderStatus.UNKNOWN)
     row = store.get_order("tw-b1-1-abcd")
     assert row is not None and row.status is OrderStatus.UNKNOWN and row.exchange_order_id == "9"
+
+
+def test_the_exchange_quantity_replaces_the_unrounded_intent(store: Store) -> None:
+    # the intent asked for 0.002 (unrounded); the filters sent 0.00199 (the step grid)
+    record_exchange_state(store, order(OrderStatus.NEW, qty=0.00199))
+    row = store.get_order("tw-b1-1-abcd")
+    # so a fill of the whole sent quantity completes the order (against the unrounded
+    # 0.002 it would stay PARTIALLY_FILLED forever)
+    assert row is not None and row.qty == pytest.approx(0.00199, abs=1e-12)
