@@ -363,6 +363,15 @@ def _mount_secrets() -> None:
 _mount_secrets()
 
 
+def _mount_ops() -> None:
+    from tradewarden.cli_ops import register
+
+    register(app)
+
+
+_mount_ops()
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,150 @@
+"""ops/probe against a running paper daemon: the uptime probe's exit codes (0 ready, 1 up
+but not ready, 2 down) and the heartbeat it feeds to CloudWatch (moto server)."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.conftest import free_port
+from tests.integration.daemon.helpers import start, tw, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = REPO / "ops/probe/uptime_probe.py"
+HEARTBEAT = REPO / "ops/probe/heartbeat.py"
+TIMER = REPO / "ops/systemd/tradewarden-heartbeat.timer"
+SERVICE = REPO / "ops/systemd/tradewarden-heartbeat.service"
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+
+def run_probe(port: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(PROBE), "--base-url", f"http://127.0.0.1:{port}", "--timeout", "3"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def heartbeat(port: int, stack: str = "test") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_")}
+    env.update(TRADEWARDEN_STACK=stack, TRADEWARDEN_PROBE_URL=f"http://127.0.0.1:{port}")
+    return subprocess.run(
+        [sys.executable, str(HEARTBEAT)], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture()
+def daemon(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[str]]]:
+    state, port = tmp_path / "state", free_port()
+    proc = start(state, "run", "--follow", "--no-console", TRADEWARDEN_METRICS_PORT=str(port))
+    try:
+        yield state, port, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_probe_exit_codes_follow_the_daemon(daemon: tuple[Path, int, subprocess.Popen]) -> None:
+    state, port, proc = daemon
+    assert wait_for(lambda: run_probe(port).returncode == 0, timeout=60), run_probe(port).stdout
+    out = run_probe(port)
+    assert out.stdout.startswith("READY: HTTP 200")
+
+    halt = tw(state, "halt", "--reason", "probe test halt")
+    assert halt.returncode == 0, halt.stderr
+    out = run_probe(port)
+    assert out.returncode == 1, out.stdout
+    assert out.stdout.startswith("NOT READY: HTTP 503") and "HALTED: probe test halt" in out.stdout
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    out = run_probe(port)
+    assert out.returncode == 2 and out.stdout.startswith("DOWN: no answer"), out.stdout
+
+
+class _NotTheDaemon(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's API
+        body = b"<html>hello</html>" if self.path == "/readyz" else b""
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def test_something_else_on_the_port_is_down_not_ready() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotTheDaemon)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        out = run_probe(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.returncode == 2 and "not the daemon's readiness JSON" in out.stdout
+
+
+def datapoints(cw, name: str, stack: str) -> list[float]:  # noqa: ANN001 - boto3 client
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    stats = cw.get_metric_statistics(
+        Namespace="Tradewarden",
+        MetricName=name,
+        Dimensions=[{"Name": "Stack", "Value": stack}],
+        StartTime=now - dt.timedelta(minutes=10),
+        EndTime=now + dt.timedelta(minutes=1),
+        Period=60,
+        Statistics=["Maximum", "SampleCount"],
+    )
+    return [p["Maximum"] for p in stats["Datapoints"]]
+
+
+def test_heartbeat_reaches_cloudwatch_only_while_the_daemon_answers(
+    daemon: tuple[Path, int, subprocess.Popen], aws_env: str
+) -> None:
+    state, port, proc = daemon
+    cw = boto3.client("cloudwatch")
+    assert wait_for(lambda: run_probe(port).returncode == 0, timeout=60)
+    sent = heartbeat(port)
+    assert sent.returncode == 0, sent.stderr
+    assert datapoints(cw, "Heartbeat", "test") == [1.0]
+    assert datapoints(cw, "Ready", "test") == [1.0]
+
+    assert tw(state, "halt", "--reason", "heartbeat test").returncode == 0
+    assert heartbeat(port, stack="halted").returncode == 0
+    assert datapoints(cw, "Heartbeat", "halted") == [1.0]  # alive: the heartbeat goes on
+    assert datapoints(cw, "Ready", "halted") == [0.0]  # ... but it is not ready
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    down = heartbeat(port, stack="down")
+    assert down.returncode == 1 and "no heartbeat sent" in down.stderr
+    assert datapoints(cw, "Heartbeat", "down") == []  # missing data: the alarm breaches
+
+    unconfigured = heartbeat(port, stack="")
+    assert unconfigured.returncode == 2 and "TRADEWARDEN_STACK" in unconfigured.stderr
+
+
+def test_the_heartbeat_timer_runs_the_probe_often_enough() -> None:
+    """The heartbeat-missing alarm looks at 1-minute periods: two runs a minute."""
+    timer = dict(ln.split("=", 1) for ln in TIMER.read_text().splitlines() if "=" in ln)
+    assert timer["OnUnitActiveSec"] == "30s" and timer["OnBootSec"]
+    assert "heartbeat.py" in SERVICE.read_text()
