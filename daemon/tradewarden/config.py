@@ -296,6 +296,11 @@ class Settings(BaseSettings):
         1.0,
         description="Testnet/live: how often prices (ticker, weight 2 per symbol) and fills are polled.",
     )
+    permission_check_seconds: Annotated[float, Field(ge=1)] = _env(
+        "TRADEWARDEN_PERMISSION_CHECK_SECONDS",
+        3600.0,
+        description="Live: how often the key's permissions (apiRestrictions) are checked again.",
+    )
     shared_account: bool = _env(
         "TRADEWARDEN_SHARED_ACCOUNT",
         False,

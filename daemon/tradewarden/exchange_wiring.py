@@ -54,6 +54,8 @@ class RunPlan:
 
     @property
     def blockers(self) -> list[str]:
+        if self.gate.live:
+            return []
         return list(self.gate.blockers) + ([self.gate.fallback] if self.gate.fallback else [])
 
 
@@ -132,10 +134,10 @@ def exchange_broker_factory(
 
 
 class PeriodicChecks:
-    """Run from the daemon's housekeeping: the hourly key-permission re-check (live only)
-    and the secret-age gauges (every 10 minutes)."""
+    """Run from the daemon's housekeeping: the key-permission re-check (live only, every
+    `TRADEWARDEN_PERMISSION_CHECK_SECONDS`, default hourly) and the secret-age gauges (every
+    10 minutes)."""
 
-    PERMISSIONS_EVERY = 3600.0
     AGES_EVERY = 600.0
 
     def __init__(self, daemon: Any, settings: Settings, source: Source) -> None:
@@ -143,7 +145,7 @@ class PeriodicChecks:
         self.settings = settings
         self.source = source
         now = time.monotonic()
-        self._next_perm = now + self.PERMISSIONS_EVERY
+        self._next_perm = now + settings.permission_check_seconds
         self._next_ages = now
         self.last_permissions: PermissionResult | None = None
 
@@ -153,7 +155,7 @@ class PeriodicChecks:
             self._next_ages = now + self.AGES_EVERY
             self.export_ages()
         if self.d.decision.mode is Mode.LIVE and now >= self._next_perm:
-            self._next_perm = now + self.PERMISSIONS_EVERY
+            self._next_perm = now + self.settings.permission_check_seconds
             self.recheck_permissions()
 
     def export_ages(self) -> None:

@@ -1,0 +1,181 @@
+"""The daemon with its keys in Secrets Manager (moto server) and the live gate, against the
+fake Binance: a rotation reaches the running daemon without a restart, no key ever shows
+up in any output, the live gate opens only when every condition holds, and a key whose
+permissions change while live halts trading."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.fakes.binance import FakeBinance
+from tests.integration.daemon.helpers import status, tw, wait_for
+from tests.integration.testnet.conftest import KEY, SECRET, Running
+from tradewarden.paper_report import evaluate
+from tradewarden.promotion import promote
+from tradewarden.secrets.value import Secret
+from tradewarden.store import Store
+from tradewarden.strategy.registry import STRATEGIES
+
+TRADE_ID = "tradewarden/staging/binance/trade"
+NEW_KEY = "tw-rotated-key-CANARY-77d1" + "n" * 38
+NEW_SECRET = "tw-rotated-secret-CANARY-c4a2" + "t" * 35
+PROMOTION_KEY = "promotion-hmac-key-CANARY-5e1"
+
+
+@pytest.fixture()
+def sm(aws_env: str) -> Any:
+    client = boto3.client("secretsmanager")
+    client.create_secret(
+        Name=TRADE_ID, SecretString=json.dumps({"api_key": KEY, "api_secret": SECRET})
+    )
+    return client
+
+
+@pytest.fixture()
+def aws_daemon(
+    tmp_path: Path, fx: FakeBinance, sm: Any, aws_env: str
+) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def run(**extra: str) -> Running:
+        env = {
+            "TRADEWARDEN_SECRET_SOURCE": "aws",
+            "TRADEWARDEN_SECRET_TRADE_KEY_ID": TRADE_ID,
+            "TRADEWARDEN_SECRET_READ_KEY_ID": TRADE_ID,
+            "TRADEWARDEN_BINANCE_API_KEY": "",
+            "TRADEWARDEN_BINANCE_API_SECRET": "",
+            "AWS_ENDPOINT_URL": aws_env,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            **extra,
+        }
+        r = Running(tmp_path / "state", fx, **env)
+        started.append(r)
+        return r
+
+    yield run
+    for r in started:
+        r.stop()
+
+
+def test_rotation_reaches_the_running_daemon_and_no_key_leaks(
+    fx: FakeBinance, sm: Any, aws_daemon: Callable[..., Running]
+) -> None:
+    d = aws_daemon()
+    port = d.wait_ready()
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90)
+    # rotate: the new pair becomes AWSCURRENT, Binance accepts it and revokes the old one
+    fx.add_key(NEW_KEY, NEW_SECRET)
+    sm.put_secret_value(
+        SecretId=TRADE_ID, SecretString=json.dumps({"api_key": NEW_KEY, "api_secret": NEW_SECRET})
+    )
+    fx.remove_key(KEY)
+    n = len(fx.orders())
+    assert wait_for(lambda: len(fx.orders()) >= n + 2, timeout=90), "no orders after rotation"
+    new_fp = fx.key_fingerprint(NEW_KEY)
+    assert any(r["api_key_fp"] == new_fp and r["status"] == 200 for r in fx.requests())
+    assert any(r["code"] == -2015 for r in fx.requests()), "the old key was never refused"
+    assert status(d.state)["state"] == "active"
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
+        metrics = resp.read().decode()
+    assert f'tradewarden_secret_age_seconds{{secret="{TRADE_ID}"}}' in metrics
+    st = tw(d.state, "status", "--json")
+    assert d.stop() == 0
+    blobs = ["".join(d.lines), d.err, metrics, st.stdout, st.stderr]
+    blobs += [p.read_bytes().decode("utf-8", "replace") for p in d.state.rglob("*") if p.is_file()]
+    for blob in blobs:
+        for canary in (KEY, SECRET, NEW_KEY, NEW_SECRET, "CANARY"):
+            assert canary not in blob
+
+
+def _promote(state: Path, bot: str = "b1", strategy: str = "ma_cross") -> None:
+    report = dataclasses.replace(
+        evaluate([2.0] * 70 + [-1.0] * 30, [10_000.0 + i for i in range(101)]), bot=bot
+    )
+    store = Store(state / "tradewarden.sqlite3")
+    try:
+        promote(
+            store,
+            Secret(PROMOTION_KEY),
+            report,
+            strategy,
+            STRATEGIES[strategy].code_hash(),
+            "test",
+        )
+    finally:
+        store.close()
+
+
+LIVE = {
+    "TRADEWARDEN_MODE": "live",
+    "BINANCE_TESTNET": "false",
+    "FINAL_HAMMER": "true",
+    "BINANCE_TERMS_ACCEPTED": "true",
+    "TRADEWARDEN_PROFILE": "staging",
+    "TRADEWARDEN_PROMOTION_KEY": PROMOTION_KEY,
+    "TRADEWARDEN_PERMISSION_CHECK_SECONDS": "1",
+}
+
+
+def test_live_only_when_every_gate_holds_and_a_permission_change_halts(
+    tmp_path: Path, fx: FakeBinance, aws_daemon: Callable[..., Running]
+) -> None:
+    _promote(tmp_path / "state")
+    d = aws_daemon(**LIVE)
+    d.wait_ready()
+    st = status(d.state)
+    assert st["mode"] == "live" and st["why_not_live"] == [], st["why_not_live"]
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90), "no live orders"
+    # someone enables withdrawals on the key: the next check halts trading
+    fx.add_key(KEY, SECRET, restrictions={"enableWithdrawals": True})
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=30)
+    assert "enableWithdrawals" in status(d.state)["state_reason"]
+    n = len(fx.orders())
+    assert d.stop() == 0
+    assert len(fx.orders()) == n
+    alerts = (d.state / "alerts.jsonl").read_text()
+    assert "key_permissions_changed" in alerts
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"promote": False, "expect": "paper-to-live promotion"},
+        {"promote": True, "FINAL_HAMMER": "false", "expect": "FINAL_HAMMER=false"},
+        {"promote": True, "TRADEWARDEN_PROFILE": "dev", "expect": "TRADEWARDEN_PROFILE=dev"},
+        {"promote": True, "restrictions": {"ipRestrict": False}, "expect": "ipRestrict"},
+    ],
+    ids=["no-promotion", "hammer-off", "dev-profile", "key-not-ip-restricted"],
+)
+def test_live_refused_runs_paper_and_says_why(
+    tmp_path: Path, fx: FakeBinance, aws_daemon: Callable[..., Running], change: dict
+) -> None:
+    change = dict(change)
+    expect = change.pop("expect")
+    if change.pop("promote"):
+        _promote(tmp_path / "state")
+    if "restrictions" in change:
+        fx.add_key(KEY, SECRET, restrictions=change.pop("restrictions"))
+    d = aws_daemon(**{**LIVE, **change})
+    assert wait_for(lambda: d.proc.poll() is not None, timeout=120), "paper replay never ended"
+    assert d.stop() == 0, d.err
+    st = status(d.state)
+    assert st["mode"] == "paper"
+    why = st["why_not_live"]
+    assert any(expect in line for line in why), why
+    # and only that condition (with a static blocker the run-time checks are not run,
+    # and are listed as such): every other live gate holds in this setup
+    not_run = ("key-permission check: not run", "paper-to-live promotion: no promotion checked")
+    others = [x for x in why if expect not in x and not x.startswith(("paper:", *not_run))]
+    assert others == [], why
+    assert [r for r in fx.requests() if r["path"] == "/api/v3/order"] == []
