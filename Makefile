@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit.py
 
-.PHONY: help setup run test lint fmt bandit todo-check pytest bench chaos clean
+.PHONY: help setup run test lint fmt bandit todo-check pytest bench chaos drill clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ bench: setup ## benchmarks: prints figures and ratios
 
 chaos: setup ## crash-chaos cycles (CYCLES=500 for a long run)
 	CHAOS_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos
+
+drill: setup ## incident drill on local stand-ins: trip a breaker, walk the runbook's commands
+	ops/drill.sh
 
 clean:
 	rm -rf .venv var .pytest_cache .ruff_cache

@@ -372,6 +372,15 @@ def _mount_ops() -> None:
 _mount_ops()
 
 
+def _mount_diagnose() -> None:
+    from tradewarden.cli_diagnose import register
+
+    register(app)
+
+
+_mount_diagnose()
+
+
 def main() -> None:
     app()
 

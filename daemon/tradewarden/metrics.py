@@ -127,6 +127,13 @@ class Metrics:
             "tradewarden_heartbeat_timestamp_seconds", "Main loop heartbeat", registry=r
         )
         self.ready = g("tradewarden_ready", "1 when ready to trade", registry=r)
+        # --- for ops/prometheus/rules/alerts.yml (ExchangeBan418): the daemon sets it from the
+        # persisted ban (store key "exchange.banned_until") at each snapshot; 0 = no ban
+        self.exchange_ban_until = g(
+            "tradewarden_exchange_ban_until_timestamp_seconds",
+            "End of the exchange's 418 IP ban (0 when none)",
+            registry=r,
+        )
         self._seen_trips: set[tuple[str, str]] = set()
 
     def render(self) -> bytes:

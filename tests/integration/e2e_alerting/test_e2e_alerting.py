@@ -1,0 +1,141 @@
+"""The real alert chain once: the paper daemon trips a breaker -> its exporter -> Debian's
+`prometheus` (1 s scrape and evaluation, the repository's rules with `for` shortened) ->
+`prometheus-alertmanager` (the repository's routes and templates) -> the local Slack and
+SMTP servers. The daemon itself has no Slack or email configured, so whatever arrives there
+came through Prometheus and Alertmanager."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.smtp import FakeSmtp
+from tests.integration.daemon.helpers import env_for
+from tests.integration.e2e_alerting.stack import (
+    AlertmanagerSlack,
+    Server,
+    alertmanager_config,
+    get_json,
+    prometheus_config,
+    relay_login_prompts,
+    start_alertmanager,
+    start_prometheus,
+)
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+SMTP_USER, SMTP_PASSWORD = "tradewarden-alerts", "e2e-smtp-CANARY-pw"  # noqa: S105 - fixture
+DEADLINE = 120.0  # a busy 2-core CI box; the chain normally takes a few seconds
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def start_daemon(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """`tradewarden run --follow` on the shipped scenario: both bots trip consecutive_losses
+    within a second or two, then the daemon idles with the trips held (sticky)."""
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tradewarden.cli", "run", "--follow", "--no-console"],
+            env=env_for(tmp_path / "state"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, log
+
+
+def metrics_port(proc: subprocess.Popen[bytes], log: Path) -> int:
+    def ready() -> int | None:
+        assert proc.poll() is None, log.read_text()
+        for line in log.read_text().splitlines():
+            if '"daemon ready"' in line:
+                return int(json.loads(line)["metrics_port"])
+        return None
+
+    return int(wait_for(ready, "the daemon to be ready", 60))
+
+
+def test_breaker_trip_reaches_slack_and_email_through_prometheus_and_alertmanager(
+    tmp_path: Path,
+) -> None:
+    servers: list[Server] = []
+    proc, log = start_daemon(tmp_path)
+    try:
+        with (
+            relay_login_prompts(),
+            AlertmanagerSlack() as slack,
+            FakeSmtp(tls="starttls", auth=(SMTP_USER, SMTP_PASSWORD)) as smtp,
+        ):
+            target = f"127.0.0.1:{metrics_port(proc, log)}"
+            am_dir, prom_dir = tmp_path / "am", tmp_path / "prom"
+            am = start_alertmanager(
+                am_dir,
+                alertmanager_config(
+                    am_dir,
+                    slack_webhook_url=slack.webhook_url,
+                    smtp=(smtp.host, smtp.port),
+                    smtp_password=SMTP_PASSWORD,
+                    smtp_ca_file=smtp.cert_path,
+                ),
+            )
+            servers.append(am)
+            prom = start_prometheus(
+                prom_dir, prometheus_config(prom_dir, target, f"127.0.0.1:{am.port}")
+            )
+            servers.append(prom)
+
+            def breaker_in_slack() -> list[str]:
+                return [
+                    " ".join(m.texts())
+                    for m in slack.webhook_messages()
+                    if "BreakerTripped" in " ".join(m.texts())
+                ]
+
+            def breaker_mail() -> list[Any]:
+                return [m for m in smtp.messages if "BreakerTripped" in str(m.message["Subject"])]
+
+            texts = wait_for(breaker_in_slack, "BreakerTripped in Slack (via Alertmanager)")
+            mails = wait_for(breaker_mail, "BreakerTripped by email (via Alertmanager)")
+            firing = get_json(prom.url + "/api/v1/alerts")["data"]["alerts"]
+            attachments = slack.webhook_messages()[0].payload["attachments"]
+    finally:
+        for s in reversed(servers):
+            s.stop()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    text = texts[0]
+    assert "Breaker consecutive_losses tripped on trend-" in text
+    assert "runbooks/breaker-tripped.md" in text and "tradewarden diagnose" in text
+    assert "[FIRING:1] BreakerTripped (critical)" in text
+    assert any(a.get("color") == "danger" for a in attachments)
+    subject = str(mails[0].message["Subject"])
+    assert subject.startswith("[FIRING] critical: BreakerTripped on trend-")
+    assert subject.endswith(f"({target}) - tradewarden")
+    assert mails[0].authenticated_as == SMTP_USER and mails[0].tls
+    assert mails[0].message["To"] == "oncall@example.org"
+    names = {(a["labels"]["alertname"], a["state"]) for a in firing}
+    assert ("BreakerTripped", "firing") in names
+    bots = {a["labels"].get("bot") for a in firing if a["labels"]["alertname"] == "BreakerTripped"}
+    assert bots == {"trend-btc", "trend-eth"}  # both bots' trips, one alert each

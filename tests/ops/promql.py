@@ -1,0 +1,145 @@
+"""Helpers for the ops tests: the Prometheus files, the metric names a PromQL expression
+reads, and the names that really exist (the daemon's registry, Prometheus, node_exporter)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PROM = REPO / "ops" / "prometheus"
+RULES = PROM / "rules"
+ALERT_RULES = RULES / "alerts.yml"
+RECORDING_RULES = RULES / "recording.yml"
+PROM_TESTS = PROM / "tests"
+RUNBOOKS = REPO / "runbooks"
+RUNBOOK_PREFIX = "https://github.com/tradewarden/tradewarden/blob/main/runbooks/"
+
+# written by Prometheus itself for every target / rule
+PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"}
+# node_exporter (ops/systemd/node_exporter.service), default collectors, for the host dashboard
+NODE_EXPORTER = {
+    "node_cpu_seconds_total",
+    "node_load1",
+    "node_load5",
+    "node_load15",
+    "node_memory_MemTotal_bytes",
+    "node_memory_MemAvailable_bytes",
+    "node_memory_SwapTotal_bytes",
+    "node_memory_SwapFree_bytes",
+    "node_filesystem_avail_bytes",
+    "node_filesystem_size_bytes",
+    "node_network_receive_bytes_total",
+    "node_network_transmit_bytes_total",
+    "node_boot_time_seconds",
+    "node_time_seconds",
+}
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "inf",
+    "nan",
+    "atan2",
+}
+_BRACES = re.compile(r"""\{(?:[^{}"']|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')*\}""")
+_RANGES = re.compile(r"\[[^\]]*\]")
+_STRINGS = re.compile(r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`""")
+_LABEL_LISTS = re.compile(
+    r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", re.IGNORECASE
+)
+_VARIABLES = re.compile(r"\$\{[^}]*\}|\$\w+")
+_TOKENS = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*|\d[\w.]*|\S")
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric (series) names a PromQL expression selects.
+
+    Label matchers, ranges, strings, grouping label lists and Grafana variables are dropped
+    first; then every identifier that is not a function call, keyword or number is a name.
+    """
+    text = _VARIABLES.sub("1", expr)
+    text = _BRACES.sub(" ", text)
+    text = _RANGES.sub(" ", text)
+    text = _STRINGS.sub(" ", text)
+    text = _LABEL_LISTS.sub(" ", text)
+    tokens = _TOKENS.findall(text)
+    names = set()
+    for i, tok in enumerate(tokens):
+        if not re.match(r"[A-Za-z_:]", tok) or tok.lower() in KEYWORDS:
+            continue
+        if i + 1 < len(tokens) and tokens[i + 1] == "(":
+            continue  # a function or aggregation
+        names.add(tok)
+    return names
+
+
+def exported_metric_names() -> set[str]:
+    """Every series name the daemon's exporter can produce (tradewarden/metrics.py)."""
+    from tradewarden.metrics import Metrics
+
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "summary": ("_sum", "_count", "_created", ""),
+        "gauge": ("",),
+        "info": ("_info",),
+    }
+    names = set()
+    for family in Metrics().registry.collect():
+        for suffix in suffixes.get(family.type, ("",)):
+            names.add(family.name + suffix)
+        names.update(s.name for s in family.samples)
+    return names
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [r for g in load_yaml(ALERT_RULES)["groups"] for r in g["rules"]]
+
+
+def recording_rules() -> list[dict[str, Any]]:
+    return [r for g in load_yaml(RECORDING_RULES)["groups"] for r in g["rules"]]
+
+
+def known_names() -> set[str]:
+    """What a dashboard or rule may read: exported, Prometheus', node_exporter's, recorded."""
+    recorded = {r["record"] for r in recording_rules()}
+    return exported_metric_names() | PROMETHEUS_SERIES | NODE_EXPORTER | recorded
+
+
+def runbook_path(url: str) -> Path | None:
+    if not url.startswith(RUNBOOK_PREFIX):
+        return None
+    return RUNBOOKS / url[len(RUNBOOK_PREFIX) :]
+
+
+def tool(name: str) -> str:
+    """A Debian Prometheus tool; missing means the CI image is wrong, not a skip."""
+    path = shutil.which(name)
+    assert path, f"{name} missing: .ci/run installs Debian's prometheus / prometheus-alertmanager"
+    return path
+
+
+def alertmanager_binary() -> str:
+    """Debian names it prometheus-alertmanager; upstream tarballs call it alertmanager."""
+    for name in ("prometheus-alertmanager", "alertmanager"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise AssertionError("neither prometheus-alertmanager nor alertmanager is installed")
