@@ -19,6 +19,7 @@ SECRET_PATHS: dict[str, str] = {
     "binance-read": "binance/read",
     "slack": "slack",
     "smtp": "smtp",
+    "admin": "admin",  # promotion HMAC key + approvals TOTP seed
 }
 
 

@@ -236,30 +236,31 @@ def promote(
     config: ConfigOpt = None,
 ) -> None:
     """Record a signed paper-to-live promotion for a bot, only if every criterion passes."""
-    import os
-
     from tradewarden.control import current_actor
     from tradewarden.operator import open_store_or_exit
     from tradewarden.paper_report import render, report
     from tradewarden.promotion import PromotionError
     from tradewarden.promotion import promote as record
-    from tradewarden.secrets.value import Secret
+    from tradewarden.secrets.credentials import admin_secret
+    from tradewarden.secrets.errors import SecretError
+    from tradewarden.secrets.factory import build_source
     from tradewarden.strategy.registry import STRATEGIES
 
     settings = settings_or_exit(config)
     specs = {n: st for n, _s, st in settings.bot_specs()}
     if bot not in specs:
         raise fail(f"--bot {bot!r} is not one of TRADEWARDEN_BOTS ({', '.join(specs)})", 2)
-    key = os.environ.get("TRADEWARDEN_PROMOTION_KEY", "")
-    if not key:
-        raise fail("TRADEWARDEN_PROMOTION_KEY is not set: promotions are signed with it", 2)
+    try:
+        key = admin_secret(settings, build_source(settings), "promotion_key")
+    except SecretError as exc:
+        raise fail(f"{exc}: promotions are signed with it", 2) from None
     store = open_store_or_exit(settings)
     try:
         (rep,) = report(store, [bot])
         typer.echo(render([rep]))
         pid = record(
             store,
-            Secret(key, "promotion"),
+            key,
             rep,
             specs[bot],
             STRATEGIES[specs[bot]].code_hash(),
@@ -363,15 +364,6 @@ def _mount_secrets() -> None:
 _mount_secrets()
 
 
-def _mount_ops() -> None:
-    from tradewarden.cli_ops import register
-
-    register(app)
-
-
-_mount_ops()
-
-
 def _mount_diagnose() -> None:
     from tradewarden.cli_diagnose import register
 
@@ -379,6 +371,15 @@ def _mount_diagnose() -> None:
 
 
 _mount_diagnose()
+
+
+def _mount_ops() -> None:
+    from tradewarden.cli_ops import register
+
+    register(app)
+
+
+_mount_ops()
 
 
 def main() -> None:

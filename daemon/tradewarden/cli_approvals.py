@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Annotated
 
 import typer
@@ -12,21 +11,23 @@ from tradewarden.approvals import ApprovalError, ApprovalQueue
 from tradewarden.audit import AuditLog
 from tradewarden.config import Settings
 from tradewarden.control import current_actor
-from tradewarden.secrets.value import Secret
 
 app = typer.Typer(help="Approval queue: list, approve or reject proposals.", no_args_is_help=True)
-TOTP_ENV = "TRADEWARDEN_TOTP_SECRET"
 
 
 def _queue(settings: Settings) -> tuple[ApprovalQueue, AuditLog]:
     from tradewarden.operator import open_store_or_exit
+    from tradewarden.secrets.credentials import admin_secret
+    from tradewarden.secrets.errors import SecretError
+    from tradewarden.secrets.factory import build_source
 
-    raw = os.environ.get(TOTP_ENV, "")
-    if not raw:
-        typer.echo(f"error: {TOTP_ENV} is not set: approvals need the TOTP secret", err=True)
-        raise typer.Exit(2)
+    try:
+        totp = admin_secret(settings, build_source(settings), "totp_secret")
+    except SecretError as exc:
+        typer.echo(f"error: {exc}: approvals need the TOTP secret", err=True)
+        raise typer.Exit(2) from None
     audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
-    return ApprovalQueue(settings, open_store_or_exit(settings), audit, Secret(raw, "totp")), audit
+    return ApprovalQueue(settings, open_store_or_exit(settings), audit, totp), audit
 
 
 def _settings() -> Settings:

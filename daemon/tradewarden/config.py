@@ -261,6 +261,11 @@ class Settings(BaseSettings):
         "tradewarden/dev/smtp",
         description="Secrets Manager id of the SMTP credentials.",
     )
+    secret_admin_id: str = _env(
+        "TRADEWARDEN_SECRET_ADMIN_ID",
+        "tradewarden/dev/admin",
+        description="Secrets Manager id of the promotion HMAC key and the approvals' TOTP seed.",
+    )
     credential_file: Path | None = _env(
         "TRADEWARDEN_CREDENTIAL_FILE",
         None,

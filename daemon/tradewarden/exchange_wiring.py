@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,15 +29,13 @@ from tradewarden.metrics import Metrics
 from tradewarden.permissions import PermissionResult, check_key_permissions
 from tradewarden.promotion import PromotionCheck, is_promoted
 from tradewarden.secrets.age import secret_ages
-from tradewarden.secrets.credentials import BinanceKeys, binance_keys
+from tradewarden.secrets.credentials import BinanceKeys, admin_secret, binance_keys
 from tradewarden.secrets.errors import SecretError
 from tradewarden.secrets.source import Source
-from tradewarden.secrets.value import Secret
 from tradewarden.store import Store
 from tradewarden.strategy.registry import STRATEGIES
 
 log = logging.getLogger(__name__)
-PROMOTION_KEY_ENV = "TRADEWARDEN_PROMOTION_KEY"
 
 
 @dataclass
@@ -62,19 +59,24 @@ class RunPlan:
 _ASSUMED_OK = PermissionResult(ok=True, role="trade")
 
 
-def plan_run(settings: Settings, source: Source) -> RunPlan:
-    """See the module docstring. Raises `SecretError` for an unusable key."""
+def may_use_exchange(settings: Settings) -> bool:
+    """False when the settings alone already mean paper (no key, no request needed)."""
     assumed = live_gate(
         settings, permissions=_ASSUMED_OK, promotions=[PromotionCheck(True, "assumed")]
     )
-    if assumed.mode is Mode.PAPER:
+    return assumed.mode is not Mode.PAPER
+
+
+def plan_run(settings: Settings, source: Source) -> RunPlan:
+    """See the module docstring. Raises `SecretError` for an unusable key."""
+    if not may_use_exchange(settings):
         return RunPlan(live_gate(settings))
     keys = binance_keys(settings, source)
     perms: PermissionResult | None = None
     promos: list[PromotionCheck] = []
     if wants_live_checks(settings):
         perms = permission_probe(settings, keys)
-        promos = promotions(settings)
+        promos = promotions(settings, source)
     gate = live_gate(
         settings,
         permissions=perms,
@@ -100,13 +102,14 @@ def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
         scratch.close()
 
 
-def promotions(settings: Settings) -> list[PromotionCheck]:
-    """Every bot's promotion, verified with the promotion key and its strategy's code hash."""
-    key = os.environ.get(PROMOTION_KEY_ENV, "")
+def promotions(settings: Settings, source: Source) -> list[PromotionCheck]:
+    """Every bot's promotion, verified with the promotion key (the admin secret) and its
+    strategy's code hash."""
+    try:
+        secret = admin_secret(settings, source, "promotion_key")
+    except SecretError as exc:
+        return [PromotionCheck(False, str(exc))]
     specs = settings.bot_specs()
-    if not key:
-        return [PromotionCheck(False, f"{PROMOTION_KEY_ENV} is not set")]
-    secret = Secret(key, "promotion key")
     store = Store(settings.db_path)
     try:
         return [

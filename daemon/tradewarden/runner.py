@@ -19,7 +19,12 @@ from tradewarden.broker import BrokerError
 from tradewarden.config import Settings
 from tradewarden.console import RunPrinter
 from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError
-from tradewarden.exchange_wiring import PeriodicChecks, exchange_broker_factory, plan_run
+from tradewarden.exchange_wiring import (
+    PeriodicChecks,
+    exchange_broker_factory,
+    may_use_exchange,
+    plan_run,
+)
 from tradewarden.logs import setup_logging
 from tradewarden.market import ScenarioError
 from tradewarden.metrics import start_http_server
@@ -44,6 +49,13 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     else:
         setup_logging("INFO", sys.stdout)
     scrub.install()  # every log record: known secret values -> ***
+    ticks: list[Tick] = []
+    if not may_use_exchange(settings):  # paper: a bad scenario stops before anything opens
+        try:
+            ticks = load_ticks(settings)
+        except ScenarioError as exc:
+            _err(f"TRADEWARDEN_SCENARIO: {exc}")
+            return 2
     try:
         source = build_source(settings)
     except SecretConfigError as exc:
@@ -85,9 +97,8 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
         return 1
     decision = LiveDecision(plan.mode, plan.blockers)
     exchange = plan.keys is not None
-    ticks: list[Tick] = []
     make_broker = exchange_broker_factory(settings, plan.keys) if plan.keys else None
-    if not exchange:
+    if not exchange and not ticks:
         try:
             ticks = load_ticks(settings)
         except ScenarioError as exc:

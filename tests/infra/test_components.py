@@ -42,7 +42,7 @@ def test_secrets_component_encrypts_every_secret_with_its_own_key():
     def check(args: list) -> None:
         key_arn, *kms_ids = args
         assert key_arn.startswith("arn:aws:kms:eu-west-1:111111111111:key/")
-        assert kms_ids == [key_arn] * 4
+        assert kms_ids == [key_arn] * len(secrets.secrets) and len(kms_ids) == 5
 
     return pulumi.Output.all(
         secrets.key.arn, *[s.kms_key_id for s in secrets.secrets.values()]
@@ -59,6 +59,7 @@ def test_secrets_component_names_follow_the_daemon_convention():
             "tradewarden/unit/binance/read",
             "tradewarden/unit/slack",
             "tradewarden/unit/smtp",
+            "tradewarden/unit/admin",
         ]
 
     return pulumi.Output.all(*[s.name for s in secrets.secrets.values()]).apply(check)
@@ -73,7 +74,7 @@ def test_secrets_policy_names_the_host_role_and_admin(mocks: RecordingMocks) -> 
     policies = [
         r for r in mocks.resources if r.type == "aws:secretsmanager/secretPolicy:SecretPolicy"
     ]
-    assert len(policies) == 4
+    assert len(policies) == 5
     deny = json.loads(policies[0].inputs["policy"])["Statement"][0]
     assert deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"] == [
         "arn:aws:iam::111111111111:role/tradewarden-unit-host",

@@ -41,7 +41,7 @@ def test_stack_builds_with_all_outputs(run: OfflineRun) -> None:
         out["ssmSessionCommand"]
         == f"aws ssm start-session --target {instance.id} --region eu-west-1"
     )
-    assert set(out["secretArns"]) == {"binance-trade", "binance-read", "slack", "smtp"}
+    assert set(out["secretArns"]) == {"binance-trade", "binance-read", "slack", "smtp", "admin"}
     assert out["alertTopicArn"] == run.one(t.TOPIC).outputs["arn"]
     assert out["kmsKeyArn"] == run.one("aws:kms/key:Key").outputs["arn"]
 
@@ -353,6 +353,7 @@ def test_secrets_are_named_for_the_daemon_encrypted_and_empty(run: OfflineRun) -
             f"tradewarden/{s}/binance/read",
             f"tradewarden/{s}/slack",
             f"tradewarden/{s}/smtp",
+            f"tradewarden/{s}/admin",
         ]
     )
     for secret in run.of_type(t.SECRET):

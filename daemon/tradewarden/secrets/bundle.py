@@ -5,6 +5,8 @@ One JSON object per secret:
 - ``binance``: ``{"api_key", "api_secret", "scope"?: "live"|"testnet", "created_at"?}``
 - ``slack``:   ``{"bot_token"?, "webhook_url"?}`` (at least one)
 - ``smtp``:    ``{"username", "password"}``
+- ``admin``:   ``{"promotion_key"?, "totp_secret"?}`` (at least one): the HMAC key that
+  signs paper-to-live promotions and the TOTP seed of the approval queue's second factor
 
 ``created_at`` (optional, ISO date/time or epoch seconds) is when the key was created at
 its issuer, for keys stored later than they were made; without it a secret's age is that of
@@ -31,6 +33,7 @@ class SecretKind(StrEnum):
     BINANCE = "binance"
     SLACK = "slack"
     SMTP = "smtp"
+    ADMIN = "admin"
 
 
 class SecretRole(StrEnum):
@@ -40,6 +43,7 @@ class SecretRole(StrEnum):
     READ = "read"
     SLACK = "slack"
     SMTP = "smtp"
+    ADMIN = "admin"
 
     @property
     def kind(self) -> SecretKind:
@@ -48,6 +52,7 @@ class SecretRole(StrEnum):
             SecretRole.READ: SecretKind.BINANCE,
             SecretRole.SLACK: SecretKind.SLACK,
             SecretRole.SMTP: SecretKind.SMTP,
+            SecretRole.ADMIN: SecretKind.ADMIN,
         }[self]
 
     @property
@@ -57,6 +62,7 @@ class SecretRole(StrEnum):
             SecretRole.READ: "TRADEWARDEN_SECRET_READ_KEY_ID",
             SecretRole.SLACK: "TRADEWARDEN_SECRET_SLACK_ID",
             SecretRole.SMTP: "TRADEWARDEN_SECRET_SMTP_ID",
+            SecretRole.ADMIN: "TRADEWARDEN_SECRET_ADMIN_ID",
         }[self]
 
     def secret_id(self, settings: Settings) -> str:
@@ -65,6 +71,7 @@ class SecretRole(StrEnum):
             SecretRole.READ: settings.secret_read_key_id,
             SecretRole.SLACK: settings.secret_slack_id,
             SecretRole.SMTP: settings.secret_smtp_id,
+            SecretRole.ADMIN: settings.secret_admin_id,
         }[self]
 
 
@@ -74,11 +81,13 @@ REQUIRED: dict[SecretKind, tuple[str, ...]] = {
     SecretKind.BINANCE: ("api_key", "api_secret"),
     SecretKind.SLACK: (),
     SecretKind.SMTP: ("username", "password"),
+    SecretKind.ADMIN: (),
 }
 OPTIONAL: dict[SecretKind, tuple[str, ...]] = {
     SecretKind.BINANCE: ("scope", "created_at"),
     SecretKind.SLACK: ("bot_token", "webhook_url", "created_at"),
     SecretKind.SMTP: ("created_at",),
+    SecretKind.ADMIN: ("promotion_key", "totp_secret", "created_at"),
 }
 
 

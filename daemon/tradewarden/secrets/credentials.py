@@ -170,3 +170,19 @@ def alert_secrets(settings: Settings, source: Source) -> dict[str, Secret]:
             if value is not None:
                 out[key] = value
     return out
+
+
+ADMIN_FIELDS = {"promotion_key": "the promotion HMAC key", "totp_secret": "the TOTP seed"}
+
+
+def admin_secret(settings: Settings, source: Source, name: str) -> Secret:
+    """One field of the admin secret (``promotion_key`` or ``totp_secret``); raises
+    `SecretNotFoundError` naming the secret id and the field when it is not there."""
+    secret_id = SecretRole.ADMIN.secret_id(settings)
+    bundle = source.get(secret_id, SecretKind.ADMIN)
+    value = bundle.get(name)
+    if value is None:
+        raise SecretNotFoundError(
+            f"secret {secret_id}: no {name} field ({ADMIN_FIELDS.get(name, name)})", secret_id
+        )
+    return value

@@ -10,6 +10,7 @@ trade      TRADEWARDEN_BINANCE_API_KEY, TRADEWARDEN_BINANCE_API_SECRET
 read       TRADEWARDEN_BINANCE_READ_API_KEY, TRADEWARDEN_BINANCE_READ_API_SECRET
 slack      TRADEWARDEN_SLACK_TOKEN, TRADEWARDEN_SLACK_WEBHOOK_URL
 smtp       TRADEWARDEN_SMTP_USERNAME, TRADEWARDEN_SMTP_PASSWORD
+admin      TRADEWARDEN_PROMOTION_KEY, TRADEWARDEN_TOTP_SECRET
 =========  =====================================================================
 
 Values are read at each `get` (cheap), so there is nothing to cache or invalidate.
@@ -40,6 +41,10 @@ ENV_NAMES: dict[SecretRole, dict[str, str]] = {
     SecretRole.SMTP: {
         "username": "TRADEWARDEN_SMTP_USERNAME",
         "password": "TRADEWARDEN_SMTP_PASSWORD",
+    },
+    SecretRole.ADMIN: {
+        "promotion_key": "TRADEWARDEN_PROMOTION_KEY",
+        "totp_secret": "TRADEWARDEN_TOTP_SECRET",
     },
 }
 

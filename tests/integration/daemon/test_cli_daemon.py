@@ -156,8 +156,16 @@ def test_tampered_audit_is_reported_and_the_daemon_refuses_to_write_on_it(tmp_pa
         assert con.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == n
 
 
-def test_live_is_refused_until_the_live_gate_exists(tmp_path: Path) -> None:
+def test_live_without_its_gates_runs_paper_and_says_why(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    proc = tw(state, "run", "--no-console", TRADEWARDEN_MODE="live")
-    assert proc.returncode == 2 and "TRADEWARDEN_MODE=live" in proc.stderr
-    assert not state.exists()  # nothing started
+    proc = tw(state, "run", "--no-console", TRADEWARDEN_MODE="live", BINANCE_TESTNET="false")
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(tw(state, "status", "--json").stdout)
+    assert st["mode"] == "paper"
+    why = "\n".join(st["why_not_live"])
+    for condition in (
+        "FINAL_HAMMER=false",
+        "BINANCE_TERMS_ACCEPTED=false",
+        "TRADEWARDEN_SECRET_SOURCE=env",
+    ):
+        assert condition in why, why

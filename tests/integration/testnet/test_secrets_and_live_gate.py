@@ -24,6 +24,7 @@ from tradewarden.store import Store
 from tradewarden.strategy.registry import STRATEGIES
 
 TRADE_ID = "tradewarden/staging/binance/trade"
+ADMIN_ID = "tradewarden/staging/admin"
 NEW_KEY = "tw-rotated-key-CANARY-77d1" + "n" * 38
 NEW_SECRET = "tw-rotated-secret-CANARY-c4a2" + "t" * 35
 PROMOTION_KEY = "promotion-hmac-key-CANARY-5e1"
@@ -35,6 +36,8 @@ def sm(aws_env: str) -> Any:
     client.create_secret(
         Name=TRADE_ID, SecretString=json.dumps({"api_key": KEY, "api_secret": SECRET})
     )
+    # the promotion HMAC key lives in the admin secret (TRADEWARDEN_SECRET_ADMIN_ID)
+    client.create_secret(Name=ADMIN_ID, SecretString=json.dumps({"promotion_key": PROMOTION_KEY}))
     return client
 
 
@@ -49,6 +52,7 @@ def aws_daemon(
             "TRADEWARDEN_SECRET_SOURCE": "aws",
             "TRADEWARDEN_SECRET_TRADE_KEY_ID": TRADE_ID,
             "TRADEWARDEN_SECRET_READ_KEY_ID": TRADE_ID,
+            "TRADEWARDEN_SECRET_ADMIN_ID": ADMIN_ID,
             "TRADEWARDEN_BINANCE_API_KEY": "",
             "TRADEWARDEN_BINANCE_API_SECRET": "",
             "AWS_ENDPOINT_URL": aws_env,
@@ -122,7 +126,6 @@ LIVE = {
     "FINAL_HAMMER": "true",
     "BINANCE_TERMS_ACCEPTED": "true",
     "TRADEWARDEN_PROFILE": "staging",
-    "TRADEWARDEN_PROMOTION_KEY": PROMOTION_KEY,
     "TRADEWARDEN_PERMISSION_CHECK_SECONDS": "1",
 }
 
