@@ -38,6 +38,9 @@ from tradewarden.wallet.ledger import check_rebalance, declared_cold
 from tradewarden.wallet.ledger import view as wallet_view
 
 log = logging.getLogger(__name__)
+# error kinds the rules watch: each series exists from the start (rate()/increase() see the
+# first error)
+ERROR_KINDS = ("exchange", "maintenance", "rate_limited", "reconciliation_mismatch")
 SNAPSHOT_EVERY = 1.0  # seconds of wall time between status snapshots
 CONTROL_EVERY = 0.2  # seconds between checks for queued halt/reset requests
 
@@ -152,6 +155,9 @@ class Daemon:
         for b in self.bots:  # every series exists from the start, so rate() and absent() work
             for outcome in ("submitted", "rejected", "denied", "unknown"):
                 self.metrics.orders.labels(b.name, outcome)
+        for kind in ERROR_KINDS:
+            self.metrics.errors.labels(kind)
+        self._alert_counts: dict[tuple[str, str], int] = {}
         self.risk.hooks.on_trip.append(lambda t: self.metrics.count_trip(t.breaker, t.bot))
         self.trader.events.on_order.append(self._count_order)
         self.started = False
@@ -345,10 +351,26 @@ class Daemon:
             ob = self.outbox_stats()
             self.metrics.outbox_depth.set(ob.depth)
             self.metrics.outbox_oldest.set(ob.oldest_age_seconds)
+            self._count_alerts("delivered", ob.delivered_by_channel, self.metrics.alerts_delivered)
+            self._count_alerts("failed", ob.failures_by_channel, self.metrics.alert_failures)
+        ban_until = self.store.get("exchange.banned_until")
+        self.metrics.exchange_ban_until.set(float(ban_until or 0.0))
+        timesync = getattr(self.broker, "timesync", None)
+        if timesync is not None:
+            self.metrics.clock_skew.set(timesync.offset_ms / 1000.0)
         self.readiness()
         snap["snapshot_ts"] = time.time()
         snap["daemon_running"] = not final
         self.store.put("status_snapshot", snap)
+
+
+    def _count_alerts(self, what: str, totals: dict[str, int], counter: Any) -> None:
+        """The outbox keeps persisted totals; the Prometheus counter follows them."""
+        for channel, total in totals.items():
+            seen = self._alert_counts.get((what, channel), 0)
+            if total > seen:
+                counter.labels(channel).inc(total - seen)
+            self._alert_counts[(what, channel)] = total
 
 
 def apply_action(daemon_or_none: Any, action: str, reason: str, actor: str) -> Any:

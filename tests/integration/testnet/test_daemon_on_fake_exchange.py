@@ -55,6 +55,9 @@ def test_trades_books_every_fill_once_and_reports_testnet(
     assert 'tradewarden_api_request_duration_seconds_count{endpoint="POST /api/v3/order"}' in text
     assert "tradewarden_rate_limit_weight_used " in text
     assert "tradewarden_reconciliation_last_success_timestamp_seconds " in text
+    assert 'tradewarden_errors_total{kind="reconciliation_mismatch"} 0.0' in text
+    assert "tradewarden_exchange_ban_until_timestamp_seconds 0.0" in text
+    assert "tradewarden_clock_skew_seconds " in text
     assert ready(port)[0] == 200
     assert d.stop() == 0
     assert_one_to_one(fx, d.state)
