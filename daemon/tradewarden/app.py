@@ -363,7 +363,6 @@ class Daemon:
         snap["daemon_running"] = not final
         self.store.put("status_snapshot", snap)
 
-
     def _count_alerts(self, what: str, totals: dict[str, int], counter: Any) -> None:
         """The outbox keeps persisted totals; the Prometheus counter follows them."""
         for channel, total in totals.items():
