@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.bench.table import row
 from tests.conftest import free_port
 from tests.fakes.binance import FakeBinance
 from tests.fakes.smtp import FakeSmtp
@@ -461,6 +462,28 @@ def report(trips: list[TripTimes]) -> int:
         f" {'yes' if b_ok else 'NO'} ({gone}/{n}); (c) p95 <= {TARGET_C_P95_S * 1000:.0f} ms"
         f" for Slack and email: {'met' if c_ok else 'MISSED'}; Prometheus path delivered:"
         f" {'yes' if prom_ok else 'NO'} ({len(p_slack)}/{n} Slack, {len(p_mail)}/{n} email)"
+    )
+    row(
+        "trip → orders refused",
+        f"p95 {pct(a, 0.95) * 1000:.1f} ms ({sync}/{n} inside the fill path)",
+        "synchronous",
+        "n/a",
+        a_ok,
+    )
+    row(
+        "trip → open orders cancelled on the exchange",
+        f"p95 {pct(b, 0.95) * 1000:.1f} ms" if b else "none",
+        "before the fill path returns",
+        f"{gone}/{n} gone when it returned",
+        b_ok,
+    )
+    row(
+        "trip → Slack / email (daemon)",
+        f"p95 {pct(c_slack, 0.95) * 1000:.0f} / {pct(c_mail, 0.95) * 1000:.0f} ms",
+        f"p95 ≤ {TARGET_C_P95_S * 1000:.0f} ms",
+        f"Prometheus→Alertmanager p95 {pct(p_slack, 0.95):.2f} / {pct(p_mail, 0.95):.2f} s "
+        f"(1 s scrape) → {via_prom / direct:,.0f}× slower",
+        c_ok and prom_ok,
     )
     return 0 if a_ok and b_ok and c_ok and prom_ok else 1
 

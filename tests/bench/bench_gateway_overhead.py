@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from tests.bench.table import row
 from tests.fakes.binance import FakeBinance
 from tradewarden.config import load_settings
 from tradewarden.exchange import BinanceBroker, RateLimiter
@@ -124,6 +125,13 @@ def main() -> int:
         lines.append(f"  ratio                  : {ratio:.2f}x (target <= {TARGET}x)")
         if durable:
             verdict = ratio <= TARGET
+            row(
+                "gateway overhead (submit vs raw signed POST)",
+                f"median {m_ours * 1000:.2f} ms vs {m_raw * 1000:.2f} ms",
+                f"≤ {TARGET}×",
+                f"{ratio:.2f}×",
+                verdict,
+            )
     lines.append(f"verdict (durable store)  : {'met' if verdict else 'MISSED'}")
     print("\n".join(lines))
     return 0 if verdict else 1

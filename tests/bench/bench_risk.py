@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.bench.table import row
 from tradewarden.app import Daemon, LiveDecision
 from tradewarden.config import Mode, load_settings
 from tradewarden.market import load_scenario
@@ -112,6 +113,22 @@ def main() -> int:
         f"{r['baseline_strategy_only_events_per_s'] / r['replay_events_per_s']:.2f}x"
     )
     ok = c["check_p99_us"] <= 25 and r["replay_events_per_s"] >= 20_000
+    row(
+        "pre-trade check p99",
+        f"{c['check_p99_us']:.2f} µs (median {c['check_median_us']:.2f} µs)",
+        "≤ 25 µs",
+        f"empty call {c['baseline_call_median_us']:.2f} µs → "
+        f"{c['check_median_us'] / max(c['baseline_call_median_us'], 1e-3):.0f}×",
+        c["check_p99_us"] <= 25,
+    )
+    row(
+        "paper replay",
+        f"{r['replay_events_per_s']:,.0f} events/s",
+        "≥ 20,000 events/s",
+        f"strategies alone {r['baseline_strategy_only_events_per_s']:,.0f}/s → "
+        f"{r['baseline_strategy_only_events_per_s'] / r['replay_events_per_s']:.1f}×",
+        r["replay_events_per_s"] >= 20_000,
+    )
     print("targets met" if ok else "TARGET MISSED")
     return 0 if ok else 1
 

@@ -11,6 +11,7 @@ the figures.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -22,10 +23,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.bench.table import row
+from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.app import Daemon, LiveDecision
 from tradewarden.config import Mode, load_settings
 from tradewarden.models import Tick
-from tradewarden.notify import LogNotifier
 
 SAMPLE_EVERY = 2.0
 
@@ -82,26 +84,33 @@ def main() -> int:
             max_daily_loss_pct=1.0,
             max_portfolio_drawdown_pct=1.0,
         )
-        daemon = Daemon(
-            settings, notifier=LogNotifier(), decision=LiveDecision(Mode.PAPER, ["soak"])
+        dispatcher = build_dispatcher(
+            settings, {}, settings.db_path, console=True, console_stream=io.StringIO()
         )
+        daemon = Daemon(settings, notifier=dispatcher, decision=LiveDecision(Mode.PAPER, ["soak"]))
+        daemon.outbox_stats = dispatcher.stats
+        dispatcher.start()
         stop = threading.Event()
         runner = threading.Thread(target=daemon.replay, args=(market(stop),), daemon=True)
         t0 = time.monotonic()
         runner.start()
         samples: list[tuple[float, float, int, float]] = []
+        depths: list[int] = []
         while time.monotonic() - t0 < seconds:
             time.sleep(SAMPLE_EVERY)
             db = settings.db_path.stat().st_size / 2**20
             wal = Path(str(settings.db_path) + "-wal")
             db += wal.stat().st_size / 2**20 if wal.exists() else 0
             samples.append((time.monotonic() - t0, rss_mb(), fds(), db))
+            depths.append(dispatcher.stats().depth)
         stop.set()
         daemon.request_stop()
         runner.join(timeout=30)
         events = daemon.trader.ticks
         orders = daemon.store.order_count()
         daemon.close()
+        dispatcher.stop(5.0)
+        dispatcher.close(0)
     half = samples[len(samples) // 2 :]
     xs = [s[0] for s in half]
     rss_slope = slope_per_min(xs, [s[1] for s in half])
@@ -118,8 +127,8 @@ def main() -> int:
     )
     print(
         f"open fds: {samples[-1][2]} (slope {fd_slope:+.3f}/min); SQLite {samples[-1][3]:.1f} MB "
-        f"(+{db_slope:.2f} MB/min, grows with the order history by design); alert outbox: "
-        "not wired in this build"
+        f"(+{db_slope:.2f} MB/min, grows with the order history by design); alert outbox "
+        f"depth max {max(depths, default=0)}, last {depths[-1] if depths else 0}"
     )
     try:
         import matplotlib
@@ -140,6 +149,13 @@ def main() -> int:
     except ImportError:
         print("matplotlib missing: no plot")
     ok = peak <= 100 and rss_slope < 0.5 and fd_slope <= 0.5
+    row(
+        f"RSS at steady state (soak {seconds:.0f} s, {events / seconds:,.0f} events/s)",
+        f"peak {peak:.1f} MB, slope {rss_slope:+.2f} MB/min; fds {samples[-1][2]}",
+        "≤ 100 MB, flat",
+        f"first sample {samples[0][1]:.1f} MB",
+        ok,
+    )
     print("targets met" if ok else "TARGET MISSED")
     return 0 if ok else 1
 
