@@ -241,6 +241,7 @@ def promote(
     from tradewarden.paper_report import render, report
     from tradewarden.promotion import PromotionError
     from tradewarden.promotion import promote as record
+    from tradewarden.ramp import SizeRamp
     from tradewarden.secrets.credentials import admin_secret
     from tradewarden.secrets.errors import SecretError
     from tradewarden.secrets.factory import build_source
@@ -266,11 +267,18 @@ def promote(
             STRATEGIES[specs[bot]].code_hash(),
             current_actor(),
         )
+        # the seed's gradual production restart: a newly promoted bot starts small
+        SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
+            f"promotion of {bot}"
+        )
     except PromotionError as exc:
         raise fail(str(exc), 1) from None
     finally:
         store.close()
-    typer.echo(f"promotion #{pid} recorded for {bot}")
+    typer.echo(
+        f"promotion #{pid} recorded for {bot}; it trades at {settings.restart_size_factor:.0%}"
+        f" size until {settings.ramp_wins} profitable round trips in a row double it"
+    )
 
 
 @app.command("recovery-check")
