@@ -127,6 +127,11 @@ class Metrics:
             "tradewarden_heartbeat_timestamp_seconds", "Main loop heartbeat", registry=r
         )
         self.ready = g("tradewarden_ready", "1 when ready to trade", registry=r)
+        self.size_factor = g(
+            "tradewarden_size_factor_ratio",
+            "Gradual restart: share of the normal order size in use (1 = full)",
+            registry=r,
+        )
         # --- for ops/prometheus/rules/alerts.yml (ExchangeBan418): the daemon sets it from the
         # persisted ban (store key "exchange.banned_until") at each snapshot; 0 = no ban
         self.exchange_ban_until = g(
@@ -161,6 +166,7 @@ class Metrics:
             if b["breaker"].endswith("drawdown"):
                 self.drawdown.labels(b["bot"]).set(b["value"])
         self.emergency_stop.set(1.0 if any(t[0] == "portfolio_drawdown" for t in tripped) else 0.0)
+        self.size_factor.set(float(st.get("size_factor", 1.0)))
 
     def count_trip(self, breaker: str, bot: str) -> None:
         self.breaker_trips.labels(breaker, bot).inc()

@@ -65,6 +65,7 @@ def test_metrics_health_and_readiness(tmp_path: Path) -> None:
         assert 'tradewarden_trading_state{state="active"} 1.0' in text
         assert "tradewarden_orders_total{" in text
         assert 'tradewarden_wallet_balance_usd{wallet="hot"}' in text
+        assert "tradewarden_size_factor_ratio 1.0" in text  # no gradual restart running
         promtool = shutil.which("promtool")
         assert promtool, "promtool missing: .ci/run installs Debian's prometheus package"
         check = subprocess.run(
