@@ -40,7 +40,7 @@ from tradewarden.wallet.ledger import view as wallet_view
 log = logging.getLogger(__name__)
 # error kinds the rules watch: each series exists from the start (rate()/increase() see the
 # first error)
-ERROR_KINDS = ("exchange", "maintenance", "rate_limited", "reconciliation_mismatch")
+ERROR_KINDS = ("exchange", "maintenance", "rate_limited", "reconciliation_mismatch", "secrets")
 SNAPSHOT_EVERY = 1.0  # seconds of wall time between status snapshots
 CONTROL_EVERY = 0.2  # seconds between checks for queued halt/reset requests
 
@@ -398,9 +398,34 @@ def apply_action(daemon_or_none: Any, action: str, reason: str, actor: str) -> A
         cleared = d.risk.reset(reason, actor)
         d.trader.ramp.begin(f"reset: {reason}")
         d.audit.append("reset", {"reason": reason, "cleared": cleared}, actor=actor, sync=True)
+        resolve_cleared_alerts(d.notifier, d.risk, cleared, f"reset by {actor}: {reason}")
         d.write_snapshot()
         return {"state": d.risk.state.label, "cleared": cleared}
     raise ValueError(f"unknown action {action!r}")
+
+
+def trip_alert_keys(risk: RiskEngine, cleared: list[str]) -> list[str]:
+    """The alert dedup keys of what a reset cleared ("breaker:bot" items, "manual_state")."""
+    emergency = {b.name for b in risk.breakers if b.emergency}
+    keys = set()
+    for item in cleared:
+        breaker, _, bot = item.partition(":")
+        if item == "manual_state" or breaker in emergency:
+            keys.add("emergency-stop")
+        else:
+            keys.add(f"breaker:{breaker}:{bot}")
+    return sorted(keys)
+
+
+def resolve_cleared_alerts(notifier: Any, risk: RiskEngine, cleared: list[str], note: str) -> None:
+    """A reset ends the incidents it clears: their alerts are resolved (a RESOLVED message,
+    and the dedup key no longer active), so the same breaker tripping again pages again,
+    even within TRADEWARDEN_ALERT_DEDUP_SECONDS."""
+    resolve = getattr(notifier, "resolve", None)
+    if resolve is None:
+        return
+    for key in trip_alert_keys(risk, cleared):
+        resolve(key, note)
 
 
 def safe_config(settings: Settings) -> dict[str, Any]:

@@ -7,19 +7,23 @@ start (before READY) and every `TRADEWARDEN_RECONCILE_INTERVAL_SECONDS` in the s
 so it never races the order path.
 
 Fail closed:
-- no price this round (exchange unreachable, maintenance, rate-limit pause) -> no tick, so
-  no bot can decide anything; readiness says why; the loop backs off and retries;
+- no price this round (exchange unreachable, maintenance, rate-limit pause, the trade key
+  past its secret TTL + grace) -> no tick, so no bot can decide anything; readiness says
+  why; the loop backs off and retries;
 - reconciliation finds an order we did not place, a local order the exchange does not know,
   or a balance mismatch -> a sticky HALT (REDUCING on a shared account for order findings),
   open orders cancelled, a critical alert (a compromised key places orders too);
 - reconciliation not run successfully for 3 intervals -> not ready.
+
+Before READY, `recover_interrupted` finishes what a crash (kill -9) cut short; see there.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tradewarden.broker import BrokerError
 from tradewarden.exchange import (
@@ -28,7 +32,11 @@ from tradewarden.exchange import (
     Reconciler,
     ReconcileReport,
 )
-from tradewarden.models import Tick
+from tradewarden.ledger import ClosedTrade, Ledger
+from tradewarden.models import Fill, OrderStatus, Side, Tick
+from tradewarden.risk.breakers import ConsecutiveLosses, Observation
+from tradewarden.risk.engine import Trip
+from tradewarden.secrets.errors import SecretError
 
 if TYPE_CHECKING:
     from tradewarden.app import Daemon
@@ -38,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ACTOR = "reconciliation"
 MAX_BACKOFF_S = 30.0
+HOUSEKEEPING_EVERY_S = 0.2  # controls, watchdog, snapshot while waiting between rounds
+RESOLVE_MARGIN_S = 1.5  # past the reconciler's own 1 s expiry margin
+UNRESOLVED = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
 
 
 class ExchangeStartError(Exception):
@@ -72,6 +83,7 @@ class ExchangeLoop:
         self._next_reconcile = 0.0
         self._backoff = self.settings.poll_interval_seconds
         self.rounds = 0
+        self._balances_stale = False
         daemon.readiness_checks.append(self.readiness_reasons)
 
     # --- start ------------------------------------------------------------------------------
@@ -88,6 +100,7 @@ class ExchangeLoop:
         self.d.risk.book.open_orders = len(self.d.store.open_orders())
         if self.d.risk.state.label == "halted" and self.d.risk.book.open_orders:
             self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason="started HALTED")
+        recover_interrupted(self.d)
         self.problem = None
         return report
 
@@ -96,11 +109,37 @@ class ExchangeLoop:
         report = self.reconciler.run_once()
         self.last_reconciled = time.monotonic()
         self._next_reconcile = self.last_reconciled + self.settings.reconcile_interval_seconds
+        if self._unresolved_symbols():
+            # an order whose outcome is unknown can only be settled once its request can no
+            # longer land (timestamp + recvWindow): look again right after that, not a
+            # whole interval later (its symbol is blocked until then)
+            soon = self.last_reconciled + self._settle_delay()
+            self._next_reconcile = min(self._next_reconcile, soon)
+        self._unblock_resolved()
         self.d.metrics.reconciled_at.set(time.time())
         return report
 
+    def _unresolved_symbols(self) -> set[str]:
+        return {o.symbol for o in self.d.store.open_orders() if o.status in UNRESOLVED}
+
+    def _unblock_resolved(self) -> None:
+        """A symbol blocked by an order of unknown outcome trades again once no order of it
+        is PENDING/UNKNOWN any more (resolved by query or reconciliation, never resent)."""
+        book = self.d.risk.book
+        if not book.unknown_symbols:
+            return
+        cleared = book.unknown_symbols - self._unresolved_symbols()
+        if cleared:
+            book.unknown_symbols -= cleared
+            log.info("order outcome resolved: trading again", extra={"symbols": sorted(cleared)})
+
     def round(self) -> None:
         """Prices -> ticks -> trader; reconcile when due. Raises BrokerError on trouble."""
+        if self._balances_stale:
+            # a failed round may have cut a fill's balance refresh short: the pre-trade
+            # balance check would then refuse the exit of the position just bought
+            self.d.trader.refresh_balances()
+            self._balances_stale = False
         now_s = self.broker.timesync.server_ms() / 1000.0
         ticks = []
         for symbol in sorted(self.d.trader.by_symbol):
@@ -108,9 +147,25 @@ class ExchangeLoop:
             ticks.append(Tick(now_s, symbol, p, p, p, p, 0.0))
         for t in ticks:  # only once every price of the round is in
             self.d.trader.on_tick(t)
-        if time.monotonic() >= self._next_reconcile:
+        if self._reconcile_due():
             self.reconcile()
+        else:
+            self._unblock_resolved()  # the fill poller may have resolved one by query
         self.rounds += 1
+
+    def _settle_delay(self) -> float:
+        """How long after a request was sent it can no longer land (recvWindow + margin)."""
+        return self.settings.recv_window_ms / 1000.0 + RESOLVE_MARGIN_S
+
+    def _reconcile_due(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next_reconcile:
+            return True
+        # an order the gateway gave up asking about blocks its symbol: settle it as soon as
+        # reconciliation can (the request is long past recvWindow by now), not an interval on
+        return bool(self.d.risk.book.unknown_symbols) and (
+            now >= self.last_reconciled + self._settle_delay()
+        )
 
     def run(self) -> None:
         interval = self.settings.poll_interval_seconds
@@ -122,19 +177,37 @@ class ExchangeLoop:
                     log.info("exchange usable again", extra={"was": self.problem})
                 self.problem = None
                 self._backoff = interval
-            except RateLimitedError as exc:
-                self._trouble("rate_limited", f"rate limited, all requests paused: {exc}")
-                wait = max(interval, min(exc.retry_after, MAX_BACKOFF_S))
-            except ExchangeUnavailableError as exc:
-                self._trouble("maintenance", f"exchange unavailable (maintenance): {exc}")
-                wait = self._next_backoff()
             except BrokerError as exc:
-                self._trouble("exchange", f"exchange unreachable or erroring: {exc}")
-                wait = self._next_backoff()
+                self._balances_stale = True
+                wait = self._on_error(exc, interval)
             self.d.housekeeping()
-            self.d._wake.wait(wait)
-            if self.d._wake.is_set():
-                self.d.housekeeping()
+            self._pause(wait)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before the next round without starving housekeeping: a back-off of up to
+        30 s (a ban, maintenance) still applies halt/reset requests within ~0.2 s, feeds
+        the systemd watchdog and refreshes the status snapshot and metrics."""
+        deadline = time.monotonic() + seconds
+        while not self.d.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.d._wake.wait(min(left, HOUSEKEEPING_EVERY_S))
+            self.d.housekeeping()
+
+    def _on_error(self, exc: BrokerError, interval: float) -> float:
+        """Say why there is no trading; how long to wait before the next round."""
+        if isinstance(exc, RateLimitedError):
+            self._trouble("rate_limited", f"rate limited, all requests paused: {exc}")
+            return max(interval, min(exc.retry_after, MAX_BACKOFF_S))
+        if isinstance(exc, SecretError):  # past TTL + grace without a fresh read: no key
+            self._trouble("secrets", f"trade key unavailable from the secret source: {exc}")
+            return self._next_backoff()
+        if isinstance(exc, ExchangeUnavailableError):
+            self._trouble("maintenance", f"exchange unavailable (maintenance): {exc}")
+            return self._next_backoff()
+        self._trouble("exchange", f"exchange unreachable or erroring: {exc}")
+        return self._next_backoff()
 
     def _next_backoff(self) -> float:
         self._backoff = min(MAX_BACKOFF_S, self._backoff * 2)
@@ -195,3 +268,142 @@ class ExchangeLoop:
             )
         self.d.metrics.errors.labels("reconciliation_mismatch").inc()
         self.d.write_snapshot()
+
+
+# --- crash recovery -------------------------------------------------------------------------
+def recover_interrupted(d: Daemon) -> list[str]:
+    """Finish what a crash cut short, before READY. Returns what was done (also audited).
+
+    Each step is committed in its own transaction in the live path, so a kill -9 can fall
+    between two of them (the crash chaos test kills at each of these points):
+
+    1. a closing fill booked, its round trip not recorded or not yet seen by the
+       consecutive-losses breaker -> record it and let the breaker see it now (it trips
+       here if the streak reached the limit);
+    2. a breaker trip committed, but its cancel-all, audit entry and alert not done ->
+       run the trip actions now (cancel, audit, alert), once;
+    3. an alert claimed for delivery by the dead process (leased for a minute) -> due
+       again at once. The one that was being sent at the kill may reach its channel twice
+       (same outbox id: Slack metadata, email Message-ID); never zero times.
+
+    Paper mode has the same windows; this function only needs a started `Daemon`.
+    """
+    done = _catch_up_round_trips(d)
+    done += _alert_unalerted_trips(d)
+    done += _release_alert_leases(d)
+    if done:
+        d.audit.append("start_recovery", {"done": done}, sync=True)
+        log.warning("finished at start what the last run left undone", extra={"done": done})
+    return done
+
+
+def _closed_trades(d: Daemon) -> dict[str, list[ClosedTrade]]:
+    """Every round trip the booked fills close, per bot (the daemon's ledger, replayed)."""
+    ledger = Ledger([(b.name, b.symbol) for b in d.bots], d.settings.starting_balance_usdt)
+    out: dict[str, list[ClosedTrade]] = {b.name: [] for b in d.bots}
+    for r in d.store.fills():
+        fill = Fill(
+            trade_id=r["trade_id"],
+            client_order_id=r["client_order_id"],
+            bot=r["bot"],
+            symbol=r["symbol"],
+            side=Side(r["side"]),
+            qty=r["qty"],
+            price=r["price"],
+            fee=r["fee"],
+            ts=r["ts"],
+        )
+        closed = ledger.apply(fill)
+        if closed is not None and closed.bot in out:
+            out[closed.bot].append(closed)
+    return out
+
+
+def _catch_up_round_trips(d: Daemon) -> list[str]:
+    breaker = next((b for b in d.risk.breakers if isinstance(b, ConsecutiveLosses)), None)
+    closed = _closed_trades(d)
+    resets = [float(r["ts"]) for r in d.store.resets()]
+    last_reset = max(resets, default=-math.inf)
+    done: list[str] = []
+    for bot, trades in closed.items():
+        recorded = len(d.store.trades(bot))
+        for t in trades[recorded:]:  # booked fills whose round trip was never recorded
+            d.store.record_trade(t.bot, t.symbol, t.pnl, t.ts)
+            if d.trader.ramp is not None:
+                d.trader.ramp.on_trade(t.pnl)
+            done.append(f"round trip of {bot} at {t.ts:.3f} recorded")
+        if breaker is None:
+            continue
+        # the breaker's count is a function of the round trips since the last reset
+        since = [t for t in trades if t.ts > last_reset]
+        streak = 0
+        for t in reversed(since):
+            if t.pnl >= 0:
+                break
+            streak += 1
+        seen = breaker.losses.get(bot, 0)
+        unseen: list[ClosedTrade] = []
+        if streak > seen:
+            unseen = since[len(since) - (streak - seen) :]
+        elif streak == 0 and seen > 0 and since:
+            unseen = since[-1:]  # the closing win was not seen: the count restarts
+        for t in unseen:
+            d.risk.observe(Observation("trade", bot, t.ts, pnl=t.pnl))
+            done.append(f"round trip of {bot} at {t.ts:.3f} shown to the breakers")
+    return done
+
+
+def _outbox(d: Daemon) -> Any:
+    return getattr(d.notifier, "outbox", None)
+
+
+def _alerted_since(d: Daemon, dedup_key: str, since: float) -> bool:
+    """An alert under `dedup_key` was enqueued at/after `since` (outbox row, or its dedup
+    record once delivered rows are pruned)."""
+    rows = d.store.query(
+        "SELECT 1 FROM alert_outbox WHERE dedup_key=? AND created_at>=? UNION ALL"
+        " SELECT 1 FROM alert_dedup WHERE dedup_key=? AND sent_at>=?",
+        (dedup_key, since, dedup_key, since),
+    )
+    return bool(rows)
+
+
+def _alert_unalerted_trips(d: Daemon) -> list[str]:
+    if _outbox(d) is None:
+        return []  # no persisted outbox (tests with a plain notifier): nothing to compare
+    by_name = {b.name: b for b in d.risk.breakers}
+    done: list[str] = []
+    for row in d.store.tripped():
+        breaker = by_name.get(row["breaker"])
+        if breaker is None:
+            continue
+        scope_all = breaker.emergency or breaker.portfolio_scope
+        key = "emergency-stop" if breaker.emergency else f"breaker:{breaker.name}:{row['bot']}"
+        tripped_at = float(row["tripped_at"] or 0.0)
+        if _alerted_since(d, key, tripped_at - 1.0):
+            continue
+        trip = Trip(
+            breaker.name,
+            row["bot"],
+            float(row["value"] or 0.0),
+            float(row["threshold"] or breaker.threshold),
+            row["reason"] or f"{breaker.name} tripped",
+            breaker.emergency,
+            scope_all,
+            tripped_at,
+        )
+        for hook in d.risk.hooks.on_trip:  # cancel, audit, alert: what the crash cut short
+            hook(trip)
+        done.append(f"trip {breaker.name}:{row['bot']} alerted")
+    return done
+
+
+def _release_alert_leases(d: Daemon) -> list[str]:
+    outbox = _outbox(d)
+    if outbox is None:
+        return []
+    now = outbox.clock()
+    late = [r for r in outbox.rows(pending_only=True) if r.next_attempt_at > now]
+    for r in late:
+        outbox.release(r.id, now)
+    return [f"{len(late)} pending alert(s) due now"] if late else []

@@ -64,6 +64,25 @@ def read_status(settings: Settings) -> dict[str, Any]:
         store.close()
 
 
+def resolve_offline(settings: Settings, risk: RiskEngine, cleared: list[str], note: str) -> None:
+    """The daemon is not running: resolve the cleared trips' alerts in the outbox itself
+    (a RESOLVED row per channel the alert went to, sent at the next start; the dedup key
+    inactive at once)."""
+    from tradewarden.alerts.outbox import Outbox
+    from tradewarden.app import trip_alert_keys
+
+    box = Outbox(settings.db_path, dedup_seconds=settings.alert_dedup_seconds)
+    try:
+        for key in trip_alert_keys(risk, cleared):
+            original = box.active_alert(key)
+            if original is None:
+                continue
+            channels = sorted({r.channel for r in box.rows() if r.alert.dedup_key == key})
+            box.enqueue(original.resolution(note), channels)
+    finally:
+        box.close()
+
+
 def human_action(settings: Settings, action: str, reason: str) -> int:
     """Apply halt/reduce/reset through the running daemon, or directly when none runs."""
     if not reason.strip():
@@ -93,6 +112,7 @@ def human_action(settings: Settings, action: str, reason: str) -> int:
                     f"reset: {reason}"
                 )
                 audit.append("reset", {"reason": reason, "cleared": cleared}, actor=who, sync=True)
+                resolve_offline(settings, risk, cleared, f"reset by {who}: {reason}")
                 typer.echo(
                     f"reset by {who}: cleared {', '.join(cleared) or 'nothing (no trips)'}; "
                     f"state {risk.state.label}"

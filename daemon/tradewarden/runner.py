@@ -18,7 +18,7 @@ from tradewarden.audit import AuditError
 from tradewarden.broker import BrokerError
 from tradewarden.config import Settings
 from tradewarden.console import RunPrinter
-from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError
+from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError, recover_interrupted
 from tradewarden.exchange_wiring import (
     PeriodicChecks,
     exchange_broker_factory,
@@ -116,6 +116,8 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
         _err(f"exchange at {settings.effective_binance_url} not usable at start: {exc}")
         return 1
     loop = ExchangeLoop(daemon, daemon.broker) if exchange else None
+    if loop is None:
+        recover_interrupted(daemon)  # paper has the same crash windows (the loop does its own)
     if loop is not None:
         try:
             loop.start()  # time sync, exchangeInfo, first reconciliation: before READY

@@ -128,6 +128,12 @@ def test_418_ban_stops_all_traffic_until_retry_after(
         return code == 503 and any("rate limited" in r for r in body["reasons"])
 
     assert wait_for(not_ready_rate_limited, timeout=4), ready(port)
+
+    def ban_exported() -> bool:
+        line = [x for x in metrics(port).splitlines() if x.startswith("tradewarden_exchange_ban")]
+        return bool(line) and float(line[0].split()[-1]) > time.time()
+
+    assert wait_for(ban_exported, timeout=4), "the ban's end is not exported"
     assert wait_for(lambda: any(r["ts"] > banned_at for r in fx.requests()), 60), "no resume"
     gap = min(r["ts"] for r in fx.requests() if r["ts"] > banned_at) - banned_at
     assert gap >= 4.9, f"a request went out {gap:.2f}s into a 5 s ban"
@@ -246,3 +252,21 @@ def test_keys_never_leak(fx: FakeBinance, daemon: Callable[..., Running]) -> Non
     for blob in blobs:
         assert KEY not in blob and SECRET not in blob
         assert "CANARY" not in blob
+
+
+def test_a_halt_is_applied_during_a_long_back_off(
+    fx: FakeBinance, daemon: Callable[..., Running]
+) -> None:
+    d = daemon()
+    d.wait_ready()
+    fx.fault("maintenance", path="/api/*", count=None)
+    time.sleep(8)  # the back-off has grown past several seconds by now
+    started = time.monotonic()
+    proc = tw(d.state, "halt", "--reason", "maintenance drill")
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert "applied by the running daemon" in proc.stdout
+    assert status(d.state)["state"] == "halted"
+    fx.clear_faults()
+    assert d.stop() == 0
+    print(f"halt applied in {took:.2f}s during the back-off")
