@@ -6,6 +6,9 @@
   reaches a running daemon through a control request and SIGUSR1.
 - Hummingbot had no trailing drawdown from peak; ours is measured from the equity peak,
   not from the starting balance.
+
+Several bots sharing one rate budget, and a timeout after accept that must not double the
+order: `test_peer_exchange_scenarios.py` (against the fake Binance).
 """
 
 from __future__ import annotations
