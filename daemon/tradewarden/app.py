@@ -31,7 +31,7 @@ from tradewarden.ramp import SizeRamp
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.state import TradingState
-from tradewarden.store import Store
+from tradewarden.store import Store, fill_from_row
 from tradewarden.strategy import build_strategy
 from tradewarden.trader import Bot, Notifier, Trader
 from tradewarden.wallet.ledger import check_rebalance, declared_cold
@@ -112,7 +112,7 @@ class Daemon:
             self.ledger = Ledger(
                 [(b.name, b.symbol) for b in self.bots], settings.starting_balance_usdt
             )
-            past_fills = [_fill(r) for r in self.store.fills()]
+            past_fills = [fill_from_row(r) for r in self.store.fills()]
             for f in past_fills:
                 self.ledger.apply(f)
             self.risk = RiskEngine(settings, self.store, [b.name for b in self.bots])
@@ -433,20 +433,6 @@ def safe_config(settings: Settings) -> dict[str, Any]:
     data = settings.model_dump(mode="json", exclude={"credential_key"})
     data["credential_key_set"] = settings.credential_key is not None
     return data
-
-
-def _fill(row: Any) -> Fill:
-    return Fill(
-        trade_id=row["trade_id"],
-        client_order_id=row["client_order_id"],
-        bot=row["bot"],
-        symbol=row["symbol"],
-        side=Side(row["side"]),
-        qty=row["qty"],
-        price=row["price"],
-        fee=row["fee"],
-        ts=row["ts"],
-    )
 
 
 def _paper_balances(settings: Settings, fills: list[Fill]) -> dict[str, float]:

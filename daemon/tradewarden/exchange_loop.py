@@ -33,10 +33,11 @@ from tradewarden.exchange import (
     ReconcileReport,
 )
 from tradewarden.ledger import ClosedTrade, Ledger
-from tradewarden.models import Fill, OrderStatus, Side, Tick
+from tradewarden.models import OrderStatus, Tick
 from tradewarden.risk.breakers import ConsecutiveLosses, Observation
 from tradewarden.risk.engine import Trip
 from tradewarden.secrets.errors import SecretError
+from tradewarden.store import fill_from_row
 
 if TYPE_CHECKING:
     from tradewarden.app import Daemon
@@ -302,18 +303,7 @@ def _closed_trades(d: Daemon) -> dict[str, list[ClosedTrade]]:
     ledger = Ledger([(b.name, b.symbol) for b in d.bots], d.settings.starting_balance_usdt)
     out: dict[str, list[ClosedTrade]] = {b.name: [] for b in d.bots}
     for r in d.store.fills():
-        fill = Fill(
-            trade_id=r["trade_id"],
-            client_order_id=r["client_order_id"],
-            bot=r["bot"],
-            symbol=r["symbol"],
-            side=Side(r["side"]),
-            qty=r["qty"],
-            price=r["price"],
-            fee=r["fee"],
-            ts=r["ts"],
-        )
-        closed = ledger.apply(fill)
+        closed = ledger.apply(fill_from_row(r))
         if closed is not None and closed.bot in out:
             out[closed.bot].append(closed)
     return out

@@ -112,6 +112,21 @@ def _order(row: sqlite3.Row) -> Order:
     )
 
 
+def fill_from_row(row: sqlite3.Row) -> Fill:
+    """A booked fill as read back from the ``fills`` table."""
+    return Fill(
+        trade_id=row["trade_id"],
+        client_order_id=row["client_order_id"],
+        bot=row["bot"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        qty=row["qty"],
+        price=row["price"],
+        fee=row["fee"],
+        ts=row["ts"],
+    )
+
+
 class Store:
     """Thin, explicit access to the state file. Thread-safe through one lock."""
 
