@@ -10,7 +10,9 @@ kind                        effect (parameters, defaults)
 ``latency``                 wait ``ms`` (default 1000) before handling the request
 ``timeout_after_accept``    handle the request fully (an order IS booked), then hang ``ms``
                             (default 60000, longer than python-binance's 10 s) and close the
-                            connection without answering (``then="respond"`` answers late)
+                            connection without answering (``then="respond"`` answers late);
+                            ``queries="drop"``: from then on every request naming that order
+                            (``origClientOrderId``) is dropped too, until faults are cleared
 ``error_after_accept``      handle the request fully (order booked), then answer ``status``
                             (500/502/503, default 503) instead; ``body`` overrides the text
 ``drop_connection``         close the socket without a response; nothing is handled/booked
@@ -99,12 +101,15 @@ class FaultSet:
     def __init__(self) -> None:
         self.faults: list[Fault] = []
         self.fired: dict[str, int] = {}
+        # orders that cannot be asked about (``queries="drop"``): client order ids
+        self.unreachable_orders: set[str] = set()
 
     def add(self, fault: Fault) -> None:
         self.faults.append(fault)
 
     def clear(self) -> None:
         self.faults.clear()
+        self.unreachable_orders.clear()
 
     def take(self, method: str, path: str) -> list[Fault]:
         hit = [f for f in self.faults if f.matches(method, path)]

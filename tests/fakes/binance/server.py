@@ -511,8 +511,14 @@ class FakeBinanceServer:
         raw_query = request.query_string
         ip = request.remote or "unknown"
         api_key = request.headers.get("X-MBX-APIKEY")
+        params = dict(parse_qsl(raw_query, keep_blank_values=True))
+        params.update(parse_qsl(raw_body, keep_blank_values=True))
         with self.lock:
             faults = self.faults.take(method, path)
+            unreachable = params.get("origClientOrderId") in self.faults.unreachable_orders
+        if unreachable:
+            self._record(method, path, 0, api_key, fault="drop_connection")
+            return self._hang_up(request)
         by_kind: dict[str, Fault] = {}
         for f in faults:
             by_kind.setdefault(f.kind, f)
@@ -552,6 +558,9 @@ class FakeBinanceServer:
 
         hang = by_kind.get("timeout_after_accept")
         if hang is not None:
+            if hang.params.get("queries") == "drop" and params.get("newClientOrderId"):
+                with self.lock:
+                    self.faults.unreachable_orders.add(params["newClientOrderId"])
             if hang.params.get("then", "drop") == "respond":
                 await self._sleep(float(hang.params.get("ms", 60_000)) / 1000)
                 self._record(

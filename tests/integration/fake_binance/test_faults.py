@@ -49,6 +49,23 @@ def test_timeout_after_accept_books_the_order(fx: FakeBinance) -> None:
     assert fx.requests()[0]["fault"] == "timeout_after_accept"
 
 
+def test_timeout_after_accept_can_make_that_order_unaskable(fx: FakeBinance) -> None:
+    """``queries="drop"``: the order is booked, and every request naming it is dropped until
+    the faults are cleared; other orders can still be asked about."""
+    impatient = make_client(fx, requests_params={"timeout": 0.5})
+    impatient.order_limit_buy(newClientOrderId="tw-other-1", **ORDER)
+    fx.fault("timeout_after_accept", path="/api/v3/order", method="POST", ms=2000, queries="drop")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        impatient.order_limit_buy(newClientOrderId="tw-unaskable-1", **ORDER)
+    for _ in range(2):
+        with pytest.raises(requests.exceptions.ConnectionError):
+            impatient.get_order(symbol="BTCUSDT", origClientOrderId="tw-unaskable-1")
+    assert impatient.get_order(symbol="BTCUSDT", origClientOrderId="tw-other-1")["status"]
+    fx.clear_faults()
+    got = impatient.get_order(symbol="BTCUSDT", origClientOrderId="tw-unaskable-1")
+    assert got["status"] == "NEW"
+
+
 def test_timeout_after_accept_can_answer_late(fx: FakeBinance) -> None:
     patient = make_client(fx, requests_params={"timeout": 5})
     fx.fault("timeout_after_accept", path="/api/v3/account", ms=200, then="respond")

@@ -40,7 +40,7 @@ from tests.integration.testnet.conftest import (
 ORDER = {"path": "/api/v3/order"}
 TRADE_ID = "tradewarden/outage/binance/trade"
 SLACK_ID = "tradewarden/outage/slack"
-TTL_S, GRACE_S = 1.0, 2.0
+TTL_S, GRACE_S = 1.0, 3.0
 UNREACHABLE = "exchange unreachable or erroring"
 KEY_GONE = "trade key unavailable from the secret source"
 QUIET_S = 1.2  # more than a wave half-period: the strategy would have traded in it
@@ -177,6 +177,12 @@ def test_binance_and_secrets_manager_outages_while_trading(
         )
         row(key_gone_while_binance_down(port, fx, hop))
         row(halt_while_binance_and_slack_down(d, port, deps))
+    except BaseException:
+        d.stop()
+        print("\n".join(table), "\n--- daemon log (tail) ---\n" + "".join(d.lines[-80:]) + d.err)
+        audit = "".join(p.read_text() for p in sorted((d.state / "audit").glob("*.jsonl")))
+        print("--- audit (tail) ---\n" + "\n".join(audit.splitlines()[-40:]))
+        raise
     finally:
         rc = d.stop()
     print("\n" + "\n".join(table))
@@ -194,8 +200,10 @@ def slow_order_cell(d: Running, fx: FakeBinance) -> str:
     blocked); once the exchange answers again the order is resolved by query, never resent,
     and trading on the symbol resumes by itself."""
     n_posts = len(posts(fx))
-    fx.fault("timeout_after_accept", ms=1500, method="POST", count=1, **ORDER)
-    fx.fault("drop_connection", method="GET", count=None, **ORDER)
+    # only the queries of *that* order fail: a blanket GET-order fault would also fail the
+    # fill poll of the order before it if one is still being booked (that round, and every
+    # round after it, fails closed: no order at all, as it should be, but not this cell)
+    fx.fault("timeout_after_accept", ms=1500, method="POST", count=1, queries="drop", **ORDER)
     assert wait_for(lambda: len(posts(fx)) > n_posts, 30), "no order went out"
     unknown = lambda: query(d.state, "SELECT * FROM orders WHERE status='UNKNOWN'")  # noqa: E731
     assert wait_for(lambda: bool(unknown()), 10), "the unanswered order never became UNKNOWN"
@@ -237,7 +245,7 @@ def cached_key_cells(port: int, fx: FakeBinance, hop: TcpProxy) -> str:
     assert down_orders >= 1, "no order on the cached key"
     time.sleep(TTL_S + 0.5)  # let a re-read succeed: the next cell starts on a fresh key
     # slow (0.5 s a reply, under the 5 s read timeout): the key is re-read on the request
-    # path once per TTL, so each re-read stalls that round; trading goes on
+    # path once per TTL (counted from the answer), so each re-read stalls that round only
     t_ms = fx.server_time_ms()
     hop.slow(0.5)
     codes = sample_ready(port, TTL_S + 3.0)
@@ -245,7 +253,9 @@ def cached_key_cells(port: int, fx: FakeBinance, hop: TcpProxy) -> str:
     polls = [r["ts"] for r in fx.requests() if r["ts"] > t_ms and "ticker" in r["path"]]
     gap = max((b - a for a, b in zip(polls, polls[1:], strict=False)), default=0) / 1000
     assert codes == {200}, f"not ready while Secrets Manager was only slow: {codes}"
-    assert len(polls) >= 5, f"the trading loop stopped: {len(polls)} price polls"
+    # a loop stuck on Secrets Manager would poll once at most; how many more depends on the
+    # machine's load, so only "kept going" is asserted (the count goes into the table)
+    assert len(polls) >= 3, f"the trading loop stopped: {len(polls)} price polls"
     return (
         f"| Secrets Manager down {TTL_S + 0.5:.1f}s (< TTL {TTL_S}s + grace {GRACE_S}s);"
         f" then slow (0.5 s a reply) | 200 throughout | {down_orders} orders on the cached key;"
