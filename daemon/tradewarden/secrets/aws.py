@@ -6,7 +6,8 @@ from memory for ``TRADEWARDEN_SECRET_TTL_SECONDS``; then the next `get` asks aga
 
 If asking fails after start (unreachable, throttled, 5xx, access/KMS denied), the cached
 value is kept until TTL + ``TRADEWARDEN_SECRET_GRACE_SECONDS`` after it was last read, with
-a new attempt at most every `retry_s`; after that `get` raises `SecretUnavailableError`
+a new attempt at most every `retry_s` (and one more the moment that runs out); after that
+`get` raises `SecretUnavailableError`
 (the daemon halts rather than trade on nothing). A secret that is gone or malformed when
 re-read is an error at once: the store now says the old value is not to be used.
 
@@ -77,6 +78,7 @@ class _Entry:
     next_try: float = 0.0
     last_error: str = ""
     warned: bool = False
+    last_chance: bool = False  # the one extra attempt when TTL + grace runs out was made
 
 
 class AwsSecretsManagerSource:
@@ -134,8 +136,8 @@ class AwsSecretsManagerSource:
             entry = self._cache.get(key)
         if entry is not None and not entry.stale and now - entry.fetched < self.ttl_s:
             return entry.bundle  # refreshed by the thread we waited for
-        if entry is not None and now < entry.next_try:
-            return self._fallback(entry, now)
+        if entry is not None and now < entry.next_try and not self._runs_out(entry, now):
+            return self._fallback(entry, now)  # retry_s not up; the cached value still serves
         try:
             bundle = self.fetch(secret_id, kind)
         except (SecretUnavailableError, SecretAccessError) as exc:
@@ -151,8 +153,19 @@ class AwsSecretsManagerSource:
         with self._lock:
             if entry is not None and entry.warned:
                 log.warning("Secrets Manager answers again", extra={"secret_id": secret_id})
-            self._cache[key] = _Entry(bundle, now)
+            # the TTL runs from the answer, not the question: a reply slower than the TTL
+            # must not make every later `get` ask again
+            self._cache[key] = _Entry(bundle, self._clock())
         return bundle
+
+    def _runs_out(self, entry: _Entry, now: float) -> bool:
+        """The cached value just ran past TTL + grace: ask once more before giving up on
+        it, even if the last failed attempt was less than `retry_s` ago (the source may be
+        back by now). Once only; after that attempts keep the `retry_s` pace."""
+        if entry.last_chance or now - entry.fetched < self.ttl_s + self.grace_s:
+            return False
+        entry.last_chance = True
+        return True
 
     def _fallback(self, entry: _Entry, now: float) -> SecretBundle:
         secret_id = entry.bundle.secret_id
@@ -202,6 +215,12 @@ class AwsSecretsManagerSource:
         self.reads += 1
         resp = self._call(secret_id, "GetSecretValue", self._client.get_secret_value, **args)
         text = resp.get("SecretString")
+        if text is None and resp.get("SecretBinary") is None:
+            # a cut or garbled answer (seen through a flaky network path), not a statement
+            # about the secret: transient, so a cached value still serves until TTL + grace
+            raise SecretUnavailableError(
+                f"secret {secret_id}: Secrets Manager answered without a value", secret_id
+            )
         if text is None:
             raise SecretFormatError(
                 f"secret {secret_id}: stored as SecretBinary; expected a JSON SecretString",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -116,20 +116,25 @@ def enable_iam_auth(url: str) -> None:
 
 class ErrorEndpoint:
     """A minimal Secrets Manager endpoint (the awsJson1.1 protocol boto3 speaks) for what
-    moto does not model: KMS decryption failures and throttling. `answer` is either
-    ``("ok", SecretString)`` or ``(http_status, error_code)``; `hits` counts requests."""
+    moto does not model: KMS decryption failures, throttling, an answer without a value.
+    `answer` is ``("ok", SecretString)``, ``("empty", "")`` (200 and ``{}``) or
+    ``(http_status, error_code)``; `hits` counts requests; `on_hit` runs on each."""
 
     def __init__(self) -> None:
         self.answer: tuple[Any, str] = (400, "ThrottlingException")
         self.hits = 0
+        self.on_hit: Callable[[], None] = lambda: None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.hits += 1
+                outer.on_hit()
                 status, what = outer.answer
-                if status == "ok":
+                if status == "empty":
+                    code, body = 200, {}
+                elif status == "ok":
                     code = 200
                     body: dict[str, Any] = {
                         "ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x",

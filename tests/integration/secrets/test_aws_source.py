@@ -183,6 +183,87 @@ def test_kms_denied_after_start_is_ridden_out_for_the_grace_only(
         src.get(TRADE_ID)
 
 
+def test_an_answer_without_a_value_is_transient_not_a_verdict_on_the_secret(
+    error_endpoint: ErrorEndpoint, clean_env: None
+) -> None:
+    """A 200 without SecretString or SecretBinary (a cut answer) does not say the secret is
+    binary or gone: unavailable, so the cached value serves until TTL + grace, then halt."""
+    error_endpoint.answer = ("empty", "")
+    with pytest.raises(SecretUnavailableError, match="answered without a value") as info:
+        AwsSecretsManagerSource(client=sm_client(error_endpoint.url)).get(TRADE_ID)
+    assert "SecretBinary" not in clean(info.value)
+    clock = Clock()
+    error_endpoint.answer = ("ok", pair())
+    src = AwsSecretsManagerSource(
+        ttl_s=10, grace_s=5, retry_s=1, clock=clock, client=sm_client(error_endpoint.url)
+    )
+    assert src.get(TRADE_ID)["api_key"].reveal() == KEY
+    error_endpoint.answer = ("empty", "")
+    clock.t += 12
+    assert src.get(TRADE_ID)["api_key"].reveal() == KEY  # within TTL + grace
+    clock.t += 4
+    with pytest.raises(SecretUnavailableError, match="without a value"):
+        src.get(TRADE_ID)
+
+
+def test_the_ttl_runs_from_the_answer_so_a_slow_reply_is_not_asked_again_at_once(
+    error_endpoint: ErrorEndpoint, clean_env: None
+) -> None:
+    clock = Clock()
+    error_endpoint.answer = ("ok", pair())
+
+    def slow_reply() -> None:
+        clock.t += 15  # the reply takes longer than the TTL
+
+    error_endpoint.on_hit = slow_reply
+    src = AwsSecretsManagerSource(
+        ttl_s=10, grace_s=5, clock=clock, client=sm_client(error_endpoint.url)
+    )
+    src.get(TRADE_ID)
+    error_endpoint.on_hit = lambda: None
+    clock.t += 9
+    src.get(TRADE_ID)
+    assert error_endpoint.hits == 1  # still fresh: 9 s after the answer arrived
+    clock.t += 2
+    src.get(TRADE_ID)
+    assert error_endpoint.hits == 2
+
+
+def test_one_more_attempt_when_the_cached_value_runs_out(
+    error_endpoint: ErrorEndpoint, clean_env: None
+) -> None:
+    """The source comes back between two paced attempts: the moment TTL + grace runs out it
+    is asked once more rather than the daemon stopping on a value it could have re-read."""
+    clock = Clock()
+    error_endpoint.answer = ("ok", pair())
+    src = AwsSecretsManagerSource(
+        ttl_s=10, grace_s=5, retry_s=30, clock=clock, client=sm_client(error_endpoint.url)
+    )
+    src.get(TRADE_ID)
+    error_endpoint.answer = (500, "InternalServiceError")
+    clock.t += 11
+    assert src.get(TRADE_ID)["api_key"].reveal() == KEY  # failed; next paced try in 30 s
+    hits = error_endpoint.hits
+    clock.t += 2
+    src.get(TRADE_ID)
+    assert error_endpoint.hits == hits  # paced: not asked again yet
+    error_endpoint.answer = ("ok", pair(NEW_KEY, NEW_SECRET))
+    clock.t += 3  # 16 s after the read: past TTL + grace, 25 s before the paced retry
+    assert src.get(TRADE_ID)["api_key"].reveal() == NEW_KEY
+    error_endpoint.answer = (500, "InternalServiceError")
+    clock.t += 16
+    hits = error_endpoint.hits
+    with pytest.raises(SecretUnavailableError):
+        src.get(TRADE_ID)  # ran out again, and the attempt due now failed
+    with pytest.raises(SecretUnavailableError):
+        src.get(TRADE_ID)  # the one extra attempt past TTL + grace, failed too
+    assert error_endpoint.hits > hits
+    hits = error_endpoint.hits
+    with pytest.raises(SecretUnavailableError):
+        src.get(TRADE_ID)
+    assert error_endpoint.hits == hits  # no hammering: back to the retry_s pace
+
+
 def test_iam_access_denied(clean_env: None) -> None:
     with private_moto() as url:
         sm_client(url).create_secret(Name=TRADE_ID, SecretString=pair())
