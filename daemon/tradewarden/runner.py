@@ -33,7 +33,7 @@ from tradewarden.secrets import scrub
 from tradewarden.secrets.credentials import alert_secrets
 from tradewarden.secrets.errors import SecretConfigError, SecretError
 from tradewarden.secrets.factory import build_source
-from tradewarden.service import Service
+from tradewarden.service import Service, main_thread_only
 from tradewarden.store import StateError, Store
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,8 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     daemon.install_signal_handlers()
     service = Service()
     daemon.on_housekeeping.append(lambda: service.watchdog(f"state {daemon.risk.state.label}"))
+    if loop is not None:
+        loop.broker.on_wait.append(main_thread_only(service.watchdog, "waiting on the exchange"))
     daemon.on_housekeeping.append(PeriodicChecks(daemon, settings, source))
     printer = RunPrinter(daemon.trader) if console else None
     try:

@@ -4,7 +4,9 @@ STOPPING on a clean shutdown. A no-op when NOTIFY_SOCKET is unset (not under sys
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 
 import sdnotify
 
@@ -33,3 +35,15 @@ class Service:
 
     def stopping(self) -> None:
         self._send("STOPPING=1\nSTATUS=stopping: flushing audit and alert outbox")
+
+
+def main_thread_only(ping: Callable[[str], None], status: str) -> Callable[[], None]:
+    """A wait hook that feeds the watchdog only from the main loop's thread: a wait there is
+    the loop making progress on purpose; a wait on another thread says nothing about a hung
+    main loop, so it must not keep systemd from restarting it."""
+
+    def hook() -> None:
+        if threading.current_thread() is threading.main_thread():
+            ping(status)
+
+    return hook

@@ -118,6 +118,7 @@ class ExchangeClient:
         self.metrics: ExchangeMetrics = metrics or NullMetrics()
         self.max_queue_s = max_queue_s
         self._on_ban = on_ban
+        self.on_wait: Callable[[], None] | None = None  # called while queued in the limiter
         self._lock = threading.Lock()
         self._client: _ThreadSafeClient | None = None
         self._creds: tuple[Any, Any] | None = None
@@ -183,6 +184,7 @@ class ExchangeClient:
                 endpoint.orders,
                 low_priority=low_priority,
                 max_wait=self.max_queue_s,
+                on_wait=self.on_wait,
             )
             _CALL.sent_ms = None
             _CALL.response = None

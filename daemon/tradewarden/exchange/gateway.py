@@ -102,6 +102,10 @@ class BinanceBroker:
         )
         self.timesync = self.client.timesync
         self._sleep = sleep
+        # called while this broker waits on purpose (an order's outcome being resolved, a
+        # request queued in the limiter): the daemon feeds the systemd watchdog from it
+        self.on_wait: list[Callable[[], None]] = []
+        self.client.on_wait = self._waiting
         self._info_ttl_s = info_ttl_s
         self._filters: dict[str, SymbolFilters] = {}
         self._info_at = float("-inf")
@@ -235,6 +239,13 @@ class BinanceBroker:
             horizon = self.timesync.server_ms() - 600_000
             self._sent_ms = {c: t for c, t in self._sent_ms.items() if t > horizon}
 
+    def _waiting(self) -> None:
+        for hook in self.on_wait:
+            try:
+                hook()
+            except Exception:  # a hook must never break an order's resolution
+                log.exception("wait hook failed")
+
     def _resolve(self, expected: Order, sent_ms: float, why: str) -> Order:
         """Find out what happened to a sent order by asking, never by resending."""
         cid, symbol = expected.client_order_id, expected.symbol
@@ -244,6 +255,7 @@ class BinanceBroker:
         deadline = time.monotonic() + self.resolve_timeout_s
         delay, last = 0.2, why
         while True:
+            self._waiting()
             outcome, found = self._ask(symbol, cid)
             if outcome == "found":
                 order = order_from_json(found, bot=expected.bot)

@@ -24,7 +24,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -38,6 +38,7 @@ class LimitKind(StrEnum):
     RAW_REQUESTS = "RAW_REQUESTS"
 
 
+WAIT_STEP_S = 1.0  # a long queue is slept in steps this long when someone wants to know
 INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}
 _HEADER_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 _HEADER_RE = re.compile(r"^x-mbx-(used-weight|order-count)-(\d+)([smhd])$", re.IGNORECASE)
@@ -219,11 +220,14 @@ class RateLimiter:
         *,
         low_priority: bool = False,
         max_wait: float | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> float:
         """Block until the request fits every bucket, then charge it. Returns seconds waited.
 
         Raises `RateLimitedError` (nothing charged) if that would take longer than
-        `max_wait`, e.g. while a 418 ban runs for minutes.
+        `max_wait`, e.g. while a 418 ban runs for minutes. A long wait is slept in steps of
+        at most `WAIT_STEP_S`, calling `on_wait` after each (the daemon feeds the systemd
+        watchdog from it: a queue of a minute is a wait, not a hang).
         """
         started = self.clock.now()
         while True:
@@ -257,7 +261,11 @@ class RateLimiter:
                 raise RateLimitedError(
                     f"request budget exhausted for {wait:.1f}s", code=None, retry_after=wait
                 )
-            self.clock.sleep_until(deadline)
+            if on_wait is None:
+                self.clock.sleep_until(deadline)
+            else:
+                self.clock.sleep_until(min(deadline, now + WAIT_STEP_S))
+                on_wait()
 
     def observe(self, headers: Mapping[str, str], sent: float | None = None) -> None:
         """Correct the buckets from the exchange's usage headers of a request that left at

@@ -81,6 +81,26 @@ def test_unreachable_exchange_leaves_unknown_and_raises(
     assert posts(fx) == 1
 
 
+def test_resolving_an_order_reports_progress_to_the_wait_hooks(
+    fx: FakeBinance, make_broker: Callable[..., BinanceBroker], store: Store
+) -> None:
+    """While the gateway asks about an order for up to its resolve timeout, the wait hooks
+    run between the questions (the daemon's watchdog is fed from them: a resolution of
+    ~16 s in production is the loop at work, not a hang)."""
+    broker = make_broker(resolve_timeout_s=2.0)
+    beats: list[float] = []
+    broker.on_wait.append(lambda: beats.append(time.monotonic()))
+    broker.on_wait.append(lambda: 1 / 0)  # a failing hook must not break the resolution
+    fx.fault("drop_connection", **ORDER)
+    fx.fault("drop_connection", path="/api/v3/order", method="GET", count=None)
+    req = intent(store)
+    with pytest.raises(OutcomeUnknownError):
+        broker.submit(req)
+    assert len(beats) >= 3
+    gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
+    assert max(gaps) < 1.0 + broker.client.timeout_s  # a step's sleep plus one question
+
+
 def test_clock_skew_recovers_by_resync(
     fx: FakeBinance, broker: BinanceBroker, store: Store
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tradewarden.exchange.errors import RateLimitedError
 from tradewarden.exchange.ratelimit import (
+    WAIT_STEP_S,
     LimitKind,
     RateLimit,
     RateLimiter,
@@ -96,6 +97,21 @@ def test_low_priority_keeps_room_for_orders() -> None:
     with pytest.raises(RateLimitedError):
         lim.acquire(1, low_priority=True, max_wait=1.0)
     assert lim.acquire(200) == 0.0  # an order still goes through at once
+
+
+def test_a_long_queue_is_waited_in_steps_that_report_progress() -> None:
+    """With `on_wait`, a minute in the queue is slept in steps of at most WAIT_STEP_S, the
+    hook called after each (the daemon feeds the systemd watchdog from it); same result."""
+    clock = SimClock()
+    lim = RateLimiter(WEIGHT_ONLY, clock=clock, margin=0.0)
+    lim.acquire(1000)
+    calls: list[float] = []
+    waited = lim.acquire(10, on_wait=lambda: calls.append(clock.now()))
+    assert 60.0 <= waited <= 60.6 + 1e-9
+    assert len(calls) >= 60
+    steps = [b - a for a, b in zip([1000.0, *calls], calls, strict=False)]
+    assert max(steps) <= WAIT_STEP_S + 1e-9
+    assert lim.used() == pytest.approx(10)
 
 
 def test_max_wait_refuses_without_charging() -> None:
