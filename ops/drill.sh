@@ -120,7 +120,7 @@ wait_for "the fake Slack" grep -q "Web API" "$WORK/slack.log"
 SLACK_API="$(sed -n 's/.*Web API \(http[^ ]*\) .*/\1/p' "$WORK/slack.log")"
 SLACK_URL="${SLACK_API%api/}"
 export TRADEWARDEN_SLACK_BASE_URL="$SLACK_API"
-export TRADEWARDEN_SLACK_TOKEN="xoxb-fake-token" # the fake's default; not a real secret
+export TRADEWARDEN_SLACK_TOKEN="test-slack-fake-token" # the fake's default; not a real secret
 "${TW[@]}" run --follow --no-console >"$WORK/daemon.log" 2>&1 &
 DAEMON_PID=$!
 ready() {

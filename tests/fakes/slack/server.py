@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-DEFAULT_TOKEN = "xoxb-fake-token"  # noqa: S105 - a test fixture value
+DEFAULT_TOKEN = "test-slack-fake-token"  # noqa: S105 - a test fixture value
 DEFAULT_WEBHOOK_PATH = "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
 
 

@@ -9,7 +9,7 @@ from tests.fakes.smtp import FakeSmtp
 
 SMTP_USER = "tw-alerts"
 SMTP_PASSWORD = "smtp-pw-CANARY-5c1e9b"  # noqa: S105 - a planted canary, not a credential
-SLACK_TOKEN = "xoxb-CANARY-8d2f-4a61-token"  # noqa: S105 - a planted canary
+SLACK_TOKEN = "test-slack-CANARY-8d2f-4a61-token"  # noqa: S105 - a planted canary
 
 
 @pytest.fixture()

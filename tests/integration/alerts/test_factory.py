@@ -90,7 +90,9 @@ def test_webhook_only_and_missing_pieces(tmp_path: Path, clean_env: None) -> Non
 
 def test_bad_credentials_are_configuration_errors(tmp_path: Path, clean_env: None) -> None:
     with pytest.raises(TypeError, match="must be a Secret"):
-        build_dispatcher(settings_for(tmp_path), {"slack_bot_token": "xoxb-plain"}, tmp_path / "x")  # type: ignore[dict-item]
+        build_dispatcher(
+            settings_for(tmp_path), {"slack_bot_token": "test-slack-plain"}, tmp_path / "x"
+        )  # type: ignore[dict-item]
     remote_plain = settings_for(
         tmp_path, smtp_host="smtp.example.org", smtp_tls="none", email_to=("a@b.c",)
     )

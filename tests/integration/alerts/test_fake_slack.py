@@ -20,7 +20,7 @@ def test_web_api_checks_the_bearer_token(fake_slack: FakeSlack) -> None:
     ok = WebClient(token=fake_slack.token, base_url=fake_slack.api_url)
     resp = ok.chat_postMessage(channel="#c", text="hello")
     assert resp["ok"] is True and resp["channel"] and resp["ts"]
-    bad = WebClient(token="xoxb-wrong", base_url=fake_slack.api_url)
+    bad = WebClient(token="test-slack-wrong", base_url=fake_slack.api_url)
     with pytest.raises(SlackApiError) as err:
         bad.chat_postMessage(channel="#c", text="hello")
     assert err.value.response["error"] == "invalid_auth"
@@ -60,14 +60,14 @@ def test_http_control_endpoint_injects_faults(fake_slack: FakeSlack) -> None:
 def test_runs_as_a_module_on_a_given_port() -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.slack", "--port", str(port), "--token", "xoxb-t"],
+        [sys.executable, "-m", "tests.fakes.slack", "--port", str(port), "--token", "test-slack-t"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/")
-        client = WebClient(token="xoxb-t", base_url=f"http://127.0.0.1:{port}/api/")
+        client = WebClient(token="test-slack-t", base_url=f"http://127.0.0.1:{port}/api/")
         assert client.chat_postMessage(channel="#c", text="from a subprocess")["ok"]
     finally:
         proc.terminate()

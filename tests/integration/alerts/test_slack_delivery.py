@@ -128,7 +128,7 @@ def test_server_errors_and_an_outage_then_exactly_once(
 
 
 def test_a_rejected_token_stays_pending(tmp_path: Path, fake_slack: FakeSlack) -> None:
-    wrong = SlackChannel(Secret("xoxb-not-the-right-one"), "#c", fake_slack.api_url)
+    wrong = SlackChannel(Secret("test-slack-not-the-right-one"), "#c", fake_slack.api_url)
     d = dispatcher(tmp_path, wrong, FakeClock())
     d.enqueue(trip())  # type: ignore[arg-type]
     d.deliver_due()
@@ -141,7 +141,7 @@ def test_a_rejected_token_stays_pending(tmp_path: Path, fake_slack: FakeSlack) -
 def test_slack_credentials_must_be_secrets(kind: str) -> None:
     with pytest.raises(TypeError):
         if kind == "token":
-            SlackChannel("xoxb-plain", "#c")  # type: ignore[arg-type]
+            SlackChannel("test-slack-plain", "#c")  # type: ignore[arg-type]
         else:
             SlackWebhookChannel("https://hooks.example/x")  # type: ignore[arg-type]
 

@@ -12,7 +12,7 @@ from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import tw
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-CANARY_TOKEN = "xoxb-CANARY-7f3a9d-slack-token"
+CANARY_TOKEN = "test-slack-CANARY-7f3a9d-slack-token"
 CANARY_PASSWORD = "CANARY-smtp-pw-51e2c0"
 
 

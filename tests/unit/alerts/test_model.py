@@ -30,7 +30,7 @@ def test_json_round_trip_is_exact() -> None:
 
 def test_a_secret_in_the_context_is_refused() -> None:
     with pytest.raises(TypeError, match="plain values"):
-        make(context={"token": Secret("xoxb-canary")})
+        make(context={"token": Secret("test-slack-canary")})
     with pytest.raises(TypeError, match="plain values"):
         make(context={"nested": [{"pw": Secret("x")}]})
 

@@ -34,8 +34,8 @@ def test_short_values_are_not_registered() -> None:
 
 def test_error_text_is_scrubbed_and_bounded() -> None:
     r = Redactor()
-    r.add("xoxb-canary-token")
-    exc = RuntimeError("bad token xoxb-canary-token " + "x" * 1000)
+    r.add("test-slack-canary-token")
+    exc = RuntimeError("bad token test-slack-canary-token " + "x" * 1000)
     text = error_text(exc, r)
     assert text.startswith("RuntimeError: bad token ***")
     assert len(text) == MAX_ERROR_CHARS
@@ -43,15 +43,15 @@ def test_error_text_is_scrubbed_and_bounded() -> None:
 
 def test_log_filter_scrubs_args_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
     r = Redactor()
-    r.add("xoxb-canary-token")
+    r.add("test-slack-canary-token")
     logger = logging.getLogger("tests.redact.filter")
     logger.addFilter(ScrubFilter(r))
     caplog.set_level(logging.DEBUG, logger="tests.redact.filter")
-    logger.info("sending with %s", "xoxb-canary-token")
+    logger.info("sending with %s", "test-slack-canary-token")
     try:
-        raise ValueError("xoxb-canary-token rejected")
+        raise ValueError("test-slack-canary-token rejected")
     except ValueError:
         logger.exception("failed")
-    assert "xoxb-canary-token" not in caplog.text
+    assert "test-slack-canary-token" not in caplog.text
     assert caplog.records[0].getMessage() == "sending with ***"
     assert "ValueError: *** rejected" in caplog.records[1].getMessage()

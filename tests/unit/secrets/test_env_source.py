@@ -23,7 +23,7 @@ def test_reads_the_trade_pair_and_the_alert_secrets(settings) -> None:
     env = {
         "TRADEWARDEN_BINANCE_API_KEY": "env-key-1",
         "TRADEWARDEN_BINANCE_API_SECRET": "env-secret-1",
-        "TRADEWARDEN_SLACK_TOKEN": "xoxb-env-token",
+        "TRADEWARDEN_SLACK_TOKEN": "test-slack-env-token",
         "TRADEWARDEN_SMTP_USERNAME": "alerts",
         "TRADEWARDEN_SMTP_PASSWORD": "env-smtp-pw",
     }
