@@ -49,12 +49,9 @@ from tests.fakes.smtp import FakeSmtp
 from tests.integration.e2e_alerting.stack import (
     AlertmanagerSlack,
     Server,
-    alertmanager_config,
     get_json,
-    prometheus_config,
     relay_login_prompts,
-    start_alertmanager,
-    start_prometheus,
+    start_alerting,
 )
 from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.app import SNAPSHOT_EVERY
@@ -247,30 +244,10 @@ def run(tmp: Path) -> int:
         servers: list[Server] = []
         poller = Poller(slack, smtp)
         try:
-            am_dir, prom_dir = tmp / "am", tmp / "prom"
-            am = start_alertmanager(
-                am_dir,
-                alertmanager_config(
-                    am_dir,
-                    slack_webhook_url=slack.webhook_url,
-                    smtp=(smtp.host, smtp.port),
-                    smtp_password=SMTP_PASSWORD,
-                    smtp_ca_file=smtp.cert_path,
-                ),
+            _, prom = start_alerting(
+                tmp, f"127.0.0.1:{exporter.port}", slack, smtp, SMTP_PASSWORD, servers, for_="0s"
             )
-            servers.append(am)
-            servers.append(
-                start_prometheus(
-                    prom_dir,
-                    prometheus_config(
-                        prom_dir,
-                        f"127.0.0.1:{exporter.port}",
-                        f"127.0.0.1:{am.port}",
-                        for_="0s",
-                    ),
-                )
-            )
-            wait_first_scrape(servers[1])
+            wait_first_scrape(prom)
             poller.start()
             trips = measure(fx, trader, gate, risk, poller, housekeeping)
             deadline = time.monotonic() + DEADLINE_S
@@ -286,7 +263,7 @@ def run(tmp: Path) -> int:
                     seen = poller.first(c, t.bot)
                     if seen is not None:
                         t.seen[c] = seen
-            fired_at(servers[1], trips)
+            fired_at(prom, trips)
         finally:
             poller.stop.set()
             for s in reversed(servers):

@@ -33,7 +33,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -50,14 +49,12 @@ from tests.fakes.smtp import FakeSmtp
 from tests.integration.alerts.helpers import email_ids, slack_ids
 from tests.integration.daemon.helpers import db, env_for, tw, wait_for
 from tests.integration.testnet.conftest import (
-    KEY,
-    SECRET,
-    SPEC,
+    LOSING_WAVE,
     Running,
-    daemon_env,
     fills,
     local_orders,
     posts,
+    wave_exchange,
 )
 from tradewarden.audit import verify as verify_audit
 from tradewarden.ledger import Ledger
@@ -68,10 +65,7 @@ CYCLES = int(os.environ.get("CHAOS_CYCLES", "10"))
 SEED = int(os.environ.get("CHAOS_SEED", "4242"))
 THRESHOLD = 2
 BOTS = ("b1",)
-# SMA5/SMA20 lag this wave (a period a second at 50 ms a step, polled every 100 ms): every
-# round trip buys high and sells low, the ATR stays in zones 1-2 (entries allowed), so a
-# reset bot trips again about two seconds later
-LOSING_WAVE = [round(30000 * (1 + 0.004 * math.sin(2 * math.pi * i / 20)), 2) for i in range(20)]
+# on LOSING_WAVE every round trip loses: a reset bot trips again about two seconds later
 ORDER = {"path": "/api/v3/order", "method": "POST"}
 POINT_DEADLINE_S = 12.0
 PACE_WEIGHT = 3600
@@ -109,39 +103,30 @@ class ChaosDaemon(Running):
     stderr to a file (alert console lines go there; a pipe nobody reads could fill up)."""
 
     def __init__(self, state: Path, fx: FakeBinance, crash_at: str = "", **extra: str) -> None:
-        self.state = state
-        env = env_for(state, **daemon_env(fx, **extra))
-        if crash_at:
-            env[CRASH_ENV] = crash_at
+        self.crash_at = crash_at
         state.parent.mkdir(parents=True, exist_ok=True)
         self._err_file = (state.parent / "daemon.stderr").open("a")
-        self.proc = subprocess.Popen(
+        super().__init__(state, fx, **extra)
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[str]:
+        full = env_for(self.state, **env)
+        if self.crash_at:
+            full[CRASH_ENV] = self.crash_at
+        return subprocess.Popen(
             [sys.executable, "-m", "tests.chaos.crashpoints", "run", "--no-console"],
             cwd=REPO,
-            env=env,
+            env=full,
             stdout=subprocess.PIPE,
             stderr=self._err_file,
             text=True,
         )
-        self.lines: list[str] = []
-        self.err = ""
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+
+    def _stderr(self) -> str:
+        self._err_file.close()
+        return ""  # in daemon.stderr next to the state directory
 
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait(10)
-        self._reader.join(5)
-        self._err_file.close()
-        return rc
 
 
 # --- reading the state ------------------------------------------------------------------------
@@ -510,17 +495,10 @@ def totals(state: Path) -> tuple[int, int, int]:
 
 def test_exchange_crash_chaos(tmp_path: Path) -> None:
     with (
-        FakeBinance(
-            api_key=KEY,
-            api_secret=SECRET,
-            symbols={"BTCUSDT": SPEC},
-            balances={"USDT": 10_000.0, "BTC": 0.0},
-        ) as fx,
+        wave_exchange(LOSING_WAVE, 50) as fx,
         running_fake_slack() as slack,
         FakeSmtp(tls="none") as smtp,
     ):
-        fx.set_price_path("BTCUSDT", LOSING_WAVE, loop=True)
-        fx.auto_step(50)
         env = {
             "TRADEWARDEN_BOTS": ",".join(f"{b}:BTCUSDT:ma_cross" for b in BOTS),
             "MAX_CONSECUTIVE_LOSSES": str(THRESHOLD),

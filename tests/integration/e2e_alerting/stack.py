@@ -268,6 +268,39 @@ def start_prometheus(workdir: Path, config: Path) -> Server:
     return server
 
 
+def start_alerting(
+    workdir: Path,
+    target: str,
+    slack: AlertmanagerSlack,
+    smtp: Any,
+    smtp_password: str,
+    servers: list[Server],
+    *,
+    for_: str = "1s",
+) -> tuple[Server, Server]:
+    """Alertmanager (to the fake Slack webhook and the fake SMTP server with its CA), then
+    Prometheus scraping `target` with the shipped rules (``for`` shortened to `for_`) and
+    sending to it. Each is appended to `servers` as soon as it runs, for the caller's
+    cleanup. Returns (alertmanager, prometheus)."""
+    am_dir, prom_dir = workdir / "am", workdir / "prom"
+    am = start_alertmanager(
+        am_dir,
+        alertmanager_config(
+            am_dir,
+            slack_webhook_url=slack.webhook_url,
+            smtp=(smtp.host, smtp.port),
+            smtp_password=smtp_password,
+            smtp_ca_file=smtp.cert_path,
+        ),
+    )
+    servers.append(am)
+    prom = start_prometheus(
+        prom_dir, prometheus_config(prom_dir, target, f"127.0.0.1:{am.port}", for_=for_)
+    )
+    servers.append(prom)
+    return am, prom
+
+
 def get_json(url: str) -> Any:
     import json
 

@@ -22,12 +22,9 @@ from tests.integration.daemon.helpers import env_for
 from tests.integration.e2e_alerting.stack import (
     AlertmanagerSlack,
     Server,
-    alertmanager_config,
     get_json,
-    prometheus_config,
     relay_login_prompts,
-    start_alertmanager,
-    start_prometheus,
+    start_alerting,
 )
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -83,22 +80,7 @@ def test_breaker_trip_reaches_slack_and_email_through_prometheus_and_alertmanage
             FakeSmtp(tls="starttls", auth=(SMTP_USER, SMTP_PASSWORD)) as smtp,
         ):
             target = f"127.0.0.1:{metrics_port(proc, log)}"
-            am_dir, prom_dir = tmp_path / "am", tmp_path / "prom"
-            am = start_alertmanager(
-                am_dir,
-                alertmanager_config(
-                    am_dir,
-                    slack_webhook_url=slack.webhook_url,
-                    smtp=(smtp.host, smtp.port),
-                    smtp_password=SMTP_PASSWORD,
-                    smtp_ca_file=smtp.cert_path,
-                ),
-            )
-            servers.append(am)
-            prom = start_prometheus(
-                prom_dir, prometheus_config(prom_dir, target, f"127.0.0.1:{am.port}")
-            )
-            servers.append(prom)
+            _, prom = start_alerting(tmp_path, target, slack, smtp, SMTP_PASSWORD, servers)
 
             def breaker_in_slack() -> list[str]:
                 return [

@@ -10,7 +10,6 @@ trading*, and the orders that led to it show that trading went on during the out
 from __future__ import annotations
 
 import json
-import math
 import time
 import urllib.error
 import urllib.request
@@ -27,14 +26,11 @@ from tests.fakes.smtp import FakeSmtp
 from tests.integration.alerts.helpers import REGION, SnsSink
 from tests.integration.daemon.helpers import db, wait_for
 from tests.integration.outage.proxy import TcpProxy
-from tests.integration.testnet.conftest import KEY, SECRET, SPEC, Running
+from tests.integration.testnet.conftest import LOSING_WAVE, Running, wave_exchange
 from tradewarden.control import DaemonLock, request_via_daemon
 from tradewarden.store import Store
 
 BOT = "loser"
-# SMA5/SMA20 lag this wave (a period a second at 50 ms a step, polled every 100 ms): every
-# round trip loses; the ATR stays in zones 1-2, so entries are allowed
-LOSING_WAVE = [round(30000 * (1 + 0.004 * math.sin(2 * math.pi * i / 20)), 2) for i in range(20)]
 TRIP_KEY = f"breaker:consecutive_losses:{BOT}"
 
 
@@ -52,19 +48,12 @@ class Deps:
 @pytest.fixture()
 def deps(clean_env: None, aws_env: str) -> Iterator[Deps]:
     with (
-        FakeBinance(
-            api_key=KEY,
-            api_secret=SECRET,
-            symbols={"BTCUSDT": SPEC},
-            balances={"USDT": 10_000.0, "BTC": 0.0},
-        ) as fx,
+        wave_exchange(LOSING_WAVE, 50) as fx,
         running_fake_slack() as slack,
         FakeSmtp(tls="none") as smtp,
         TcpProxy("127.0.0.1", smtp.port) as smtp_hop,
         TcpProxy("127.0.0.1", int(aws_env.rsplit(":", 1)[1])) as sns_hop,
     ):
-        fx.set_price_path("BTCUSDT", LOSING_WAVE, loop=True)
-        fx.auto_step(50)
         sink = SnsSink("tw-outage-matrix")
         sink.create()
         yield Deps(fx, slack, smtp, smtp_hop, sns_hop, sink, aws_env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -20,6 +21,9 @@ SECRET = "tw-testnet-secret-CANARY-9b7c" + "s" * 35
 SPEC = {"price": 30000.0, "tick": 0.01, "step": 0.00001, "min_qty": 0.00001, "min_notional": 5.0}
 # a smooth wave: SMA5 and SMA20 cross twice per period, volatility stays in the low zones
 WAVE = [round(30000 * (1 + 0.01 * math.sin(2 * math.pi * i / 60)), 2) for i in range(60)]
+# SMA5/SMA20 lag this one (a period a second at 50 ms a step, polled every 100 ms): every
+# round trip buys high and sells low; the ATR stays in zones 1-2, so entries are allowed
+LOSING_WAVE = [round(30000 * (1 + 0.004 * math.sin(2 * math.pi * i / 20)), 2) for i in range(20)]
 
 
 def daemon_env(fx: FakeBinance, **extra: str) -> dict[str, str]:
@@ -38,31 +42,49 @@ def daemon_env(fx: FakeBinance, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture()
-def fx(clean_env: None) -> Iterator[FakeBinance]:
+@contextlib.contextmanager
+def wave_exchange(wave: list[float], step_ms: int) -> Iterator[FakeBinance]:
+    """The fake Binance with our key, BTCUSDT, 10,000 USDT, and `wave` as its price path
+    (looping), one step every `step_ms`."""
     with FakeBinance(
         api_key=KEY,
         api_secret=SECRET,
         symbols={"BTCUSDT": SPEC},
-        balances={"USDT": 10000.0, "BTC": 0.0},
+        balances={"USDT": 10_000.0, "BTC": 0.0},
     ) as fake:
-        fake.set_price_path("BTCUSDT", WAVE, loop=True)
-        fake.auto_step(100)
+        fake.set_price_path("BTCUSDT", wave, loop=True)
+        fake.auto_step(step_ms)
+        yield fake
+
+
+@pytest.fixture()
+def fx(clean_env: None) -> Iterator[FakeBinance]:
+    with wave_exchange(WAVE, 100) as fake:
         yield fake
 
 
 class Running:
-    """A daemon subprocess; its stdout (JSON log lines) is collected on a thread."""
+    """A daemon subprocess; its stdout (JSON log lines) is collected on a thread.
+
+    Subclasses change how it is started (`_spawn`) and where stderr goes (`_stderr`)."""
 
     def __init__(self, state: Path, fx: FakeBinance, **extra: str) -> None:
         import threading
 
         self.state = state
-        self.proc = start(state, "run", "--no-console", **daemon_env(fx, **extra))
+        self.proc = self._spawn(daemon_env(fx, **extra))
         self.lines: list[str] = []
         self.err = ""
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[str]:
+        return start(self.state, "run", "--no-console", **env)
+
+    def _stderr(self) -> str:
+        """Everything the stopped process wrote to stderr."""
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -96,8 +118,7 @@ class Running:
             self.proc.kill()
             rc = self.proc.wait(10)
         self._reader.join(5)
-        assert self.proc.stderr is not None
-        self.err = self.proc.stderr.read()
+        self.err = self._stderr()
         return rc
 
     def stop_output(self) -> str:
