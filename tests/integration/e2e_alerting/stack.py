@@ -213,17 +213,24 @@ class Server:
 
 
 def _spawn(name: str, argv: list[str], workdir: Path, port: int) -> Server:
+    """Start it, wait until it answers; stopped again if it never does."""
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
-    return Server(name, proc, port, log)
+    server = Server(name, proc, port, log)
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 def start_alertmanager(workdir: Path, config: Path) -> Server:
     port = free_port()
     data = workdir / "am-data"
     data.mkdir(parents=True, exist_ok=True)
-    server = _spawn(
+    return _spawn(
         "alertmanager",
         [
             alertmanager_binary(),
@@ -236,19 +243,13 @@ def start_alertmanager(workdir: Path, config: Path) -> Server:
         workdir,
         port,
     )
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def start_prometheus(workdir: Path, config: Path) -> Server:
     port = free_port()
     data = workdir / "prom-data"
     data.mkdir(parents=True, exist_ok=True)
-    server = _spawn(
+    return _spawn(
         "prometheus",
         [
             tool("prometheus"),
@@ -260,12 +261,6 @@ def start_prometheus(workdir: Path, config: Path) -> Server:
         workdir,
         port,
     )
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def start_alerting(
