@@ -236,7 +236,7 @@ def exchange_checks(settings: Settings, broker: Any) -> list[Check]:
         return [banned, *(Check(n, FAIL, "not checked: the exchange is banning us") for n in names)]
     started = time.perf_counter()
     try:
-        broker.client.call(ep.PING, "ping")
+        broker.reader.call(ep.PING, "ping")
     except BrokerError as exc:
         down = Check("connectivity", FAIL, f"{url}: {exc}", {"url": url})
         return [down, *(Check(n, FAIL, "not checked: the exchange is unreachable") for n in names)]
@@ -244,7 +244,7 @@ def exchange_checks(settings: Settings, broker: Any) -> list[Check]:
     out = [Check("connectivity", PASS, f"{url} answers ping in {ms:.0f} ms", {"ping_ms": ms})]
 
     try:
-        offset = float(broker.client.sync_time())
+        offset = float(broker.reader.sync_time())
     except BrokerError as exc:
         out.append(Check("clock skew", FAIL, f"server time unavailable: {exc}"))
     else:
@@ -324,6 +324,7 @@ def make_broker(settings: Settings, store: Any) -> Any:
     source, a private limiter (the exchange's usage header tells the IP-wide weight), short
     timeouts. Raises `SecretError` when the key cannot be read."""
     from tradewarden.exchange import BinanceBroker, RateLimiter
+    from tradewarden.exchange_wiring import read_key
     from tradewarden.secrets.credentials import binance_keys
     from tradewarden.secrets.factory import build_source
 
@@ -336,6 +337,7 @@ def make_broker(settings: Settings, store: Any) -> Any:
         limiter=RateLimiter(),
         request_timeout_s=min(settings.request_timeout_seconds, 5.0),
         max_queue_s=5.0,
+        **read_key(keys),
     )
 
 

@@ -26,7 +26,7 @@ from tradewarden.exchange import BinanceBroker
 from tradewarden.exchange_loop import MetricsBridge
 from tradewarden.gate import GateDecision, live_gate, wants_live_checks
 from tradewarden.metrics import Metrics
-from tradewarden.permissions import PermissionResult, check_key_permissions
+from tradewarden.permissions import PermissionResult, check_broker_keys
 from tradewarden.promotion import PromotionCheck, is_promoted
 from tradewarden.secrets.age import secret_ages
 from tradewarden.secrets.credentials import BinanceKeys, admin_secret, binance_keys
@@ -96,8 +96,9 @@ def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
             keys.trade,
             on_auth_error=keys.trade.on_auth_error,
             request_timeout_s=settings.request_timeout_seconds,
+            **read_key(keys),
         )
-        return check_key_permissions(broker, "trade")
+        return check_broker_keys(broker)
     finally:
         scratch.close()
 
@@ -120,6 +121,14 @@ def promotions(settings: Settings, source: Source) -> list[PromotionCheck]:
         store.close()
 
 
+def read_key(keys: BinanceKeys) -> dict[str, Any]:
+    """The broker's read-key arguments: reads with the read key when it is a separate one
+    (least privilege), else nothing (reads use the trade key)."""
+    if not keys.separate:
+        return {}
+    return {"read_credentials": keys.read, "on_read_auth_error": keys.read.on_auth_error}
+
+
 def exchange_broker_factory(
     settings: Settings, keys: BinanceKeys
 ) -> Callable[[Store, Metrics], BinanceBroker]:
@@ -131,6 +140,7 @@ def exchange_broker_factory(
             on_auth_error=keys.trade.on_auth_error,
             metrics=MetricsBridge(metrics),
             request_timeout_s=settings.request_timeout_seconds,
+            **read_key(keys),
         )
 
     return make
@@ -171,7 +181,7 @@ class PeriodicChecks:
             self.d.metrics.secret_age.labels(sid).set(age)
 
     def recheck_permissions(self) -> PermissionResult:
-        result = check_key_permissions(self.d.broker, "trade")
+        result = check_broker_keys(self.d.broker)
         self.last_permissions = result
         if result.ok:
             return result
@@ -187,6 +197,7 @@ class PeriodicChecks:
         self.d.notifier.notify(
             "key_permissions_changed",
             changes=result.bad_flags or {"check": "failed"},
+            key=result.role,
             state="HALTED",
             actions=[f"cancelled {len(cancelled)} open orders"],
         )

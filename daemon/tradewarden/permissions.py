@@ -138,3 +138,24 @@ def check_key_permissions(reader: RestrictionsReader, role: str = "trade") -> Pe
             checked_at=time.time(),
         )
     return evaluate_restrictions(flags, role)
+
+
+class _ReadKeyView:
+    """The read key's side of a broker, for `check_key_permissions`."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+
+    def api_restrictions(self) -> dict[str, Any]:
+        return dict(self.broker.api_restrictions("read"))
+
+
+def check_broker_keys(broker: Any) -> PermissionResult:
+    """The trade key (trading on, no withdrawal/transfer, IP-restricted) and, when the
+    broker has a separate read key, that one too (the same rules; trading on is only a
+    warning there). The first key that fails is the result; else the trade key's."""
+    trade = check_key_permissions(broker, "trade")
+    if not trade.ok or getattr(broker, "reader", None) is getattr(broker, "client", None):
+        return trade
+    read = check_key_permissions(_ReadKeyView(broker), "read")
+    return trade if read.ok else read

@@ -186,6 +186,7 @@ def system_error(
 def key_permissions_changed(
     changes: Mapping[str, Any],
     *,
+    key: str = "trade",
     state: str = "HALTED",
     actions: Sequence[str] = (),
     runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
@@ -197,11 +198,12 @@ def key_permissions_changed(
         "key_permissions_changed",
         Severity.CRITICAL,
         "Security: API key permissions changed",
-        f"The Binance key's permissions are not what was approved ({shown}). "
+        f"The Binance {key} key's permissions are not what was approved ({shown}). "
         "Treat the key as leaked: rotate it before trading again.",
         "security:key-permissions",
         {
-            "what": "API key permissions",
+            "what": f"API key permissions ({key} key)",
+            "key": key,
             "changes": dict(changes),
             "state": state,
             "actions": list(actions),

@@ -50,7 +50,7 @@ class FillPoller:
             by_symbol[o.symbol].append(o)
         fills: list[Fill] = []
         for symbol, orders in by_symbol.items():
-            listed = b.client.call(
+            listed = b.reader.call(
                 ep.OPEN_ORDERS_SYMBOL, "get_open_orders", low_priority=True, symbol=symbol
             )
             open_js = {str(js.get("clientOrderId")): js for js in listed}
@@ -75,7 +75,7 @@ class FillPoller:
         )
         if remote.filled_qty <= known_qty + QTY_EPS or remote.exchange_order_id is None:
             return []  # nothing executed that we have not booked or handed out already
-        trades = b.client.call(
+        trades = b.reader.call(
             ep.MY_TRADES_ORDER,
             "get_my_trades",
             low_priority=True,

@@ -11,6 +11,11 @@ by ``GET /api/v3/order?origClientOrderId=`` with back-off, within a bounded time
   longer accept that request) -> EXPIRED, never placed;
 - the exchange cannot be asked -> `OutcomeUnknownError`, row left UNKNOWN; reconciliation
   resolves it later.
+
+Two keys (least privilege): given `read_credentials`, every read — prices, exchangeInfo,
+account, open orders, order queries, trades — goes out with the read key and only order
+placement and cancels with the trade key. Both clients share the process limiter (one IP,
+one weight budget) and the server-time offset.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class BinanceBroker:
         credentials: CredentialProvider,
         *,
         on_auth_error: AuthErrorHook | None = None,
+        read_credentials: CredentialProvider | None = None,
+        on_read_auth_error: AuthErrorHook | None = None,
         limiter: RateLimiter | None = None,
         metrics: ExchangeMetrics | None = None,
         timesync: TimeSync | None = None,
@@ -101,11 +108,26 @@ class BinanceBroker:
             on_ban=self._remember_ban,
         )
         self.timesync = self.client.timesync
+        # reads go out with the read key when there is one (see the module docstring)
+        self.reader = self.client
+        if read_credentials is not None:
+            self.reader = ExchangeClient(
+                url,
+                read_credentials,
+                limiter=self.limiter,
+                timesync=self.timesync,
+                recv_window_ms=self.recv_window_ms,
+                timeout_s=request_timeout_s,
+                on_auth_error=on_read_auth_error,
+                metrics=metrics,
+                max_queue_s=max_queue_s,
+                on_ban=self._remember_ban,
+            )
         self._sleep = sleep
         # called while this broker waits on purpose (an order's outcome being resolved, a
         # request queued in the limiter): the daemon feeds the systemd watchdog from it
         self.on_wait: list[Callable[[], None]] = []
-        self.client.on_wait = self._waiting
+        self.client.on_wait = self.reader.on_wait = self._waiting
         self._info_ttl_s = info_ttl_s
         self._filters: dict[str, SymbolFilters] = {}
         self._info_at = float("-inf")
@@ -118,11 +140,11 @@ class BinanceBroker:
     # --- start ------------------------------------------------------------------------------
     def start(self) -> None:
         """Sync server time and load rate limits and symbol filters (exchangeInfo)."""
-        self.client.sync_time()
+        self.reader.sync_time()
         self.load_exchange_info()
 
     def load_exchange_info(self) -> None:
-        info = self.client.call(ep.EXCHANGE_INFO, "get_exchange_info")
+        info = self.reader.call(ep.EXCHANGE_INFO, "get_exchange_info")
         limits = limits_from_exchange_info(info.get("rateLimits", []))
         if limits:
             self.limiter.configure(limits)
@@ -132,7 +154,7 @@ class BinanceBroker:
 
     def _ensure_started(self) -> None:
         if not self.timesync.synced:
-            self.client.sync_time()
+            self.reader.sync_time()
         if time.monotonic() - self._info_at > self._info_ttl_s:
             self.load_exchange_info()
 
@@ -295,7 +317,7 @@ class BinanceBroker:
         self, symbol: str, client_order_id: str, *, low_priority: bool = False
     ) -> dict[str, Any] | None:
         try:
-            return self.client.call(
+            return self.reader.call(
                 ep.GET_ORDER,
                 "get_order",
                 low_priority=low_priority,
@@ -361,11 +383,11 @@ class BinanceBroker:
 
     def open_orders(self, symbol: str | None = None, *, low_priority: bool = False) -> list[Order]:
         if symbol:
-            answer = self.client.call(
+            answer = self.reader.call(
                 ep.OPEN_ORDERS_SYMBOL, "get_open_orders", low_priority=low_priority, symbol=symbol
             )
         else:
-            answer = self.client.call(
+            answer = self.reader.call(
                 ep.OPEN_ORDERS_ALL, "get_open_orders", low_priority=low_priority
             )
         return [
@@ -377,7 +399,7 @@ class BinanceBroker:
         self, *, low_priority: bool = False
     ) -> tuple[dict[str, float], dict[str, float]]:
         """(free, free + locked) per asset."""
-        js = self.client.call(ep.ACCOUNT, "get_account", low_priority=low_priority)
+        js = self.reader.call(ep.ACCOUNT, "get_account", low_priority=low_priority)
         return balances_from_account(js)
 
     def balances(self) -> dict[str, float]:
@@ -393,7 +415,7 @@ class BinanceBroker:
     # --- market data ------------------------------------------------------------------------
     def ticker_price(self, symbol: str) -> float:
         """Last price of `symbol` (GET /api/v3/ticker/price, weight 2)."""
-        js = self.client.call(ep.TICKER_PRICE, "get_symbol_ticker", symbol=symbol)
+        js = self.reader.call(ep.TICKER_PRICE, "get_symbol_ticker", symbol=symbol)
         try:
             price = float(js["price"])
         except (KeyError, TypeError, ValueError):
@@ -403,6 +425,8 @@ class BinanceBroker:
         return price
 
     # --- key rights -------------------------------------------------------------------------
-    def api_restrictions(self) -> dict[str, Any]:
-        """GET /sapi/v1/account/apiRestrictions (not on the spot testnet)."""
-        return dict(self.client.call(ep.API_RESTRICTIONS, "get_account_api_permissions"))
+    def api_restrictions(self, key: str = "trade") -> dict[str, Any]:
+        """GET /sapi/v1/account/apiRestrictions of the trade key, or of the read key with
+        ``key="read"`` (the trade key's when there is no separate one)."""
+        client = self.reader if key == "read" else self.client
+        return dict(client.call(ep.API_RESTRICTIONS, "get_account_api_permissions"))

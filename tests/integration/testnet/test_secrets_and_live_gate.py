@@ -102,6 +102,42 @@ def test_rotation_reaches_the_running_daemon_and_no_key_leaks(
             assert canary not in blob
 
 
+READ_ID = "tradewarden/staging/binance/read"
+READ_KEY = "tw-read-key-CANARY-19ce" + "r" * 40
+READ_SECRET = "tw-read-secret-CANARY-8a0b" + "q" * 38
+
+
+def test_a_separate_read_key_carries_every_read_and_the_trade_key_only_orders(
+    fx: FakeBinance, sm: Any, aws_daemon: Callable[..., Running]
+) -> None:
+    """Least privilege in the running daemon: the read key (trading disabled on the fake)
+    polls prices, balances, open orders and fills; the trade key only places orders.
+    Neither key shows up anywhere."""
+    fx.add_key(READ_KEY, READ_SECRET, restrictions={"enableSpotAndMarginTrading": False})
+    sm.create_secret(
+        Name=READ_ID, SecretString=json.dumps({"api_key": READ_KEY, "api_secret": READ_SECRET})
+    )
+    d = aws_daemon(TRADEWARDEN_SECRET_READ_KEY_ID=READ_ID)
+    d.wait_ready()
+    assert wait_for(lambda: len(fx.orders()) >= 2, timeout=90)
+    st = tw(d.state, "status", "--json")
+    assert d.stop() == 0
+    trade_fp, read_fp = fx.key_fingerprint(KEY), fx.key_fingerprint(READ_KEY)
+    by_key: dict[str, set[str]] = {}
+    for r in fx.requests():
+        by_key.setdefault(r["api_key_fp"], set()).add(f"{r['method']} {r['path']}")
+    assert by_key[trade_fp] == {"POST /api/v3/order"}, by_key[trade_fp]
+    assert {"GET /api/v3/ticker/price", "GET /api/v3/account", "GET /api/v3/myTrades"} <= (
+        by_key[read_fp]
+    )
+    assert not any(r["code"] == -2015 for r in fx.requests())
+    blobs = ["".join(d.lines), d.err, st.stdout, st.stderr]
+    blobs += [p.read_bytes().decode("utf-8", "replace") for p in d.state.rglob("*") if p.is_file()]
+    for blob in blobs:
+        for canary in (KEY, SECRET, READ_KEY, READ_SECRET, "CANARY"):
+            assert canary not in blob
+
+
 def _promote(state: Path, bot: str = "b1", strategy: str = "ma_cross") -> None:
     report = dataclasses.replace(
         evaluate([2.0] * 70 + [-1.0] * 30, [10_000.0 + i for i in range(101)]), bot=bot
@@ -148,6 +184,31 @@ def test_live_only_when_every_gate_holds_and_a_permission_change_halts(
     assert len(fx.orders()) == n
     alerts = (d.state / "alerts.jsonl").read_text()
     assert "key_permissions_changed" in alerts
+
+
+def test_live_a_permission_change_on_the_read_key_halts_too(
+    tmp_path: Path, fx: FakeBinance, sm: Any, aws_daemon: Callable[..., Running]
+) -> None:
+    fx.add_key(READ_KEY, READ_SECRET, restrictions={"enableSpotAndMarginTrading": False})
+    sm.create_secret(
+        Name=READ_ID, SecretString=json.dumps({"api_key": READ_KEY, "api_secret": READ_SECRET})
+    )
+    _promote(tmp_path / "state")
+    d = aws_daemon(**LIVE, TRADEWARDEN_SECRET_READ_KEY_ID=READ_ID)
+    d.wait_ready()
+    assert status(d.state)["mode"] == "live"
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90), "no live orders"
+    fx.add_key(
+        READ_KEY,
+        READ_SECRET,
+        restrictions={"enableSpotAndMarginTrading": False, "enableWithdrawals": True},
+    )
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=30)
+    reason = status(d.state)["state_reason"]
+    assert "read key" in reason and "enableWithdrawals" in reason, reason
+    assert d.stop() == 0
+    alerts = (d.state / "alerts.jsonl").read_text()
+    assert "Binance read key's permissions" in alerts
 
 
 @pytest.mark.parametrize(
