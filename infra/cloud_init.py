@@ -11,9 +11,13 @@ from infra.config import StackConfig
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "ops" / "cloud-init" / "user-data.yaml.tmpl"
 MAX_USER_DATA_BYTES = 16 * 1024  # EC2 limit (before base64)
+# The host's local backup directory (ops/systemd/tradewarden-backup.service may write it).
+LOCAL_BACKUP_DIR = "/var/backups/tradewarden"
 
 
-def template_values(cfg: StackConfig, *, region: str, alert_topic_arn: str) -> dict[str, str]:
+def template_values(
+    cfg: StackConfig, *, region: str, alert_topic_arn: str, backup_to: str = LOCAL_BACKUP_DIR
+) -> dict[str, str]:
     values = {
         "stack": cfg.stack,
         "region": region,
@@ -26,6 +30,7 @@ def template_values(cfg: StackConfig, *, region: str, alert_topic_arn: str) -> d
         "log_group": naming.host_log_group_name(cfg.stack),
         "heartbeat_namespace": naming.HEARTBEAT_NAMESPACE,
         "heartbeat_metric": naming.HEARTBEAT_METRIC,
+        "backup_to": backup_to,
     }
     for key in naming.SECRET_PATHS:
         values["secret_" + key.replace("-", "_")] = naming.secret_name(cfg.stack, key)
@@ -33,11 +38,25 @@ def template_values(cfg: StackConfig, *, region: str, alert_topic_arn: str) -> d
 
 
 def render_user_data(
-    cfg: StackConfig, *, region: str, alert_topic_arn: str, template: Path = TEMPLATE
+    cfg: StackConfig,
+    *,
+    region: str,
+    alert_topic_arn: str,
+    backup_to: str = LOCAL_BACKUP_DIR,
+    template: Path = TEMPLATE,
 ) -> str:
-    """Substitute the stack's values; a placeholder without a value raises KeyError."""
+    """Substitute the stack's values; a placeholder without a value raises KeyError.
+
+    `backup_to` becomes the host's TRADEWARDEN_BACKUP_TO: the stack's program passes its
+    backup bucket's ``s3://<bucket>/<stack>/`` (infra/components/host.py); rendering
+    without a bucket (the ops checks) gives the host's local backup directory.
+    """
+    if not backup_to.startswith(("s3://", "/")) or any(c.isspace() for c in backup_to):
+        raise ValueError(
+            f"backup_to must be s3://bucket/prefix/ or an absolute path, got {backup_to!r}"
+        )
     text = Template(template.read_text(encoding="utf-8")).substitute(
-        template_values(cfg, region=region, alert_topic_arn=alert_topic_arn)
+        template_values(cfg, region=region, alert_topic_arn=alert_topic_arn, backup_to=backup_to)
     )
     if len(text.encode()) > MAX_USER_DATA_BYTES:
         raise ValueError(f"rendered user data exceeds {MAX_USER_DATA_BYTES} bytes")

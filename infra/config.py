@@ -21,6 +21,9 @@ NAMESPACE = "tradewarden"
 # CloudWatch Logs accepts only these retention periods; the seeds ask for 90 days minimum.
 LOG_RETENTION_CHOICES = (90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
 MIN_LOG_RETENTION_DAYS = 90
+# Backups in S3: at least a week (a bad state noticed late must still be restorable).
+MIN_BACKUP_RETENTION_DAYS = 7
+MAX_BACKUP_RETENTION_DAYS = 3650
 
 _STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 _EMAIL = re.compile(
@@ -66,6 +69,7 @@ class StackConfig:
     release_bucket: str | None = None
     root_volume_size_gb: int = 30
     snapshot_retention_days: int = 14
+    backup_retention_days: int = 35
     log_retention_days: int = 90
     cpu_alarm_threshold_percent: int = 80
     heartbeat_missing_minutes: int = 3
@@ -230,6 +234,10 @@ KEYS: dict[str, _Key] = {
     "amiId": _Key("ami_id", _as_str(_AMI_ID, "an AMI id like ami-0123456789abcdef0")),
     "rootVolumeSizeGb": _Key("root_volume_size_gb", _as_int(8, 1024)),
     "snapshotRetentionDays": _Key("snapshot_retention_days", _as_int(1, 365)),
+    # Days a backup stays current in the backup bucket (S3 lifecycle expiration).
+    "backupRetentionDays": _Key(
+        "backup_retention_days", _as_int(MIN_BACKUP_RETENTION_DAYS, MAX_BACKUP_RETENTION_DAYS)
+    ),
     "logRetentionDays": _Key("log_retention_days", _as_log_retention),
     "cpuAlarmThresholdPercent": _Key("cpu_alarm_threshold_percent", _as_int(1, 100)),
     "heartbeatMissingMinutes": _Key("heartbeat_missing_minutes", _as_int(1, 60)),

@@ -57,11 +57,16 @@ def host_role_policy(
     topic_arn: str,
     log_group_arn: str,
     vpc_id: str,
+    backup_bucket_arn: str,
+    backup_prefix: str,
     release_object_arn: str | None = None,
 ) -> Document:
-    """Least privilege for the trading host: its secrets, its key, its topic, SSM, metrics."""
+    """Least privilege for the trading host: its secrets, its key, its topic, SSM, metrics,
+    and its backups (write and read under its own prefix; never delete: the bucket is
+    versioned and its lifecycle expires old backups)."""
     secretsmanager = f"secretsmanager.{ctx.region}.amazonaws.com"
     sns = f"sns.{ctx.region}.amazonaws.com"
+    s3 = f"s3.{ctx.region}.amazonaws.com"
     statements: list[Document] = [
         {
             "Sid": "ReadOwnSecrets",
@@ -70,18 +75,18 @@ def host_role_policy(
             "Resource": sorted(secret_arns),
         },
         {
-            "Sid": "DecryptOwnKeyViaSecretsManagerAndSns",
+            "Sid": "DecryptOwnKeyViaSecretsManagerSnsAndS3",
             "Effect": "Allow",
             "Action": ["kms:Decrypt"],
             "Resource": [key_arn],
-            "Condition": {"StringEquals": {"kms:ViaService": [secretsmanager, sns]}},
+            "Condition": {"StringEquals": {"kms:ViaService": [secretsmanager, sns, s3]}},
         },
         {
-            "Sid": "EncryptAlertsForEncryptedTopic",
+            "Sid": "EncryptAlertsAndBackupsWithOwnKey",
             "Effect": "Allow",
             "Action": ["kms:GenerateDataKey"],
             "Resource": [key_arn],
-            "Condition": {"StringEquals": {"kms:ViaService": [sns]}},
+            "Condition": {"StringEquals": {"kms:ViaService": [sns, s3]}},
         },
         {
             "Sid": "PublishAlerts",
@@ -118,6 +123,7 @@ def host_role_policy(
                 "StringEquals": {"cloudwatch:namespace": [HEARTBEAT_NAMESPACE, CWAGENT_NAMESPACE]}
             },
         },
+        *backup_statements(backup_bucket_arn, backup_prefix),
     ]
     if release_object_arn:
         statements.append(
@@ -129,6 +135,87 @@ def host_role_policy(
             }
         )
     return document(*statements)
+
+
+def backup_statements(
+    bucket_arn: str, prefix: str, *, principal: str | None = None
+) -> list[Document]:
+    """Write and read objects under `prefix` of the backup bucket, list only that prefix.
+
+    No s3:DeleteObject: a compromised host cannot remove backups. A failed multipart upload
+    cannot be aborted by the host either; the bucket's lifecycle aborts it after a day.
+    With `principal` (``"*"``) the statements suit a VPC endpoint policy.
+    """
+    extra = {"Principal": principal} if principal else {}
+    return [
+        {
+            "Sid": "WriteAndReadOwnBackups",
+            "Effect": "Allow",
+            **extra,
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": [f"{bucket_arn}/{prefix}*"],
+        },
+        {
+            "Sid": "ListOwnBackups",
+            "Effect": "Allow",
+            **extra,
+            "Action": ["s3:ListBucket"],
+            "Resource": [bucket_arn],
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        },
+    ]
+
+
+def backup_bucket_policy(*, bucket_arn: str, key_arn: str) -> Document:
+    """TLS only; objects encrypted with the stack's key and nothing else.
+
+    Uploads without encryption headers get the bucket's default (SSE-KMS, the stack key):
+    the daemon sends none. A request that names another algorithm or another KMS key, or
+    a customer-provided key (SSE-C), is refused. Each Deny pairs ``Null: false`` (the
+    header is present) with ``StringNotEquals``: a plain ``StringNotEquals`` or an
+    ``...IfExists`` operator would also match a request without the header and so refuse
+    every upload that relies on the default encryption.
+    """
+    objects = f"{bucket_arn}/*"
+
+    def deny_put_unless(header: str, value: str) -> Document:
+        return {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {
+                "Null": {header: "false"},
+                "StringNotEquals": {header: value},
+            },
+        }
+
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, objects],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Sid": "DenyEncryptionOtherThanKms",
+            **deny_put_unless("s3:x-amz-server-side-encryption", "aws:kms"),
+        },
+        {
+            "Sid": "DenyKmsKeysOtherThanTheStackKey",
+            **deny_put_unless("s3:x-amz-server-side-encryption-aws-kms-key-id", key_arn),
+        },
+        {
+            "Sid": "DenyCustomerProvidedKeys",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}},
+        },
+    )
 
 
 def flow_log_role_policy(log_group_arn: str) -> Document:
@@ -230,8 +317,15 @@ def topic_policy(ctx: AwsContext, topic_arn: str) -> Document:
     )
 
 
-def s3_gateway_endpoint_policy(ctx: AwsContext, release_object_arn: str | None) -> Document:
-    """The S3 gateway endpoint reaches only the Amazon Linux repositories and the release."""
+def s3_gateway_endpoint_policy(
+    ctx: AwsContext,
+    release_object_arn: str | None,
+    *,
+    backup_bucket_arn: str,
+    backup_prefix: str,
+) -> Document:
+    """The S3 gateway endpoint reaches only the Amazon Linux repositories, the release, and
+    the stack's own backups (the same actions and prefix as the host role)."""
     repo_bucket = f"arn:{ctx.partition}:s3:::al2023-repos-{ctx.region}-de612dc2"
     resources = [f"{repo_bucket}/*"]
     if release_object_arn:
@@ -243,5 +337,6 @@ def s3_gateway_endpoint_policy(ctx: AwsContext, release_object_arn: str | None) 
             "Principal": "*",
             "Action": ["s3:GetObject"],
             "Resource": resources,
-        }
+        },
+        *backup_statements(backup_bucket_arn, backup_prefix, principal="*"),
     )

@@ -70,6 +70,28 @@ def alarm_name(stack: str, what: str) -> str:
     return f"{PROJECT}-{stack}-{what}"
 
 
+def backup_bucket_name(stack: str, account_id: str) -> str:
+    """S3 bucket names are global: the account id keeps each account's stacks apart.
+
+    At most 57 characters (stack names have at most 24), within S3's 63.
+    """
+    return f"{PROJECT}-{stack}-backups-{account_id}"
+
+
+def s3_bucket_arn(partition: str, bucket: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}"
+
+
+def backup_prefix(stack: str) -> str:
+    """The key prefix the stack's host writes its backups under (the host may touch no other)."""
+    return f"{stack}/"
+
+
+def backup_url(bucket: str, stack: str) -> str:
+    """What the host's TRADEWARDEN_BACKUP_TO holds: ``tradewarden backup --to <url>``."""
+    return f"s3://{bucket}/{backup_prefix(stack)}"
+
+
 def release_object_key(version: str) -> str:
     """Where the release pipeline puts the wheelhouse the host installs."""
     return f"{PROJECT}/{version}/{PROJECT}-{version}-wheelhouse.tar.gz"

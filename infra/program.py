@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from infra import naming
 from infra.components.alerting import Alerting
+from infra.components.backups import Backups
 from infra.components.host import Host
 from infra.components.network import Network
 from infra.components.secrets import Secrets
@@ -68,7 +69,15 @@ def build(cfg: StackConfig, ctx: AwsContext) -> dict[str, object]:
         pulumi.log.warn(f"egress allow-list includes a non-Binance host: {host}")
 
     secrets = Secrets("secrets", cfg, ctx)
-    network = Network("network", cfg, ctx, availability_zone=zone, kms_key_arn=secrets.key.arn)
+    backups = Backups("backups", cfg, ctx, kms_key_arn=secrets.key.arn)
+    network = Network(
+        "network",
+        cfg,
+        ctx,
+        availability_zone=zone,
+        kms_key_arn=secrets.key.arn,
+        backup_bucket_arn=backups.bucket_arn,
+    )
     host = Host(
         "host",
         cfg,
@@ -80,6 +89,8 @@ def build(cfg: StackConfig, ctx: AwsContext) -> dict[str, object]:
         kms_key_arn=secrets.key.arn,
         secret_arns=secrets.secret_arns,
         release_object_arn=network.release_object_arn,
+        backup_bucket_arn=backups.bucket_arn,
+        backup_url=backups.url,
     )
     alerting = Alerting(
         "alerting", cfg, ctx, kms_key_arn=secrets.key.arn, instance_id=host.instance.id
@@ -96,6 +107,8 @@ def build(cfg: StackConfig, ctx: AwsContext) -> dict[str, object]:
         "hostRoleArn": host.role.arn,
         "vpcId": network.vpc.id,
         "egressAllowList": network.allowed_targets,
+        "backupBucket": backups.bucket.bucket,
+        "backupUrl": backups.url,
         "testnet": cfg.testnet,
     }
 

@@ -5,6 +5,8 @@
 * Security group: no ingress at all; egress TCP 443 (filtered by the Network Firewall) and
   DNS to the VPC resolver. The host may reach the VPC endpoints on 443.
 * Instance role: exactly the permissions in `infra.iam.host_role_policy`, inline only.
+* Nightly backups go to the stack's backup bucket (``TRADEWARDEN_BACKUP_TO`` in the user
+  data is the `Backups` component's ``s3://<bucket>/<stack>/``).
 * Daily EBS snapshots by Data Lifecycle Manager, kept for ``snapshotRetentionDays``.
 """
 
@@ -56,6 +58,8 @@ class Host(pulumi.ComponentResource):
         kms_key_arn: pulumi.Input[str],
         secret_arns: pulumi.Input[dict[str, str]],
         release_object_arn: str | None,
+        backup_bucket_arn: pulumi.Input[str],
+        backup_url: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tradewarden:infra:Host", name, None, opts)
@@ -124,7 +128,9 @@ class Host(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role",
             name=naming.host_role_name(cfg.stack),
-            description=f"tradewarden {cfg.stack} host: own secrets, key, topic, SSM, metrics",
+            description=(
+                f"tradewarden {cfg.stack} host: own secrets, key, topic, SSM, metrics, backups"
+            ),
             assume_role_policy=json.dumps(iam.assume_role_policy("ec2.amazonaws.com")),
             max_session_duration=3600,
             force_detach_policies=True,
@@ -132,7 +138,7 @@ class Host(pulumi.ComponentResource):
             opts=child,
         )
         self.policy_document: pulumi.Output[str] = pulumi.Output.all(
-            secrets=secret_arns, key=kms_key_arn, vpc=vpc_id
+            secrets=secret_arns, key=kms_key_arn, vpc=vpc_id, backups=backup_bucket_arn
         ).apply(
             lambda a: json.dumps(
                 iam.host_role_policy(
@@ -142,6 +148,8 @@ class Host(pulumi.ComponentResource):
                     topic_arn=topic_arn,
                     log_group_arn=naming.log_group_arn(ctx, log_group_name),
                     vpc_id=a["vpc"],
+                    backup_bucket_arn=a["backups"],
+                    backup_prefix=naming.backup_prefix(cfg.stack),
                     release_object_arn=release_object_arn,
                 )
             )
@@ -158,7 +166,11 @@ class Host(pulumi.ComponentResource):
         )
 
         # --- the instance
-        user_data = render_user_data(cfg, region=ctx.region, alert_topic_arn=topic_arn)
+        user_data = pulumi.Output.from_input(backup_url).apply(
+            lambda url: render_user_data(
+                cfg, region=ctx.region, alert_topic_arn=topic_arn, backup_to=url
+            )
+        )
         self.instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=lookup_ami(cfg),

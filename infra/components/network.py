@@ -3,7 +3,8 @@
 Layout (one availability zone, the host's):
 
 * private subnet (host, interface endpoints): default route -> firewall endpoint;
-  S3 through a gateway endpoint; no internet gateway route.
+  S3 through a gateway endpoint (AL2023 repositories, the release, the stack's backups);
+  no internet gateway route.
 * firewall subnet (Network Firewall endpoint): default route -> NAT gateway.
 * public subnet (NAT gateway only, no instances): default route -> internet gateway;
   return route to the private subnet -> firewall endpoint (symmetric inspection).
@@ -66,6 +67,7 @@ class Network(pulumi.ComponentResource):
         *,
         availability_zone: str,
         kms_key_arn: pulumi.Input[str],
+        backup_bucket_arn: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tradewarden:infra:Network", name, None, opts)
@@ -270,7 +272,16 @@ class Network(pulumi.ComponentResource):
             service_name=f"com.amazonaws.{ctx.region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=[private_rt.id],
-            policy=json.dumps(iam.s3_gateway_endpoint_policy(ctx, release_arn)),
+            policy=pulumi.Output.from_input(backup_bucket_arn).apply(
+                lambda bucket_arn: json.dumps(
+                    iam.s3_gateway_endpoint_policy(
+                        ctx,
+                        release_arn,
+                        backup_bucket_arn=bucket_arn,
+                        backup_prefix=naming.backup_prefix(cfg.stack),
+                    )
+                )
+            ),
             tags={**tags, "Name": f"tradewarden-{cfg.stack}-s3"},
             opts=child,
         )

@@ -51,6 +51,19 @@ DNS_ASSOCIATION = (
     "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation"
 )
 DNS_CONFIG = "aws:route53/resolverFirewallConfig:ResolverFirewallConfig"
+S3_BUCKET = "aws:s3/bucket:Bucket"
+S3_BUCKET_SSE = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+)
+S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+S3_BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+S3_KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+PUBLIC_ACCESS_BLOCK_FLAGS = (
+    "blockPublicAcls",
+    "blockPublicPolicy",
+    "ignorePublicAcls",
+    "restrictPublicBuckets",
+)
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 AWS_MANAGED_KEY_PREFIX = "alias/aws/"
@@ -266,8 +279,24 @@ def _customer_key(value: Any) -> bool:
     return isinstance(value, str) and bool(value) and not value.startswith(AWS_MANAGED_KEY_PREFIX)
 
 
+def _bucket_sse_problems(props: Props) -> list[str]:
+    rules = _items(props.get("rules"))
+    if not rules:
+        return ["the bucket encryption configuration has no rule"]
+    out = []
+    for i, rule in enumerate(rules):
+        default = rule.get("applyServerSideEncryptionByDefault") or {}
+        if default.get("sseAlgorithm") not in S3_KMS_ALGORITHMS or not _customer_key(
+            default.get("kmsMasterKeyId")
+        ):
+            out.append(
+                f"rules[{i}] must encrypt with aws:kms and a customer KMS key (kmsMasterKeyId)"
+            )
+    return out
+
+
 def check_customer_kms_encryption(resource_type: str, props: Props) -> list[str]:
-    """Volumes, secrets, topics and log groups are encrypted with a customer KMS key."""
+    """Volumes, secrets, topics, log groups and S3 default encryption use a customer KMS key."""
     out: list[str] = []
     if resource_type == INSTANCE:
         root = props.get("rootBlockDevice") or {}
@@ -288,6 +317,8 @@ def check_customer_kms_encryption(resource_type: str, props: Props) -> list[str]
     elif resource_type == LOG_GROUP:
         if not _customer_key(props.get("kmsKeyId")):
             out.append("the log group must be encrypted with a customer KMS key (kmsKeyId)")
+    elif resource_type == S3_BUCKET_SSE:
+        out.extend(_bucket_sse_problems(props))
     return out
 
 
@@ -568,10 +599,37 @@ def check_host_role_inline_only(resources: list[StackResource]) -> list[Violatio
     return out
 
 
+def check_buckets_private_encrypted_versioned(resources: list[StackResource]) -> list[Violation]:
+    """Every S3 bucket (the backups) has, as separate resources: default encryption with a
+    customer KMS key, a public access block with all four settings on, versioning Enabled."""
+    out: list[Violation] = []
+
+    def of_bucket(bucket: StackResource, typ: str) -> list[StackResource]:
+        return [c for c in _of(resources, typ) if _referenced(c, "bucket", [bucket], "bucket")]
+
+    for bucket in _of(resources, S3_BUCKET):
+        encryption = of_bucket(bucket, S3_BUCKET_SSE)
+        if not any(not _bucket_sse_problems(c.props) for c in encryption):
+            out.append(("the bucket has no default encryption with a customer KMS key", bucket.urn))
+        blocks = of_bucket(bucket, S3_PUBLIC_ACCESS_BLOCK)
+        if not any(all(_truthy(b.props.get(f)) for f in PUBLIC_ACCESS_BLOCK_FLAGS) for b in blocks):
+            out.append(
+                ("the bucket's public access block must set all four settings true", bucket.urn)
+            )
+        versioning = of_bucket(bucket, S3_BUCKET_VERSIONING)
+        if not any(
+            (v.props.get("versioningConfiguration") or {}).get("status") == "Enabled"
+            for v in versioning
+        ):
+            out.append(("the bucket must be versioned (status Enabled)", bucket.urn))
+    return out
+
+
 StackCheck = Callable[[list[StackResource]], list[Violation]]
 
 STACK_CHECKS: dict[str, StackCheck] = {
     "egress-firewalls-fail-closed": check_egress_firewalls_fail_closed,
     "host-unreachable": check_host_unreachable,
     "host-role-inline-policies-only": check_host_role_inline_only,
+    "s3-buckets-private-encrypted-versioned": check_buckets_private_encrypted_versioned,
 }

@@ -30,7 +30,8 @@ DESCRIPTIONS: dict[str, str] = {
     "imdsv2-required": "Instances require IMDSv2 tokens with a hop limit of 1.",
     "no-public-ip": "No public IP on instances, no public subnets by default, no attached EIP.",
     "customer-kms-encryption": (
-        "EBS volumes, secrets, SNS topics and log groups use a customer-managed KMS key."
+        "EBS volumes, secrets, SNS topics, log groups and S3 default encryption use a "
+        "customer-managed KMS key."
     ),
     "iam-no-wildcards": "IAM policies have no '*' action and no '*' resource.",
     "egress-firewalls-fail-closed": (
@@ -40,6 +41,10 @@ DESCRIPTIONS: dict[str, str] = {
     "host-unreachable": "The host's security groups have no ingress at all.",
     "host-role-inline-policies-only": (
         "The host role has no managed policies: all its permissions are auditable inline."
+    ),
+    "s3-buckets-private-encrypted-versioned": (
+        "Every S3 bucket (the backups) has customer-KMS default encryption, all four public "
+        "access blocks on, and versioning enabled."
     ),
 }
 

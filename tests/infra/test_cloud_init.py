@@ -31,3 +31,37 @@ def test_a_placeholder_without_a_value_stops_rendering(tmp_path: Path) -> None:
     cfg = load_stack_config(read_stack_file("dev"), "dev")
     with pytest.raises(KeyError, match="not_provided"):
         render_user_data(cfg, region="eu-west-1", alert_topic_arn="x", template=template)
+
+
+def host_env(text: str) -> str:
+    files = {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
+    return files["/etc/tradewarden/host.env"]
+
+
+def test_backup_target_is_rendered_into_host_env() -> None:
+    cfg = load_stack_config(read_stack_file("dev"), "dev")
+    url = "s3://tradewarden-dev-backups-111111111111/dev/"
+    text = render_user_data(cfg, region="eu-west-1", alert_topic_arn="x", backup_to=url)
+    lines = host_env(text).splitlines()
+    assert [line for line in lines if line.startswith("TRADEWARDEN_BACKUP_TO=")] == [
+        f"TRADEWARDEN_BACKUP_TO={url}"
+    ]
+    # Without a bucket (the ops checks render this way) the host's local directory.
+    local = host_env(render_user_data(cfg, region="eu-west-1", alert_topic_arn="x"))
+    assert "TRADEWARDEN_BACKUP_TO=/var/backups/tradewarden\n" in local
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "backups",
+        "",
+        "s3://b/dev/\nTRADEWARDEN_PROFILE=prod",
+        "/var/backups/trade warden",
+        "gs://b/",
+    ],
+)
+def test_a_bad_backup_target_is_refused(bad: str) -> None:
+    cfg = load_stack_config(read_stack_file("dev"), "dev")
+    with pytest.raises(ValueError, match="backup_to must be s3://bucket/prefix/ or an absolute"):
+        render_user_data(cfg, region="eu-west-1", alert_topic_arn="x", backup_to=bad)

@@ -40,6 +40,7 @@ def test_defaults_are_testnet_small_host_binance_list() -> None:
     assert cfg.instance_type == "t3.small"
     assert cfg.network_firewall_targets == BINANCE_TESTNET_ALLOWLIST
     assert cfg.log_retention_days == 90
+    assert cfg.backup_retention_days == 35
     assert cfg.alert_sms_numbers == ()
     assert cfg.protect is False
 
@@ -141,6 +142,9 @@ def test_allowlist_duplicates_and_size_limit() -> None:
         ("logRetentionDays", "30", "at least 90"),
         ("logRetentionDays", "100", "one of"),
         ("snapshotRetentionDays", "0", "between 1 and 365"),
+        ("backupRetentionDays", "3", "must be between 7 and 3650, got 3"),
+        ("backupRetentionDays", "3651", "must be between 7 and 3650, got 3651"),
+        ("backupRetentionDays", "a month", "whole number"),
         ("cpuAlarmThresholdPercent", "abc", "whole number"),
         ("allowedDomains", "not-a-list", "YAML list"),
     ],

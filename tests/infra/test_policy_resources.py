@@ -31,6 +31,13 @@ GOOD_INSTANCE: dict[str, Any] = {
 }
 
 
+def sse_rule(algorithm: str, key: str | None = None) -> dict[str, Any]:
+    default: dict[str, Any] = {"sseAlgorithm": algorithm}
+    if key:
+        default["kmsMasterKeyId"] = key
+    return {"applyServerSideEncryptionByDefault": default, "bucketKeyEnabled": True}
+
+
 def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**json.loads(json.dumps(base)), **changes}
 
@@ -318,6 +325,8 @@ def test_no_public_ip_non_compliant(typ: str, props: dict[str, Any]) -> None:
         (t.SECRET, {"kmsKeyId": KEY}),
         (t.TOPIC, {"kmsMasterKeyId": "alias/tradewarden-dev"}),
         (t.LOG_GROUP, {"kmsKeyId": KEY}),
+        (t.S3_BUCKET_SSE, {"bucket": "b", "rules": [sse_rule("aws:kms", KEY)]}),
+        (t.S3_BUCKET_SSE, {"bucket": "b", "rules": [sse_rule("aws:kms:dsse", KEY)]}),
     ],
 )
 def test_kms_compliant(typ: str, props: dict[str, Any]) -> None:
@@ -340,6 +349,14 @@ def test_kms_compliant(typ: str, props: dict[str, Any]) -> None:
         (t.TOPIC, {}),
         (t.TOPIC, {"kmsMasterKeyId": "alias/aws/sns"}),
         (t.LOG_GROUP, {"retentionInDays": 90.0}),
+        (t.S3_BUCKET_SSE, {"bucket": "b", "rules": []}),
+        (t.S3_BUCKET_SSE, {"bucket": "b", "rules": [sse_rule("AES256")]}),
+        (t.S3_BUCKET_SSE, {"bucket": "b", "rules": [sse_rule("aws:kms")]}),
+        (t.S3_BUCKET_SSE, {"bucket": "b", "rules": [sse_rule("aws:kms", "alias/aws/s3")]}),
+        (
+            t.S3_BUCKET_SSE,
+            {"bucket": "b", "rules": [sse_rule("aws:kms", KEY), sse_rule("AES256")]},
+        ),
     ],
 )
 def test_kms_non_compliant(typ: str, props: dict[str, Any]) -> None:
@@ -359,6 +376,8 @@ def host_policy() -> dict[str, Any]:
         topic_arn="arn:aws:sns:eu-west-1:111111111111:tradewarden-dev-alerts",
         log_group_arn="arn:aws:logs:eu-west-1:111111111111:log-group:/tradewarden/dev/host",
         vpc_id="vpc-1",
+        backup_bucket_arn="arn:aws:s3:::tradewarden-dev-backups-111111111111",
+        backup_prefix="dev/",
         release_object_arn="arn:aws:s3:::releases/tradewarden/0.1.0/x.tar.gz",
     )
 

@@ -177,3 +177,57 @@ def test_host_role_with_managed_policy_is_refused(dev: OfflineRun) -> None:
     }
     found = stack_violations("host-role-inline-policies-only", mutate(dev, changes))
     assert [m for m, _ in found] == ["the host role has managed policies attached"]
+
+
+BUCKETS = "s3-buckets-private-encrypted-versioned"
+
+
+def test_backup_bucket_compliant(dev: OfflineRun) -> None:
+    assert dev.one(t.S3_BUCKET, "backups-bucket")
+    assert stack_violations(BUCKETS, mutate(dev, {})) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"backups-encryption": drop}, "no default encryption with a customer KMS key"),
+        (
+            {
+                "backups-encryption": edit(
+                    ["rules", 0, "applyServerSideEncryptionByDefault"], {"sseAlgorithm": "AES256"}
+                )
+            },
+            "no default encryption with a customer KMS key",
+        ),
+        (
+            {
+                "backups-encryption": edit(
+                    ["rules", 0, "applyServerSideEncryptionByDefault", "kmsMasterKeyId"],
+                    "alias/aws/s3",
+                )
+            },
+            "no default encryption with a customer KMS key",
+        ),
+        # Encryption of another bucket does not count for this one.
+        (
+            {"backups-encryption": edit(["bucket"], "someone-elses-bucket")},
+            "no default encryption with a customer KMS key",
+        ),
+        ({"backups-public-access-block": drop}, "all four settings true"),
+        ({"backups-public-access-block": edit(["blockPublicPolicy"], False)}, "all four"),
+        ({"backups-public-access-block": edit(["restrictPublicBuckets"], False)}, "all four"),
+        ({"backups-versioning": drop}, "must be versioned"),
+        (
+            {"backups-versioning": edit(["versioningConfiguration", "status"], "Suspended")},
+            "must be versioned",
+        ),
+    ],
+)
+def test_backup_bucket_non_compliant(
+    dev: OfflineRun, changes: dict[str, Any], expected: str
+) -> None:
+    found = stack_violations(BUCKETS, mutate(dev, changes))
+    bucket = dev.one(t.S3_BUCKET, "backups-bucket")
+    assert len(found) == 1, found
+    message, urn = found[0]
+    assert expected in message and urn == bucket.urn

@@ -44,6 +44,10 @@ def test_stack_builds_with_all_outputs(run: OfflineRun) -> None:
     assert set(out["secretArns"]) == {"binance-trade", "binance-read", "slack", "smtp", "admin"}
     assert out["alertTopicArn"] == run.one(t.TOPIC).outputs["arn"]
     assert out["kmsKeyArn"] == run.one("aws:kms/key:Key").outputs["arn"]
+    account = out["kmsKeyArn"].split(":")[4]
+    bucket = f"tradewarden-{run.stack}-backups-{account}"
+    assert out["backupBucket"] == bucket
+    assert out["backupUrl"] == f"s3://{bucket}/{run.stack}/"
 
 
 def test_every_cloud_resource_is_parented_to_a_component(run: OfflineRun) -> None:
@@ -53,6 +57,7 @@ def test_every_cloud_resource_is_parented_to_a_component(run: OfflineRun) -> Non
         "tradewarden:infra:Secrets",
         "tradewarden:infra:Host",
         "tradewarden:infra:Alerting",
+        "tradewarden:infra:Backups",
     }
     for r in run.resources:
         if r.id:
@@ -133,6 +138,9 @@ def test_user_data_is_rendered_cloud_init_without_secrets(run: OfflineRun) -> No
     assert f"TRADEWARDEN_SNS_TOPIC_ARN={run.outputs['alertTopicArn']}" in env
     assert f"BINANCE_TESTNET={'false' if run.stack == 'prod' else 'true'}" in env
     assert "TRADEWARDEN_SECRET_SOURCE=aws" in env
+    host_env = doc["write_files"][1]["content"]
+    assert f"TRADEWARDEN_BACKUP_TO={run.outputs['backupUrl']}\n" in host_env
+    assert "/var/backups" not in host_env
 
 
 def grants(document: dict[str, Any]) -> dict[str, Any]:
@@ -162,11 +170,14 @@ def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: Offlin
                 "kms:ViaService": [
                     "secretsmanager.eu-west-1.amazonaws.com",
                     "sns.eu-west-1.amazonaws.com",
+                    "s3.eu-west-1.amazonaws.com",
                 ]
             }
         },
         sort_keys=True,
     )
+    bucket_arn = f"arn:aws:s3:::{run.outputs['backupBucket']}"
+    own_prefix = json.dumps({"StringLike": {"s3:prefix": [f"{run.stack}/*"]}}, sort_keys=True)
     in_vpc = json.dumps({"StringEquals": {"aws:SourceVpc": vpc}}, sort_keys=True)
     expected = {
         "secretsmanager:GetSecretValue": (
@@ -177,10 +188,20 @@ def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: Offlin
         "kms:GenerateDataKey": (
             (key,),
             json.dumps(
-                {"StringEquals": {"kms:ViaService": ["sns.eu-west-1.amazonaws.com"]}},
+                {
+                    "StringEquals": {
+                        "kms:ViaService": [
+                            "sns.eu-west-1.amazonaws.com",
+                            "s3.eu-west-1.amazonaws.com",
+                        ]
+                    }
+                },
                 sort_keys=True,
             ),
         ),
+        "s3:PutObject": ((f"{bucket_arn}/{run.stack}/*",), "null"),
+        "s3:GetObject": ((f"{bucket_arn}/{run.stack}/*",), "null"),
+        "s3:ListBucket": ((bucket_arn,), own_prefix),
         "sns:Publish": ((run.outputs["alertTopicArn"],), "null"),
         "ssm:UpdateInstanceInformation": (
             (f"arn:aws:ec2:eu-west-1:{key.split(':')[4]}:instance/*",),
@@ -328,7 +349,20 @@ def test_aws_traffic_stays_in_the_vpc(run: OfflineRun) -> None:
         assert endpoints[name]["subnetIds"] == [run.one(t.SUBNET, "network-private").id]
     s3 = endpoints["com.amazonaws.eu-west-1.s3"]
     assert s3["vpcEndpointType"] == "Gateway"
-    assert json.loads(s3["policy"])["Statement"][0]["Action"] == ["s3:GetObject"]
+    repos, objects, listing = json.loads(s3["policy"])["Statement"]
+    assert repos["Action"] == ["s3:GetObject"]
+    assert repos["Resource"] == ["arn:aws:s3:::al2023-repos-eu-west-1-de612dc2/*"]
+    bucket_arn = f"arn:aws:s3:::{run.outputs['backupBucket']}"
+    assert (objects["Principal"], objects["Action"], objects["Resource"]) == (
+        "*",
+        ["s3:PutObject", "s3:GetObject"],
+        [f"{bucket_arn}/{run.stack}/*"],
+    )
+    assert (listing["Action"], listing["Resource"], listing["Condition"]) == (
+        ["s3:ListBucket"],
+        [bucket_arn],
+        {"StringLike": {"s3:prefix": [f"{run.stack}/*"]}},
+    )
 
 
 def test_flow_logs_go_to_encrypted_cloudwatch_logs(run: OfflineRun) -> None:
