@@ -95,34 +95,29 @@ class BinanceBroker:
             if resolve_timeout_s is not None
             else self.recv_window_ms / 1000.0 + expiry_margin_s + 10.0
         )
-        self.client = ExchangeClient(
-            url,
-            credentials,
-            limiter=self.limiter,
-            timesync=timesync,
-            recv_window_ms=self.recv_window_ms,
-            timeout_s=request_timeout_s,
-            on_auth_error=on_auth_error,
-            metrics=metrics,
-            max_queue_s=max_queue_s,
-            on_ban=self._remember_ban,
-        )
-        self.timesync = self.client.timesync
-        # reads go out with the read key when there is one (see the module docstring)
-        self.reader = self.client
-        if read_credentials is not None:
-            self.reader = ExchangeClient(
+
+        def client_for(
+            creds: CredentialProvider, on_auth: AuthErrorHook | None, sync: TimeSync | None
+        ) -> ExchangeClient:
+            return ExchangeClient(
                 url,
-                read_credentials,
+                creds,
                 limiter=self.limiter,
-                timesync=self.timesync,
+                timesync=sync,
                 recv_window_ms=self.recv_window_ms,
                 timeout_s=request_timeout_s,
-                on_auth_error=on_read_auth_error,
+                on_auth_error=on_auth,
                 metrics=metrics,
                 max_queue_s=max_queue_s,
                 on_ban=self._remember_ban,
             )
+
+        self.client = client_for(credentials, on_auth_error, timesync)
+        self.timesync = self.client.timesync
+        # reads go out with the read key when there is one (see the module docstring)
+        self.reader = self.client
+        if read_credentials is not None:
+            self.reader = client_for(read_credentials, on_read_auth_error, self.timesync)
         self._sleep = sleep
         # called while this broker waits on purpose (an order's outcome being resolved, a
         # request queued in the limiter): the daemon feeds the systemd watchdog from it
