@@ -287,34 +287,49 @@ def exchange_checks(settings: Settings, broker: Any) -> list[Check]:
 
 
 def _key_permissions(settings: Settings, broker: Any) -> Check:
-    """The daemon's own rule (`tradewarden.permissions.evaluate_restrictions`)."""
+    """The daemon's own rule (`tradewarden.permissions.evaluate_restrictions`), for the
+    trade key and, when there is a separate one, the read key."""
     from tradewarden.broker import BrokerError
     from tradewarden.permissions import evaluate_restrictions
 
-    try:
-        flags = broker.api_restrictions()
-    except BrokerError as exc:
-        if settings.mode is Mode.TESTNET:
+    reader = getattr(broker, "reader", None)
+    keys = ["trade"] + (["read"] if reader not in (None, getattr(broker, "client", None)) else [])
+    data: dict[str, Any] = {}
+    for key in keys:
+        try:
+            flags = broker.api_restrictions(key)
+        except BrokerError as exc:
+            if settings.mode is Mode.TESTNET:
+                return Check(
+                    "key permissions",
+                    SKIP,
+                    f"not readable here (the spot testnet has no /sapi): {exc}",
+                )
+            return Check("key permissions", FAIL, f"apiRestrictions ({key} key) unavailable: {exc}")
+        result = evaluate_restrictions(flags if isinstance(flags, dict) else {}, key)
+        data[key] = {"flags": dict(result.flags), "warnings": list(result.warnings)}
+        if not result.ok:
+            named = "" if len(keys) == 1 else f"{key} key: "
             return Check(
                 "key permissions",
-                SKIP,
-                f"not readable here (the spot testnet has no /sapi): {exc}",
+                FAIL,
+                named
+                + "; ".join(result.problems)
+                + " — treat as a suspected key leak (runbooks/suspected-key-leak.md)",
+                data[key] if len(keys) == 1 else data,
             )
-        return Check("key permissions", FAIL, f"apiRestrictions unavailable: {exc}")
-    result = evaluate_restrictions(flags if isinstance(flags, dict) else {}, "trade")
-    data = {"flags": dict(result.flags), "warnings": list(result.warnings)}
-    if not result.ok:
+    if len(keys) == 1:
         return Check(
             "key permissions",
-            FAIL,
-            "; ".join(result.problems)
-            + " — treat as a suspected key leak (runbooks/suspected-key-leak.md)",
-            data,
+            PASS,
+            "spot trading and reading only; no withdrawals or transfers; IP-restricted",
+            data["trade"],
         )
     return Check(
         "key permissions",
         PASS,
-        "spot trading and reading only; no withdrawals or transfers; IP-restricted",
+        "trade key: spot trading and reading only; read key: reading; neither can withdraw"
+        " or transfer; both IP-restricted",
         data,
     )
 

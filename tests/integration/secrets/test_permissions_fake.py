@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fakes.binance import FakeBinance
-from tests.integration.secrets.conftest import KEY, SECRET, make_settings
+from tests.integration.secrets.conftest import KEY, READ_ID, SECRET, TRADE_ID, make_settings, pair
+from tradewarden.diagnose import FAIL, PASS, Check, run_checks
 from tradewarden.exchange import BinanceBroker, RateLimiter
 from tradewarden.permissions import check_key_permissions
 from tradewarden.secrets.value import Secret
@@ -103,3 +105,32 @@ def test_exchange_down_fails_closed(fx: FakeBinance, store: Store, tmp_path: Pat
     fx.fault("maintenance", path="/sapi/*", count=None)
     r = check_key_permissions(broker_for(fx, store, tmp_path, KEY, SECRET))
     assert not r.ok and "apiRestrictions failed" in r.problems[0]
+
+
+def test_diagnose_checks_both_keys_from_secrets_manager(
+    fx: FakeBinance, sm: Any, tmp_path: Path
+) -> None:
+    """`tradewarden diagnose` (live settings, keys in moto): the read key is checked too,
+    and a read key that can withdraw fails the line, naming that key and never its value."""
+    sm.create_secret(Name=TRADE_ID, SecretString=pair())
+    sm.create_secret(Name=READ_ID, SecretString=pair(OTHER_KEY, OTHER_SECRET))
+    fx.add_key(OTHER_KEY, OTHER_SECRET, restrictions={"enableSpotAndMarginTrading": False})
+    settings = make_settings(tmp_path, fx, mode="live", binance_testnet=False, profile="staging")
+
+    def line() -> Check:
+        (check,) = [c for c in run_checks(settings) if c.name == "key permissions"]
+        return check
+
+    good = line()
+    assert good.status == PASS and "read key" in good.detail, good.detail
+    assert set(good.data) == {"trade", "read"}
+    fx.add_key(
+        OTHER_KEY,
+        OTHER_SECRET,
+        restrictions={"enableSpotAndMarginTrading": False, "enableWithdrawals": True},
+    )
+    bad = line()
+    assert bad.status == FAIL and bad.detail.startswith("read key: enableWithdrawals is true")
+    for text in (good.detail, bad.detail, repr(bad.data)):
+        for value in (KEY, SECRET, OTHER_KEY, OTHER_SECRET):
+            assert value not in text
