@@ -298,7 +298,7 @@ def test_iam_access_denied(clean_env: None) -> None:
             AwsSecretsManagerSource(client=client).get(TRADE_ID)
         msg = clean(info.value, ak["SecretAccessKey"])
         assert "access denied" in msg and "secretsmanager:GetSecretValue" in msg
-        unknown = sm_client(url, key_id="AKIAUNKNOWN000000000", secret_key="nope-nope")
+        unknown = sm_client(url, key_id="test-unknown-key-id", secret_key="test-not-a-secret")
         with pytest.raises(SecretAccessError):
             AwsSecretsManagerSource(client=unknown).get(TRADE_ID)
 
