@@ -5,27 +5,21 @@ there and find it HALTED with the restore named, then reset and trade at reduced
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import free_port
+from tests.integration.daemon import helpers
 from tests.integration.daemon.helpers import start, status, tw, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def readyz(port: int) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:  # noqa: S310
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return helpers.readyz(port, timeout=2)
 
 
 def answers(port: int) -> bool:
@@ -37,12 +31,7 @@ def answers(port: int) -> bool:
 
 
 def stop(proc: subprocess.Popen[str]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    return helpers.terminate(proc)
 
 
 def test_backup_a_running_daemon_restore_elsewhere_start_halted_then_reset(

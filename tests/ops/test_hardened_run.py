@@ -34,8 +34,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +41,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.integration.daemon import helpers
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "ops/systemd/tradewarden.service"
@@ -300,12 +299,7 @@ def test_the_sandbox_enforces_the_units_constraints(sandbox: Sandbox) -> None:
 
 
 def readyz(port: int) -> tuple[int, dict[str, object]]:
-    url = f"http://127.0.0.1:{port}/readyz"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - local daemon
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return helpers.readyz(port, timeout=2)
 
 
 def proc_status(pid: int) -> dict[str, str]:

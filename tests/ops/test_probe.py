@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from tests.conftest import free_port
-from tests.integration.daemon.helpers import start, tw, wait_for
+from tests.integration.daemon.helpers import start, terminate, tw, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "ops/probe/uptime_probe.py"
@@ -51,12 +51,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[str]]]:
     try:
         yield state, port, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        terminate(proc)
 
 
 def test_probe_exit_codes_follow_the_daemon(daemon: tuple[Path, int, subprocess.Popen]) -> None:

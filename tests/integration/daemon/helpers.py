@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,24 @@ def wait_for(pred, timeout: float = 30.0, step: float = 0.05) -> bool:
             pass
         time.sleep(step)
     return False
+
+
+def readyz(port: int, timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+    """The daemon's ``/readyz``: (HTTP status, JSON body with ``reasons``)."""
+    url = f"http://127.0.0.1:{port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - local daemon
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def terminate(proc: subprocess.Popen[str], timeout: float = 30.0) -> int:
+    """SIGTERM (if still running), wait up to `timeout`, else kill; the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=10)

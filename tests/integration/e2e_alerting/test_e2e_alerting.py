@@ -7,7 +7,6 @@ came through Prometheus and Alertmanager."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.smtp import FakeSmtp
-from tests.integration.daemon.helpers import env_for
+from tests.integration.daemon.helpers import env_for, terminate
 from tests.integration.e2e_alerting.stack import (
     AlertmanagerSlack,
     Server,
@@ -99,13 +98,7 @@ def test_breaker_trip_reaches_slack_and_email_through_prometheus_and_alertmanage
     finally:
         for s in reversed(servers):
             s.stop()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        terminate(proc)
     assert proc.returncode == 0, log.read_text()[-3000:]
     text = texts[0]
     assert "Breaker consecutive_losses tripped on trend-" in text

@@ -9,10 +9,7 @@ trading*, and the orders that led to it show that trading went on during the out
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,7 @@ from tests.fakes.binance import FakeBinance
 from tests.fakes.slack import FakeSlack, running_fake_slack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.alerts.helpers import REGION, SnsSink
-from tests.integration.daemon.helpers import db, wait_for
+from tests.integration.daemon.helpers import db, readyz, wait_for
 from tests.integration.outage.proxy import TcpProxy
 from tests.integration.testnet.conftest import LOSING_WAVE, Running, wave_exchange
 from tradewarden.control import DaemonLock, request_via_daemon
@@ -124,12 +121,8 @@ def undelivered(state: Path) -> int:
 
 
 def ready(port: int) -> tuple[int, list[str]]:
-    url = f"http://127.0.0.1:{port}/readyz"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - local daemon
-            return r.status, json.loads(r.read()).get("reasons", [])
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read()).get("reasons", [])
+    code, body = readyz(port)
+    return code, body.get("reasons", [])
 
 
 class Trader:

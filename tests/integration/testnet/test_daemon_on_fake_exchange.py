@@ -3,7 +3,6 @@ every fill once, and survives each fault without a duplicate or an unknown order
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 import urllib.error
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.binance import FakeBinance
-from tests.integration.daemon.helpers import status, tw, wait_for
+from tests.integration.daemon.helpers import readyz, status, tw, wait_for
 from tests.integration.testnet.conftest import (
     KEY,
     SECRET,
@@ -26,14 +25,6 @@ from tests.integration.testnet.conftest import (
 )
 
 ORDER = {"path": "/api/v3/order", "method": "POST"}
-
-
-def ready(port: int) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:  # noqa: S310
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def metrics(port: int) -> str:
@@ -58,7 +49,7 @@ def test_trades_books_every_fill_once_and_reports_testnet(
     assert 'tradewarden_errors_total{kind="reconciliation_mismatch"} 0.0' in text
     assert "tradewarden_exchange_ban_until_timestamp_seconds 0.0" in text
     assert "tradewarden_clock_skew_seconds " in text
-    assert ready(port)[0] == 200
+    assert readyz(port)[0] == 200
     assert d.stop() == 0
     assert_one_to_one(fx, d.state)
     trades = {f"{t['symbol']}:{t['id']}" for t in fx.trades()}
@@ -124,10 +115,10 @@ def test_418_ban_stops_all_traffic_until_retry_after(
     banned_at = max(r["ts"] for r in fx.requests() if r["status"] == 418)
 
     def not_ready_rate_limited() -> bool:
-        code, body = ready(port)
+        code, body = readyz(port)
         return code == 503 and any("rate limited" in r for r in body["reasons"])
 
-    assert wait_for(not_ready_rate_limited, timeout=4), ready(port)
+    assert wait_for(not_ready_rate_limited, timeout=4), readyz(port)
 
     def ban_exported() -> bool:
         line = [x for x in metrics(port).splitlines() if x.startswith("tradewarden_exchange_ban")]
@@ -150,14 +141,14 @@ def test_maintenance_halts_new_orders_and_resumes(
     port = d.wait_ready()
     assert wait_for(lambda: filled(fx) >= 1, timeout=90)
     fx.fault("maintenance", path="/api/*", count=None)
-    assert wait_for(lambda: ready(port)[0] == 503, timeout=30)
-    code, body = ready(port)
+    assert wait_for(lambda: readyz(port)[0] == 503, timeout=30)
+    code, body = readyz(port)
     assert any("maintenance" in r for r in body["reasons"]), body
     posted = len(posts(fx))
     time.sleep(3)  # a full wave third: the strategy would have traded
     assert [p for p in posts(fx)[posted:] if p["status"] == 200] == []
     fx.clear_faults()
-    assert wait_for(lambda: ready(port)[0] == 200, timeout=60)
+    assert wait_for(lambda: readyz(port)[0] == 200, timeout=60)
     n = len(fx.orders())
     assert wait_for(lambda: len(fx.orders()) > n, timeout=90), "trading did not resume"
     assert status(d.state)["state"] == "active"
