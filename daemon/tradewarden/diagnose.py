@@ -292,8 +292,7 @@ def _key_permissions(settings: Settings, broker: Any) -> Check:
     from tradewarden.broker import BrokerError
     from tradewarden.permissions import evaluate_restrictions
 
-    reader = getattr(broker, "reader", None)
-    keys = ["trade"] + (["read"] if reader not in (None, getattr(broker, "client", None)) else [])
+    keys = broker.key_roles
     data: dict[str, Any] = {}
     for key in keys:
         try:

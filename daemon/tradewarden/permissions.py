@@ -155,7 +155,7 @@ def check_broker_keys(broker: Any) -> PermissionResult:
     broker has a separate read key, that one too (the same rules; trading on is only a
     warning there). The first key that fails is the result; else the trade key's."""
     trade = check_key_permissions(broker, "trade")
-    if not trade.ok or getattr(broker, "reader", None) is getattr(broker, "client", None):
+    if not trade.ok or "read" not in broker.key_roles:
         return trade
     read = check_key_permissions(_ReadKeyView(broker), "read")
     return trade if read.ok else read

@@ -420,6 +420,11 @@ class BinanceBroker:
         return price
 
     # --- key rights -------------------------------------------------------------------------
+    @property
+    def key_roles(self) -> tuple[str, ...]:
+        """The keys this broker signs with: ``("trade",)``, or ``("trade", "read")``."""
+        return ("trade",) if self.reader is self.client else ("trade", "read")
+
     def api_restrictions(self, key: str = "trade") -> dict[str, Any]:
         """GET /sapi/v1/account/apiRestrictions of the trade key, or of the read key with
         ``key="read"`` (the trade key's when there is no separate one)."""

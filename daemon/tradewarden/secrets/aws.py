@@ -136,7 +136,7 @@ class AwsSecretsManagerSource:
             entry = self._cache.get(key)
         if entry is not None and not entry.stale and now - entry.fetched < self.ttl_s:
             return entry.bundle  # refreshed by the thread we waited for
-        if entry is not None and now < entry.next_try and not self._runs_out(entry, now):
+        if entry is not None and now < entry.next_try and not self._take_last_chance(entry, now):
             return self._fallback(entry, now)  # retry_s not up; the cached value still serves
         try:
             bundle = self.fetch(secret_id, kind)
@@ -158,7 +158,7 @@ class AwsSecretsManagerSource:
             self._cache[key] = _Entry(bundle, self._clock())
         return bundle
 
-    def _runs_out(self, entry: _Entry, now: float) -> bool:
+    def _take_last_chance(self, entry: _Entry, now: float) -> bool:
         """The cached value just ran past TTL + grace: ask once more before giving up on
         it, even if the last failed attempt was less than `retry_s` ago (the source may be
         back by now). Once only; after that attempts keep the `retry_s` pace."""
