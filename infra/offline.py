@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 
@@ -66,6 +67,11 @@ class Recorded:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     urn: str = ""
+    custom: bool = True
+    # What the engine is told besides the inputs (`Registration`): resource options and
+    # which inputs depend on which resources (the policy engine links resources by these).
+    options: dict[str, Any] = field(default_factory=dict)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -73,15 +79,82 @@ class Recorded:
         return {**self.outputs, "id": self.id}
 
 
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # how the engine sends an unknown value
+
+
+def engine_value(value: Any) -> Any:
+    """A recorded value as the engine hands it to a policy pack: unknowns (preview) become
+    the engine's unknown sentinel (pulumi_policy.proxy.UNKNOWN_STRING_VALUE)."""
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {k: engine_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [engine_value(v) for v in value]
+    return value
+
+
+def has_unknowns(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, dict):
+        return any(has_unknowns(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_unknowns(v) for v in value)
+    return False
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The parts of a RegisterResource request besides the inputs."""
+
+    custom: bool
+    options: dict[str, Any]
+    property_dependencies: dict[str, list[str]]
+
+
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, also keeping each registration's options and dependencies."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: dict[str, Registration] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations[response.urn] = Registration(
+                custom=bool(request.custom),
+                options={
+                    "protect": request.protect,
+                    "deleteBeforeReplace": request.deleteBeforeReplace,
+                    "retainOnDelete": request.retainOnDelete,
+                    "ignoreChanges": list(request.ignoreChanges),
+                    "replaceOnChanges": list(request.replaceOnChanges),
+                    "provider": request.provider,
+                    "dependencies": list(request.dependencies),
+                },
+                property_dependencies={
+                    k: list(v.urns) for k, v in request.propertyDependencies.items()
+                },
+            )
+        return response
+
+
 @dataclass
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Answers like AWS would, and records every resource and data-source call."""
+    """Answers like AWS would, and records every resource and data-source call.
+
+    With `preview` the answers are what the engine gives during ``pulumi preview`` of a new
+    stack: no id and no computed outputs (they stay unknown), only the inputs echoed.
+    """
 
     account_id: str = MOCK_ACCOUNT
     region: str = MOCK_REGION
     caller_arn: str = f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/tradewarden-admin/pulumi"
     resources: list[Recorded] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    preview: bool = False
 
     # --- data sources ------------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
@@ -129,12 +202,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
         outputs = dict(inputs)
-        if not args.custom:  # component resources have no cloud identity
+        if not args.custom or self.preview:  # no cloud identity (yet)
             rid = ""
         else:
             rid, extra = self._identity(typ, name, inputs)
             outputs.update(extra)
-        self.resources.append(Recorded(typ, name, rid, inputs, outputs))
+        self.resources.append(Recorded(typ, name, rid, inputs, outputs, custom=args.custom))
         return rid, outputs
 
     def _identity(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
@@ -237,6 +310,7 @@ def run_offline(
     *,
     caller_arn: str | None = None,
     mocks: RecordingMocks | None = None,
+    preview: bool = False,
 ) -> OfflineRun:
     """Run the program directory ``infra/`` for `stack` under recording mocks.
 
@@ -247,15 +321,19 @@ def run_offline(
     if mocks is None:
         account = caller.split(":")[4] if caller else MOCK_ACCOUNT
         mocks = RecordingMocks(
-            account_id=account, region=str(raw_config.get("aws:region", MOCK_REGION))
+            account_id=account,
+            region=str(raw_config.get("aws:region", MOCK_REGION)),
+            preview=preview,
         )
         if caller:
             mocks.caller_arn = caller
 
     # Pulumi's runtime is global: start each run from a fresh root stack and monitor.
     pulumi_settings.ROOT.set(None)
-    monitor = MockMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=mocks.preview, monitor=monitor
+    )
     pulumi.runtime.set_all_config({k: _as_engine_value(v) for k, v in raw_config.items()})
     captured: dict[str, Any] = {}
 
@@ -270,5 +348,14 @@ def run_offline(
     finally:
         pulumi.runtime.set_all_config({})
     urns = {urn.rsplit("::", 1)[-1]: urn for urn in monitor.resources}
-    resources = [replace(r, urn=urns.get(r.name, "")) for r in mocks.resources]
+    resources = []
+    for r in mocks.resources:
+        urn = urns.get(r.name, "")
+        reg = monitor.registrations.get(urn)
+        extra = (
+            {"options": reg.options, "property_dependencies": reg.property_dependencies}
+            if reg
+            else {}
+        )
+        resources.append(replace(r, urn=urn, **extra))
     return OfflineRun(stack, resources, captured, list(mocks.calls))

@@ -7,11 +7,16 @@ config) at the start of every run, and each run completes before its result is r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from copy import deepcopy
+from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
@@ -27,6 +32,7 @@ from infra.offline import OfflineRun, Recorded, read_stack_file, run_offline
 from infra.policy.policies import build_policies
 
 STACKS = ("dev", "staging", "prod")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -111,3 +117,28 @@ def mutate(
 
 def policy_json(recorded: Recorded) -> dict[str, Any]:
     return json.loads(recorded.inputs["policy"])
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """The policy pack started as the Pulumi CLI starts it, spoken to over gRPC."""
+    proc = subprocess.Popen(
+        [sys.executable, "."],
+        cwd=REPO / "infra" / "policy",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().strip()
+        if not line.isdigit():
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+            pytest.fail(f"policy pack did not start: {line!r} {err.decode()[-2000:]}")
+        channel = grpc.insecure_channel(f"127.0.0.1:{line}")
+        grpc.channel_ready_future(channel).result(timeout=20)
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -3,46 +3,14 @@ gRPC (the analyzer protocol the Pulumi CLI uses), fed the mocked stack's resourc
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import grpc
-import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from infra.offline import OfflineRun
 from infra.policy import checks as t
 from infra.policy.policies import PACK_NAME
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    proc = subprocess.Popen(
-        [sys.executable, "."],
-        cwd=REPO / "infra" / "policy",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode().strip()
-        if not line.isdigit():
-            proc.kill()
-            _, err = proc.communicate(timeout=10)
-            pytest.fail(f"policy pack did not start: {line!r} {err.decode()[-2000:]}")
-        channel = grpc.insecure_channel(f"127.0.0.1:{line}")
-        grpc.channel_ready_future(channel).result(timeout=20)
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def struct(props: dict[str, Any]) -> struct_pb2.Struct:
