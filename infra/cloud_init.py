@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from string import Template
 
@@ -13,10 +14,16 @@ TEMPLATE = REPO_ROOT / "ops" / "cloud-init" / "user-data.yaml.tmpl"
 MAX_USER_DATA_BYTES = 16 * 1024  # EC2 limit (before base64)
 # The host's local backup directory (ops/systemd/tradewarden-backup.service may write it).
 LOCAL_BACKUP_DIR = "/var/backups/tradewarden"
+_IPV4 = re.compile(r"^([0-9]{1,3}\.){3}[0-9]{1,3}$")
 
 
 def template_values(
-    cfg: StackConfig, *, region: str, alert_topic_arn: str, backup_to: str = LOCAL_BACKUP_DIR
+    cfg: StackConfig,
+    *,
+    region: str,
+    alert_topic_arn: str,
+    backup_to: str = LOCAL_BACKUP_DIR,
+    egress_ip: str = "",
 ) -> dict[str, str]:
     values = {
         "stack": cfg.stack,
@@ -31,6 +38,8 @@ def template_values(
         "heartbeat_namespace": naming.HEARTBEAT_NAMESPACE,
         "heartbeat_metric": naming.HEARTBEAT_METRIC,
         "backup_to": backup_to,
+        # The NAT's Elastic IP: what Binance sees (`tradewarden diagnose` shows it).
+        "egress_ip": egress_ip,
     }
     for key in naming.SECRET_PATHS:
         values["secret_" + key.replace("-", "_")] = naming.secret_name(cfg.stack, key)
@@ -43,6 +52,7 @@ def render_user_data(
     region: str,
     alert_topic_arn: str,
     backup_to: str = LOCAL_BACKUP_DIR,
+    egress_ip: str = "",
     template: Path = TEMPLATE,
 ) -> str:
     """Substitute the stack's values; a placeholder without a value raises KeyError.
@@ -55,8 +65,16 @@ def render_user_data(
         raise ValueError(
             f"backup_to must be s3://bucket/prefix/ or an absolute path, got {backup_to!r}"
         )
+    if egress_ip and not _IPV4.match(egress_ip):
+        raise ValueError(f"egress_ip must be an IPv4 address, got {egress_ip!r}")
     text = Template(template.read_text(encoding="utf-8")).substitute(
-        template_values(cfg, region=region, alert_topic_arn=alert_topic_arn, backup_to=backup_to)
+        template_values(
+            cfg,
+            region=region,
+            alert_topic_arn=alert_topic_arn,
+            backup_to=backup_to,
+            egress_ip=egress_ip,
+        )
     )
     if len(text.encode()) > MAX_USER_DATA_BYTES:
         raise ValueError(f"rendered user data exceeds {MAX_USER_DATA_BYTES} bytes")

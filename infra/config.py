@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from infra.domains import AllowedDomain, DomainError, default_allowlist, parse_allowed_domain
@@ -24,6 +25,10 @@ MIN_LOG_RETENTION_DAYS = 90
 # Backups in S3: at least a week (a bad state noticed late must still be restorable).
 MIN_BACKUP_RETENTION_DAYS = 7
 MAX_BACKUP_RETENTION_DAYS = 3650
+# S3 Object Lock on the backups: GOVERNANCE (an admin with s3:BypassGovernanceRetention
+# may still delete, so dev and staging can be torn down) or COMPLIANCE (nobody can, not
+# even the account root, until the retention ends). prod is always COMPLIANCE.
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 
 _STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 _EMAIL = re.compile(
@@ -74,6 +79,14 @@ class StackConfig:
     cpu_alarm_threshold_percent: int = 80
     heartbeat_missing_minutes: int = 3
     protect: bool = False
+    futures: bool = False
+    backup_lock_mode: str = "GOVERNANCE"
+    backup_lock_days: int = 35
+
+    @property
+    def account_id(self) -> str:
+        """The account the stack belongs to: the admin role's (the provider refuses others)."""
+        return self.admin_role_arn.split(":")[4]
 
     @property
     def architecture(self) -> str:
@@ -242,6 +255,15 @@ KEYS: dict[str, _Key] = {
     "cpuAlarmThresholdPercent": _Key("cpu_alarm_threshold_percent", _as_int(1, 100)),
     "heartbeatMissingMinutes": _Key("heartbeat_missing_minutes", _as_int(1, 60)),
     "protect": _Key("protect", _as_bool),
+    # Binance USD-M futures: adds .binancefuture.com to the default allow-list.
+    "futures": _Key("futures", _as_bool),
+    "backupLockMode": _Key(
+        "backup_lock_mode",
+        _as_str(re.compile(r"^(GOVERNANCE|COMPLIANCE)$"), "GOVERNANCE or COMPLIANCE"),
+    ),
+    # Days each backup version is locked (S3 Object Lock default retention); at most the
+    # backup retention. Default: backupRetentionDays.
+    "backupLockDays": _Key("backup_lock_days", _as_int(1, MAX_BACKUP_RETENTION_DAYS)),
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -278,26 +300,69 @@ def load_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
     for key, spec in KEYS.items():
         if spec.required and key not in ours:
             problems.append(f"{prefix}{key}: required but not set")
+    problems += _lock_problems(stack, values)
     if problems:
         raise ConfigError(stack, problems)
     if "allowed_domains" not in values:
         values["allowed_domains"] = tuple(
-            parse_allowed_domain(d) for d in default_allowlist(values["testnet"])
+            parse_allowed_domain(d)
+            for d in default_allowlist(values["testnet"], values.get("futures", False))
         )
     return StackConfig(stack=stack, **values)
 
 
-def raw_config_from_pulumi() -> dict[str, Any]:
-    """Every config value the Pulumi engine handed this program (all namespaces)."""
-    from pulumi.runtime import config as runtime_config
+def _lock_problems(stack: str, values: dict[str, Any]) -> list[str]:
+    """Fill the Object Lock defaults; prod cannot weaken them (a safety limit)."""
+    prod = stack == "prod" or not values["testnet"]
+    values.setdefault("backup_lock_mode", "COMPLIANCE" if prod else "GOVERNANCE")
+    retention = values.get("backup_retention_days", StackConfig.backup_retention_days)
+    values.setdefault("backup_lock_days", retention)
+    out = []
+    if prod and values["backup_lock_mode"] != "COMPLIANCE":
+        out.append(
+            f"{NAMESPACE}:backupLockMode: a live-capable stack locks its backups in COMPLIANCE "
+            f"mode, got {values['backup_lock_mode']}"
+        )
+    if values["backup_lock_days"] > retention:
+        out.append(
+            f"{NAMESPACE}:backupLockDays: must not exceed backupRetentionDays ({retention}), "
+            f"got {values['backup_lock_days']}"
+        )
+    return out
 
-    merged: dict[str, Any] = dict(runtime_config.get_config_env())
-    merged.update(runtime_config.CONFIG.get())
-    return merged
+
+# Where the stack files live (the project root); `infra.offline` points it elsewhere for
+# stacks that exist only in a test.
+STACK_FILE_DIR = Path(__file__).resolve().parent.parent
+
+
+def stack_file_keys(stack: str, directory: Path | None = None) -> set[str]:
+    """The ``tradewarden:*`` keys ``Pulumi.<stack>.yaml`` sets (to name a misspelt one)."""
+    import yaml
+
+    path = (directory or STACK_FILE_DIR) / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        return set()
+    config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+    return {k for k in config if isinstance(k, str) and k.startswith(NAMESPACE + ":")}
 
 
 def load_from_pulumi() -> StackConfig:
-    """The current stack's validated config, as the Pulumi engine passed it."""
+    """The current stack's validated config, read through `pulumi.Config`.
+
+    Every known key is read with ``pulumi.Config("tradewarden").get``; a key the stack file
+    sets that this program does not know is reported as unknown (a typo must not silently
+    fall back to a default).
+    """
     import pulumi
 
-    return load_stack_config(raw_config_from_pulumi(), pulumi.get_stack())
+    stack = pulumi.get_stack()
+    config = pulumi.Config(NAMESPACE)
+    raw: dict[str, Any] = {}
+    for key in KEYS:
+        value = config.get(key)
+        if value is not None:
+            raw[f"{NAMESPACE}:{key}"] = value
+    for key in stack_file_keys(stack):
+        raw.setdefault(key, config.get(key.split(":", 1)[1]))
+    return load_stack_config(raw, stack)

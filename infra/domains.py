@@ -15,8 +15,11 @@ import re
 from dataclasses import dataclass
 
 BINANCE_BASE_DOMAINS: tuple[str, ...] = ("binance.com", "binancefuture.com", "binance.vision")
-BINANCE_LIVE_ALLOWLIST: tuple[str, ...] = (".binance.com", ".binancefuture.com")
+# Spot only: the daemon trades spot. `.binancefuture.com` (USD-M futures, live and testnet)
+# is added only on a stack that sets tradewarden:futures.
+BINANCE_LIVE_ALLOWLIST: tuple[str, ...] = (".binance.com",)
 BINANCE_TESTNET_ALLOWLIST: tuple[str, ...] = (*BINANCE_LIVE_ALLOWLIST, ".binance.vision")
+BINANCE_FUTURES_ALLOWLIST: tuple[str, ...] = (".binancefuture.com",)
 
 # Interface endpoints the host needs so that AWS traffic never leaves the VPC.
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = (
@@ -92,8 +95,9 @@ def parse_allowed_domain(entry: object) -> AllowedDomain:
     return parsed
 
 
-def default_allowlist(testnet: bool) -> tuple[str, ...]:
-    return BINANCE_TESTNET_ALLOWLIST if testnet else BINANCE_LIVE_ALLOWLIST
+def default_allowlist(testnet: bool, futures: bool = False) -> tuple[str, ...]:
+    spot = BINANCE_TESTNET_ALLOWLIST if testnet else BINANCE_LIVE_ALLOWLIST
+    return spot + (BINANCE_FUTURES_ALLOWLIST if futures else ())
 
 
 def aws_service_domains(region: str) -> tuple[str, ...]:

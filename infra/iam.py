@@ -138,32 +138,37 @@ def host_role_policy(
 
 
 def backup_statements(
-    bucket_arn: str, prefix: str, *, principal: str | None = None
+    bucket_arn: str, prefix: str, *, endpoint_account: str | None = None
 ) -> list[Document]:
     """Write and read objects under `prefix` of the backup bucket, list only that prefix.
 
     No s3:DeleteObject: a compromised host cannot remove backups. A failed multipart upload
     cannot be aborted by the host either; the bucket's lifecycle aborts it after a day.
-    With `principal` (``"*"``) the statements suit a VPC endpoint policy.
+    With `endpoint_account` the statements suit a VPC endpoint policy: any principal of
+    that account (``aws:PrincipalAccount``).
     """
-    extra = {"Principal": principal} if principal else {}
-    return [
-        {
-            "Sid": "WriteAndReadOwnBackups",
-            "Effect": "Allow",
-            **extra,
-            "Action": ["s3:PutObject", "s3:GetObject"],
-            "Resource": [f"{bucket_arn}/{prefix}*"],
-        },
-        {
-            "Sid": "ListOwnBackups",
-            "Effect": "Allow",
-            **extra,
-            "Action": ["s3:ListBucket"],
-            "Resource": [bucket_arn],
-            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-        },
-    ]
+    extra: Document = {"Principal": "*"} if endpoint_account else {}
+    own = {"aws:PrincipalAccount": endpoint_account} if endpoint_account else {}
+    objects: Document = {
+        "Sid": "WriteAndReadOwnBackups",
+        "Effect": "Allow",
+        **extra,
+        "Action": ["s3:PutObject", "s3:GetObject"],
+        "Resource": [f"{bucket_arn}/{prefix}*"],
+    }
+    if own:
+        objects["Condition"] = {"StringEquals": own}
+    listing: Document = {
+        "Sid": "ListOwnBackups",
+        "Effect": "Allow",
+        **extra,
+        "Action": ["s3:ListBucket"],
+        "Resource": [bucket_arn],
+        "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+    }
+    if own:
+        listing["Condition"]["StringEquals"] = own
+    return [objects, listing]
 
 
 def backup_bucket_policy(*, bucket_arn: str, key_arn: str) -> Document:
@@ -338,5 +343,30 @@ def s3_gateway_endpoint_policy(
             "Action": ["s3:GetObject"],
             "Resource": resources,
         },
-        *backup_statements(backup_bucket_arn, backup_prefix, principal="*"),
+        *backup_statements(backup_bucket_arn, backup_prefix, endpoint_account=ctx.account_id),
+    )
+
+
+def interface_endpoint_policy(ctx: AwsContext) -> Document:
+    """What may pass an interface endpoint (SNS, Logs, STS, Secrets Manager...): only this
+    account's principals, and only towards this account's resources.
+
+    Without it a compromised host could use another account's credentials (or write to
+    another account's topic, log group or secret) and carry data out through AWS's network
+    without touching the firewall. ``aws:ResourceAccount`` is absent for actions without a
+    resource (``sts:GetCallerIdentity``, ``cloudwatch:PutMetricData``, the SSM message
+    channels): ``IfExists`` lets those through, still only for this account's principals.
+    """
+    return document(
+        {
+            "Sid": "OwnAccountPrincipalsToOwnAccountResources",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:PrincipalAccount": ctx.account_id},
+                "StringEqualsIfExists": {"aws:ResourceAccount": ctx.account_id},
+            },
+        }
     )

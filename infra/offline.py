@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,8 @@ import yaml
 from pulumi.output import Unknown
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
+
+from infra import config as infra_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM_DIR = REPO_ROOT / "infra"  # `main: infra/` in Pulumi.yaml
@@ -336,6 +339,12 @@ def run_offline(
     )
     pulumi.runtime.set_all_config({k: _as_engine_value(v) for k, v in raw_config.items()})
     captured: dict[str, Any] = {}
+    # The program names misspelt keys from the stack file: give it this run's config as one.
+    stack_dir = tempfile.TemporaryDirectory(prefix="tradewarden-stack-")
+    Path(stack_dir.name, f"Pulumi.{stack}.yaml").write_text(
+        yaml.safe_dump({"config": dict(raw_config)}), encoding="utf-8"
+    )
+    saved_dir, infra_config.STACK_FILE_DIR = infra_config.STACK_FILE_DIR, Path(stack_dir.name)
 
     def program() -> pulumi.Output[None]:
         runpy.run_path(str(PROGRAM_DIR), run_name="__main__")  # as Pulumi runs it
@@ -347,6 +356,8 @@ def run_offline(
         pulumi.runtime.test(program)()
     finally:
         pulumi.runtime.set_all_config({})
+        infra_config.STACK_FILE_DIR = saved_dir
+        stack_dir.cleanup()
     urns = {urn.rsplit("::", 1)[-1]: urn for urn in monitor.resources}
     resources = []
     for r in mocks.resources:

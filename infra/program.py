@@ -18,10 +18,23 @@ from infra.config import ConfigError, StackConfig, load_from_pulumi
 from infra.naming import AwsContext
 
 
-def aws_context() -> AwsContext:
-    identity = aws.get_caller_identity()
-    region = aws.get_region()
-    zones = aws.get_availability_zones(state="available")
+def aws_provider(cfg: StackConfig) -> aws.Provider:
+    """The one AWS provider every resource and lookup uses (the stack files disable the
+    default one): the stack's region, only the stack's account, and the project's tags on
+    everything it creates."""
+    return aws.Provider(
+        "aws",
+        region=pulumi.Config("aws").require("region"),
+        allowed_account_ids=[cfg.account_id],
+        default_tags={"tags": naming.tags(cfg.stack)},
+    )
+
+
+def aws_context(provider: aws.Provider) -> AwsContext:
+    invoke = pulumi.InvokeOptions(provider=provider)
+    identity = aws.get_caller_identity(opts=invoke)
+    region = aws.get_region(opts=invoke)
+    zones = aws.get_availability_zones(state="available", opts=invoke)
     return AwsContext(
         partition=identity.arn.split(":")[1],
         region=region.region,
@@ -62,14 +75,15 @@ def preflight(cfg: StackConfig, ctx: AwsContext) -> str:
     return zone
 
 
-def build(cfg: StackConfig, ctx: AwsContext) -> dict[str, object]:
+def build(cfg: StackConfig, ctx: AwsContext, provider: aws.Provider) -> dict[str, object]:
     """Create every resource of the stack; returns the stack outputs."""
     zone = preflight(cfg, ctx)
     for host in cfg.non_binance_domains:
         pulumi.log.warn(f"egress allow-list includes a non-Binance host: {host}")
+    opts = pulumi.ResourceOptions(providers={"aws": provider})
 
-    secrets = Secrets("secrets", cfg, ctx)
-    backups = Backups("backups", cfg, ctx, kms_key_arn=secrets.key.arn)
+    secrets = Secrets("secrets", cfg, ctx, opts=opts)
+    backups = Backups("backups", cfg, ctx, kms_key_arn=secrets.key.arn, opts=opts)
     network = Network(
         "network",
         cfg,
@@ -77,6 +91,7 @@ def build(cfg: StackConfig, ctx: AwsContext) -> dict[str, object]:
         availability_zone=zone,
         kms_key_arn=secrets.key.arn,
         backup_bucket_arn=backups.bucket_arn,
+        opts=opts,
     )
     host = Host(
         "host",
@@ -91,9 +106,22 @@ def build(cfg: StackConfig, ctx: AwsContext) -> dict[str, object]:
         release_object_arn=network.release_object_arn,
         backup_bucket_arn=backups.bucket_arn,
         backup_url=backups.url,
+        egress_ip=network.nat_public_ip,
+        invoke=pulumi.InvokeOptions(provider=provider),
+        opts=opts,
     )
     alerting = Alerting(
-        "alerting", cfg, ctx, kms_key_arn=secrets.key.arn, instance_id=host.instance.id
+        "alerting",
+        cfg,
+        ctx,
+        kms_key_arn=secrets.key.arn,
+        instance_id=host.instance.id,
+        firewall_name=network.firewall.name,
+        availability_zone=zone,
+        dns_rule_group_id=network.dns_rule_group.id,
+        dns_block_list_id=network.dns_block_list.id,
+        snapshot_policy_id=host.snapshot_policy.id,
+        opts=opts,
     )
     return {
         "instanceId": host.instance.id,
@@ -109,6 +137,8 @@ def build(cfg: StackConfig, ctx: AwsContext) -> dict[str, object]:
         "egressAllowList": network.allowed_targets,
         "backupBucket": backups.bucket.bucket,
         "backupUrl": backups.url,
+        "natPublicIp": network.nat_public_ip,
+        "deployDocument": host.deploy_document.name,
         "testnet": cfg.testnet,
     }
 
@@ -117,8 +147,9 @@ def main() -> dict[str, object]:
     """Validate the stack config (before anything is created), build, export."""
     try:
         cfg = load_from_pulumi()
-        ctx = aws_context()
-        outputs = build(cfg, ctx)
+        provider = aws_provider(cfg)
+        ctx = aws_context(provider)
+        outputs = build(cfg, ctx, provider)
     except ConfigError as exc:
         raise pulumi.RunError(str(exc)) from exc
     for key, value in outputs.items():

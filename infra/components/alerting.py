@@ -29,10 +29,16 @@ class Alerting(pulumi.ComponentResource):
         *,
         kms_key_arn: pulumi.Input[str],
         instance_id: pulumi.Input[str],
+        firewall_name: pulumi.Input[str],
+        availability_zone: str,
+        dns_rule_group_id: pulumi.Input[str],
+        dns_block_list_id: pulumi.Input[str],
+        snapshot_policy_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tradewarden:infra:Alerting", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # Fixed names (topic, alarms): a replacement deletes the old one first.
+        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         tags = naming.tags(cfg.stack)
         topic_arn = naming.alert_topic_arn(ctx, cfg.stack)
 
@@ -140,6 +146,61 @@ class Alerting(pulumi.ComponentResource):
             threshold=1,
             comparison_operator="LessThanThreshold",
             treat_missing_data="breaching",
+            alarm_actions=notify,
+        )
+
+        # --- egress and snapshots: the firewalls refusing something, DLM failing
+        alarm(
+            "egress-firewall-drops",
+            "The Network Firewall dropped traffic from the host (not on the allow-list): "
+            "something on the host tried to reach a place it must not.",
+            "host-compromise.md",
+            namespace="AWS/NetworkFirewall",
+            metric_name="DroppedPackets",
+            dimensions={
+                "FirewallName": firewall_name,
+                "AvailabilityZone": availability_zone,
+                "Engine": "Stateful",
+            },
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=notify,
+        )
+        alarm(
+            "dns-firewall-blocks",
+            "The DNS Firewall blocked a name the host asked for (not on the allow-list).",
+            "host-compromise.md",
+            namespace="AWS/Route53Resolver",
+            metric_name="FirewallRuleQueryVolume",
+            dimensions={
+                "FirewallRuleGroupId": dns_rule_group_id,
+                "FirewallDomainListId": dns_block_list_id,
+            },
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=notify,
+        )
+        alarm(
+            "snapshot-failed",
+            "Data Lifecycle Manager failed to create the host's daily snapshot.",
+            "host-down.md",
+            namespace="AWS/DataLifecycleManager",
+            metric_name="SnapshotsCreateFailed",
+            dimensions={"DLMPolicyId": snapshot_policy_id},
+            statistic="Sum",
+            period=3600,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
             alarm_actions=notify,
         )
 

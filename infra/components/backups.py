@@ -7,6 +7,10 @@
 * Versioned, all four public access blocks on, ACLs disabled (BucketOwnerEnforced).
 * Lifecycle: a backup expires ``backupRetentionDays`` after it was written, a replaced or
   expired version 7 days later, and an unfinished multipart upload after a day.
+* S3 Object Lock: every version is locked for ``backupLockDays`` (default: the retention)
+  from when it was written, GOVERNANCE in dev/staging, COMPLIANCE in prod. Overwriting an
+  object only adds a version; no one (the host least of all) can delete or shorten a
+  locked version, and the lifecycle removes it only once the lock has run out.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ class Backups(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tradewarden:infra:Backups", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # One configuration of each kind per bucket: a replacement deletes the old first.
+        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         tags = naming.tags(cfg.stack)
         bucket_name = naming.backup_bucket_name(cfg.stack, ctx.account_id)
 
@@ -48,7 +53,14 @@ class Backups(pulumi.ComponentResource):
             bucket=bucket_name,
             force_destroy=False,
             tags={**tags, "Name": bucket_name},
-            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
+            # prod: protected. Elsewhere `pulumi destroy` leaves the bucket and its locked
+            # backups behind (retain_on_delete) rather than failing on a non-empty bucket.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=cfg.protect,
+                retain_on_delete=not cfg.protect,
+                delete_before_replace=True,
+            ),
         )
         # The sub-resources take the bucket's name (its id in AWS).
         bucket = self.bucket.bucket
@@ -96,7 +108,9 @@ class Backups(pulumi.ComponentResource):
                 lambda a: json.dumps(iam.backup_bucket_policy(bucket_arn=a[0], key_arn=a[1]))
             ),
             # After the public access block: concurrent changes fail (OperationAborted).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[public_access])
+            ),
         )
         lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
@@ -114,12 +128,29 @@ class Backups(pulumi.ComponentResource):
                 }
             ],
             # Lifecycle rules on a versioned bucket: versioning first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[versioning])
+            ),
+        )
+        # Enabled on the existing (versioned) bucket: no bucket replacement is needed.
+        lock = aws.s3.BucketObjectLockConfiguration(
+            f"{name}-object-lock",
+            bucket=bucket,
+            object_lock_enabled="Enabled",
+            rule={
+                "default_retention": {
+                    "mode": cfg.backup_lock_mode,
+                    "days": cfg.backup_lock_days,
+                }
+            },
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[versioning])
+            ),
         )
 
         # The URL resolves only once every setting above exists, so the host (whose user
         # data carries it) is never created before its backup target is locked down.
-        locked_down = [public_access, ownership, versioning, encryption, policy, lifecycle]
+        locked_down = [public_access, ownership, versioning, encryption, policy, lifecycle, lock]
         self.url = pulumi.Output.all(bucket, *[r.id for r in locked_down]).apply(
             lambda a: naming.backup_url(a[0], cfg.stack)
         )

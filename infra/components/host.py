@@ -16,9 +16,10 @@ import json
 
 import pulumi
 import pulumi_aws as aws
+import yaml
 
 from infra import iam, naming
-from infra.cloud_init import render_user_data
+from infra.cloud_init import REPO_ROOT, render_user_data
 from infra.config import StackConfig
 from infra.naming import AwsContext
 
@@ -26,7 +27,18 @@ AMI_NAME_PATTERN = "al2023-ami-2023.*-kernel-*-{arch}"
 SNAPSHOT_TAG = "tradewarden:snapshot"
 
 
-def lookup_ami(cfg: StackConfig) -> str:
+DEPLOY_DOCUMENT = REPO_ROOT / "ops" / "ssm" / "tradewarden-deploy.yaml"
+
+
+def deploy_document_content(cfg: StackConfig, egress_ip: str) -> str:
+    """The SSM deploy document (ops/ssm/tradewarden-deploy.yaml) with this stack's defaults."""
+    doc = yaml.safe_load(DEPLOY_DOCUMENT.read_text(encoding="utf-8"))
+    doc["parameters"]["version"]["default"] = cfg.wheel_version
+    doc["parameters"]["egressIp"]["default"] = egress_ip
+    return json.dumps(doc, indent=2)
+
+
+def lookup_ami(cfg: StackConfig, invoke: pulumi.InvokeOptions | None = None) -> str:
     """The newest Amazon Linux 2023 AMI for the instance's architecture (or the pinned one)."""
     if cfg.ami_id:
         return cfg.ami_id
@@ -40,6 +52,7 @@ def lookup_ami(cfg: StackConfig) -> str:
             {"name": "virtualization-type", "values": ["hvm"]},
             {"name": "root-device-type", "values": ["ebs"]},
         ],
+        opts=invoke,
     )
     return ami.id
 
@@ -60,10 +73,14 @@ class Host(pulumi.ComponentResource):
         release_object_arn: str | None,
         backup_bucket_arn: pulumi.Input[str],
         backup_url: pulumi.Input[str],
+        egress_ip: pulumi.Input[str],
+        invoke: pulumi.InvokeOptions | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tradewarden:infra:Host", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # Fixed names, and one host: a replacement deletes the old one first (two
+        # instances must never run the daemon at once).
+        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         tags = naming.tags(cfg.stack)
         topic_arn = naming.alert_topic_arn(ctx, cfg.stack)
 
@@ -121,7 +138,7 @@ class Host(pulumi.ComponentResource):
             retention_in_days=cfg.log_retention_days,
             kms_key_id=kms_key_arn,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=cfg.protect)),
         )
 
         # --- instance role: inline least-privilege policy, no managed policies
@@ -166,14 +183,14 @@ class Host(pulumi.ComponentResource):
         )
 
         # --- the instance
-        user_data = pulumi.Output.from_input(backup_url).apply(
-            lambda url: render_user_data(
-                cfg, region=ctx.region, alert_topic_arn=topic_arn, backup_to=url
+        user_data = pulumi.Output.all(backup_url, egress_ip).apply(
+            lambda a: render_user_data(
+                cfg, region=ctx.region, alert_topic_arn=topic_arn, backup_to=a[0], egress_ip=a[1]
             )
         )
         self.instance = aws.ec2.Instance(
             f"{name}-instance",
-            ami=lookup_ami(cfg),
+            ami=lookup_ami(cfg, invoke),
             instance_type=cfg.instance_type,
             subnet_id=subnet_id,
             vpc_security_group_ids=[self.security_group.id],
@@ -202,11 +219,28 @@ class Host(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=cfg.protect,
+                delete_before_replace=True,
                 depends_on=[role_policy],
                 # A new AL2023 release must not replace a running trading host; roll the
                 # AMI deliberately (`pulumi up --replace <urn>` or pin tradewarden:amiId).
-                ignore_changes=[] if cfg.ami_id else ["ami"],
+                # User data runs once, at first boot; changing it would stop and start the
+                # instance: releases go through the SSM deploy document instead.
+                ignore_changes=["userData"] if cfg.ami_id else ["ami", "userData"],
             ),
+        )
+
+        # --- releases: a controlled daemon restart through SSM Run Command
+        self.deploy_document = aws.ssm.Document(
+            f"{name}-deploy",
+            name=f"tradewarden-{cfg.stack}-deploy",
+            document_type="Command",
+            document_format="JSON",
+            target_type="/AWS::EC2::Instance",
+            content=pulumi.Output.from_input(egress_ip).apply(
+                lambda ip: deploy_document_content(cfg, ip)
+            ),
+            tags=tags,
+            opts=child,
         )
 
         # --- daily snapshots of the host's volume
@@ -224,7 +258,7 @@ class Host(pulumi.ComponentResource):
             policy_arn=f"arn:{ctx.partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole",
             opts=child,
         )
-        aws.dlm.LifecyclePolicy(
+        self.snapshot_policy = aws.dlm.LifecyclePolicy(
             f"{name}-snapshots",
             description=f"tradewarden {cfg.stack}: daily host volume snapshots",
             execution_role_arn=dlm_role.arn,

@@ -71,7 +71,10 @@ class Network(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tradewarden:infra:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # One of each per stack, many with fixed names (or singletons like a route or an
+        # endpoint's private DNS): a replacement must delete the old one first.
+        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        protected = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=cfg.protect))
         tags = naming.tags(cfg.stack)
         plan = plan_subnets(cfg.vpc_cidr)
         self.plan = plan
@@ -111,14 +114,22 @@ class Network(pulumi.ComponentResource):
 
         # --- internet edge: IGW + NAT in the public subnet (no instance ever lives there)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags, opts=child)
-        nat_ip = aws.ec2.Eip(f"{name}-nat-ip", domain="vpc", tags=tags, opts=child)
+        # The address Binance sees: API keys are IP-whitelisted to it (protected in prod:
+        # losing it means rebinding every key).
+        nat_ip = aws.ec2.Eip(
+            f"{name}-nat-ip",
+            domain="vpc",
+            tags={**tags, "Name": f"tradewarden-{cfg.stack}-egress"},
+            opts=protected,
+        )
+        self.nat_public_ip: pulumi.Output[str] = nat_ip.public_ip
         nat = aws.ec2.NatGateway(
             f"{name}-nat",
             allocation_id=nat_ip.allocation_id,
             subnet_id=self.public_subnet.id,
             connectivity_type="public",
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[igw])),
         )
 
         # --- Network Firewall with the domain allow-list, default drop
@@ -254,6 +265,9 @@ class Network(pulumi.ComponentResource):
                 private_dns_enabled=True,
                 subnet_ids=[self.private_subnet.id],
                 security_group_ids=[self.endpoint_sg.id],
+                # Only this account's principals, only this account's resources: stolen
+                # credentials of another account cannot carry data out through here.
+                policy=json.dumps(iam.interface_endpoint_policy(ctx)),
                 tags={**tags, "Name": f"tradewarden-{cfg.stack}-{svc}"},
                 opts=child,
             )
@@ -305,9 +319,11 @@ class Network(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self.dns_block_list = everything
         dns_rules = aws.route53.ResolverFirewallRuleGroup(
             f"{name}-dns-rules", name=f"tradewarden-{cfg.stack}", tags=tags, opts=child
         )
+        self.dns_rule_group = dns_rules
         aws.route53.ResolverFirewallRule(
             f"{name}-dns-allow",
             name="allow-listed",
@@ -315,6 +331,12 @@ class Network(pulumi.ComponentResource):
             firewall_domain_list_id=allowed.id,
             firewall_rule_group_id=dns_rules.id,
             priority=100,
+            # S3, Binance's CDN and others answer through CNAME chains whose targets are not
+            # on the list (the default INSPECT_REDIRECTION_DOMAIN would check every name in
+            # the chain and the BLOCK '*' rule would answer NXDOMAIN for them). Trust the
+            # chain of an allowed name: where traffic may go is still decided by the Network
+            # Firewall's SNI/Host allow-list, and the host's own nftables filter.
+            firewall_domain_redirection_action="TRUST_REDIRECTION_DOMAIN",
             opts=child,
         )
         aws.route53.ResolverFirewallRule(
@@ -333,7 +355,9 @@ class Network(pulumi.ComponentResource):
             firewall_rule_group_id=dns_rules.id,
             vpc_id=self.vpc.id,
             priority=101,
-            mutation_protection="ENABLED",
+            # prod: nobody can disassociate it outside Pulumi; dev/staging: off, or
+            # `pulumi destroy` could not remove it.
+            mutation_protection="ENABLED" if cfg.protect else "DISABLED",
             tags=tags,
             opts=child,
         )
@@ -341,6 +365,22 @@ class Network(pulumi.ComponentResource):
             f"{name}-dns-fail-closed",
             resource_id=self.vpc.id,
             firewall_fail_open="DISABLED",
+            opts=child,
+        )
+
+        # --- resolver query logs: every name the host asked for, allowed or blocked
+        query_logs = self._log_group(name, cfg, "dns-query", kms_key_arn)
+        query_log_config = aws.route53.ResolverQueryLogConfig(
+            f"{name}-dns-query-log-config",
+            name=f"tradewarden-{cfg.stack}",
+            destination_arn=query_logs.arn,
+            tags=tags,
+            opts=child,
+        )
+        aws.route53.ResolverQueryLogConfigAssociation(
+            f"{name}-dns-query-log-association",
+            resolver_query_log_config_id=query_log_config.id,
+            resource_id=self.vpc.id,
             opts=child,
         )
 
@@ -390,5 +430,8 @@ class Network(pulumi.ComponentResource):
             retention_in_days=cfg.log_retention_days,
             kms_key_id=kms_key_arn,
             tags=naming.tags(cfg.stack),
-            opts=pulumi.ResourceOptions(parent=self),
+            # prod's logs are evidence: protected like the key and the instance.
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=cfg.protect, delete_before_replace=True
+            ),
         )

@@ -28,8 +28,21 @@ class Secrets(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tradewarden:infra:Secrets", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        protected = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
+        # Fixed names: a replacement deletes the old one first.
+        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        protected = pulumi.ResourceOptions(
+            parent=self, protect=cfg.protect, delete_before_replace=True
+        )
+        # The daily EBS snapshots (Data Lifecycle Manager) and the backups outlive the stack
+        # and are encrypted with this key: `pulumi destroy` of an unprotected stack leaves
+        # the key (retain_on_delete) instead of scheduling its deletion under them.
+        # infra/README.md, "Tearing a stack down", says how to retire it afterwards.
+        key_opts = pulumi.ResourceOptions(
+            parent=self,
+            protect=cfg.protect,
+            retain_on_delete=not cfg.protect,
+            delete_before_replace=True,
+        )
 
         self.key = aws.kms.Key(
             f"{name}-key",
@@ -38,7 +51,7 @@ class Secrets(pulumi.ComponentResource):
             deletion_window_in_days=30,
             policy=json.dumps(iam.kms_key_policy(ctx, cfg.stack)),
             tags=naming.tags(cfg.stack),
-            opts=protected,
+            opts=key_opts,
         )
         self.alias = aws.kms.Alias(
             f"{name}-key-alias",

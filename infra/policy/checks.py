@@ -1,17 +1,27 @@
 """The policy checks, as plain functions over Pulumi property bags.
 
 Resource checks take ``(resource_type, props)`` and return violation messages; stack checks
-take the whole list of resources. Property names are Pulumi's (camelCase). During
-``pulumi preview`` some values are unknown: reading one raises pulumi-policy's
-``UnknownValueError`` and the engine re-runs the check at ``pulumi up`` with real values,
-before the resource is created. The checks never swallow that exception.
+take the whole list of resources. Property names are Pulumi's (camelCase).
+
+During ``pulumi preview`` values computed from other resources (ids, ARNs) are unknown.
+
+* A resource check that reads one raises pulumi-policy's ``UnknownValueError``: the engine
+  reports "can't run during preview" and runs the check during ``pulumi up`` with the real
+  values, before the resource is created. Resource checks never swallow that exception.
+* A stack check runs at preview and, during ``pulumi up``, only after the changes: it must
+  decide at preview. Stack checks therefore link resources by the engine's property
+  dependencies (known at preview), read only values the program writes literally, and
+  treat an unknown id or ARN as "not a literal value" (`_get`), never as a pass.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
+
+from pulumi_policy.proxy import UnknownValueError
 
 from infra.domains import DomainError, parse_allowed_domain
 
@@ -57,6 +67,29 @@ S3_BUCKET_SSE = (
 )
 S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 S3_BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+S3_OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+S3_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+KMS_KEY = "aws:kms/key:Key"
+KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"  # noqa: S105  # nosec B105
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+VPC_ENDPOINT_POLICY = "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy"
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ROUTE_TABLE_ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+# Route targets that leave the VPC without passing the Network Firewall.
+BYPASS_TARGETS = (
+    "natGatewayId",
+    "gatewayId",
+    "egressOnlyGatewayId",
+    "transitGatewayId",
+    "networkInterfaceId",
+    "vpcPeeringConnectionId",
+    "carrierGatewayId",
+    "localGatewayId",
+    "coreNetworkArn",
+)
 S3_KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 PUBLIC_ACCESS_BLOCK_FLAGS = (
     "blockPublicAcls",
@@ -89,6 +122,19 @@ ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
 
 
 # --- small helpers ------------------------------------------------------------------------
+
+
+def _get(props: Any, key: str) -> Any:
+    """A property for linking resources in a stack check; None while it is unknown."""
+    try:
+        return props.get(key)
+    except UnknownValueError:
+        return None
+
+
+def _keys(props: Any) -> set[str]:
+    """The property names set, known or not (iterating names reads no value)."""
+    return set(iter(props)) if isinstance(props, Mapping) else set()
 
 
 def _items(value: Any) -> list[Any]:
@@ -178,10 +224,18 @@ def check_no_ingress(resource_type: str, props: Props) -> list[str]:
         if not ok:
             out.append("ingress rule opens a security group; no ingress is allowed")
     elif resource_type == VPC_INGRESS_RULE:
+        # The referenced group's id is unknown at preview (it is created with the stack):
+        # it is a security group either way.
+        referenced = (
+            ["(a security group)"]
+            if "referencedSecurityGroupId" in _keys(props)
+            and _get(props, "referencedSecurityGroupId") is None
+            else _strings(props.get("referencedSecurityGroupId"))
+        )
         ok = _https_from_security_group_only(
             props.get("ipProtocol"),
             _single_port(props.get("fromPort"), props.get("toPort")),
-            _strings(props.get("referencedSecurityGroupId")),
+            referenced,
             _strings(props.get("cidrIpv4"))
             + _strings(props.get("cidrIpv6"))
             + _strings(props.get("prefixListId")),
@@ -396,6 +450,221 @@ def check_iam_no_wildcards(resource_type: str, props: Props) -> list[str]:
     return out
 
 
+# --- egress firewalls, per resource (decided before each resource is created) ----------------
+
+
+def _firewall_policy_body_problems(body: Any) -> list[str]:
+    out = []
+    if not any(a in DROP_ACTIONS for a in _strings(body.get("statefulDefaultActions"))):
+        out.append("the firewall policy must drop by default (aws:drop_established)")
+    for prop in ("statelessDefaultActions", "statelessFragmentDefaultActions"):
+        if "aws:pass" in _strings(body.get(prop)):
+            out.append(f"{prop} must not pass traffic around the stateful engine")
+    engine = body.get("statefulEngineOptions") or {}
+    if engine.get("ruleOrder") != "STRICT_ORDER":
+        out.append("the firewall policy must evaluate stateful rules in STRICT_ORDER")
+    return out
+
+
+def _suricata_passes(rules: str) -> list[str]:
+    return [
+        line.strip()
+        for line in rules.splitlines()
+        if line.strip().split(" ", 1)[0].lower() == "pass"
+    ]
+
+
+def _rule_group_problems(props: Props) -> list[str]:
+    """A stateful group is the domain ALLOWLIST (within Binance) or only drops/alerts; a
+    stateless group never passes traffic around the stateful engine."""
+    body = props.get("ruleGroup") or {}
+    source = body.get("rulesSource") or {}
+    out: list[str] = []
+    if props.get("type") == "STATEFUL":
+        listed = source.get("rulesSourceList")
+        if listed:
+            if listed.get("generatedRulesType") == "ALLOWLIST":
+                out.extend(_targets_problems(listed))
+        rules_string = source.get("rulesString")
+        if isinstance(rules_string, str):
+            for rule in _suricata_passes(rules_string):
+                out.append(f"stateful rule group passes traffic ({rule[:60]!r}); only drop/alert")
+        for i, rule in enumerate(_items(source.get("statefulRules"))):
+            if str(rule.get("action")).upper() == "PASS":
+                out.append(f"stateful rule {i} passes traffic; only the domain allow-list may")
+    else:
+        stateless = source.get("statelessRulesAndCustomActions") or {}
+        for i, rule in enumerate(_items(stateless.get("statelessRules"))):
+            definition = rule.get("ruleDefinition") or {}
+            if "aws:pass" in _strings(definition.get("actions")):
+                out.append(f"stateless rule {i} passes traffic around the stateful engine")
+    return out
+
+
+_AWS_DNS_WILDCARD = re.compile(
+    r"^\*\.(s3(\.dualstack)?\.[a-z0-9-]+\.amazonaws\.com|[a-z0-9-]+\.compute\.internal"
+    r"|ec2\.internal)$"
+)
+
+
+def broad_dns_entries(domains: list[str]) -> list[str]:
+    """DNS Firewall list entries that are wider than Binance names, exact host names and
+    the AWS names the host needs (S3 of the region, the instance's own name)."""
+    out = []
+    for entry in domains:
+        if "*" not in entry or _AWS_DNS_WILDCARD.match(entry):
+            continue
+        try:
+            parse_allowed_domain(entry)
+        except DomainError:
+            out.append(entry)
+    return out
+
+
+def check_egress_firewall_resources(resource_type: str, props: Props) -> list[str]:
+    """The parts of the egress firewalls each resource carries itself."""
+    if resource_type == NFW_POLICY:
+        return _firewall_policy_body_problems(props.get("firewallPolicy") or {})
+    if resource_type == DNS_CONFIG:
+        if props.get("firewallFailOpen") != "DISABLED":
+            return ["the VPC's DNS Firewall must be fail-closed (failOpen DISABLED)"]
+    if resource_type == DNS_DOMAIN_LIST:
+        domains = _strings(props.get("domains"))
+        if "*" in domains and len(domains) > 1:
+            return ["'*' belongs alone in the BLOCK-everything list"]
+        return [
+            f"domain list entry {d!r} is broader than the allow-list"
+            for d in broad_dns_entries([d for d in domains if d != "*"])
+        ]
+    return []
+
+
+def check_bucket_settings(resource_type: str, props: Props) -> list[str]:
+    """S3 settings that must hold on the backups: all four public access blocks, versioning
+    Enabled, Object Lock enabled with a default retention."""
+    if resource_type == S3_PUBLIC_ACCESS_BLOCK:
+        if not all(_truthy(props.get(f)) for f in PUBLIC_ACCESS_BLOCK_FLAGS):
+            return ["the bucket's public access block must set all four settings true"]
+    if resource_type == S3_BUCKET_VERSIONING:
+        if (props.get("versioningConfiguration") or {}).get("status") != "Enabled":
+            return ["the bucket must be versioned (status Enabled)"]
+    if resource_type == S3_OBJECT_LOCK:
+        return _object_lock_problems(props)
+    return []
+
+
+def _object_lock_problems(props: Props) -> list[str]:
+    retention = (props.get("rule") or {}).get("defaultRetention") or {}
+    out = []
+    if props.get("objectLockEnabled") != "Enabled":
+        out.append("Object Lock must be Enabled on the bucket")
+    if retention.get("mode") not in ("GOVERNANCE", "COMPLIANCE"):
+        out.append("Object Lock needs a default retention mode (GOVERNANCE or COMPLIANCE)")
+    days, years = _num(retention.get("days")), _num(retention.get("years"))
+    if not ((days or 0) >= 1 or (years or 0) >= 1):
+        out.append("Object Lock needs a default retention of at least a day")
+    return out
+
+
+# --- resource policies (KMS, S3, Secrets Manager, SNS, VPC endpoints) -----------------------
+
+_RESOURCE_POLICY_PROP = {
+    KMS_KEY: "policy",
+    KMS_KEY_POLICY: "policy",
+    S3_BUCKET_POLICY: "policy",
+    SECRET_POLICY: "policy",
+    VPC_ENDPOINT: "policy",
+    VPC_ENDPOINT_POLICY: "policy",
+    TOPIC_POLICY: "policy",
+}
+# Condition keys that pin a wildcard principal to this account.
+_ACCOUNT_KEYS = ("aws:principalaccount", "aws:principalarn", "aws:principalorgid")
+
+
+def _principal_is_wildcard(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, Mapping):
+        return "*" in _strings(principal.get("AWS"))
+    return False
+
+
+def _condition_keys(statement: Mapping[str, Any], *operators: str) -> set[str]:
+    out: set[str] = set()
+    condition = statement.get("Condition") or {}
+    for op, tests in condition.items():
+        if not operators or op in operators:
+            out |= {str(k).lower() for k in (tests or {})}
+    return out
+
+
+def _account_root(principal: Any) -> bool:
+    if not isinstance(principal, Mapping):
+        return False
+    arns = _strings(principal.get("AWS"))
+    return bool(arns) and all(re.match(r"^arn:aws[a-z-]*:iam::[0-9]{12}:root$", a) for a in arns)
+
+
+def resource_policy_problems(resource_type: str, document: Any) -> list[str]:
+    """Wildcard principals and actions in a resource policy.
+
+    * ``"*"`` (or ``{"AWS": "*"}``) as the principal of an Allow needs a condition that pins
+      the caller to this account (``aws:PrincipalAccount``...); a VPC endpoint policy may
+      instead name exact resources without wildcards (the S3 gateway endpoint: Amazon's
+      package repositories, read anonymously by dnf).
+    * A wildcard action (``*``, ``svc:*``) in an Allow needs ``aws:PrincipalAccount`` and
+      ``aws:ResourceAccount`` (an endpoint reaching only this account), except the key
+      policy's ``kms:*`` for the account root (IAM decides, the AWS default).
+    """
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return ["policy is not valid JSON"]
+    if not isinstance(document, Mapping):
+        return ["policy is not a JSON object"]
+    statements = document.get("Statement")
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    endpoint = resource_type in (VPC_ENDPOINT, VPC_ENDPOINT_POLICY)
+    out = []
+    for i, st in enumerate(_items(statements)):
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+            continue
+        label = f"statement {st.get('Sid') or i}"
+        principal = st.get("Principal")
+        actions = _strings(st.get("Action"))
+        resources = _strings(st.get("Resource"))
+        keys = _condition_keys(st, "StringEquals", "StringEqualsIfExists", "ArnEquals")
+        pinned = any(k in keys for k in _ACCOUNT_KEYS)
+        if "NotPrincipal" in st or "NotAction" in st or "NotResource" in st:
+            out.append(f"{label}: Allow with NotPrincipal/NotAction/NotResource grants too much")
+            continue
+        if _principal_is_wildcard(principal) and not pinned:
+            exact = bool(resources) and not any(_broad_arn(r) for r in resources)
+            if not (endpoint and exact and not any(a == "*" or a.endswith(":*") for a in actions)):
+                out.append(f"{label}: wildcard principal without an account condition")
+        # `*` and `svc:*`; an action family like `kms:GenerateDataKey*` names its actions.
+        wild = [a for a in actions if a == "*" or a.endswith(":*")]
+        if wild and not (_account_root(principal) and wild == ["kms:*"]):
+            if not (pinned and "aws:resourceaccount" in keys):
+                out.append(
+                    f"{label}: wildcard action {wild[0]!r} without aws:PrincipalAccount "
+                    "and aws:ResourceAccount"
+                )
+    return out
+
+
+def check_resource_policies(resource_type: str, props: Props) -> list[str]:
+    prop = _RESOURCE_POLICY_PROP.get(resource_type)
+    if not prop or prop not in _keys(props):
+        return []
+    document = props.get(prop)
+    if document is None or document == "":
+        return []
+    return resource_policy_problems(resource_type, document)
+
+
 RESOURCE_CHECKS: dict[str, ResourceCheck] = {
     "no-security-group-ingress": check_no_ingress,
     "egress-https-and-dns-only": check_egress_https_dns_only,
@@ -403,6 +672,12 @@ RESOURCE_CHECKS: dict[str, ResourceCheck] = {
     "no-public-ip": check_no_public_ip,
     "customer-kms-encryption": check_customer_kms_encryption,
     "iam-no-wildcards": check_iam_no_wildcards,
+    "egress-firewall-resources-fail-closed": check_egress_firewall_resources,
+    "nfw-rule-groups-drop-or-allowlist": lambda t, p: (
+        _rule_group_problems(p) if t == NFW_RULE_GROUP else []
+    ),
+    "s3-bucket-settings-locked-down": check_bucket_settings,
+    "resource-policies-no-wildcards": check_resource_policies,
 }
 
 
@@ -424,11 +699,17 @@ def _of(resources: Iterable[StackResource], *types: str) -> list[StackResource]:
 
 
 def _ref_ids(resource: StackResource, prop: str) -> set[str]:
-    return set(_strings(resource.props.get(prop)))
+    value = _get(resource.props, prop)
+    if isinstance(value, str):
+        return {value} if value else set()
+    try:
+        return set(_strings(value))
+    except UnknownValueError:
+        return set()
 
 
 def _id_of(resource: StackResource) -> str | None:
-    value = resource.props.get("id")
+    value = _get(resource.props, "id")
     return value if isinstance(value, str) and value else None
 
 
@@ -443,7 +724,7 @@ def _referenced(
     wanted = _ref_ids(resource, prop)
     found = []
     for c in candidates:
-        values = {_id_of(c)} | {c.props.get(k) for k in keys}
+        values = {_id_of(c)} | {_get(c.props, k) for k in keys}
         if wanted & {v for v in values if isinstance(v, str)}:
             found.append(c)
     return found
@@ -496,28 +777,29 @@ def check_egress_firewalls_fail_closed(resources: list[StackResource]) -> list[V
 def _firewall_policy_problems(
     policy: StackResource, groups: list[StackResource]
 ) -> list[Violation]:
-    out: list[Violation] = []
     body = policy.props.get("firewallPolicy") or {}
-    stateful_default = _strings(body.get("statefulDefaultActions"))
-    if not any(a in DROP_ACTIONS for a in stateful_default):
-        out.append(("the firewall policy must drop by default (aws:drop_established)", policy.urn))
-    for prop in ("statelessDefaultActions", "statelessFragmentDefaultActions"):
-        if "aws:pass" in _strings(body.get(prop)):
-            out.append((f"{prop} must not pass traffic around the stateful engine", policy.urn))
-    referenced_arns = {
-        r.get("resourceArn") for r in _items(body.get("statefulRuleGroupReferences"))
-    }
+    out: list[Violation] = [(m, policy.urn) for m in _firewall_policy_body_problems(body)]
     deps = policy.property_dependencies.get("firewallPolicy") or []
-    allow_lists = [
-        g
-        for g in groups
-        if (any(g is d for d in deps) or g.props.get("arn") in referenced_arns)
-        and _is_domain_allowlist(g)
-    ]
+    referenced: list[StackResource] = []
+    for ref in _items(body.get("statefulRuleGroupReferences")):
+        arn = _get(ref, "resourceArn")
+        if arn is None:  # unknown: the ARN of a group created with the stack (preview)
+            continue
+        matched = [g for g in groups if _get(g.props, "arn") == arn]
+        if not matched:
+            out.append(
+                (f"the firewall policy references a rule group not in the stack: {arn}", policy.urn)
+            )
+        referenced += matched
+    referenced += [g for g in groups if any(g is d for d in deps) and g not in referenced]
+    allow_lists = [g for g in referenced if _is_domain_allowlist(g)]
     if not allow_lists:
         out.append(("the firewall policy has no stateful domain ALLOWLIST rule group", policy.urn))
     for group in allow_lists:
-        out.extend((msg, group.urn) for msg in _allowlist_target_problems(group))
+        out.extend((msg, group.urn) for msg in _targets_problems(_source_list(group)))
+    for group in referenced:
+        if group not in allow_lists:
+            out.extend((msg, group.urn) for msg in _rule_group_problems(group.props))
     return out
 
 
@@ -534,8 +816,7 @@ def _is_domain_allowlist(group: StackResource) -> bool:
     )
 
 
-def _allowlist_target_problems(group: StackResource) -> list[str]:
-    source = _source_list(group)
+def _targets_problems(source: Mapping[str, Any]) -> list[str]:
     out = []
     types = set(_strings(source.get("targetTypes")))
     if not {"TLS_SNI", "HTTP_HOST"} <= types:
@@ -548,6 +829,100 @@ def _allowlist_target_problems(group: StackResource) -> list[str]:
             parse_allowed_domain(target)
         except DomainError as exc:
             out.append(f"allow-list target {exc}")
+    return out
+
+
+def check_dns_allow_list_narrow(resources: list[StackResource]) -> list[Violation]:
+    """No DNS Firewall ALLOW rule answers for every name ('*') or a wildcard wider than
+    the allow-list: the BLOCK-everything rule would never see those names."""
+    out: list[Violation] = []
+    lists = _of(resources, DNS_DOMAIN_LIST)
+    for rule in _of(resources, DNS_RULE):
+        if rule.props.get("action") != "ALLOW":
+            continue
+        for dl in _referenced(rule, "firewallDomainListId", lists):
+            domains = _strings(dl.props.get("domains"))
+            if "*" in domains:
+                out.append(("the DNS Firewall ALLOW rule allows every domain ('*')", rule.urn))
+            for entry in broad_dns_entries([d for d in domains if d != "*"]):
+                out.append((f"the DNS Firewall ALLOW rule allows {entry!r}", rule.urn))
+    return out
+
+
+def check_host_egress_through_firewall(resources: list[StackResource]) -> list[Violation]:
+    """The host's subnet sends everything leaving the VPC to the Network Firewall endpoint:
+    no route (default or narrower) to a NAT, internet gateway or anything else."""
+    out: list[Violation] = []
+    subnets = _of(resources, SUBNET)
+    tables = _of(resources, ROUTE_TABLE)
+    firewalls = _of(resources, NFW_FIREWALL)
+    endpoint_ids: set[str] = set()
+    for fw in firewalls:
+        for status in _items(_get(fw.props, "firewallStatuses")):
+            for sync in _items(_get(status, "syncStates")):
+                for att in _items(_get(sync, "attachments")):
+                    if isinstance(_get(att, "endpointId"), str):
+                        endpoint_ids.add(att.get("endpointId"))
+    for instance in _of(resources, INSTANCE):
+        host_subnets = _referenced(instance, "subnetId", subnets)
+        if not host_subnets:
+            out.append(("the host's subnet is not in the stack", instance.urn))
+        for subnet in host_subnets:
+            host_tables = [
+                t
+                for a in _of(resources, ROUTE_TABLE_ASSOCIATION)
+                if _referenced(a, "subnetId", [subnet])
+                for t in _referenced(a, "routeTableId", tables)
+            ]
+            if not host_tables:
+                out.append(("the host's subnet has no route table of the stack", subnet.urn))
+            for table in host_tables:
+                out.extend(_route_table_problems(table, resources, firewalls, endpoint_ids))
+    return out
+
+
+def _route_table_problems(
+    table: StackResource,
+    resources: list[StackResource],
+    firewalls: list[StackResource],
+    endpoint_ids: set[str],
+) -> list[Violation]:
+    out: list[Violation] = []
+    routes = [r for r in _of(resources, ROUTE) if _referenced(r, "routeTableId", [table])]
+    via_firewall = False
+    entries = [(r.props, r.urn, r.property_dependencies.get("vpcEndpointId") or []) for r in routes]
+    entries += [(inline, table.urn, []) for inline in _items(_get(table.props, "routes"))]
+    for props, urn, deps in entries:
+        keys = _keys(props)
+        bypass = [k for k in BYPASS_TARGETS if k in keys and _get(props, k) != ""]
+        if bypass:
+            out.append(
+                (
+                    f"a route of the host's subnet goes to {bypass[0]}: it would bypass "
+                    "the Network Firewall",
+                    urn,
+                )
+            )
+            continue
+        if "vpcEndpointId" in keys:
+            endpoint = _get(props, "vpcEndpointId")
+            to_firewall = any(d is fw for d in deps for fw in firewalls) or (
+                endpoint in endpoint_ids
+            )
+            if not to_firewall:
+                out.append(
+                    (
+                        "a route of the host's subnet goes to an endpoint that is not "
+                        "the Network Firewall's: it would bypass it",
+                        urn,
+                    )
+                )
+            elif _get(props, "destinationCidrBlock") == "0.0.0.0/0":
+                via_firewall = True
+    if not via_firewall:
+        out.append(
+            ("the host's subnet has no default route through the Network Firewall", table.urn)
+        )
     return out
 
 
@@ -584,7 +959,7 @@ def check_host_role_inline_only(resources: list[StackResource]) -> list[Violatio
     roles = _of(resources, IAM_ROLE)
     attachments = _of(resources, IAM_ROLE_POLICY_ATTACHMENT)
     for instance in _of(resources, INSTANCE):
-        if not instance.props.get("iamInstanceProfile"):
+        if "iamInstanceProfile" not in _keys(instance.props):
             continue
         for profile in _referenced(instance, "iamInstanceProfile", profiles, "name", "arn"):
             for role in _referenced(profile, "role", roles, "name", "arn"):
@@ -599,17 +974,39 @@ def check_host_role_inline_only(resources: list[StackResource]) -> list[Violatio
     return out
 
 
+def _sse_with_stack_key(sse: StackResource, keys: list[StackResource]) -> bool:
+    """Default encryption with a customer key: a known key ARN, or (at preview, unknown) the
+    ARN of a KMS key of the stack (`customer-kms-encryption` checks it before creation)."""
+    rules = _items(sse.props.get("rules"))
+    if not rules:
+        return False
+    for rule in rules:
+        default = rule.get("applyServerSideEncryptionByDefault") or {}
+        if default.get("sseAlgorithm") not in S3_KMS_ALGORITHMS:
+            return False
+        key = _get(default, "kmsMasterKeyId")
+        if key is None:
+            deps = sse.property_dependencies.get("rules") or []
+            if not any(d is k for d in deps for k in keys):
+                return False
+        elif not _customer_key(key):
+            return False
+    return True
+
+
 def check_buckets_private_encrypted_versioned(resources: list[StackResource]) -> list[Violation]:
     """Every S3 bucket (the backups) has, as separate resources: default encryption with a
-    customer KMS key, a public access block with all four settings on, versioning Enabled."""
+    customer KMS key, a public access block with all four settings on, versioning Enabled,
+    Object Lock with a default retention."""
     out: list[Violation] = []
+    keys = _of(resources, KMS_KEY)
 
     def of_bucket(bucket: StackResource, typ: str) -> list[StackResource]:
         return [c for c in _of(resources, typ) if _referenced(c, "bucket", [bucket], "bucket")]
 
     for bucket in _of(resources, S3_BUCKET):
         encryption = of_bucket(bucket, S3_BUCKET_SSE)
-        if not any(not _bucket_sse_problems(c.props) for c in encryption):
+        if not any(_sse_with_stack_key(c, keys) for c in encryption):
             out.append(("the bucket has no default encryption with a customer KMS key", bucket.urn))
         blocks = of_bucket(bucket, S3_PUBLIC_ACCESS_BLOCK)
         if not any(all(_truthy(b.props.get(f)) for f in PUBLIC_ACCESS_BLOCK_FLAGS) for b in blocks):
@@ -622,6 +1019,9 @@ def check_buckets_private_encrypted_versioned(resources: list[StackResource]) ->
             for v in versioning
         ):
             out.append(("the bucket must be versioned (status Enabled)", bucket.urn))
+        locks = of_bucket(bucket, S3_OBJECT_LOCK)
+        if not any(not _object_lock_problems(lock.props) for lock in locks):
+            out.append(("the bucket has no Object Lock with a default retention", bucket.urn))
     return out
 
 
@@ -632,4 +1032,6 @@ STACK_CHECKS: dict[str, StackCheck] = {
     "host-unreachable": check_host_unreachable,
     "host-role-inline-policies-only": check_host_role_inline_only,
     "s3-buckets-private-encrypted-versioned": check_buckets_private_encrypted_versioned,
+    "dns-allow-list-narrow": check_dns_allow_list_narrow,
+    "host-egress-through-firewall": check_host_egress_through_firewall,
 }

@@ -34,6 +34,29 @@ DESCRIPTIONS: dict[str, str] = {
         "customer-managed KMS key."
     ),
     "iam-no-wildcards": "IAM policies have no '*' action and no '*' resource.",
+    "egress-firewall-resources-fail-closed": (
+        "Each egress-firewall resource fails closed on its own: the firewall policy drops by "
+        "default in strict order, the DNS Firewall config is fail-closed, domain lists are "
+        "no wider than the allow-list."
+    ),
+    "nfw-rule-groups-drop-or-allowlist": (
+        "Network Firewall rule groups never pass traffic, except the Binance domain allow-list."
+    ),
+    "s3-bucket-settings-locked-down": (
+        "Bucket settings: all four public access blocks, versioning Enabled, Object Lock with "
+        "a default retention."
+    ),
+    "resource-policies-no-wildcards": (
+        "KMS key, bucket, secret, topic and VPC endpoint policies allow no wildcard principal "
+        "or action unless pinned to this account (aws:PrincipalAccount/aws:ResourceAccount)."
+    ),
+    "dns-allow-list-narrow": (
+        "No DNS Firewall ALLOW rule covers '*' or a wildcard wider than the allow-list."
+    ),
+    "host-egress-through-firewall": (
+        "The host's subnet routes everything leaving the VPC through the Network Firewall "
+        "endpoint: no route to a NAT or gateway around it."
+    ),
     "egress-firewalls-fail-closed": (
         "Network Firewall with a Binance domain allow-list and default drop, and a fail-closed "
         "DNS Firewall that blocks every other name, are present."

@@ -13,6 +13,9 @@
 # SHA-256 hashes), one wheel per pin, the tradewarden wheel, host-files.tar.gz (units, egress
 # filter, probes) and SHA256SUMS; optionally a pinned `node_exporter` binary.
 # Settings: /etc/tradewarden/host.env (rendered by infra). Idempotent.
+# TRADEWARDEN_RELEASE_SHA256 (set by the SSM deploy document, ops/ssm/tradewarden-deploy.yaml):
+# the tarball's expected SHA-256 from the release pipeline; a tarball that differs is refused
+# before anything in it is used (SHA256SUMS and the lock's hashes come from the tarball).
 set -euo pipefail
 . /etc/tradewarden/host.env
 log() { echo "tradewarden-install: $*"; }
@@ -42,6 +45,10 @@ rm -rf "$house" && install -d -m 0755 "$house"
 install -d -o tradewarden -g tradewarden -m 0700 /var/lib/tradewarden /var/backups/tradewarden
 log "fetching s3://$TRADEWARDEN_RELEASE_BUCKET/$key"
 aws s3 cp --only-show-errors "s3://$TRADEWARDEN_RELEASE_BUCKET/$key" "$house.tar.gz"
+if [ -n "${TRADEWARDEN_RELEASE_SHA256:-}" ]; then
+  echo "$TRADEWARDEN_RELEASE_SHA256  $house.tar.gz" | sha256sum --check --strict --quiet \
+    || die "the release tarball's SHA-256 is not $TRADEWARDEN_RELEASE_SHA256: refusing"
+fi
 tar -xzf "$house.tar.gz" -C "$house" --no-same-owner
 wheel="$house/tradewarden-$version-py3-none-any.whl"
 [ -f "$house/requirements.lock" ] || die "the release has no requirements.lock: refusing"

@@ -206,8 +206,14 @@ def test_s3_endpoint_reaches_the_backup_prefix_with_the_same_actions(run: Offlin
     host = policy_json(run.one(t.IAM_ROLE_POLICY, "host-role-policy"))
     grants = s3_grants(document)
     bucket_arn = f"arn:aws:s3:::{run.outputs['backupBucket']}"
-    assert grants["s3:PutObject"] == s3_grants(host)["s3:PutObject"]
-    assert grants["s3:ListBucket"] == s3_grants(host)["s3:ListBucket"]
+    account = {"aws:PrincipalAccount": run.outputs["kmsKeyArn"].split(":")[4]}
+    # The same resources and conditions, and only this account's principals.
+    assert grants["s3:PutObject"] == (
+        s3_grants(host)["s3:PutObject"][0],
+        {"StringEquals": account},
+    )
+    host_list = s3_grants(host)["s3:ListBucket"]
+    assert grants["s3:ListBucket"] == (host_list[0], {**host_list[1], "StringEquals": account})
     backup_get = [
         st
         for st in document["Statement"]
@@ -323,7 +329,7 @@ BUCKET_ACTIONS = {"ListObjectsV2": "s3:ListBucket", "ListObjects": "s3:ListBucke
 
 def as_request(operation: str, params: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     """(IAM action, resource ARN, condition context) of one S3 API call over HTTPS."""
-    context = {"aws:SecureTransport": "true"}
+    context = {"aws:SecureTransport": "true", "aws:PrincipalAccount": ACCOUNT}
     headers = {
         "ServerSideEncryption": "s3:x-amz-server-side-encryption",
         "SSEKMSKeyId": "s3:x-amz-server-side-encryption-aws-kms-key-id",
