@@ -30,6 +30,7 @@ KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-0000-4000-8000-000000000000
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+OBJECT_LOCK = t.S3_OBJECT_LOCK
 
 
 def raw_config(**overrides: Any) -> dict[str, Any]:
@@ -231,7 +232,45 @@ def test_user_data_points_the_nightly_backup_at_the_bucket(run: OfflineRun) -> N
     assert re.findall(r"^\s*TRADEWARDEN_BACKUP_TO=(.*)$", text, re.M) == [url]
 
 
+def test_backups_are_object_locked_compliance_in_prod(run: OfflineRun) -> None:
+    lock = run.one(OBJECT_LOCK)
+    assert lock.inputs["bucket"] == run.outputs["backupBucket"]
+    assert lock.inputs["objectLockEnabled"] == "Enabled"
+    mode = "COMPLIANCE" if run.stack == "prod" else "GOVERNANCE"
+    assert lock.inputs["rule"] == {"defaultRetention": {"mode": mode, "days": 35}}
+    # the host can neither delete nor unlock: no s3:Delete*, no retention or bypass rights
+    host = json.dumps(policy_json(run.one(t.IAM_ROLE_POLICY, "host-role-policy")))
+    for action in ("s3:Delete", "s3:PutObjectRetention", "s3:BypassGovernanceRetention"):
+        assert action not in host
+
+
 # --- config -----------------------------------------------------------------------------------
+
+
+def test_lock_days_follow_config_and_stay_within_the_retention() -> None:
+    run = run_offline("lock", raw_config(backupRetentionDays=90, backupLockDays=60))
+    assert run.one(OBJECT_LOCK).inputs["rule"]["defaultRetention"] == {
+        "mode": "GOVERNANCE",
+        "days": 60,
+    }
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(raw_config(backupLockDays=36), "dev")
+    assert info.value.problems == [
+        "tradewarden:backupLockDays: must not exceed backupRetentionDays (35), got 36"
+    ]
+
+
+def test_prod_backups_cannot_be_locked_in_governance_mode() -> None:
+    raw = read_stack_file("prod")
+    raw["tradewarden:backupLockMode"] = "GOVERNANCE"
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(raw, "prod")
+    assert info.value.problems == [
+        "tradewarden:backupLockMode: a live-capable stack locks its backups in COMPLIANCE "
+        "mode, got GOVERNANCE"
+    ]
+    cfg = load_stack_config(raw_config(backupLockMode="COMPLIANCE"), "dev")
+    assert cfg.backup_lock_mode == "COMPLIANCE"
 
 
 def test_retention_setting_reaches_the_lifecycle() -> None:
@@ -284,6 +323,8 @@ def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool
                 ok = present and actual in wanted
             elif operator == "StringLike":
                 ok = present and any(_glob(w, actual) for w in wanted)
+            elif operator == "StringEqualsIfExists":
+                ok = not present or actual in wanted
             elif operator in ("StringNotEquals", "StringNotEqualsIfExists"):
                 # negated operators match a request without the key
                 ok = not present or actual not in wanted
@@ -431,7 +472,11 @@ def test_daemon_backup_and_restore_check_fit_the_grants(
     (rule,) = dev.one(t.S3_BUCKET_SSE).inputs["rules"]
     default = rule["applyServerSideEncryptionByDefault"]
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        ObjectLockEnabledForBucket=True,
+    )
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={
@@ -450,6 +495,17 @@ def test_daemon_backup_and_restore_check_fit_the_grants(
         Bucket=bucket,
         VersioningConfiguration={
             "Status": dev.one(t.S3_BUCKET_VERSIONING).inputs["versioningConfiguration"]["status"]
+        },
+    )
+    lock = dev.one(OBJECT_LOCK).inputs
+    retention = lock["rule"]["defaultRetention"]
+    s3.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": lock["objectLockEnabled"],
+            "Rule": {
+                "DefaultRetention": {"Mode": retention["mode"], "Days": int(retention["days"])}
+            },
         },
     )
     # No bucket policy in moto: it applies a policy's Deny statements without the request's
@@ -482,3 +538,7 @@ def test_daemon_backup_and_restore_check_fit_the_grants(
         head = s3.head_object(Bucket=bucket, Key=obj["Key"])
         assert head["ServerSideEncryption"] == "aws:kms"
         assert head["SSEKMSKeyId"] == dev.outputs["kmsKeyArn"]
+        # Object Lock: every version the daemon wrote is locked; deleting it is refused.
+        assert head["ObjectLockMode"] == "GOVERNANCE"
+        with pytest.raises(s3.exceptions.ClientError, match="AccessDenied"):
+            s3.delete_object(Bucket=bucket, Key=obj["Key"], VersionId=head["VersionId"])
