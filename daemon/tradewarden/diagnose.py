@@ -21,6 +21,10 @@ its own limiter and the daemon's credentials:
   withdrawals and transfers off, IP-restricted — the daemon's own rule
   (`tradewarden.permissions`); SKIP where the spot testnet has no /sapi
 
+On the host (``/etc/tradewarden/host.env`` exists): the egress IP, the NAT's Elastic IP the
+stack wrote there (stack output ``natPublicIp``) — what the exchange sees, to compare with
+the API keys' IP whitelist.
+
 The thresholds match the Prometheus alerts (ops/prometheus/rules/alerts.yml). Exit status:
 0 when nothing failed, 1 when any check failed (the CLI's 2 is a bad configuration).
 """
@@ -31,6 +35,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tradewarden.config import Mode, Settings
@@ -41,6 +46,7 @@ OUTBOX_MAX_AGE_S = 300.0  # AlertOutboxBacklog (warning)
 STUCK_AFTER = 10  # delivery attempts (alerts.outbox.DEFAULT_STUCK_AFTER)
 MAX_SKEW_MS = 500.0  # ClockSkew (warning)
 MAX_WEIGHT_RATIO = 0.8  # RateLimitNearBudget
+HOST_ENV = Path("/etc/tradewarden/host.env")  # written by infra (cloud-init, SSM deploy)
 
 
 @dataclass(frozen=True)
@@ -355,12 +361,39 @@ def make_broker(settings: Settings, store: Any) -> Any:
     )
 
 
+def check_egress_ip(host_env: Path = HOST_ENV) -> Check | None:
+    """The address the exchange sees from this host; None off a tradewarden host."""
+    try:
+        text = host_env.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    ip = ""
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "TRADEWARDEN_EGRESS_IP":
+            ip = value.strip()
+    if not ip:
+        return Check(
+            "egress IP",
+            SKIP,
+            f"not recorded in {host_env}: see `pulumi stack output natPublicIp`"
+            " (the SSM deploy document records it)",
+        )
+    return Check(
+        "egress IP",
+        PASS,
+        f"{ip} (the NAT's Elastic IP: what Binance sees; the API keys' IP whitelist must list it)",
+        {"egress_ip": ip},
+    )
+
+
 # --- the whole run ---------------------------------------------------------------------------
 def run_checks(
     settings: Settings,
     *,
     now: Callable[[], float] = time.time,
     broker_factory: Callable[[Settings, Any], Any] = make_broker,
+    host_env: Path = HOST_ENV,
 ) -> list[Check]:
     from tradewarden.config import ConfigError
     from tradewarden.secrets.errors import SecretError
@@ -391,6 +424,9 @@ def run_checks(
                 checks += [Check(n, FAIL, f"no usable exchange key: {exc}") for n in exchange]
             else:
                 checks += exchange_checks(settings, broker)
+        egress = check_egress_ip(host_env)
+        if egress is not None:
+            checks.append(egress)
         return checks
     finally:
         store.close()
