@@ -1,0 +1,166 @@
+"""Releases through SSM: the stack's `tradewarden-<stack>-deploy` document, and its script run
+with bash in a sandbox (install-host.sh, /readyz and host.env replaced by local stand-ins,
+as SSM Run Command runs it after substituting the parameters)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.offline import OfflineRun
+from tests.conftest import free_port
+
+SHA = "ab" * 32
+
+
+def document(run: OfflineRun) -> dict:
+    (doc,) = [r for r in run.resources if r.type == "aws:ssm/document:Document"]
+    assert doc.inputs["name"] == f"tradewarden-{run.stack}-deploy"
+    assert doc.inputs["documentType"] == "Command"
+    assert doc.inputs["documentFormat"] == "JSON"
+    assert run.outputs["deployDocument"] == doc.inputs["name"]
+    return json.loads(doc.inputs["content"])
+
+
+def test_document_defaults_come_from_the_stack(run: OfflineRun) -> None:
+    content = document(run)
+    assert content["schemaVersion"] == "2.2"
+    params = content["parameters"]
+    assert params["version"]["default"] == "0.1.0"  # tradewarden:wheelVersion
+    assert params["egressIp"]["default"] == run.outputs["natPublicIp"]
+    assert "default" not in params["sha256"]  # the operator must give the release's hash
+    assert params["sha256"]["allowedPattern"] == "^[0-9a-f]{64}$"
+    for name, spec in params.items():
+        default = spec.get("default")
+        if default is not None:
+            assert re.match(spec["allowedPattern"], default), name
+    (step,) = content["mainSteps"]
+    assert step["action"] == "aws:runShellScript"
+
+
+def script(run: OfflineRun, **params: str) -> str:
+    """The step's script with the parameters substituted, as SSM does."""
+    content = document(run)
+    values = {k: v.get("default") for k, v in content["parameters"].items()}
+    values.update(params)
+    for name, spec in content["parameters"].items():
+        assert re.match(spec["allowedPattern"], values[name]), name
+    (text,) = content["mainSteps"][0]["inputs"]["runCommand"]
+    return re.sub(r"\{\{ (\w+) \}\}", lambda m: values[m.group(1)], text)
+
+
+class Readyz:
+    def __init__(self) -> None:
+        self.status = 503
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                body = json.dumps({"ready": owner.status == 200, "reasons": []}).encode()
+                self.send_response(owner.status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/readyz"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def readyz() -> Iterator[Readyz]:
+    server = Readyz()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture()
+def host(tmp_path: Path) -> Path:
+    """/etc/tradewarden/host.env, the install script (records its calls), release 0.0.9
+    active."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "host.env").write_text(
+        "TRADEWARDEN_STACK=dev\nTRADEWARDEN_WHEEL_VERSION=0.0.9\nTRADEWARDEN_BACKUP_TO=/x\n"
+    )
+    (tmp_path / "venvs" / "0.0.9").mkdir(parents=True)
+    (tmp_path / "venv").symlink_to(tmp_path / "venvs" / "0.0.9")
+    install = tmp_path / "install-host.sh"
+    install.write_text(
+        f'#!/bin/bash\necho "$* sha=${{TRADEWARDEN_RELEASE_SHA256:-}}" >> {tmp_path}/calls\n'
+    )
+    install.chmod(0o755)
+    return tmp_path
+
+
+def deploy(
+    run: OfflineRun, host: Path, readyz: Readyz, **params: str
+) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TRADEWARDEN_ETC": str(host / "etc"),
+        "TRADEWARDEN_INSTALL_HOST": str(host / "install-host.sh"),
+        "TRADEWARDEN_VENV_LINK": str(host / "venv"),
+        "TRADEWARDEN_READYZ_URL": readyz.url,
+    }
+    return subprocess.run(
+        ["bash", "-c", script(run, **params)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def host_env(host: Path) -> dict[str, str]:
+    lines = (host / "etc" / "host.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_deploy_installs_verifies_and_waits_for_readyz(
+    stack_runs: dict[str, OfflineRun], host: Path, readyz: Readyz
+) -> None:
+    readyz.status = 200
+    run = stack_runs["dev"]
+    proc = deploy(run, host, readyz, version="0.2.0", sha256=SHA)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (host / "calls").read_text() == f"0.2.0 sha={SHA}\n"
+    env = host_env(host)
+    assert env["TRADEWARDEN_EGRESS_IP"] == run.outputs["natPublicIp"]
+    assert env["TRADEWARDEN_WHEEL_VERSION"] == "0.2.0"
+    assert env["TRADEWARDEN_STACK"] == "dev" and env["TRADEWARDEN_BACKUP_TO"] == "/x"
+    assert "release 0.2.0 installed and ready" in proc.stdout
+
+
+def test_a_release_that_never_gets_ready_is_rolled_back(
+    stack_runs: dict[str, OfflineRun], host: Path, readyz: Readyz
+) -> None:
+    readyz.status = 503
+    proc = deploy(
+        stack_runs["dev"], host, readyz, version="0.2.0", sha256=SHA, readyTimeoutSeconds="0"
+    )
+    assert proc.returncode == 1
+    assert (host / "calls").read_text() == f"0.2.0 sha={SHA}\n--switch 0.0.9 sha=\n"
+    assert host_env(host)["TRADEWARDEN_WHEEL_VERSION"] == "0.0.9"
+    assert "rolled back to 0.0.9" in proc.stdout
+
+
+def test_install_host_refuses_a_tarball_with_another_hash() -> None:
+    """install-host.sh checks the tarball against TRADEWARDEN_RELEASE_SHA256 right after the
+    fetch, before anything from it is unpacked or trusted."""
+    text = (Path(__file__).parents[2] / "ops" / "cloud-init" / "install-host.sh").read_text()
+    fetch = text.index('aws s3 cp --only-show-errors "s3://')
+    check = text.index("sha256sum --check --strict --quiet")
+    unpack = text.index('tar -xzf "$house.tar.gz"')
+    assert fetch < check < unpack
