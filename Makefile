@@ -13,7 +13,7 @@ help: ## list targets
 
 setup: ## install uv if missing, then the locked environment into .venv
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --group dev --group infra
 
 run: setup ## paper-trade the shipped market scenario on embedded defaults
 	@$(RUN) tradewarden run --demo

@@ -180,3 +180,18 @@ def test_config_is_read_through_pulumi_config(stack: str) -> None:
     source = (__import__("pathlib").Path(__file__).parents[2] / "infra" / "config.py").read_text()
     assert "pulumi.runtime" not in source and "runtime_config" not in source
     assert "pulumi.Config(" in source
+
+
+def test_pulumi_packages_have_their_own_group_that_setup_installs() -> None:
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    groups = project["dependency-groups"]
+    assert {"pulumi>=3.120", "pulumi-aws>=7,<8", "pulumi-policy>=1.11"} <= set(groups["infra"])
+    assert not [d for d in groups["dev"] if d.startswith("pulumi")]
+    assert "infra" in project["tool"]["uv"]["default-groups"]
+    assert "--group infra" in (root / "Makefile").read_text().split("setup:", 1)[1].split("\n\n")[0]
+    assert int(version("pulumi-aws").split(".")[0]) >= 7
