@@ -881,6 +881,10 @@ def check_host_egress_through_firewall(resources: list[StackResource]) -> list[V
     return out
 
 
+def _is_internal_gateway(value: Any) -> bool:
+    return isinstance(value, str) and (value == "local" or value.startswith("vpce-"))
+
+
 def _route_table_problems(
     table: StackResource,
     resources: list[StackResource],
@@ -894,7 +898,15 @@ def _route_table_problems(
     entries += [(inline, table.urn, []) for inline in _items(_get(table.props, "routes"))]
     for props, urn, deps in entries:
         keys = _keys(props)
-        bypass = [k for k in BYPASS_TARGETS if k in keys and _get(props, k) != ""]
+        # AWS's state lists every target key ("" when unused); the VPC's own `local` route
+        # and gateway-endpoint routes (`vpce-...` on a prefix list) stay inside AWS.
+        bypass = [
+            k
+            for k in BYPASS_TARGETS
+            if k in keys
+            and _get(props, k) != ""
+            and not (k == "gatewayId" and _is_internal_gateway(_get(props, k)))
+        ]
         if bypass:
             out.append(
                 (
@@ -904,7 +916,7 @@ def _route_table_problems(
                 )
             )
             continue
-        if "vpcEndpointId" in keys:
+        if "vpcEndpointId" in keys and _get(props, "vpcEndpointId") != "":
             endpoint = _get(props, "vpcEndpointId")
             to_firewall = any(d is fw for d in deps for fw in firewalls) or (
                 endpoint in endpoint_ids

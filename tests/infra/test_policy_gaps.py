@@ -224,3 +224,30 @@ def test_wildcards_in_resource_policies_are_refused(
 
 def dev_type(dev: OfflineRun, name: str) -> str:
     return next(r.type for r in dev.resources if r.name == name)
+
+
+def test_route_table_state_as_aws_reports_it(dev: OfflineRun) -> None:
+    """After `up`, the route table's own `routes` list every target key ("" when unused);
+    the VPC's local route and gateway-endpoint routes are not a bypass, a NAT route is."""
+    endpoint = dev.one(t.NFW_FIREWALL).outputs["firewallStatuses"][0]["syncStates"][0][
+        "attachments"
+    ][0]["endpointId"]
+    blank = dict.fromkeys((*t.BYPASS_TARGETS, "vpcEndpointId"), "")
+
+    def with_routes(*routes: dict[str, Any]):  # noqa: ANN202
+        return set_("routes", [{**blank, **r} for r in routes])
+
+    ok = with_routes(
+        {"cidrBlock": "0.0.0.0/0", "vpcEndpointId": endpoint},
+        {"cidrBlock": "10.42.0.0/16", "gatewayId": "local"},
+        {"destinationPrefixListId": "pl-6da54004", "gatewayId": "vpce-0123456789abcdef0"},
+    )
+    found = every_violation(dev, {"network-private-rt": ok})
+    assert [m for p, m in found if p == "host-egress-through-firewall"] == []
+    nat = dev.one("aws:ec2/natGateway:NatGateway").id
+    bad = with_routes(
+        {"cidrBlock": "0.0.0.0/0", "vpcEndpointId": endpoint},
+        {"cidrBlock": "8.8.8.8/32", "natGatewayId": nat},
+    )
+    found = every_violation(dev, {"network-private-rt": bad})
+    assert any(p == "host-egress-through-firewall" and "natGatewayId" in m for p, m in found)
