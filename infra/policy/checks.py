@@ -929,7 +929,7 @@ def _route_table_problems(
                         urn,
                     )
                 )
-            elif _get(props, "destinationCidrBlock") == "0.0.0.0/0":
+            elif "0.0.0.0/0" in (_get(props, "destinationCidrBlock"), _get(props, "cidrBlock")):
                 via_firewall = True
     if not via_firewall:
         out.append(
