@@ -24,11 +24,12 @@ from pathlib import Path
 
 LIVE = "api api1 api2 api3 api4 stream ws-api fapi fstream"
 LIVE_HOSTS = [h + ".binance.com" for h in LIVE.split()]
+# Spot only (the daemon trades spot): the stack's DNS Firewall answers for binancefuture.com
+# only with tradewarden:futures, and each blocked lookup would raise its DNS-blocks alarm.
 TESTNET_HOSTS = [
     "testnet.binance.vision",
     "stream.testnet.binance.vision",
     "ws-api.testnet.binance.vision",
-    "testnet.binancefuture.com",
 ]
 IMDS = "http://169.254.169.254/latest/"
 TABLE = "inet tradewarden"
