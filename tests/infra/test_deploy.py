@@ -156,11 +156,40 @@ def test_a_release_that_never_gets_ready_is_rolled_back(
     assert "rolled back to 0.0.9" in proc.stdout
 
 
-def test_install_host_refuses_a_tarball_with_another_hash() -> None:
-    """install-host.sh checks the tarball against TRADEWARDEN_RELEASE_SHA256 right after the
-    fetch, before anything from it is unpacked or trusted."""
+def hash_check(tmp_path: Path, expected: str | None) -> subprocess.CompletedProcess:
+    """install-host.sh's tarball check, run as it is in the script, on a local tarball."""
     text = (Path(__file__).parents[2] / "ops" / "cloud-init" / "install-host.sh").read_text()
     fetch = text.index('aws s3 cp --only-show-errors "s3://')
-    check = text.index("sha256sum --check --strict --quiet")
-    unpack = text.index('tar -xzf "$house.tar.gz"')
-    assert fetch < check < unpack
+    start = text.index('if [ -n "${TRADEWARDEN_RELEASE_SHA256:-}" ]', fetch)
+    unpack = text.index('tar -xzf "$house.tar.gz"', start)
+    snippet = text[start:unpack]
+    (tmp_path / "house.tar.gz").write_bytes(b"the release")
+    prelude = (
+        'log() { echo "tradewarden-install: $*"; }\n'
+        'die() { log "$*" >&2; exit 1; }\n'
+        f"house={tmp_path}/house\n"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    if expected is not None:
+        env["TRADEWARDEN_RELEASE_SHA256"] = expected
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", prelude + snippet + "echo unpacking\n"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_install_host_refuses_a_tarball_with_another_hash(tmp_path: Path) -> None:
+    """Right after the fetch, before anything from the tarball is unpacked or trusted."""
+    import hashlib
+
+    good = hashlib.sha256(b"the release").hexdigest()
+    assert hash_check(tmp_path, good).stdout == "unpacking\n"
+    refused = hash_check(tmp_path, SHA)
+    assert refused.returncode == 1 and "unpacking" not in refused.stdout
+    assert f"the release tarball's SHA-256 is not {SHA}: refusing" in refused.stderr
+    # cloud-init's first install (no expected hash) goes on to SHA256SUMS and the lock
+    assert hash_check(tmp_path, None).stdout == "unpacking\n"
