@@ -475,3 +475,181 @@ def test_unrelated_resource_types_are_ignored() -> None:
             resource_violations(name, "aws:s3/bucket:Bucket", {"ingress": [{"protocol": "-1"}]})
             == []
         )
+
+
+# --- resource-policies-no-wildcards -----------------------------------------------------------
+
+ACCOUNT_PINNED = {
+    "StringEquals": {"aws:PrincipalAccount": "111111111111"},
+    "StringEqualsIfExists": {"aws:ResourceAccount": "111111111111"},
+}
+
+
+def doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@pytest.mark.parametrize(
+    ("typ", "statement"),
+    [
+        # the default key policy: the account root administers the key through IAM
+        (
+            "aws:kms/key:Key",
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+        ),
+        # an interface endpoint pinned to the account
+        (
+            t.VPC_ENDPOINT,
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": ACCOUNT_PINNED,
+            },
+        ),
+        # a gateway endpoint naming exact objects (dnf reads the repositories anonymously)
+        (
+            t.VPC_ENDPOINT,
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject"],
+                "Resource": ["arn:aws:s3:::al2023-repos-eu-west-1-de612dc2/*"],
+            },
+        ),
+        # denies may be as wide as they like
+        (
+            t.S3_BUCKET_POLICY,
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"},
+        ),
+        # an action family is not a wildcard action
+        (
+            "aws:kms/key:Key",
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "logs.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ),
+    ],
+)
+def test_resource_policy_compliant(typ: str, statement: dict[str, Any]) -> None:
+    assert (
+        resource_violations("resource-policies-no-wildcards", typ, {"policy": doc(statement)}) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("typ", "statement", "fragment"),
+    [
+        (
+            t.S3_BUCKET_POLICY,
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::b/*",
+            },
+            "wildcard principal",
+        ),
+        (
+            t.SECRET_POLICY,
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            },
+            "wildcard principal",
+        ),
+        (
+            "aws:kms/key:Key",
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::1:role/x"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            "wildcard action",
+        ),
+        (
+            t.VPC_ENDPOINT,
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": "1"}},
+            },
+            "aws:ResourceAccount",
+        ),
+        (
+            t.VPC_ENDPOINT,
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:*"],
+                "Resource": ["arn:aws:s3:::b/*"],
+            },
+            "wildcard",
+        ),
+        (
+            t.TOPIC_POLICY,
+            {
+                "Effect": "Allow",
+                "NotPrincipal": {"AWS": "x"},
+                "Action": "sns:Publish",
+                "Resource": "*",
+            },
+            "NotPrincipal",
+        ),
+    ],
+)
+def test_resource_policy_non_compliant(typ: str, statement: dict[str, Any], fragment: str) -> None:
+    found = resource_violations("resource-policies-no-wildcards", typ, {"policy": doc(statement)})
+    assert any(fragment in m for m in found), found
+
+
+# --- nfw-rule-groups-drop-or-allowlist ----------------------------------------------------------
+
+
+def test_rule_groups_that_only_drop_are_fine() -> None:
+    drop = {
+        "type": "STATEFUL",
+        "ruleGroup": {
+            "rulesSource": {
+                "rulesString": (
+                    'drop tls any any -> any any (tls.sni; content:"evil"; sid:1;)\n'
+                    "# pass lines in comments do not count\n"
+                )
+            }
+        },
+    }
+    assert resource_violations("nfw-rule-groups-drop-or-allowlist", t.NFW_RULE_GROUP, drop) == []
+
+
+def test_stateless_pass_rule_is_refused() -> None:
+    group = {
+        "type": "STATELESS",
+        "ruleGroup": {
+            "rulesSource": {
+                "statelessRulesAndCustomActions": {
+                    "statelessRules": [
+                        {
+                            "priority": 1,
+                            "ruleDefinition": {"actions": ["aws:pass"], "matchAttributes": {}},
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    found = resource_violations("nfw-rule-groups-drop-or-allowlist", t.NFW_RULE_GROUP, group)
+    assert found == ["stateless rule 0 passes traffic around the stateful engine"]
