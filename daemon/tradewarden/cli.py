@@ -239,16 +239,15 @@ def promote(
     from tradewarden.control import current_actor
     from tradewarden.operator import open_store_or_exit
     from tradewarden.paper_report import render, report
-    from tradewarden.promotion import PromotionError
+    from tradewarden.promotion import PromotionError, binding
     from tradewarden.promotion import promote as record
     from tradewarden.ramp import SizeRamp
     from tradewarden.secrets.credentials import admin_secret
     from tradewarden.secrets.errors import SecretError
     from tradewarden.secrets.factory import build_source
-    from tradewarden.strategy.registry import STRATEGIES
 
     settings = settings_or_exit(config)
-    specs = {n: st for n, _s, st in settings.bot_specs()}
+    specs = {n: (sym, st) for n, sym, st in settings.bot_specs()}
     if bot not in specs:
         raise fail(f"--bot {bot!r} is not one of TRADEWARDEN_BOTS ({', '.join(specs)})", 2)
     try:
@@ -259,14 +258,7 @@ def promote(
     try:
         (rep,) = report(store, [bot])
         typer.echo(render([rep]))
-        pid = record(
-            store,
-            key,
-            rep,
-            specs[bot],
-            STRATEGIES[specs[bot]].code_hash(),
-            current_actor(),
-        )
+        pid = record(store, key, rep, binding(bot, *specs[bot]), current_actor())
         # the seed's gradual production restart: a newly promoted bot starts small
         SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
             f"promotion of {bot}"
