@@ -385,8 +385,10 @@ def audit_verify(
 
 def _mount_approvals() -> None:
     from tradewarden.cli_approvals import app as approvals_app
+    from tradewarden.cli_approvals import approvers_app
 
     app.add_typer(approvals_app, name="approvals")
+    app.add_typer(approvers_app, name="approvers")
 
 
 _mount_approvals()
