@@ -8,7 +8,8 @@ the approver is the one whose seed verifies the code, never a name from the envi
 Above ``TRADEWARDEN_TWO_APPROVERS_USD`` two different enrolled approvers are needed; the
 proposer never approves. A code is used once: the replay guard is keyed by the approver and
 the time step (a code is spent everywhere once used) and by the proposal and the time step
-(one code, one approval, per proposal). Wrong codes are counted per proposal and lock it
+(one code, one approval, per proposal); two approvals of one proposal from the same SSM
+session (``ssm=`` in the actor) are refused. Wrong codes are counted per proposal and lock it
 after `MAX_WRONG_CODES` within `WRONG_CODE_WINDOW_S`. Proposals expire. An approved
 proposal yields instructions for a human: the daemon's key has no withdrawal right and
 this code base has no withdrawal call.
@@ -306,6 +307,14 @@ def is_proposer(approver: str, proposer: str) -> bool:
     return approver in (proposer.strip(), head, head.split("@", 1)[0])
 
 
+def ssm_session(actor: str) -> str | None:
+    """The ``ssm=`` session id in an actor string (`control.current_actor`), if any."""
+    for part in actor.split():
+        if part.startswith("ssm=") and len(part) > 4:
+            return part[4:]
+    return None
+
+
 class ApprovalQueue:
     def __init__(
         self,
@@ -415,6 +424,14 @@ class ApprovalQueue:
                     raise ApprovalError(f"proposal #{pid} is {current.status}")
                 if any(a["approver"] == name for a in current.approvals):
                     raise ApprovalError(f"{name} already approved #{pid}")
+                session = ssm_session(actor)
+                if session and any(
+                    ssm_session(a.get("actor", "")) == session for a in current.approvals
+                ):
+                    raise ApprovalError(
+                        f"#{pid} was already approved from SSM session {session}: the second"
+                        " approver approves from their own session"
+                    )
                 try:
                     db.execute("INSERT INTO totp_steps VALUES (?, ?, ?, ?)", (name, step, pid, now))
                 except sqlite3.IntegrityError:

@@ -137,6 +137,19 @@ def test_the_approver_is_whose_seed_verifies_the_code(desk: Desk) -> None:
     assert desk.q.get(pid).status == "pending"
 
 
+def test_two_approvals_from_one_ssm_session_are_refused(desk: Desk) -> None:
+    desk.enrol("alice")
+    desk.enrol("bob")
+    pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    session = "ssm-user@host uid=0 sudo sudo_uid=1001 ssm=alice-0a1b2c3d4e5f67890"
+    desk.q.approve(pid, desk.code("alice"), "ok", actor=session)
+    desk.clock.step()
+    with pytest.raises(ApprovalError, match="same SSM session|from SSM session"):
+        desk.q.approve(pid, desk.code("bob"), "ok", actor=session)
+    other = "ssm-user@host uid=0 sudo sudo_uid=1001 ssm=bob-0f9e8d7c6b5a43210"
+    assert desk.q.approve(pid, desk.code("bob"), "ok", actor=other).status == "approved"
+
+
 def test_replay_guard_by_approver_step_and_by_proposal_step(desk: Desk) -> None:
     desk.enrol("alice")
     desk.enrol("bob")
