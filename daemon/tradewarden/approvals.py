@@ -10,7 +10,11 @@ proposer never approves. A code is used once: the replay guard is keyed by the a
 the time step (a code is spent everywhere once used) and by the proposal and the time step
 (one code, one approval, per proposal); two approvals of one proposal from the same SSM
 session (``ssm=`` in the actor) are refused. Wrong codes are counted per proposal and lock it
-after `MAX_WRONG_CODES` within `WRONG_CODE_WINDOW_S`. Proposals expire. An approved
+after `MAX_WRONG_CODES` within `WRONG_CODE_WINDOW_S`, and across all proposals and vouching
+(`MAX_WRONG_CODES_ALL`: rejecting a locked proposal gives no fresh guesses). Once two
+approvers have been confirmed, every new seed (``add``, ``add --replace``) needs a code from
+another active approver who vouches for it; a vouched seed and its vouchers do not count as
+two approvers of one proposal for `VOUCH_COOLOFF_S`. Proposals expire. An approved
 proposal yields instructions for a human: the daemon's key has no withdrawal right and
 this code base has no withdrawal call.
 """
@@ -42,7 +46,9 @@ RESERVED_NAMES = frozenset({"daemon", "root", "unknown", "system", "ssm-user"})
 ISSUER = "tradewarden"
 DRIFT_STEPS = (0, -1, 1)  # one 30 s step of clock drift either way
 MAX_WRONG_CODES = 5
+MAX_WRONG_CODES_ALL = 10  # across every proposal and vouching: no fresh guesses by rejecting
 WRONG_CODE_WINDOW_S = 900.0
+VOUCH_COOLOFF_S = 72 * 3600.0  # a vouched seed and its voucher(s) do not co-approve this long
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS proposals (
@@ -65,7 +71,9 @@ CREATE TABLE IF NOT EXISTS approvers (
     enrolled_by TEXT NOT NULL,
     confirmed_at REAL,
     removed_at REAL,
-    removed_by TEXT
+    removed_by TEXT,
+    vouched_by TEXT,
+    vouched_at REAL
 );
 CREATE TABLE IF NOT EXISTS totp_steps (
     approver TEXT NOT NULL,
@@ -91,6 +99,20 @@ def _schema(store: Store) -> None:
     with store.tx() as db:
         for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
             db.execute(stmt)
+        cols = {r[1] for r in db.execute("PRAGMA table_info(approvers)")}
+        for col, typ in (("vouched_by", "TEXT"), ("vouched_at", "REAL")):
+            if col not in cols:
+                db.execute(f"ALTER TABLE approvers ADD COLUMN {col} {typ}")
+
+
+def _recent_wrong_codes(store: Store, pid: int | None, since: float) -> int:
+    """Wrong codes since `since` for proposal `pid` (0: vouching), or for all (`None`)."""
+    (row,) = store.query(
+        "SELECT COUNT(*) AS n FROM approval_wrong_codes WHERE (? IS NULL OR proposal_id=?)"
+        " AND ts>=?",
+        (pid, pid, since),
+    )
+    return int(row["n"])
 
 
 def approver_secret_id(settings: Settings, name: str) -> str:
@@ -145,10 +167,89 @@ class Approvers:
         rows = self.store.query("SELECT * FROM approvers WHERE name=?", (name,))
         return rows[0] if rows else None
 
-    def add(self, name: str, actor: str, *, replace: bool = False) -> Enrollment:
+    def needs_voucher(self, name: str) -> bool:
+        """Whether enrolling (or re-seeding) `name` needs a code from another active
+        approver: always once two approvers have ever been confirmed (the bootstrap is
+        over), and for a new seed of a name while another active approver exists. Whoever
+        runs `add` sees the new seed, so without this one person with shell access could
+        re-seed every approver (``--replace``) or enrol names of their own."""
+        (row,) = self.store.query(
+            "SELECT COUNT(*) AS n FROM approvers WHERE confirmed_at IS NOT NULL"
+        )
+        others = [r for r in self.list() if r["status"] == "active" and r["name"] != name]
+        return int(row["n"]) >= 2 or (self._row(name) is not None and bool(others))
+
+    def _vouch(self, name: str, code: str | None, actor: str) -> str:
+        """The active approver (not `name`) whose seed verifies `code`; the code is spent.
+        Wrong vouching codes count against the same lockout as approvals (proposal 0)."""
+        now = self._clock()
+        since = now - WRONG_CODE_WINDOW_S
+        if (
+            _recent_wrong_codes(self.store, 0, since) >= MAX_WRONG_CODES
+            or _recent_wrong_codes(self.store, None, since) >= MAX_WRONG_CODES_ALL
+        ):
+            self._audit("approver_vouch_refused", {"name": name, "why": "locked"}, actor)
+            raise ApprovalError(
+                f"{MAX_WRONG_CODES} wrong vouching codes in the last"
+                f" {WRONG_CODE_WINDOW_S / 60:.0f} minutes: enrolment is locked; try later"
+            )
+        if not (code or "").strip():
+            if not any(r["status"] == "active" and r["name"] != name for r in self.list()):
+                raise ApprovalError(
+                    f"enrolling {name} needs another active approver to vouch with their code,"
+                    " and there is none (see runbooks/approvers.md)"
+                )
+            raise ApprovalError(
+                f"enrolling {name} needs a code from another active approver who vouches for"
+                " it (they are recorded and audited)"
+            )
+        matches = [(n, st) for n, st in self.identify(code) if n != name]
+        if len(matches) != 1:
+            with self.store.tx() as db:
+                db.execute("INSERT INTO approval_wrong_codes VALUES (0, ?)", (now,))
+            self._audit("approver_vouch_refused", {"name": name, "why": "wrong code"}, actor)
+            raise ApprovalError(
+                f"the vouching code for {name} is wrong, expired or ambiguous"
+                " (the voucher's current code)"
+            )
+        voucher, step = matches[0]
+        try:
+            with self.store.tx() as db:
+                db.execute("INSERT INTO totp_steps VALUES (?, ?, 0, ?)", (voucher, step, now))
+        except sqlite3.IntegrityError:
+            self._audit("approver_vouch_refused", {"name": name, "why": "replay"}, actor)
+            raise ApprovalError(
+                "the vouching code was already used (replay): wait for the next code"
+            ) from None
+        return voucher
+
+    def lineage(self, name: str, now: float | None = None) -> set[str]:
+        """`name` and whoever vouched for its current seed within `VOUCH_COOLOFF_S`, and
+        so on up the chain: names that one person may hold together."""
+        now = self._clock() if now is None else now
+        out, cur = {name}, name
+        while True:
+            row = self._row(cur)
+            if row is None or not row["vouched_by"] or row["vouched_at"] is None:
+                return out
+            if now - row["vouched_at"] > VOUCH_COOLOFF_S or row["vouched_by"] in out:
+                return out
+            cur = row["vouched_by"]
+            out.add(cur)
+
+    def add(
+        self,
+        name: str,
+        actor: str,
+        *,
+        replace: bool = False,
+        voucher_code: str | None = None,
+    ) -> Enrollment:
         """Make a new seed for `name`, store it in the secret source, and record the name as
         pending until `confirm` sees a code from it. Returns the provisioning URI (show it
-        once; it is not kept anywhere else)."""
+        once; it is not kept anywhere else). Past the bootstrap (`needs_voucher`), another
+        active approver vouches with their current code; the seed they vouched for does not
+        co-approve with them for `VOUCH_COOLOFF_S`."""
         if not NAME_RE.match(name) or name in RESERVED_NAMES:
             raise ApprovalError(
                 f"approver name {name!r}: use 1-32 characters a-z 0-9 . _ - starting with a"
@@ -161,6 +262,7 @@ class Approvers:
                 " seed (the old one stops working)"
             )
         source = self._writable()
+        voucher = self._vouch(name, voucher_code, actor) if self.needs_voucher(name) else None
         seed = pyotp.random_base32(32)
         scrub.register(seed)
         sid = approver_secret_id(self.settings, name)
@@ -173,10 +275,14 @@ class Approvers:
         with self.store.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO approvers (name, status, secret_id, enrolled_at,"
-                " enrolled_by) VALUES (?, 'pending', ?, ?, ?)",
-                (name, sid, now, actor),
+                " enrolled_by, vouched_by, vouched_at) VALUES (?, 'pending', ?, ?, ?, ?, ?)",
+                (name, sid, now, actor, voucher, now if voucher else None),
             )
-        self._audit("approver_enrolled", {"name": name, "secret_id": sid}, actor)
+        self._audit(
+            "approver_enrolled",
+            {"name": name, "secret_id": sid, "replace": row is not None, "vouched_by": voucher},
+            actor,
+        )
         uri = pyotp.TOTP(seed).provisioning_uri(name=name, issuer_name=ISSUER)
         return Enrollment(name, uri, sid)
 
@@ -396,15 +502,20 @@ class ApprovalQueue:
         if self.approvers is None:
             raise self._refuse(pid, actor, "no approver seeds available: cannot approve")
         since = self._clock() - WRONG_CODE_WINDOW_S
-        (wrong,) = self.store.query(
-            "SELECT COUNT(*) AS n FROM approval_wrong_codes WHERE proposal_id=? AND ts>=?",
-            (pid, since),
-        )
-        if wrong["n"] >= MAX_WRONG_CODES:
+        everywhere = _recent_wrong_codes(self.store, None, since)
+        if everywhere >= MAX_WRONG_CODES_ALL:
             raise self._refuse(
                 pid,
                 actor,
-                f"{wrong['n']} wrong codes for #{pid} in the last"
+                f"{everywhere} wrong codes across all proposals in the last"
+                f" {WRONG_CODE_WINDOW_S / 60:.0f} minutes: approvals are locked; try later",
+            )
+        wrong = _recent_wrong_codes(self.store, pid, since)
+        if wrong >= MAX_WRONG_CODES:
+            raise self._refuse(
+                pid,
+                actor,
+                f"{wrong} wrong codes for #{pid} in the last"
                 f" {WRONG_CODE_WINDOW_S / 60:.0f} minutes: locked; try later or reject it",
             )
         matches = self.approvers.identify(code, approver)
@@ -424,6 +535,15 @@ class ApprovalQueue:
                     raise ApprovalError(f"proposal #{pid} is {current.status}")
                 if any(a["approver"] == name for a in current.approvals):
                     raise ApprovalError(f"{name} already approved #{pid}")
+                mine = self.approvers.lineage(name, now)
+                for a in current.approvals:
+                    shared = mine & self.approvers.lineage(a["approver"], now)
+                    if shared:
+                        raise ApprovalError(
+                            f"{name} and {a['approver']} cannot both approve #{pid}: one seed"
+                            f" was vouched for by {', '.join(sorted(shared))} less than"
+                            f" {VOUCH_COOLOFF_S / 3600:.0f} h ago (another approver approves)"
+                        )
                 session = ssm_session(actor)
                 if session and any(
                     ssm_session(a.get("actor", "")) == session for a in current.approvals

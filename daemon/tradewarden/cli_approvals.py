@@ -160,11 +160,19 @@ def approvers_add(
 
     The seed goes to the secret source (<TRADEWARDEN_SECRET_ADMIN_ID>/approver/NAME); scan
     the URI into NAME's authenticator, then type a code to confirm. NAME can approve only
-    once confirmed."""
+    once confirmed. Once two approvers have been confirmed, another active approver vouches
+    for every new seed with their code (asked for first); for 72 h the voucher and NAME do
+    not count as two approvers of one proposal."""
     with _opened(_settings(), with_approvers=True) as (_q, approvers):
         assert approvers is not None
+        vouch = None
+        if approvers.needs_voucher(name):
+            vouch = typer.prompt(
+                f"Code of another active approver who vouches for {name} (not echoed)",
+                hide_input=True,
+            )
         try:
-            enrolled = approvers.add(name, current_actor(), replace=replace)
+            enrolled = approvers.add(name, current_actor(), replace=replace, voucher_code=vouch)
         except ApprovalError as exc:
             typer.echo(f"refused: {exc}", err=True)
             raise typer.Exit(2) from None

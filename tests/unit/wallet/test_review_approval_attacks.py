@@ -1,0 +1,144 @@
+"""Adversarial review of issue 13 #7 (per-approver seeds): attacks by one person who can
+run `tradewarden approvers ...` on the host (sudo) but is at most one approver."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from tests.unit.wallet.test_approvals import Desk
+from tradewarden.approvals import VOUCH_COOLOFF_S, ApprovalError
+
+
+@pytest.fixture()
+def desk(tmp_path: Path, clean_env: None):
+    d = Desk(tmp_path)
+    yield d
+    d.close()
+
+
+def test_attack_replace_takes_over_both_approvers_without_a_second_human(desk: Desk) -> None:
+    """mallory (no approver, or one of them) runs `approvers add alice --replace` and
+    `add bob --replace`, confirms with the codes of the new seeds she just saw, and is now
+    both approvers of a $50,000 transfer."""
+    desk.enrol("alice")
+    desk.enrol("bob")
+    pid = desk.q.propose("transfer", 50_000.0, {"destination": "x"}, "daemon")
+    taken = {}
+    for name in ("alice", "bob"):
+        with pytest.raises(ApprovalError, match="vouch"):
+            e = desk.approvers.add(name, "mallory@host uid=0", replace=True)
+            taken[name] = pyotp.parse_uri(e.uri).secret
+            desk.approvers.confirm(name, desk.code(taken[name]), "mallory@host uid=0")
+            desk.clock.step()
+    assert desk.q.get(pid).status == "pending"
+    assert [r["status"] for r in desk.approvers.list()] == ["active", "active"]
+
+
+def test_attack_new_names_need_a_voucher_once_two_approvers_exist(desk: Desk) -> None:
+    desk.enrol("alice")
+    desk.enrol("bob")
+    with pytest.raises(ApprovalError, match="vouch"):
+        desk.approvers.add("mallory2", "mallory@host uid=0")
+    valid = {desk.code(n, k) for n in ("alice", "bob") for k in (-1, 0, 1)}
+    wrong = next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+    with pytest.raises(ApprovalError, match="vouch"):  # a wrong voucher code
+        desk.approvers.add("mallory2", "mallory@host uid=0", voucher_code=wrong)
+    assert [r["name"] for r in desk.approvers.list()] == ["alice", "bob"]
+
+
+def test_attack_an_approver_vouching_for_herself_twice_cannot_co_approve(desk: Desk) -> None:
+    """mallory is one approver; she vouches (with her own code) for `alice --replace`
+    and for a new `m2`: none of the names she vouched for approves together with her or
+    with each other while the vouch is recent."""
+    desk.enrol("alice")
+    desk.enrol("bob")
+    desk.enrol("mallory", voucher="alice")
+    desk.clock.t += VOUCH_COOLOFF_S + 60  # mallory is an old, trusted approver now
+    fake = {}
+    for name in ("alice", "m2"):
+        e = desk.approvers.add(
+            name, "mallory@host uid=0", replace=name == "alice", voucher_code=desk.code("mallory")
+        )
+        fake[name] = pyotp.parse_uri(e.uri).secret
+        desk.clock.step()
+        desk.approvers.confirm(name, desk.code(fake[name]), "mallory@host uid=0")
+        desk.clock.step()
+    pid = desk.q.propose("transfer", 50_000.0, {"destination": "x"}, "daemon")
+    assert desk.q.approve(pid, desk.code("mallory"), "ok", actor="m").status == "pending"
+    desk.clock.step()
+    for name in ("alice", "m2"):
+        with pytest.raises(ApprovalError, match="vouched"):
+            desk.q.approve(pid, desk.code(fake[name]), "ok", actor="m")
+        desk.clock.step()
+    pid2 = desk.q.propose("withdrawal", 50_000.0, {"destination": "x"}, "daemon")
+    assert desk.q.approve(pid2, desk.code(fake["alice"]), "ok", actor="m").status == "pending"
+    desk.clock.step()
+    with pytest.raises(ApprovalError, match="vouched"):  # common voucher: mallory
+        desk.q.approve(pid2, desk.code(fake["m2"]), "ok", actor="m")
+    desk.clock.step()
+    assert desk.q.approve(pid2, desk.code("bob"), "ok", actor="b").status == "approved"
+    audit = "".join(f.read_text() for f in sorted(desk.settings.audit_dir.glob("*")) if f.is_file())
+    assert '"vouched_by":"mallory"' in audit.replace(" ", "")
+
+
+def test_attack_guessing_codes_across_proposals_hits_a_global_lockout(desk: Desk) -> None:
+    """The wrong-code lockout was per proposal: rejecting a locked proposal (no code
+    needed) and guessing on the next one gave unlimited guesses at a 6-digit code that
+    any active approver's seed (three steps each) would accept."""
+    from tradewarden.approvals import MAX_WRONG_CODES
+
+    desk.enrol("alice")
+    right = desk.code("alice")
+    wrong = "000000" if right != "000000" else "111111"
+    for _ in range(3):
+        pid = desk.q.propose("rebalance", 1_000.0, {}, "daemon")
+        for _ in range(MAX_WRONG_CODES):
+            with pytest.raises(ApprovalError):
+                desk.q.approve(pid, wrong, "guess", actor="m")
+        desk.q.reject(pid, "m", "locked, try the next one")
+    pid = desk.q.propose("rebalance", 1_000.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="locked"):
+        desk.q.approve(pid, desk.code("alice"), "a guess that happens to be right", actor="m")
+
+
+def test_attack_cli_replace_without_a_voucher_prints_no_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
+    """`tradewarden approvers add alice --replace` run by one person: refused before any
+    seed is made or printed; with the other approver's code it goes through."""
+    from cryptography.fernet import Fernet
+    from typer.testing import CliRunner
+
+    from tradewarden.cli import app
+
+    monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRADEWARDEN_SECRET_SOURCE", "file")
+    monkeypatch.setenv("TRADEWARDEN_CREDENTIAL_FILE", str(tmp_path / "creds.enc"))
+    monkeypatch.setenv("BINANCE_CREDENTIAL_KEY", Fernet.generate_key().decode())
+    runner = CliRunner()
+    seeds = {}
+    for name in ("alice", "bob"):
+        added = runner.invoke(app, ["approvers", "add", name], input="\n")
+        assert added.exit_code == 0, added.output
+        (uri,) = [ln for ln in added.output.splitlines() if ln.startswith("otpauth://")]
+        seeds[name] = pyotp.parse_uri(uri).secret
+        ok = runner.invoke(
+            app, ["approvers", "confirm", name], input=pyotp.TOTP(seeds[name]).now() + "\n"
+        )
+        assert ok.exit_code == 0, ok.output
+    now = time.time()
+    valid = {pyotp.TOTP(v).at(now + 30 * k) for v in seeds.values() for k in (-1, 0, 1, 2)}
+    wrong = next(c for c in ("123456", "654321", "111111", "222222") if c not in valid)
+    for typed in ("\n", wrong + "\n"):
+        bad = runner.invoke(app, ["approvers", "add", "alice", "--replace"], input=typed)
+        assert bad.exit_code != 0 and "otpauth://" not in bad.output
+        assert "vouch" in bad.output
+    totp = pyotp.TOTP(seeds["bob"])
+    vouch = totp.at(time.time() + 30)  # the next step: bob's confirmation code is spent
+    good = runner.invoke(app, ["approvers", "add", "alice", "--replace"], input=vouch + "\n\n")
+    assert good.exit_code == 0, good.output
+    assert "otpauth://" in good.output
