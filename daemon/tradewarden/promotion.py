@@ -2,14 +2,17 @@
 
 `promote` records a promotion only when every seed criterion passes; `is_promoted` is what
 the live gate asks. A record is bound to the bot's symbol, its strategy's name and
-parameters, and a hash of the whole strategy package (every ``.py`` file under
-``tradewarden/strategy/``: the strategy, its base class, the volatility zones...). Trading
-another symbol, other parameters, any change in the package, or an edited record (the
-signature) invalidates it: promote again from a fresh paper record.
+parameters, and a hash of the whole strategy package (every file under
+``tradewarden/strategy/`` but ``__pycache__``: the strategy, its base class, the volatility
+zones, a data file or an extension module...) and of every project module it imports
+(``tradewarden/models.py``...). Trading another symbol, other parameters, any change in
+these files, or an edited record (the signature) invalidates it: promote again from a fresh
+paper record.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import hmac
 import inspect
@@ -42,13 +45,58 @@ class PromotionCheck:
     reason: str
 
 
+def _project_imports(path: Path, project: Path) -> set[Path]:
+    """The project (``tradewarden``) modules a source file imports, with the packages'
+    ``__init__.py`` files an import runs; `project` is the ``tradewarden`` directory."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError):
+        return set()  # the file's bytes are hashed anyway; a broken file imports nothing
+    here = path.relative_to(project).with_suffix("").parts
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the file's package upwards
+                base = here[: len(here) - node.level]
+                module = ".".join(("tradewarden", *base, *([node.module] if node.module else [])))
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{a.name}" for a in node.names)
+    out: set[Path] = set()
+    for name in names:
+        parts = name.split(".")
+        if parts[0] != project.name:
+            continue
+        for depth in range(1, len(parts) + 1):  # every package on the way runs its __init__
+            sub = project.joinpath(*parts[1:depth])
+            for candidate in (sub / "__init__.py", sub.with_suffix(".py")):
+                if depth > 1 or candidate.name == "__init__.py":
+                    if candidate.is_file():
+                        out.add(candidate)
+    return out
+
+
 def package_hash(root: Path | None = None) -> str:
-    """SHA-256 over every ``.py`` file of the strategy package (relative path and bytes)."""
-    root = root or STRATEGY_PACKAGE
+    """SHA-256 over every file of the strategy package (not ``__pycache__``: a data file or
+    an extension module that would be imported instead of a ``.py`` counts) and every
+    project module the package imports, directly or not (``tradewarden/models.py``...), by
+    path relative to the ``tradewarden`` directory and bytes."""
+    root = (root or STRATEGY_PACKAGE).resolve()
+    project = root.parent
+    files = {p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    todo = [p for p in files if p.suffix == ".py"]
+    while todo:
+        for dep in _project_imports(todo.pop(), project):
+            if dep not in files:
+                files.add(dep)
+                todo.append(dep)
     h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts):
+    for f in sorted(files):
         data = f.read_bytes()
-        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(f.relative_to(project).as_posix().encode() + b"\0")
         h.update(len(data).to_bytes(8, "big") + data)
     return h.hexdigest()
 
