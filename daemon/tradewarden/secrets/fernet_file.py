@@ -6,10 +6,11 @@ change the encryption key: put a new key in front, run ``tradewarden secrets rek
 drop the old key.
 
 The file is opened with ``O_NOFOLLOW`` and checked with ``fstat`` on the descriptor it is
-then read from: it is refused when it is a symbolic link, not a regular file, not owned by
-this user, or readable or writable by group or others, and a file swapped in after the
-check is never read. It is re-read whenever it changes on disk (so a rotation made
-by the CLI reaches a running daemon at its next request) and written atomically (temp file
+then read from: it is refused when it is a symbolic link, not a regular file, a hard link
+(a second name keeps the old content after a rewrite), not owned by this user, or readable
+or writable by group or others, and a file swapped in after the check is never read. It is
+re-read whenever it changes on disk (so a rotation made by the CLI reaches a running daemon
+at its next request) and written atomically (temp file
 created 0600, fsync, rename).
 
 Decrypted content::
@@ -128,6 +129,12 @@ class FernetFileSource:
     def _check_stat(self, st: os.stat_result) -> None:
         if not stat.S_ISREG(st.st_mode):
             raise SecretConfigError(f"{FILE_SETTING}: {self.path} is not a regular file")
+        if st.st_nlink != 1:
+            raise SecretConfigError(
+                f"{FILE_SETTING}: {self.path} has {st.st_nlink} names (a hard link): a second"
+                " name keeps the old content after every rewrite or rekey; refusing it (remove"
+                " the other link: `find / -xdev -samefile <file>`)"
+            )
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             raise SecretConfigError(
