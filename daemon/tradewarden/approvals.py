@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS approvers (
     removed_at REAL,
     removed_by TEXT,
     vouched_by TEXT,
-    vouched_at REAL
+    vouched_at REAL,
+    seed_version TEXT
 );
 CREATE TABLE IF NOT EXISTS totp_steps (
     approver TEXT NOT NULL,
@@ -100,7 +101,7 @@ def _schema(store: Store) -> None:
         for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
             db.execute(stmt)
         cols = {r[1] for r in db.execute("PRAGMA table_info(approvers)")}
-        for col, typ in (("vouched_by", "TEXT"), ("vouched_at", "REAL")):
+        for col, typ in (("vouched_by", "TEXT"), ("vouched_at", "REAL"), ("seed_version", "TEXT")):
             if col not in cols:
                 db.execute(f"ALTER TABLE approvers ADD COLUMN {col} {typ}")
 
@@ -138,7 +139,9 @@ class Enrollment:
 class Approvers:
     """Enrolled approvers: names and status in SQLite, each one's TOTP seed in the secret
     source. A name without its seed in the source cannot approve; a seed without an active
-    name is never tried. Without a source (`None`) only `list` works."""
+    name is never tried; a seed whose version in the source is not the one `add` wrote (a
+    rewrite behind this class) is never tried either (audited ``approver_seed_changed``).
+    Without a source (`None`) only `list` works."""
 
     def __init__(
         self,
@@ -267,7 +270,7 @@ class Approvers:
         scrub.register(seed)
         sid = approver_secret_id(self.settings, name)
         try:
-            source.put(sid, SecretKind.ADMIN, {"totp_secret": seed})
+            version, _previous = source.put(sid, SecretKind.ADMIN, {"totp_secret": seed})
             source.invalidate(sid)
         except SecretError as exc:
             raise ApprovalError(f"could not store {name}'s seed: {exc}") from None
@@ -275,8 +278,9 @@ class Approvers:
         with self.store.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO approvers (name, status, secret_id, enrolled_at,"
-                " enrolled_by, vouched_by, vouched_at) VALUES (?, 'pending', ?, ?, ?, ?, ?)",
-                (name, sid, now, actor, voucher, now if voucher else None),
+                " enrolled_by, vouched_by, vouched_at, seed_version)"
+                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)",
+                (name, sid, now, actor, voucher, now if voucher else None, version),
             )
         self._audit(
             "approver_enrolled",
@@ -335,9 +339,18 @@ class Approvers:
         if row is None or self.source is None:
             return None
         try:
-            return self.source.get(row["secret_id"], SecretKind.ADMIN).get("totp_secret")
+            bundle = self.source.get(row["secret_id"], SecretKind.ADMIN)
         except SecretNotFoundError:
             return None
+        if row["seed_version"] is not None and bundle.version != row["seed_version"]:
+            # written behind `approvers` (no vouch, no audit): never tried
+            self._audit(
+                "approver_seed_changed",
+                {"name": name, "secret_id": row["secret_id"], "why": "not the enrolled version"},
+                "tradewarden",
+            )
+            return None
+        return bundle.get("totp_secret")
 
     def identify(self, code: str, only: str | None = None) -> list[tuple[str, int]]:
         """Every active approver (or just `only`) whose seed verifies `code` now, with the

@@ -142,3 +142,27 @@ def test_attack_cli_replace_without_a_voucher_prints_no_seed(
     good = runner.invoke(app, ["approvers", "add", "alice", "--replace"], input=vouch + "\n\n")
     assert good.exit_code == 0, good.output
     assert "otpauth://" in good.output
+
+
+def test_attack_a_seed_rewritten_in_the_secret_source_behind_approvers_is_not_used(
+    desk: Desk,
+) -> None:
+    """Whoever can write the secret source (an IAM role with PutSecretValue, the key of
+    the credential file) swaps alice's seed for one of their own, bypassing `approvers`
+    (no vouch, no audit): the rewritten seed must not approve as alice."""
+    from tradewarden.approvals import approver_secret_id
+    from tradewarden.secrets.bundle import SecretKind
+
+    desk.enrol("alice")
+    desk.enrol("bob")
+    mine = pyotp.random_base32(32)
+    desk.source.put(
+        approver_secret_id(desk.settings, "alice"), SecretKind.ADMIN, {"totp_secret": mine}
+    )
+    desk.source.invalidate()
+    pid = desk.q.propose("rebalance", 1_000.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="wrong or expired"):
+        desk.q.approve(pid, desk.code(mine), "ok", actor="m")
+    assert desk.q.approve(pid, desk.code("bob"), "ok", actor="b").status == "approved"
+    audit = "".join(f.read_text() for f in sorted(desk.settings.audit_dir.glob("*")) if f.is_file())
+    assert "approver_seed_changed" in audit
