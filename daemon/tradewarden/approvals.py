@@ -26,7 +26,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyotp
@@ -85,6 +85,10 @@ CREATE TABLE IF NOT EXISTS totp_steps (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS totp_steps_proposal ON totp_steps (proposal_id, step)
     WHERE proposal_id > 0;
+CREATE TABLE IF NOT EXISTS approver_meta (
+    key TEXT PRIMARY KEY,
+    value REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS approval_wrong_codes (
     proposal_id INTEGER NOT NULL,
     ts REAL NOT NULL
@@ -132,7 +136,7 @@ def _matching_steps(seed: Secret, code: str, now: float) -> int | None:
 @dataclass(frozen=True)
 class Enrollment:
     name: str
-    uri: str  # otpauth:// provisioning URI: shown once, holds the seed
+    uri: str = field(repr=False)  # otpauth:// provisioning URI: shown once, holds the seed
     secret_id: str
 
 
@@ -176,11 +180,17 @@ class Approvers:
         over), and for a new seed of a name while another active approver exists. Whoever
         runs `add` sees the new seed, so without this one person with shell access could
         re-seed every approver (``--replace``) or enrol names of their own."""
+        others = [r for r in self.list() if r["status"] == "active" and r["name"] != name]
+        return self._bootstrap_over() or (self._row(name) is not None and bool(others))
+
+    def _bootstrap_over(self) -> bool:
+        """Two approvers have been confirmed at some time (kept: a re-seeded approver being
+        pending again does not reopen the enrolment without a voucher)."""
         (row,) = self.store.query(
             "SELECT COUNT(*) AS n FROM approvers WHERE confirmed_at IS NOT NULL"
         )
-        others = [r for r in self.list() if r["status"] == "active" and r["name"] != name]
-        return int(row["n"]) >= 2 or (self._row(name) is not None and bool(others))
+        done = self.store.query("SELECT 1 FROM approver_meta WHERE key='bootstrap_over'")
+        return bool(done) or int(row["n"]) >= 2
 
     def _vouch(self, name: str, code: str | None, actor: str) -> str:
         """The active approver (not `name`) whose seed verifies `code`; the code is spent.
@@ -307,6 +317,13 @@ class Approvers:
             db.execute(
                 "UPDATE approvers SET status='active', confirmed_at=? WHERE name=?", (now, name)
             )
+            (confirmed,) = db.execute(
+                "SELECT COUNT(*) FROM approvers WHERE confirmed_at IS NOT NULL"
+            ).fetchone()
+            if confirmed >= 2:
+                db.execute(
+                    "INSERT OR IGNORE INTO approver_meta VALUES ('bootstrap_over', ?)", (now,)
+                )
         self._audit("approver_confirmed", {"name": name}, actor)
 
     def remove(self, name: str, actor: str) -> None:

@@ -166,3 +166,29 @@ def test_attack_a_seed_rewritten_in_the_secret_source_behind_approvers_is_not_us
     assert desk.q.approve(pid, desk.code("bob"), "ok", actor="b").status == "approved"
     audit = "".join(f.read_text() for f in sorted(desk.settings.audit_dir.glob("*")) if f.is_file())
     assert "approver_seed_changed" in audit
+
+
+def test_attack_a_replace_does_not_reopen_the_bootstrap(desk: Desk) -> None:
+    """bob (one of two approvers) vouches for `alice --replace`: the re-seeded alice is
+    pending again, so only one approver was "confirmed" and a new name needed no vouch:
+    bob enrolled carol alone and approved $50,000 as bob + carol."""
+    desk.enrol("alice")
+    desk.enrol("bob")
+    e = desk.approvers.add("alice", "bob@host uid=0", replace=True, voucher_code=desk.code("bob"))
+    desk.clock.step()
+    fake_alice = pyotp.parse_uri(e.uri).secret
+    with pytest.raises(ApprovalError, match="vouch"):
+        carol = desk.approvers.add("carol", "bob@host uid=0")
+        seed = pyotp.parse_uri(carol.uri).secret
+        desk.approvers.confirm("carol", desk.code(seed), "bob@host uid=0")
+        desk.clock.step()
+        pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+        desk.q.approve(pid, desk.code("bob"), "ok", actor="b")
+        desk.clock.step()
+        desk.q.approve(pid, desk.code(seed), "ok", actor="b")
+    desk.approvers.confirm("alice", desk.code(fake_alice), "bob@host uid=0")
+
+
+def test_the_provisioning_uri_is_not_in_a_repr(desk: Desk) -> None:
+    e = desk.approvers.add("alice", "root")
+    assert "secret=" not in repr(e) and pyotp.parse_uri(e.uri).secret not in repr(e)
