@@ -110,14 +110,41 @@ def _schema(store: Store) -> None:
                 db.execute(f"ALTER TABLE approvers ADD COLUMN {col} {typ}")
 
 
-def _recent_wrong_codes(store: Store, pid: int | None, since: float) -> int:
-    """Wrong codes since `since` for proposal `pid` (0: vouching), or for all (`None`)."""
-    (row,) = store.query(
-        "SELECT COUNT(*) AS n FROM approval_wrong_codes WHERE (? IS NULL OR proposal_id=?)"
-        " AND ts>=?",
-        (pid, pid, since),
-    )
-    return int(row["n"])
+def _reserve_attempt(store: Store, pid: int, now: float) -> int | str:
+    """Count this attempt as a wrong code *before* its code is checked, in one transaction
+    with the lockout counts (so guesses made in parallel see each other); the caller
+    forgets it (`_forget_attempt`) once the code verifies. `pid` 0 is vouching. Returns the
+    attempt's row id, or why attempts are locked out."""
+    since, minutes = now - WRONG_CODE_WINDOW_S, f"{WRONG_CODE_WINDOW_S / 60:.0f}"
+    with store.tx() as db:
+        (everywhere,) = db.execute(
+            "SELECT COUNT(*) FROM approval_wrong_codes WHERE ts>=?", (since,)
+        ).fetchone()
+        (here,) = db.execute(
+            "SELECT COUNT(*) FROM approval_wrong_codes WHERE proposal_id=? AND ts>=?",
+            (pid, since),
+        ).fetchone()
+        if everywhere >= MAX_WRONG_CODES_ALL:
+            return (
+                f"{everywhere} wrong codes across all proposals and vouching in the last"
+                f" {minutes} minutes: approving and enrolling are locked; try later"
+            )
+        if here >= MAX_WRONG_CODES:
+            if pid == 0:
+                return (
+                    f"{here} wrong vouching codes in the last {minutes} minutes: locked; try later"
+                )
+            return (
+                f"{here} wrong codes for #{pid} in the last {minutes} minutes: locked;"
+                " try later or reject it"
+            )
+        cur = db.execute("INSERT INTO approval_wrong_codes VALUES (?, ?)", (pid, now))
+        return int(cur.lastrowid or 0)
+
+
+def _forget_attempt(store: Store, attempt: int) -> None:
+    with store.tx() as db:
+        db.execute("DELETE FROM approval_wrong_codes WHERE rowid=?", (attempt,))
 
 
 def approver_secret_id(settings: Settings, name: str) -> str:
@@ -196,16 +223,6 @@ class Approvers:
         """The active approver (not `name`) whose seed verifies `code`; the code is spent.
         Wrong vouching codes count against the same lockout as approvals (proposal 0)."""
         now = self._clock()
-        since = now - WRONG_CODE_WINDOW_S
-        if (
-            _recent_wrong_codes(self.store, 0, since) >= MAX_WRONG_CODES
-            or _recent_wrong_codes(self.store, None, since) >= MAX_WRONG_CODES_ALL
-        ):
-            self._audit("approver_vouch_refused", {"name": name, "why": "locked"}, actor)
-            raise ApprovalError(
-                f"{MAX_WRONG_CODES} wrong vouching codes in the last"
-                f" {WRONG_CODE_WINDOW_S / 60:.0f} minutes: enrolment is locked; try later"
-            )
         if not (code or "").strip():
             if not any(r["status"] == "active" and r["name"] != name for r in self.list()):
                 raise ApprovalError(
@@ -216,15 +233,18 @@ class Approvers:
                 f"enrolling {name} needs a code from another active approver who vouches for"
                 " it (they are recorded and audited)"
             )
-        matches = [(n, st) for n, st in self.identify(code) if n != name]
+        attempt = _reserve_attempt(self.store, 0, now)
+        if isinstance(attempt, str):
+            self._audit("approver_vouch_refused", {"name": name, "why": "locked"}, actor)
+            raise ApprovalError(attempt)
+        matches = [(n, st) for n, st in self.identify(code or "") if n != name]
         if len(matches) != 1:
-            with self.store.tx() as db:
-                db.execute("INSERT INTO approval_wrong_codes VALUES (0, ?)", (now,))
             self._audit("approver_vouch_refused", {"name": name, "why": "wrong code"}, actor)
             raise ApprovalError(
                 f"the vouching code for {name} is wrong, expired or ambiguous"
                 " (the voucher's current code)"
             )
+        _forget_attempt(self.store, attempt)
         voucher, step = matches[0]
         try:
             with self.store.tx() as db:
@@ -513,11 +533,6 @@ class ApprovalQueue:
         )
         return ApprovalError(why)
 
-    def _wrong_code(self, pid: int, actor: str, why: str) -> ApprovalError:
-        with self.store.tx() as db:
-            db.execute("INSERT INTO approval_wrong_codes VALUES (?, ?)", (pid, self._clock()))
-        return self._refuse(pid, actor, why)
-
     def approve(
         self, pid: int, code: str, reason: str, *, actor: str, approver: str | None = None
     ) -> Proposal:
@@ -531,26 +546,13 @@ class ApprovalQueue:
             raise self._refuse(pid, actor, "a reason is required")
         if self.approvers is None:
             raise self._refuse(pid, actor, "no approver seeds available: cannot approve")
-        since = self._clock() - WRONG_CODE_WINDOW_S
-        everywhere = _recent_wrong_codes(self.store, None, since)
-        if everywhere >= MAX_WRONG_CODES_ALL:
-            raise self._refuse(
-                pid,
-                actor,
-                f"{everywhere} wrong codes across all proposals in the last"
-                f" {WRONG_CODE_WINDOW_S / 60:.0f} minutes: approvals are locked; try later",
-            )
-        wrong = _recent_wrong_codes(self.store, pid, since)
-        if wrong >= MAX_WRONG_CODES:
-            raise self._refuse(
-                pid,
-                actor,
-                f"{wrong} wrong codes for #{pid} in the last"
-                f" {WRONG_CODE_WINDOW_S / 60:.0f} minutes: locked; try later or reject it",
-            )
+        attempt = _reserve_attempt(self.store, pid, self._clock())
+        if isinstance(attempt, str):
+            raise self._refuse(pid, actor, attempt)
         matches = self.approvers.identify(code, approver)
-        if not matches:
-            raise self._wrong_code(pid, actor, "TOTP code is wrong or expired")
+        if not matches:  # the attempt stays counted as a wrong code
+            raise self._refuse(pid, actor, "TOTP code is wrong or expired")
+        _forget_attempt(self.store, attempt)
         if len(matches) > 1:  # two seeds gave the same 6 digits: do not guess who it is
             raise self._refuse(pid, actor, "the code is ambiguous: wait for the next code")
         (name, step), now = matches[0], self._clock()

@@ -192,3 +192,38 @@ def test_attack_a_replace_does_not_reopen_the_bootstrap(desk: Desk) -> None:
 def test_the_provisioning_uri_is_not_in_a_repr(desk: Desk) -> None:
     e = desk.approvers.add("alice", "root")
     assert "secret=" not in repr(e) and pyotp.parse_uri(e.uri).secret not in repr(e)
+
+
+def test_attack_parallel_guesses_do_not_pass_the_lockout_together(desk: Desk) -> None:
+    """The lockout was counted before the code was checked and the wrong code recorded
+    after: guesses started together (one process each) all passed the count. Here each
+    guess starts the next one (on its own connection, as another process would) while it
+    is being checked; no more than MAX_WRONG_CODES may reach the seeds."""
+    from tradewarden.approvals import MAX_WRONG_CODES, ApprovalQueue, Approvers
+    from tradewarden.store import Store
+
+    desk.enrol("alice")
+    pid = desk.q.propose("rebalance", 1_000.0, {}, "daemon")
+    valid = {desk.code("alice", k) for k in (-1, 0, 1)}
+    wrong = next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+    checked: list[int] = []
+
+    class Racing(Approvers):
+        def identify(self, code: str, only: str | None = None) -> list[tuple[str, int]]:
+            checked.append(1)
+            if len(checked) < 3 * MAX_WRONG_CODES:
+                store = Store(desk.settings.db_path)
+                try:
+                    other = Racing(desk.settings, store, desk.source, desk.audit, desk.clock)
+                    q = ApprovalQueue(desk.settings, store, desk.audit, other, desk.clock)
+                    with pytest.raises(ApprovalError):
+                        q.approve(pid, wrong, "parallel guess", actor="m")
+                finally:
+                    store.close()
+            return super().identify(code, only)
+
+    racing = Racing(desk.settings, desk.store, desk.source, desk.audit, desk.clock)
+    q = ApprovalQueue(desk.settings, desk.store, desk.audit, racing, desk.clock)
+    with pytest.raises(ApprovalError):
+        q.approve(pid, wrong, "first guess", actor="m")
+    assert len(checked) <= MAX_WRONG_CODES
