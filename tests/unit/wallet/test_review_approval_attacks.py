@@ -227,3 +227,76 @@ def test_attack_parallel_guesses_do_not_pass_the_lockout_together(desk: Desk) ->
     with pytest.raises(ApprovalError):
         q.approve(pid, wrong, "first guess", actor="m")
     assert len(checked) <= MAX_WRONG_CODES
+
+
+def _approve_in_child(settings_kw: dict, pid: int, code: str, barrier, out) -> None:  # type: ignore[no-untyped-def]
+    from tradewarden.approvals import ApprovalQueue, Approvers
+    from tradewarden.audit import AuditLog
+    from tradewarden.config import load_settings
+    from tradewarden.secrets.factory import build_source
+    from tradewarden.store import Store
+
+    settings = load_settings(**settings_kw)
+    store = Store(settings.db_path)
+    audit = AuditLog(settings.audit_dir)
+    q = ApprovalQueue(settings, store, audit, Approvers(settings, store, build_source(settings)))
+    barrier.wait(30)
+    try:
+        out.put(q.approve(pid, code, "race", actor="m").status)
+    except ApprovalError as exc:
+        out.put(f"refused: {exc}")
+    finally:
+        audit.close()
+        store.close()
+
+
+def test_two_processes_racing_one_approvers_two_codes_give_one_approval(
+    tmp_path: Path, clean_env: None
+) -> None:
+    """alice's current and next codes (both inside the drift window) sent by two
+    processes at once: one approval of alice, never two."""
+    import multiprocessing
+
+    from cryptography.fernet import Fernet
+
+    from tradewarden.approvals import ApprovalQueue, Approvers
+    from tradewarden.audit import AuditLog
+    from tradewarden.config import load_settings
+    from tradewarden.secrets.factory import build_source
+    from tradewarden.store import Store
+
+    kw = {
+        "state_dir": tmp_path,
+        "two_approvers_usd": 10_000.0,
+        "secret_source": "file",
+        "credential_file": tmp_path / "creds.enc",
+        "credential_key": Fernet.generate_key().decode(),
+    }
+    settings = load_settings(**kw)
+    store = Store(settings.db_path)
+    audit = AuditLog(settings.audit_dir)
+    approvers = Approvers(settings, store, build_source(settings), audit)
+    seed = pyotp.parse_uri(approvers.add("alice", "root").uri).secret
+    totp = pyotp.TOTP(seed)
+    approvers.confirm("alice", totp.at(time.time() - 30), "root")  # spend the previous step
+    q = ApprovalQueue(settings, store, audit, approvers)
+    pid = q.propose("transfer", 50_000.0, {}, "daemon")
+    audit.close()
+    store.close()
+    now = time.time()
+    codes = [totp.at(now), totp.at(now + 30)]
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_approve_in_child, args=(kw, pid, c, barrier, out)) for c in codes]
+    for p in procs:
+        p.start()
+    results = sorted(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(60)
+    assert results[0] == "pending" and results[1].startswith("refused"), results
+    store = Store(settings.db_path)
+    try:
+        (row,) = store.query("SELECT approvals, status FROM proposals WHERE id=?", (pid,))
+        assert row["status"] == "pending" and row["approvals"].count('"alice"') == 1
+    finally:
+        store.close()
