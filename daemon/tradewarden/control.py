@@ -35,7 +35,7 @@ def current_actor() -> str:
     parts = []
     sudo_user = os.environ.get("SUDO_USER", "")
     if uid == 0 and sudo_user and sudo_user != "root":  # sudo sets these; only root may
-        name = sudo_user
+        name = _printable(sudo_user).replace("@", "").replace(":", "") or f"uid{uid}"
         parts.append("sudo")
         sudo_uid = os.environ.get("SUDO_UID", "")
         if sudo_uid.isdigit():
