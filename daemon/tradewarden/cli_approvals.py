@@ -131,6 +131,43 @@ def reject(
 
 
 # --- approvers ------------------------------------------------------------------------------
+def _alarm(settings: Settings, approvers: Approvers, title: str, body: str) -> None:
+    """A critical alert about a change of approvers on every configured channel, queued in
+    the outbox (the daemon sends it, retrying; never deduplicated): one person re-seeding
+    or adding approvers is seen by the others at once, not only in the audit log."""
+    import time
+
+    from tradewarden.alerts.factory import build_channels
+    from tradewarden.alerts.model import Alert, Severity
+    from tradewarden.alerts.outbox import Outbox
+    from tradewarden.alerts.routing import route
+    from tradewarden.secrets.credentials import alert_secrets
+    from tradewarden.secrets.errors import SecretError
+
+    secrets = {}
+    if approvers.source is not None:
+        try:
+            secrets = alert_secrets(settings, approvers.source)
+        except SecretError as exc:
+            typer.echo(f"warning: alert channel secrets: {exc}", err=True)
+    channels = route(Severity.CRITICAL, [c.name for c in build_channels(settings, secrets)])
+    base = settings.runbook_base_url
+    alert = Alert(
+        Severity.CRITICAL,
+        title,
+        body + " If this was not agreed with the other approvers, remove the approver"
+        " (`tradewarden approvers remove NAME`) and escalate to the security lead.",
+        f"approvers:{time.time_ns()}",
+        runbook_url=(base if base.endswith("/") else base + "/") + "approvers.md",
+        context={"actor": current_actor(), "check_command": "tradewarden approvers list --all"},
+    )
+    box = Outbox(settings.db_path, dedup_seconds=0)
+    try:
+        box.enqueue(alert, channels)
+    finally:
+        box.close()
+
+
 def _confirm(approvers: Approvers, name: str) -> bool:
     for _ in range(3):
         code = typer.prompt(
@@ -163,19 +200,38 @@ def approvers_add(
     once confirmed. Once two approvers have been confirmed, another active approver vouches
     for every new seed with their code (asked for first); for 72 h the voucher and NAME do
     not count as two approvers of one proposal."""
-    with _opened(_settings(), with_approvers=True) as (_q, approvers):
+    with _opened(_settings(), with_approvers=True) as (q, approvers):
         assert approvers is not None
         vouch = None
         if approvers.needs_voucher(name):
             vouch = typer.prompt(
                 f"Code of another active approver who vouches for {name} (not echoed)",
+                default="",
+                show_default=False,
                 hide_input=True,
             )
         try:
             enrolled = approvers.add(name, current_actor(), replace=replace, voucher_code=vouch)
         except ApprovalError as exc:
+            _alarm(
+                q.settings,
+                approvers,
+                f"Approver {name}: enrolment refused",
+                f"{current_actor()} tried to enrol {name}{' (new seed)' if replace else ''}"
+                f" and was refused: {exc}.",
+            )
             typer.echo(f"refused: {exc}", err=True)
             raise typer.Exit(2) from None
+        row = approvers.list()
+        voucher = next((r["vouched_by"] for r in row if r["name"] == name), None)
+        _alarm(
+            q.settings,
+            approvers,
+            f"Approver {name} enrolled{' with a new seed' if replace else ''}",
+            f"{current_actor()} enrolled approver {name}"
+            f"{' (new seed: the old one no longer works)' if replace else ''}"
+            f"{f', vouched for by {voucher}' if voucher else ', without a voucher (bootstrap)'}.",
+        )
         typer.echo(f"Seed for {name} stored as {enrolled.secret_id}.")
         typer.echo("Provisioning URI (shown once; scan it into the authenticator, then clear")
         typer.echo("the screen; it is the approver's second factor):")
@@ -239,11 +295,17 @@ def approvers_remove(
     for the audit trail). Approvals already given stand."""
     if not yes:
         typer.confirm(f"Remove approver {name}?", abort=True)
-    with _opened(_settings(), with_approvers=True) as (_q, approvers):
+    with _opened(_settings(), with_approvers=True) as (q, approvers):
         assert approvers is not None
         try:
             approvers.remove(name, current_actor())
         except ApprovalError as exc:
             typer.echo(f"refused: {exc}", err=True)
             raise typer.Exit(1) from None
+        _alarm(
+            q.settings,
+            approvers,
+            f"Approver {name} removed",
+            f"{current_actor()} removed approver {name}: their seed no longer approves.",
+        )
     typer.echo(f"{name} removed: can no longer approve")

@@ -300,3 +300,48 @@ def test_two_processes_racing_one_approvers_two_codes_give_one_approval(
         assert row["status"] == "pending" and row["approvals"].count('"alice"') == 1
     finally:
         store.close()
+
+
+def test_attack_approver_changes_are_loud_not_only_audited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
+    """One person enrolling or re-seeding approvers left only audit entries nobody reads
+    in time: every add, replace, refused enrolment and removal queues a critical alert on
+    every configured channel (the daemon sends it, with retries)."""
+    from cryptography.fernet import Fernet
+    from typer.testing import CliRunner
+
+    from tradewarden.alerts.outbox import Outbox
+    from tradewarden.cli import app
+    from tradewarden.config import load_settings
+
+    monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRADEWARDEN_SECRET_SOURCE", "file")
+    monkeypatch.setenv("TRADEWARDEN_CREDENTIAL_FILE", str(tmp_path / "creds.enc"))
+    monkeypatch.setenv("BINANCE_CREDENTIAL_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("TRADEWARDEN_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("TRADEWARDEN_EMAIL_TO", "desk@example.com")
+    runner = CliRunner()
+    seeds = {}
+    for name in ("alice", "bob"):
+        added = runner.invoke(app, ["approvers", "add", name], input="\n")
+        (uri,) = [ln for ln in added.output.splitlines() if ln.startswith("otpauth://")]
+        seeds[name] = pyotp.parse_uri(uri).secret
+        code = pyotp.TOTP(seeds[name]).now()
+        assert runner.invoke(app, ["approvers", "confirm", name], input=code + "\n").exit_code == 0
+    refused = runner.invoke(app, ["approvers", "add", "alice", "--replace"], input="\n")
+    assert refused.exit_code != 0
+    assert runner.invoke(app, ["approvers", "remove", "bob", "--yes"]).exit_code == 0
+    box = Outbox(load_settings().db_path)
+    try:
+        rows = box.rows()
+    finally:
+        box.close()
+    titles = [r.alert.title for r in rows if r.channel == "email"]
+    assert any("alice" in t and "enrolled" in t for t in titles), titles
+    assert any("alice" in t and "refused" in t for t in titles), titles
+    assert any("bob" in t and "removed" in t for t in titles), titles
+    assert {r.channel for r in rows} >= {"email", "console"}
+    assert all(r.alert.severity.value == "critical" for r in rows)
+    for r in rows:
+        assert not any(s in r.alert.to_json() for s in seeds.values())
