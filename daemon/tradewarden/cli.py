@@ -239,16 +239,15 @@ def promote(
     from tradewarden.control import current_actor
     from tradewarden.operator import open_store_or_exit
     from tradewarden.paper_report import render, report
-    from tradewarden.promotion import PromotionError
+    from tradewarden.promotion import PromotionError, binding
     from tradewarden.promotion import promote as record
     from tradewarden.ramp import SizeRamp
     from tradewarden.secrets.credentials import admin_secret
     from tradewarden.secrets.errors import SecretError
     from tradewarden.secrets.factory import build_source
-    from tradewarden.strategy.registry import STRATEGIES
 
     settings = settings_or_exit(config)
-    specs = {n: st for n, _s, st in settings.bot_specs()}
+    specs = {n: (sym, st) for n, sym, st in settings.bot_specs()}
     if bot not in specs:
         raise fail(f"--bot {bot!r} is not one of TRADEWARDEN_BOTS ({', '.join(specs)})", 2)
     try:
@@ -259,14 +258,7 @@ def promote(
     try:
         (rep,) = report(store, [bot])
         typer.echo(render([rep]))
-        pid = record(
-            store,
-            key,
-            rep,
-            specs[bot],
-            STRATEGIES[specs[bot]].code_hash(),
-            current_actor(),
-        )
+        pid = record(store, key, rep, binding(bot, *specs[bot]), current_actor())
         # the seed's gradual production restart: a newly promoted bot starts small
         SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
             f"promotion of {bot}"
@@ -284,22 +276,59 @@ def promote(
 @app.command("recovery-check")
 def recovery_check(
     address: Annotated[
-        str,
-        typer.Option("--address", help="The recorded cold-wallet receive address (bc1.../tb1...)."),
-    ],
-    path: Annotated[str, typer.Option("--path", help="BIP84 derivation path.")] = "m/84'/0'/0'/0/0",
+        str | None,
+        typer.Option(
+            "--address",
+            help="The cold-wallet address to expect; must equal the recorded one"
+            " (`wallet declare-cold`) when one is recorded. Default: the recorded address.",
+        ),
+    ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="BIP44/49/84 path m/purpose'/coin'/account'/change/index. Default: the"
+            " first receive address of the path the address type implies.",
+        ),
+    ] = None,
     passphrase: Annotated[
         bool, typer.Option("--passphrase", help="Also ask for the BIP39 passphrase (25th word).")
     ] = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Prove a cold-wallet mnemonic backup restores the recorded wallet (words never echoed)."""
-    from tradewarden.wallet.bip32 import DerivationError
-    from tradewarden.wallet.recovery import MnemonicInvalidError, check
+    from tradewarden.store import Store
+    from tradewarden.wallet.ledger import declared_cold
+    from tradewarden.wallet.recovery import DerivationError, MnemonicInvalidError, check
 
+    settings = settings_or_exit(config)
+    recorded = ""
+    if settings.db_path.exists():
+        store = Store(settings.db_path)
+        try:
+            recorded = str(declared_cold(store).get("address") or "").strip()
+        finally:
+            store.close()
+    given = (address or "").strip()
+    if recorded and given and given != recorded:
+        raise fail(
+            f"--address {given} is not the recorded cold wallet address {recorded}"
+            " (`tradewarden wallet status`); a backup is checked against the recorded wallet",
+            2,
+        )
+    expected = recorded or given
+    if not expected:
+        raise fail(
+            "no cold wallet address is recorded (`tradewarden wallet declare-cold`) and no"
+            " --address was given",
+            2,
+        )
+    if not recorded:
+        typer.echo("note: no cold wallet is recorded; comparing with --address only", err=True)
     words = typer.prompt("Mnemonic words (not echoed)", hide_input=True)
     extra = typer.prompt("Passphrase (not echoed)", hide_input=True) if passphrase else ""
     try:
-        res = check(words, address, path, extra)
+        res = check(words, expected, path, extra)
     except (MnemonicInvalidError, DerivationError) as exc:
         raise fail(f"invalid: {exc}", 2) from None
     finally:
@@ -356,8 +385,10 @@ def audit_verify(
 
 def _mount_approvals() -> None:
     from tradewarden.cli_approvals import app as approvals_app
+    from tradewarden.cli_approvals import approvers_app
 
     app.add_typer(approvals_app, name="approvals")
+    app.add_typer(approvers_app, name="approvers")
 
 
 _mount_approvals()

@@ -264,7 +264,7 @@ class Settings(BaseSettings):
     secret_admin_id: str = _env(
         "TRADEWARDEN_SECRET_ADMIN_ID",
         "tradewarden/dev/admin",
-        description="Secrets Manager id of the promotion HMAC key and the approvals' TOTP seed.",
+        description="Secrets Manager id of the promotion HMAC key; each approver's TOTP seed is kept under `<id>/approver/NAME`.",
     )
     credential_file: Path | None = _env(
         "TRADEWARDEN_CREDENTIAL_FILE",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import getpass
 import os
+import pwd
 import signal
 import time
 from pathlib import Path
@@ -19,13 +19,38 @@ from typing import Any
 
 from tradewarden.store import Store
 
+SSM_SESSION_VARS = ("SSM_SESSION_ID", "AWS_SSM_SESSION_ID")
+
 
 def current_actor() -> str:
-    user = os.environ.get("SUDO_USER") or os.environ.get("USER")
-    if not user:
-        with contextlib.suppress(Exception):
-            user = getpass.getuser()
-    return f"{user or 'unknown'}@{os.uname().nodename}"
+    """Who is acting, for the audit log: ``name@host uid=N`` from the process's real uid
+    (``$USER`` is not believed: anyone can set it), the sudo caller when root runs through
+    sudo, and the AWS SSM Session Manager session id when one is set (``SSM_SESSION_ID``
+    or ``AWS_SSM_SESSION_ID``; the session id names the IAM principal that opened it)."""
+    uid = os.getuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = f"uid{uid}"
+    parts = []
+    sudo_user = os.environ.get("SUDO_USER", "")
+    if uid == 0 and sudo_user and sudo_user != "root":  # sudo sets these; only root may
+        name = _printable(sudo_user).replace("@", "").replace(":", "") or f"uid{uid}"
+        parts.append("sudo")
+        sudo_uid = os.environ.get("SUDO_UID", "")
+        if sudo_uid.isdigit():
+            parts.append(f"sudo_uid={sudo_uid}")
+    parts.insert(0, f"uid={uid}")
+    for var in SSM_SESSION_VARS:
+        session = os.environ.get(var, "").strip()
+        if session:
+            parts.append(f"ssm={_printable(session)}")
+            break
+    return f"{name}@{os.uname().nodename} {' '.join(parts)}"
+
+
+def _printable(value: str) -> str:
+    return "".join(c for c in value if c.isalnum() or c in "-_.@:")[:128]
 
 
 class DaemonLock:

@@ -8,7 +8,8 @@
    stops the start: exit 1 with the secret's id, never its value);
 3. only when every static live condition holds (`gate.wants_live_checks`): the key's
    permissions are asked from the exchange (``apiRestrictions``) and every bot's signed
-   paper-to-live promotion is checked against its strategy's code hash;
+   paper-to-live promotion is checked against its symbol, strategy parameters and the
+   strategy package's hash;
 4. the gate again with the real inputs. Whatever fails is listed, by setting, in the
    start-up log line and in `tradewarden status`.
 """
@@ -27,13 +28,12 @@ from tradewarden.exchange_loop import MetricsBridge
 from tradewarden.gate import GateDecision, live_gate, wants_live_checks
 from tradewarden.metrics import Metrics
 from tradewarden.permissions import PermissionResult, check_broker_keys
-from tradewarden.promotion import PromotionCheck, is_promoted
+from tradewarden.promotion import PromotionCheck, binding, is_promoted
 from tradewarden.secrets.age import secret_ages
 from tradewarden.secrets.credentials import BinanceKeys, admin_secret, binance_keys
 from tradewarden.secrets.errors import SecretError
 from tradewarden.secrets.source import Source
 from tradewarden.store import Store
-from tradewarden.strategy.registry import STRATEGIES
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,8 @@ def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
 
 
 def promotions(settings: Settings, source: Source) -> list[PromotionCheck]:
-    """Every bot's promotion, verified with the promotion key (the admin secret) and its
-    strategy's code hash."""
+    """Every bot's promotion, verified with the promotion key (the admin secret) against
+    its symbol, strategy parameters and the strategy package's hash."""
     try:
         secret = admin_secret(settings, source, "promotion_key")
     except SecretError as exc:
@@ -114,8 +114,7 @@ def promotions(settings: Settings, source: Source) -> list[PromotionCheck]:
     store = Store(settings.db_path)
     try:
         return [
-            is_promoted(store, secret, bot, strat, STRATEGIES[strat].code_hash())
-            for bot, _symbol, strat in specs
+            is_promoted(store, secret, binding(bot, symbol, strat)) for bot, symbol, strat in specs
         ]
     finally:
         store.close()

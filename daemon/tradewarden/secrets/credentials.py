@@ -172,12 +172,13 @@ def alert_secrets(settings: Settings, source: Source) -> dict[str, Secret]:
     return out
 
 
-ADMIN_FIELDS = {"promotion_key": "the promotion HMAC key", "totp_secret": "the TOTP seed"}
+ADMIN_FIELDS = {"promotion_key": "the promotion HMAC key", "totp_secret": "a TOTP seed"}
 
 
 def admin_secret(settings: Settings, source: Source, name: str) -> Secret:
-    """One field of the admin secret (``promotion_key`` or ``totp_secret``); raises
-    `SecretNotFoundError` naming the secret id and the field when it is not there."""
+    """One field of the admin secret (``promotion_key``); raises `SecretNotFoundError`
+    naming the secret id and the field when it is not there. Approvals do not use a
+    ``totp_secret`` here: each approver has their own seed (`tradewarden.approvals`)."""
     secret_id = SecretRole.ADMIN.secret_id(settings)
     bundle = source.get(secret_id, SecretKind.ADMIN)
     value = bundle.get(name)

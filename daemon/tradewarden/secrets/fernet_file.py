@@ -5,9 +5,12 @@
 change the encryption key: put a new key in front, run ``tradewarden secrets rekey``, then
 drop the old key.
 
-The file is refused when it is not a regular file, not owned by this user, or readable or
-writable by group or others. It is re-read whenever it changes on disk (so a rotation made
-by the CLI reaches a running daemon at its next request) and written atomically (temp file
+The file is opened with ``O_NOFOLLOW`` and checked with ``fstat`` on the descriptor it is
+then read from: it is refused when it is a symbolic link, not a regular file, a hard link
+(a second name keeps the old content after a rewrite), not owned by this user, or readable
+or writable by group or others, and a file swapped in after the check is never read. It is
+re-read whenever it changes on disk (so a rotation made by the CLI reaches a running daemon
+at its next request) and written atomically (temp file
 created 0600, fsync, rename).
 
 Decrypted content::
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
 import os
 import stat
@@ -93,21 +97,44 @@ class FernetFileSource:
         return f"encrypted file {self.path}"
 
     # --- the file ---------------------------------------------------------------------------
-    def check_file(self) -> os.stat_result:
-        """Refuse a file others could read or replace. Returns its stat."""
+    def _open(self) -> tuple[int, os.stat_result]:
+        """Open the file without following a symbolic link and check the descriptor itself
+        (fstat): what is read is the file that passed the checks, even if the path is
+        swapped meanwhile. Returns the open descriptor (the caller closes it) and its stat."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
-            st = os.stat(self.path)
+            fd = os.open(self.path, flags)
         except FileNotFoundError:
             raise SecretConfigError(
                 f"{FILE_SETTING}: {self.path} does not exist (create it with"
                 " `tradewarden secrets put`)"
             ) from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SecretConfigError(
+                    f"{FILE_SETTING}: {self.path} is a symbolic link; refusing it (point the"
+                    " setting at the file itself)"
+                ) from None
             raise SecretConfigError(
                 f"{FILE_SETTING}: {self.path} cannot be read ({exc.strerror})"
             ) from None
+        try:
+            st = os.fstat(fd)
+            self._check_stat(st)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
+    def _check_stat(self, st: os.stat_result) -> None:
         if not stat.S_ISREG(st.st_mode):
             raise SecretConfigError(f"{FILE_SETTING}: {self.path} is not a regular file")
+        if st.st_nlink != 1:
+            raise SecretConfigError(
+                f"{FILE_SETTING}: {self.path} has {st.st_nlink} names (a hard link): a second"
+                " name keeps the old content after every rewrite or rekey; refusing it (remove"
+                " the other link: `find / -xdev -samefile <file>`)"
+            )
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             raise SecretConfigError(
@@ -119,15 +146,28 @@ class FernetFileSource:
                 f"{FILE_SETTING}: {self.path} is owned by uid {st.st_uid}, not by this user"
                 f" (uid {self.owner_uid}); refusing it"
             )
+
+    def check_file(self) -> os.stat_result:
+        """Refuse a symbolic link, a non-regular file, or a file others could read or
+        replace. Returns its stat."""
+        fd, st = self._open()
+        os.close(fd)
         return st
+
+    def _read_token(self) -> tuple[os.stat_result, bytes]:
+        """The checked file's stat and content, both from the same descriptor."""
+        fd, st = self._open()
+        with os.fdopen(fd, "rb") as fh:
+            return st, fh.read().strip()
 
     def _load(self) -> dict[str, Any]:
         with self._lock:
-            st = self.check_file()
-            sig = (st.st_mtime_ns, st.st_size, st.st_ino)
-            if self._cache is not None and self._cache[0] == sig:
-                return self._cache[1]
-            token = self.path.read_bytes().strip()
+            fd, st = self._open()
+            with os.fdopen(fd, "rb") as fh:
+                sig = (st.st_mtime_ns, st.st_size, st.st_ino)
+                if self._cache is not None and self._cache[0] == sig:
+                    return self._cache[1]
+                token = fh.read().strip()
             store = self._decode(self._decrypt(token))
             self._cache = (sig, store)
             return store
@@ -258,8 +298,7 @@ class FernetFileSource:
     def rekey(self) -> RekeyResult:
         """Re-encrypt the file under the newest (first) key."""
         with self._lock:
-            self.check_file()
-            token = self.path.read_bytes().strip()
+            _st, token = self._read_token()
             was = 0
             for n, f in enumerate(self._fernets, 1):
                 try:

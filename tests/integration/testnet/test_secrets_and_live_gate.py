@@ -18,10 +18,9 @@ from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import status, tw, wait_for
 from tests.integration.testnet.conftest import KEY, SECRET, Running
 from tradewarden.paper_report import evaluate
-from tradewarden.promotion import promote
+from tradewarden.promotion import binding, promote
 from tradewarden.secrets.value import Secret
 from tradewarden.store import Store
-from tradewarden.strategy.registry import STRATEGIES
 
 TRADE_ID = "tradewarden/staging/binance/trade"
 ADMIN_ID = "tradewarden/staging/admin"
@@ -138,7 +137,9 @@ def test_a_separate_read_key_carries_every_read_and_the_trade_key_only_orders(
             assert canary not in blob
 
 
-def _promote(state: Path, bot: str = "b1", strategy: str = "ma_cross") -> None:
+def _promote(
+    state: Path, bot: str = "b1", symbol: str = "BTCUSDT", strategy: str = "ma_cross"
+) -> None:
     report = dataclasses.replace(
         evaluate([2.0] * 70 + [-1.0] * 30, [10_000.0 + i for i in range(101)]), bot=bot
     )
@@ -148,8 +149,7 @@ def _promote(state: Path, bot: str = "b1", strategy: str = "ma_cross") -> None:
             store,
             Secret(PROMOTION_KEY),
             report,
-            strategy,
-            STRATEGIES[strategy].code_hash(),
+            binding(bot, symbol, strategy),
             "test",
         )
     finally:

@@ -1,88 +1,255 @@
-"""Approval queue: every approval path and every refusal, against a real SQLite store."""
+"""Approval queue and approvers: every approval path and every refusal, against a real
+SQLite store, a real Fernet credential file (the approvers' seeds) and a stepped clock."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pyotp
 import pytest
+from cryptography.fernet import Fernet
 
-from tradewarden.approvals import ApprovalError, ApprovalQueue
+from tradewarden.approvals import (
+    MAX_WRONG_CODES,
+    ApprovalError,
+    ApprovalQueue,
+    Approvers,
+    approver_secret_id,
+)
 from tradewarden.audit import AuditLog, verify
 from tradewarden.config import load_settings
-from tradewarden.secrets.value import Secret
+from tradewarden.secrets.bundle import SecretKind
+from tradewarden.secrets.factory import build_source
 from tradewarden.store import Store
 
-TOTP_SECRET = pyotp.random_base32()
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def step(self, n: int = 1) -> None:
+        self.t += 30 * n
+
+
+class Desk:
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = Clock()
+        self.settings = load_settings(
+            state_dir=tmp_path,
+            two_approvers_usd=10_000.0,
+            proposal_ttl_hours=1.0,
+            secret_source="file",
+            credential_file=tmp_path / "creds.enc",
+            credential_key=Fernet.generate_key().decode(),
+        )
+        self.store = Store(self.settings.db_path)
+        self.audit = AuditLog(self.settings.audit_dir)
+        self.source = build_source(self.settings)
+        self.approvers = Approvers(
+            self.settings, self.store, self.source, self.audit, clock=self.clock
+        )
+        self.q = ApprovalQueue(
+            self.settings, self.store, self.audit, self.approvers, clock=self.clock
+        )
+        self.seeds: dict[str, str] = {}
+
+    def enrol(self, name: str, voucher: str | None = None) -> str:
+        if voucher is None and len(self.seeds) >= 2:  # past the bootstrap: someone vouches
+            voucher = next(iter(self.seeds))
+        vouch = self.code(voucher) if voucher else None
+        e = self.approvers.add(name, "root@host uid=0", voucher_code=vouch)
+        seed = pyotp.parse_uri(e.uri).secret
+        self.approvers.confirm(name, self.code(seed), "root@host uid=0")
+        self.clock.step()  # the confirmation code is spent
+        self.seeds[name] = seed
+        return seed
+
+    def code(self, seed_or_name: str, offset_steps: int = 0) -> str:
+        seed = self.seeds.get(seed_or_name, seed_or_name)
+        return pyotp.TOTP(seed).at(self.clock() + 30 * offset_steps)
+
+    def close(self) -> None:
+        self.audit.close()
+        self.store.close()
 
 
 @pytest.fixture()
-def queue(tmp_path: Path, clean_env):
-    settings = load_settings(state_dir=tmp_path, two_approvers_usd=10_000.0, proposal_ttl_hours=1.0)
-    store = Store(settings.db_path)
-    audit = AuditLog(settings.audit_dir)
-    q = ApprovalQueue(settings, store, audit, Secret(TOTP_SECRET, "totp"))
-    yield q
-    audit.close()
-    store.close()
+def desk(tmp_path: Path, clean_env: None):
+    d = Desk(tmp_path)
+    yield d
+    d.close()
 
 
-def code(offset_steps: int = 0) -> str:
-    t = pyotp.TOTP(TOTP_SECRET)
-    return t.at(time.time() + offset_steps * t.interval)
-
-
-def test_single_approval_yields_instructions(queue: ApprovalQueue) -> None:
-    pid = queue.propose("rebalance", 5_000.0, {"direction": "cold_to_hot"}, "daemon")
-    p = queue.approve(pid, "alice", code(), "hot below 80%")
-    assert p.status == "approved"
+def test_single_approval_yields_instructions(desk: Desk) -> None:
+    desk.enrol("alice")
+    pid = desk.q.propose("rebalance", 5_000.0, {"direction": "cold_to_hot"}, "daemon")
+    p = desk.q.approve(pid, desk.code("alice"), "hot below 80%", actor="alice@host uid=1000")
+    assert p.status == "approved" and p.approvals[0]["approver"] == "alice"
+    assert p.approvals[0]["actor"] == "alice@host uid=1000"
     text = p.instructions()
     assert "cannot withdraw" in text and "5,000.00" in text
-    assert verify(queue.audit.dir).ok
+    assert verify(desk.audit.dir).ok
 
 
-def test_two_approvers_above_threshold(queue: ApprovalQueue) -> None:
-    pid = queue.propose("transfer", 50_000.0, {"destination": "cold"}, "alice")
-    with pytest.raises(ApprovalError, match="neither may be the proposer"):
-        queue.approve(pid, "alice", code(), "mine")
-    assert queue.approve(pid, "bob", code(), "checked").status == "pending"
+def test_two_distinct_enrolled_approvers_above_threshold(desk: Desk) -> None:
+    desk.enrol("alice")
+    desk.enrol("bob")
+    desk.enrol("carol")
+    pid = desk.q.propose("transfer", 50_000.0, {"destination": "cold"}, "alice@host uid=1000")
+    with pytest.raises(ApprovalError, match="proposer cannot approve"):
+        desk.q.approve(pid, desk.code("alice"), "mine", actor="x")
+    assert desk.q.approve(pid, desk.code("bob"), "checked", actor="x").status == "pending"
+    desk.clock.step()
     with pytest.raises(ApprovalError, match="already approved"):
-        queue.approve(pid, "bob", code(1), "again")
-    assert queue.approve(pid, "carol", code(-1), "checked too").status == "approved"
+        desk.q.approve(pid, desk.code("bob"), "again", actor="x")
+    desk.clock.step()
+    p = desk.q.approve(pid, desk.code("carol", -1), "checked too", actor="x")
+    assert p.status == "approved" and [a["approver"] for a in p.approvals] == ["bob", "carol"]
+    desk.clock.step()
     with pytest.raises(ApprovalError, match="is approved"):
-        queue.approve(pid, "dave", code(), "late")
+        desk.q.approve(pid, desk.code("alice"), "late", actor="x")
 
 
-def test_wrong_expired_and_replayed_codes(queue: ApprovalQueue) -> None:
-    pid = queue.propose("withdrawal", 2_000.0, {"destination": "bank"}, "daemon")
+def test_the_proposer_never_approves_even_below_the_threshold(desk: Desk) -> None:
+    desk.enrol("alice")
+    pid = desk.q.propose("threshold_change", 0.0, {"MAX_DAILY_LOSS_PCT": 0.04}, "alice")
+    with pytest.raises(ApprovalError, match="proposer cannot approve"):
+        desk.q.approve(pid, desk.code("alice"), "mine", actor="x")
+    assert desk.q.get(pid).status == "pending"
+
+
+def test_the_approver_is_whose_seed_verifies_the_code(desk: Desk) -> None:
+    desk.enrol("alice")
+    desk.enrol("bob")
+    pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    # whatever name is claimed on the command line, alice's code is alice's approval
     with pytest.raises(ApprovalError, match="wrong or expired"):
-        queue.approve(pid, "alice", "000000" if code() != "000000" else "111111", "x")
+        desk.q.approve(pid, desk.code("alice"), "as bob", actor="x", approver="bob")
+    p = desk.q.approve(pid, desk.code("alice"), "ok", actor="bob@host uid=1001")
+    assert p.approvals[0]["approver"] == "alice"
+    desk.clock.step()
+    with pytest.raises(ApprovalError, match="already approved"):  # alice again, not "bob"
+        desk.q.approve(pid, desk.code("alice"), "second", actor="bob@host uid=1001")
+    assert desk.q.get(pid).status == "pending"
+
+
+def test_two_approvals_from_one_ssm_session_are_refused(desk: Desk) -> None:
+    desk.enrol("alice")
+    desk.enrol("bob")
+    pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    session = "ssm-user@host uid=0 sudo sudo_uid=1001 ssm=alice-0a1b2c3d4e5f67890"
+    desk.q.approve(pid, desk.code("alice"), "ok", actor=session)
+    desk.clock.step()
+    with pytest.raises(ApprovalError, match="same SSM session|from SSM session"):
+        desk.q.approve(pid, desk.code("bob"), "ok", actor=session)
+    other = "ssm-user@host uid=0 sudo sudo_uid=1001 ssm=bob-0f9e8d7c6b5a43210"
+    assert desk.q.approve(pid, desk.code("bob"), "ok", actor=other).status == "approved"
+
+
+def test_replay_guard_by_approver_step_and_by_proposal_step(desk: Desk) -> None:
+    desk.enrol("alice")
+    desk.enrol("bob")
+    a = desk.q.propose("rebalance", 100.0, {}, "daemon")
+    b = desk.q.propose("rebalance", 100.0, {}, "daemon")
+    c = desk.code("alice")
+    desk.q.approve(a, c, "ok", actor="x")
+    with pytest.raises(ApprovalError, match="replay"):  # the same code on another proposal
+        desk.q.approve(b, c, "same code twice", actor="x")
+    assert desk.q.get(b).status == "pending"
+    big = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    desk.clock.step()
+    desk.q.approve(big, desk.code("alice"), "ok", actor="x")
+    with pytest.raises(ApprovalError, match="replay"):  # same proposal, same time step
+        desk.q.approve(big, desk.code("bob"), "same step", actor="x")
+    desk.clock.step()
+    assert desk.q.approve(big, desk.code("bob"), "next step", actor="x").status == "approved"
+
+
+def test_wrong_expired_codes_and_the_lockout(desk: Desk) -> None:
+    desk.enrol("alice")
+    pid = desk.q.propose("withdrawal", 2_000.0, {"destination": "bank"}, "daemon")
     with pytest.raises(ApprovalError, match="wrong or expired"):
-        queue.approve(pid, "alice", code(-5), "old code")
-    other = queue.propose("rebalance", 100.0, {}, "daemon")
-    c = code()
-    queue.approve(other, "alice", c, "ok")
-    with pytest.raises(ApprovalError, match="replay"):
-        queue.approve(pid, "alice", c, "same code twice")
-    assert queue.get(pid).status == "pending"  # nothing changed
+        desk.q.approve(pid, desk.code("alice", -5), "old code", actor="x")
+    right = desk.code("alice")
+    wrong = "000000" if right != "000000" else "111111"
+    for _ in range(MAX_WRONG_CODES - 1):
+        with pytest.raises(ApprovalError, match="wrong or expired"):
+            desk.q.approve(pid, wrong, "guess", actor="x")
+    with pytest.raises(ApprovalError, match="locked"):
+        desk.q.approve(pid, right, "right code, too late", actor="x")
+    desk.clock.t += 901
+    assert desk.q.approve(pid, desk.code("alice"), "ok", actor="x").status == "approved"
 
 
-def test_reject_expire_and_bad_input(queue: ApprovalQueue) -> None:
-    pid = queue.propose("threshold_change", 0.0, {"MAX_DAILY_LOSS_PCT": 0.1}, "alice")
-    assert queue.reject(pid, "bob", "no").status == "rejected"
+def test_pending_and_removed_approvers_cannot_approve(desk: Desk) -> None:
+    e = desk.approvers.add("dave", "root")
+    seed = pyotp.parse_uri(e.uri).secret
+    pid = desk.q.propose("rebalance", 100.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="wrong or expired"):  # not confirmed yet
+        desk.q.approve(pid, desk.code(seed), "x", actor="x")
+    with pytest.raises(ApprovalError, match="does not match"):
+        desk.approvers.confirm("dave", "000000" if desk.code(seed) != "000000" else "1", "root")
+    desk.approvers.confirm("dave", desk.code(seed), "root")
+    desk.clock.step()
+    desk.approvers.remove("dave", "root")
+    # the seed in the source was overwritten: the old one is gone for good
+    stored = desk.source.get(approver_secret_id(desk.settings, "dave"), SecretKind.ADMIN)
+    assert stored["totp_secret"].reveal() != seed
+    with pytest.raises(ApprovalError, match="wrong or expired"):
+        desk.q.approve(pid, desk.code(seed), "x", actor="x")
+    assert [r["name"] for r in desk.approvers.list()] == []
+    assert [r["status"] for r in desk.approvers.list(include_removed=True)] == ["removed"]
+
+
+def test_enrolment_rules(desk: Desk) -> None:
+    desk.enrol("alice")
+    with pytest.raises(ApprovalError, match="already enrolled"):
+        desk.approvers.add("alice", "root")
+    old = desk.seeds["alice"]
+    e = desk.approvers.add("alice", "root", replace=True)  # lost phone: a new seed
+    assert pyotp.parse_uri(e.uri).secret != old
+    for bad in ("daemon", "Alice", "a b", "", "x" * 40, "../admin"):
+        with pytest.raises(ApprovalError, match="approver name"):
+            desk.approvers.add(bad, "root")
+    # seeds are in the encrypted file, never in SQLite or the audit log
+    blob = desk.settings.db_path.read_bytes() + b"".join(
+        f.read_bytes() for f in desk.audit.dir.glob("*")
+    )
+    assert old.encode() not in blob and pyotp.parse_uri(e.uri).secret.encode() not in blob
+
+
+def test_env_source_cannot_hold_approvers(tmp_path: Path, clean_env: None) -> None:
+    settings = load_settings(state_dir=tmp_path)
+    store = Store(settings.db_path)
+    try:
+        with pytest.raises(ApprovalError, match="cannot store approver seeds"):
+            Approvers(settings, store, build_source(settings)).add("alice", "root")
+    finally:
+        store.close()
+
+
+def test_reject_expire_and_bad_input(desk: Desk) -> None:
+    desk.enrol("carol")
+    pid = desk.q.propose("threshold_change", 0.0, {"MAX_DAILY_LOSS_PCT": 0.1}, "alice")
+    assert desk.q.reject(pid, "bob", "no").status == "rejected"
     with pytest.raises(ApprovalError, match="rejected"):
-        queue.approve(pid, "carol", code(), "x")
+        desk.q.approve(pid, desk.code("carol"), "x", actor="x")
     with pytest.raises(ApprovalError, match="unknown proposal kind"):
-        queue.propose("yolo", 1.0, {}, "alice")
-    old = queue.propose("live_switch", 0.0, {"FINAL_HAMMER": True}, "alice")
-    with queue.store.tx() as db:
-        db.execute("UPDATE proposals SET expires_at=? WHERE id=?", (time.time() - 1, old))
+        desk.q.propose("yolo", 1.0, {}, "alice")
+    old = desk.q.propose("live_switch", 0.0, {"FINAL_HAMMER": True}, "alice")
+    desk.clock.t += 3601
     with pytest.raises(ApprovalError, match="expired"):
-        queue.approve(old, "bob", code(), "too late")
+        desk.q.approve(old, desk.code("carol"), "too late", actor="x")
     refusals = [
         line
-        for f in queue.audit.dir.glob("*.jsonl")
+        for f in desk.audit.dir.glob("*.jsonl")
         for line in f.read_text().splitlines()
         if "approval_refused" in line
     ]
@@ -111,28 +278,47 @@ def test_the_gateway_layer_has_no_withdrawal_call() -> None:
         assert not [n for n in names if "withdraw" in n or "transfer" in n], cls
 
 
-def test_cli_approve_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env) -> None:
+def test_cli_enrol_list_approve_remove(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
     from typer.testing import CliRunner
 
     from tradewarden.cli import app
 
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("TRADEWARDEN_TOTP_SECRET", TOTP_SECRET)
+    monkeypatch.setenv("TRADEWARDEN_SECRET_SOURCE", "file")
+    monkeypatch.setenv("TRADEWARDEN_CREDENTIAL_FILE", str(tmp_path / "creds.enc"))
+    monkeypatch.setenv("BINANCE_CREDENTIAL_KEY", Fernet.generate_key().decode())
+    runner = CliRunner()
+    added = runner.invoke(app, ["approvers", "add", "alice"], input="\n")
+    assert added.exit_code == 0, added.output
+    (uri,) = [ln for ln in added.output.splitlines() if ln.startswith("otpauth://")]
+    seed = pyotp.parse_uri(uri).secret
+    assert "pending" in added.output
+    listed = runner.invoke(app, ["approvers", "list", "--json"])
+    assert [(r["name"], r["status"]) for r in json.loads(listed.output)] == [("alice", "pending")]
+    assert seed not in listed.output
+    totp = pyotp.TOTP(seed)
+    ok = runner.invoke(app, ["approvers", "confirm", "alice"], input=totp.now() + "\n")
+    assert ok.exit_code == 0 and "confirmed" in ok.output
     settings = load_settings()
     store = Store(settings.db_path)
     audit = AuditLog(settings.audit_dir)
-    pid = ApprovalQueue(settings, store, audit, Secret(TOTP_SECRET)).propose(
+    pid = ApprovalQueue(settings, store, audit).propose(
         "rebalance", 3_000.0, {"direction": "hot_to_cold"}, "daemon"
     )
     audit.close()
     store.close()
-    runner = CliRunner()
-    listed = runner.invoke(app, ["approvals", "list"])
-    assert listed.exit_code == 0 and f"#{pid} rebalance" in listed.output
     bad = runner.invoke(app, ["approvals", "approve", str(pid), "--reason", "ok"], input="123\n")
     assert bad.exit_code == 1
-    ok = runner.invoke(
-        app, ["approvals", "approve", str(pid), "--reason", "ok"], input=code() + "\n"
+    # the confirmation code's step is spent: use the next one
+    code = totp.at(time.time() + totp.interval)
+    done = runner.invoke(
+        app, ["approvals", "approve", str(pid), "--reason", "ok"], input=code + "\n"
     )
-    assert ok.exit_code == 0 and "cannot withdraw" in ok.output
-    assert TOTP_SECRET not in ok.output + listed.output
+    assert done.exit_code == 0, done.output
+    assert "cannot withdraw" in done.output
+    removed = runner.invoke(app, ["approvers", "remove", "alice", "--yes"])
+    assert removed.exit_code == 0 and "removed" in removed.output
+    assert "no approvers enrolled" in runner.invoke(app, ["approvers", "list"]).output
+    assert seed not in done.output + removed.output

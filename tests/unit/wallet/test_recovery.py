@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 from mnemonic import Mnemonic
 
-from tradewarden.wallet.bip32 import DerivationError, parse_path
-from tradewarden.wallet.recovery import MnemonicInvalidError, check, validate
+from tradewarden.wallet.recovery import (
+    DerivationError,
+    MnemonicInvalidError,
+    check,
+    parse_path,
+    validate,
+)
 
 VECTORS = json.loads((Path(__file__).parents[1] / "data" / "bip39_vectors.json").read_text())
 ABOUT = "abandon " * 11 + "about"
@@ -57,15 +62,29 @@ def test_invalid_mnemonics_are_refused_without_echo(words: str, message: str) ->
 
 
 def test_bad_paths() -> None:
-    for bad in ("84'/0'", "m/x", "m/4294967296"):
+    for bad in (
+        "84'/0'",
+        "m/x",
+        "m/4294967296",
+        "m/84'/0'/0'/0",  # too short
+        "m/84/0'/0'/0/0",  # purpose not hardened
+        "m/84'/0'/0'/0'/0",  # change hardened
+        "m/86'/0'/0'/0/0",  # taproot: not supported
+        "m/84'/2'/0'/0/0",  # not bitcoin
+        "m/84'/0'/0'/2/0",
+    ):
         with pytest.raises(DerivationError):
             parse_path(bad)
 
 
-def test_cli_never_echoes_the_words() -> None:
+def test_cli_never_echoes_the_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
     from typer.testing import CliRunner
 
     from tradewarden.cli import app
+
+    monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))  # no cold wallet recorded
 
     runner = CliRunner()
     ok = runner.invoke(
