@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS resets (
     ts REAL NOT NULL,
     actor TEXT NOT NULL,
     reason TEXT NOT NULL,
-    cleared TEXT NOT NULL
+    cleared TEXT NOT NULL,
+    scope TEXT
 );
 CREATE TABLE IF NOT EXISTS control_requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -170,10 +171,12 @@ class Store:
 
     def _migrate(self) -> None:
         """Columns added since a state file may have been created."""
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(control_requests)")}
-        for column in ("expires_at REAL", "payload TEXT"):
-            if column.split()[0] not in have:
-                self._db.execute(f"ALTER TABLE control_requests ADD COLUMN {column}")
+        added = {"control_requests": ("expires_at REAL", "payload TEXT"), "resets": ("scope TEXT",)}
+        for table, columns in added.items():
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def close(self) -> None:
         with self._lock:
@@ -368,11 +371,13 @@ class Store:
         *,
         asked_at: float,
         extra_cleared: list[str] = (),  # type: ignore[assignment]
+        scope: dict[str, Any] | None = None,
     ) -> list[str]:
         """The human reset, in one transaction: clear exactly the listed trips (breaker, bot,
         tripped_at) and halts (ids) that are still as listed and were recorded at or before
         `asked_at`; a trip that tripped again since, or a halt recorded later, stays. Returns
-        what was cleared ("breaker:bot", "halt#id"), recorded in `resets`."""
+        what was cleared ("breaker:bot", "halt#id"), recorded in `resets` with the scope (a
+        row without one is from before scoped resets: it cleared everything)."""
         now = time.time()
         cleared: list[str] = []
         with self.tx() as db:
@@ -394,8 +399,8 @@ class Store:
                     cleared.append(f"halt#{hid}")
             cleared.extend(extra_cleared)
             db.execute(
-                "INSERT INTO resets (ts, actor, reason, cleared) VALUES (?,?,?,?)",
-                (now, actor, reason, json.dumps(cleared)),
+                "INSERT INTO resets (ts, actor, reason, cleared, scope) VALUES (?,?,?,?,?)",
+                (now, actor, reason, json.dumps(cleared), json.dumps(scope or {})),
             )
         return cleared
 

@@ -411,7 +411,7 @@ class RiskEngine:
         halts = [i.halt_id for i in items if i.kind == "halt" and i.halt_id]
         legacy = [i.key for i in items if i.key == LEGACY_HALT]
         cleared = self.store.clear_trips(
-            actor, reason, trips, halts, asked_at=asked, extra_cleared=legacy
+            actor, reason, trips, halts, asked_at=asked, extra_cleared=legacy, scope=scope.as_dict()
         )
         if legacy:
             self.store.put(LEGACY_HALT, None)
