@@ -116,6 +116,13 @@ def human_action(
             return 0
         if res["status"] != "done":
             typer.echo(f"error: {action} not applied: {res['result']}", err=True)
+            if res["status"] == "expired":
+                typer.echo(
+                    "The daemon is not responding: stop it (`sudo systemctl stop tradewarden`)"
+                    f" and run `tradewarden {action if action == 'halt' else 'halt --reducing'}`"
+                    " again; with no daemon running it is recorded for the next start.",
+                    err=True,
+                )
             return 1
         typer.echo(f"{action} applied by the running daemon: {res['result']}")
         return 0
