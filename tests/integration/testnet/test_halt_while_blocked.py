@@ -65,3 +65,40 @@ def test_a_halt_stops_the_order_waiting_in_the_rate_limiter(
         return status == "done"
 
     assert wait_for(finished, 30)
+
+
+def test_a_halt_takes_effect_while_the_loop_resolves_an_unknown_order(
+    fx: FakeBinance, daemon: Callable[..., Running]
+) -> None:
+    """The first order is booked but never answered and cannot be asked about, so the loop
+    spends ~12 s resolving it (recvWindow + 11 s). A halt sent meanwhile is in force at once
+    (the CLI says so instead of timing out), and nothing is sent after it."""
+    fx.fault(
+        "timeout_after_accept",
+        ms=60_000,
+        count=1,
+        queries="drop",
+        path="/api/v3/order",
+        method="POST",
+    )
+    d = daemon()
+    d.wait_ready()
+
+    def resolving() -> bool:
+        return any(o["status"] == "UNKNOWN" for o in local_orders(d.state).values())
+
+    assert wait_for(resolving, 90), "no order outcome became unknown"
+    halt = tw(d.state, "halt", "--reason", "stop during resolution", **daemon_env(fx))
+    assert halt.returncode == 0, halt.stderr
+    assert "in force now" in halt.stdout, halt.stdout
+    sent_at_halt = len(posts(fx))
+    with db(d.state) as con:
+        (status,) = con.execute("SELECT status FROM control_requests").fetchone()
+    assert status in ("held", "done")
+    assert wait_for(lambda: d.said("no trading this round"), 40)  # resolution gave up
+    with db(d.state) as con:
+        assert wait_for(
+            lambda: con.execute("SELECT status FROM control_requests").fetchone()[0] == "done",
+            30,
+        )
+    assert len(posts(fx)) == sent_at_halt, "an order was sent after the halt"
