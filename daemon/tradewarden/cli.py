@@ -163,7 +163,7 @@ def reset(
         typer.Option(
             "--include-manual-halt",
             help="Also clear manual halts set by someone else (agree with them first); alone,"
-            " clears the halts only.",
+            " clears the halts only. Asks first, like --all.",
         ),
     ] = False,
     rebase_peaks: Annotated[
@@ -177,7 +177,11 @@ def reset(
     ] = False,
     yes: Annotated[
         bool,
-        typer.Option("--yes", "-y", help="Do not ask (needed for --all when not interactive)."),
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Do not ask (needed for --all/--include-manual-halt when not interactive).",
+        ),
     ] = False,
     wait: WaitOpt = 10.0,
     config: ConfigOpt = None,

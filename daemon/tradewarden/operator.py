@@ -220,10 +220,11 @@ def human_reset(
     if not plan.clear:
         typer.echo("Nothing to clear in that scope.")
         return 0
-    if scope.all and not yes:
+    if (scope.all or scope.include_manual_halt) and not yes:
         if not sys.stdin.isatty():
+            flag = "--all" if scope.all else "--include-manual-halt"
             typer.echo(
-                "error: --all clears every item listed above; confirm with --yes when not "
+                f"error: {flag} clears every item listed above; confirm with --yes when not "
                 "interactive",
                 err=True,
             )

@@ -62,6 +62,10 @@ def test_reset_clears_only_what_it_is_pointed_at(tmp_path: Path) -> None:
     st = status(state)
     assert st["trips"] == [] and st["state"] == "halted"
 
+    unasked = tw(state, "reset", "--include-manual-halt", "--reason", "x", USER="alice")
+    assert unasked.returncode == 2 and "--yes" in unasked.stderr  # a colleague's halt: asks
+    assert status(state)["state"] == "halted"
+
     with_halt = tw(
         state,
         "reset",
