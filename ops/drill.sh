@@ -174,8 +174,8 @@ run 0 tw audit verify
 ok "audit chain intact"
 
 STEP=7
-echo "== step 7 (runbook, fix): tradewarden reset --reason ..."
-run 0 tw reset --reason "drill: reviewed the consecutive_losses trips on the paper scenario"
+echo "== step 7 (runbook, fix): tradewarden reset --reason ... --breaker consecutive_losses"
+run 0 tw reset --reason "drill: reviewed the consecutive_losses trips on the paper scenario" --breaker consecutive_losses
 [[ "$OUT" == *"applied by the running daemon"* ]] || fail "the running daemon did not apply the reset"
 ok "reset applied by the running daemon"
 

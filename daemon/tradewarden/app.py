@@ -20,7 +20,7 @@ from tradewarden.approvals import ApprovalQueue
 from tradewarden.audit import AuditLog
 from tradewarden.audit import verify as verify_audit
 from tradewarden.config import Mode, Settings
-from tradewarden.control import DaemonLock, current_actor
+from tradewarden.control import ControlDesk, DaemonLock, current_actor
 from tradewarden.ledger import Ledger
 from tradewarden.market import load_scenario
 from tradewarden.metrics import Metrics
@@ -29,7 +29,7 @@ from tradewarden.order_gate import OrderGate
 from tradewarden.paper import PaperBroker
 from tradewarden.ramp import SizeRamp
 from tradewarden.risk.checks import split_symbol
-from tradewarden.risk.engine import RiskEngine
+from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
 from tradewarden.risk.state import TradingState
 from tradewarden.store import Store, fill_from_row
 from tradewarden.strategy import build_strategy
@@ -146,6 +146,16 @@ class Daemon:
             self.lock.release()
             raise
         self.notifier = notifier
+        self.controls = ControlDesk(self)
+        # a halt takes effect while the loop waits on the exchange, and stops the order it
+        # waits to send (see control.py)
+        for attr, hook in (
+            ("on_wait", self.controls.put_halts_in_force),
+            ("before_send", self.controls.before_send),
+        ):
+            hooks = getattr(self.broker, attr, None)
+            if isinstance(hooks, list):
+                hooks.append(hook)
         if not self.exchange:
             self.resolve_open_orders()
         self._last_snapshot = 0.0
@@ -294,12 +304,7 @@ class Daemon:
             )
 
     def apply_controls(self) -> None:
-        for row in self.store.pending_controls():
-            try:
-                result = apply_action(self, row["action"], row["reason"], row["actor"])
-                self.store.finish_control(row["id"], "done", result)
-            except Exception as exc:  # report the failure to the waiting CLI
-                self.store.finish_control(row["id"], "failed", str(exc))
+        self.controls.apply_pending()
 
     # --- views ------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -372,19 +377,34 @@ class Daemon:
             self._alert_counts[(what, channel)] = total
 
 
-def apply_action(daemon_or_none: Any, action: str, reason: str, actor: str) -> Any:
-    """Apply a human action inside the daemon (queued control) — see control.py."""
+def apply_action(
+    daemon_or_none: Any,
+    action: str,
+    reason: str,
+    actor: str,
+    *,
+    payload: Any = None,
+    asked_at: float | None = None,
+    in_force: bool = False,
+) -> Any:
+    """Apply a human action inside the daemon (queued control) — see control.py.
+
+    `in_force`: a halt already put in force (and audited) by the wait hook; only its
+    cancels, alert and snapshot are left. A reset carries its scope (and the items the
+    human confirmed) in `payload` and clears nothing recorded after `asked_at`."""
     d = daemon_or_none
     if action in ("halt", "reduce"):
-        d.risk.halt(reason, actor, reducing=action == "reduce")
+        if not in_force:
+            d.risk.halt(reason, actor, reducing=action == "reduce", kind=HUMAN_HALT)
         cancelled = []
         if action == "halt":
             cancelled = d.gate.cancel_all(
                 sorted(d.trader.by_symbol), reason=f"manual halt: {reason}"
             )
-        d.audit.append(
-            action, {"reason": reason, "cancelled": len(cancelled)}, actor=actor, sync=True
-        )
+        if not in_force:
+            d.audit.append(
+                action, {"reason": reason, "cancelled": len(cancelled)}, actor=actor, sync=True
+            )
         d.notifier.notify(
             "manual_halt",
             action=action,
@@ -395,9 +415,27 @@ def apply_action(daemon_or_none: Any, action: str, reason: str, actor: str) -> A
         d.write_snapshot()
         return {"state": d.risk.state.label, "orders_cancelled": len(cancelled)}
     if action == "reset":
-        cleared = d.risk.reset(reason, actor)
-        d.trader.ramp.begin(f"reset: {reason}")
-        d.audit.append("reset", {"reason": reason, "cleared": cleared}, actor=actor, sync=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("scope"), dict):
+            raise ValueError("a reset needs a scope (--bot, --breaker or --all)")
+        scope = ResetScope.from_dict(payload["scope"])
+        if scope.empty:
+            raise ValueError("a reset needs a scope (--bot, --breaker or --all)")
+        confirmed = payload.get("confirmed")
+        cleared = d.risk.reset(
+            reason,
+            actor,
+            scope,
+            asked_at=asked_at,
+            confirmed=set(confirmed) if confirmed is not None else None,
+        )
+        if cleared:
+            d.trader.ramp.begin(f"reset: {reason}")
+        d.audit.append(
+            "reset",
+            {"reason": reason, "cleared": cleared, "scope": scope.as_dict()},
+            actor=actor,
+            sync=True,
+        )
         resolve_cleared_alerts(d.notifier, d.risk, cleared, f"reset by {actor}: {reason}")
         d.write_snapshot()
         return {"state": d.risk.state.label, "cleared": cleared}
@@ -405,12 +443,12 @@ def apply_action(daemon_or_none: Any, action: str, reason: str, actor: str) -> A
 
 
 def trip_alert_keys(risk: RiskEngine, cleared: list[str]) -> list[str]:
-    """The alert dedup keys of what a reset cleared ("breaker:bot" items, "manual_state")."""
+    """The alert dedup keys of what a reset cleared ("breaker:bot", "halt#id", "manual_state")."""
     emergency = {b.name for b in risk.breakers if b.emergency}
     keys = set()
     for item in cleared:
         breaker, _, bot = item.partition(":")
-        if item == "manual_state" or breaker in emergency:
+        if item == "manual_state" or item.startswith("halt#") or breaker in emergency:
             keys.add("emergency-stop")
         else:
             keys.add(f"breaker:{breaker}:{bot}")

@@ -102,7 +102,9 @@ def restore(
     if res["previous_state_kept_in"]:
         typer.echo(f"  previous state kept in {res['previous_state_kept_in']}")
     typer.echo("  state HALTED: reconcile balances and positions, then")
-    typer.echo('  tradewarden reset --reason "restored <backup>; reconciled <what you checked>"')
+    typer.echo(
+        '  tradewarden reset --reason "restored <backup>; reconciled <what you checked>" --all'
+    )
 
 
 def register(app: typer.Typer) -> None:

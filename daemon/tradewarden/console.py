@@ -91,7 +91,8 @@ class RunPrinter:
             f"{len(actions['positions_closed'])} position(s) closed"
         )
         self.p("!!   it stays tripped across restarts until a human runs:")
-        self.p('!!     tradewarden reset --reason "<why it is safe to resume>"')
+        scope = f"--breaker {trip.breaker}" + ("" if trip.portfolio_scope else f" --bot {trip.bot}")
+        self.p(f'!!     tradewarden reset --reason "<why it is safe to resume>" {scope}')
         self.p("")
 
     def summary(self, status: dict[str, Any], paper_report: str = "") -> None:
@@ -169,5 +170,15 @@ def print_status(status: dict[str, Any], out: TextIO | None = None) -> None:
             f"{datetime.fromtimestamp(t['tripped_at'], UTC):%Y-%m-%d %H:%M:%S} UTC: {t['reason']}",
             file=out,
         )
+    for h in status.get("halts", []):
+        print(
+            f"  HALT {h['key']} ({h['state']}) set by {h['set_by']} at "
+            f"{datetime.fromtimestamp(h['at'], UTC):%Y-%m-%d %H:%M:%S} UTC: {h['reason']}",
+            file=out,
+        )
     if status.get("trips") or status.get("state") != "active":
-        print('Resume only after review: tradewarden reset --reason "<why it is safe>"', file=out)
+        print(
+            'Resume only after review: tradewarden reset --reason "<why it is safe>" '
+            "--bot B | --breaker NAME | --all (see --help)",
+            file=out,
+        )

@@ -4,22 +4,42 @@ If the daemon runs (it holds ``daemon.lock``), `halt`/`reset` are queued as cont
 requests in SQLite and the daemon is woken with SIGUSR1; it applies them on its own
 thread, so the audit chain has one writer. If it does not run, the CLI takes the lock and
 applies the action itself.
+
+A request lives only as long as the CLI waits for it (its time-to-live, `--wait`). When the
+CLI gives up it marks the request expired in a transaction *before* it says "not applied",
+and the daemon claims a request in a transaction only while it is pending and alive: a
+request reported "not applied" can never be applied later (after a stall, or at the next
+start). A halt also takes effect while the main loop is blocked on the exchange (a queued
+order, an unknown outcome being resolved): the gateway's wait hook and its check right
+before an order leaves put queued halts in force (`ControlDesk`), and the order is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import logging
 import os
 import pwd
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from tradewarden.broker import BrokerError
+from tradewarden.models import OrderRequest
+from tradewarden.risk.checks import is_reducing
+from tradewarden.risk.engine import HUMAN_HALT
+from tradewarden.risk.state import TradingState
 from tradewarden.store import Store
 
 SSM_SESSION_VARS = ("SSM_SESSION_ID", "AWS_SSM_SESSION_ID")
+log = logging.getLogger(__name__)
+DEFAULT_WAIT_S = 10.0  # how long the CLI waits for the daemon: the request's time-to-live
+APPLY_GRACE_S = 30.0  # once the daemon has taken a request, how long the CLI waits for it
+HALT_ACTIONS = ("halt", "reduce")
 
 
 def current_actor() -> str:
@@ -91,20 +111,124 @@ class DaemonLock:
         self.release()
 
 
+def _answer(row: Any) -> dict[str, Any]:
+    return {"status": row["status"], "result": json.loads(row["result"] or "null")}
+
+
 def request_via_daemon(
-    store: Store, lock: DaemonLock, action: str, reason: str, actor: str, timeout: float = 10.0
+    store: Store,
+    lock: DaemonLock,
+    action: str,
+    reason: str,
+    actor: str,
+    timeout: float = DEFAULT_WAIT_S,
+    payload: Any = None,
 ) -> dict[str, Any]:
-    req_id = store.add_control(action, reason, actor)
+    """Queue a request for the running daemon and wait for it. Status: "done"/"failed" (the
+    daemon's answer), "held" (a halt in force while the daemon's loop is busy; its cancels
+    follow), "expired" (not taken within `timeout`: never applied), "applying" (taken in
+    time, result not back within APPLY_GRACE_S)."""
+    req_id = store.add_control(action, reason, actor, ttl=timeout, payload=payload)
     pid = lock.holder_pid()
     if pid:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGUSR1)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         row = store.control(req_id)
-        if row is not None and row["status"] != "pending":
-            import json
-
-            return {"status": row["status"], "result": json.loads(row["result"] or "null")}
+        if row is not None and row["status"] in ("done", "failed", "held"):
+            return _answer(row)
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.05)
-    return {"status": "timeout", "result": f"the daemon (pid {pid}) did not apply request {req_id}"}
+    if store.expire_control(req_id):
+        return {
+            "status": "expired",
+            "result": f"the daemon (pid {pid}) did not take request {req_id} within "
+            f"{timeout:g}s; the request has expired and will never be applied",
+        }
+    grace = time.monotonic() + APPLY_GRACE_S  # taken just in time: wait for its result
+    while time.monotonic() < grace:
+        row = store.control(req_id)
+        if row is not None and row["status"] in ("done", "failed", "held"):
+            return _answer(row)
+        time.sleep(0.05)
+    return {
+        "status": "applying",
+        "result": f"the daemon (pid {pid}) took request {req_id} but has not reported the "
+        "result; check `tradewarden status`",
+    }
+
+
+class ControlDesk:
+    """The daemon's side of control requests (see the module docstring)."""
+
+    def __init__(self, daemon: Any) -> None:
+        self.d = daemon
+        self._in_hook = False
+        expired = daemon.store.expire_stale_controls()
+        if expired:
+            log.warning("expired control requests not applied in time", extra={"n": expired})
+
+    def apply_pending(self) -> None:
+        """From the main loop: finish halts put in force early, then apply new requests."""
+        for row in self.d.store.held_controls():
+            self._apply(row, in_force=True)
+        for row in self.d.store.pending_controls():
+            if self.d.store.claim_control(row["id"]):
+                self._apply(row, in_force=False)
+
+    def _apply(self, row: Any, *, in_force: bool) -> None:
+        from tradewarden.app import apply_action
+
+        try:
+            result = apply_action(
+                self.d,
+                row["action"],
+                row["reason"],
+                row["actor"],
+                payload=json.loads(row["payload"] or "null"),
+                asked_at=float(row["ts"]),
+                in_force=in_force,
+            )
+            self.d.store.finish_control(row["id"], "done", result)
+        except Exception as exc:  # report the failure to the waiting CLI
+            log.exception("control request failed", extra={"id": row["id"]})
+            self.d.store.finish_control(row["id"], "failed", str(exc))
+
+    def put_halts_in_force(self) -> None:
+        """The gateway's wait hook (and the pre-send check): a queued halt takes effect now,
+        persisted and audited, even while the main loop waits on the exchange. Only the
+        state changes here; cancels, alert and snapshot follow in `apply_pending`."""
+        if threading.current_thread() is not threading.main_thread() or self._in_hook:
+            return
+        self._in_hook = True
+        try:
+            for row in self.d.store.pending_controls(HALT_ACTIONS):
+                if not self.d.store.hold_control(row["id"]):
+                    continue
+                reducing = row["action"] == "reduce"
+                self.d.risk.halt(row["reason"], row["actor"], reducing=reducing, kind=HUMAN_HALT)
+                self.d.audit.append(
+                    row["action"],
+                    {"reason": row["reason"], "in_force_while": "waiting on the exchange"},
+                    actor=row["actor"],
+                    sync=True,
+                )
+                result = {"state": self.d.risk.state.label, "orders_cancelled": "pending"}
+                self.d.store.finish_control(row["id"], "held", result)
+                log.warning("halt in force while waiting on the exchange", extra=result)
+        finally:
+            self._in_hook = False
+
+    def before_send(self, req: OrderRequest) -> None:
+        """Right before an order leaves the process (after any wait in the rate limiter):
+        take in queued halts, then refuse the order if the state no longer allows it."""
+        self.put_halts_in_force()
+        risk = self.d.risk
+        state = risk.effective_state(req.bot)
+        if state is TradingState.HALTED:
+            raise BrokerError(f"not sent: trading is HALTED ({risk.state_reason or 'bot halted'})")
+        position = risk.book.positions.get((req.bot, req.symbol), 0.0)
+        if state is TradingState.REDUCING and not is_reducing(req, position):
+            raise BrokerError("not sent: trading is REDUCING and this order adds exposure")

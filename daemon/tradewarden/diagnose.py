@@ -141,7 +141,7 @@ def check_breakers(status: dict[str, Any]) -> Check:
         return Check(
             "breakers",
             FAIL,
-            f'{len(trips)} tripped: {shown}; after review: tradewarden reset --reason "..."',
+            f'{len(trips)} tripped: {shown}; after review: tradewarden reset --reason "..." --all',
             data,
         )
     if not breakers:

@@ -20,6 +20,7 @@ Before READY, `recover_interrupted` finishes what a crash (kill -9) cut short; s
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -312,10 +313,10 @@ def _closed_trades(d: Daemon) -> dict[str, list[ClosedTrade]]:
 def _catch_up_round_trips(d: Daemon) -> list[str]:
     breaker = next((b for b in d.risk.breakers if isinstance(b, ConsecutiveLosses)), None)
     closed = _closed_trades(d)
-    resets = [float(r["ts"]) for r in d.store.resets()]
-    last_reset = max(resets, default=-math.inf)
+    resets = d.store.resets()
     done: list[str] = []
     for bot, trades in closed.items():
+        last_reset = _last_count_reset(resets, bot)
         recorded = len(d.store.trades(bot))
         for t in trades[recorded:]:  # booked fills whose round trip was never recorded
             d.store.record_trade(t.bot, t.symbol, t.pnl, t.ts)
@@ -341,6 +342,18 @@ def _catch_up_round_trips(d: Daemon) -> list[str]:
             d.risk.observe(Observation("trade", bot, t.ts, pnl=t.pnl))
             done.append(f"round trip of {bot} at {t.ts:.3f} shown to the breakers")
     return done
+
+
+def _last_count_reset(resets: list[Any], bot: str) -> float:
+    """When `bot`'s consecutive-loss count last restarted: a scoped reset that cleared its
+    trip, or any reset from before scoped resets (those cleared every counter)."""
+    key = f"consecutive_losses:{bot}"
+    times = [
+        float(r["ts"])
+        for r in resets
+        if not r["scope"] or r["scope"] == "{}" or key in json.loads(r["cleared"] or "[]")
+    ]
+    return max(times, default=-math.inf)
 
 
 def _outbox(d: Daemon) -> Any:

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS resets (
     ts REAL NOT NULL,
     actor TEXT NOT NULL,
     reason TEXT NOT NULL,
-    cleared TEXT NOT NULL
+    cleared TEXT NOT NULL,
+    scope TEXT
 );
 CREATE TABLE IF NOT EXISTS control_requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -81,7 +82,20 @@ CREATE TABLE IF NOT EXISTS control_requests (
     reason TEXT NOT NULL,
     actor TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending',
-    result TEXT
+    result TEXT,
+    expires_at REAL,
+    payload TEXT
+);
+CREATE TABLE IF NOT EXISTS halts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    cleared_at REAL,
+    cleared_by TEXT,
+    clear_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
@@ -151,8 +165,18 @@ class Store:
             if ok != "ok":
                 raise StateError(f"state database {self.path} failed its integrity check: {ok}")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state database {self.path} is unusable: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Columns added since a state file may have been created."""
+        added = {"control_requests": ("expires_at REAL", "payload TEXT"), "resets": ("scope TEXT",)}
+        for table, columns in added.items():
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def close(self) -> None:
         with self._lock:
@@ -338,17 +362,59 @@ class Store:
     def tripped(self) -> list[sqlite3.Row]:
         return self._query("SELECT * FROM breakers WHERE tripped=1 ORDER BY tripped_at")
 
-    def clear_trips(self, actor: str, reason: str) -> list[str]:
-        """Clear every trip (the human reset). Returns what was cleared."""
+    def clear_trips(
+        self,
+        actor: str,
+        reason: str,
+        trips: list[tuple[str, str, float]],
+        halts: list[int] = (),  # type: ignore[assignment]
+        *,
+        asked_at: float,
+        extra_cleared: list[str] = (),  # type: ignore[assignment]
+        scope: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """The human reset, in one transaction: clear exactly the listed trips (breaker, bot,
+        tripped_at) and halts (ids) that are still as listed and were recorded at or before
+        `asked_at`; a trip that tripped again since, or a halt recorded later, stays. Returns
+        what was cleared ("breaker:bot", "halt#id"), recorded in `resets` with the scope (a
+        row without one is from before scoped resets: it cleared everything)."""
+        now = time.time()
+        cleared: list[str] = []
         with self.tx() as db:
-            rows = db.execute("SELECT breaker, bot FROM breakers WHERE tripped=1").fetchall()
-            cleared = [f"{r['breaker']}:{r['bot']}" for r in rows]
-            db.execute("UPDATE breakers SET tripped=0")
+            for breaker, bot, tripped_at in trips:
+                cur = db.execute(
+                    "UPDATE breakers SET tripped=0 WHERE breaker=? AND bot=? AND tripped=1"
+                    " AND tripped_at=? AND tripped_at<=?",
+                    (breaker, bot, tripped_at, asked_at),
+                )
+                if cur.rowcount == 1:
+                    cleared.append(f"{breaker}:{bot}")
+            for hid in halts:
+                cur = db.execute(
+                    "UPDATE halts SET cleared_at=?, cleared_by=?, clear_reason=?"
+                    " WHERE id=? AND cleared_at IS NULL AND ts<=?",
+                    (now, actor, reason, hid, asked_at),
+                )
+                if cur.rowcount == 1:
+                    cleared.append(f"halt#{hid}")
+            cleared.extend(extra_cleared)
             db.execute(
-                "INSERT INTO resets (ts, actor, reason, cleared) VALUES (?,?,?,?)",
-                (time.time(), actor, reason, json.dumps(cleared)),
+                "INSERT INTO resets (ts, actor, reason, cleared, scope) VALUES (?,?,?,?,?)",
+                (now, actor, reason, json.dumps(cleared), json.dumps(scope or {})),
             )
-            return cleared
+        return cleared
+
+    # --- halts (human and automatic; never lowered except by a reset) -----------------------
+    def add_halt(self, state: str, reason: str, actor: str, kind: str) -> int:
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO halts (ts, state, reason, actor, kind) VALUES (?,?,?,?,?)",
+                (time.time(), state, reason, actor, kind),
+            )
+            return int(cur.lastrowid or 0)
+
+    def active_halts(self) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM halts WHERE cleared_at IS NULL ORDER BY id")
 
     def resets(self) -> list[sqlite3.Row]:
         return self._query("SELECT * FROM resets ORDER BY id")
@@ -375,16 +441,84 @@ class Store:
                 self._put(db, k, v)
 
     # --- control requests (CLI -> running daemon) -------------------------------------------
-    def add_control(self, action: str, reason: str, actor: str) -> int:
+    # pending -> applying (the daemon claimed it) -> done | failed
+    # pending -> holding -> held (a halt put in force while the daemon waits) -> done | failed
+    # pending -> expired (the CLI gave up, or its time-to-live passed): never applied
+    def add_control(
+        self,
+        action: str,
+        reason: str,
+        actor: str,
+        *,
+        ttl: float = 10.0,
+        payload: Any = None,
+    ) -> int:
+        now = time.time()
         with self.tx() as db:
             cur = db.execute(
-                "INSERT INTO control_requests (ts, action, reason, actor) VALUES (?,?,?,?)",
-                (time.time(), action, reason, actor),
+                "INSERT INTO control_requests (ts, action, reason, actor, expires_at, payload)"
+                " VALUES (?,?,?,?,?,?)",
+                (now, action, reason, actor, now + ttl, json.dumps(payload)),
             )
             return int(cur.lastrowid or 0)
 
-    def pending_controls(self) -> list[sqlite3.Row]:
-        return self._query("SELECT * FROM control_requests WHERE status='pending' ORDER BY id")
+    def pending_controls(self, actions: tuple[str, ...] = ()) -> list[sqlite3.Row]:
+        """Requests still waiting to be applied and not past their time-to-live."""
+        sql = "SELECT * FROM control_requests WHERE status='pending' AND expires_at>?"
+        args: tuple[Any, ...] = (time.time(),)
+        if actions:
+            sql += f" AND action IN ({','.join('?' * len(actions))})"
+            args += actions
+        return self._query(sql + " ORDER BY id", args)
+
+    def held_controls(self) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM control_requests WHERE status='held' ORDER BY id")
+
+    def _move_control(self, req_id: int, to: str, *, unexpired: bool) -> bool:
+        """pending -> `to` in one transaction; False if it is no longer pending (or, with
+        `unexpired`, past its time-to-live)."""
+        sql = "UPDATE control_requests SET status=? WHERE id=? AND status='pending'"
+        args: tuple[Any, ...] = (to, req_id)
+        if unexpired:
+            sql += " AND expires_at>?"
+            args += (time.time(),)
+        with self.tx() as db:
+            return db.execute(sql, args).rowcount == 1
+
+    def claim_control(self, req_id: int) -> bool:
+        """The daemon takes a request to apply it, only while it is pending and alive."""
+        return self._move_control(req_id, "applying", unexpired=True)
+
+    def hold_control(self, req_id: int) -> bool:
+        """The daemon takes a halt to put it in force while waiting ("holding"; "held" with
+        its result once in force); its cancels follow in the loop."""
+        return self._move_control(req_id, "holding", unexpired=True)
+
+    def expire_control(self, req_id: int) -> bool:
+        """The CLI gives up: the request can never be applied after this returns True."""
+        with self.tx() as db:
+            cur = db.execute(
+                "UPDATE control_requests SET status='expired', result=? WHERE id=?"
+                " AND status='pending'",
+                (json.dumps("expired: the daemon did not take it in time"), req_id),
+            )
+            return cur.rowcount == 1
+
+    def expire_stale_controls(self) -> int:
+        """At daemon start: pending requests past their time-to-live (or from before TTLs
+        existed) expire; one a dead daemon had claimed is marked interrupted (never redone)."""
+        with self.tx() as db:
+            n = db.execute(
+                "UPDATE control_requests SET status='expired', result=? WHERE status='pending'"
+                " AND (expires_at IS NULL OR expires_at<=?)",
+                (json.dumps("expired: not applied within its time-to-live"), time.time()),
+            ).rowcount
+            db.execute(
+                "UPDATE control_requests SET status='failed', result=?"
+                " WHERE status IN ('applying', 'holding')",
+                (json.dumps("interrupted: the daemon stopped while applying it"),),
+            )
+            return int(n)
 
     def finish_control(self, req_id: int, status: str, result: Any) -> None:
         with self.tx() as db:

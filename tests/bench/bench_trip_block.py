@@ -29,6 +29,7 @@ from tradewarden.app import Daemon, LiveDecision
 from tradewarden.config import Mode, load_settings
 from tradewarden.models import OrderRequest, Side, Tick
 from tradewarden.paper import PaperBroker
+from tradewarden.risk.engine import ResetScope
 from tradewarden.risk.reasons import DenyReason
 
 TRIPS = 200
@@ -75,7 +76,7 @@ def bench(tmp: Path, mode: Mode) -> dict[str, float]:
     samples: list[float] = []
     try:
         for i in range(TRIPS):
-            risk.reset(f"bench {i}", "bench")
+            risk.reset(f"bench {i}", "bench", ResetScope(all=True))
             ts += 60
             broker.on_tick(Tick(ts, "BTCUSDT", px, px, px, px, 1))
             trader.refresh_balances()
@@ -92,7 +93,7 @@ def bench(tmp: Path, mode: Mode) -> dict[str, float]:
             assert nxt.denied is DenyReason.BOT_HALTED, nxt
             samples.append((t1 - t0) * 1e6)
         # baseline: one passing pre-trade check, on the same engine
-        risk.reset("bench baseline", "bench")
+        risk.reset("bench baseline", "bench", ResetScope(all=True))
         trader.refresh_balances()
         req = OrderRequest("b1", "BTCUSDT", Side.BUY, 0.01, zone=2)
         assert risk.check(req, px, 0.0) is None

@@ -440,7 +440,7 @@ def cycle(w: World, n: int, trips_before: set[tuple[str, str]]) -> bool:
     if mode != "random" and up(d):
         after_restart(w.checks, d, trips_before)
         if mode in NEEDS_TRADING and tripped(w.state):
-            r = tw(w.state, "reset", "--reason", f"chaos cycle {n}", **w.env)
+            r = tw(w.state, "reset", "--reason", f"chaos cycle {n}", "--all", "--yes", **w.env)
             assert r.returncode == 0, r.stdout + r.stderr
     reached = arm(mode, w.rng, w.fx, w.slack, w.state, t0)
     if wait_for(lambda: reached(d) or not d.alive(), POINT_DEADLINE_S, step=0.01):

@@ -29,7 +29,7 @@ from tradewarden.backup import (
 from tradewarden.config import Settings, load_settings
 from tradewarden.control import DaemonLock
 from tradewarden.ramp import SizeRamp
-from tradewarden.risk.engine import RiskEngine
+from tradewarden.risk.engine import ResetScope, RiskEngine
 from tradewarden.risk.state import TradingState
 from tradewarden.store import Store
 
@@ -112,7 +112,7 @@ def test_local_round_trip_restores_everything_and_starts_halted(tmp_path: Path) 
         assert "restored from backup" in risk.state_reason and b.location in risk.state_reason
         ramp = SizeRamp(store, dst.restart_size_factor, dst.ramp_wins)
         assert ramp.factor == dst.restart_size_factor < 1.0
-        risk.reset("reconciled after restore", "tester@host")
+        risk.reset("reconciled after restore", "tester@host", ResetScope(all=True))
         assert risk.state is TradingState.ACTIVE
     finally:
         store.close()

@@ -70,7 +70,14 @@ def test_backup_a_running_daemon_restore_elsewhere_start_halted_then_reset(
         code, body = readyz(port2)
         assert code == 503 and any("restored from backup" in r for r in body["reasons"]), body
 
-        reset = tw(new, "reset", "--reason", "restored backup; balances and orders reconciled")
+        reset = tw(
+            new,
+            "reset",
+            "--reason",
+            "restored backup; balances and orders reconciled",
+            "--all",
+            "--yes",
+        )
         assert reset.returncode == 0, reset.stderr
         assert "applied by the running daemon" in reset.stdout
         st = status(new)

@@ -54,8 +54,24 @@ def _safe(text: Any) -> str:
     return re.sub(r'["$`\\!\n\r]', "", str(text)).strip()
 
 
-def reset_command(what: str) -> str:
-    return f'tradewarden reset --reason "reviewed {_safe(what)}: <what you found and fixed>"'
+def _word(text: Any) -> str:
+    """A bot or breaker name as one safe shell word (characters outside [A-Za-z0-9_.-] go)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "", str(text)) or "?"
+
+
+def reset_command(what: str, scope: str = "--all") -> str:
+    """The scoped reset a responder types: `scope` is what it points at (`--all` lists every
+    trip and halt and who set it, and asks before clearing)."""
+    return (
+        f'tradewarden reset --reason "reviewed {_safe(what)}: <what you found and fixed>" {scope}'
+    )
+
+
+def breaker_scope(breaker: str, bot: str | None) -> str:
+    scope = f"--breaker {_word(breaker)}"
+    if bot and bot != "portfolio":
+        scope += f" --bot {_word(bot)}"
+    return scope
 
 
 def _unit_for(breaker: str) -> str:
@@ -115,7 +131,9 @@ def breaker_tripped(
             "state": state,
             "orders_cancelled": list(orders_cancelled),
             "positions_closed": list(positions_closed),
-            "reset_command": reset_command(f"{breaker} trip on {scope}"),
+            "reset_command": reset_command(
+                f"{breaker} trip on {scope}", breaker_scope(breaker, bot)
+            ),
         },
         runbook_base_url,
         created_at,

@@ -174,9 +174,18 @@ class ExchangeClient:
         return self.timesync.sync(lambda: int(self.call(ep_.TIME, "get_server_time")["serverTime"]))
 
     def call(
-        self, endpoint: Endpoint, method: str, *, low_priority: bool = False, **params: Any
+        self,
+        endpoint: Endpoint,
+        method: str,
+        *,
+        low_priority: bool = False,
+        before_send: Callable[[], None] | None = None,
+        **params: Any,
     ) -> Any:
-        """Send one request through the limiter; see the module docstring for the error map."""
+        """Send one request through the limiter; see the module docstring for the error map.
+
+        `before_send` runs after any wait in the limiter, right before the request leaves;
+        a `BrokerError` from it stops the request (nothing sent)."""
         for attempt in (1, 2):
             client = self._current()
             self.limiter.acquire(
@@ -186,6 +195,8 @@ class ExchangeClient:
                 max_wait=self.max_queue_s,
                 on_wait=self.on_wait,
             )
+            if before_send is not None:
+                before_send()
             _CALL.sent_ms = None
             _CALL.response = None
             _CALL.granted = self.limiter.clock.now()

@@ -123,6 +123,9 @@ class BinanceBroker:
         # request queued in the limiter): the daemon feeds the systemd watchdog from it
         self.on_wait: list[Callable[[], None]] = []
         self.client.on_wait = self.reader.on_wait = self._waiting
+        # called right before an order leaves (after any wait in the limiter); a BrokerError
+        # refuses it unsent (the daemon's halt check: a halt sent while the order waited)
+        self.before_send: list[Callable[[OrderRequest], None]] = []
         self._info_ttl_s = info_ttl_s
         self._filters: dict[str, SymbolFilters] = {}
         self._info_at = float("-inf")
@@ -223,7 +226,9 @@ class BinanceBroker:
         if req.order_type is OrderType.LIMIT:
             params |= {"price": prepared.price_text, "timeInForce": "GTC"}
         try:
-            answer = self.client.call(ep.NEW_ORDER, "create_order", **params)
+            answer = self.client.call(
+                ep.NEW_ORDER, "create_order", before_send=lambda: self._before_send(req), **params
+            )
         except OutcomeUnknownError as exc:
             sent = self.client.last_sent_ms() or self.timesync.server_ms()
             expected = Order(
@@ -255,6 +260,10 @@ class BinanceBroker:
         if len(self._sent_ms) > 10_000:
             horizon = self.timesync.server_ms() - 600_000
             self._sent_ms = {c: t for c, t in self._sent_ms.items() if t > horizon}
+
+    def _before_send(self, req: OrderRequest) -> None:
+        for hook in self.before_send:
+            hook(req)
 
     def _waiting(self) -> None:
         for hook in self.on_wait:

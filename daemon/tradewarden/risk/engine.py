@@ -32,6 +32,9 @@ from tradewarden.store import Store
 
 PEAK_PERSIST_STEP = 0.001  # persist equity peaks when they rise by 0.1% (and on every trade)
 MANUAL = "manual"
+LEGACY_HALT = "manual_state"  # the single halt record of older state files (and of `restore`)
+HUMAN_HALT = "manual"  # halt kinds: a person's `tradewarden halt` ...
+SYSTEM_HALT = "system"  # ... or the daemon's own (reconciliation, key-permission check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,94 @@ class Trip:
     emergency: bool
     portfolio_scope: bool
     ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResetScope:
+    """What a human reset is pointed at. Trips: those of `bots` and/or `breakers` (both
+    given: both must match), or every trip with `all`. Halts: with `all`, every halt except
+    a manual halt set by someone else; `include_manual_halt` adds those (and alone, points at
+    the halts only). `rebase_peaks`: the drawdown peaks and day-start equity behind the
+    cleared trips restart from the next equity mark; without it they are kept."""
+
+    bots: frozenset[str] = frozenset()
+    breakers: frozenset[str] = frozenset()
+    all: bool = False
+    include_manual_halt: bool = False
+    rebase_peaks: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.bots or self.breakers or self.all or self.include_manual_halt)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bots": sorted(self.bots),
+            "breakers": sorted(self.breakers),
+            "all": self.all,
+            "include_manual_halt": self.include_manual_halt,
+            "rebase_peaks": self.rebase_peaks,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResetScope:
+        return cls(
+            bots=frozenset(data.get("bots") or ()),
+            breakers=frozenset(data.get("breakers") or ()),
+            all=bool(data.get("all")),
+            include_manual_halt=bool(data.get("include_manual_halt")),
+            rebase_peaks=bool(data.get("rebase_peaks")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResetItem:
+    """One trip or halt a reset may clear. `ident` names this very record (a trip that
+    tripped again since has another), so a confirmed plan never clears a newer one."""
+
+    kind: str  # "trip" | "halt"
+    key: str  # "breaker:bot" | "halt#id" | LEGACY_HALT
+    ident: str
+    set_by: str
+    at: float
+    state: str
+    reason: str
+    breaker: str = ""
+    bot: str = ""
+    halt_id: int = 0
+    halt_kind: str = ""
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.at)) if self.at else "?"
+        return f"{self.key} ({self.state}) set by {self.set_by} at {when}: {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "ident": self.ident,
+            "set_by": self.set_by,
+            "at": self.at,
+            "state": self.state,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeptItem:
+    item: ResetItem
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResetPlan:
+    clear: list[ResetItem]
+    keep: list[KeptItem]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clear": [i.as_dict() for i in self.clear],
+            "keep": [{**k.item.as_dict(), "why": k.why} for k in self.keep],
+        }
 
 
 @dataclass(slots=True)
@@ -99,9 +190,8 @@ class RiskEngine:
             b.load(self.store.get(f"breaker:{b.name}", {}))
             if hasattr(b, "peaks"):
                 self._persisted_peaks.update({f"{b.name}:{k}": v for k, v in b.peaks.items()})
-        manual = self.store.get("manual_state")
-        if manual:
-            self._raise_state(TradingState.parse(manual["state"]), manual.get("reason", ""))
+        for halt in self._halts():
+            self._raise_state(TradingState.parse(halt.state), halt.reason)
         for row in self.store.tripped():
             emergency = row["breaker"] in {b.name for b in self.breakers if b.emergency}
             if row["bot"] == PORTFOLIO or emergency or row["breaker"] == MANUAL:
@@ -216,30 +306,131 @@ class RiskEngine:
         return out
 
     # --- human actions ----------------------------------------------------------------------
-    def halt(self, reason: str, actor: str, *, reducing: bool = False) -> None:
+    def halt(
+        self, reason: str, actor: str, *, reducing: bool = False, kind: str = SYSTEM_HALT
+    ) -> None:
+        """Record a halt (its own row: who, when, why) and raise the state. A halt never
+        lowers anything: HALTED then REDUCING stays HALTED, in memory and in SQLite; only a
+        reset clears a halt. `kind`: HUMAN_HALT for a person's `tradewarden halt`."""
         state = TradingState.REDUCING if reducing else TradingState.HALTED
-        self.store.put(
-            "manual_state",
-            {"state": state.name, "reason": reason, "actor": actor, "ts": time.time()},
-        )
+        self.store.add_halt(state.name, reason, actor, kind)
         self._raise_state(state, reason)
 
-    def reset(self, reason: str, actor: str) -> list[str]:
-        """Clear every trip and manual halt; counters restart so the same reading re-trips."""
-        cleared = self.store.clear_trips(actor, reason)
-        if self.store.get("manual_state"):
-            cleared.append("manual_state")
-        self.store.put("manual_state", None)
-        for b in self.breakers:
+    def _halts(self) -> list[ResetItem]:
+        out = []
+        legacy = self.store.get(LEGACY_HALT)
+        if legacy:
+            out.append(
+                ResetItem(
+                    "halt",
+                    LEGACY_HALT,
+                    f"{LEGACY_HALT}@{legacy.get('ts', 0)!r}",
+                    str(legacy.get("actor") or "unknown"),
+                    float(legacy.get("ts") or 0.0),
+                    str(legacy.get("state", "HALTED")),
+                    str(legacy.get("reason", "")),
+                    halt_kind=SYSTEM_HALT if legacy.get("restored_from") else HUMAN_HALT,
+                )
+            )
+        for r in self.store.active_halts():
+            out.append(
+                ResetItem(
+                    "halt",
+                    f"halt#{r['id']}",
+                    f"halt#{r['id']}",
+                    r["actor"],
+                    float(r["ts"]),
+                    r["state"],
+                    r["reason"],
+                    halt_id=int(r["id"]),
+                    halt_kind=r["kind"],
+                )
+            )
+        return out
+
+    def _trips(self) -> list[ResetItem]:
+        return [
+            ResetItem(
+                "trip",
+                f"{r['breaker']}:{r['bot']}",
+                f"{r['breaker']}:{r['bot']}@{float(r['tripped_at'])!r}",
+                f"breaker {r['breaker']}",
+                float(r["tripped_at"]),
+                "HALTED",
+                r["reason"] or r["breaker"],
+                breaker=r["breaker"],
+                bot=r["bot"],
+            )
+            for r in self.store.tripped()
+        ]
+
+    def plan_reset(self, scope: ResetScope, actor: str) -> ResetPlan:
+        """What a reset pointed at `scope` by `actor` would clear, and what it keeps and why."""
+        clear: list[ResetItem] = []
+        keep: list[KeptItem] = []
+        for t in self._trips():
+            if scope.all or (
+                (scope.bots or scope.breakers)
+                and (not scope.bots or t.bot in scope.bots)
+                and (not scope.breakers or t.breaker in scope.breakers)
+            ):
+                clear.append(t)
+            else:
+                keep.append(KeptItem(t, "not in the scope of this reset"))
+        for h in self._halts():
+            someone_else = h.halt_kind == HUMAN_HALT and h.set_by != actor
+            if scope.include_manual_halt or (scope.all and not someone_else):
+                clear.append(h)
+            elif scope.all:
+                keep.append(
+                    KeptItem(h, f"manual halt set by {h.set_by}: needs --include-manual-halt")
+                )
+            else:
+                keep.append(KeptItem(h, "halts are cleared only by --all/--include-manual-halt"))
+        return ResetPlan(clear, keep)
+
+    def reset(
+        self,
+        reason: str,
+        actor: str,
+        scope: ResetScope,
+        *,
+        asked_at: float | None = None,
+        confirmed: set[str] | None = None,
+    ) -> list[str]:
+        """Clear what `scope` points at, recorded at or before `asked_at` (default: now) and,
+        when given, named in `confirmed` (the idents the human saw). The counters of a cleared
+        trip restart (a consecutive-loss count from zero); drawdown peaks and the day-start
+        equity are kept unless `scope.rebase_peaks`. Returns what was cleared."""
+        asked = time.time() if asked_at is None else asked_at
+        plan = self.plan_reset(scope, actor)
+        items = [
+            i for i in plan.clear if i.at <= asked and (confirmed is None or i.ident in confirmed)
+        ]
+        trips = [(i.breaker, i.bot, i.at) for i in items if i.kind == "trip"]
+        halts = [i.halt_id for i in items if i.kind == "halt" and i.halt_id]
+        legacy = [i.key for i in items if i.key == LEGACY_HALT]
+        cleared = self.store.clear_trips(
+            actor, reason, trips, halts, asked_at=asked, extra_cleared=legacy, scope=scope.as_dict()
+        )
+        if legacy:
+            self.store.put(LEGACY_HALT, None)
+        by_name = {b.name: b for b in self.breakers}
+        for item in cleared:
+            breaker, _, bot = item.partition(":")
+            b = by_name.get(breaker)
+            if b is None:
+                continue
             if isinstance(b, ConsecutiveLosses):
-                b.losses = {}
-            elif isinstance(b, BotDrawdown | PortfolioDrawdown):
-                b.peaks = {}
-            elif isinstance(b, DailyLoss):
-                b.day = -1
+                b.losses[bot] = 0
+            elif scope.rebase_peaks and isinstance(b, PeakDrawdownBase):
+                b.peaks.pop(bot, None)
+                b.drawdowns.pop(bot, None)
+                self._persisted_peaks.pop(f"{b.name}:{bot}", None)
+            elif scope.rebase_peaks and isinstance(b, DailyLoss):
+                b.day = -1  # the next portfolio mark is the new day-start equity
             self._persist_counters(b)
-        self._persisted_peaks.clear()
-        self._warned.clear()
+            self._warned.discard((breaker, bot))
         self.load()
         return cleared
 
@@ -260,4 +451,5 @@ class RiskEngine:
                 for r in self.readings()
             ],
             "trips": trips,
+            "halts": [h.as_dict() for h in self._halts()],
         }

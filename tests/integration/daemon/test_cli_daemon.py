@@ -50,8 +50,8 @@ def test_halt_and_reset_reach_a_running_daemon_and_sigterm_stops_it(tmp_path: Pa
         assert time.monotonic() - t0 < 30  # generous: it must not hang
         st = status(state)
         assert st["state"] == "halted" and "drill" in st["state_reason"]
-        reset = tw(state, "reset", "--reason", "drill over")
-        assert reset.returncode == 0 and "manual_state" in reset.stdout
+        reset = tw(state, "reset", "--reason", "drill over", "--all", "--yes")
+        assert reset.returncode == 0 and "halt#1" in reset.stdout, reset.stdout + reset.stderr
         assert status(state)["state"] == "active"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -131,7 +131,7 @@ def test_locked_state_file_is_refused(tmp_path: Path) -> None:
     con = sqlite3.connect(state / "tradewarden.sqlite3")
     con.execute("BEGIN EXCLUSIVE")  # another process holds the database
     try:
-        proc = tw(state, "reset", "--reason", "x", timeout=120)
+        proc = tw(state, "reset", "--reason", "x", "--all", "--yes", timeout=120)
         assert proc.returncode == 1 and "locked" in proc.stderr
     finally:
         con.rollback()

@@ -38,7 +38,7 @@ def test_trip_is_sticky_across_a_process_restart_until_reset(tmp_path: Path) -> 
     assert status(state)["bots"]["trend-btc"] == "halted"
 
     # status never clears anything; reset does, and is recorded with who and why
-    reset = tw(state, "reset", "--reason", "reviewed losses; strategy fine")
+    reset = tw(state, "reset", "--reason", "reviewed losses; strategy fine", "--all", "--yes")
     assert reset.returncode == 0, reset.stderr
     assert "consecutive_losses:trend-btc" in reset.stdout
     st = status(state)

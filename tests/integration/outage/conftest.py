@@ -153,7 +153,10 @@ def control(state: Path, action: str, reason: str) -> Any:
     tested in tests/integration/daemon and tests/peers."""
     store = Store(state / "tradewarden.sqlite3")
     try:
-        res = request_via_daemon(store, DaemonLock(state), action, reason, "outage-matrix")
+        payload = {"scope": {"all": True}} if action == "reset" else None
+        res = request_via_daemon(
+            store, DaemonLock(state), action, reason, "outage-matrix", payload=payload
+        )
     finally:
         store.close()
     assert res["status"] == "done", res

@@ -89,14 +89,25 @@ def test_critical_alerts_carry_the_exact_reset_command(kind: str) -> None:
     cmd = SAMPLES[kind]().reset_command
     assert cmd is not None
     argv = shlex.split(cmd)
-    assert argv[:3] == ["tradewarden", "reset", "--reason"] and len(argv) == 4
+    assert argv[:3] == ["tradewarden", "reset", "--reason"]
+    assert argv[4] in ("--all", "--breaker")  # scoped (issue 13): never a bare reset
 
 
 def test_reset_command_survives_hostile_names() -> None:
     alert = cat.breaker_tripped('dai"ly$(rm -rf /)`x`', "bot\\!", 1.0, 0.5)
     argv = shlex.split(alert.reset_command or "")
-    assert argv[:3] == ["tradewarden", "reset", "--reason"] and len(argv) == 4
-    assert "$" not in argv[3] and "`" not in argv[3] and '"' not in argv[3]
+    assert argv[:3] == ["tradewarden", "reset", "--reason"]
+    assert argv[4:] == ["--breaker", "dailyrm-rfx", "--bot", "bot"]
+    for arg in argv[3:]:
+        assert "$" not in arg and "`" not in arg and '"' not in arg
+
+
+def test_breaker_reset_command_points_at_the_tripped_breaker_only() -> None:
+    """Issue 13: the alert's command clears that trip, not every trip and halt."""
+    cmd = cat.breaker_tripped("consecutive_losses", "trend-btc", 3, 3).reset_command or ""
+    assert shlex.split(cmd)[4:] == ["--breaker", "consecutive_losses", "--bot", "trend-btc"]
+    cmd = cat.breaker_tripped("daily_loss", None, 0.06, 0.05).reset_command or ""
+    assert shlex.split(cmd)[4:] == ["--breaker", "daily_loss"]
 
 
 def test_breaker_trip_context_says_what_value_state_and_actions() -> None:

@@ -16,7 +16,7 @@ from tradewarden.order_gate import OrderGate
 from tradewarden.paper import PaperBroker
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
-from tradewarden.risk.engine import RiskEngine
+from tradewarden.risk.engine import ResetScope, RiskEngine
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
 from tradewarden.store import Store
@@ -104,7 +104,11 @@ def test_only_reset_clears_and_is_recorded(world) -> None:
     risk.observe(Observation("equity", PORTFOLIO, T0 + 120, equity=10_500.0))
     assert risk.state is TradingState.HALTED
     assert RiskEngine(settings, store, ["b1", "b2"]).state is TradingState.HALTED
-    cleared = risk.reset("reviewed the loss, market calm", "alice@host")
+    cleared = risk.reset(
+        "reviewed the loss, market calm",
+        "alice@host",
+        ResetScope(breakers=frozenset({"daily_loss"})),
+    )
     assert cleared == ["daily_loss:portfolio"]
     assert risk.state is TradingState.ACTIVE
     (row,) = store.resets()
