@@ -60,11 +60,19 @@ _ASSUMED_OK = PermissionResult(ok=True, role="trade")
 
 
 def may_use_exchange(settings: Settings) -> bool:
-    """False when the settings alone already mean paper (no key, no request needed)."""
-    assumed = live_gate(
-        settings, permissions=_ASSUMED_OK, promotions=[PromotionCheck(True, "assumed")]
+    """False when the settings alone already mean paper (no key, no request needed): not
+    even a key of the most favourable scope (testnet for testnet, none for live) with every
+    run-time check passing would leave paper."""
+    return any(
+        live_gate(
+            settings,
+            permissions=_ASSUMED_OK,
+            promotions=[PromotionCheck(True, "assumed")],
+            key_scope=scope,
+        ).mode
+        is not Mode.PAPER
+        for scope in ("testnet", None)
     )
-    return assumed.mode is not Mode.PAPER
 
 
 def plan_run(settings: Settings, source: Source) -> RunPlan:
