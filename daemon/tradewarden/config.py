@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     profile: Profile = _env(
         "TRADEWARDEN_PROFILE",
         Profile.DEV,
-        description="Environment: dev, staging or prod (prod refuses testnet and env secrets; dev refuses live).",
+        description="Environment: dev, staging or prod (prod refuses testnet and env secrets; dev refuses live; staging/prod bound the safety limits).",
     )
     binance_testnet: bool = _env(
         "BINANCE_TESTNET",
@@ -303,7 +303,7 @@ class Settings(BaseSettings):
     binance_base_url: str | None = _env(
         "TRADEWARDEN_BINANCE_BASE_URL",
         None,
-        description="Override the Binance REST base URL (tests point it at the fake exchange).",
+        description="Override the Binance REST base URL: https://host only (no userinfo, path or odd port); loopback (the fake exchange) only outside prod.",
     )
     recv_window_ms: Annotated[int, Field(gt=0, le=60_000)] = _env(
         "TRADEWARDEN_RECV_WINDOW_MS", 5000, description="recvWindow sent with signed requests."
