@@ -14,15 +14,24 @@ secret_source       ``TRADEWARDEN_SECRET_SOURCE`` is aws or file (env is dev onl
 permissions         the key-permission check passed (`tradewarden.permissions`)
 promotion           every bot has a valid paper-to-live promotion (`tradewarden.promotion`)
 profile             ``TRADEWARDEN_PROFILE`` is not dev (dev refuses live endpoints)
-endpoint            the Binance URL's kind agrees with ``BINANCE_TESTNET`` (so: live)
+endpoint            the Binance URL is usable (`parse_endpoint`) and not a testnet host
 key_scope           the trade key's ``scope`` is not "testnet"
+armed               live was not withdrawn (``tradewarden live disarm``)
 ==================  ===============================================================
 
 Every other combination runs **testnet** when all of these hold: testnet or live was
-asked for, ``BINANCE_TESTNET=true``, the URL is a testnet one, the profile is not prod
-(prod refuses testnet endpoints and keys), and the key's scope is not "live". Otherwise it
-runs **paper** (the in-process broker: no orders leave the host). So a refused live request
-never lands on the live endpoint, and a request for testnet never becomes live.
+asked for, ``BINANCE_TESTNET=true``, the profile is not prod (prod refuses testnet
+endpoints and keys), the host is a known testnet host (`TESTNET_HOSTS`; a loopback host,
+the local fake exchange, only in the dev profile), and the trade key's recorded scope is
+"testnet" (an unscoped key only on loopback in dev). Any other host is production: the
+whole live gate or paper. Otherwise it runs **paper** (the in-process broker: no orders
+leave the host). So a refused live request never lands on the live endpoint, and a
+request for testnet never reaches a production host.
+
+The URL is parsed as the HTTP client parses it (requests' preparation, urllib3's
+``parse_url``), cross-checked with ``urllib.parse``; a URL they could read differently
+(userinfo, backslashes, a path, ...) is refused outright (`EndpointError`; the settings
+turn it into exit 2).
 
 `GateDecision.blockers` lists one human-readable line per failed live condition, naming
 the setting; `failed` lists the same conditions by name; `fallback` says why the mode that
