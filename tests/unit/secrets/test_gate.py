@@ -8,6 +8,8 @@ import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradewarden.config import Mode, Profile, SecretSource, load_settings
 from tradewarden.gate import (
@@ -308,3 +310,26 @@ def test_prod_refuses_a_loopback_url(tmp_path: Path, clean_env: None) -> None:
 
     with pytest.raises(ConfigError, match="TRADEWARDEN_BINANCE_BASE_URL"):
         load_settings(state_dir=tmp_path, profile="prod", binance_base_url="http://127.0.0.1:1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    url=st.one_of(
+        st.text(max_size=60),
+        st.builds(
+            lambda scheme, host, tail: f"{scheme}://{host}{tail}",
+            st.sampled_from(["https", "http", "HTTPS", "ftp", ""]),
+            st.text(max_size=30),
+            st.text(max_size=15),
+        ),
+    )
+)
+def test_parse_endpoint_refuses_or_parses_any_text(url: str) -> None:
+    try:
+        ep = parse_endpoint(url)
+    except EndpointError:
+        return
+    assert parse_endpoint(ep.url) == ep  # the canonical form is stable
+    assert ep.kind != "testnet" or ep.host in {"testnet.binance.vision"}
+    d = decide(_testnet_request(url, Profile.STAGING, "testnet"))
+    assert d.mode is not Mode.TESTNET or ep.kind == "testnet"
