@@ -324,3 +324,35 @@ def test_a_rotated_trade_key_is_checked_before_it_signs_an_order(
     ]
     assert checks, "the rotated key's permissions were never checked"
     assert "key_permissions_changed" in (d.state / "alerts.jsonl").read_text()
+
+
+def test_a_rotated_trade_key_with_good_permissions_trades_after_its_check(
+    tmp_path: Path, fx: FakeBinance, sm: Any, aws_daemon: Callable[..., Running]
+) -> None:
+    _promote(tmp_path / "state")
+    fx.add_key(NEW_KEY, NEW_SECRET)
+    d = aws_daemon(
+        **{**LIVE, "TRADEWARDEN_PERMISSION_CHECK_SECONDS": "3600"},
+        TRADEWARDEN_SECRET_TTL_SECONDS="0.5",
+    )
+    d.wait_ready()
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90), "no live orders"
+    sm.put_secret_value(
+        SecretId=TRADE_ID, SecretString=json.dumps({"api_key": NEW_KEY, "api_secret": NEW_SECRET})
+    )
+    new_fp = fx.key_fingerprint(NEW_KEY)
+    assert wait_for(lambda: any(r["api_key_fp"] == new_fp for r in _order_posts(fx)), timeout=90), (
+        "the rotated key never traded"
+    )
+    assert d.stop() == 0
+    log = fx.requests()
+    first_order = next(  # the first order it placed (a cancel needs no check: it only reduces)
+        i
+        for i, r in enumerate(log)
+        if (r["method"], r["path"], r["api_key_fp"]) == ("POST", "/api/v3/order", new_fp)
+    )
+    assert any(
+        r["path"] == "/sapi/v1/account/apiRestrictions" and r["api_key_fp"] == new_fp
+        for r in log[:first_order]
+    ), "the rotated key signed an order before its permissions were checked"
+    assert status(d.state)["state"] == "active"
