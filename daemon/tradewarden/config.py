@@ -12,15 +12,23 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 from pydantic_settings.exceptions import SettingsError
 
@@ -56,6 +64,20 @@ class SecretSource(StrEnum):
     AWS = "aws"
 
 
+# Safety limits in the profiles that may trade live (staging, prod): each breaker stays
+# within a band around the seed default (PETS guidelines: never disable breakers in
+# production, 10-20% hot), so a typo or a "temporary" 1.0 cannot switch one off.
+# field -> (low, high), inclusive. The dev profile keeps only the field's own range.
+LIVE_PROFILE_BOUNDS: dict[str, tuple[float, float]] = {
+    "max_consecutive_losses": (1, 5),  # seed 3
+    "max_daily_loss_pct": (0.01, 0.08),  # seed 0.05
+    "max_bot_drawdown_pct": (0.05, 0.30),  # seed 0.25
+    "max_portfolio_drawdown_pct": (0.10, 0.40),  # seed 0.40: tighter only
+    "hot_wallet_percentage": (0.10, 0.20),  # seed 0.15; never more than 20% hot
+}
+LIVE_PROFILE_BLOCKED_ZONES = (4, 5)  # must stay blocked in staging and prod
+
+
 def _env(name: str, default: Any, **kw: Any) -> Any:
     return Field(default, validation_alias=AliasChoices(name), **kw)
 
@@ -81,7 +103,7 @@ class Settings(BaseSettings):
     profile: Profile = _env(
         "TRADEWARDEN_PROFILE",
         Profile.DEV,
-        description="Environment: dev, staging or prod (prod refuses testnet and env secrets; dev refuses live).",
+        description="Environment: dev, staging or prod (prod refuses testnet and env secrets; dev refuses live; staging/prod bound the safety limits).",
     )
     binance_testnet: bool = _env(
         "BINANCE_TESTNET",
@@ -281,7 +303,7 @@ class Settings(BaseSettings):
     binance_base_url: str | None = _env(
         "TRADEWARDEN_BINANCE_BASE_URL",
         None,
-        description="Override the Binance REST base URL (tests point it at the fake exchange).",
+        description="Override the Binance REST base URL: https://host only (no userinfo, path or odd port); loopback (the fake exchange) only outside prod.",
     )
     recv_window_ms: Annotated[int, Field(gt=0, le=60_000)] = _env(
         "TRADEWARDEN_RECV_WINDOW_MS", 5000, description="recvWindow sent with signed requests."
@@ -415,6 +437,75 @@ class Settings(BaseSettings):
             names.add(parts[0])
         return v
 
+    @field_validator("binance_base_url", mode="after")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        from tradewarden.gate import EndpointError, parse_endpoint
+
+        try:
+            parse_endpoint(v)
+        except EndpointError as exc:
+            raise ValueError(f"refused: {exc}") from None
+        return v
+
+    @field_validator("credential_key", mode="after")
+    @classmethod
+    def _fernet_keys(cls, v: SecretStr | None) -> SecretStr | None:
+        """Well-formed Fernet keys (32 url-safe base64 bytes each), whatever the secret
+        source: a malformed key is a configuration error at load, never at first use."""
+        if v is None:
+            return None
+        raw = v.get_secret_value()
+        if not raw.strip():
+            return None
+        import binascii
+
+        from cryptography.fernet import Fernet
+
+        for n, part in enumerate((p.strip() for p in raw.split(",")), 1):
+            try:
+                Fernet(part.encode())
+            except (ValueError, binascii.Error):
+                raise ValueError(
+                    f"key {n} is not a Fernet key (32 url-safe base64-encoded bytes)"
+                ) from None
+        return v
+
+    @model_validator(mode="after")
+    def _profile_bounds(self) -> Settings:
+        """Staging and prod may trade live: their safety limits cannot be switched off."""
+        if self.profile is Profile.DEV:
+            return self
+        problems = []
+        for name, (low, high) in LIVE_PROFILE_BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                problems.append(
+                    f"{_alias_of(name)}: {value} is outside {low}..{high}, the allowed band"
+                    f" with TRADEWARDEN_PROFILE={self.profile.value}"
+                )
+        missing = [z for z in LIVE_PROFILE_BLOCKED_ZONES if z not in self.blocked_zones]
+        if missing:
+            problems.append(
+                "TRADEWARDEN_BLOCKED_ZONES: must block "
+                + ", ".join(f"Z{z}" for z in LIVE_PROFILE_BLOCKED_ZONES)
+                + f" with TRADEWARDEN_PROFILE={self.profile.value}"
+                + f" (Z{', Z'.join(map(str, missing))} not blocked)"
+            )
+        if self.profile is Profile.PROD and self.binance_base_url:
+            from tradewarden.gate import host_kind
+
+            if host_kind(self.binance_base_url) == "loopback":
+                problems.append(
+                    "TRADEWARDEN_BINANCE_BASE_URL: a loopback endpoint is refused with"
+                    " TRADEWARDEN_PROFILE=prod"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -424,10 +515,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = cls.model_config.get("toml_file")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        # Only the documented names: the environment is read by each setting's variable name
+        # alone (never the bare field name, so MODE or PROFILE mean nothing), and the file
+        # by the same names (`load_settings` checks its keys).
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _DocumentedEnv(settings_cls)]
+        file_values = getattr(cls, "file_values", None)
+        if file_values:
+            sources.append(_FileSource(settings_cls, file_values))
         return tuple(sources)
 
     # --- derived ----------------------------------------------------------------------------
@@ -441,8 +535,12 @@ class Settings(BaseSettings):
 
     @property
     def effective_binance_url(self) -> str:
+        """The base URL the HTTP client uses: the override in its canonical form (as parsed
+        by the client's own parser, host lower-case without a trailing dot), or Binance's."""
         if self.binance_base_url:
-            return self.binance_base_url.rstrip("/")
+            from tradewarden.gate import parse_endpoint
+
+            return parse_endpoint(self.binance_base_url).url
         return (
             "https://testnet.binance.vision" if self.binance_testnet else "https://api.binance.com"
         )
@@ -452,6 +550,61 @@ class Settings(BaseSettings):
 
 
 SECRET_FIELDS = {"credential_key"}
+
+
+def _documented_name(info: FieldInfo, field: str) -> str:
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field.upper()
+
+
+class _DocumentedEnv(EnvSettingsSource):
+    """The environment, read only by the documented variable names."""
+
+    def _extract_field_info(
+        self, field: FieldInfo, field_name: str, model_config: Any = None
+    ) -> list[tuple[str, str, bool]]:
+        info = super()._extract_field_info(field, field_name, model_config)
+        name = _documented_name(field, field_name).lower()
+        return [i for i in info if i[1].lower() == name]
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The TOML file's values, already checked and keyed by the documented names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def _file_values(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The file's keys mapped to the documented names: an unknown key or the same setting
+    twice (``FINAL_HAMMER`` and ``final_hammer``) is an error naming it."""
+    names = {_alias_of(f).lower(): _alias_of(f) for f in Settings.model_fields}
+    out: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    for key, value in data.items():
+        name = names.get(key.lower())
+        if name is None:
+            raise ConfigError(
+                f"{key}: unknown setting in {path} (check the spelling against the README's"
+                " config table)"
+            )
+        if name in seen:
+            raise ConfigError(
+                f"{name}: set twice in {path} ({seen[name]!r} and {key!r}); keys are"
+                " case-insensitive, keep one"
+            )
+        seen[name] = key
+        out[name] = value
+    return out
 
 
 def _alias_of(field: str) -> str:
@@ -473,12 +626,13 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         try:
             import tomllib
 
-            tomllib.loads(p.read_text())
+            data = tomllib.loads(p.read_text())
         except Exception as exc:  # tomllib.TOMLDecodeError and unreadable files
             raise ConfigError(f"TRADEWARDEN_CONFIG: {p} is not valid TOML: {exc}") from None
+        values = _file_values(p, data)
 
         class _FileSettings(Settings):
-            model_config = SettingsConfigDict(toml_file=p)
+            file_values: ClassVar[dict[str, Any]] = values
 
         cls = _FileSettings
     try:
@@ -493,7 +647,10 @@ def _describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         loc = [str(x) for x in err.get("loc", ())]
-        name = loc[0] if loc else "?"
+        if not loc:  # a whole-model check: its message names the settings itself
+            lines.append(str(err.get("msg", "invalid")).removeprefix("Value error, "))
+            continue
+        name = loc[0]
         if name in Settings.model_fields:
             name = _alias_of(name)
         msg = err.get("msg", "invalid")

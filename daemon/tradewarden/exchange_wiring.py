@@ -12,27 +12,37 @@
    strategy package's hash;
 4. the gate again with the real inputs. Whatever fails is listed, by setting, in the
    start-up log line and in `tradewarden status`.
+
+In live mode the gate is not only a start-up decision: `LiveGuard` evaluates it again
+before every live order (``tradewarden live disarm`` withdraws live at once; a changed
+config file is re-read; a rotated trade key has its permissions checked before it signs
+an order). Once refused, the running daemon places no further live order; re-arming
+needs ``tradewarden live arm`` and a restart through the whole gate.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from tradewarden.config import Mode, Settings
+from tradewarden.broker import BrokerError
+from tradewarden.config import ConfigError, Mode, Settings, load_settings
 from tradewarden.exchange import BinanceBroker
 from tradewarden.exchange_loop import MetricsBridge
 from tradewarden.gate import GateDecision, live_gate, wants_live_checks
 from tradewarden.metrics import Metrics
-from tradewarden.permissions import PermissionResult, check_broker_keys
+from tradewarden.permissions import PermissionResult, check_broker_keys, check_key_permissions
 from tradewarden.promotion import PromotionCheck, binding, is_promoted
 from tradewarden.secrets.age import secret_ages
 from tradewarden.secrets.credentials import BinanceKeys, admin_secret, binance_keys
 from tradewarden.secrets.errors import SecretError
 from tradewarden.secrets.source import Source
+from tradewarden.secrets.value import Secret
 from tradewarden.store import Store
 
 log = logging.getLogger(__name__)
@@ -60,11 +70,19 @@ _ASSUMED_OK = PermissionResult(ok=True, role="trade")
 
 
 def may_use_exchange(settings: Settings) -> bool:
-    """False when the settings alone already mean paper (no key, no request needed)."""
-    assumed = live_gate(
-        settings, permissions=_ASSUMED_OK, promotions=[PromotionCheck(True, "assumed")]
+    """False when the settings alone already mean paper (no key, no request needed): not
+    even a key of the most favourable scope (testnet for testnet, none for live) with every
+    run-time check passing would leave paper."""
+    return any(
+        live_gate(
+            settings,
+            permissions=_ASSUMED_OK,
+            promotions=[PromotionCheck(True, "assumed")],
+            key_scope=scope,
+        ).mode
+        is not Mode.PAPER
+        for scope in ("testnet", None)
     )
-    return assumed.mode is not Mode.PAPER
 
 
 def plan_run(settings: Settings, source: Source) -> RunPlan:
@@ -74,7 +92,9 @@ def plan_run(settings: Settings, source: Source) -> RunPlan:
     keys = binance_keys(settings, source)
     perms: PermissionResult | None = None
     promos: list[PromotionCheck] = []
+    disarmed = ""
     if wants_live_checks(settings):
+        disarmed = disarm_text(read_disarm(settings))
         perms = permission_probe(settings, keys)
         promos = promotions(settings, source)
     gate = live_gate(
@@ -82,6 +102,7 @@ def plan_run(settings: Settings, source: Source) -> RunPlan:
         permissions=perms,
         promotions=promos or None,
         key_scope=keys.trade.scope,
+        disarmed=disarmed,
     )
     return RunPlan(gate, keys if gate.mode is not Mode.PAPER else None, perms, promos)
 
@@ -129,20 +150,221 @@ def read_key(keys: BinanceKeys) -> dict[str, Any]:
 
 
 def exchange_broker_factory(
-    settings: Settings, keys: BinanceKeys
+    settings: Settings, keys: BinanceKeys, guard: LiveGuard | None = None
 ) -> Callable[[Store, Metrics], BinanceBroker]:
+    """The gateway; in live mode (`guard` given) one whose every order passes the guard and
+    whose trade key is vetted before it signs one."""
+
     def make(store: Store, metrics: Metrics) -> BinanceBroker:
-        return BinanceBroker(
+        if guard is None:
+            return BinanceBroker(
+                settings,
+                store,
+                keys.trade,
+                on_auth_error=keys.trade.on_auth_error,
+                metrics=MetricsBridge(metrics),
+                request_timeout_s=settings.request_timeout_seconds,
+                **read_key(keys),
+            )
+        broker = GuardedBroker(
             settings,
             store,
-            keys.trade,
+            guard.credentials,
             on_auth_error=keys.trade.on_auth_error,
             metrics=MetricsBridge(metrics),
             request_timeout_s=settings.request_timeout_seconds,
             **read_key(keys),
         )
+        broker.guard = guard
+        guard.broker = broker
+        guard.store = store
+        return broker
 
     return make
+
+
+# --- the live gate at run time -------------------------------------------------------------
+DISARM_KEY = "live.disarmed"  # {"reason", "actor", "at"}: written by `tradewarden live disarm`
+DISARM_ACK_KEY = "live.disarm_ack"  # the running daemon's answer: {"at", "reason"}
+
+
+def read_disarm(settings: Settings) -> dict[str, Any] | None:
+    store = Store(settings.db_path)
+    try:
+        rec = store.get(DISARM_KEY)
+    finally:
+        store.close()
+    return rec if isinstance(rec, dict) else None
+
+
+def disarm_text(rec: dict[str, Any] | None) -> str:
+    if not rec:
+        return ""
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(rec.get("at") or 0)))
+    return (
+        f"{rec.get('reason', '?')} (by {rec.get('actor', '?')} at {at});"
+        " re-arm: `tradewarden live arm --reason ...` then a restart"
+    )
+
+
+class LiveRefusedError(BrokerError):
+    """The live gate, evaluated again before this order, refuses it: nothing was sent."""
+
+
+class KeyNotVettedError(BrokerError):
+    """The trade key changed and its permissions are not acceptable (or could not be
+    checked): it signs no order."""
+
+
+class LiveGuard:
+    """Live mode: the live gate before every order, and a rotated trade key vetted before it
+    signs one. See the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        keys: BinanceKeys,
+        *,
+        permissions: PermissionResult | None,
+        promotions: list[PromotionCheck],
+        config_file: Path | str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.permissions = permissions
+        self.promotions = promotions
+        ok = permissions is not None and permissions.ok
+        self.approved_fp: str | None = keys.trade.fingerprint if ok else None
+        self.config_file = Path(config_file) if config_file else None
+        self._config_stamp = self._stamp()
+        self.broker: BinanceBroker | None = None
+        self.store: Store | None = None
+        self.refused = ""  # latched: once set, no further live order from this process
+        self.key_problem: PermissionResult | None = None  # for the housekeeping to act on
+        self._announced = False
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    # --- the trade key, as the broker's credential provider -------------------------------
+    def credentials(self) -> tuple[Secret, Secret]:
+        bundle = self.keys.trade.bundle()
+        creds = (bundle["api_key"], bundle["api_secret"])
+        if not getattr(self._local, "placing", False) or getattr(self._local, "vetting", False):
+            return creds
+        fp = bundle.fingerprint()
+        if fp != self.approved_fp:
+            self._vet(fp)
+        return creds
+
+    def _vet(self, fp: str) -> None:
+        """Check the new key's permissions before it signs; raise unless they pass."""
+        if self.broker is None:
+            raise KeyNotVettedError("the trade key changed and cannot be checked yet")
+        log.warning("the trade key changed: checking its permissions before it signs an order")
+        self._local.vetting = True
+        try:
+            result = check_key_permissions(self.broker, "trade")
+            still = self.keys.trade.bundle().fingerprint()
+        except BrokerError as exc:
+            result = PermissionResult(ok=False, role="trade", problems=(str(exc),))
+            still = fp
+        finally:
+            self._local.vetting = False
+        self.permissions = result
+        if result.ok and still == fp:
+            self.approved_fp = fp
+            log.info("the new trade key's permissions are acceptable", extra={"key_fp": fp})
+            return
+        if result.ok:  # rotated again while it was being checked: check again next time
+            raise KeyNotVettedError("the trade key changed again while it was being checked")
+        self.key_problem = result
+        self.refuse(f"rotated trade key: {result.summary()}")
+        raise KeyNotVettedError(f"the rotated trade key signs no order: {result.summary()}")
+
+    # --- before each live order -------------------------------------------------------------
+    def refuse(self, why: str) -> None:
+        with self._lock:
+            if not self.refused:
+                self.refused = why
+                log.error("live trading withdrawn: no further live order", extra={"why": why})
+
+    def evaluate(self) -> str:
+        """The live gate now (disarm record, config file, permissions, promotions, key
+        scope): "" when it holds, else why not (and that is latched)."""
+        if self.refused:
+            return self.refused
+        rec = self.store.get(DISARM_KEY) if self.store is not None else None
+        if isinstance(rec, dict):
+            self.refuse(f"live disarmed: {disarm_text(rec)}")
+            return self.refused
+        settings = self.settings
+        if self.config_file is not None and self._stamp() != self._config_stamp:
+            self._config_stamp = self._stamp()
+            try:
+                settings = load_settings(self.config_file)
+            except ConfigError as exc:
+                self.refuse(f"config file {self.config_file} re-read and refused: {exc}")
+                return self.refused
+            self.settings = settings
+        decision = live_gate(
+            settings,
+            permissions=self.permissions,
+            promotions=self.promotions,
+            key_scope=self.keys.trade.scope,
+        )
+        if not decision.live:
+            self.refuse("live gate re-evaluated: " + "; ".join(decision.blockers))
+        return self.refused
+
+    def before_order(self) -> None:
+        why = self.evaluate()
+        if why:
+            raise LiveRefusedError(f"not sent: {why}")
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if self.config_file is None:
+            return None
+        try:
+            st = self.config_file.stat()
+        except OSError:
+            return (-1, -1)
+        return (st.st_mtime_ns, st.st_size)
+
+    # --- the daemon's side ------------------------------------------------------------------
+    def readiness_reasons(self) -> list[str]:
+        return [f"live refused: {self.refused}"] if self.refused else []
+
+    def housekeeping(self, daemon: Any) -> None:
+        """From the daemon's housekeeping: notice a disarm (or a changed config file) without
+        waiting for an order, and act on a refused key (HALT, like the periodic check)."""
+        self.evaluate()
+        problem, self.key_problem = self.key_problem, None
+        if problem is not None:
+            halt_for_permissions(daemon, problem)
+        if self.refused and not self._announced:
+            self._announced = True
+            daemon.decision.blockers = [*daemon.decision.blockers, self.refused]
+            daemon.audit.append("live_disarmed", {"why": self.refused}, sync=True)
+            daemon.notifier.notify("live_disarmed", reason=self.refused, state="no live orders")
+            daemon.store.put(DISARM_ACK_KEY, {"at": time.time(), "why": self.refused})
+            daemon.write_snapshot()
+
+
+class GuardedBroker(BinanceBroker):
+    """`BinanceBroker` whose order placement passes `LiveGuard` first."""
+
+    guard: LiveGuard | None = None
+
+    def submit(self, req: Any) -> Any:
+        g = self.guard
+        if g is None:
+            return super().submit(req)
+        g.before_order()
+        g._local.placing = True
+        try:
+            return super().submit(req)
+        finally:
+            g._local.placing = False
 
 
 class PeriodicChecks:
@@ -184,21 +406,27 @@ class PeriodicChecks:
         self.last_permissions = result
         if result.ok:
             return result
-        reason = result.summary()
-        self.d.risk.halt(reason, "key-permission check")
-        cancelled = self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason)
-        self.d.audit.append(
-            "security_event",
-            {"permissions": result.as_dict(), "cancelled": len(cancelled)},
-            actor="key-permission check",
-            sync=True,
-        )
-        self.d.notifier.notify(
-            "key_permissions_changed",
-            changes=result.bad_flags or {"check": "failed"},
-            key=result.role,
-            state="HALTED",
-            actions=[f"cancelled {len(cancelled)} open orders"],
-        )
-        self.d.write_snapshot()
+        halt_for_permissions(self.d, result)
         return result
+
+
+def halt_for_permissions(daemon: Any, result: PermissionResult) -> None:
+    """A key's permissions are not acceptable: sticky HALT, open orders cancelled, audit,
+    critical ``key_permissions_changed`` alert."""
+    reason = result.summary()
+    daemon.risk.halt(reason, "key-permission check")
+    cancelled = daemon.gate.cancel_all(sorted(daemon.trader.by_symbol), reason=reason)
+    daemon.audit.append(
+        "security_event",
+        {"permissions": result.as_dict(), "cancelled": len(cancelled)},
+        actor="key-permission check",
+        sync=True,
+    )
+    daemon.notifier.notify(
+        "key_permissions_changed",
+        changes=result.bad_flags or {"check": "failed"},
+        key=result.role,
+        state="HALTED",
+        actions=[f"cancelled {len(cancelled)} open orders"],
+    )
+    daemon.write_snapshot()

@@ -6,6 +6,8 @@ Refuse to trade (the caller HALTs with `PermissionResult.summary()` as the reaso
 - ``enableWithdrawals`` is true (a leaked key could move funds off the exchange),
 - ``enableInternalTransfer`` or ``permitsUniversalTransfer`` is true (it could move funds
   between accounts / wallets),
+- ``enableFutures``, ``enableMargin``, ``enablePortfolioMarginTrading`` or
+  ``enableVanillaOptions`` is true (a leaked spot key could open leveraged positions),
 - ``ipRestrict`` is false (usable from any address),
 - ``enableSpotAndMarginTrading`` is false on the trade key (orders would be refused).
 
@@ -30,6 +32,13 @@ MUST_BE_FALSE: dict[str, str] = {
     "enableWithdrawals": "withdrawals are enabled: the key could move funds off the exchange",
     "enableInternalTransfer": "internal transfers are enabled: funds could move between accounts",
     "permitsUniversalTransfer": "universal transfer is permitted: funds could move between wallets",
+    # a spot key must not be able to open leveraged positions if it leaks
+    "enableFutures": "futures trading is enabled: the key could open leveraged positions",
+    "enableMargin": "margin trading is enabled: the key could borrow and open leveraged positions",
+    "enablePortfolioMarginTrading": (
+        "portfolio margin trading is enabled: the key could open leveraged positions"
+    ),
+    "enableVanillaOptions": "options trading is enabled: the key could open leveraged positions",
 }
 IP_RESTRICT = "ipRestrict"
 TRADING = "enableSpotAndMarginTrading"

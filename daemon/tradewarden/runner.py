@@ -7,19 +7,22 @@ or scenario. Nothing is half-started: every check runs before the first market e
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import sys
 import time
+from pathlib import Path
 
 from tradewarden import paper_report
 from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.app import Daemon, LiveDecision, StartupError, load_ticks
 from tradewarden.audit import AuditError
 from tradewarden.broker import BrokerError
-from tradewarden.config import Settings
+from tradewarden.config import Mode, Settings
 from tradewarden.console import RunPrinter
 from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError, recover_interrupted
 from tradewarden.exchange_wiring import (
+    LiveGuard,
     PeriodicChecks,
     exchange_broker_factory,
     may_use_exchange,
@@ -43,7 +46,14 @@ def _err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr, flush=True)
 
 
-def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = False) -> int:
+def run_daemon(
+    settings: Settings,
+    *,
+    console: bool,
+    follow: bool,
+    demo: bool = False,
+    config_file: Path | str | None = None,
+) -> int:
     if console:
         setup_logging("ERROR", sys.stderr)
     else:
@@ -97,7 +107,17 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
         return 1
     decision = LiveDecision(plan.mode, plan.blockers)
     exchange = plan.keys is not None
-    make_broker = exchange_broker_factory(settings, plan.keys) if plan.keys else None
+    guard: LiveGuard | None = None
+    if plan.mode is Mode.LIVE and plan.keys is not None:
+        # the live gate again before every live order (see exchange_wiring.LiveGuard)
+        guard = LiveGuard(
+            settings,
+            plan.keys,
+            permissions=plan.permissions,
+            promotions=plan.promotions,
+            config_file=config_file or os.environ.get("TRADEWARDEN_CONFIG") or None,
+        )
+    make_broker = exchange_broker_factory(settings, plan.keys, guard) if plan.keys else None
     if not exchange and not ticks:
         try:
             ticks = load_ticks(settings)
@@ -145,6 +165,9 @@ def run_daemon(settings: Settings, *, console: bool, follow: bool, demo: bool = 
     if loop is not None:
         loop.broker.on_wait.append(main_thread_only(service.watchdog, "waiting on the exchange"))
     daemon.on_housekeeping.append(PeriodicChecks(daemon, settings, source))
+    if guard is not None:
+        daemon.readiness_checks.append(guard.readiness_reasons)
+        daemon.on_housekeeping.append(lambda: guard.housekeeping(daemon))
     printer = RunPrinter(daemon.trader) if console else None
     try:
         if printer and not exchange:

@@ -32,6 +32,8 @@ VARS = [
     "TRADEWARDEN_METRICS_PORT",
     "HOT_WALLET_PERCENTAGE",
     "TRADEWARDEN_SMTP_TLS",
+    "TRADEWARDEN_BINANCE_BASE_URL",
+    "BINANCE_CREDENTIAL_KEY",
 ]
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

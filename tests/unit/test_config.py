@@ -123,3 +123,140 @@ def test_unknown_cli_flag_exits_non_zero(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 2 and "--yolo" in proc.stderr
+
+
+# --- issue 13 (10): only the documented names ------------------------------------------------
+@pytest.mark.parametrize(
+    ("var", "value", "field"),
+    [
+        ("MODE", "live", "mode"),
+        ("PROFILE", "prod", "profile"),
+        ("SECRET_SOURCE", "aws", "secret_source"),
+        ("TERMS_ACCEPTED", "true", "terms_accepted"),
+        ("BINANCE_BASE_URL", "https://api.binance.com", "binance_base_url"),
+        ("STATE_DIR", "/tmp/elsewhere", "state_dir"),
+        ("SYMBOLS", "DOGEUSDT", "symbols"),
+    ],
+)
+def test_unprefixed_environment_names_are_ignored(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, field: str
+) -> None:
+    default = getattr(load_settings(), field)
+    monkeypatch.setenv(var, value)
+    assert getattr(load_settings(), field) == default
+
+
+def test_a_setting_twice_in_the_file_is_an_error(tmp_path: Path) -> None:
+    f = tmp_path / "tw.toml"
+    f.write_text("FINAL_HAMMER = false\nfinal_hammer = true\n")
+    with pytest.raises(ConfigError, match="FINAL_HAMMER: set twice"):
+        load_settings(f)
+
+
+def test_the_file_accepts_only_documented_names(tmp_path: Path) -> None:
+    f = tmp_path / "tw.toml"
+    f.write_text('mode = "live"\n')  # the field name, not TRADEWARDEN_MODE
+    with pytest.raises(ConfigError, match="mode: unknown setting"):
+        load_settings(f)
+    f.write_text('tradewarden_mode = "testnet"\n')  # a documented name, any case
+    assert load_settings(f).mode == "testnet"
+
+
+def test_cli_run_exits_2_on_a_duplicate_file_key(tmp_path: Path) -> None:
+    f = tmp_path / "tw.toml"
+    f.write_text("FINAL_HAMMER = false\nFinal_Hammer = true\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradewarden.cli", "run", "--config", str(f)],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "FINAL_HAMMER" in proc.stderr
+
+
+# --- issue 13 (9): safety limits cannot be switched off where live is possible -----------------
+OFF_SWITCHES = [
+    ("MAX_DAILY_LOSS_PCT", "1"),
+    ("MAX_BOT_DRAWDOWN_PCT", "1"),
+    ("MAX_PORTFOLIO_DRAWDOWN_PCT", "1"),
+    ("MAX_PORTFOLIO_DRAWDOWN_PCT", "0.5"),
+    ("MAX_CONSECUTIVE_LOSSES", "1000000"),
+    ("HOT_WALLET_PERCENTAGE", "0.9"),
+    ("HOT_WALLET_PERCENTAGE", "0.05"),
+    ("TRADEWARDEN_BLOCKED_ZONES", ""),
+    ("TRADEWARDEN_BLOCKED_ZONES", "Z5"),
+]
+
+
+@pytest.mark.parametrize("profile", ["prod", "staging"])
+@pytest.mark.parametrize(("var", "value"), OFF_SWITCHES)
+def test_live_profiles_refuse_a_limit_outside_its_band(
+    monkeypatch: pytest.MonkeyPatch, profile: str, var: str, value: str
+) -> None:
+    monkeypatch.setenv("TRADEWARDEN_PROFILE", profile)
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert var in str(err.value)
+
+
+def test_the_bands_admit_the_seed_defaults_and_tighter_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRADEWARDEN_PROFILE", "prod")
+    assert load_settings().max_daily_loss_pct == 0.05
+    monkeypatch.setenv("MAX_DAILY_LOSS_PCT", "0.02")
+    monkeypatch.setenv("MAX_CONSECUTIVE_LOSSES", "2")
+    monkeypatch.setenv("HOT_WALLET_PERCENTAGE", "0.2")
+    monkeypatch.setenv("TRADEWARDEN_BLOCKED_ZONES", "Z3,Z4,Z5")
+    s = load_settings()
+    assert (s.max_daily_loss_pct, s.max_consecutive_losses, s.blocked_zones) == (0.02, 2, (3, 4, 5))
+    monkeypatch.setenv("TRADEWARDEN_PROFILE", "dev")  # dev keeps only the field's range
+    monkeypatch.setenv("MAX_CONSECUTIVE_LOSSES", "1000")
+    assert load_settings().max_consecutive_losses == 1000
+
+
+def test_cli_run_in_prod_exits_2_naming_the_setting(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradewarden.cli", "run"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "TRADEWARDEN_PROFILE": "prod",
+            "HOT_WALLET_PERCENTAGE": "0.9",
+            "TRADEWARDEN_STATE_DIR": str(state),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "HOT_WALLET_PERCENTAGE" in proc.stderr and not state.exists()
+
+
+@pytest.mark.parametrize("source", ["env", "aws", "file"])
+@pytest.mark.parametrize("key", ["not-a-fernet-key", "A" * 43 + "=,also-bad", "short"])
+def test_a_malformed_credential_key_is_refused_at_load(
+    monkeypatch: pytest.MonkeyPatch, source: str, key: str
+) -> None:
+    monkeypatch.setenv("TRADEWARDEN_SECRET_SOURCE", source)
+    monkeypatch.setenv("BINANCE_CREDENTIAL_KEY", key)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "BINANCE_CREDENTIAL_KEY" in str(err.value)
+    for part in key.split(","):
+        assert part not in str(err.value)
+
+
+def test_a_well_formed_credential_key_list_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.fernet import Fernet
+
+    keys = f"{Fernet.generate_key().decode()}, {Fernet.generate_key().decode()}"
+    monkeypatch.setenv("BINANCE_CREDENTIAL_KEY", keys)
+    assert load_settings().credential_key is not None

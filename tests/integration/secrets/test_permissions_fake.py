@@ -134,3 +134,16 @@ def test_diagnose_checks_both_keys_from_secrets_manager(
     for text in (good.detail, bad.detail, repr(bad.data)):
         for value in (KEY, SECRET, OTHER_KEY, OTHER_SECRET):
             assert value not in text
+
+
+LEVERAGE = ("enableFutures", "enableMargin", "enablePortfolioMarginTrading", "enableVanillaOptions")
+
+
+@pytest.mark.parametrize("flag", LEVERAGE)
+def test_the_fake_reports_leverage_rights_and_the_check_refuses_them(
+    flag: str, fx: FakeBinance, store: Store, tmp_path: Path
+) -> None:
+    """Issue 14 (4): a spot trade key that could open leveraged positions is refused."""
+    r = check_with(fx, store, tmp_path, {flag: True})
+    assert not r.ok and r.problems[0].startswith(f"{flag} is true"), r.problems
+    assert r.bad_flags == {flag: True}

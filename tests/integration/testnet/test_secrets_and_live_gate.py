@@ -243,3 +243,116 @@ def test_live_refused_runs_paper_and_says_why(
     others = [x for x in why if expect not in x and not x.startswith(("paper:", *not_run))]
     assert others == [], why
     assert [r for r in fx.requests() if r["path"] == "/api/v3/order"] == []
+
+
+# --- issue 13 (11): the live gate holds at run time, not only at start -------------------------
+def _order_posts(fx: FakeBinance) -> list[dict[str, Any]]:
+    return [r for r in fx.requests() if r["method"] == "POST" and r["path"] == "/api/v3/order"]
+
+
+def test_live_disarm_stops_live_orders_at_once_and_keeps_later_starts_out_of_live(
+    tmp_path: Path, fx: FakeBinance, aws_daemon: Callable[..., Running]
+) -> None:
+    from tests.integration.daemon.helpers import readyz
+
+    _promote(tmp_path / "state")
+    d = aws_daemon(**LIVE)
+    port = d.wait_ready()
+    assert status(d.state)["mode"] == "live"
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90), "no live orders"
+    out = tw(d.state, "live", "disarm", "--reason", "incident 42: withdraw live")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "confirmed" in out.stdout, out.stdout
+    n = len(_order_posts(fx))
+    # the daemon keeps deciding; every live order it tries is refused before it is sent
+    refused = "live disarmed: incident 42"
+
+    def tried_and_refused() -> bool:
+        audit = "".join(p.read_text() for p in (d.state / "audit").glob("*.jsonl"))
+        return "order_rejected" in audit and refused in audit.split("live_disarmed", 1)[-1]
+
+    assert wait_for(tried_and_refused, timeout=90), "no order was attempted after the disarm"
+    assert len(_order_posts(fx)) == n, "a live order was sent after the disarm"
+    code, body = readyz(port)
+    assert code == 503 and any(refused in r for r in body["reasons"]), body
+    assert any(refused in w for w in status(d.state)["why_not_live"])
+    assert d.stop() == 0
+    assert len(_order_posts(fx)) == n
+    # a restart is not live while the disarm record stands ...
+    d2 = aws_daemon(**LIVE)
+    assert wait_for(lambda: d2.proc.poll() is not None, timeout=120), "paper replay never ended"
+    assert d2.stop() == 0, d2.err
+    st = status(d2.state)
+    assert st["mode"] == "paper" and any("live disarmed" in w for w in st["why_not_live"]), st
+    # ... until someone arms it (daemon stopped); then the whole gate decides again
+    armed = tw(d.state, "live", "arm", "--reason", "incident 42 closed")
+    assert armed.returncode == 0, armed.stderr
+    d3 = aws_daemon(**LIVE)
+    d3.wait_ready()
+    assert status(d3.state)["mode"] == "live"
+    assert d3.stop() == 0
+
+
+def test_a_rotated_trade_key_is_checked_before_it_signs_an_order(
+    tmp_path: Path, fx: FakeBinance, sm: Any, aws_daemon: Callable[..., Running]
+) -> None:
+    """The secret is rotated (picked up when its cache expires) to a key that may withdraw:
+    it never signs an order; the daemon halts with a key_permissions_changed alert. The
+    hourly re-check is far away, so only the check on rotation can catch it."""
+    _promote(tmp_path / "state")
+    fx.add_key(NEW_KEY, NEW_SECRET, restrictions={"enableWithdrawals": True})
+    d = aws_daemon(
+        **{**LIVE, "TRADEWARDEN_PERMISSION_CHECK_SECONDS": "3600"},
+        TRADEWARDEN_SECRET_TTL_SECONDS="0.5",
+    )
+    d.wait_ready()
+    assert status(d.state)["mode"] == "live"
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90), "no live orders"
+    sm.put_secret_value(
+        SecretId=TRADE_ID, SecretString=json.dumps({"api_key": NEW_KEY, "api_secret": NEW_SECRET})
+    )
+    new_fp = fx.key_fingerprint(NEW_KEY)
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=90)
+    assert "enableWithdrawals" in status(d.state)["state_reason"]
+    assert d.stop() == 0
+    signed_by_new = [r for r in _order_posts(fx) if r["api_key_fp"] == new_fp]
+    assert signed_by_new == [], "the rotated key signed an order before its check"
+    checks = [
+        r
+        for r in fx.requests()
+        if r["path"] == "/sapi/v1/account/apiRestrictions" and r["api_key_fp"] == new_fp
+    ]
+    assert checks, "the rotated key's permissions were never checked"
+    assert "key_permissions_changed" in (d.state / "alerts.jsonl").read_text()
+
+
+def test_a_rotated_trade_key_with_good_permissions_trades_after_its_check(
+    tmp_path: Path, fx: FakeBinance, sm: Any, aws_daemon: Callable[..., Running]
+) -> None:
+    _promote(tmp_path / "state")
+    fx.add_key(NEW_KEY, NEW_SECRET)
+    d = aws_daemon(
+        **{**LIVE, "TRADEWARDEN_PERMISSION_CHECK_SECONDS": "3600"},
+        TRADEWARDEN_SECRET_TTL_SECONDS="0.5",
+    )
+    d.wait_ready()
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90), "no live orders"
+    sm.put_secret_value(
+        SecretId=TRADE_ID, SecretString=json.dumps({"api_key": NEW_KEY, "api_secret": NEW_SECRET})
+    )
+    new_fp = fx.key_fingerprint(NEW_KEY)
+    assert wait_for(lambda: any(r["api_key_fp"] == new_fp for r in _order_posts(fx)), timeout=90), (
+        "the rotated key never traded"
+    )
+    assert d.stop() == 0
+    log = fx.requests()
+    first_order = next(  # the first order it placed (a cancel needs no check: it only reduces)
+        i
+        for i, r in enumerate(log)
+        if (r["method"], r["path"], r["api_key_fp"]) == ("POST", "/api/v3/order", new_fp)
+    )
+    assert any(
+        r["path"] == "/sapi/v1/account/apiRestrictions" and r["api_key_fp"] == new_fp
+        for r in log[:first_order]
+    ), "the rotated key signed an order before its permissions were checked"
+    assert status(d.state)["state"] == "active"

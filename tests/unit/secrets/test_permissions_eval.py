@@ -14,6 +14,9 @@ GOOD = {
     "permitsUniversalTransfer": False,
     "enableSpotAndMarginTrading": True,
     "enableMargin": False,
+    "enableFutures": False,
+    "enablePortfolioMarginTrading": False,
+    "enableVanillaOptions": False,
 }
 
 
@@ -73,3 +76,24 @@ def test_read_key_may_not_trade_only_as_a_warning() -> None:
     assert r.ok and not r.warnings
     r = evaluate_restrictions(GOOD | {"enableWithdrawals": True}, role="read")
     assert not r.ok
+
+
+# --- issue 14 (4): leverage rights fail the check ----------------------------------------------
+LEVERAGE = ("enableFutures", "enableMargin", "enablePortfolioMarginTrading", "enableVanillaOptions")
+COMPLETE = GOOD | dict.fromkeys(LEVERAGE, False)
+
+
+@pytest.mark.parametrize("flag", LEVERAGE)
+@pytest.mark.parametrize("role", ["trade", "read"])
+def test_leverage_rights_fail_the_check(flag: str, role: str) -> None:
+    r = evaluate_restrictions(COMPLETE | {flag: True}, role)
+    assert not r.ok and r.problems[0].startswith(flag), r.problems
+    assert r.bad_flags == {flag: True}
+
+
+@pytest.mark.parametrize("flag", LEVERAGE)
+def test_a_missing_leverage_flag_fails_closed(flag: str) -> None:
+    flags = dict(COMPLETE)
+    del flags[flag]
+    r = evaluate_restrictions(flags)
+    assert not r.ok and any(p.startswith(flag) and "missing" in p for p in r.problems)
