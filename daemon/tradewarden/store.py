@@ -87,6 +87,14 @@ CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    hmac TEXT,
+    signed_from INTEGER,
+    ts REAL NOT NULL
+);
 """
 
 
@@ -396,6 +404,25 @@ class Store:
     def control(self, req_id: int) -> sqlite3.Row | None:
         rows = self._query("SELECT * FROM control_requests WHERE id=?", (req_id,))
         return rows[0] if rows else None
+
+    # --- audit chain head (written by AuditLog.append; checked by `audit verify`) -----------
+    def audit_head(self) -> sqlite3.Row | None:
+        rows = self._query("SELECT * FROM audit_head WHERE id=1")
+        return rows[0] if rows else None
+
+    @staticmethod
+    def put_audit_head(
+        db: sqlite3.Connection, seq: int, hash_: str, hmac: str | None, ts: float
+    ) -> None:
+        """Record the chain head inside the caller's transaction. Never moves backwards;
+        `signed_from` keeps the first signed seq (from then on every entry must be)."""
+        db.execute(
+            "INSERT INTO audit_head VALUES (1,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+            " seq=excluded.seq, hash=excluded.hash, hmac=excluded.hmac, ts=excluded.ts,"
+            " signed_from=COALESCE(audit_head.signed_from, excluded.signed_from)"
+            " WHERE excluded.seq > audit_head.seq",
+            (seq, hash_, hmac, seq if hmac else None, ts),
+        )
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

@@ -172,11 +172,15 @@ def alert_secrets(settings: Settings, source: Source) -> dict[str, Secret]:
     return out
 
 
-ADMIN_FIELDS = {"promotion_key": "the promotion HMAC key", "totp_secret": "the TOTP seed"}
+ADMIN_FIELDS = {
+    "promotion_key": "the promotion HMAC key",
+    "totp_secret": "the TOTP seed",
+    "audit_key": "the audit log HMAC key",
+}
 
 
 def admin_secret(settings: Settings, source: Source, name: str) -> Secret:
-    """One field of the admin secret (``promotion_key`` or ``totp_secret``); raises
+    """One field of the admin secret (``promotion_key``, ``totp_secret``, ``audit_key``); raises
     `SecretNotFoundError` naming the secret id and the field when it is not there."""
     secret_id = SecretRole.ADMIN.secret_id(settings)
     bundle = source.get(secret_id, SecretKind.ADMIN)
