@@ -494,7 +494,11 @@ def audit_key(settings: Settings, source: Source) -> Secret | None:
     from tradewarden.secrets.credentials import admin_secret
     from tradewarden.secrets.errors import SecretNotFoundError
 
+    secret_id = settings.secret_admin_id
     try:
+        exists = getattr(source, "exists", None)  # the Fernet file may not exist yet
+        if exists is not None and not exists(secret_id):
+            raise SecretNotFoundError(f"secret {secret_id}: not found", secret_id)
         key = admin_secret(settings, source, KEY_FIELD)
     except SecretNotFoundError as exc:
         if settings.profile is Profile.PROD:

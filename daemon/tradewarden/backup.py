@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tradewarden import __version__
-from tradewarden.audit import AuditLog
+from tradewarden.audit import AuditError
 from tradewarden.audit import verify as verify_audit
 from tradewarden.config import Settings
 from tradewarden.control import DaemonLock, current_actor
@@ -408,8 +408,15 @@ def _append_restored(
     location: str,
     kept: Path | None,
 ) -> None:
-    """The restore is the first new entry of the restored audit chain."""
-    audit = AuditLog(audit_dir, settings.audit_retention_days)
+    """The restore is the first new entry of the restored audit chain (signed with the
+    audit key like every entry)."""
+    from tradewarden.audit import open_audit
+    from tradewarden.secrets.errors import SecretError
+
+    try:
+        audit = open_audit(settings, directory=audit_dir)
+    except (AuditError, SecretError) as exc:
+        raise BackupError(f"cannot write the restored audit chain: {exc}") from None
     try:
         audit.append(
             "restored",

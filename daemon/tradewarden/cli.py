@@ -274,6 +274,11 @@ def promote(
         raise fail(f"{exc}: promotions are signed with it", 2) from None
     store = open_store_or_exit(settings)
     try:
+        audit = audit_or_exit(settings, store)
+    except BaseException:
+        store.close()
+        raise
+    try:
         (rep,) = report(store, [bot])
         typer.echo(render([rep]))
         pid = record(
@@ -288,9 +293,19 @@ def promote(
         SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
             f"promotion of {bot}"
         )
+        audit.append(
+            "promoted",
+            {"bot": bot, "promotion_id": pid, "strategy": specs[bot], "passed": rep.passed},
+            actor=current_actor(),
+            sync=True,
+        )
     except PromotionError as exc:
+        audit.append(
+            "promotion_refused", {"bot": bot, "why": str(exc)}, actor=current_actor(), sync=True
+        )
         raise fail(str(exc), 1) from None
     finally:
+        audit.close()
         store.close()
     typer.echo(
         f"promotion #{pid} recorded for {bot}; it trades at {settings.restart_size_factor:.0%}"

@@ -26,8 +26,11 @@ def _queue(settings: Settings) -> tuple[ApprovalQueue, AuditLog]:
     except SecretError as exc:
         typer.echo(f"error: {exc}: approvals need the TOTP secret", err=True)
         raise typer.Exit(2) from None
-    audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
-    return ApprovalQueue(settings, open_store_or_exit(settings), audit, totp), audit
+    from tradewarden.cli import audit_or_exit
+
+    store = open_store_or_exit(settings)
+    audit = audit_or_exit(settings, store)  # signed, head recorded in the state database
+    return ApprovalQueue(settings, store, audit, totp), audit
 
 
 def _settings() -> Settings:

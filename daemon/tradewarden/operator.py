@@ -8,7 +8,6 @@ from typing import Any
 import typer
 
 from tradewarden import __version__
-from tradewarden.audit import AuditLog
 from tradewarden.config import Settings
 from tradewarden.control import DaemonLock, current_actor, request_via_daemon
 from tradewarden.ramp import SizeRamp
@@ -102,8 +101,14 @@ def human_action(settings: Settings, action: str, reason: str) -> int:
         typer.echo(f"{action} applied by the running daemon: {res['result']}")
         return 0
     try:
+        from tradewarden.cli import audit_or_exit
+
         store = open_store_or_exit(settings)
-        audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+        try:
+            audit = audit_or_exit(settings, store)
+        except BaseException:
+            store.close()
+            raise
         try:
             risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])
             if action == "reset":
