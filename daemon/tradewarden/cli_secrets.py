@@ -190,6 +190,8 @@ def _keep_audit_key(source: Any, secret_id: str, payload: dict[str, Any]) -> Non
     from tradewarden.secrets.errors import SecretNotFoundError
 
     try:
+        if not source.exists(secret_id):
+            return
         current = source.get(secret_id, SecretKind.ADMIN).get("audit_key")
     except SecretNotFoundError:
         return
