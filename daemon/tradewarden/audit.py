@@ -269,7 +269,7 @@ class AuditLog:
         if self._key is not None:
             entry["hmac"] = entry_mac(self._key, entry["hash"])
         # the head committed to a durable database must never be ahead of the file on disk
-        durable_head = db is not None and self.store is not None and self.store.durable
+        durable_head = db is not None and (self.store is None or self.store.durable)
         try:
             self._fh.write(canonical(entry).decode() + "\n")
             self._fh.flush()

@@ -207,26 +207,32 @@ class Store:
     # --- orders -----------------------------------------------------------------------------
     def record_intent(self, order: Order) -> None:
         """Commit the order (status PENDING) before any request is sent."""
-        now = time.time()
         with self.tx() as db:
-            db.execute(
-                "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    order.client_order_id,
-                    order.bot,
-                    order.symbol,
-                    str(order.side),
-                    str(order.order_type),
-                    order.qty,
-                    order.price,
-                    str(order.status),
-                    order.filled_qty,
-                    order.avg_price,
-                    order.exchange_order_id,
-                    order.created_at or now,
-                    now,
-                ),
-            )
+            self.insert_intent(db, order)
+
+    @staticmethod
+    def insert_intent(db: sqlite3.Connection, order: Order) -> None:
+        """`record_intent` inside the caller's transaction (the order gate commits the
+        intent and its audit head together)."""
+        now = time.time()
+        db.execute(
+            "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                order.client_order_id,
+                order.bot,
+                order.symbol,
+                str(order.side),
+                str(order.order_type),
+                order.qty,
+                order.price,
+                str(order.status),
+                order.filled_qty,
+                order.avg_price,
+                order.exchange_order_id,
+                order.created_at or now,
+                now,
+            ),
+        )
 
     def update_order(self, order: Order) -> None:
         with self.tx() as db:

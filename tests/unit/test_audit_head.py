@@ -201,3 +201,64 @@ def test_the_daemon_records_the_head_and_refuses_a_truncated_chain(
     with pytest.raises(StartupError, match=r"entry seq 2 is missing"):
         Daemon(settings, notifier=LogNotifier())
     assert safe_config(settings)["credential_key_set"] is True
+
+
+def test_an_order_intent_and_its_audit_head_commit_together(tmp_path: Path) -> None:
+    """The order gate writes the intent and the audit head in one transaction: an intent
+    whose audit entry cannot be written is not committed (and nothing is sent)."""
+    from tradewarden.audit import AuditLog
+    from tradewarden.config import load_settings
+    from tradewarden.models import OrderRequest, OrderType, Side
+    from tradewarden.order_gate import OrderGate
+    from tradewarden.paper import PaperBroker
+    from tradewarden.risk.engine import RiskEngine
+    from tradewarden.store import Store
+
+    settings = load_settings(state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross", symbols="BTCUSDT")
+    store = Store(settings.db_path)
+    audit = AuditLog(settings.audit_dir, store=store)
+    broker = PaperBroker({"USDT": 10_000.0})
+    sent: list[Any] = []
+    real_submit = broker.submit
+
+    def submit(req: Any) -> Any:
+        sent.append(req)
+        return real_submit(req)
+
+    broker.submit = submit  # type: ignore[method-assign]
+    risk = RiskEngine(settings, store, ["b1"])
+    risk.book.free = {"USDT": 10_000.0}
+    gate = OrderGate(risk, broker, store, audit)
+
+    def request() -> OrderRequest:
+        return OrderRequest(
+            bot="b1", symbol="BTCUSDT", side=Side.BUY, qty=0.001, order_type=OrderType.MARKET
+        )
+
+    class Broken(Exception):
+        pass
+
+    def fail(*_a: Any, **_k: Any) -> Any:
+        raise Broken("disk full")
+
+    real = audit._append_locked
+    audit._append_locked = fail  # type: ignore[method-assign]
+    with pytest.raises(Broken):
+        gate.submit(request(), 50_000.0)
+    assert store.order_count() == 0 and not sent
+    assert not (settings.audit_dir / "audit.lock").exists() or not entries_in(settings.audit_dir)
+    audit._append_locked = real  # type: ignore[method-assign]
+    gate.submit(request(), 50_000.0)
+    head = store.audit_head()
+    events = entries_in(settings.audit_dir)
+    intent = next((e for e in events if e["event"] == "order_intent"), events)
+    assert store.order_count() == 1, events
+    assert head is not None and head["seq"] >= intent["seq"]
+    audit.close()
+    store.close()
+
+
+def entries_in(d: Path) -> list[dict[str, Any]]:
+    return [
+        json.loads(x) for f in sorted(d.glob("audit-*.jsonl")) for x in f.read_text().splitlines()
+    ]
