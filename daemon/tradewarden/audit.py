@@ -185,8 +185,16 @@ class AuditLog:
             )
 
     def verify_chain(self, refs: Sequence[Head] = ()) -> VerifyResult:
-        """`verify` this log's directory with this log's key."""
-        return verify(self.dir, key=self._key, refs=refs)
+        """`verify` this log's directory with this log's key, as it stood at one instant
+        (the file sizes are taken under the writers' lock, so an append in progress is
+        not mistaken for a truncated line)."""
+        with self._lock:
+            fcntl.flock(self._lockfd, fcntl.LOCK_EX)
+            try:
+                sizes = {f.name: f.stat().st_size for f in self._files()}
+            finally:
+                fcntl.flock(self._lockfd, fcntl.LOCK_UN)
+        return verify(self.dir, key=self._key, refs=refs, sizes=sizes)
 
     def head(self) -> Head:
         """The chain's last entry as on disk now (other writers included)."""
@@ -360,6 +368,7 @@ def verify(
     *,
     key: Secret | bytes | str | None = None,
     refs: Sequence[Head] = (),
+    sizes: dict[str, int] | None = None,
 ) -> VerifyResult:
     """Walk every file and line; report the first place the chain breaks.
 
@@ -367,10 +376,13 @@ def verify(
     are checked by hash only, and a note says so). `refs`: heads recorded elsewhere (the
     SQLite head, the off-host anchor): the chain must reach each one's seq with the same
     hash (and HMAC); a chain that ends before it was truncated, one that differs was
-    rewritten. A ref's `signed_from` says from which seq every entry must be signed."""
+    rewritten. A ref's `signed_from` says from which seq every entry must be signed.
+    `sizes`: verify only these files up to these sizes (`AuditLog.verify_chain`)."""
     d = Path(directory)
     k = _key_bytes(key)
     files = sorted(d.glob("audit-*.jsonl"))
+    if sizes is not None:  # a snapshot: only what existed then, up to its size then
+        files = [f for f in files if f.name in sizes]
     prev, seq, start_mac = GENESIS, 0, None
     anchor = d / ANCHOR
     if anchor.exists():
@@ -394,6 +406,8 @@ def verify(
 
     for f in files:
         raw = f.read_bytes()
+        if sizes is not None:
+            raw = raw[: sizes[f.name]]
         if raw and not raw.endswith(b"\n"):
             return broken("file ends mid-line (truncated)", f.name, raw.count(b"\n") + 1)
         no = 0

@@ -24,7 +24,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Audit log: verify the chain, anchor its head off the host, begin a new chain.",
+    no_args_is_help=True,
+)
 app.add_typer(audit_app, name="audit")
 
 ConfigOpt = Annotated[

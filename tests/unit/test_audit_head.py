@@ -262,3 +262,25 @@ def entries_in(d: Path) -> list[dict[str, Any]]:
     return [
         json.loads(x) for f in sorted(d.glob("audit-*.jsonl")) for x in f.read_text().splitlines()
     ]
+
+
+def test_a_new_chain_continues_from_the_recorded_head(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
+    declare(3)
+    f = audit_file(state)
+    f.write_text("".join(f.read_text().splitlines(keepends=True)[:-1]))
+    assert verify().exit_code == 1
+    busy = runner.invoke(app, ["audit", "new-chain", "--reason", "INC-1"])
+    assert busy.exit_code == 1 and "move the directory aside" in busy.output
+    (state / "audit").rename(state / "audit.broken")
+    r = runner.invoke(app, ["audit", "new-chain", "--reason", "INC-1"])
+    assert r.exit_code == 0, r.output
+    (first,) = entries(state)
+    assert first["event"] == "chain_restarted" and first["seq"] == 4
+    assert first["data"]["continues_from"]["seq"] == 3 and first["data"]["reason"] == "INC-1"
+    ok = verify()
+    assert ok.exit_code == 0, ok.output
+    declare(1)
+    assert verify().exit_code == 0
