@@ -165,6 +165,7 @@ class Daemon:
         self.outbox_stats: Callable[[], Any] | None = None
         self._audit_start(settings)
         self.anchor_job: AnchorJob | None = None
+        self._anchor_failures_seen = 0
         if settings.audit_anchor_bucket:
             self.anchor_job = AnchorJob(
                 self.audit,
@@ -398,6 +399,13 @@ class Daemon:
             self.metrics.outbox_oldest.set(ob.oldest_age_seconds)
             self._count_alerts("delivered", ob.delivered_by_channel, self.metrics.alerts_delivered)
             self._count_alerts("failed", ob.failures_by_channel, self.metrics.alert_failures)
+        job = getattr(self, "anchor_job", None)
+        if job is not None:
+            self.metrics.audit_anchor_success.set(job.last_ok_ts)
+            new_failures = job.failures - self._anchor_failures_seen
+            if new_failures > 0:
+                self.metrics.audit_anchor_failures.inc(new_failures)
+                self._anchor_failures_seen += new_failures
         ban_until = self.store.get("exchange.banned_until")
         self.metrics.exchange_ban_until.set(float(ban_until or 0.0))
         timesync = getattr(self.broker, "timesync", None)

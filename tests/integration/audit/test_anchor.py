@@ -160,3 +160,30 @@ def test_the_daemon_anchors_at_start_and_at_stop(s3: Any, tmp_path: Path) -> Non
     text = "".join(f.read_text() for f in audit_files(state(tmp_path)))
     assert CREDENTIAL_KEY_CANARY not in text and AUDIT_KEY not in text
     assert runner.invoke(app, ["audit", "verify", "--anchor"]).exit_code == 0
+
+
+def test_a_failing_anchor_is_counted_and_trading_goes_on(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradewarden.app import Daemon
+    from tradewarden.config import load_settings
+    from tradewarden.notify import LogNotifier
+
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_ANCHOR_BUCKET", "no-such-bucket")
+    d = Daemon(load_settings(), notifier=LogNotifier())
+    try:
+        assert d.anchor_job is not None
+        assert not d.anchor_job.tick()
+        assert "no-such-bucket" in d.anchor_job.last_error
+        d.write_snapshot()
+        failures = d.metrics.registry.get_sample_value("tradewarden_audit_anchor_failures_total")
+        assert failures is not None and failures >= 1
+        assert (
+            d.metrics.registry.get_sample_value(
+                "tradewarden_audit_anchor_last_success_timestamp_seconds"
+            )
+            == 0.0
+        )
+    finally:
+        d.close()
+    assert entries(state(tmp_path))[-1]["event"] == "daemon_stopped"
