@@ -284,3 +284,29 @@ def test_a_new_chain_continues_from_the_recorded_head(
     assert ok.exit_code == 0, ok.output
     declare(1)
     assert verify().exit_code == 0
+
+
+def test_processes_appending_with_the_head_keep_one_chain(tmp_path: Path) -> None:
+    """Several writers (the daemon, CLI commands) each record the head: SQLite's write lock
+    then the file lock, in that order everywhere, so no deadlock and the head is the last."""
+    import subprocess
+    import sys
+
+    from tradewarden.audit import recorded_head
+    from tradewarden.audit import verify as verify_dir
+    from tradewarden.store import Store
+
+    code = (
+        "import sys; from tradewarden.audit import AuditLog; from tradewarden.store import Store;"
+        "s = Store(sys.argv[1] + '/db.sqlite3', durable=False);"
+        f"log = AuditLog(sys.argv[1] + '/audit', key={AUDIT_KEY!r}, store=s);"
+        "[log.append('p', {'n': n}) for n in range(100)]; log.close(); s.close()"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)]) for _ in range(3)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    store = Store(tmp_path / "db.sqlite3")
+    head = recorded_head(store)
+    store.close()
+    assert head is not None and head.seq == 300 and head.signed_from == 1
+    res = verify_dir(tmp_path / "audit", key=AUDIT_KEY, refs=[head])
+    assert res.ok and res.lines == 300 and res.last_hash == head.hash, res.describe()
