@@ -310,3 +310,15 @@ def test_processes_appending_with_the_head_keep_one_chain(tmp_path: Path) -> Non
     assert head is not None and head.seq == 300 and head.signed_from == 1
     res = verify_dir(tmp_path / "audit", key=AUDIT_KEY, refs=[head])
     assert res.ok and res.lines == 300 and res.last_hash == head.hash, res.describe()
+
+
+def test_a_backup_of_a_cut_chain_is_refused_at_restore(state: Path, tmp_path: Path) -> None:
+    declare(3)
+    f = audit_file(state)
+    f.write_text("".join(f.read_text().splitlines(keepends=True)[:-1]))
+    made = runner.invoke(app, ["backup", "--to", str(tmp_path / "backups"), "--json"])
+    assert made.exit_code == 0, made.output
+    location = json.loads(made.output)["location"]
+    check = runner.invoke(app, ["restore", "--from", location, "--check"])
+    assert check.exit_code != 0, check.output
+    assert "entry seq 3 is missing" in check.output, check.output
