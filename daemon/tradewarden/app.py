@@ -7,6 +7,7 @@ what `tradewarden run` starts and what the tests start in a subprocess.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import threading
@@ -17,8 +18,8 @@ from typing import Any
 
 from tradewarden import __version__
 from tradewarden.approvals import ApprovalQueue
-from tradewarden.audit import AuditLog
-from tradewarden.audit import verify as verify_audit
+from tradewarden.audit import UNSET, AuditConfigError, canonical, open_audit, recorded_head
+from tradewarden.audit_anchor import AnchorJob, S3Anchor
 from tradewarden.config import Mode, Settings
 from tradewarden.control import ControlDesk, DaemonLock, current_actor
 from tradewarden.ledger import Ledger
@@ -31,6 +32,7 @@ from tradewarden.ramp import SizeRamp
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
 from tradewarden.risk.state import TradingState
+from tradewarden.secrets.value import Secret
 from tradewarden.store import Store, fill_from_row
 from tradewarden.strategy import build_strategy
 from tradewarden.trader import Bot, Notifier, Trader
@@ -79,10 +81,12 @@ class Daemon:
         decision: LiveDecision | None = None,
         broker: Any = None,
         make_broker: Callable[[Store, Metrics], Any] | None = None,
+        audit_key: Secret | None = UNSET,
     ) -> None:
         """`broker`: a ready broker (tests); `make_broker(store, metrics)`: the exchange
         gateway, built once the state is open. Neither: the paper broker. With an exchange,
-        open orders are resolved by the first reconciliation (`ExchangeLoop.start`)."""
+        open orders are resolved by the first reconciliation (`ExchangeLoop.start`).
+        `audit_key`: the audit HMAC key (default: read from the configured secret source)."""
         self.settings = settings
         self.decision = decision or LiveDecision(Mode.PAPER, ["paper mode requested"])
         self.lock = DaemonLock(settings.state_dir)
@@ -97,14 +101,11 @@ class Daemon:
         self.readiness_checks: list[Callable[[], list[str]]] = []
         try:
             self.store = Store(settings.db_path, durable=self.decision.mode is not Mode.PAPER)
-            chain = verify_audit(settings.audit_dir) if settings.audit_dir.is_dir() else None
-            if chain is not None and not chain.ok:
-                raise StartupError(
-                    f"refusing to start: {chain.describe()}. Treat it as a security event "
-                    "(runbooks/audit-chain-broken.md): preserve the directory as evidence, "
-                    "move it aside, and start again to begin a new chain."
-                )
-            self.audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+            try:
+                self.audit = open_audit(settings, self.store, key=audit_key)
+            except AuditConfigError as exc:
+                raise StartupError(str(exc)) from None
+            self._check_audit_chain(settings)
             self.audit.prune()
             specs = settings.bot_specs()
             self.bots = [Bot(n, s, build_strategy(st)) for n, s, st in specs]
@@ -177,17 +178,60 @@ class Daemon:
         self.trader.events.on_order.append(self._count_order)
         self.started = False
         self.outbox_stats: Callable[[], Any] | None = None
+        self._audit_start(settings)
+        self.anchor_job: AnchorJob | None = None
+        self._anchor_failures_seen = 0
+        if settings.audit_anchor_bucket:
+            self.anchor_job = AnchorJob(
+                self.audit,
+                S3Anchor.from_settings(settings),
+                settings.audit_anchor_interval_seconds,
+            )
+            self.anchor_job.start()
+
+    def _check_audit_chain(self, settings: Settings) -> None:
+        """The chain must verify, HMACs included, and reach the head SQLite recorded."""
+        head = recorded_head(self.store)
+        if head is None and not settings.audit_dir.is_dir():
+            return
+        chain = self.audit.verify_chain([head] if head is not None else [])
+        if not chain.ok:
+            raise StartupError(
+                f"refusing to start: {chain.describe()}. Treat it as a security event "
+                "(runbooks/audit-chain-broken.md): preserve the directory as evidence, "
+                "move it aside, and begin a new chain with `tradewarden audit new-chain`."
+            )
+
+    def _audit_start(self, settings: Settings) -> None:
+        """`daemon_started` records the effective config (redacted) and its SHA-256; a
+        config that differs from the last start's is also audited as `config_changed`."""
+        config = safe_config(settings)
+        digest = hashlib.sha256(canonical(config)).hexdigest()
+        previous = self.store.get("audit.config") or {}
+        changed = sorted(k for k in set(config) | set(previous) if config.get(k) != previous.get(k))
         self.audit.append(
             "daemon_started",
             {
                 "version": __version__,
                 "mode": self.decision.mode.value,
                 "why_not_live": self.decision.blockers,
-                "config": safe_config(settings),
+                "config": config,
+                "config_sha256": digest,
                 "state": self.risk.state.label,
             },
             sync=True,
         )
+        if previous and changed:
+            self.audit.append(
+                "config_changed",
+                {
+                    "previous_sha256": self.store.get("audit.config_sha256"),
+                    "config_sha256": digest,
+                    "changed": {k: [previous.get(k), config.get(k)] for k in changed},
+                },
+                sync=True,
+            )
+        self.store.put_many({"audit.config": config, "audit.config_sha256": digest})
 
     def resolve_open_orders(self) -> None:
         """At start, ask the broker about every order we left open or unresolved.
@@ -233,6 +277,8 @@ class Daemon:
     def close(self) -> None:
         self.write_snapshot(final=True)
         self.audit.append("daemon_stopped", {"ticks": self.trader.ticks}, sync=True)
+        if self.anchor_job is not None:
+            self.anchor_job.stop(final=True)  # the head after daemon_stopped goes off-host
         self.audit.close()
         self.store.close()
         self.lock.release()
@@ -363,6 +409,13 @@ class Daemon:
             self.metrics.outbox_oldest.set(ob.oldest_age_seconds)
             self._count_alerts("delivered", ob.delivered_by_channel, self.metrics.alerts_delivered)
             self._count_alerts("failed", ob.failures_by_channel, self.metrics.alert_failures)
+        job = getattr(self, "anchor_job", None)
+        if job is not None:
+            self.metrics.audit_anchor_success.set(job.last_ok_ts)
+            new_failures = job.failures - self._anchor_failures_seen
+            if new_failures > 0:
+                self.metrics.audit_anchor_failures.inc(new_failures)
+                self._anchor_failures_seen += new_failures
         ban_until = self.store.get("exchange.banned_until")
         self.metrics.exchange_ban_until.set(float(ban_until or 0.0))
         timesync = getattr(self.broker, "timesync", None)
@@ -472,10 +525,25 @@ def resolve_cleared_alerts(notifier: Any, risk: RiskEngine, cleared: list[str], 
 
 
 def safe_config(settings: Settings) -> dict[str, Any]:
-    """The settings as recorded in audit/status: never a secret."""
+    """The settings as recorded in audit/status: never a secret (no credential key, no
+    password in a URL)."""
     data = settings.model_dump(mode="json", exclude={"credential_key"})
     data["credential_key_set"] = settings.credential_key is not None
+    for k, v in data.items():
+        if isinstance(v, str) and "@" in v and "://" in v:
+            data[k] = _without_userinfo(v)
     return data
+
+
+def _without_userinfo(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"***@{host}"))
+    except ValueError:
+        return "***"
 
 
 def _paper_balances(settings: Settings, fills: list[Fill]) -> dict[str, float]:

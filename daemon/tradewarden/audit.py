@@ -1,28 +1,56 @@
-"""Append-only, hash-chained audit log (JSON lines).
+"""Append-only, hash-chained, HMAC-signed audit log (JSON lines).
 
-Each line: ``{"seq", "ts", "event", "actor", "data", "prev_hash", "hash"}`` where ``hash`` is
-the SHA-256 of the canonical JSON of the other fields. The chain runs across the daily
-files (``audit-YYYY-MM-DD.jsonl``): the first line of a file carries the last hash of the
-previous file, so deleting, editing, reordering or truncating any line is detected by
-:func:`verify`. Files older than the retention period are pruned; the hash of the last
-pruned line is kept in ``chain-anchor.json`` so the remaining chain still verifies.
+Each line: ``{"seq", "ts", "event", "actor", "data", "prev_hash", "hash", "hmac"}``.
+``hash`` is the SHA-256 of the canonical JSON of the fields other than ``hash`` and
+``hmac``; ``hmac`` is HMAC-SHA256 of that hash under the audit key (the admin secret's
+``audit_key`` field; ``TRADEWARDEN_AUDIT_KEY`` with the env source). The chain runs across
+the daily files (``audit-YYYY-MM-DD.jsonl``): the first line of a file carries the last hash
+of the previous file, so deleting, editing or reordering any line is detected by
+:func:`verify`.
+
+What the chain alone cannot show, three more records catch:
+
+* the **head** (last seq, hash, HMAC) is written to SQLite (table ``audit_head``) at each
+  append, under the same lock and in the same transaction when the caller passes its own
+  (``append(..., db=conn)``): lines cut off the end of the newest file, or a tail rewritten
+  with recomputed hashes, no longer match it;
+* the **HMAC**: someone who rewrites the files (and even the database) without the key
+  cannot make valid entries; once a chain is signed every later entry must be;
+* the **off-host anchor** (:mod:`tradewarden.audit_anchor`): the head copied to S3.
+
+Entries written before signing existed (no ``hmac``) still verify as *legacy* with a note,
+but only as the chain's beginning: an unsigned entry after a signed one is a break.
+Files older than the retention period are pruned; the hash of the last pruned line is kept
+in ``chain-anchor.json`` so the remaining chain still verifies.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
+import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tradewarden.config import Settings
+    from tradewarden.secrets.source import Source
+    from tradewarden.secrets.value import Secret
+    from tradewarden.store import Store
 
 GENESIS = "0" * 64
 ANCHOR = "chain-anchor.json"
+MAC_CONTEXT = b"tradewarden-audit-v1\n"
+MIN_KEY_CHARS = 32
+KEY_FIELD = "audit_key"
 
 
 def canonical(obj: dict[str, Any]) -> bytes:
@@ -30,12 +58,31 @@ def canonical(obj: dict[str, Any]) -> bytes:
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "hash"}
+    body = {k: v for k, v in entry.items() if k not in ("hash", "hmac")}
     return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def entry_mac(key: bytes, entry_hash_hex: str) -> str:
+    return hmac.new(key, MAC_CONTEXT + entry_hash_hex.encode(), hashlib.sha256).hexdigest()
 
 
 class AuditError(Exception):
     """The audit log cannot be written or read."""
+
+
+class AuditConfigError(AuditError):
+    """The audit log is misconfigured (no audit key in prod, a key too short): exit 2."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """A chain head recorded elsewhere (SQLite, the off-host anchor) to check the files by."""
+
+    seq: int
+    hash: str
+    hmac: str | None = None
+    source: str = "the recorded head"
+    signed_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,37 +93,70 @@ class VerifyResult:
     problem: str = ""
     file: str = ""
     line: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    last_seq: int = 0
+    last_hash: str = ""
 
     def describe(self) -> str:
         if self.ok:
-            return f"audit chain OK: {self.lines} entries in {self.files} file(s)"
-        return f"audit chain BROKEN at {self.file} line {self.line}: {self.problem}"
+            head = f"audit chain OK: {self.lines} entries in {self.files} file(s)"
+        else:
+            head = f"audit chain BROKEN at {self.file} line {self.line}: {self.problem}"
+        return "\n".join([head, *(f"  note: {n}" for n in self.notes)])
+
+
+def _key_bytes(key: Secret | bytes | str | None) -> bytes | None:
+    if key is None:
+        return None
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, str):
+        return key.encode()
+    return key.reveal().encode()
 
 
 class AuditLog:
-    """Writer. Thread-safe. `fsync` on events that matter (trips, resets, halts)."""
+    """Writer. Thread-safe; several processes may write (an flock per append).
 
-    def __init__(self, directory: Path | str, retention_days: int = 90) -> None:
+    `key`: the audit key (entries are HMAC-signed); without it entries are unsigned, which
+    only a development chain may be (`open_audit` refuses it in prod). `store`: the state
+    database that records the head at each append."""
+
+    def __init__(
+        self,
+        directory: Path | str,
+        retention_days: int = 90,
+        *,
+        key: Secret | bytes | str | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.retention_days = retention_days
+        self.store = store
+        self._key = _key_bytes(key)
         self._lock = threading.Lock()
         self._fh: Any = None
         self._day: str = ""
         self._lockfd = os.open(self.dir / "audit.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._seen: tuple[str, int] = ("", -1)  # (file, size) after our last write
-        self._seq, self._prev = self._tail()
+        self._seq, self._prev, self._prev_mac = self._tail()
+        self._check_key()
+
+    @property
+    def signed(self) -> bool:
+        return self._key is not None
 
     def _files(self) -> list[Path]:
         return sorted(self.dir.glob("audit-*.jsonl"))
 
-    def _tail(self) -> tuple[int, str]:
+    def _tail(self) -> tuple[int, str, str | None]:
         for f in reversed(self._files()):
             last = _last_line(f)
             if last:
                 try:
                     e = json.loads(last)
-                    return int(e["seq"]), str(e["hash"])
+                    return int(e["seq"]), str(e["hash"]), e.get("hmac")
                 except (ValueError, KeyError, TypeError) as exc:
                     raise AuditError(
                         f"audit file {f} ends in an unreadable line; run `tradewarden audit "
@@ -85,8 +165,46 @@ class AuditLog:
         anchor = self.dir / ANCHOR
         if anchor.exists():
             a = json.loads(anchor.read_text())
-            return int(a["seq"]), str(a["hash"])
-        return 0, GENESIS
+            return int(a["seq"]), str(a["hash"]), a.get("hmac")
+        return 0, GENESIS, None
+
+    def _check_key(self) -> None:
+        """Refuse to extend a signed chain unsigned, or with another key."""
+        if self._prev_mac is None:
+            return
+        if self._key is None:
+            raise AuditError(
+                f"the audit chain in {self.dir} is HMAC-signed and this process has no audit"
+                f" key (admin secret field {KEY_FIELD}; TRADEWARDEN_AUDIT_KEY with the env"
+                " source): refusing to write unsigned entries"
+            )
+        if not hmac.compare_digest(entry_mac(self._key, self._prev), self._prev_mac):
+            raise AuditError(
+                f"the audit key does not match the key the chain in {self.dir} is signed"
+                f" with (seq {self._seq}): refusing to write; run `tradewarden audit verify`"
+            )
+
+    def verify_chain(self, refs: Sequence[Head] = ()) -> VerifyResult:
+        """`verify` this log's directory with this log's key, as it stood at one instant
+        (the file sizes are taken under the writers' lock, so an append in progress is
+        not mistaken for a truncated line)."""
+        with self._lock:
+            fcntl.flock(self._lockfd, fcntl.LOCK_EX)
+            try:
+                sizes = {f.name: f.stat().st_size for f in self._files()}
+            finally:
+                fcntl.flock(self._lockfd, fcntl.LOCK_UN)
+        return verify(self.dir, key=self._key, refs=refs, sizes=sizes)
+
+    def head(self) -> Head:
+        """The chain's last entry as on disk now (other writers included)."""
+        with self._lock:
+            fcntl.flock(self._lockfd, fcntl.LOCK_EX)
+            try:
+                seq, h, mac = self._tail()
+            finally:
+                fcntl.flock(self._lockfd, fcntl.LOCK_UN)
+        return Head(seq, h, mac, "the local chain")
 
     def append(
         self,
@@ -96,26 +214,58 @@ class AuditLog:
         actor: str = "daemon",
         sync: bool = False,
         ts: float | None = None,
+        db: sqlite3.Connection | None = None,
     ) -> dict[str, Any]:
+        """Append one entry. With a store, the head is recorded in SQLite: in `db` (the
+        caller's open transaction, so the entry's head commits with the state change it
+        audits) or else in a transaction of its own. Lock order everywhere: SQLite write
+        lock, then this object's lock, then the file lock."""
         now = time.time() if ts is None else ts
+        if self.store is not None and db is None:
+            with self.store.tx() as conn:
+                return self._append(event, data, actor, sync, now, conn)
+        return self._append(event, data, actor, sync, now, db)
+
+    def _append(
+        self,
+        event: str,
+        data: dict[str, Any] | None,
+        actor: str,
+        sync: bool,
+        now: float,
+        db: sqlite3.Connection | None,
+    ) -> dict[str, Any]:
         with self._lock:
             # One chain, several writers (the daemon and CLI commands): an exclusive lock
             # per append, and the tail re-read whenever another process wrote since.
             fcntl.flock(self._lockfd, fcntl.LOCK_EX)
             try:
-                return self._append_locked(event, data, actor, sync, now)
+                entry = self._append_locked(event, data, actor, sync, now, db)
+                if db is not None:
+                    from tradewarden.store import Store
+
+                    Store.put_audit_head(db, entry["seq"], entry["hash"], entry.get("hmac"), now)
+                return entry
             finally:
                 fcntl.flock(self._lockfd, fcntl.LOCK_UN)
 
     def _append_locked(
-        self, event: str, data: dict[str, Any] | None, actor: str, sync: bool, now: float
+        self,
+        event: str,
+        data: dict[str, Any] | None,
+        actor: str,
+        sync: bool,
+        now: float,
+        db: sqlite3.Connection | None,
     ) -> dict[str, Any]:
         day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
         if day != self._day:
             self._rotate(day)
         if (self._day, os.fstat(self._fh.fileno()).st_size) != self._seen:
-            self._seq, self._prev = self._tail()  # another writer appended since our last
-        entry = {
+            # another writer appended since our last
+            self._seq, self._prev, self._prev_mac = self._tail()
+            self._check_key()
+        entry: dict[str, Any] = {
             "seq": self._seq + 1,
             "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
             "event": event,
@@ -124,14 +274,18 @@ class AuditLog:
             "prev_hash": self._prev,
         }
         entry["hash"] = entry_hash(entry)
+        if self._key is not None:
+            entry["hmac"] = entry_mac(self._key, entry["hash"])
+        # the head committed to a durable database must never be ahead of the file on disk
+        durable_head = db is not None and (self.store is None or self.store.durable)
         try:
             self._fh.write(canonical(entry).decode() + "\n")
             self._fh.flush()
-            if sync:
+            if sync or durable_head:
                 os.fsync(self._fh.fileno())
         except OSError as exc:
             raise AuditError(f"cannot write audit log in {self.dir}: {exc}") from None
-        self._seq, self._prev = entry["seq"], entry["hash"]
+        self._seq, self._prev, self._prev_mac = entry["seq"], entry["hash"], entry.get("hmac")
         self._seen = (self._day, os.fstat(self._fh.fileno()).st_size)
         return entry
 
@@ -176,12 +330,16 @@ class AuditLog:
                 last = _last_line(f)
                 if last:
                     e = json.loads(last)
-                    tmp = self.dir / (ANCHOR + ".tmp")
-                    tmp.write_text(json.dumps({"seq": e["seq"], "hash": e["hash"], "file": f.name}))
-                    os.replace(tmp, self.dir / ANCHOR)
+                    _write_chain_start(self.dir, e["seq"], e["hash"], e.get("hmac"), f.name)
                 f.unlink()
                 removed.append(f)
         return removed
+
+
+def _write_chain_start(d: Path, seq: int, h: str, mac: str | None, origin: str) -> None:
+    tmp = d / (ANCHOR + ".tmp")
+    tmp.write_text(json.dumps({"seq": seq, "hash": h, "hmac": mac, "file": origin}))
+    os.replace(tmp, d / ANCHOR)
 
 
 def _last_line(path: Path) -> str:
@@ -201,60 +359,221 @@ def _last_line(path: Path) -> str:
     return lines[-1].decode("utf-8", "replace") if lines else ""
 
 
-def verify(directory: Path | str) -> VerifyResult:
-    """Walk every file and line; report the first place the chain breaks."""
+def _span(first: int, last: int) -> str:
+    return f"seq {first}" if first == last else f"seq {first}..{last}"
+
+
+def verify(
+    directory: Path | str,
+    *,
+    key: Secret | bytes | str | None = None,
+    refs: Sequence[Head] = (),
+    sizes: dict[str, int] | None = None,
+) -> VerifyResult:
+    """Walk every file and line; report the first place the chain breaks.
+
+    `key`: the audit key; each entry's HMAC is checked with it (without it, signed entries
+    are checked by hash only, and a note says so). `refs`: heads recorded elsewhere (the
+    SQLite head, the off-host anchor): the chain must reach each one's seq with the same
+    hash (and HMAC); a chain that ends before it was truncated, one that differs was
+    rewritten. A ref's `signed_from` says from which seq every entry must be signed.
+    `sizes`: verify only these files up to these sizes (`AuditLog.verify_chain`)."""
     d = Path(directory)
+    k = _key_bytes(key)
     files = sorted(d.glob("audit-*.jsonl"))
-    prev, seq = GENESIS, 0
+    if sizes is not None:  # a snapshot: only what existed then, up to its size then
+        files = [f for f in files if f.name in sizes]
+    prev, seq, start_mac = GENESIS, 0, None
     anchor = d / ANCHOR
     if anchor.exists():
         try:
             a = json.loads(anchor.read_text())
-            prev, seq = str(a["hash"]), int(a["seq"])
+            prev, seq, start_mac = str(a["hash"]), int(a["seq"]), a.get("hmac")
         except (ValueError, KeyError, TypeError):
             return VerifyResult(False, 0, len(files), "chain anchor is unreadable", ANCHOR, 0)
+    start_seq, start_hash = seq, prev
+    must_sign_from = min((r.signed_from for r in refs if r.signed_from), default=None)
+    wanted = {r.seq for r in refs}
+    found: dict[int, tuple[str, str | None, str, int]] = {}
+    legacy: list[int] = []
+    first_signed: int | None = None
+    unchecked = 0
     total = 0
+    last_file, last_no = (files[-1].name if files else ""), 0
+
+    def broken(problem: str, fname: str, no: int) -> VerifyResult:
+        return VerifyResult(False, total, len(files), problem, fname, no, last_seq=seq)
+
     for f in files:
         raw = f.read_bytes()
+        if sizes is not None:
+            raw = raw[: sizes[f.name]]
         if raw and not raw.endswith(b"\n"):
-            last_no = raw.count(b"\n") + 1
-            return VerifyResult(
-                False, total, len(files), "file ends mid-line (truncated)", f.name, last_no
-            )
+            return broken("file ends mid-line (truncated)", f.name, raw.count(b"\n") + 1)
+        no = 0
         for no, line in enumerate(raw.split(b"\n")[:-1] if raw else [], start=1):
             try:
                 e = json.loads(line)
                 if not isinstance(e, dict):
                     raise ValueError("not an object")
             except ValueError:
-                return VerifyResult(False, total, len(files), "line is not valid JSON", f.name, no)
+                return broken("line is not valid JSON", f.name, no)
             if e.get("seq") != seq + 1:
-                return VerifyResult(
-                    False,
-                    total,
-                    len(files),
+                return broken(
                     f"sequence {e.get('seq')} follows {seq} (line deleted or reordered)",
                     f.name,
                     no,
                 )
             if e.get("prev_hash") != prev:
-                return VerifyResult(
-                    False,
-                    total,
-                    len(files),
-                    "prev_hash does not match the previous entry",
-                    f.name,
-                    no,
-                )
+                return broken("prev_hash does not match the previous entry", f.name, no)
             if entry_hash(e) != e.get("hash"):
-                return VerifyResult(
-                    False,
-                    total,
-                    len(files),
-                    "hash does not match the content (line edited)",
-                    f.name,
-                    no,
-                )
+                return broken("hash does not match the content (line edited)", f.name, no)
+            mac = e.get("hmac")
+            if mac is None:
+                signed_from = first_signed or must_sign_from
+                if signed_from is not None and e["seq"] >= signed_from:
+                    return broken(
+                        f"seq {e['seq']} has no HMAC but the chain is HMAC-signed from seq"
+                        f" {signed_from} (rewritten without the audit key?)",
+                        f.name,
+                        no,
+                    )
+                legacy.append(e["seq"])
+            else:
+                if first_signed is None:
+                    first_signed = e["seq"]
+                if k is None:
+                    unchecked += 1
+                elif not isinstance(mac, str) or not hmac.compare_digest(
+                    entry_mac(k, e["hash"]), mac
+                ):
+                    return broken(
+                        f"HMAC of seq {e['seq']} does not match (entry rewritten without the"
+                        " audit key, or verified with a different key)",
+                        f.name,
+                        no,
+                    )
+            if e["seq"] in wanted:
+                found[e["seq"]] = (e["hash"], mac, f.name, no)
             prev, seq = e["hash"], e["seq"]
             total += 1
-    return VerifyResult(True, total, len(files))
+        last_file, last_no = f.name, no
+    for r in sorted(refs, key=lambda r: r.seq):
+        if r.seq > seq:
+            return VerifyResult(
+                False,
+                total,
+                len(files),
+                f"{'entry' if r.seq == seq + 1 else 'entries'} {_span(seq + 1, r.seq)}"
+                f" {'is' if r.seq == seq + 1 else 'are'} missing: {r.source} records the chain"
+                f" head at seq {r.seq}, the files end at seq {seq} (truncated, or entries"
+                " deleted and the hashes recomputed)",
+                last_file,
+                last_no + 1,
+                last_seq=seq,
+            )
+        if r.seq < start_seq:
+            continue  # pruned: the chain-anchor's continuity is what remains to check
+        got = (start_hash, start_mac, ANCHOR, 0) if r.seq == start_seq else found[r.seq]
+        if got[0] != r.hash or (r.hmac is not None and got[1] is not None and got[1] != r.hmac):
+            return VerifyResult(
+                False,
+                total,
+                len(files),
+                f"entry seq {r.seq} differs from {r.source} (the chain was rewritten)",
+                got[2],
+                got[3],
+                last_seq=seq,
+            )
+    notes = []
+    if legacy:
+        notes.append(
+            f"{len(legacy)} legacy entries ({_span(legacy[0], legacy[-1])}) carry no HMAC"
+            " (written before audit signing, or in development without an audit key):"
+            " they are checked by the hash chain only"
+        )
+    if unchecked:
+        notes.append(f"{unchecked} HMACs not checked: no audit key given to verify")
+    for r in refs:
+        if r.seq < start_seq:
+            notes.append(f"{r.source} (seq {r.seq}) predates the oldest kept entry (pruned)")
+    return VerifyResult(True, total, len(files), notes=tuple(notes), last_seq=seq, last_hash=prev)
+
+
+# --- wiring: the key from the secret source, the head from the state database ---------------
+def audit_key(settings: Settings, source: Source) -> Secret | None:
+    """The audit HMAC key: the admin secret's ``audit_key`` field. Missing: None in
+    development (entries unsigned, and `verify` says so), `AuditConfigError` in prod."""
+    from tradewarden.config import Profile
+    from tradewarden.secrets.credentials import admin_secret
+    from tradewarden.secrets.errors import SecretNotFoundError
+
+    secret_id = settings.secret_admin_id
+    try:
+        exists = getattr(source, "exists", None)  # the Fernet file may not exist yet
+        if exists is not None and not exists(secret_id):
+            raise SecretNotFoundError(f"secret {secret_id}: not found", secret_id)
+        key = admin_secret(settings, source, KEY_FIELD)
+    except SecretNotFoundError as exc:
+        if settings.profile is Profile.PROD:
+            raise AuditConfigError(
+                f"{exc}: the audit log's HMAC key is required with TRADEWARDEN_PROFILE=prod"
+                f" (store it with `tradewarden secrets put admin`, field {KEY_FIELD})"
+            ) from None
+        return None
+    if len(key.reveal()) < MIN_KEY_CHARS:
+        raise AuditConfigError(
+            f"secret {settings.secret_admin_id}: {KEY_FIELD} is shorter than"
+            f" {MIN_KEY_CHARS} characters"
+        )
+    return key
+
+
+class _Unset:
+    pass
+
+
+UNSET: Any = _Unset()
+
+
+def open_audit(
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    key: Secret | None = UNSET,
+    source: Source | None = None,
+    directory: Path | None = None,
+) -> AuditLog:
+    """The audit log as every writer opens it: signed with the audit key (read from the
+    secret source unless given) and recording its head in `store`. Raises
+    `AuditConfigError` (no key in prod), `SecretError` (the source cannot be read) or
+    `AuditError` (the chain is signed and the key is missing or different)."""
+    from tradewarden.config import Profile
+
+    if key is UNSET:
+        if source is None:
+            from tradewarden.secrets.factory import build_source
+
+            source = build_source(settings)
+        key = audit_key(settings, source)
+    elif key is None and settings.profile is Profile.PROD:
+        raise AuditConfigError(
+            f"the audit log's HMAC key (secret {settings.secret_admin_id}, field {KEY_FIELD})"
+            " is required with TRADEWARDEN_PROFILE=prod"
+        )
+    return AuditLog(
+        directory or settings.audit_dir, settings.audit_retention_days, key=key, store=store
+    )
+
+
+def recorded_head(store: Store) -> Head | None:
+    row = store.audit_head()
+    if row is None:
+        return None
+    return Head(
+        int(row["seq"]),
+        str(row["hash"]),
+        row["hmac"],
+        "the state database",
+        row["signed_from"],
+    )

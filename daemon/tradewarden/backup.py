@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tradewarden import __version__
-from tradewarden.audit import AuditLog
+from tradewarden.audit import AuditError, Head
 from tradewarden.audit import verify as verify_audit
 from tradewarden.config import Settings
 from tradewarden.control import DaemonLock, current_actor
@@ -325,18 +325,24 @@ def verify_files(root: Path, manifest: dict[str, Any], location: str) -> None:
             f"backup {location} is damaged or tampered with ({'; '.join(bad)}); refusing to "
             "restore it. Keep it as evidence and restore an older backup."
         )
+    head: list[Head] = []
     try:
         con = sqlite3.connect(f"file:{root / DB_NAME}?mode=ro", uri=True)
         try:
             result = str(con.execute("PRAGMA integrity_check").fetchone()[0])
+            with contextlib.suppress(sqlite3.OperationalError):  # backups from before the head
+                for seq, h, mac, signed_from in con.execute(
+                    "SELECT seq, hash, hmac, signed_from FROM audit_head"
+                ):
+                    head.append(Head(seq, h, mac, "the backup's state database", signed_from))
         finally:
             con.close()
     except sqlite3.Error as exc:
         result = str(exc)
     if result != "ok":
         raise BackupError(f"backup {location}: the database fails its integrity check: {result}")
-    if (root / "audit").is_dir():
-        chain = verify_audit(root / "audit")
+    if (root / "audit").is_dir() or head:
+        chain = verify_audit(root / "audit", refs=head)
         if not chain.ok:
             raise BackupError(
                 f"backup {location}: {chain.describe()}; the daemon would refuse it. Restore "
@@ -408,8 +414,15 @@ def _append_restored(
     location: str,
     kept: Path | None,
 ) -> None:
-    """The restore is the first new entry of the restored audit chain."""
-    audit = AuditLog(audit_dir, settings.audit_retention_days)
+    """The restore is the first new entry of the restored audit chain (signed with the
+    audit key like every entry)."""
+    from tradewarden.audit import open_audit
+    from tradewarden.secrets.errors import SecretError
+
+    try:
+        audit = open_audit(settings, directory=audit_dir)
+    except (AuditError, SecretError) as exc:
+        raise BackupError(f"cannot write the restored audit chain: {exc}") from None
     try:
         audit.append(
             "restored",

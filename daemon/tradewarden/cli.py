@@ -24,7 +24,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Audit log: verify the chain, anchor its head off the host, begin a new chain.",
+    no_args_is_help=True,
+)
 app.add_typer(audit_app, name="audit")
 
 ConfigOpt = Annotated[
@@ -38,6 +41,22 @@ ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded in
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def audit_or_exit(settings: Settings, store: Any = None) -> Any:
+    """The audit log for a CLI command that changes something: signed with the audit key
+    from the secret source, recording its head in `store`. Exit 2 on a configuration
+    problem (no key in prod), 1 when the key or the chain cannot be used."""
+    from tradewarden.audit import AuditConfigError, AuditError, open_audit
+    from tradewarden.secrets import scrub
+    from tradewarden.secrets.errors import SecretConfigError, SecretError
+
+    try:
+        return open_audit(settings, store)
+    except (AuditConfigError, SecretConfigError) as exc:
+        raise fail(scrub.scrub(str(exc)), 2) from None
+    except (AuditError, SecretError) as exc:
+        raise fail(scrub.scrub(str(exc)), 1) from None
 
 
 def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
@@ -250,7 +269,6 @@ def wallet_declare_cold(
     config: ConfigOpt = None,
 ) -> None:
     """Record the cold balance (verified now by you) and its address; audited."""
-    from tradewarden.audit import AuditLog
     from tradewarden.control import current_actor
     from tradewarden.operator import open_store_or_exit
     from tradewarden.wallet.ledger import declare_cold
@@ -258,14 +276,16 @@ def wallet_declare_cold(
     settings = settings_or_exit(config)
     store = open_store_or_exit(settings)
     try:
-        rec = declare_cold(store, amount, address, current_actor())
-    except ValueError as exc:
-        raise fail(str(exc), 2) from None
+        audit = audit_or_exit(settings, store)  # before the change: no unaudited change
+        try:
+            rec = declare_cold(store, amount, address, current_actor())
+            audit.append("cold_wallet_declared", rec, actor=rec["by"], sync=True)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+        finally:
+            audit.close()
     finally:
         store.close()
-    audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
-    audit.append("cold_wallet_declared", rec, actor=rec["by"], sync=True)
-    audit.close()
     typer.echo(f"cold wallet {address}: {amount:,.2f} USD recorded")
 
 
@@ -332,6 +352,11 @@ def promote(
         raise fail(f"{exc}: promotions are signed with it", 2) from None
     store = open_store_or_exit(settings)
     try:
+        audit = audit_or_exit(settings, store)
+    except BaseException:
+        store.close()
+        raise
+    try:
         (rep,) = report(store, [bot])
         typer.echo(render([rep]))
         pid = record(store, key, rep, binding(bot, *specs[bot]), current_actor())
@@ -339,9 +364,19 @@ def promote(
         SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
             f"promotion of {bot}"
         )
+        audit.append(
+            "promoted",
+            {"bot": bot, "promotion_id": pid, "strategy": specs[bot], "passed": rep.passed},
+            actor=current_actor(),
+            sync=True,
+        )
     except PromotionError as exc:
+        audit.append(
+            "promotion_refused", {"bot": bot, "why": str(exc)}, actor=current_actor(), sync=True
+        )
         raise fail(str(exc), 1) from None
     finally:
+        audit.close()
         store.close()
     typer.echo(
         f"promotion #{pid} recorded for {bot}; it trades at {settings.restart_size_factor:.0%}"
@@ -437,26 +472,191 @@ def show_config(
     typer.echo(json.dumps(safe_config(settings_or_exit(config)), indent=2))
 
 
+def _audit_key_or_exit(settings: Settings) -> Any:
+    from tradewarden.audit import AuditConfigError, audit_key
+    from tradewarden.secrets import scrub
+    from tradewarden.secrets.errors import SecretConfigError, SecretError
+    from tradewarden.secrets.factory import build_source
+
+    try:
+        return audit_key(settings, build_source(settings))
+    except (AuditConfigError, SecretConfigError) as exc:
+        raise fail(scrub.scrub(str(exc)), 2) from None
+    except SecretError as exc:
+        raise fail(scrub.scrub(str(exc)), 1) from None
+
+
+def _remote_or_exit(settings: Settings, host: str | None) -> Any:
+    from tradewarden.audit_anchor import AnchorError, S3Anchor
+
+    try:
+        return S3Anchor.from_settings(settings, host)
+    except AnchorError as exc:
+        raise fail(str(exc), 2) from None
+
+
+HostOpt = Annotated[
+    str | None,
+    typer.Option("--host", help="Whose anchor (default: this host's name)."),
+]
+
+
 @audit_app.command("verify")
 def audit_verify(
     config: ConfigOpt = None,
     directory: Annotated[
-        Path | None, typer.Option("--dir", help="Audit directory (default: <state dir>/audit).")
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Audit directory (default: <state dir>/audit). With --dir the state"
+            " database's head is not compared unless --db is given.",
+        ),
     ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="State database whose recorded head to check against."),
+    ] = None,
+    anchor: Annotated[
+        bool,
+        typer.Option("--anchor", help="Also check against the off-host anchor (S3)."),
+    ] = False,
+    host: HostOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the hash chain; exit 1 and name the first broken line on any tampering."""
-    from tradewarden.audit import verify
+    """Check the hash chain, each entry's HMAC, the head recorded in the state database and
+    (--anchor) the off-host anchor; exit 1 naming the first broken line or missing seqs."""
+    from tradewarden.audit import Head, recorded_head, verify
+    from tradewarden.audit_anchor import AnchorError
+    from tradewarden.store import StateError, Store
 
-    d = directory or settings_or_exit(config).audit_dir
+    settings = settings_or_exit(config)
+    d = directory or settings.audit_dir
     if not d.is_dir():
         raise fail(f"audit directory {d} does not exist", 1)
-    res = verify(d)
+    key = _audit_key_or_exit(settings)
+    refs: list[Head] = []
+    notes: list[str] = []
+    db_path = db or (settings.db_path if directory is None else None)
+    if db_path is not None and db_path.is_file():
+        try:
+            store = Store(db_path)
+        except StateError as exc:
+            raise fail(str(exc), 1) from None
+        try:
+            head = recorded_head(store)
+        finally:
+            store.close()
+        if head is not None:
+            refs.append(head)
+        else:
+            notes.append("the state database records no head yet (written before this check)")
+    else:
+        notes.append("no state database compared: a cut-off tail is not detectable without it")
+    if anchor:
+        remote = _remote_or_exit(settings, host)
+        try:
+            found = remote.read()
+        except AnchorError as exc:
+            raise fail(str(exc), 1) from None
+        if found is None:
+            raise fail(f"no audit anchor at {remote.describe()}", 1)
+        refs.append(found.as_head(remote.describe()))
+    res = verify(d, key=key, refs=refs)
+    if key is None:
+        notes.append("no audit key configured: entries are not HMAC-checked (dev only)")
+    res = type(res)(**{**res.__dict__, "notes": tuple(res.notes) + tuple(notes)})
     if as_json:
         typer.echo(json.dumps(res.__dict__))
     else:
         typer.echo(res.describe())
     raise typer.Exit(0 if res.ok else 1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    config: ConfigOpt = None,
+    force_reason: Annotated[
+        str,
+        typer.Option(
+            "--force-reason",
+            help="Replace an anchor the local chain does not contain (after a restore or a new"
+            " chain); audited with the replaced anchor.",
+        ),
+    ] = "",
+) -> None:
+    """Write the chain head to the off-host anchor now (the daemon does it periodically)."""
+    from tradewarden.audit_anchor import AnchorError, publish
+    from tradewarden.operator import open_store_or_exit
+
+    settings = settings_or_exit(config)
+    remote = _remote_or_exit(settings, None)
+    store = open_store_or_exit(settings)
+    try:
+        audit = audit_or_exit(settings, store)
+        try:
+            a = publish(audit, remote, force_reason=force_reason)
+        except AnchorError as exc:
+            raise fail(str(exc), 1) from None
+        finally:
+            audit.close()
+    finally:
+        store.close()
+    typer.echo(f"anchored seq {a.seq} ({a.hash[:16]}...) at {remote.describe()}")
+
+
+@audit_app.command("new-chain")
+def audit_new_chain(
+    reason: ReasonOpt,
+    config: ConfigOpt = None,
+) -> None:
+    """Begin a new chain after a broken one was moved aside (runbooks/audit-chain-broken.md):
+    it continues from the head the state database recorded, so that head and the off-host
+    anchor still check; the first entry records why."""
+    from tradewarden.audit import ANCHOR, recorded_head
+    from tradewarden.audit import _write_chain_start as write_start
+    from tradewarden.control import DaemonLock, current_actor
+    from tradewarden.operator import open_store_or_exit
+
+    if not reason.strip():
+        raise fail("--reason must not be empty", 2)
+    settings = settings_or_exit(config)
+    lock = DaemonLock(settings.state_dir)
+    if not lock.acquire():
+        raise fail("the daemon is running: stop it first", 1)
+    try:
+        d = settings.audit_dir
+        if d.is_dir() and (any(d.glob("audit-*.jsonl")) or (d / ANCHOR).exists()):
+            raise fail(
+                f"{d} still holds audit files: move the directory aside first (keep it as"
+                " evidence)",
+                1,
+            )
+        d.mkdir(parents=True, exist_ok=True)
+        store = open_store_or_exit(settings)
+        try:
+            head = recorded_head(store)
+            if head is not None:
+                write_start(d, head.seq, head.hash, None, "new-chain")
+            audit = audit_or_exit(settings, store)
+            try:
+                e = audit.append(
+                    "chain_restarted",
+                    {
+                        "reason": reason,
+                        "continues_from": None
+                        if head is None
+                        else {"seq": head.seq, "hash": head.hash},
+                    },
+                    actor=current_actor(),
+                    sync=True,
+                )
+            finally:
+                audit.close()
+        finally:
+            store.close()
+    finally:
+        lock.release()
+    typer.echo(f"new audit chain in {d}, first entry seq {e['seq']}")
 
 
 def _mount_approvals() -> None:

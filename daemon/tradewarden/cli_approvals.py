@@ -44,8 +44,10 @@ def _opened(
         except SecretError as exc:
             typer.echo(f"error: {exc}: approver seeds live in the secret source", err=True)
             raise typer.Exit(2) from None
+    from tradewarden.cli import audit_or_exit
+
     store = open_store_or_exit(settings)
-    audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+    audit = audit_or_exit(settings, store)  # signed, head recorded in the state database
     try:
         approvers = (
             Approvers(settings, store, approvers_src, audit) if approvers_src is not None else None

@@ -36,8 +36,7 @@ WaitOpt = Annotated[
 def disarm(reason: ReasonOpt, config: ConfigOpt = None, wait: WaitOpt = 5.0) -> None:
     """No further live order: the running daemon refuses every live order from the next one
     on (and says why in status and /readyz); later starts are not live until `live arm`."""
-    from tradewarden.audit import AuditLog
-    from tradewarden.cli import fail, settings_or_exit
+    from tradewarden.cli import audit_or_exit, fail, settings_or_exit
     from tradewarden.control import DaemonLock, current_actor
     from tradewarden.operator import open_store_or_exit
 
@@ -52,7 +51,7 @@ def disarm(reason: ReasonOpt, config: ConfigOpt = None, wait: WaitOpt = 5.0) -> 
         lock = DaemonLock(settings.state_dir)
         if lock.acquire():  # no daemon: record it in the audit log ourselves
             try:
-                audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+                audit = audit_or_exit(settings, store)  # signed, head recorded
                 try:
                     audit.append(
                         "live_disarmed", {"why": disarm_text(record)}, actor=who, sync=True
@@ -83,8 +82,7 @@ def disarm(reason: ReasonOpt, config: ConfigOpt = None, wait: WaitOpt = 5.0) -> 
 def arm(reason: ReasonOpt, config: ConfigOpt = None) -> None:
     """Remove a disarm record so that the next start may be live again (through the whole
     live gate). Refused while the daemon runs: stop it, arm, start it."""
-    from tradewarden.audit import AuditLog
-    from tradewarden.cli import fail, settings_or_exit
+    from tradewarden.cli import audit_or_exit, fail, settings_or_exit
     from tradewarden.control import DaemonLock, current_actor
     from tradewarden.operator import open_store_or_exit
 
@@ -106,7 +104,7 @@ def arm(reason: ReasonOpt, config: ConfigOpt = None) -> None:
             if previous is None:
                 typer.echo("live is not disarmed: nothing to do")
                 return
-            audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+            audit = audit_or_exit(settings, store)  # signed, head recorded
             try:
                 audit.append(
                     "live_armed",

@@ -159,6 +159,50 @@ def _writable(source: Any, settings: Settings) -> Any:
     return source
 
 
+def _audited(settings: Settings) -> tuple[Any, Any]:
+    """The state database and the audit log, opened before a change (so a change that
+    cannot be audited is not made)."""
+    from tradewarden.cli import audit_or_exit
+    from tradewarden.operator import open_store_or_exit
+
+    store = open_store_or_exit(settings)
+    try:
+        return store, audit_or_exit(settings, store)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _record(handle: tuple[Any, Any], event: str, data: dict[str, Any]) -> None:
+    from tradewarden.control import current_actor
+
+    store, audit = handle
+    try:
+        audit.append(event, data, actor=current_actor(), sync=True)
+    finally:
+        audit.close()
+        store.close()
+
+
+def _keep_audit_key(source: Any, secret_id: str, payload: dict[str, Any]) -> None:
+    """The audit chain is signed with the admin secret's audit_key: `put admin` may add it,
+    never change or drop it (every entry written so far would stop verifying)."""
+    from tradewarden.secrets.errors import SecretNotFoundError
+
+    try:
+        if not source.exists(secret_id):
+            return
+        current = source.get(secret_id, SecretKind.ADMIN).get("audit_key")
+    except SecretNotFoundError:
+        return
+    if current is not None and payload.get("audit_key") != current.reveal():
+        raise _fail(
+            f"secret {secret_id}: audit_key would change or be dropped; the audit chain is"
+            " signed with it, so it must be given unchanged (see runbooks/audit-chain-broken.md)",
+            2,
+        )
+
+
 @app.command()
 def put(
     role: RoleArg,
@@ -175,6 +219,13 @@ def put(
     source = _writable(_source(settings), settings)
     secret_id = role.secret_id(settings)
     payload = _payload(settings, role, scope, key_created, prompt)
+    admin = role is SecretRole.ADMIN
+    try:
+        if admin:
+            _keep_audit_key(source, secret_id, payload)
+    except SecretError as exc:
+        raise _secret_fail(exc) from None
+    handle = None if admin else _audited(settings)  # admin: audited with the key it stores
     try:
         if role.kind is SecretKind.BINANCE and not replace and source.exists(secret_id):
             raise _fail(
@@ -184,8 +235,33 @@ def put(
             )
         version, previous = source.put(secret_id, role.kind, payload)
     except SecretError as exc:
+        if handle is not None:
+            handle[1].close()
+            handle[0].close()
         raise _secret_fail(exc) from None
+    except BaseException:
+        if handle is not None:
+            handle[1].close()
+            handle[0].close()
+        raise
     fp = parse_payload(secret_id, role.kind, payload).fingerprint()
+    if admin:
+        source.invalidate(secret_id)
+        handle = _audited(settings)
+    _record(
+        handle,
+        "secret_put",
+        {
+            "secret_id": secret_id,
+            "role": role.value,
+            "kind": str(role.kind),
+            "fields": sorted(k for k in payload if k not in ("scope", "created_at")),
+            "version": version,
+            "previous_version": previous,
+            "fingerprint": fp,
+            "source": source.describe(),
+        },
+    )
     typer.echo(
         f"stored {secret_id} ({role.kind}) in {source.describe()}: version {version}, fp {fp}"
     )
@@ -210,10 +286,30 @@ def rotate(
         raise _fail(f"rotate applies to the Binance keys (trade, read); for {role} use put", 2)
     source = _writable(_source(settings), settings)
     payload = _payload(settings, role, scope, key_created, prompt)
+    handle = _audited(settings)
     try:
         result = do_rotate(settings, source, role, payload)
     except SecretError as exc:
+        _record(
+            handle,
+            "secret_rotation_failed",
+            {"secret_id": role.secret_id(settings), "role": role.value, "error": str(exc)},
+        )
         raise _secret_fail(exc) from None
+    _record(
+        handle,
+        "secret_rotated",
+        {
+            "secret_id": result.secret_id,
+            "role": role.value,
+            "version": result.version,
+            "previous_version": result.previous_version,
+            "fingerprint": result.fingerprint,
+            "previous_fingerprint": result.previous_fingerprint,
+            "verified": result.check.detail,
+            "source": source.describe(),
+        },
+    )
     aws = source.kind is SecretSource.AWS
     typer.echo(f"verified: {result.check.detail}")
     typer.echo(
@@ -275,10 +371,23 @@ def rekey(config: ConfigOpt = None) -> None:
             2,
         )
     source = _source(settings)
+    handle = _audited(settings)
     try:
         result = source.rekey()
     except SecretError as exc:
+        handle[1].close()
+        handle[0].close()
         raise _secret_fail(exc) from None
+    _record(
+        handle,
+        "secrets_rekeyed",
+        {
+            "file": str(source.path),
+            "secrets": result.secrets,
+            "was_key": result.was_key,
+            "keys": result.keys,
+        },
+    )
     typer.echo(
         f"re-encrypted {result.secrets} secret(s) in {source.path} under key 1 of {result.keys}"
         f" (was key {result.was_key})."

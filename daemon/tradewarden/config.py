@@ -241,6 +241,21 @@ class Settings(BaseSettings):
         90,
         description="Audit files older than this are pruned (seed: 90 days).",
     )
+    audit_anchor_bucket: str | None = _env(
+        "TRADEWARDEN_AUDIT_ANCHOR_BUCKET",
+        None,
+        description="S3 bucket the audit chain head is anchored to, off the host (required in prod).",
+    )
+    audit_anchor_prefix: str = _env(
+        "TRADEWARDEN_AUDIT_ANCHOR_PREFIX",
+        "tradewarden/audit-anchor",
+        description="Key prefix of the anchor object (<prefix>/<host>/audit-head.json).",
+    )
+    audit_anchor_interval_seconds: Annotated[float, Field(ge=10)] = _env(
+        "TRADEWARDEN_AUDIT_ANCHOR_INTERVAL_SECONDS",
+        300.0,
+        description="How often the daemon anchors the audit chain head (also at start and stop).",
+    )
     scenario: Path = _env(
         "TRADEWARDEN_SCENARIO",
         DEFAULT_SCENARIO,
@@ -286,7 +301,7 @@ class Settings(BaseSettings):
     secret_admin_id: str = _env(
         "TRADEWARDEN_SECRET_ADMIN_ID",
         "tradewarden/dev/admin",
-        description="Secrets Manager id of the promotion HMAC key; each approver's TOTP seed is kept under `<id>/approver/NAME`.",
+        description="Secrets Manager id of the promotion HMAC key and the audit HMAC key; each approver's TOTP seed is kept under `<id>/approver/NAME`.",
     )
     credential_file: Path | None = _env(
         "TRADEWARDEN_CREDENTIAL_FILE",

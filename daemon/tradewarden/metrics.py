@@ -120,6 +120,16 @@ class Metrics:
             "Last reconciliation",
             registry=r,
         )
+        self.audit_anchor_success = g(
+            "tradewarden_audit_anchor_last_success_timestamp_seconds",
+            "Last time the audit chain head was anchored off the host (0: never)",
+            registry=r,
+        )
+        self.audit_anchor_failures = c(
+            "tradewarden_audit_anchor_failures",
+            "Failed attempts to anchor the audit chain head off the host",
+            registry=r,
+        )
         self.clock_skew = g(
             "tradewarden_clock_skew_seconds", "Exchange clock minus ours", registry=r
         )

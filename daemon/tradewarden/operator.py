@@ -9,7 +9,6 @@ from typing import Any
 import typer
 
 from tradewarden import __version__
-from tradewarden.audit import AuditLog
 from tradewarden.config import Settings
 from tradewarden.control import DEFAULT_WAIT_S, DaemonLock, current_actor, request_via_daemon
 from tradewarden.ramp import SizeRamp
@@ -127,8 +126,14 @@ def human_action(
         typer.echo(f"{action} applied by the running daemon: {res['result']}")
         return 0
     try:
+        from tradewarden.cli import audit_or_exit
+
         store = open_store_or_exit(settings)
-        audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+        try:
+            audit = audit_or_exit(settings, store)
+        except BaseException:
+            store.close()
+            raise
         try:
             risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])
             risk.halt(reason, who, reducing=action == "reduce", kind=HUMAN_HALT)
@@ -253,8 +258,14 @@ def human_reset(
         )
     else:
         try:
+            from tradewarden.cli import audit_or_exit
+
             store = open_store_or_exit(settings)
-            audit = AuditLog(settings.audit_dir, settings.audit_retention_days)
+            try:
+                audit = audit_or_exit(settings, store)  # signed, head recorded
+            except BaseException:
+                store.close()
+                raise
             try:
                 risk = RiskEngine(settings, store, bots)
                 cleared = risk.reset(reason, who, scope, confirmed=set(payload["confirmed"]))

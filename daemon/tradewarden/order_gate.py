@@ -1,6 +1,6 @@
 """OrderGate: the one path by which any order reaches a broker.
 
-check (risk engine) -> record intent in SQLite (committed) -> audit -> broker.submit.
+check (risk engine) -> record intent in SQLite + audit (one commit) -> broker.submit.
 An answer we cannot get (timeout, 5xx) leaves the order UNKNOWN and blocks its symbol
 until it is resolved by a query; it is never resent.
 """
@@ -108,19 +108,22 @@ class OrderGate:
             status=OrderStatus.PENDING,
             created_at=time.time(),
         )
-        self.store.record_intent(intent)  # committed before anything leaves the process
-        self.audit.append(
-            "order_intent",
-            {
-                "client_order_id": cid,
-                "bot": req.bot,
-                "symbol": req.symbol,
-                "side": str(req.side),
-                "type": str(req.order_type),
-                "qty": req.qty,
-                "price": req.price or price,
-            },
-        )
+        # the intent and its audit head commit together, before anything leaves the process
+        with self.store.tx() as db:
+            self.store.insert_intent(db, intent)
+            self.audit.append(
+                "order_intent",
+                {
+                    "client_order_id": cid,
+                    "bot": req.bot,
+                    "symbol": req.symbol,
+                    "side": str(req.side),
+                    "type": str(req.order_type),
+                    "qty": req.qty,
+                    "price": req.price or price,
+                },
+                db=db,
+            )
         self.risk.book.recent_orders.append(self.clock())
         try:
             order = self._broker.submit(req)

@@ -16,9 +16,9 @@ from pathlib import Path
 from tradewarden import paper_report
 from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.app import Daemon, LiveDecision, StartupError, load_ticks
-from tradewarden.audit import AuditError
+from tradewarden.audit import AuditConfigError, AuditError, audit_key
 from tradewarden.broker import BrokerError
-from tradewarden.config import Mode, Settings
+from tradewarden.config import Mode, Profile, Settings
 from tradewarden.console import RunPrinter
 from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError, recover_interrupted
 from tradewarden.exchange_wiring import (
@@ -75,6 +75,20 @@ def run_daemon(
         _err(str(exc))
         return 1
     try:
+        key = audit_key(settings, source)  # prod: the audit HMAC key is required
+    except AuditConfigError as exc:
+        _err(str(exc))
+        return 2
+    except SecretError as exc:
+        _err(f"audit key: {exc}")
+        return 1
+    if settings.profile is Profile.PROD and not settings.audit_anchor_bucket:
+        _err(
+            "TRADEWARDEN_AUDIT_ANCHOR_BUCKET: required with TRADEWARDEN_PROFILE=prod (the audit"
+            " chain head is anchored off the host)"
+        )
+        return 2
+    try:
         Store(settings.db_path).close()  # refuse a corrupt/locked state file before anything
     except StateError as exc:
         _err(str(exc))
@@ -126,7 +140,13 @@ def run_daemon(
             _err(f"TRADEWARDEN_SCENARIO: {exc}")
             return 2
     try:
-        daemon = Daemon(settings, notifier=dispatcher, decision=decision, make_broker=make_broker)
+        daemon = Daemon(
+            settings,
+            notifier=dispatcher,
+            decision=decision,
+            make_broker=make_broker,
+            audit_key=key,
+        )
     except (StartupError, StateError, AuditError) as exc:
         dispatcher.close(0)
         _err(str(exc))

@@ -101,6 +101,14 @@ CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    hmac TEXT,
+    signed_from INTEGER,
+    ts REAL NOT NULL
+);
 """
 
 
@@ -223,26 +231,32 @@ class Store:
     # --- orders -----------------------------------------------------------------------------
     def record_intent(self, order: Order) -> None:
         """Commit the order (status PENDING) before any request is sent."""
-        now = time.time()
         with self.tx() as db:
-            db.execute(
-                "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    order.client_order_id,
-                    order.bot,
-                    order.symbol,
-                    str(order.side),
-                    str(order.order_type),
-                    order.qty,
-                    order.price,
-                    str(order.status),
-                    order.filled_qty,
-                    order.avg_price,
-                    order.exchange_order_id,
-                    order.created_at or now,
-                    now,
-                ),
-            )
+            self.insert_intent(db, order)
+
+    @staticmethod
+    def insert_intent(db: sqlite3.Connection, order: Order) -> None:
+        """`record_intent` inside the caller's transaction (the order gate commits the
+        intent and its audit head together)."""
+        now = time.time()
+        db.execute(
+            "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                order.client_order_id,
+                order.bot,
+                order.symbol,
+                str(order.side),
+                str(order.order_type),
+                order.qty,
+                order.price,
+                str(order.status),
+                order.filled_qty,
+                order.avg_price,
+                order.exchange_order_id,
+                order.created_at or now,
+                now,
+            ),
+        )
 
     def update_order(self, order: Order) -> None:
         with self.tx() as db:
@@ -530,6 +544,25 @@ class Store:
     def control(self, req_id: int) -> sqlite3.Row | None:
         rows = self._query("SELECT * FROM control_requests WHERE id=?", (req_id,))
         return rows[0] if rows else None
+
+    # --- audit chain head (written by AuditLog.append; checked by `audit verify`) -----------
+    def audit_head(self) -> sqlite3.Row | None:
+        rows = self._query("SELECT * FROM audit_head WHERE id=1")
+        return rows[0] if rows else None
+
+    @staticmethod
+    def put_audit_head(
+        db: sqlite3.Connection, seq: int, hash_: str, hmac: str | None, ts: float
+    ) -> None:
+        """Record the chain head inside the caller's transaction. Never moves backwards;
+        `signed_from` keeps the first signed seq (from then on every entry must be)."""
+        db.execute(
+            "INSERT INTO audit_head VALUES (1,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+            " seq=excluded.seq, hash=excluded.hash, hmac=excluded.hmac, ts=excluded.ts,"
+            " signed_from=COALESCE(audit_head.signed_from, excluded.signed_from)"
+            " WHERE excluded.seq > audit_head.seq",
+            (seq, hash_, hmac, seq if hmac else None, ts),
+        )
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

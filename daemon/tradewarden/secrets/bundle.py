@@ -5,8 +5,9 @@ One JSON object per secret:
 - ``binance``: ``{"api_key", "api_secret", "scope"?: "live"|"testnet", "created_at"?}``
 - ``slack``:   ``{"bot_token"?, "webhook_url"?}`` (at least one)
 - ``smtp``:    ``{"username", "password"}``
-- ``admin``:   ``{"promotion_key"?, "totp_secret"?}`` (at least one): the HMAC key that
-  signs paper-to-live promotions and the TOTP seed of the approval queue's second factor
+- ``admin``:   ``{"promotion_key"?, "totp_secret"?, "audit_key"?}`` (at least one): the HMAC
+  key that signs paper-to-live promotions, the TOTP seed of the approval queue's second
+  factor and the HMAC key that signs the audit log's entries
 
 ``created_at`` (optional, ISO date/time or epoch seconds) is when the key was created at
 its issuer, for keys stored later than they were made; without it a secret's age is that of
@@ -87,7 +88,7 @@ OPTIONAL: dict[SecretKind, tuple[str, ...]] = {
     SecretKind.BINANCE: ("scope", "created_at"),
     SecretKind.SLACK: ("bot_token", "webhook_url", "created_at"),
     SecretKind.SMTP: ("created_at",),
-    SecretKind.ADMIN: ("promotion_key", "totp_secret", "created_at"),
+    SecretKind.ADMIN: ("promotion_key", "totp_secret", "audit_key", "created_at"),
 }
 
 

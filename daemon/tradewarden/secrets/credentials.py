@@ -172,13 +172,18 @@ def alert_secrets(settings: Settings, source: Source) -> dict[str, Secret]:
     return out
 
 
-ADMIN_FIELDS = {"promotion_key": "the promotion HMAC key", "totp_secret": "a TOTP seed"}
+ADMIN_FIELDS = {
+    "promotion_key": "the promotion HMAC key",
+    "totp_secret": "a TOTP seed",
+    "audit_key": "the audit log HMAC key",
+}
 
 
 def admin_secret(settings: Settings, source: Source, name: str) -> Secret:
-    """One field of the admin secret (``promotion_key``); raises `SecretNotFoundError`
-    naming the secret id and the field when it is not there. Approvals do not use a
-    ``totp_secret`` here: each approver has their own seed (`tradewarden.approvals`)."""
+    """One field of the admin secret (``promotion_key``, ``audit_key``); raises
+    `SecretNotFoundError` naming the secret id and the field when it is not there. Approvals
+    do not use a ``totp_secret`` here: each approver has their own seed
+    (`tradewarden.approvals`)."""
     secret_id = SecretRole.ADMIN.secret_id(settings)
     bundle = source.get(secret_id, SecretKind.ADMIN)
     value = bundle.get(name)

@@ -10,7 +10,7 @@ trade      TRADEWARDEN_BINANCE_API_KEY, TRADEWARDEN_BINANCE_API_SECRET
 read       TRADEWARDEN_BINANCE_READ_API_KEY, TRADEWARDEN_BINANCE_READ_API_SECRET
 slack      TRADEWARDEN_SLACK_TOKEN, TRADEWARDEN_SLACK_WEBHOOK_URL
 smtp       TRADEWARDEN_SMTP_USERNAME, TRADEWARDEN_SMTP_PASSWORD
-admin      TRADEWARDEN_PROMOTION_KEY, TRADEWARDEN_TOTP_SECRET
+admin      TRADEWARDEN_PROMOTION_KEY, TRADEWARDEN_TOTP_SECRET, TRADEWARDEN_AUDIT_KEY
 =========  =====================================================================
 
 Values are read at each `get` (cheap), so there is nothing to cache or invalidate.
@@ -45,6 +45,7 @@ ENV_NAMES: dict[SecretRole, dict[str, str]] = {
     SecretRole.ADMIN: {
         "promotion_key": "TRADEWARDEN_PROMOTION_KEY",
         "totp_secret": "TRADEWARDEN_TOTP_SECRET",
+        "audit_key": "TRADEWARDEN_AUDIT_KEY",
     },
 }
 
