@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from tradewarden.approvals import ApprovalError, ApprovalQueue, Approvers
-from tradewarden.audit import AuditLog
 from tradewarden.config import Settings
 from tradewarden.control import current_actor
 

@@ -7,6 +7,7 @@ edits the database) is caught."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -22,7 +23,9 @@ from tradewarden.cli import app
 
 runner = CliRunner()
 AUDIT_KEY = "audit-key-canary-5f3e9d1c7b2a4e6f8091a2b3c4d5e6f7"
-CREDENTIAL_KEY_CANARY = "credential-key-canary-0d9c8b7a6f5e4d3c2b1a"
+# a valid Fernet key (32 url-safe base64 bytes), so the settings accept it and the test can
+# look for it in the outputs
+CREDENTIAL_KEY_CANARY = base64.urlsafe_b64encode(b"credential-key-canary-0d9c8b7a6f").decode()
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

@@ -6,6 +6,7 @@ daemon wrote to S3. The anchor never moves backwards on its own."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from pathlib import Path
@@ -20,7 +21,8 @@ from tradewarden.cli import app
 runner = CliRunner()
 BUCKET = "tw-audit-anchor"
 AUDIT_KEY = "audit-key-canary-0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
-CREDENTIAL_KEY_CANARY = "credential-key-canary-9f8e7d6c5b4a39281706"
+# a valid Fernet key (the settings refuse a malformed one), planted to be looked for
+CREDENTIAL_KEY_CANARY = base64.urlsafe_b64encode(b"credential-key-canary-9f8e7d6c5b").decode()
 
 
 @pytest.fixture()

@@ -15,6 +15,10 @@ import pytest
 from tests.integration.daemon.helpers import db, status, tw
 
 pytestmark = pytest.mark.usefixtures("clean_env")
+# Two people on the host: the actor is the OS user plus the SSM session (never $USER), so bob
+# and alice are two SSM sessions of the same OS user here.
+BOB = {"SSM_SESSION_ID": "bob-0a1b2c3d4e5f"}
+ALICE = {"SSM_SESSION_ID": "alice-0a1b2c3d4e5f"}
 
 
 def peaks(state: Path) -> dict:
@@ -31,18 +35,26 @@ def test_reset_clears_only_what_it_is_pointed_at(tmp_path: Path) -> None:
     state = tmp_path / "state"
     assert tw(state, "run", "--no-console").returncode == 0  # both bots trip on losses
     assert trips(state) == {"consecutive_losses:trend-btc", "consecutive_losses:trend-eth"}
-    halt = tw(state, "halt", "--reason", "bob investigating the venue", USER="bob")
+    halt = tw(state, "halt", "--reason", "bob investigating the venue", **BOB)
     assert halt.returncode == 0, halt.stderr
     peaks_before = peaks(state)
     assert peaks_before
 
     # no scope: nothing cleared, and it says what there is and how to point at it
-    bare = tw(state, "reset", "--reason", "all fine", USER="alice")
+    bare = tw(state, "reset", "--reason", "all fine", **ALICE)
     assert bare.returncode == 2, bare.stdout
     assert "--bot" in bare.stderr and "--all" in bare.stderr
     assert trips(state) == {"consecutive_losses:trend-btc", "consecutive_losses:trend-eth"}
 
-    one = tw(state, "reset", "--bot", "trend-btc", "--reason", "btc reviewed", USER="alice")
+    one = tw(
+        state,
+        "reset",
+        "--bot",
+        "trend-btc",
+        "--reason",
+        "btc reviewed",
+        **ALICE,
+    )
     assert one.returncode == 0, one.stderr
     assert "consecutive_losses:trend-btc" in one.stdout
     st = status(state)
@@ -50,19 +62,41 @@ def test_reset_clears_only_what_it_is_pointed_at(tmp_path: Path) -> None:
     assert st["state"] == "halted" and "bob investigating" in st["state_reason"]
 
     # --all needs a confirmation listing every trip and halt and who set it
-    unconfirmed = tw(state, "reset", "--all", "--reason", "everything reviewed", USER="alice")
+    unconfirmed = tw(
+        state,
+        "reset",
+        "--all",
+        "--reason",
+        "everything reviewed",
+        **ALICE,
+    )
     assert unconfirmed.returncode == 2
     assert "consecutive_losses:trend-eth" in unconfirmed.stdout
     assert "bob" in unconfirmed.stdout and "--yes" in unconfirmed.stderr
     assert trips(state) == {"consecutive_losses:trend-eth"}
 
-    everything = tw(state, "reset", "--all", "--yes", "--reason", "reviewed", USER="alice")
+    everything = tw(
+        state,
+        "reset",
+        "--all",
+        "--yes",
+        "--reason",
+        "reviewed",
+        **ALICE,
+    )
     assert everything.returncode == 0, everything.stderr
     assert "--include-manual-halt" in everything.stdout  # bob's halt is kept, and it says so
     st = status(state)
     assert st["trips"] == [] and st["state"] == "halted"
 
-    unasked = tw(state, "reset", "--include-manual-halt", "--reason", "x", USER="alice")
+    unasked = tw(
+        state,
+        "reset",
+        "--include-manual-halt",
+        "--reason",
+        "x",
+        **ALICE,
+    )
     assert unasked.returncode == 2 and "--yes" in unasked.stderr  # a colleague's halt: asks
     assert status(state)["state"] == "halted"
 
@@ -74,7 +108,7 @@ def test_reset_clears_only_what_it_is_pointed_at(tmp_path: Path) -> None:
         "--include-manual-halt",
         "--reason",
         "bob agreed on the phone",
-        USER="alice",
+        **ALICE,
     )
     assert with_halt.returncode == 0, with_halt.stderr
     assert status(state)["state"] == "active"
