@@ -48,6 +48,9 @@ DRIFT_STEPS = (0, -1, 1)  # one 30 s step of clock drift either way
 MAX_WRONG_CODES = 5
 MAX_WRONG_CODES_ALL = 10  # across every proposal and vouching: no fresh guesses by rejecting
 WRONG_CODE_WINDOW_S = 900.0
+# the seed's two-approver line: a setting may lower it, never raise it (a process's own
+# environment cannot turn a two-approver proposal into a one-approver one)
+TWO_APPROVERS_MAX_USD = 10_000.0
 VOUCH_COOLOFF_S = 72 * 3600.0  # a vouched seed and its voucher(s) do not co-approve this long
 
 SCHEMA = """
@@ -61,7 +64,8 @@ CREATE TABLE IF NOT EXISTS proposals (
     expires_at REAL NOT NULL,
     status TEXT NOT NULL,
     approvals TEXT NOT NULL DEFAULT '[]',
-    decided_reason TEXT
+    decided_reason TEXT,
+    needs INTEGER NOT NULL DEFAULT 2
 );
 CREATE TABLE IF NOT EXISTS approvers (
     name TEXT PRIMARY KEY,
@@ -104,6 +108,9 @@ def _schema(store: Store) -> None:
     with store.tx() as db:
         for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
             db.execute(stmt)
+        if "needs" not in {r[1] for r in db.execute("PRAGMA table_info(proposals)")}:
+            # proposals filed before this column: two approvers, whatever their amount
+            db.execute("ALTER TABLE proposals ADD COLUMN needs INTEGER NOT NULL DEFAULT 2")
         cols = {r[1] for r in db.execute("PRAGMA table_info(approvers)")}
         for col, typ in (("vouched_by", "TEXT"), ("vouched_at", "REAL"), ("seed_version", "TEXT")):
             if col not in cols:
@@ -423,9 +430,12 @@ class Proposal:
     expires_at: float
     status: str
     approvals: list[dict[str, Any]]
+    required: int = 2  # recorded when it was filed
 
     def needs(self, settings: Settings) -> int:
-        return 2 if self.amount_usd > settings.two_approvers_usd else 1
+        """Approvers needed: what was recorded when it was filed, or more if the settings of
+        whoever asks now say so; the threshold never counts above `TWO_APPROVERS_MAX_USD`."""
+        return max(self.required, required_approvers(self.amount_usd, settings))
 
     def instructions(self) -> str:
         p = self.payload
@@ -437,6 +447,11 @@ class Proposal:
                 "transfer. Record the transaction id in the ticket."
             )
         return f"Approved {self.kind} #{self.id}: apply {json.dumps(p)} via config and restart."
+
+
+def required_approvers(amount_usd: float, settings: Settings) -> int:
+    threshold = min(settings.two_approvers_usd, TWO_APPROVERS_MAX_USD)
+    return 2 if amount_usd > threshold else 1
 
 
 def _proposal(r: Mapping[str, Any], now: float) -> Proposal:
@@ -453,6 +468,7 @@ def _proposal(r: Mapping[str, Any], now: float) -> Proposal:
         r["expires_at"],
         status,
         json.loads(r["approvals"]),
+        int(r["needs"]),
     )
 
 
@@ -494,7 +510,7 @@ class ApprovalQueue:
         with self.store.tx() as db:
             cur = db.execute(
                 "INSERT INTO proposals (kind, amount_usd, payload, proposer, created_at,"
-                " expires_at, status) VALUES (?,?,?,?,?,?, 'pending')",
+                " expires_at, status, needs) VALUES (?,?,?,?,?,?, 'pending', ?)",
                 (
                     kind,
                     amount_usd,
@@ -502,6 +518,7 @@ class ApprovalQueue:
                     proposer,
                     now,
                     now + self.settings.proposal_ttl_hours * 3600,
+                    required_approvers(amount_usd, self.settings),
                 ),
             )
             pid = int(cur.lastrowid or 0)

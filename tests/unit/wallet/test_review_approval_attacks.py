@@ -345,3 +345,24 @@ def test_attack_approver_changes_are_loud_not_only_audited(
     assert all(r.alert.severity.value == "critical" for r in rows)
     for r in rows:
         assert not any(s in r.alert.to_json() for s in seeds.values())
+
+
+def test_attack_the_approver_raises_the_two_approver_threshold_in_their_own_env(
+    desk: Desk,
+) -> None:
+    """`sudo TRADEWARDEN_TWO_APPROVERS_USD=1e12 tradewarden approvals approve ...`: the
+    number of approvers was computed from the approving process's settings, so one
+    approver's code approved a $50,000 transfer the daemon filed as needing two."""
+    from tradewarden.approvals import ApprovalQueue
+    from tradewarden.config import load_settings
+
+    desk.enrol("alice")
+    desk.enrol("bob")
+    pid = desk.q.propose("transfer", 50_000.0, {"destination": "x"}, "daemon")
+    mine = load_settings(**{**desk.settings.model_dump(), "two_approvers_usd": 1e12})
+    q = ApprovalQueue(mine, desk.store, desk.audit, desk.approvers, clock=desk.clock)
+    assert q.approve(pid, desk.code("alice"), "ok", actor="a").status == "pending"
+    # and a daemon configured that way still needs two above the seed's $10,000
+    pid2 = q.propose("transfer", 50_000.0, {"destination": "x"}, "daemon")
+    desk.clock.step()
+    assert q.approve(pid2, desk.code("alice"), "ok", actor="a").status == "pending"
