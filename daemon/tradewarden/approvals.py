@@ -22,6 +22,7 @@ this code base has no withdrawal call.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -78,7 +79,8 @@ CREATE TABLE IF NOT EXISTS approvers (
     removed_by TEXT,
     vouched_by TEXT,
     vouched_at REAL,
-    seed_version TEXT
+    seed_version TEXT,
+    seed_source TEXT
 );
 CREATE TABLE IF NOT EXISTS totp_steps (
     approver TEXT NOT NULL,
@@ -112,7 +114,12 @@ def _schema(store: Store) -> None:
             # proposals filed before this column: two approvers, whatever their amount
             db.execute("ALTER TABLE proposals ADD COLUMN needs INTEGER NOT NULL DEFAULT 2")
         cols = {r[1] for r in db.execute("PRAGMA table_info(approvers)")}
-        for col, typ in (("vouched_by", "TEXT"), ("vouched_at", "REAL"), ("seed_version", "TEXT")):
+        for col, typ in (
+            ("vouched_by", "TEXT"),
+            ("vouched_at", "REAL"),
+            ("seed_version", "TEXT"),
+            ("seed_source", "TEXT"),
+        ):
             if col not in cols:
                 db.execute(f"ALTER TABLE approvers ADD COLUMN {col} {typ}")
 
@@ -152,6 +159,13 @@ def _reserve_attempt(store: Store, pid: int, now: float) -> int | str:
 def _forget_attempt(store: Store, attempt: int) -> None:
     with store.tx() as db:
         db.execute("DELETE FROM approval_wrong_codes WHERE rowid=?", (attempt,))
+
+
+def source_identity(source: Source) -> str:
+    """Which secret source this is (an encrypted file by its real path): a seed is trusted
+    only from the source it was enrolled in, not one the approving process was pointed at."""
+    path = getattr(source, "path", None)
+    return f"file {os.path.realpath(path)}" if path is not None else source.describe()
 
 
 def approver_secret_id(settings: Settings, name: str) -> str:
@@ -315,9 +329,18 @@ class Approvers:
         with self.store.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO approvers (name, status, secret_id, enrolled_at,"
-                " enrolled_by, vouched_by, vouched_at, seed_version)"
-                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)",
-                (name, sid, now, actor, voucher, now if voucher else None, version),
+                " enrolled_by, vouched_by, vouched_at, seed_version, seed_source)"
+                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    sid,
+                    now,
+                    actor,
+                    voucher,
+                    now if voucher else None,
+                    version,
+                    source_identity(source),
+                ),
             )
         self._audit(
             "approver_enrolled",
@@ -382,15 +405,20 @@ class Approvers:
         row = self._row(name)
         if row is None or self.source is None:
             return None
-        try:
-            bundle = self.source.get(row["secret_id"], SecretKind.ADMIN)
-        except SecretNotFoundError:
-            return None
-        if row["seed_version"] is not None and bundle.version != row["seed_version"]:
-            # written behind `approvers` (no vouch, no audit): never tried
+        why = None
+        if row["seed_source"] is not None and row["seed_source"] != source_identity(self.source):
+            why = f"asked of {self.source.describe()}, enrolled in another secret source"
+        else:
+            try:
+                bundle = self.source.get(row["secret_id"], SecretKind.ADMIN)
+            except SecretNotFoundError:
+                return None
+            if row["seed_version"] is not None and bundle.version != row["seed_version"]:
+                why = "not the version `approvers add` wrote"  # a rewrite behind `approvers`
+        if why is not None:  # never tried
             self._audit(
                 "approver_seed_changed",
-                {"name": name, "secret_id": row["secret_id"], "why": "not the enrolled version"},
+                {"name": name, "secret_id": row["secret_id"], "why": why},
                 "tradewarden",
             )
             return None

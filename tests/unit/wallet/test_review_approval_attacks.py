@@ -366,3 +366,46 @@ def test_attack_the_approver_raises_the_two_approver_threshold_in_their_own_env(
     pid2 = q.propose("transfer", 50_000.0, {"destination": "x"}, "daemon")
     desk.clock.step()
     assert q.approve(pid2, desk.code("alice"), "ok", actor="a").status == "pending"
+
+
+def test_attack_another_secret_source_in_the_approvers_env_is_not_trusted(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """`sudo TRADEWARDEN_SECRET_SOURCE=file TRADEWARDEN_CREDENTIAL_FILE=/tmp/mine.enc
+    BINANCE_CREDENTIAL_KEY=... tradewarden approvals approve 7`: the seeds were read from
+    whatever source the approving process was configured with, so a file of one's own
+    holding "alice"'s seed id (even with the version `approvers list --json` shows)
+    approved as alice."""
+    import json as _json
+
+    from cryptography.fernet import Fernet
+
+    from tradewarden.approvals import ApprovalQueue, Approvers, approver_secret_id
+    from tradewarden.secrets.fernet_file import FernetFileSource
+
+    desk.enrol("alice")
+    (row,) = [r for r in desk.approvers.list() if r["name"] == "alice"]
+    mine, key = pyotp.random_base32(32), Fernet.generate_key()
+    sid = approver_secret_id(desk.settings, "alice")
+    forged = tmp_path / "mine.enc"
+    content = {
+        "format": "tradewarden-credentials",
+        "version": 1,
+        "secrets": {
+            sid: {
+                "kind": "admin",
+                "value": {"totp_secret": mine},
+                "stored_at": 0,
+                "version": row.get("seed_version") or "",
+            }
+        },
+    }
+    forged.write_bytes(Fernet(key).encrypt(_json.dumps(content).encode()))
+    forged.chmod(0o600)
+    other = Approvers(
+        desk.settings, desk.store, FernetFileSource(forged, key.decode()), desk.audit, desk.clock
+    )
+    q = ApprovalQueue(desk.settings, desk.store, desk.audit, other, clock=desk.clock)
+    pid = q.propose("rebalance", 1_000.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="wrong or expired"):
+        q.approve(pid, desk.code(mine), "ok", actor="m")
