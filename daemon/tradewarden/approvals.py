@@ -610,6 +610,11 @@ class ApprovalQueue:
                 current = _proposal(row, now)
                 if current.status != "pending":
                     raise ApprovalError(f"proposal #{pid} is {current.status}")
+                (state,) = db.execute(
+                    "SELECT status FROM approvers WHERE name=?", (name,)
+                ).fetchone() or ("gone",)
+                if state != "active":  # removed or re-seeded while the code was checked
+                    raise ApprovalError(f"approver {name} is {state}, not active")
                 if any(a["approver"] == name for a in current.approvals):
                     raise ApprovalError(f"{name} already approved #{pid}")
                 mine = self.approvers.lineage(name, now)

@@ -409,3 +409,26 @@ def test_attack_another_secret_source_in_the_approvers_env_is_not_trusted(
     pid = q.propose("rebalance", 1_000.0, {}, "daemon")
     with pytest.raises(ApprovalError, match="wrong or expired"):
         q.approve(pid, desk.code(mine), "ok", actor="m")
+
+
+def test_attack_an_approver_removed_while_the_code_is_checked_does_not_approve(
+    desk: Desk,
+) -> None:
+    """`approvers remove alice` lands between the seed check and the approval's
+    transaction (another process): the approval must not be recorded for alice."""
+    from tradewarden.approvals import ApprovalQueue, Approvers
+
+    desk.enrol("alice")
+
+    class Slow(Approvers):
+        def identify(self, code: str, only: str | None = None) -> list[tuple[str, int]]:
+            found = super().identify(code, only)
+            desk.approvers.remove("alice", "security-lead")  # meanwhile, elsewhere
+            return found
+
+    slow = Slow(desk.settings, desk.store, desk.source, desk.audit, desk.clock)
+    q = ApprovalQueue(desk.settings, desk.store, desk.audit, slow, clock=desk.clock)
+    pid = q.propose("rebalance", 1_000.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="removed|not active"):
+        q.approve(pid, desk.code("alice"), "ok", actor="a")
+    assert q.get(pid).status == "pending"
