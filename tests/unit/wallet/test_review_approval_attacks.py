@@ -432,3 +432,27 @@ def test_attack_an_approver_removed_while_the_code_is_checked_does_not_approve(
     with pytest.raises(ApprovalError, match="removed|not active"):
         q.approve(pid, desk.code("alice"), "ok", actor="a")
     assert q.get(pid).status == "pending"
+
+
+def test_no_seed_in_the_state_database_the_audit_log_or_a_refusal(desk: Desk) -> None:
+    """Held: the seeds (and their base32 bytes) are nowhere in SQLite (with its WAL), the
+    audit files or the refusal messages."""
+    desk.enrol("alice")
+    desk.enrol("bob")
+    desk.enrol("carol", voucher="alice")
+    pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    desk.q.approve(pid, desk.code("bob"), "ok", actor="b")
+    desk.clock.step()
+    refusals = []
+    for code in (desk.code("bob"), "12345x", desk.code("alice", -3)):
+        try:
+            desk.q.approve(pid, code, "again", actor="b")
+        except ApprovalError as exc:
+            refusals.append(f"{exc!s} {exc!r}")
+    db = desk.settings.db_path
+    blobs = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    assert b"alice" in blobs  # the approvers table is in what is scanned
+    blobs += b"".join(p.read_bytes() for p in desk.settings.audit_dir.rglob("*") if p.is_file())
+    for seed in desk.seeds.values():
+        assert seed.encode() not in blobs
+        assert all(seed not in r for r in refusals)
