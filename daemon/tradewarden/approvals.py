@@ -21,6 +21,8 @@ this code base has no withdrawal call.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -80,7 +82,8 @@ CREATE TABLE IF NOT EXISTS approvers (
     vouched_by TEXT,
     vouched_at REAL,
     seed_version TEXT,
-    seed_source TEXT
+    seed_source TEXT,
+    seed_digest TEXT
 );
 CREATE TABLE IF NOT EXISTS totp_steps (
     approver TEXT NOT NULL,
@@ -119,6 +122,7 @@ def _schema(store: Store) -> None:
             ("vouched_at", "REAL"),
             ("seed_version", "TEXT"),
             ("seed_source", "TEXT"),
+            ("seed_digest", "TEXT"),
         ):
             if col not in cols:
                 db.execute(f"ALTER TABLE approvers ADD COLUMN {col} {typ}")
@@ -168,6 +172,12 @@ def source_identity(source: Source) -> str:
     return f"file {os.path.realpath(path)}" if path is not None else source.describe()
 
 
+def seed_digest(name: str, seed: str) -> str:
+    """SHA-256 of the approver's name and seed, kept in SQLite to recognise the enrolled
+    seed: a 160-bit random seed cannot be found from it."""
+    return hashlib.sha256(f"tradewarden-approver-seed\0{name}\0{seed}".encode()).hexdigest()
+
+
 def approver_secret_id(settings: Settings, name: str) -> str:
     return f"{settings.secret_admin_id}/approver/{name}"
 
@@ -191,8 +201,9 @@ class Enrollment:
 class Approvers:
     """Enrolled approvers: names and status in SQLite, each one's TOTP seed in the secret
     source. A name without its seed in the source cannot approve; a seed without an active
-    name is never tried; a seed whose version in the source is not the one `add` wrote (a
-    rewrite behind this class) is never tried either (audited ``approver_seed_changed``).
+    name is never tried; a seed that is not the one `add` made (another version, another
+    source, or another seed: SQLite keeps a SHA-256 of it) is never tried either (audited
+    ``approver_seed_changed``).
     Without a source (`None`) only `list` works."""
 
     def __init__(
@@ -329,8 +340,8 @@ class Approvers:
         with self.store.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO approvers (name, status, secret_id, enrolled_at,"
-                " enrolled_by, vouched_by, vouched_at, seed_version, seed_source)"
-                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                " enrolled_by, vouched_by, vouched_at, seed_version, seed_source, seed_digest)"
+                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     sid,
@@ -340,6 +351,7 @@ class Approvers:
                     now if voucher else None,
                     version,
                     source_identity(source),
+                    seed_digest(name, seed),
                 ),
             )
         self._audit(
@@ -413,8 +425,14 @@ class Approvers:
                 bundle = self.source.get(row["secret_id"], SecretKind.ADMIN)
             except SecretNotFoundError:
                 return None
+            seed = bundle.get("totp_secret")
             if row["seed_version"] is not None and bundle.version != row["seed_version"]:
                 why = "not the version `approvers add` wrote"  # a rewrite behind `approvers`
+            elif row["seed_digest"] is not None and (
+                seed is None
+                or not hmac.compare_digest(seed_digest(name, seed.reveal()), row["seed_digest"])
+            ):
+                why = "not the seed `approvers add` made"
         if why is not None:  # never tried
             self._audit(
                 "approver_seed_changed",
@@ -422,7 +440,7 @@ class Approvers:
                 "tradewarden",
             )
             return None
-        return bundle.get("totp_secret")
+        return seed
 
     def identify(self, code: str, only: str | None = None) -> list[tuple[str, int]]:
         """Every active approver (or just `only`) whose seed verifies `code` now, with the

@@ -456,3 +456,32 @@ def test_no_seed_in_the_state_database_the_audit_log_or_a_refusal(desk: Desk) ->
     for seed in desk.seeds.values():
         assert seed.encode() not in blobs
         assert all(seed not in r for r in refusals)
+
+
+def test_attack_a_forged_seed_with_the_recorded_version_and_source_is_not_used(
+    desk: Desk,
+) -> None:
+    """The version and the source's name are not secrets (`approvers list --json` shows
+    the version; Secrets Manager lets a writer choose the VersionId, and another AWS
+    account has the same regional endpoint): a store written with "alice"'s id, her
+    recorded version and another seed, where the real one is read, must not approve."""
+    import json as _json
+
+    from cryptography.fernet import Fernet
+
+    from tradewarden.approvals import approver_secret_id
+
+    desk.enrol("alice")
+    (row,) = [r for r in desk.approvers.list() if r["name"] == "alice"]
+    mine = pyotp.random_base32(32)
+    path = desk.settings.credential_file
+    key = desk.settings.credential_key.get_secret_value()  # type: ignore[union-attr]
+    store = _json.loads(Fernet(key.encode()).decrypt(path.read_bytes().strip()))
+    entry = store["secrets"][approver_secret_id(desk.settings, "alice")]
+    assert entry["version"] == row["seed_version"]
+    entry["value"] = {"totp_secret": mine}
+    path.write_bytes(Fernet(key.encode()).encrypt(_json.dumps(store).encode()))
+    desk.source.invalidate()
+    pid = desk.q.propose("rebalance", 1_000.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="wrong or expired"):
+        desk.q.approve(pid, desk.code(mine), "ok", actor="m")
