@@ -9,8 +9,9 @@ Above ``TRADEWARDEN_TWO_APPROVERS_USD`` two different enrolled approvers are nee
 proposer never approves. A code is used once: the replay guard is keyed by the approver and
 the time step (a code is spent everywhere once used) and by the proposal and the time step
 (one code, one approval, per proposal); two approvals of one proposal from the same SSM
-session (``ssm=`` in the actor) are refused. Wrong codes are counted per proposal and lock it
-after `MAX_WRONG_CODES` within `WRONG_CODE_WINDOW_S`, and across all proposals and vouching
+session (``ssm=`` in the actor) or the same personal login behind sudo are refused. Wrong
+codes are counted per proposal and lock it after `MAX_WRONG_CODES` within
+`WRONG_CODE_WINDOW_S`, and across all proposals and vouching
 (`MAX_WRONG_CODES_ALL`: rejecting a locked proposal gives no fresh guesses). Once two
 approvers have been confirmed, every new seed (``add``, ``add --replace``) needs a code from
 another active approver who vouches for it; a vouched seed and its vouchers do not count as
@@ -525,6 +526,20 @@ def is_proposer(approver: str, proposer: str) -> bool:
     return approver in (proposer.strip(), head, head.split("@", 1)[0])
 
 
+SHARED_LOGINS = frozenset({"root", "ssm-user", "ec2-user", "ubuntu", "admin", "tradewarden"})
+
+
+def personal_login(actor: str) -> str | None:
+    """The human's own login behind ``sudo`` in an actor string (`control.current_actor`:
+    ``alice@host uid=N sudo ...``), unless it is a shared account that says nothing about
+    who is typing (``ssm-user``...)."""
+    fields = actor.split()
+    if not fields or "sudo" not in fields[1:]:
+        return None
+    name = fields[0].split("@", 1)[0]
+    return None if not name or name in SHARED_LOGINS else name
+
+
 def ssm_session(actor: str) -> str | None:
     """The ``ssm=`` session id in an actor string (`control.current_actor`), if any."""
     for part in actor.split():
@@ -644,6 +659,14 @@ class ApprovalQueue:
                             f" was vouched for by {', '.join(sorted(shared))} less than"
                             f" {VOUCH_COOLOFF_S / 3600:.0f} h ago (another approver approves)"
                         )
+                login = personal_login(actor)
+                if login and any(
+                    personal_login(a.get("actor", "")) == login for a in current.approvals
+                ):
+                    raise ApprovalError(
+                        f"#{pid} was already approved from the login {login}: the second"
+                        " approver approves from their own login"
+                    )
                 session = ssm_session(actor)
                 if session and any(
                     ssm_session(a.get("actor", "")) == session for a in current.approvals

@@ -485,3 +485,24 @@ def test_attack_a_forged_seed_with_the_recorded_version_and_source_is_not_used(
     pid = desk.q.propose("rebalance", 1_000.0, {}, "daemon")
     with pytest.raises(ApprovalError, match="wrong or expired"):
         desk.q.approve(pid, desk.code(mine), "ok", actor="m")
+
+
+def test_attack_one_sudo_login_gives_both_approvals(desk: Desk) -> None:
+    """mallory holds two seeds and runs both approvals from her own login (`sudo
+    tradewarden ...` records `mallory@host ... sudo`): a personal login is one human, so
+    the second approval must come from another one. A shared login (ssm-user) says
+    nothing and is not refused."""
+    desk.enrol("alice")
+    desk.enrol("bob")
+    as_mallory = "mallory@host uid=999 sudo"
+    pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    assert desk.q.approve(pid, desk.code("alice"), "ok", actor=as_mallory).status == "pending"
+    desk.clock.step()
+    with pytest.raises(ApprovalError, match="mallory"):
+        desk.q.approve(pid, desk.code("bob"), "ok", actor=as_mallory)
+    desk.clock.step()
+    shared = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    desk.q.approve(shared, desk.code("alice"), "ok", actor="ssm-user@host uid=999 sudo")
+    desk.clock.step()
+    p = desk.q.approve(shared, desk.code("bob"), "ok", actor="ssm-user@host uid=999 sudo")
+    assert p.status == "approved"
