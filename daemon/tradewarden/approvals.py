@@ -9,8 +9,9 @@ Above ``TRADEWARDEN_TWO_APPROVERS_USD`` two different enrolled approvers are nee
 proposer never approves. A code is used once: the replay guard is keyed by the approver and
 the time step (a code is spent everywhere once used) and by the proposal and the time step
 (one code, one approval, per proposal); two approvals of one proposal from the same SSM
-session (``ssm=`` in the actor) are refused. Wrong codes are counted per proposal and lock it
-after `MAX_WRONG_CODES` within `WRONG_CODE_WINDOW_S`, and across all proposals and vouching
+session (``ssm=`` in the actor) or the same personal login behind sudo are refused. Wrong
+codes are counted per proposal and lock it after `MAX_WRONG_CODES` within
+`WRONG_CODE_WINDOW_S`, and across all proposals and vouching
 (`MAX_WRONG_CODES_ALL`: rejecting a locked proposal gives no fresh guesses). Once two
 approvers have been confirmed, every new seed (``add``, ``add --replace``) needs a code from
 another active approver who vouches for it; a vouched seed and its vouchers do not count as
@@ -21,7 +22,10 @@ this code base has no withdrawal call.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import re
 import sqlite3
 import time
@@ -48,6 +52,9 @@ DRIFT_STEPS = (0, -1, 1)  # one 30 s step of clock drift either way
 MAX_WRONG_CODES = 5
 MAX_WRONG_CODES_ALL = 10  # across every proposal and vouching: no fresh guesses by rejecting
 WRONG_CODE_WINDOW_S = 900.0
+# the seed's two-approver line: a setting may lower it, never raise it (a process's own
+# environment cannot turn a two-approver proposal into a one-approver one)
+TWO_APPROVERS_MAX_USD = 10_000.0
 VOUCH_COOLOFF_S = 72 * 3600.0  # a vouched seed and its voucher(s) do not co-approve this long
 
 SCHEMA = """
@@ -61,7 +68,8 @@ CREATE TABLE IF NOT EXISTS proposals (
     expires_at REAL NOT NULL,
     status TEXT NOT NULL,
     approvals TEXT NOT NULL DEFAULT '[]',
-    decided_reason TEXT
+    decided_reason TEXT,
+    needs INTEGER NOT NULL DEFAULT 2
 );
 CREATE TABLE IF NOT EXISTS approvers (
     name TEXT PRIMARY KEY,
@@ -74,7 +82,9 @@ CREATE TABLE IF NOT EXISTS approvers (
     removed_by TEXT,
     vouched_by TEXT,
     vouched_at REAL,
-    seed_version TEXT
+    seed_version TEXT,
+    seed_source TEXT,
+    seed_digest TEXT
 );
 CREATE TABLE IF NOT EXISTS totp_steps (
     approver TEXT NOT NULL,
@@ -104,8 +114,17 @@ def _schema(store: Store) -> None:
     with store.tx() as db:
         for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
             db.execute(stmt)
+        if "needs" not in {r[1] for r in db.execute("PRAGMA table_info(proposals)")}:
+            # proposals filed before this column: two approvers, whatever their amount
+            db.execute("ALTER TABLE proposals ADD COLUMN needs INTEGER NOT NULL DEFAULT 2")
         cols = {r[1] for r in db.execute("PRAGMA table_info(approvers)")}
-        for col, typ in (("vouched_by", "TEXT"), ("vouched_at", "REAL"), ("seed_version", "TEXT")):
+        for col, typ in (
+            ("vouched_by", "TEXT"),
+            ("vouched_at", "REAL"),
+            ("seed_version", "TEXT"),
+            ("seed_source", "TEXT"),
+            ("seed_digest", "TEXT"),
+        ):
             if col not in cols:
                 db.execute(f"ALTER TABLE approvers ADD COLUMN {col} {typ}")
 
@@ -147,6 +166,19 @@ def _forget_attempt(store: Store, attempt: int) -> None:
         db.execute("DELETE FROM approval_wrong_codes WHERE rowid=?", (attempt,))
 
 
+def source_identity(source: Source) -> str:
+    """Which secret source this is (an encrypted file by its real path): a seed is trusted
+    only from the source it was enrolled in, not one the approving process was pointed at."""
+    path = getattr(source, "path", None)
+    return f"file {os.path.realpath(path)}" if path is not None else source.describe()
+
+
+def seed_digest(name: str, seed: str) -> str:
+    """SHA-256 of the approver's name and seed, kept in SQLite to recognise the enrolled
+    seed: a 160-bit random seed cannot be found from it."""
+    return hashlib.sha256(f"tradewarden-approver-seed\0{name}\0{seed}".encode()).hexdigest()
+
+
 def approver_secret_id(settings: Settings, name: str) -> str:
     return f"{settings.secret_admin_id}/approver/{name}"
 
@@ -170,8 +202,9 @@ class Enrollment:
 class Approvers:
     """Enrolled approvers: names and status in SQLite, each one's TOTP seed in the secret
     source. A name without its seed in the source cannot approve; a seed without an active
-    name is never tried; a seed whose version in the source is not the one `add` wrote (a
-    rewrite behind this class) is never tried either (audited ``approver_seed_changed``).
+    name is never tried; a seed that is not the one `add` made (another version, another
+    source, or another seed: SQLite keeps a SHA-256 of it) is never tried either (audited
+    ``approver_seed_changed``).
     Without a source (`None`) only `list` works."""
 
     def __init__(
@@ -308,9 +341,19 @@ class Approvers:
         with self.store.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO approvers (name, status, secret_id, enrolled_at,"
-                " enrolled_by, vouched_by, vouched_at, seed_version)"
-                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)",
-                (name, sid, now, actor, voucher, now if voucher else None, version),
+                " enrolled_by, vouched_by, vouched_at, seed_version, seed_source, seed_digest)"
+                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    sid,
+                    now,
+                    actor,
+                    voucher,
+                    now if voucher else None,
+                    version,
+                    source_identity(source),
+                    seed_digest(name, seed),
+                ),
             )
         self._audit(
             "approver_enrolled",
@@ -375,19 +418,30 @@ class Approvers:
         row = self._row(name)
         if row is None or self.source is None:
             return None
-        try:
-            bundle = self.source.get(row["secret_id"], SecretKind.ADMIN)
-        except SecretNotFoundError:
-            return None
-        if row["seed_version"] is not None and bundle.version != row["seed_version"]:
-            # written behind `approvers` (no vouch, no audit): never tried
+        why = None
+        if row["seed_source"] is not None and row["seed_source"] != source_identity(self.source):
+            why = f"asked of {self.source.describe()}, enrolled in another secret source"
+        else:
+            try:
+                bundle = self.source.get(row["secret_id"], SecretKind.ADMIN)
+            except SecretNotFoundError:
+                return None
+            seed = bundle.get("totp_secret")
+            if row["seed_version"] is not None and bundle.version != row["seed_version"]:
+                why = "not the version `approvers add` wrote"  # a rewrite behind `approvers`
+            elif row["seed_digest"] is not None and (
+                seed is None
+                or not hmac.compare_digest(seed_digest(name, seed.reveal()), row["seed_digest"])
+            ):
+                why = "not the seed `approvers add` made"
+        if why is not None:  # never tried
             self._audit(
                 "approver_seed_changed",
-                {"name": name, "secret_id": row["secret_id"], "why": "not the enrolled version"},
+                {"name": name, "secret_id": row["secret_id"], "why": why},
                 "tradewarden",
             )
             return None
-        return bundle.get("totp_secret")
+        return seed
 
     def identify(self, code: str, only: str | None = None) -> list[tuple[str, int]]:
         """Every active approver (or just `only`) whose seed verifies `code` now, with the
@@ -423,9 +477,12 @@ class Proposal:
     expires_at: float
     status: str
     approvals: list[dict[str, Any]]
+    required: int = 2  # recorded when it was filed
 
     def needs(self, settings: Settings) -> int:
-        return 2 if self.amount_usd > settings.two_approvers_usd else 1
+        """Approvers needed: what was recorded when it was filed, or more if the settings of
+        whoever asks now say so; the threshold never counts above `TWO_APPROVERS_MAX_USD`."""
+        return max(self.required, required_approvers(self.amount_usd, settings))
 
     def instructions(self) -> str:
         p = self.payload
@@ -437,6 +494,11 @@ class Proposal:
                 "transfer. Record the transaction id in the ticket."
             )
         return f"Approved {self.kind} #{self.id}: apply {json.dumps(p)} via config and restart."
+
+
+def required_approvers(amount_usd: float, settings: Settings) -> int:
+    threshold = min(settings.two_approvers_usd, TWO_APPROVERS_MAX_USD)
+    return 2 if amount_usd > threshold else 1
 
 
 def _proposal(r: Mapping[str, Any], now: float) -> Proposal:
@@ -453,6 +515,7 @@ def _proposal(r: Mapping[str, Any], now: float) -> Proposal:
         r["expires_at"],
         status,
         json.loads(r["approvals"]),
+        int(r["needs"]),
     )
 
 
@@ -461,6 +524,20 @@ def is_proposer(approver: str, proposer: str) -> bool:
     ``name@host ...``)."""
     head = proposer.strip().split()[0] if proposer.strip() else ""
     return approver in (proposer.strip(), head, head.split("@", 1)[0])
+
+
+SHARED_LOGINS = frozenset({"root", "ssm-user", "ec2-user", "ubuntu", "admin", "tradewarden"})
+
+
+def personal_login(actor: str) -> str | None:
+    """The human's own login behind ``sudo`` in an actor string (`control.current_actor`:
+    ``alice@host uid=N sudo ...``), unless it is a shared account that says nothing about
+    who is typing (``ssm-user``...)."""
+    fields = actor.split()
+    if not fields or "sudo" not in fields[1:]:
+        return None
+    name = fields[0].split("@", 1)[0]
+    return None if not name or name in SHARED_LOGINS else name
 
 
 def ssm_session(actor: str) -> str | None:
@@ -494,7 +571,7 @@ class ApprovalQueue:
         with self.store.tx() as db:
             cur = db.execute(
                 "INSERT INTO proposals (kind, amount_usd, payload, proposer, created_at,"
-                " expires_at, status) VALUES (?,?,?,?,?,?, 'pending')",
+                " expires_at, status, needs) VALUES (?,?,?,?,?,?, 'pending', ?)",
                 (
                     kind,
                     amount_usd,
@@ -502,6 +579,7 @@ class ApprovalQueue:
                     proposer,
                     now,
                     now + self.settings.proposal_ttl_hours * 3600,
+                    required_approvers(amount_usd, self.settings),
                 ),
             )
             pid = int(cur.lastrowid or 0)
@@ -565,6 +643,11 @@ class ApprovalQueue:
                 current = _proposal(row, now)
                 if current.status != "pending":
                     raise ApprovalError(f"proposal #{pid} is {current.status}")
+                (state,) = db.execute(
+                    "SELECT status FROM approvers WHERE name=?", (name,)
+                ).fetchone() or ("gone",)
+                if state != "active":  # removed or re-seeded while the code was checked
+                    raise ApprovalError(f"approver {name} is {state}, not active")
                 if any(a["approver"] == name for a in current.approvals):
                     raise ApprovalError(f"{name} already approved #{pid}")
                 mine = self.approvers.lineage(name, now)
@@ -576,6 +659,14 @@ class ApprovalQueue:
                             f" was vouched for by {', '.join(sorted(shared))} less than"
                             f" {VOUCH_COOLOFF_S / 3600:.0f} h ago (another approver approves)"
                         )
+                login = personal_login(actor)
+                if login and any(
+                    personal_login(a.get("actor", "")) == login for a in current.approvals
+                ):
+                    raise ApprovalError(
+                        f"#{pid} was already approved from the login {login}: the second"
+                        " approver approves from their own login"
+                    )
                 session = ssm_session(actor)
                 if session and any(
                     ssm_session(a.get("actor", "")) == session for a in current.approvals

@@ -268,6 +268,7 @@ def approvers_list(
     """Enrolled approvers: name, status, enrolled when and by whom (never a seed)."""
     with _opened(_settings(), with_approvers=False) as (q, _):
         rows = Approvers(q.settings, q.store, None).list(include_removed=all_)
+    rows = [{k: v for k, v in r.items() if k != "seed_digest"} for r in rows]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

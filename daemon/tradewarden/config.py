@@ -167,7 +167,7 @@ class Settings(BaseSettings):
     two_approvers_usd: PositiveFloat = _env(
         "TRADEWARDEN_TWO_APPROVERS_USD",
         10_000.0,
-        description="Proposals above this need two different approvers.",
+        description="Proposals above this need two different approvers (a value above the seed's $10,000 counts as $10,000).",
     )
     proposal_ttl_hours: PositiveFloat = _env(
         "TRADEWARDEN_PROPOSAL_TTL_HOURS",

@@ -40,13 +40,17 @@ log = logging.getLogger(__name__)
 DEFAULT_WAIT_S = 10.0  # how long the CLI waits for the daemon: the request's time-to-live
 APPLY_GRACE_S = 30.0  # once the daemon has taken a request, how long the CLI waits for it
 HALT_ACTIONS = ("halt", "reduce")
+# the host's `sudo tradewarden` wrapper (ops/cloud-init/tradewarden-cli.py) runs the CLI as
+# this service user with SUDO_USER set to the human who ran sudo
+SERVICE_USER = "tradewarden"
 
 
 def current_actor() -> str:
     """Who is acting, for the audit log: ``name@host uid=N`` from the process's real uid
     (``$USER`` is not believed: anyone can set it), the sudo caller when root runs through
-    sudo, and the AWS SSM Session Manager session id when one is set (``SSM_SESSION_ID``
-    or ``AWS_SSM_SESSION_ID``; the session id names the IAM principal that opened it)."""
+    sudo or the host's ``sudo tradewarden`` wrapper runs the CLI as the service user, and
+    the AWS SSM Session Manager session id when one is set (``SSM_SESSION_ID`` or
+    ``AWS_SSM_SESSION_ID``; sudo's environment reset normally drops it)."""
     uid = os.getuid()
     try:
         name = pwd.getpwuid(uid).pw_name
@@ -54,7 +58,8 @@ def current_actor() -> str:
         name = f"uid{uid}"
     parts = []
     sudo_user = os.environ.get("SUDO_USER", "")
-    if uid == 0 and sudo_user and sudo_user != "root":  # sudo sets these; only root may
+    # sudo (root) or the host wrapper (the service user) set SUDO_USER; anyone else may not
+    if (uid == 0 or name == SERVICE_USER) and sudo_user and sudo_user not in ("root", name):
         name = _printable(sudo_user).replace("@", "").replace(":", "") or f"uid{uid}"
         parts.append("sudo")
         sudo_uid = os.environ.get("SUDO_UID", "")

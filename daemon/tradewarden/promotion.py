@@ -70,12 +70,13 @@ def _project_imports(path: Path, project: Path) -> set[Path]:
         parts = name.split(".")
         if parts[0] != project.name:
             continue
-        for depth in range(1, len(parts) + 1):  # every package on the way runs its __init__
+        # every package on the way runs its __init__; not ``tradewarden/__init__.py`` (the
+        # release version: a release that changes nothing here keeps the promotions)
+        for depth in range(2, len(parts) + 1):
             sub = project.joinpath(*parts[1:depth])
             for candidate in (sub / "__init__.py", sub.with_suffix(".py")):
-                if depth > 1 or candidate.name == "__init__.py":
-                    if candidate.is_file():
-                        out.add(candidate)
+                if candidate.is_file():
+                    out.add(candidate)
     return out
 
 

@@ -345,3 +345,164 @@ def test_attack_approver_changes_are_loud_not_only_audited(
     assert all(r.alert.severity.value == "critical" for r in rows)
     for r in rows:
         assert not any(s in r.alert.to_json() for s in seeds.values())
+
+
+def test_attack_the_approver_raises_the_two_approver_threshold_in_their_own_env(
+    desk: Desk,
+) -> None:
+    """`sudo TRADEWARDEN_TWO_APPROVERS_USD=1e12 tradewarden approvals approve ...`: the
+    number of approvers was computed from the approving process's settings, so one
+    approver's code approved a $50,000 transfer the daemon filed as needing two."""
+    from tradewarden.approvals import ApprovalQueue
+    from tradewarden.config import load_settings
+
+    desk.enrol("alice")
+    desk.enrol("bob")
+    pid = desk.q.propose("transfer", 50_000.0, {"destination": "x"}, "daemon")
+    mine = load_settings(**{**desk.settings.model_dump(), "two_approvers_usd": 1e12})
+    q = ApprovalQueue(mine, desk.store, desk.audit, desk.approvers, clock=desk.clock)
+    assert q.approve(pid, desk.code("alice"), "ok", actor="a").status == "pending"
+    # and a daemon configured that way still needs two above the seed's $10,000
+    pid2 = q.propose("transfer", 50_000.0, {"destination": "x"}, "daemon")
+    desk.clock.step()
+    assert q.approve(pid2, desk.code("alice"), "ok", actor="a").status == "pending"
+
+
+def test_attack_another_secret_source_in_the_approvers_env_is_not_trusted(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """`sudo TRADEWARDEN_SECRET_SOURCE=file TRADEWARDEN_CREDENTIAL_FILE=/tmp/mine.enc
+    BINANCE_CREDENTIAL_KEY=... tradewarden approvals approve 7`: the seeds were read from
+    whatever source the approving process was configured with, so a file of one's own
+    holding "alice"'s seed id (even with the version `approvers list --json` shows)
+    approved as alice."""
+    import json as _json
+
+    from cryptography.fernet import Fernet
+
+    from tradewarden.approvals import ApprovalQueue, Approvers, approver_secret_id
+    from tradewarden.secrets.fernet_file import FernetFileSource
+
+    desk.enrol("alice")
+    (row,) = [r for r in desk.approvers.list() if r["name"] == "alice"]
+    mine, key = pyotp.random_base32(32), Fernet.generate_key()
+    sid = approver_secret_id(desk.settings, "alice")
+    forged = tmp_path / "mine.enc"
+    content = {
+        "format": "tradewarden-credentials",
+        "version": 1,
+        "secrets": {
+            sid: {
+                "kind": "admin",
+                "value": {"totp_secret": mine},
+                "stored_at": 0,
+                "version": row.get("seed_version") or "",
+            }
+        },
+    }
+    forged.write_bytes(Fernet(key).encrypt(_json.dumps(content).encode()))
+    forged.chmod(0o600)
+    other = Approvers(
+        desk.settings, desk.store, FernetFileSource(forged, key.decode()), desk.audit, desk.clock
+    )
+    q = ApprovalQueue(desk.settings, desk.store, desk.audit, other, clock=desk.clock)
+    pid = q.propose("rebalance", 1_000.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="wrong or expired"):
+        q.approve(pid, desk.code(mine), "ok", actor="m")
+
+
+def test_attack_an_approver_removed_while_the_code_is_checked_does_not_approve(
+    desk: Desk,
+) -> None:
+    """`approvers remove alice` lands between the seed check and the approval's
+    transaction (another process): the approval must not be recorded for alice."""
+    from tradewarden.approvals import ApprovalQueue, Approvers
+
+    desk.enrol("alice")
+
+    class Slow(Approvers):
+        def identify(self, code: str, only: str | None = None) -> list[tuple[str, int]]:
+            found = super().identify(code, only)
+            desk.approvers.remove("alice", "security-lead")  # meanwhile, elsewhere
+            return found
+
+    slow = Slow(desk.settings, desk.store, desk.source, desk.audit, desk.clock)
+    q = ApprovalQueue(desk.settings, desk.store, desk.audit, slow, clock=desk.clock)
+    pid = q.propose("rebalance", 1_000.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="removed|not active"):
+        q.approve(pid, desk.code("alice"), "ok", actor="a")
+    assert q.get(pid).status == "pending"
+
+
+def test_no_seed_in_the_state_database_the_audit_log_or_a_refusal(desk: Desk) -> None:
+    """Held: the seeds (and their base32 bytes) are nowhere in SQLite (with its WAL), the
+    audit files or the refusal messages."""
+    desk.enrol("alice")
+    desk.enrol("bob")
+    desk.enrol("carol", voucher="alice")
+    pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    desk.q.approve(pid, desk.code("bob"), "ok", actor="b")
+    desk.clock.step()
+    refusals = []
+    for code in (desk.code("bob"), "12345x", desk.code("alice", -3)):
+        try:
+            desk.q.approve(pid, code, "again", actor="b")
+        except ApprovalError as exc:
+            refusals.append(f"{exc!s} {exc!r}")
+    db = desk.settings.db_path
+    blobs = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    assert b"alice" in blobs  # the approvers table is in what is scanned
+    blobs += b"".join(p.read_bytes() for p in desk.settings.audit_dir.rglob("*") if p.is_file())
+    for seed in desk.seeds.values():
+        assert seed.encode() not in blobs
+        assert all(seed not in r for r in refusals)
+
+
+def test_attack_a_forged_seed_with_the_recorded_version_and_source_is_not_used(
+    desk: Desk,
+) -> None:
+    """The version and the source's name are not secrets (`approvers list --json` shows
+    the version; Secrets Manager lets a writer choose the VersionId, and another AWS
+    account has the same regional endpoint): a store written with "alice"'s id, her
+    recorded version and another seed, where the real one is read, must not approve."""
+    import json as _json
+
+    from cryptography.fernet import Fernet
+
+    from tradewarden.approvals import approver_secret_id
+
+    desk.enrol("alice")
+    (row,) = [r for r in desk.approvers.list() if r["name"] == "alice"]
+    mine = pyotp.random_base32(32)
+    path = desk.settings.credential_file
+    key = desk.settings.credential_key.get_secret_value()  # type: ignore[union-attr]
+    store = _json.loads(Fernet(key.encode()).decrypt(path.read_bytes().strip()))
+    entry = store["secrets"][approver_secret_id(desk.settings, "alice")]
+    assert entry["version"] == row["seed_version"]
+    entry["value"] = {"totp_secret": mine}
+    path.write_bytes(Fernet(key.encode()).encrypt(_json.dumps(store).encode()))
+    desk.source.invalidate()
+    pid = desk.q.propose("rebalance", 1_000.0, {}, "daemon")
+    with pytest.raises(ApprovalError, match="wrong or expired"):
+        desk.q.approve(pid, desk.code(mine), "ok", actor="m")
+
+
+def test_attack_one_sudo_login_gives_both_approvals(desk: Desk) -> None:
+    """mallory holds two seeds and runs both approvals from her own login (`sudo
+    tradewarden ...` records `mallory@host ... sudo`): a personal login is one human, so
+    the second approval must come from another one. A shared login (ssm-user) says
+    nothing and is not refused."""
+    desk.enrol("alice")
+    desk.enrol("bob")
+    as_mallory = "mallory@host uid=999 sudo"
+    pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    assert desk.q.approve(pid, desk.code("alice"), "ok", actor=as_mallory).status == "pending"
+    desk.clock.step()
+    with pytest.raises(ApprovalError, match="mallory"):
+        desk.q.approve(pid, desk.code("bob"), "ok", actor=as_mallory)
+    desk.clock.step()
+    shared = desk.q.propose("transfer", 50_000.0, {}, "daemon")
+    desk.q.approve(shared, desk.code("alice"), "ok", actor="ssm-user@host uid=999 sudo")
+    desk.clock.step()
+    p = desk.q.approve(shared, desk.code("bob"), "ok", actor="ssm-user@host uid=999 sudo")
+    assert p.status == "approved"

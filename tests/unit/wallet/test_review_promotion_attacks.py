@@ -62,3 +62,11 @@ def test_bytecode_caches_do_not_change_the_hash(tmp_path: Path) -> None:
     (pkg / "__pycache__").mkdir()
     (pkg / "__pycache__" / "zones.cpython-311.pyc").write_bytes(b"cache")
     assert package_hash(pkg) == before
+
+
+def test_a_release_version_bump_alone_keeps_the_promotion(tmp_path: Path) -> None:
+    pkg = _tree(tmp_path)
+    before = package_hash(pkg)
+    init = pkg.parent / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "9', 1))
+    assert package_hash(pkg) == before
