@@ -76,20 +76,10 @@ def host_role_policy(
             "Sid": "ReadOwnSecrets",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue"],
-            "Resource": sorted(secret_arns),
+            # the stack's secrets, then the approvers' seeds (made at run time)
+            "Resource": sorted(secret_arns)
+            + ([approver_secrets_arn] if approver_secrets_arn else []),
         },
-        *(
-            [
-                {
-                    "Sid": "ReadApproverSeeds",
-                    "Effect": "Allow",
-                    "Action": ["secretsmanager:GetSecretValue"],
-                    "Resource": [approver_secrets_arn],
-                }
-            ]
-            if approver_secrets_arn
-            else []
-        ),
         {
             "Sid": "DecryptOwnKeyViaSecretsManagerSnsAndS3",
             "Effect": "Allow",

@@ -167,8 +167,35 @@ def test_daemon_anchor_calls_fit_the_grants_and_leaving_the_prefix_is_refused(
     for prefix in ("tradewarden/audit-anchor", "dev/audit-anchor", "audit-anchor"):
         elsewhere = S3Anchor(bucket, prefix, HOST_NAME).key
         for op, params in calls:
-            moved = {**params, "Key": elsewhere}
+            moved = {**params, ("Key" if "Key" in params else "Prefix"): elsewhere}
             assert not allowed_for_host(prod, op, moved), (op, moved)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_reading_a_missing_anchor_needs_no_404(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch, stack_runs: dict[str, OfflineRun]
+) -> None:
+    """Before the first anchor there is no object. S3 answers GetObject on a missing key
+    with 404 only to a caller allowed s3:ListBucket on the whole bucket; the host may list
+    its prefix only (an ``s3:prefix`` condition, absent from a GetObject), so it would get
+    403 AccessDenied and the daemon would never write the first anchor. The daemon must
+    find out that there is none by listing its prefix, which the host may do."""
+    from tradewarden.audit_anchor import S3Anchor
+
+    prod = stack_runs["prod"]
+    env = daemon_env(prod)
+    bucket = _moto_bucket(prod)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register(
+        "before-parameter-build.s3",
+        lambda params, model, **_: calls.append((model.name, dict(params))),
+    )
+    remote = S3Anchor(bucket, env["TRADEWARDEN_AUDIT_ANCHOR_PREFIX"], HOST_NAME)
+    assert remote.read() is None
+    assert [op for op, _ in calls if op in ("GetObject", "HeadObject")] == []
+    assert calls and all(allowed_for_host(prod, op, p) for op, p in calls)
 
 
 # --- approvers' seeds ---------------------------------------------------------------------------
