@@ -38,6 +38,10 @@ def template_values(
         "heartbeat_namespace": naming.HEARTBEAT_NAMESPACE,
         "heartbeat_metric": naming.HEARTBEAT_METRIC,
         "backup_to": backup_to,
+        # The audit chain's off-host anchor: the backup bucket, under the stack's prefix
+        # (no anchor without an S3 backup bucket: the ops checks render a local directory).
+        "audit_anchor_bucket": naming.bucket_of(backup_to),
+        "audit_anchor_prefix": naming.audit_anchor_prefix(cfg.stack),
         # The NAT's Elastic IP: what Binance sees (`tradewarden diagnose` shows it).
         "egress_ip": egress_ip,
     }
@@ -59,7 +63,9 @@ def render_user_data(
 
     `backup_to` becomes the host's TRADEWARDEN_BACKUP_TO: the stack's program passes its
     backup bucket's ``s3://<bucket>/<stack>/`` (infra/components/host.py); rendering
-    without a bucket (the ops checks) gives the host's local backup directory.
+    without a bucket (the ops checks) gives the host's local backup directory. The same
+    bucket takes the audit chain's anchor (TRADEWARDEN_AUDIT_ANCHOR_BUCKET, ``..._PREFIX``
+    ``<stack>/audit-anchor``); a prod daemon refuses to start without it.
     """
     if not backup_to.startswith(("s3://", "/")) or any(c.isspace() for c in backup_to):
         raise ValueError(

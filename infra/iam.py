@@ -59,11 +59,15 @@ def host_role_policy(
     vpc_id: str,
     backup_bucket_arn: str,
     backup_prefix: str,
+    approver_secrets_arn: str | None = None,
     release_object_arn: str | None = None,
 ) -> Document:
     """Least privilege for the trading host: its secrets, its key, its topic, SSM, metrics,
     and its backups (write and read under its own prefix; never delete: the bucket is
-    versioned and its lifecycle expires old backups)."""
+    versioned and its lifecycle expires old backups). The audit chain's anchor object lives
+    under the same prefix. `approver_secrets_arn` (an ARN pattern, ``.../admin/approver/*``):
+    the approvers' TOTP seeds, created at run time by `tradewarden approvers add` (the admin
+    role writes them; the host only reads)."""
     secretsmanager = f"secretsmanager.{ctx.region}.amazonaws.com"
     sns = f"sns.{ctx.region}.amazonaws.com"
     s3 = f"s3.{ctx.region}.amazonaws.com"
@@ -72,7 +76,9 @@ def host_role_policy(
             "Sid": "ReadOwnSecrets",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue"],
-            "Resource": sorted(secret_arns),
+            # the stack's secrets, then the approvers' seeds (made at run time)
+            "Resource": sorted(secret_arns)
+            + ([approver_secrets_arn] if approver_secrets_arn else []),
         },
         {
             "Sid": "DecryptOwnKeyViaSecretsManagerSnsAndS3",

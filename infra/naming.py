@@ -92,6 +92,27 @@ def backup_url(bucket: str, stack: str) -> str:
     return f"s3://{bucket}/{backup_prefix(stack)}"
 
 
+def audit_anchor_prefix(stack: str) -> str:
+    """TRADEWARDEN_AUDIT_ANCHOR_PREFIX on the host: the audit chain head is anchored to
+    ``s3://<backup bucket>/<stack>/audit-anchor/<host>/audit-head.json``, inside the
+    backup prefix, so the host's backup grants (put and get, never delete) cover it and the
+    bucket's versioning and Object Lock keep every anchor it ever wrote."""
+    return f"{backup_prefix(stack)}audit-anchor"
+
+
+def bucket_of(url: str) -> str:
+    """The bucket of an ``s3://bucket/prefix`` URL ("" for anything else)."""
+    if not url.startswith("s3://"):
+        return ""
+    return url.removeprefix("s3://").split("/", 1)[0]
+
+
+def approver_secret_pattern(stack: str) -> str:
+    """Secret names of the approvers' TOTP seeds: `tradewarden approvers add NAME` creates
+    ``<admin secret>/approver/NAME`` at run time (daemon/tradewarden/approvals.py)."""
+    return f"{secret_name(stack, 'admin')}/approver/*"
+
+
 def release_object_key(version: str) -> str:
     """Where the release pipeline puts the wheelhouse the host installs."""
     return f"{PROJECT}/{version}/{PROJECT}-{version}-wheelhouse.tar.gz"

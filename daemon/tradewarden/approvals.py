@@ -333,7 +333,10 @@ class Approvers:
         scrub.register(seed)
         sid = approver_secret_id(self.settings, name)
         try:
-            version, _previous = source.put(sid, SecretKind.ADMIN, {"totp_secret": seed})
+            # the admin secret's KMS key, tags and resource policy (host reads, admin writes)
+            version, _previous = source.put(
+                sid, SecretKind.ADMIN, {"totp_secret": seed}, like=self.settings.secret_admin_id
+            )
             source.invalidate(sid)
         except SecretError as exc:
             raise ApprovalError(f"could not store {name}'s seed: {exc}") from None
@@ -397,7 +400,12 @@ class Approvers:
             raise ApprovalError(f"approver {name} is not enrolled")
         source = self._writable()
         try:
-            source.put(row["secret_id"], SecretKind.ADMIN, {"totp_secret": pyotp.random_base32(32)})
+            source.put(
+                row["secret_id"],
+                SecretKind.ADMIN,
+                {"totp_secret": pyotp.random_base32(32)},
+                like=self.settings.secret_admin_id,
+            )
             source.invalidate(row["secret_id"])
         except SecretError as exc:
             raise ApprovalError(f"could not revoke {name}'s seed: {exc}") from None

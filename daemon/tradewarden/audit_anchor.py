@@ -87,6 +87,12 @@ class S3Anchor:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
+            # Listed first: S3 answers GetObject on a missing key with 404 only to a caller
+            # that may list the whole bucket; the host may list its own prefix only and
+            # would get 403, so "no anchor yet" is learned from the listing.
+            listed = self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.key, MaxKeys=1)
+            if not any(o.get("Key") == self.key for o in listed.get("Contents") or []):
+                return None
             obj = self._client.get_object(Bucket=self.bucket, Key=self.key)
             raw = json.loads(obj["Body"].read())
         except ClientError as exc:

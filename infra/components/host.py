@@ -167,6 +167,9 @@ class Host(pulumi.ComponentResource):
                     vpc_id=a["vpc"],
                     backup_bucket_arn=a["backups"],
                     backup_prefix=naming.backup_prefix(cfg.stack),
+                    approver_secrets_arn=ctx.arn(
+                        "secretsmanager", f"secret:{naming.approver_secret_pattern(cfg.stack)}"
+                    ),
                     release_object_arn=release_object_arn,
                 )
             )

@@ -181,7 +181,11 @@ def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: Offlin
     in_vpc = json.dumps({"StringEquals": {"aws:SourceVpc": vpc}}, sort_keys=True)
     expected = {
         "secretsmanager:GetSecretValue": (
-            tuple(sorted(run.outputs["secretArns"].values())),
+            (
+                *sorted(run.outputs["secretArns"].values()),
+                f"arn:aws:secretsmanager:eu-west-1:{key.split(':')[4]}:secret:"
+                f"tradewarden/{run.stack}/admin/approver/*",
+            ),
             "null",
         ),
         "kms:Decrypt": ((key,), via),

@@ -81,6 +81,10 @@ class _Entry:
     last_chance: bool = False  # the one extra attempt when TTL + grace runs out was made
 
 
+# Tags a secret made at run time takes from its `like` secret (ManagedBy is ours).
+INHERITED_TAGS = ("Project", "Stack")
+
+
 class AwsSecretsManagerSource:
     kind = SecretSource.AWS
 
@@ -252,9 +256,30 @@ class AwsSecretsManagerSource:
                 return version
         return None
 
-    def create(self, secret_id: str, kind: SecretKind, payload: Mapping[str, str]) -> str:
+    def create(
+        self,
+        secret_id: str,
+        kind: SecretKind,
+        payload: Mapping[str, str],
+        *,
+        like: str | None = None,
+    ) -> str:
+        """A new secret. `like`: a secret (the stack's admin secret) whose KMS key and
+        Project/Stack tags the new one gets, if it exists; `put` copies its resource policy."""
         text = _validated(secret_id, kind, payload)
         token = str(uuid.uuid4())
+        extra: dict[str, Any] = {}
+        template = self._template(like) if like else None
+        if template is not None:
+            if template.get("KmsKeyId"):
+                extra["KmsKeyId"] = template["KmsKeyId"]
+            tags = {
+                t["Key"]: t["Value"]
+                for t in template.get("Tags") or []
+                if t.get("Key") in INHERITED_TAGS
+            }
+            tags["ManagedBy"] = "tradewarden"
+            extra["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
         resp = self._call(
             secret_id,
             "CreateSecret",
@@ -263,8 +288,39 @@ class AwsSecretsManagerSource:
             ClientRequestToken=token,
             SecretString=text,
             Description="tradewarden credentials (written by `tradewarden secrets`)",
+            **extra,
         )
         return str(resp.get("VersionId") or token)
+
+    def _template(self, like: str) -> dict[str, Any] | None:
+        """DescribeSecret of `like`, or None when there is no such secret (nothing to
+        inherit: outside a deployed stack). Any other failure stops the write."""
+        try:
+            return dict(
+                self._call(like, "DescribeSecret", self._client.describe_secret, SecretId=like)
+            )
+        except SecretNotFoundError:
+            return None
+
+    def _protect_like(self, secret_id: str, like: str) -> None:
+        """Give `secret_id` the resource policy of `like` (in a stack: deny everyone but the
+        host and the admin role), so a secret made at run time is as closed as its parent."""
+        if self._template(like) is None:
+            return
+        resp = self._call(
+            like, "GetResourcePolicy", self._client.get_resource_policy, SecretId=like
+        )
+        policy = resp.get("ResourcePolicy")
+        if not policy:
+            return
+        self._call(
+            secret_id,
+            "PutResourcePolicy",
+            self._client.put_resource_policy,
+            SecretId=secret_id,
+            ResourcePolicy=policy,
+            BlockPublicPolicy=True,
+        )
 
     def stage_pending(self, secret_id: str, kind: SecretKind, payload: Mapping[str, str]) -> str:
         """Write a new version labelled AWSPENDING only (the daemon keeps using AWSCURRENT)."""
@@ -312,10 +368,23 @@ class AwsSecretsManagerSource:
         )
 
     def put(
-        self, secret_id: str, kind: SecretKind, payload: Mapping[str, str]
+        self,
+        secret_id: str,
+        kind: SecretKind,
+        payload: Mapping[str, str],
+        *,
+        like: str | None = None,
     ) -> tuple[str, str | None]:
+        """Store a new current version. `like` (secrets made at run time, such as the
+        approvers' seeds under the admin secret): a new secret gets that secret's KMS key
+        and tags, and every write (re)applies its resource policy before the value counts."""
         if not self.exists(secret_id):
-            return self.create(secret_id, kind, payload), None
+            version = self.create(secret_id, kind, payload, like=like)
+            if like:
+                self._protect_like(secret_id, like)
+            return version, None
+        if like:
+            self._protect_like(secret_id, like)
         version = self.stage_pending(secret_id, kind, payload)
         return version, self.promote(secret_id, version)
 

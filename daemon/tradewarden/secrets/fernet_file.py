@@ -274,7 +274,12 @@ class FernetFileSource:
         return secret_id in self._load()["secrets"]
 
     def put(
-        self, secret_id: str, kind: SecretKind, payload: Mapping[str, str]
+        self,
+        secret_id: str,
+        kind: SecretKind,
+        payload: Mapping[str, str],
+        *,
+        like: str | None = None,  # Secrets Manager only: one file, one key, no policies
     ) -> tuple[str, str | None]:
         parse_payload(secret_id, kind, dict(payload))  # refuse what could not be read back
         with self._lock:

@@ -36,6 +36,10 @@ class WritableSource(Source, Protocol):
         secret_id: str,
         kind: SecretKind,
         payload: Mapping[str, str],
+        *,
+        like: str | None = None,
     ) -> tuple[str, str | None]:
-        """Store a new current version; returns (new version, previous version or None)."""
+        """Store a new current version; returns (new version, previous version or None).
+        `like`: an existing secret whose protection (KMS key, tags, resource policy) a
+        secret made at run time takes (Secrets Manager; the file source ignores it)."""
         ...

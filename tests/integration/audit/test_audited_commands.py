@@ -95,6 +95,28 @@ def test_put_admin_never_changes_the_audit_key(aws: Path) -> None:
     assert r.exit_code == 2 and "audit_key" in r.output, r.output
 
 
+def test_put_admin_prompts_for_the_promotion_and_audit_keys(aws: Path) -> None:
+    """infra/README.md's first-prod-start step: `secrets put admin --prompt` asks for
+    promotion_key, totp_secret (Enter skips) and audit_key, hidden, and stores them."""
+    import boto3
+
+    promotion = "promotion-key-canary-" + "p" * 24
+    r = runner.invoke(
+        app, ["secrets", "put", "admin", "--prompt"], input=f"{promotion}\n\n{AUDIT_KEY}\n"
+    )
+    assert r.exit_code == 0, r.output
+    assert "audit_key" in r.output and "promotion_key" in r.output
+    assert AUDIT_KEY not in r.output and promotion not in r.output
+    stored = json.loads(
+        boto3.client("secretsmanager").get_secret_value(
+            SecretId="tradewarden/dev/admin", VersionStage="AWSCURRENT"
+        )["SecretString"]
+    )
+    assert sorted(stored) == ["audit_key", "promotion_key"]
+    assert stored["audit_key"] == AUDIT_KEY and stored["promotion_key"] == promotion
+    assert "totp_secret" not in stored
+
+
 def test_secrets_rekey_is_audited(
     fx: FakeBinance, tmp_path: Path, clean_env: None, monkeypatch
 ) -> None:
