@@ -135,6 +135,7 @@ class Daemon:
                 notifier=notifier,
                 order_fraction=settings.order_fraction,
                 flatten_on_emergency=settings.flatten_on_emergency,
+                close_positions_on_trip=settings.close_positions_on_trip,
             )
             self.approvals = ApprovalQueue(settings, self.store, self.audit)
             self.trader.ramp = SizeRamp(

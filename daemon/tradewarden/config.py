@@ -50,6 +50,11 @@ class Profile(StrEnum):
     PROD = "prod"
 
 
+class TripScope(StrEnum):
+    ALL = "all"
+    BOT = "bot"
+
+
 class SecretSource(StrEnum):
     ENV = "env"
     FILE = "file"
@@ -120,10 +125,21 @@ class Settings(BaseSettings):
         0.40,
         description="Emergency stop: portfolio drawdown from peak; HALTED and all orders cancelled.",
     )
+    # what a trip does (PETS guidelines "On Circuit Breaker Trigger"): issue 13, defect 12
+    trip_scope: TripScope = _env(
+        "TRADEWARDEN_TRIP_SCOPE",
+        TripScope.ALL,
+        description="What a bot breaker's trip (consecutive losses, bot drawdown) stops: all (every bot, the seed's rule) or bot (only the tripping bot). Daily loss and the emergency stop always stop all.",
+    )
+    close_positions_on_trip: bool = _env(
+        "TRADEWARDEN_CLOSE_POSITIONS_ON_TRIP",
+        False,
+        description="On every breaker trip also close the open positions of the bots it stopped (market sells).",
+    )
     flatten_on_emergency: bool = _env(
         "TRADEWARDEN_FLATTEN_ON_EMERGENCY",
-        False,
-        description="On the emergency stop also close open positions (market sells).",
+        True,
+        description="On the emergency stop close every open position (market sells), whatever TRADEWARDEN_CLOSE_POSITIONS_ON_TRIP says.",
     )
     approach_warn_ratio: Fraction = _env(
         "TRADEWARDEN_APPROACH_WARN_RATIO",

@@ -367,7 +367,7 @@ def _alert_unalerted_trips(d: Daemon) -> list[str]:
         breaker = by_name.get(row["breaker"])
         if breaker is None:
             continue
-        scope_all = breaker.emergency or breaker.portfolio_scope
+        scope_all = d.risk.halts_all(breaker)
         key = "emergency-stop" if breaker.emergency else f"breaker:{breaker.name}:{row['bot']}"
         tripped_at = float(row["tripped_at"] or 0.0)
         if _alerted_since(d, key, tripped_at - 1.0):

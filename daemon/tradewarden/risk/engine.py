@@ -7,12 +7,12 @@ so the very next `check` (on any path) refuses. Only a human reset clears a trip
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradewarden.config import Settings
+from tradewarden.config import Settings, TripScope
 from tradewarden.models import OrderRequest
 from tradewarden.risk.breakers import (
     BotDrawdown,
@@ -36,6 +36,8 @@ MANUAL = "manual"
 
 @dataclass(frozen=True, slots=True)
 class Trip:
+    """One breaker trip. `portfolio_scope`: the trip stopped every bot (see `halts_all`)."""
+
     breaker: str
     bot: str
     value: float
@@ -87,6 +89,7 @@ class RiskEngine:
         self.state_reason = ""
         self._warned: set[tuple[str, str]] = set()
         self._persisted_peaks: dict[str, float] = {}
+        self._flatten_scope: dict[str, bool] = {}  # bot -> whole state lowered too
         self.load()
 
     # --- persistence ------------------------------------------------------------------------
@@ -102,12 +105,24 @@ class RiskEngine:
         manual = self.store.get("manual_state")
         if manual:
             self._raise_state(TradingState.parse(manual["state"]), manual.get("reason", ""))
+        by_name = {b.name: b for b in self.breakers}
         for row in self.store.tripped():
-            emergency = row["breaker"] in {b.name for b in self.breakers if b.emergency}
-            if row["bot"] == PORTFOLIO or emergency or row["breaker"] == MANUAL:
+            breaker = by_name.get(row["breaker"])
+            # an unknown breaker's trip (a manual one, a newer version's) stops everything
+            if row["bot"] == PORTFOLIO or breaker is None or self.halts_all(breaker):
                 self._raise_state(TradingState.HALTED, row["reason"] or row["breaker"])
-            else:
+            if row["bot"] != PORTFOLIO:
                 self.bot_states[row["bot"]] = TradingState.HALTED
+
+    def halts_all(self, breaker: Breaker) -> bool:
+        """Does a trip of `breaker` stop every bot? The emergency stop and the portfolio's
+        breakers always do; a bot's breakers do unless TRADEWARDEN_TRIP_SCOPE=bot (the PETS
+        guidelines: "On Circuit Breaker Trigger: stop all bots immediately")."""
+        return (
+            breaker.emergency
+            or breaker.portfolio_scope
+            or self.settings.trip_scope != TripScope.BOT
+        )
 
     def _raise_state(self, new: TradingState, reason: str) -> None:
         if new >= self.state:
@@ -116,16 +131,23 @@ class RiskEngine:
 
     def _persist_counters(self, breaker: Breaker) -> None:
         self.store.put(f"breaker:{breaker.name}", breaker.dump())
+        breaker.dirty = False
 
     # --- the order path ---------------------------------------------------------------------
     def check(
         self, req: OrderRequest, price: float | None, now: float | None = None
     ) -> DenyReason | None:
+        state = self.state
+        bot_state = self.bot_states.get(req.bot, TradingState.HALTED)
+        if req.bot in self._flatten_scope:  # closing positions on a trip (`flatten_window`)
+            bot_state = _halted_to_reducing(bot_state)
+            if self._flatten_scope[req.bot]:
+                state = _halted_to_reducing(state)
         return pre_trade_check(
             req,
             price=price,
-            state=self.state,
-            bot_state=self.bot_states.get(req.bot, TradingState.HALTED),
+            state=state,
+            bot_state=bot_state,
             limits=self.limits,
             book=self.book,
             now=time.monotonic() if now is None else now,
@@ -141,7 +163,7 @@ class RiskEngine:
             reading = breaker.observe(obs)
             if reading is None:
                 continue
-            if obs.kind == "trade":
+            if obs.kind == "trade" or breaker.dirty:  # e.g. a new UTC day's baseline
                 self._persist_counters(breaker)
             elif breaker.name in self._peak_breakers:
                 self._maybe_persist_peak(breaker, reading.bot)
@@ -165,10 +187,11 @@ class RiskEngine:
             self._persist_counters(breaker)
 
     def _trip(self, breaker: Breaker, reading: Reading, ts: float) -> Trip | None:
-        scope_all = breaker.emergency or breaker.portfolio_scope
-        if scope_all and self.state is TradingState.HALTED and self._already(breaker.name):
-            return None
-        if not scope_all and self.bot_states.get(reading.bot) is TradingState.HALTED:
+        scope_all = self.halts_all(breaker)
+        if scope_all and self.state is TradingState.HALTED:
+            if self._already(breaker.name, reading.bot):
+                return None
+        elif not scope_all and self.bot_states.get(reading.bot) is TradingState.HALTED:
             return None
         reason = breaker.describe(reading)
         # 1. durable first: the trip survives a crash from here on
@@ -177,7 +200,7 @@ class RiskEngine:
         # 2. block synchronously
         if scope_all:
             self._raise_state(TradingState.HALTED, reason)
-        else:
+        if reading.bot != PORTFOLIO:
             self.bot_states[reading.bot] = TradingState.HALTED
         trip = Trip(
             breaker.name,
@@ -194,20 +217,27 @@ class RiskEngine:
         return trip
 
     @contextmanager
-    def flatten_window(self) -> Iterator[None]:
-        """For the emergency stop's optional flatten only: HALTED is lowered to REDUCING
-        (exposure-reducing orders only) for the duration, then HALTED again, whatever happens.
+    def flatten_window(self, bots: Iterable[str], *, whole_state: bool) -> Iterator[None]:
+        """For closing positions on a trip only: while it lasts, an order of one of `bots`
+        is checked as if HALTED were REDUCING (exposure-reducing orders only) — the bot's own
+        state, and the whole state too when the trip stopped every bot (`whole_state`).
+
+        Nothing is lowered in the state itself, so a trip recorded inside the window (a
+        closing sale that completes a losing streak) holds, and every other order path
+        sees HALTED throughout.
         """
-        saved = self.state
-        if saved is TradingState.HALTED:
-            self.state = TradingState.REDUCING
+        saved = self._flatten_scope
+        scope = dict(saved)
+        for bot in bots:
+            scope[bot] = scope.get(bot, False) or whole_state
+        self._flatten_scope = scope
         try:
             yield
         finally:
-            self.state = max(saved, self.state)
+            self._flatten_scope = saved
 
-    def _already(self, name: str) -> bool:
-        return any(r["breaker"] == name for r in self.store.tripped())
+    def _already(self, name: str, bot: str) -> bool:
+        return any(r["breaker"] == name and r["bot"] == bot for r in self.store.tripped())
 
     def readings(self) -> list[Reading]:
         out: list[Reading] = []
@@ -261,3 +291,7 @@ class RiskEngine:
             ],
             "trips": trips,
         }
+
+
+def _halted_to_reducing(state: TradingState) -> TradingState:
+    return TradingState.REDUCING if state is TradingState.HALTED else state
