@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradewarden import __version__
+from tradewarden.alerts.catalogue import MANUAL_HALT_KEY, trip_dedup_key
 from tradewarden.approvals import ApprovalQueue
 from tradewarden.audit import AuditLog
 from tradewarden.audit import verify as verify_audit
@@ -411,10 +412,10 @@ def trip_alert_keys(risk: RiskEngine, cleared: list[str]) -> list[str]:
     keys = set()
     for item in cleared:
         breaker, _, bot = item.partition(":")
-        if item == "manual_state" or breaker in emergency:
-            keys.add("emergency-stop")
+        if item == "manual_state":
+            keys.add(MANUAL_HALT_KEY)
         else:
-            keys.add(f"breaker:{breaker}:{bot}")
+            keys.add(trip_dedup_key(breaker, bot, emergency=breaker in emergency))
     return sorted(keys)
 
 
