@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     max_consecutive_losses: PositiveInt = _env(
         "MAX_CONSECUTIVE_LOSSES",
         3,
-        description="Breaker: halt a bot after this many losing round trips in a row.",
+        description="Breaker: trips when one bot closes this many losing round trips in a row; stops every bot (see TRADEWARDEN_TRIP_SCOPE).",
     )
     max_daily_loss_pct: Fraction = _env(
         "MAX_DAILY_LOSS_PCT",
@@ -118,12 +118,12 @@ class Settings(BaseSettings):
     max_bot_drawdown_pct: Fraction = _env(
         "MAX_BOT_DRAWDOWN_PCT",
         0.25,
-        description="Breaker: halt a bot at this drawdown from its peak equity.",
+        description="Breaker: trips at this drawdown of one bot from its peak equity; stops every bot (see TRADEWARDEN_TRIP_SCOPE).",
     )
     max_portfolio_drawdown_pct: Fraction = _env(
         "MAX_PORTFOLIO_DRAWDOWN_PCT",
         0.40,
-        description="Emergency stop: portfolio drawdown from peak; HALTED and all orders cancelled.",
+        description="Emergency stop: portfolio drawdown from peak; HALTED, all orders cancelled, positions closed (TRADEWARDEN_FLATTEN_ON_EMERGENCY).",
     )
     # what a trip does (PETS guidelines "On Circuit Breaker Trigger"): issue 13, defect 12
     trip_scope: TripScope = _env(
@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     flatten_on_emergency: bool = _env(
         "TRADEWARDEN_FLATTEN_ON_EMERGENCY",
         True,
-        description="On the emergency stop close every open position (market sells), whatever TRADEWARDEN_CLOSE_POSITIONS_ON_TRIP says.",
+        description="On the emergency stop close every open position (market sells). (TRADEWARDEN_CLOSE_POSITIONS_ON_TRIP=true closes them on every trip, this one included.)",
     )
     approach_warn_ratio: Fraction = _env(
         "TRADEWARDEN_APPROACH_WARN_RATIO",

@@ -278,7 +278,8 @@ class RiskEngine:
         return {
             "state": self.state.label,
             "state_reason": self.state_reason,
-            "bots": {b: s.label for b, s in self.bot_states.items()},
+            # what each bot may do now: a trip that stopped every bot shows on every bot
+            "bots": {b: self.effective_state(b).label for b in self.bot_states},
             "breakers": [
                 {
                     "breaker": r.breaker,
