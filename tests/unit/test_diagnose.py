@@ -94,9 +94,7 @@ def test_a_tripped_breaker_and_a_halt_fail_and_exit_1(running: Settings) -> None
         RiskEngine(running, store, ["b1"]).halt("drill", "tester@host")
     finally:
         store.close()
-    # a bot-scoped trip, so the halt's reason is the state's (by default a trip halts all)
-    env = {"TRADEWARDEN_TRIP_SCOPE": "bot"}
-    res = cli(running.state_dir, TRADEWARDEN_SYMBOLS="BTCUSDT", TRADEWARDEN_BOTS=BOTS[0], **env)
+    res = cli(running.state_dir, TRADEWARDEN_SYMBOLS="BTCUSDT", TRADEWARDEN_BOTS=BOTS[0])
     assert res.exit_code == 1
     assert (
         "FAIL  breakers          1 tripped: consecutive_losses on b1 (3 vs limit 3)" in res.output
@@ -105,11 +103,7 @@ def test_a_tripped_breaker_and_a_halt_fail_and_exit_1(running: Settings) -> None
     assert res.output.splitlines()[-1] == "2 of 9 checks failed: trading state, breakers"
     doc = json.loads(
         cli(
-            running.state_dir,
-            "--json",
-            TRADEWARDEN_SYMBOLS="BTCUSDT",
-            TRADEWARDEN_BOTS=BOTS[0],
-            **env,
+            running.state_dir, "--json", TRADEWARDEN_SYMBOLS="BTCUSDT", TRADEWARDEN_BOTS=BOTS[0]
         ).output
     )
     assert doc["ok"] is False

@@ -108,9 +108,12 @@ class RiskEngine:
         by_name = {b.name: b for b in self.breakers}
         for row in self.store.tripped():
             breaker = by_name.get(row["breaker"])
+            reason = row["reason"] or row["breaker"]
             # an unknown breaker's trip (a manual one, a newer version's) stops everything
-            if row["bot"] == PORTFOLIO or breaker is None or self.halts_all(breaker):
-                self._raise_state(TradingState.HALTED, row["reason"] or row["breaker"])
+            if row["bot"] == PORTFOLIO or breaker is None:
+                self._raise_state(TradingState.HALTED, reason)
+            elif self.halts_all(breaker):
+                self._halt_all(breaker, reason)
             if row["bot"] != PORTFOLIO:
                 self.bot_states[row["bot"]] = TradingState.HALTED
 
@@ -123,6 +126,13 @@ class RiskEngine:
             or breaker.portfolio_scope
             or self.settings.trip_scope != TripScope.BOT
         )
+
+    def _halt_all(self, breaker: Breaker, reason: str) -> None:
+        """HALTED for a trip that stops every bot. A bot breaker's trip (halting all by
+        TRADEWARDEN_TRIP_SCOPE) keeps the reason of a halt already in force (a manual halt,
+        a restore, an earlier trip), at run time and after a restart alike."""
+        if breaker.emergency or breaker.portfolio_scope or self.state is not TradingState.HALTED:
+            self._raise_state(TradingState.HALTED, reason)
 
     def _raise_state(self, new: TradingState, reason: str) -> None:
         if new >= self.state:
@@ -199,7 +209,7 @@ class RiskEngine:
         self._persist_counters(breaker)
         # 2. block synchronously
         if scope_all:
-            self._raise_state(TradingState.HALTED, reason)
+            self._halt_all(breaker, reason)
         if reading.bot != PORTFOLIO:
             self.bot_states[reading.bot] = TradingState.HALTED
         trip = Trip(

@@ -269,3 +269,15 @@ def test_no_position_closes_when_both_settings_are_off(make_world: Any) -> None:
     _portfolio(w["risk"], T0 + 20, 5_900.0)
     books = w["trader"].ledger.books
     assert books["b1"].qty > 0 and books["b2"].qty > 0
+
+
+def test_a_bot_trip_under_a_halt_keeps_the_halts_reason(make_world: Any) -> None:
+    w = make_world()
+    w["risk"].halt("restored from backup b-1", "ops")
+    trips = _three_losses(w)
+    assert [t.breaker for t in trips] == ["consecutive_losses"]  # recorded and alerted
+    assert w["risk"].state is TradingState.HALTED
+    assert w["risk"].state_reason == "restored from backup b-1"
+    again = RiskEngine(w["settings"], w["store"], BOTS)  # and the same after a restart
+    assert again.state is TradingState.HALTED
+    assert again.state_reason == "restored from backup b-1"
