@@ -14,11 +14,13 @@ import pytest
 
 from tests.fakes.slack.server import FakeSlack, running_fake_slack
 from tests.fakes.smtp import FakeSmtp
+from tests.integration.daemon.helpers import start, status, terminate, tw, wait_for
 from tradewarden.alerts.factory import SLACK_BOT_TOKEN, build_dispatcher
 from tradewarden.app import Daemon, apply_action
 from tradewarden.config import Settings
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.scenarios.generate import write
 from tradewarden.secrets.value import Secret
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -66,4 +68,58 @@ def test_manual_halt_then_drawdown_stop_both_reach_slack_and_email(
     subjects = [str(m.message["Subject"]) for m in smtp.messages]
     for seen in (slack_texts, subjects):
         assert any("halt" in t.lower() and "ana" in t for t in seen), seen
+        assert sum("EMERGENCY STOP" in t and "portfolio_drawdown" in t for t in seen) == 1, seen
+
+
+def flat_hours(path: Path, hours: int) -> Path:
+    """Flat prices from 2026-01-05 00:00 UTC: no crossing, so no bot trades."""
+    rows = [
+        (int(T0) + 60 * m, sym, px, px, px, px, 10.0)
+        for m in range(hours * 60)
+        for sym, px in (("BTCUSDT", 42_000.0), ("ETHUSDT", 2_300.0))
+    ]
+    write(path, rows)
+    return path
+
+
+def test_real_daemon_halt_then_emergency_stop_after_a_restart_both_page(
+    tmp_path: Path, stand_ins: tuple[FakeSlack, FakeSmtp]
+) -> None:
+    """The same attack across processes: the operator halts the running daemon (its alert
+    goes out), the daemon restarts and the portfolio is 50% below its peak: the emergency
+    stop pages too, within the dedup window of the halt's alert.
+
+    Paper equity is the starting balance plus booked P&L; with no trades, the restarted
+    run's TRADEWARDEN_STARTING_BALANCE_USDT stands in for the equity after a crash."""
+    slack, smtp = stand_ins
+    state = tmp_path / "state"
+    env = {
+        "TRADEWARDEN_SLACK_TOKEN": TOKEN,
+        "TRADEWARDEN_SLACK_BASE_URL": slack.api_url,
+        "TRADEWARDEN_SMTP_HOST": smtp.host,
+        "TRADEWARDEN_SMTP_PORT": str(smtp.port),
+        "TRADEWARDEN_SMTP_TLS": "none",
+        "TRADEWARDEN_EMAIL_TO": "oncall@example.org",
+        "TRADEWARDEN_SCENARIO": str(flat_hours(tmp_path / "2h.csv", 2)),
+    }
+    proc = start(state, "run", "--follow", "--no-console", **env)
+    try:
+        assert wait_for(lambda: status(state).get("daemon_running") is True, 60)
+        halt = tw(state, "halt", "--reason", "desk review", **env)
+        assert halt.returncode == 0 and "applied by the running daemon" in halt.stdout, halt
+        assert wait_for(
+            lambda: any("halt by" in " ".join(m.texts()).lower() for m in slack.messages)
+        )
+    finally:
+        assert terminate(proc) == 0
+    env["TRADEWARDEN_SCENARIO"] = str(flat_hours(tmp_path / "3h.csv", 3))
+    again = tw(state, "run", "--no-console", TRADEWARDEN_STARTING_BALANCE_USDT="5000", **env)
+    assert again.returncode == 0, again.stderr
+    assert ("portfolio_drawdown", "portfolio") in {
+        (t["breaker"], t["bot"]) for t in status(state, **env)["trips"]
+    }
+    slack_texts = [" ".join(m.texts()) for m in slack.messages]
+    subjects = [str(m.message["Subject"]) for m in smtp.messages]
+    for seen in (slack_texts, subjects):
+        assert sum("halt by" in t.lower() for t in seen) == 1, seen
         assert sum("EMERGENCY STOP" in t and "portfolio_drawdown" in t for t in seen) == 1, seen
