@@ -368,7 +368,7 @@ def _alert_unalerted_trips(d: Daemon) -> list[str]:
         breaker = by_name.get(row["breaker"])
         if breaker is None:
             continue
-        scope_all = d.risk.halts_all(breaker)
+        scope_all = d.risk.trip_halts_all(breaker, row["bot"])
         key = trip_dedup_key(breaker.name, row["bot"], emergency=breaker.emergency)
         tripped_at = float(row["tripped_at"] or 0.0)
         if _alerted_since(d, key, tripped_at - 1.0):

@@ -112,7 +112,7 @@ class RiskEngine:
             # an unknown breaker's trip (a manual one, a newer version's) stops everything
             if row["bot"] == PORTFOLIO or breaker is None:
                 self._raise_state(TradingState.HALTED, reason)
-            elif self.halts_all(breaker):
+            elif self.trip_halts_all(breaker, row["bot"]):
                 self._halt_all(breaker, reason)
             if row["bot"] != PORTFOLIO:
                 self.bot_states[row["bot"]] = TradingState.HALTED
@@ -126,6 +126,16 @@ class RiskEngine:
             or breaker.portfolio_scope
             or self.settings.trip_scope != TripScope.BOT
         )
+
+    def trip_halts_all(self, breaker: Breaker, bot: str) -> bool:
+        """Does the recorded trip of `breaker` on `bot` stop every bot? The scope it was
+        tripped under (recorded with it), so a CLI or a restart with another
+        TRADEWARDEN_TRIP_SCOPE reads the trip as the daemon applied it; the setting for a
+        trip recorded before scopes were."""
+        recorded = self.store.get(_scope_key(breaker.name, bot))
+        if recorded is None or breaker.emergency or breaker.portfolio_scope:
+            return self.halts_all(breaker)
+        return bool(recorded != TripScope.BOT.value)
 
     def _halt_all(self, breaker: Breaker, reason: str) -> None:
         """HALTED for a trip that stops every bot. A bot breaker's trip (halting all by
@@ -204,7 +214,10 @@ class RiskEngine:
         elif not scope_all and self.bot_states.get(reading.bot) is TradingState.HALTED:
             return None
         reason = breaker.describe(reading)
-        # 1. durable first: the trip survives a crash from here on
+        # 1. durable first: the trip (and the scope it stops) survives a crash from here on
+        if not (breaker.emergency or breaker.portfolio_scope):
+            scope = TripScope.ALL if scope_all else TripScope.BOT
+            self.store.put(_scope_key(breaker.name, reading.bot), scope.value)
         self.store.trip(breaker.name, reading.bot, reading.value, reading.threshold, reason)
         self._persist_counters(breaker)
         # 2. block synchronously
@@ -302,6 +315,10 @@ class RiskEngine:
             ],
             "trips": trips,
         }
+
+
+def _scope_key(breaker: str, bot: str) -> str:
+    return f"trip_scope:{breaker}:{bot}"
 
 
 def _halted_to_reducing(state: TradingState) -> TradingState:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tradewarden.audit import AuditLog
-from tradewarden.config import load_settings
+from tradewarden.config import TripScope, load_settings
 from tradewarden.ledger import Ledger
 from tradewarden.models import OrderRequest, Side, Tick
 from tradewarden.notify import LogNotifier
@@ -281,3 +281,18 @@ def test_a_bot_trip_under_a_halt_keeps_the_halts_reason(make_world: Any) -> None
     again = RiskEngine(w["settings"], w["store"], BOTS)  # and the same after a restart
     assert again.state is TradingState.HALTED
     assert again.state_reason == "restored from backup b-1"
+
+
+def test_a_trip_keeps_the_scope_it_was_tripped_under(make_world: Any) -> None:
+    """`tradewarden status` (or a restart) with another TRADEWARDEN_TRIP_SCOPE reads the
+    trip as the daemon applied it."""
+    w = make_world()  # the daemon: default scope, every bot stopped
+    _three_losses(w)
+    as_bot = w["settings"].model_copy(update={"trip_scope": TripScope.BOT})
+    assert RiskEngine(as_bot, w["store"], BOTS).state is TradingState.HALTED
+    v = make_world(trip_scope="bot")  # the daemon: only the tripping bot stopped
+    _three_losses(v)
+    as_all = v["settings"].model_copy(update={"trip_scope": TripScope.ALL})
+    again = RiskEngine(as_all, v["store"], BOTS)
+    assert again.state is TradingState.ACTIVE
+    assert again.status()["bots"] == {"b1": "halted", "b2": "active"}
