@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradewarden import __version__
+from tradewarden.alerts.catalogue import MANUAL_HALT_KEY, trip_dedup_key
 from tradewarden.approvals import ApprovalQueue
 from tradewarden.audit import UNSET, AuditConfigError, canonical, open_audit, recorded_head
 from tradewarden.audit_anchor import AnchorJob, S3Anchor
@@ -141,6 +142,7 @@ class Daemon:
                 notifier=notifier,
                 order_fraction=settings.order_fraction,
                 flatten_on_emergency=settings.flatten_on_emergency,
+                close_positions_on_trip=settings.close_positions_on_trip,
             )
             self.approvals = ApprovalQueue(settings, self.store, self.audit)
             self.trader.ramp = SizeRamp(
@@ -506,10 +508,10 @@ def trip_alert_keys(risk: RiskEngine, cleared: list[str]) -> list[str]:
     keys = set()
     for item in cleared:
         breaker, _, bot = item.partition(":")
-        if item == "manual_state" or item.startswith("halt#") or breaker in emergency:
-            keys.add("emergency-stop")
+        if item == "manual_state" or item.startswith("halt#"):
+            keys.add(MANUAL_HALT_KEY)
         else:
-            keys.add(f"breaker:{breaker}:{bot}")
+            keys.add(trip_dedup_key(breaker, bot, emergency=breaker in emergency))
     return sorted(keys)
 
 

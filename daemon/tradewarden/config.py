@@ -58,6 +58,11 @@ class Profile(StrEnum):
     PROD = "prod"
 
 
+class TripScope(StrEnum):
+    ALL = "all"
+    BOT = "bot"
+
+
 class SecretSource(StrEnum):
     ENV = "env"
     FILE = "file"
@@ -125,7 +130,7 @@ class Settings(BaseSettings):
     max_consecutive_losses: PositiveInt = _env(
         "MAX_CONSECUTIVE_LOSSES",
         3,
-        description="Breaker: halt a bot after this many losing round trips in a row.",
+        description="Breaker: trips when one bot closes this many losing round trips in a row; stops every bot (see TRADEWARDEN_TRIP_SCOPE).",
     )
     max_daily_loss_pct: Fraction = _env(
         "MAX_DAILY_LOSS_PCT",
@@ -135,17 +140,28 @@ class Settings(BaseSettings):
     max_bot_drawdown_pct: Fraction = _env(
         "MAX_BOT_DRAWDOWN_PCT",
         0.25,
-        description="Breaker: halt a bot at this drawdown from its peak equity.",
+        description="Breaker: trips at this drawdown of one bot from its peak equity; stops every bot (see TRADEWARDEN_TRIP_SCOPE).",
     )
     max_portfolio_drawdown_pct: Fraction = _env(
         "MAX_PORTFOLIO_DRAWDOWN_PCT",
         0.40,
-        description="Emergency stop: portfolio drawdown from peak; HALTED and all orders cancelled.",
+        description="Emergency stop: portfolio drawdown from peak; HALTED, all orders cancelled, positions closed (TRADEWARDEN_FLATTEN_ON_EMERGENCY).",
+    )
+    # what a trip does (PETS guidelines "On Circuit Breaker Trigger"): issue 13, defect 12
+    trip_scope: TripScope = _env(
+        "TRADEWARDEN_TRIP_SCOPE",
+        TripScope.ALL,
+        description="What a bot breaker's trip (consecutive losses, bot drawdown) stops: all (every bot, the seed's rule) or bot (only the tripping bot). Daily loss and the emergency stop always stop all.",
+    )
+    close_positions_on_trip: bool = _env(
+        "TRADEWARDEN_CLOSE_POSITIONS_ON_TRIP",
+        False,
+        description="On every breaker trip also close the open positions of the bots it stopped (market sells).",
     )
     flatten_on_emergency: bool = _env(
         "TRADEWARDEN_FLATTEN_ON_EMERGENCY",
-        False,
-        description="On the emergency stop also close open positions (market sells).",
+        True,
+        description="On the emergency stop close every open position (market sells). (TRADEWARDEN_CLOSE_POSITIONS_ON_TRIP=true closes them on every trip, this one included.)",
     )
     approach_warn_ratio: Fraction = _env(
         "TRADEWARDEN_APPROACH_WARN_RATIO",

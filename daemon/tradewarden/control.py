@@ -231,7 +231,7 @@ class ControlDesk:
         take in queued halts, then refuse the order if the state no longer allows it."""
         self.put_halts_in_force()
         risk = self.d.risk
-        state = risk.effective_state(req.bot)
+        state = risk.order_state(req.bot)  # a trip's closing orders pass as REDUCING
         if state is TradingState.HALTED:
             raise BrokerError(f"not sent: trading is HALTED ({risk.state_reason or 'bot halted'})")
         position = risk.book.positions.get((req.bot, req.symbol), 0.0)

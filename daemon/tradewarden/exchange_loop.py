@@ -26,6 +26,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from tradewarden.alerts.catalogue import trip_dedup_key
 from tradewarden.broker import BrokerError
 from tradewarden.exchange import (
     ExchangeUnavailableError,
@@ -380,8 +381,8 @@ def _alert_unalerted_trips(d: Daemon) -> list[str]:
         breaker = by_name.get(row["breaker"])
         if breaker is None:
             continue
-        scope_all = breaker.emergency or breaker.portfolio_scope
-        key = "emergency-stop" if breaker.emergency else f"breaker:{breaker.name}:{row['bot']}"
+        scope_all = d.risk.trip_halts_all(breaker, row["bot"])
+        key = trip_dedup_key(breaker.name, row["bot"], emergency=breaker.emergency)
         tripped_at = float(row["tripped_at"] or 0.0)
         if _alerted_since(d, key, tripped_at - 1.0):
             continue

@@ -64,6 +64,7 @@ class Trader:
         notifier: Notifier,
         order_fraction: float,
         flatten_on_emergency: bool,
+        close_positions_on_trip: bool = False,
     ) -> None:
         self.risk, self.gate, self.broker = risk, gate, broker
         self.store, self.audit, self.ledger = store, audit, ledger
@@ -75,6 +76,7 @@ class Trader:
         self.ramp: Any = None  # SizeRamp: gradual restart after reset/restore/promotion
         self.order_fraction = order_fraction
         self.flatten_on_emergency = flatten_on_emergency
+        self.close_positions_on_trip = close_positions_on_trip
         self.prices: dict[str, float] = {}
         self.events = TraderEvents()
         self.ticks = 0
@@ -195,17 +197,26 @@ class Trader:
 
     # --- breaker trips ----------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> None:
-        """Runs synchronously inside the order/fill path, after the trip is persisted."""
-        symbols = (
-            sorted(self.by_symbol)
+        """Runs synchronously inside the order/fill path, after the trip is persisted.
+
+        The seed's actions on a trigger: the bots are stopped (the engine already blocks
+        them), their open orders cancelled, their positions closed when configured
+        (TRADEWARDEN_CLOSE_POSITIONS_ON_TRIP on any breaker, TRADEWARDEN_FLATTEN_ON_EMERGENCY
+        on the emergency stop), then audit, alert and log; a human reset ends it.
+        """
+        stopped = (
+            list(self.bots)
             if trip.portfolio_scope
-            else [b.symbol for b in self.bots if b.name == trip.bot]
+            else [b for b in self.bots if b.name == trip.bot]
         )
+        symbols = sorted({b.symbol for b in stopped})
         cancelled = self.gate.cancel_all(symbols, reason=f"{trip.breaker} tripped")
         closed: list[str] = []
-        if trip.emergency and self.flatten_on_emergency:
-            with self.risk.flatten_window():
-                closed = self._flatten()
+        if self.close_positions_on_trip or (trip.emergency and self.flatten_on_emergency):
+            with self.risk.flatten_window(
+                [b.name for b in stopped], whole_state=trip.portfolio_scope
+            ):
+                closed = self._flatten(stopped)
         actions = {
             "orders_cancelled": [o.client_order_id for o in cancelled],
             "positions_closed": closed,
@@ -240,9 +251,9 @@ class Trader:
         for cb in self.events.on_trip:
             cb(trip, actions)
 
-    def _flatten(self) -> list[str]:
+    def _flatten(self, bots: list[Bot] | None = None) -> list[str]:
         closed = []
-        for bot in self.bots:
+        for bot in self.bots if bots is None else bots:
             book = self.ledger.books[bot.name]
             if book.qty <= 0:
                 continue

@@ -90,7 +90,7 @@ def bench(tmp: Path, mode: Mode) -> dict[str, float]:
             trader.process_fills()  # books the fill: the breaker trips in here
             nxt = gate.submit(OrderRequest("b1", "BTCUSDT", Side.BUY, 0.01), low)
             t1 = time.perf_counter()
-            assert nxt.denied is DenyReason.BOT_HALTED, nxt
+            assert nxt.denied is DenyReason.HALTED, nxt  # a trip stops every bot (default)
             samples.append((t1 - t0) * 1e6)
         # baseline: one passing pre-trade check, on the same engine
         risk.reset("bench baseline", "bench", ResetScope(all=True))

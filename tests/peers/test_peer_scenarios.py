@@ -74,7 +74,7 @@ def test_breaker_blocks_the_very_next_order_not_the_next_candle(tmp_path: Path) 
         assert sell.accepted, i
         trader.process_fills()  # the third losing fill trips the breaker right here
     nxt = gate.submit(OrderRequest("b1", "BTCUSDT", Side.BUY, 0.01), px)
-    assert nxt.denied is DenyReason.BOT_HALTED  # same candle, no loop iteration in between
+    assert nxt.denied is DenyReason.HALTED  # same candle, no loop iteration in between
 
 
 def test_drawdown_is_measured_from_the_equity_peak(tmp_path: Path) -> None:

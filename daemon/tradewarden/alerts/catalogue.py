@@ -25,6 +25,7 @@ DEFAULT_RUNBOOK_BASE_URL = "https://github.com/tradewarden/tradewarden/blob/main
 RUNBOOKS: dict[str, str] = {
     "breaker_tripped": "breaker-tripped.md",
     "emergency_stop": "emergency-stop.md",
+    "manual_halt": "emergency-stop.md",
     "system_error": "system-error.md",
     "key_permissions_changed": "suspected-key-leak.md",
     "foreign_order": "reconciliation-mismatch.md",
@@ -42,6 +43,18 @@ RUNBOOKS: dict[str, str] = {
 }
 
 COUNT_BREAKERS = ("consecutive_losses",)
+
+# A manual halt has its own key: an operator's halt never suppresses a breaker's emergency
+# stop (nor the other way round) inside TRADEWARDEN_ALERT_DEDUP_SECONDS.
+MANUAL_HALT_KEY = "manual-halt"
+
+
+def trip_dedup_key(breaker: str, bot: str | None, *, emergency: bool) -> str:
+    """The dedup key of one breaker's trip on one scope. An emergency stop's key names its
+    breaker and scope, so it is only ever deduplicated against the same stop (which cannot
+    trip again before a reset, and a reset resolves the key)."""
+    scope = bot or "portfolio"
+    return f"emergency-stop:{breaker}:{scope}" if emergency else f"breaker:{breaker}:{scope}"
 
 
 def runbook_url(kind: str, base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> str:
@@ -122,7 +135,7 @@ def breaker_tripped(
         Severity.CRITICAL,
         f"Breaker tripped: {breaker} on {scope}",
         reason or f"The {breaker} breaker tripped; new orders are blocked until a human reset.",
-        f"breaker:{breaker}:{scope}",
+        trip_dedup_key(breaker, bot, emergency=False),
         {
             "what": what,
             "value": value,
@@ -143,6 +156,8 @@ def breaker_tripped(
 def emergency_stop(
     trigger: str,
     *,
+    breaker: str | None = None,
+    bot: str | None = None,
     value: float | None = None,
     threshold: float | None = None,
     unit: str = "pct",
@@ -158,7 +173,9 @@ def emergency_stop(
         Severity.CRITICAL,
         f"EMERGENCY STOP: {trigger}",
         reason or "All trading is halted and open orders were cancelled.",
-        "emergency-stop",
+        trip_dedup_key(breaker, bot, emergency=True)
+        if breaker
+        else f"emergency-stop:{re.sub(r'[^a-z0-9_]+', '-', trigger.lower()).strip('-')}",
         {
             "what": trigger,
             "value": value,
@@ -168,6 +185,35 @@ def emergency_stop(
             "orders_cancelled": list(orders_cancelled),
             "positions_closed": list(positions_closed),
             "reset_command": reset_command(f"emergency stop ({trigger})"),
+        },
+        runbook_base_url,
+        created_at,
+    )
+
+
+def manual_halt(
+    actor: str,
+    *,
+    reason: str = "",
+    state: str = "HALTED",
+    orders_cancelled: Sequence[str] = (),
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
+    created_at: float | None = None,
+) -> Alert:
+    """An operator's `tradewarden halt` (the seed's "manual trigger by admin")."""
+    return _alert(
+        "manual_halt",
+        Severity.CRITICAL,
+        f"MANUAL HALT by {actor}",
+        reason or "An operator halted all trading; open orders were cancelled.",
+        MANUAL_HALT_KEY,
+        {
+            "what": f"manual halt by {actor}",
+            "actor": actor,
+            "reason": reason or None,
+            "state": state,
+            "orders_cancelled": list(orders_cancelled),
+            "reset_command": reset_command(f"manual halt by {actor}"),
         },
         runbook_base_url,
         created_at,

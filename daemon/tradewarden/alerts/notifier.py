@@ -25,6 +25,8 @@ def _emergency(ctx: dict[str, Any], base: str) -> Alert:
     breaker = ctx.get("breaker") or "portfolio drawdown"
     return catalogue.emergency_stop(
         f"{breaker} breaker" + (f" on {ctx['bot']}" if ctx.get("bot") else ""),
+        breaker=ctx.get("breaker") or "portfolio_drawdown",
+        bot=ctx.get("bot"),
         value=ctx.get("value"),
         threshold=ctx.get("threshold"),
         reason=ctx.get("reason", ""),
@@ -38,8 +40,8 @@ def _emergency(ctx: dict[str, Any], base: str) -> Alert:
 def _manual_halt(ctx: dict[str, Any], base: str) -> Alert:
     if ctx.get("action", "halt") != "halt":
         return catalogue.custom("manual_" + str(ctx.get("action")), ctx, runbook_base_url=base)
-    return catalogue.emergency_stop(
-        f"manual halt by {ctx.get('actor', 'an operator')}",
+    return catalogue.manual_halt(
+        str(ctx.get("actor") or "an operator"),
         reason=ctx.get("reason", ""),
         orders_cancelled=ctx.get("orders_cancelled", ()),
         runbook_base_url=base,

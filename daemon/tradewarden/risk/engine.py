@@ -7,12 +7,12 @@ so the very next `check` (on any path) refuses. Only a human reset clears a trip
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradewarden.config import Settings
+from tradewarden.config import Settings, TripScope
 from tradewarden.models import OrderRequest
 from tradewarden.risk.breakers import (
     BotDrawdown,
@@ -39,6 +39,8 @@ SYSTEM_HALT = "system"  # ... or the daemon's own (reconciliation, key-permissio
 
 @dataclass(frozen=True, slots=True)
 class Trip:
+    """One breaker trip. `portfolio_scope`: the trip stopped every bot (see `halts_all`)."""
+
     breaker: str
     bot: str
     value: float
@@ -178,6 +180,7 @@ class RiskEngine:
         self.state_reason = ""
         self._warned: set[tuple[str, str]] = set()
         self._persisted_peaks: dict[str, float] = {}
+        self._flatten_scope: dict[str, bool] = {}  # bot -> whole state lowered too
         self.load()
 
     # --- persistence ------------------------------------------------------------------------
@@ -192,12 +195,44 @@ class RiskEngine:
                 self._persisted_peaks.update({f"{b.name}:{k}": v for k, v in b.peaks.items()})
         for halt in self._halts():
             self._raise_state(TradingState.parse(halt.state), halt.reason)
+        by_name = {b.name: b for b in self.breakers}
         for row in self.store.tripped():
-            emergency = row["breaker"] in {b.name for b in self.breakers if b.emergency}
-            if row["bot"] == PORTFOLIO or emergency or row["breaker"] == MANUAL:
-                self._raise_state(TradingState.HALTED, row["reason"] or row["breaker"])
-            else:
+            breaker = by_name.get(row["breaker"])
+            reason = row["reason"] or row["breaker"]
+            # an unknown breaker's trip (a manual one, a newer version's) stops everything
+            if row["bot"] == PORTFOLIO or breaker is None:
+                self._raise_state(TradingState.HALTED, reason)
+            elif self.trip_halts_all(breaker, row["bot"]):
+                self._halt_all(breaker, reason)
+            if row["bot"] != PORTFOLIO:
                 self.bot_states[row["bot"]] = TradingState.HALTED
+
+    def halts_all(self, breaker: Breaker) -> bool:
+        """Does a trip of `breaker` stop every bot? The emergency stop and the portfolio's
+        breakers always do; a bot's breakers do unless TRADEWARDEN_TRIP_SCOPE=bot (the PETS
+        guidelines: "On Circuit Breaker Trigger: stop all bots immediately")."""
+        return (
+            breaker.emergency
+            or breaker.portfolio_scope
+            or self.settings.trip_scope != TripScope.BOT
+        )
+
+    def trip_halts_all(self, breaker: Breaker, bot: str) -> bool:
+        """Does the recorded trip of `breaker` on `bot` stop every bot? The scope it was
+        tripped under (recorded with it), so a CLI or a restart with another
+        TRADEWARDEN_TRIP_SCOPE reads the trip as the daemon applied it; the setting for a
+        trip recorded before scopes were."""
+        recorded = self.store.get(_scope_key(breaker.name, bot))
+        if recorded is None or breaker.emergency or breaker.portfolio_scope:
+            return self.halts_all(breaker)
+        return bool(recorded != TripScope.BOT.value)
+
+    def _halt_all(self, breaker: Breaker, reason: str) -> None:
+        """HALTED for a trip that stops every bot. A bot breaker's trip (halting all by
+        TRADEWARDEN_TRIP_SCOPE) keeps the reason of a halt already in force (a manual halt,
+        a restore, an earlier trip), at run time and after a restart alike."""
+        if breaker.emergency or breaker.portfolio_scope or self.state is not TradingState.HALTED:
+            self._raise_state(TradingState.HALTED, reason)
 
     def _raise_state(self, new: TradingState, reason: str) -> None:
         if new >= self.state:
@@ -206,16 +241,18 @@ class RiskEngine:
 
     def _persist_counters(self, breaker: Breaker) -> None:
         self.store.put(f"breaker:{breaker.name}", breaker.dump())
+        breaker.dirty = False
 
     # --- the order path ---------------------------------------------------------------------
     def check(
         self, req: OrderRequest, price: float | None, now: float | None = None
     ) -> DenyReason | None:
+        state, bot_state = self._order_states(req.bot)
         return pre_trade_check(
             req,
             price=price,
-            state=self.state,
-            bot_state=self.bot_states.get(req.bot, TradingState.HALTED),
+            state=state,
+            bot_state=bot_state,
             limits=self.limits,
             book=self.book,
             now=time.monotonic() if now is None else now,
@@ -224,6 +261,22 @@ class RiskEngine:
     def effective_state(self, bot: str) -> TradingState:
         return max(self.state, self.bot_states.get(bot, TradingState.HALTED))
 
+    def order_state(self, bot: str) -> TradingState:
+        """The state an order of `bot` is held to right now: `effective_state`, except that
+        inside a `flatten_window` for the bot HALTED counts as REDUCING (the closing orders
+        of a trip). The last check before an order leaves the process uses this, so it
+        agrees with `check`."""
+        return max(self._order_states(bot))
+
+    def _order_states(self, bot: str) -> tuple[TradingState, TradingState]:
+        state = self.state
+        bot_state = self.bot_states.get(bot, TradingState.HALTED)
+        if bot in self._flatten_scope:  # closing positions on a trip (`flatten_window`)
+            bot_state = _halted_to_reducing(bot_state)
+            if self._flatten_scope[bot]:
+                state = _halted_to_reducing(state)
+        return state, bot_state
+
     # --- breakers ---------------------------------------------------------------------------
     def observe(self, obs: Observation) -> list[Trip]:
         trips: list[Trip] = []
@@ -231,7 +284,7 @@ class RiskEngine:
             reading = breaker.observe(obs)
             if reading is None:
                 continue
-            if obs.kind == "trade":
+            if obs.kind == "trade" or breaker.dirty:  # e.g. a new UTC day's baseline
                 self._persist_counters(breaker)
             elif breaker.name in self._peak_breakers:
                 self._maybe_persist_peak(breaker, reading.bot)
@@ -255,19 +308,23 @@ class RiskEngine:
             self._persist_counters(breaker)
 
     def _trip(self, breaker: Breaker, reading: Reading, ts: float) -> Trip | None:
-        scope_all = breaker.emergency or breaker.portfolio_scope
-        if scope_all and self.state is TradingState.HALTED and self._already(breaker.name):
-            return None
-        if not scope_all and self.bot_states.get(reading.bot) is TradingState.HALTED:
+        scope_all = self.halts_all(breaker)
+        if scope_all and self.state is TradingState.HALTED:
+            if self._already(breaker.name, reading.bot):
+                return None
+        elif not scope_all and self.bot_states.get(reading.bot) is TradingState.HALTED:
             return None
         reason = breaker.describe(reading)
-        # 1. durable first: the trip survives a crash from here on
+        # 1. durable first: the trip (and the scope it stops) survives a crash from here on
+        if not (breaker.emergency or breaker.portfolio_scope):
+            scope = TripScope.ALL if scope_all else TripScope.BOT
+            self.store.put(_scope_key(breaker.name, reading.bot), scope.value)
         self.store.trip(breaker.name, reading.bot, reading.value, reading.threshold, reason)
         self._persist_counters(breaker)
         # 2. block synchronously
         if scope_all:
-            self._raise_state(TradingState.HALTED, reason)
-        else:
+            self._halt_all(breaker, reason)
+        if reading.bot != PORTFOLIO:
             self.bot_states[reading.bot] = TradingState.HALTED
         trip = Trip(
             breaker.name,
@@ -284,20 +341,27 @@ class RiskEngine:
         return trip
 
     @contextmanager
-    def flatten_window(self) -> Iterator[None]:
-        """For the emergency stop's optional flatten only: HALTED is lowered to REDUCING
-        (exposure-reducing orders only) for the duration, then HALTED again, whatever happens.
+    def flatten_window(self, bots: Iterable[str], *, whole_state: bool) -> Iterator[None]:
+        """For closing positions on a trip only: while it lasts, an order of one of `bots`
+        is checked as if HALTED were REDUCING (exposure-reducing orders only) — the bot's own
+        state, and the whole state too when the trip stopped every bot (`whole_state`).
+
+        Nothing is lowered in the state itself, so a trip recorded inside the window (a
+        closing sale that completes a losing streak) holds, and every other order path
+        sees HALTED throughout.
         """
-        saved = self.state
-        if saved is TradingState.HALTED:
-            self.state = TradingState.REDUCING
+        saved = self._flatten_scope
+        scope = dict(saved)
+        for bot in bots:
+            scope[bot] = scope.get(bot, False) or whole_state
+        self._flatten_scope = scope
         try:
             yield
         finally:
-            self.state = max(saved, self.state)
+            self._flatten_scope = saved
 
-    def _already(self, name: str) -> bool:
-        return any(r["breaker"] == name for r in self.store.tripped())
+    def _already(self, name: str, bot: str) -> bool:
+        return any(r["breaker"] == name and r["bot"] == bot for r in self.store.tripped())
 
     def readings(self) -> list[Reading]:
         out: list[Reading] = []
@@ -439,7 +503,8 @@ class RiskEngine:
         return {
             "state": self.state.label,
             "state_reason": self.state_reason,
-            "bots": {b: s.label for b, s in self.bot_states.items()},
+            # what each bot may do now: a trip that stopped every bot shows on every bot
+            "bots": {b: self.effective_state(b).label for b in self.bot_states},
             "breakers": [
                 {
                     "breaker": r.breaker,
@@ -453,3 +518,11 @@ class RiskEngine:
             "trips": trips,
             "halts": [h.as_dict() for h in self._halts()],
         }
+
+
+def _scope_key(breaker: str, bot: str) -> str:
+    return f"trip_scope:{breaker}:{bot}"
+
+
+def _halted_to_reducing(state: TradingState) -> TradingState:
+    return TradingState.REDUCING if state is TradingState.HALTED else state

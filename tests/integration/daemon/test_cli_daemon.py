@@ -23,7 +23,8 @@ def test_demo_prints_the_run_and_a_breaker_trip(tmp_path: Path) -> None:
     assert "BUY  trend-btc" in out
     assert "BREAKER TRIPPED: consecutive_losses" in out
     assert "tradewarden reset --reason" in out
-    assert "DENIED" in out and "volatility_zone" in out
+    # the trip stops every bot (the seed's rule): the other bot's later signals are refused
+    assert "ALL TRADING HALTED" in out and "DENIED SELL trend-eth: halted" in out
     assert "Scenario finished" in out
     assert "Paper-to-live report" in out and "win_rate" in out
 

@@ -43,8 +43,9 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> 
 
 
 def start_daemon(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """`tradewarden run --follow` on the shipped scenario: both bots trip consecutive_losses
-    within a second or two, then the daemon idles with the trips held (sticky)."""
+    """`tradewarden run --follow` on the shipped scenario: trend-btc trips consecutive_losses
+    (which stops every bot) within a second or two, then the daemon idles with the trip
+    held (sticky)."""
     log = tmp_path / "daemon.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -113,4 +114,4 @@ def test_breaker_trip_reaches_slack_and_email_through_prometheus_and_alertmanage
     names = {(a["labels"]["alertname"], a["state"]) for a in firing}
     assert ("BreakerTripped", "firing") in names
     bots = {a["labels"].get("bot") for a in firing if a["labels"]["alertname"] == "BreakerTripped"}
-    assert bots == {"trend-btc", "trend-eth"}  # both bots' trips, one alert each
+    assert bots == {"trend-btc"}  # its trip stopped trend-eth before it could trip too

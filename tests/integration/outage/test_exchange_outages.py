@@ -296,7 +296,7 @@ def halt_while_binance_and_slack_down(d: Running, port: int, deps: Deps) -> str:
     control(d.state, "halt", "outage matrix: exchange and Slack down")
     assert status(d.state)["state"] == "halted"
     slack_row = lambda: query(  # noqa: E731
-        d.state, "SELECT * FROM alert_outbox WHERE dedup_key='emergency-stop' AND channel='slack'"
+        d.state, "SELECT * FROM alert_outbox WHERE dedup_key='manual-halt' AND channel='slack'"
     )
     assert wait_for(lambda: bool(slack_row()) and bool(slack_row()[0]["last_error"]), 20)
     fx.clear_faults()

@@ -19,6 +19,7 @@ SAMPLES: dict[str, Callable[[], Alert]] = {
     "emergency_stop": lambda: cat.emergency_stop(
         "portfolio drawdown", value=0.41, threshold=0.4, runbook_base_url=BASE
     ),
+    "manual_halt": lambda: cat.manual_halt("ana", reason="desk review", runbook_base_url=BASE),
     "system_error": lambda: cat.system_error("exchange", "timeout", runbook_base_url=BASE),
     "key_permissions_changed": lambda: cat.key_permissions_changed(
         {"enableWithdrawals": True}, runbook_base_url=BASE
@@ -54,6 +55,7 @@ SEED_SEVERITY = {
     Severity.CRITICAL: {
         "breaker_tripped",
         "emergency_stop",
+        "manual_halt",
         "system_error",
         "key_permissions_changed",
         "foreign_order",
@@ -174,7 +176,31 @@ def test_daemon_notify_kinds_map_to_catalogue_alerts() -> None:
     assert near.kind == "approaching_breaker" and near.severity is Severity.WARNING
 
     halt = alert_for("manual_halt", {"action": "halt", "reason": "r", "actor": "ana"}, BASE)
-    assert halt.kind == "emergency_stop" and "ana" in halt.title
+    assert halt.kind == "manual_halt" and "ana" in halt.title
+    assert halt.severity is Severity.CRITICAL
+    assert halt.runbook_url == BASE + "emergency-stop.md"
+
+
+def test_a_manual_halt_and_an_emergency_stop_never_share_a_dedup_key() -> None:
+    """Issue 13, defect 6: the halt's key was "emergency-stop", the stop's too, so a real
+    drawdown stop inside the dedup window after a manual halt was dropped."""
+    halt = alert_for("manual_halt", {"action": "halt", "reason": "r", "actor": "ana"}, BASE)
+    stop = alert_for(
+        "emergency_stop", {"breaker": "portfolio_drawdown", "bot": None, "value": 0.41}, BASE
+    )
+    assert halt.kind != stop.kind
+    assert halt.dedup_key != stop.dedup_key
+    assert stop.dedup_key == cat.trip_dedup_key("portfolio_drawdown", None, emergency=True)
+    # nothing else in the catalogue uses the emergency stop's key either
+    others = [make() for kind, make in SAMPLES.items() if kind != "emergency_stop"]
+    others += [
+        alert_for(
+            "breaker_tripped",
+            {"breaker": "portfolio_drawdown", "bot": None, "value": 0.41, "threshold": 0.4},
+            BASE,
+        )
+    ]
+    assert stop.dedup_key not in {a.dedup_key for a in others}
 
 
 def test_unknown_kinds_still_become_alerts() -> None:

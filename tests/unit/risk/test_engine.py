@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tradewarden.audit import AuditLog, verify
-from tradewarden.config import load_settings
+from tradewarden.config import TripScope, load_settings
 from tradewarden.ledger import Ledger
 from tradewarden.models import OrderRequest, Side, Tick
 from tradewarden.notify import LogNotifier
@@ -80,6 +80,8 @@ def buy(bot: str = "b1", symbol: str = "BTCUSDT", qty: float = 0.01) -> OrderReq
 
 def test_trip_blocks_synchronously_and_persists(world) -> None:
     settings, store, audit, risk, broker, gate, trader, notifier = world
+    settings = settings.model_copy(update={"trip_scope": TripScope.BOT})  # not the default
+    risk.settings = settings
     for _ in range(3):
         risk.observe(Observation("trade", "b1", T0, pnl=-1.0))
     # the very next submit for b1 is refused, b2 still trades

@@ -43,8 +43,8 @@ class Reading:
 class Breaker(ABC):
     """A breaker watches observations and reports readings; it trips at value >= threshold.
 
-    `emergency` breakers stop everything (HALTED, cancel all, optional flatten); others
-    halt only the bot they are about (or the whole portfolio when their scope is it).
+    `emergency` and `portfolio_scope` breakers always stop everything; a bot breaker's trip
+    stops every bot too unless TRADEWARDEN_TRIP_SCOPE=bot (the engine decides, `halts_all`).
     """
 
     name: str = ""
@@ -53,6 +53,9 @@ class Breaker(ABC):
 
     def __init__(self, threshold: float) -> None:
         self.threshold = float(threshold)
+        # set by a breaker whose counters changed in a way a restart must not lose (the
+        # engine persists them at once and clears it)
+        self.dirty = False
 
     @abstractmethod
     def observe(self, obs: Observation) -> Reading | None:

@@ -1,4 +1,10 @@
-"""Trips when the portfolio has lost `threshold` of its UTC day-start equity (seed: 5%)."""
+"""Trips when the portfolio has lost `threshold` of its UTC day-start equity (seed: 5%).
+
+The UTC day and its start equity are the baseline: the first observation of a day sets
+it and marks the breaker dirty, so the engine persists it at once (a restart in the
+middle of the day keeps measuring from that day's start); a later UTC day rolls it, an
+observation stamped with an earlier day never does.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +29,9 @@ class DailyLoss(Breaker):
         if obs.kind != "equity" or obs.bot != PORTFOLIO:
             return None
         day = int(obs.ts // DAY)
-        if day != self.day:
+        if day > self.day:  # only forward: a late, older observation never rebases the day
             self.day, self.day_start = day, obs.equity
+            self.dirty = True
         self.loss = (self.day_start - obs.equity) / self.day_start if self.day_start > 0 else 0.0
         return Reading(self.name, PORTFOLIO, self.loss, self.threshold)
 
