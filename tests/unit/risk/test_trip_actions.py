@@ -296,3 +296,21 @@ def test_a_trip_keeps_the_scope_it_was_tripped_under(make_world: Any) -> None:
     again = RiskEngine(as_all, v["store"], BOTS)
     assert again.state is TradingState.ACTIVE
     assert again.status()["bots"] == {"b1": "halted", "b2": "active"}
+
+
+# --- the last check before an order leaves agrees with the flatten window -----------------------
+def test_order_state_lets_a_trips_closing_orders_through_and_nothing_else(
+    tmp_path: Path, clean_env: None
+) -> None:
+    """The pre-send check (a halt taking effect while the loop waits on the exchange) holds an
+    order to `order_state`: HALTED outside a flatten window, REDUCING inside it for the bots
+    being closed. With `effective_state` there, the emergency stop's closing sells were
+    refused at the last step."""
+    risk, store = _engine(tmp_path)
+    risk.halt("emergency", "test")
+    assert risk.order_state("b1") is TradingState.HALTED
+    with risk.flatten_window(["b1"], whole_state=True):
+        assert risk.order_state("b1") is TradingState.REDUCING
+        assert risk.order_state("b2") is TradingState.HALTED  # not being closed
+    assert risk.order_state("b1") is TradingState.HALTED
+    store.close()
