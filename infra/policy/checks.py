@@ -16,6 +16,7 @@ During ``pulumi preview`` values computed from other resources (ids, ARNs) are u
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from pulumi_policy.proxy import UnknownValueError
 
 from infra.domains import DomainError, parse_allowed_domain
+from infra.iam import AL2023_REPO_BUCKET
 
 Props = Mapping[str, Any]
 ResourceCheck = Callable[[str, Props], list[str]]
@@ -78,6 +80,8 @@ TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 ROUTE = "aws:ec2/route:Route"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ROUTE_TABLE_ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+NETWORK_INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
+PROVIDER_AWS = "pulumi:providers:aws"
 # Route targets that leave the VPC without passing the Network Firewall.
 BYPASS_TARGETS = (
     "natGatewayId",
@@ -89,6 +93,9 @@ BYPASS_TARGETS = (
     "carrierGatewayId",
     "localGatewayId",
     "coreNetworkArn",
+    "odbNetworkArn",
+    # AWS's state of a route to an instance's interface (a NAT instance).
+    "instanceId",
 )
 S3_KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 PUBLIC_ACCESS_BLOCK_FLAGS = (
@@ -246,12 +253,45 @@ def check_no_ingress(resource_type: str, props: Props) -> list[str]:
     return out
 
 
+# Where a VPC's resolver can be: VPC address space (RFC 1918, RFC 6598) and the link-local
+# Route 53 Resolver addresses.
+_RESOLVER_SPACES = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.169.253/32",
+        "fd00:ec2::253/128",
+    )
+)
+
+
+def _private_host(cidr: str) -> bool:
+    """One private address (a /32 or /128), where the VPC resolver lives."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        return False
+    return net.num_addresses == 1 and any(
+        net.version == space.version and net.subnet_of(space)  # type: ignore[arg-type]
+        for space in _RESOLVER_SPACES
+    )
+
+
 def _egress_problem(protocol: Any, port: int | None, destinations: list[str]) -> str | None:
     if _is_tcp(protocol) and port == 443:
         return None
     if (_is_tcp(protocol) or _is_udp(protocol)) and port == 53:
         if any(d in ANYWHERE for d in destinations) or not destinations:
             return "DNS egress must go to the VPC resolver, not anywhere"
+        # A resolver of one's choosing is a channel out: the first packet of every flow
+        # passes a drop_established firewall. Only single private addresses (the VPC's
+        # resolver at base+2, or 169.254.169.253 / fd00:ec2::253) are a resolver.
+        others = [d for d in destinations if not _private_host(d)]
+        if others:
+            return f"DNS egress must go to the VPC resolver, not {others[0]}"
         return None
     return f"egress {protocol} port {port if port is not None else 'range'}: only 443 and 53"
 
@@ -605,7 +645,42 @@ def _account_root(principal: Any) -> bool:
     return bool(arns) and all(re.match(r"^arn:aws[a-z-]*:iam::[0-9]{12}:root$", a) for a in arns)
 
 
-def resource_policy_problems(resource_type: str, document: Any) -> list[str]:
+_PIN_KEYS = (*_ACCOUNT_KEYS, "aws:resourceaccount")
+_REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]"
+
+
+def _pin_values(statement: Mapping[str, Any]) -> list[str]:
+    """The values the account-pinning condition keys are compared with."""
+    out: list[str] = []
+    condition = statement.get("Condition") or {}
+    if not isinstance(condition, Mapping):
+        return out
+    for tests in condition.values():
+        if not isinstance(tests, Mapping):
+            continue
+        for key, value in tests.items():
+            if str(key).lower() in _PIN_KEYS:
+                out += [str(v) for v in ([value] if isinstance(value, str) else _items(value))]
+    return out
+
+
+def _open_endpoint_read(actions: list[str], resources: list[str], region: str | None) -> bool:
+    """What an endpoint may let anyone (any account's credentials) do: read Amazon's
+    package repositories, or one exact object (the release). Writing, or reading under a
+    wildcard, of a bucket that is not ours is a channel out: the key carries the data."""
+    if not actions or any(a != "s3:GetObject" for a in actions) or not resources:
+        return False
+    repo = re.escape(AL2023_REPO_BUCKET).replace(re.escape("{region}"), region or _REGION)
+    repo_objects = re.compile(rf"^arn:aws[a-z-]*:s3:::{repo}/\*$")
+    return all(
+        repo_objects.match(r) or ("*" not in r and "?" not in r and not _broad_arn(r))
+        for r in resources
+    )
+
+
+def resource_policy_problems(
+    resource_type: str, document: Any, region: str | None = None
+) -> list[str]:
     """Wildcard principals and actions in a resource policy.
 
     * ``"*"`` (or ``{"AWS": "*"}``) as the principal of an Allow needs a condition that pins
@@ -636,13 +711,16 @@ def resource_policy_problems(resource_type: str, document: Any) -> list[str]:
         actions = _strings(st.get("Action"))
         resources = _strings(st.get("Resource"))
         keys = _condition_keys(st, "StringEquals", "StringEqualsIfExists", "ArnEquals")
-        pinned = any(k in keys for k in _ACCOUNT_KEYS)
+        # A pin compares with literal account ids: `ArnEquals` matches wildcards, so
+        # "arn:aws:iam::*:*" would pin nothing.
+        pinned = any(k in keys for k in _ACCOUNT_KEYS) and not any(
+            "*" in v or "?" in v for v in _pin_values(st)
+        )
         if "NotPrincipal" in st or "NotAction" in st or "NotResource" in st:
             out.append(f"{label}: Allow with NotPrincipal/NotAction/NotResource grants too much")
             continue
         if _principal_is_wildcard(principal) and not pinned:
-            exact = bool(resources) and not any(_broad_arn(r) for r in resources)
-            if not (endpoint and exact and not any(a == "*" or a.endswith(":*") for a in actions)):
+            if not (endpoint and _open_endpoint_read(actions, resources, region)):
                 out.append(f"{label}: wildcard principal without an account condition")
         # `*` and `svc:*`; an action family like `kms:GenerateDataKey*` names its actions.
         wild = [a for a in actions if a == "*" or a.endswith(":*")]
@@ -662,7 +740,12 @@ def check_resource_policies(resource_type: str, props: Props) -> list[str]:
     document = props.get(prop)
     if document is None or document == "":
         return []
-    return resource_policy_problems(resource_type, document)
+    region = None
+    if resource_type == VPC_ENDPOINT:
+        service = _get(props, "serviceName")
+        match = re.match(rf"^com\.amazonaws\.({_REGION})\.", service or "")
+        region = match.group(1) if match else None
+    return resource_policy_problems(resource_type, document, region)
 
 
 RESOURCE_CHECKS: dict[str, ResourceCheck] = {
@@ -791,6 +874,22 @@ def _firewall_policy_problems(
                 (f"the firewall policy references a rule group not in the stack: {arn}", policy.urn)
             )
         referenced += matched
+    # Stateless groups run before the stateful engine: one the pack cannot read (made by
+    # hand, `aws:pass` on everything) would take traffic around the allow-list.
+    for ref in _items(body.get("statelessRuleGroupReferences")):
+        arn = _get(ref, "resourceArn")
+        if arn is None:
+            continue
+        matched = [g for g in groups if _get(g.props, "arn") == arn]
+        if not matched:
+            out.append(
+                (
+                    f"the firewall policy references a stateless rule group not in the stack: "
+                    f"{arn}",
+                    policy.urn,
+                )
+            )
+        referenced += matched
     referenced += [g for g in groups if any(g is d for d in deps) and g not in referenced]
     allow_lists = [g for g in referenced if _is_domain_allowlist(g)]
     if not allow_lists:
@@ -840,7 +939,16 @@ def check_dns_allow_list_narrow(resources: list[StackResource]) -> list[Violatio
     for rule in _of(resources, DNS_RULE):
         if rule.props.get("action") != "ALLOW":
             continue
-        for dl in _referenced(rule, "firewallDomainListId", lists):
+        rule_lists = _referenced(rule, "firewallDomainListId", lists)
+        if not rule_lists:
+            out.append(
+                (
+                    "the DNS Firewall ALLOW rule's domain list is not in the stack: what it "
+                    "allows cannot be checked",
+                    rule.urn,
+                )
+            )
+        for dl in rule_lists:
             domains = _strings(dl.props.get("domains"))
             if "*" in domains:
                 out.append(("the DNS Firewall ALLOW rule allows every domain ('*')", rule.urn))
@@ -863,21 +971,30 @@ def check_host_egress_through_firewall(resources: list[StackResource]) -> list[V
                 for att in _items(_get(sync, "attachments")):
                     if isinstance(_get(att, "endpointId"), str):
                         endpoint_ids.add(att.get("endpointId"))
+    # The host's subnets: its own, and that of any network interface in the stack (one
+    # attached to the host in the firewall's or NAT's subnet would skip the firewall).
+    checked: list[StackResource] = []
     for instance in _of(resources, INSTANCE):
         host_subnets = _referenced(instance, "subnetId", subnets)
         if not host_subnets:
             out.append(("the host's subnet is not in the stack", instance.urn))
-        for subnet in host_subnets:
-            host_tables = [
-                t
-                for a in _of(resources, ROUTE_TABLE_ASSOCIATION)
-                if _referenced(a, "subnetId", [subnet])
-                for t in _referenced(a, "routeTableId", tables)
-            ]
-            if not host_tables:
-                out.append(("the host's subnet has no route table of the stack", subnet.urn))
-            for table in host_tables:
-                out.extend(_route_table_problems(table, resources, firewalls, endpoint_ids))
+        checked += [s for s in host_subnets if s not in checked]
+    for nic in _of(resources, NETWORK_INTERFACE):
+        nic_subnets = _referenced(nic, "subnetId", subnets)
+        if not nic_subnets:
+            out.append(("a network interface's subnet is not in the stack", nic.urn))
+        checked += [s for s in nic_subnets if s not in checked]
+    for subnet in checked:
+        host_tables = [
+            t
+            for a in _of(resources, ROUTE_TABLE_ASSOCIATION)
+            if _referenced(a, "subnetId", [subnet])
+            for t in _referenced(a, "routeTableId", tables)
+        ]
+        if not host_tables:
+            out.append(("the host's subnet has no route table of the stack", subnet.urn))
+        for table in host_tables:
+            out.extend(_route_table_problems(table, resources, firewalls, endpoint_ids))
     return out
 
 
@@ -1037,6 +1154,69 @@ def check_buckets_private_encrypted_versioned(resources: list[StackResource]) ->
     return out
 
 
+def _stack_accounts(resources: list[StackResource]) -> set[str]:
+    """The accounts the stack's AWS providers may touch (`allowedAccountIds`)."""
+    out: set[str] = set()
+    for provider in _of(resources, PROVIDER_AWS):
+        value = _get(provider.props, "allowedAccountIds")
+        if isinstance(value, str):  # provider inputs reach the engine as JSON text
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                value = [value]
+        out |= set(_strings(value))
+    return out
+
+
+def _account_of(value: str) -> str:
+    """The account id a condition value or principal names (an id, or an ARN's)."""
+    parts = value.split(":")
+    return parts[4] if value.startswith("arn:") and len(parts) > 4 else value
+
+
+def _foreign_accounts(statement: Mapping[str, Any], accounts: set[str]) -> list[str]:
+    named = [_account_of(v) for v in _pin_values(statement)]
+    principal = statement.get("Principal")
+    if isinstance(principal, Mapping):
+        named += [_account_of(v) for v in _strings(principal.get("AWS")) if v != "*"]
+    return [a for a in named if a not in accounts]
+
+
+def check_resource_policies_this_account(resources: list[StackResource]) -> list[Violation]:
+    """Resource policies name only the stack's own account (the provider's allowedAccountIds)
+    in their account conditions and principals: an endpoint pinned to another account lets
+    that account's credentials, or its resources, carry data out."""
+    accounts = _stack_accounts(resources)
+    if not accounts:
+        return [
+            ("the AWS provider names no allowedAccountIds: the stack's account is unknown", None)
+        ]
+    out: list[Violation] = []
+    for resource in _of(resources, *_RESOURCE_POLICY_PROP):
+        document = _get(resource.props, "policy")
+        if not isinstance(document, str) or not document:
+            continue  # unknown at preview: the ARNs of the stack's own resources
+        try:
+            parsed = json.loads(document)
+        except json.JSONDecodeError:
+            continue  # `resource-policies-no-wildcards` refuses it
+        statements = parsed.get("Statement") if isinstance(parsed, Mapping) else None
+        if isinstance(statements, Mapping):
+            statements = [statements]
+        for i, st in enumerate(_items(statements)):
+            if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+                continue
+            for account in _foreign_accounts(st, accounts):
+                out.append(
+                    (
+                        f"statement {st.get('Sid') or i} names account {account!r}, not the "
+                        f"stack's ({', '.join(sorted(accounts))})",
+                        resource.urn,
+                    )
+                )
+    return out
+
+
 StackCheck = Callable[[list[StackResource]], list[Violation]]
 
 STACK_CHECKS: dict[str, StackCheck] = {
@@ -1046,4 +1226,5 @@ STACK_CHECKS: dict[str, StackCheck] = {
     "s3-buckets-private-encrypted-versioned": check_buckets_private_encrypted_versioned,
     "dns-allow-list-narrow": check_dns_allow_list_narrow,
     "host-egress-through-firewall": check_host_egress_through_firewall,
+    "resource-policies-this-account": check_resource_policies_this_account,
 }

@@ -50,6 +50,10 @@ DESCRIPTIONS: dict[str, str] = {
         "KMS key, bucket, secret, topic and VPC endpoint policies allow no wildcard principal "
         "or action unless pinned to this account (aws:PrincipalAccount/aws:ResourceAccount)."
     ),
+    "resource-policies-this-account": (
+        "KMS key, bucket, secret, topic and VPC endpoint policies name no account but the "
+        "stack's (the AWS provider's allowedAccountIds) in principals and account conditions."
+    ),
     "dns-allow-list-narrow": (
         "No DNS Firewall ALLOW rule covers '*' or a wildcard wider than the allow-list."
     ),
