@@ -15,7 +15,8 @@ import pytest
 from pulumi.output import Unknown
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
-from infra.offline import OfflineRun, Recorded
+from infra.config import ConfigError, load_stack_config
+from infra.offline import OfflineRun, Recorded, read_stack_file
 from infra.policy import checks as t
 
 from .test_policy_gaps import every_violation, rewrite_policy, set_
@@ -504,3 +505,29 @@ def test_attack_second_nic_blocked_at_preview(
     assert [d for d in found if d.mandatory and d.policy == "host-egress-through-firewall"], table(
         found
     )
+
+
+# --- config: prod's protection switched off --------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [False, "false", None])
+def test_attack_prod_without_protect(value: Any) -> None:
+    """`protect` keeps the NAT address keys are bound to, the KMS key, the log groups (the
+    audit history), the firewall and the DNS Firewall association from `pulumi destroy` and
+    console changes: a live-capable stack cannot switch it off (or leave it unset)."""
+    raw = read_stack_file("prod")
+    if value is None:
+        del raw["tradewarden:protect"]
+    else:
+        raw["tradewarden:protect"] = value
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(raw, "prod")
+    assert any(p.startswith("tradewarden:protect:") for p in info.value.problems), info.value
+
+
+def test_attack_live_stack_under_another_name_without_protect() -> None:
+    raw = read_stack_file("dev")
+    raw["tradewarden:testnet"] = False
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(raw, "live")
+    assert any(p.startswith("tradewarden:protect:") for p in info.value.problems), info.value
