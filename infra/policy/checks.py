@@ -1154,18 +1154,63 @@ def check_buckets_private_encrypted_versioned(resources: list[StackResource]) ->
     return out
 
 
+def provider_accounts(props: Any) -> set[str]:
+    """The accounts an AWS provider may touch (its `allowedAccountIds`; empty if unknown)."""
+    value = _get(props, "allowedAccountIds") if props is not None else None
+    if isinstance(value, str):  # provider inputs reach the engine as JSON text
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = [value]
+    return set(_strings(value))
+
+
 def _stack_accounts(resources: list[StackResource]) -> set[str]:
-    """The accounts the stack's AWS providers may touch (`allowedAccountIds`)."""
     out: set[str] = set()
     for provider in _of(resources, PROVIDER_AWS):
-        value = _get(provider.props, "allowedAccountIds")
-        if isinstance(value, str):  # provider inputs reach the engine as JSON text
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                value = [value]
-        out |= set(_strings(value))
+        out |= provider_accounts(provider.props)
     return out
+
+
+def _statements(document: Any) -> list[Any]:
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return []  # `resource-policies-no-wildcards` refuses it
+    statements = document.get("Statement") if isinstance(document, Mapping) else None
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    return _items(statements)
+
+
+def foreign_account_problems(document: Any, accounts: set[str]) -> list[str]:
+    """Allow statements naming an account (principal, account condition) not in `accounts`."""
+    out = []
+    for i, st in enumerate(_statements(document)):
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+            continue
+        for account in _foreign_accounts(st, accounts):
+            out.append(
+                f"statement {st.get('Sid') or i} names account {account!r}, not the "
+                f"stack's ({', '.join(sorted(accounts))})"
+            )
+    return out
+
+
+def check_resource_policy_accounts(
+    resource_type: str, props: Props, accounts: set[str]
+) -> list[str]:
+    """The resource-level form of `resource-policies-this-account`, given the accounts of
+    the resource's provider: decides during `up` before creation when the policy text is
+    unknown at preview (built from the stack's ARNs)."""
+    prop = _RESOURCE_POLICY_PROP.get(resource_type)
+    if not accounts or not prop or prop not in _keys(props):
+        return []
+    document = props.get(prop)
+    if document is None or document == "":
+        return []
+    return foreign_account_problems(document, accounts)
 
 
 def _account_of(value: str) -> str:
@@ -1195,25 +1240,10 @@ def check_resource_policies_this_account(resources: list[StackResource]) -> list
     for resource in _of(resources, *_RESOURCE_POLICY_PROP):
         document = _get(resource.props, "policy")
         if not isinstance(document, str) or not document:
-            continue  # unknown at preview: the ARNs of the stack's own resources
-        try:
-            parsed = json.loads(document)
-        except json.JSONDecodeError:
-            continue  # `resource-policies-no-wildcards` refuses it
-        statements = parsed.get("Statement") if isinstance(parsed, Mapping) else None
-        if isinstance(statements, Mapping):
-            statements = [statements]
-        for i, st in enumerate(_items(statements)):
-            if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
-                continue
-            for account in _foreign_accounts(st, accounts):
-                out.append(
-                    (
-                        f"statement {st.get('Sid') or i} names account {account!r}, not the "
-                        f"stack's ({', '.join(sorted(accounts))})",
-                        resource.urn,
-                    )
-                )
+            # Unknown at preview (built from the stack's ARNs): `resource-policies-no-
+            # wildcards` checks the accounts with the resource's provider, before creation.
+            continue
+        out += [(m, resource.urn) for m in foreign_account_problems(document, accounts)]
     return out
 
 

@@ -96,6 +96,24 @@ def stack_validator(check: checks.StackCheck) -> StackValidator:
     return validate
 
 
+def resource_policies_validator() -> ResourceValidator:
+    """`resource-policies-no-wildcards`, plus the accounts named, checked against the
+    resource's provider's allowedAccountIds (known when the resource is; so a policy text
+    unknown at preview is still checked before the resource is created)."""
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in checks.check_resource_policies(args.resource_type, args.props):
+            report_violation(message, None)
+        provider = args.provider.props if args.provider is not None else None
+        accounts = checks.provider_accounts(provider)
+        for message in checks.check_resource_policy_accounts(
+            args.resource_type, args.props, accounts
+        ):
+            report_violation(message, None)
+
+    return validate
+
+
 def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     policies: list[ResourceValidationPolicy | StackValidationPolicy] = []
     for name, check in checks.RESOURCE_CHECKS.items():
@@ -103,7 +121,11 @@ def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
             ResourceValidationPolicy(
                 name=name,
                 description=DESCRIPTIONS[name],
-                validate=resource_validator(check),
+                validate=(
+                    resource_policies_validator()
+                    if name == "resource-policies-no-wildcards"
+                    else resource_validator(check)
+                ),
                 enforcement_level=EnforcementLevel.MANDATORY,
             )
         )

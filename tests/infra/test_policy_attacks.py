@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 from pulumi.output import Unknown
-from pulumi.runtime.proto import analyzer_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from infra.config import ConfigError, load_stack_config
 from infra.offline import OfflineRun, Recorded, read_stack_file
 from infra.policy import checks as t
 
 from .test_policy_gaps import every_violation, rewrite_policy, set_
-from .test_policy_preview import analyze, edit, preview_of, previews, table, urn_of
+from .test_policy_preview import analyze, edit, preview_of, previews, struct, table, urn_of
 
 __all__ = ["previews"]  # the session fixture, shared with test_policy_preview
 
@@ -531,3 +531,58 @@ def test_attack_live_stack_under_another_name_without_protect() -> None:
     with pytest.raises(ConfigError) as info:
         load_stack_config(raw, "live")
     assert any(p.startswith("tradewarden:protect:") for p in info.value.problems), info.value
+
+
+# --- sharing the key or the backups with another account --------------------------------------
+
+FOREIGN_READER = {
+    "Sid": "Friend",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+}
+
+
+@pytest.mark.parametrize(
+    ("typ", "statement"),
+    [
+        (t.KMS_KEY, {**FOREIGN_READER, "Action": "kms:Decrypt", "Resource": "*"}),
+        (
+            t.S3_BUCKET_POLICY,
+            {
+                **FOREIGN_READER,
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::tradewarden-dev-backups-111111111111/*",
+            },
+        ),
+    ],
+)
+def test_attack_key_or_backups_shared_with_another_account(
+    dev: OfflineRun, analyzer: analyzer_pb2_grpc.AnalyzerStub, typ: str, statement: dict
+) -> None:
+    """The key and bucket policies are built from the stack's ARNs: unknown at preview, so
+    the check runs during `up`, before the resource is created or updated, on the real text
+    (as here, with the resource's provider as the engine sends it)."""
+    (resource,) = [r for r in dev.resources if r.type == typ]
+    document = json.loads(resource.inputs["policy"])
+    document["Statement"].append(statement)
+    provider = dev.one("pulumi:providers:aws")
+    response = analyzer.Analyze(
+        analyzer_pb2.AnalyzeRequest(
+            type=resource.type,
+            properties=struct({**resource.inputs, "policy": json.dumps(document)}),
+            urn=resource.urn,
+            name=resource.name,
+            provider=analyzer_pb2.AnalyzerProviderResource(
+                type=provider.type,
+                properties=struct(provider.inputs),
+                urn=provider.urn,
+                name=provider.name,
+            ),
+        )
+    )
+    blocking = [
+        d.message
+        for d in response.diagnostics
+        if d.enforcementLevel == analyzer_pb2.MANDATORY and "999999999999" in d.message
+    ]
+    assert blocking, list(response.diagnostics)
