@@ -16,6 +16,7 @@ During ``pulumi preview`` values computed from other resources (ids, ARNs) are u
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import json
 import re
@@ -748,6 +749,105 @@ def check_resource_policies(resource_type: str, props: Props) -> list[str]:
     return resource_policy_problems(resource_type, document, region)
 
 
+# What no policy of the stack may grant (the admin role, outside the stack, does this work):
+# erasing history (backups, their lock, logs, the key, snapshots, flow logs) or opening the
+# host's own way out (firewalls, DNS Firewall, routes, security groups, NICs, IAM itself).
+DESTRUCTIVE_ACTIONS: tuple[str, ...] = (
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:BypassGovernanceRetention",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:DeleteBucket",
+    "s3:PutReplicationConfiguration",
+    "logs:DeleteLogGroup",
+    "logs:DeleteLogStream",
+    "logs:PutRetentionPolicy",
+    "logs:DisassociateKmsKey",
+    "logs:DeleteSubscriptionFilter",
+    "logs:PutSubscriptionFilter",
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKey",
+    "kms:PutKeyPolicy",
+    "kms:CreateGrant",
+    "ec2:DeleteSnapshot",
+    "ec2:DeleteFlowLogs",
+    "ec2:CreateRoute",
+    "ec2:ReplaceRoute",
+    "ec2:DeleteRoute",
+    "ec2:AssociateRouteTable",
+    "ec2:ReplaceRouteTableAssociation",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:ModifySecurityGroupRules",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:AttachNetworkInterface",
+    "ec2:AssociateAddress",
+    "dlm:*",
+    "network-firewall:*",
+    "route53resolver:*",
+    "iam:*",
+    "cloudtrail:*",
+    "ssm:SendCommand",
+    "ssm:StartSession",
+)
+
+
+def _destructive(action: str) -> str | None:
+    """The destructive action (or family) a granted action or action pattern covers."""
+    granted = action.lower()
+    for bad in DESTRUCTIVE_ACTIONS:
+        pattern = bad.lower()
+        if fnmatch.fnmatchcase(granted, pattern) or fnmatch.fnmatchcase(pattern, granted):
+            return bad
+        # A family (`iam:*`) is also covered by any pattern inside it (`iam:Put*`).
+        if pattern.endswith(":*") and granted.startswith(pattern[:-1]):
+            return bad
+    return None
+
+
+def destructive_grant_problems(document: Any) -> list[str]:
+    out = []
+    for i, st in enumerate(_statements(document)):
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+            continue
+        # The key policy's account root (`kms:*`: IAM decides, and IAM policies are checked
+        # here) is the one principal that may hold these.
+        if _account_root(st.get("Principal")):
+            continue
+        label = f"statement {st.get('Sid') or i}"
+        if "NotAction" in st:
+            out.append(f"{label}: Allow with NotAction grants destructive actions")
+            continue
+        for action in _strings(st.get("Action")):
+            bad = _destructive(action)
+            if bad:
+                out.append(
+                    f"{label}: {action!r} grants {bad}: erasing history or opening egress is "
+                    "for the admin role, outside the stack"
+                )
+    return out
+
+
+def check_no_destructive_grants(resource_type: str, props: Props) -> list[str]:
+    """No IAM policy of the stack, and no key, bucket, secret or topic policy, grants actions
+    that erase history (backups, Object Lock, logs, the key, snapshots) or change the host's
+    egress (Network Firewall, DNS Firewall, routes, security groups, IAM)."""
+    out: list[str] = []
+    for doc in _policy_documents(resource_type, props):
+        out.extend(destructive_grant_problems(doc))
+    if resource_type in (KMS_KEY, KMS_KEY_POLICY, S3_BUCKET_POLICY, SECRET_POLICY, TOPIC_POLICY):
+        if "policy" in _keys(props):
+            document = props.get("policy")
+            if document:
+                out.extend(destructive_grant_problems(document))
+    return out
+
+
 RESOURCE_CHECKS: dict[str, ResourceCheck] = {
     "no-security-group-ingress": check_no_ingress,
     "egress-https-and-dns-only": check_egress_https_dns_only,
@@ -761,6 +861,7 @@ RESOURCE_CHECKS: dict[str, ResourceCheck] = {
     ),
     "s3-bucket-settings-locked-down": check_bucket_settings,
     "resource-policies-no-wildcards": check_resource_policies,
+    "no-destructive-grants": check_no_destructive_grants,
 }
 
 
@@ -937,23 +1038,25 @@ def check_dns_allow_list_narrow(resources: list[StackResource]) -> list[Violatio
     out: list[Violation] = []
     lists = _of(resources, DNS_DOMAIN_LIST)
     for rule in _of(resources, DNS_RULE):
-        if rule.props.get("action") != "ALLOW":
+        # ALERT answers the query too (and logs it): it lets names through like ALLOW.
+        action = str(rule.props.get("action") or "").upper()
+        if action not in ("ALLOW", "ALERT"):
             continue
         rule_lists = _referenced(rule, "firewallDomainListId", lists)
         if not rule_lists:
             out.append(
                 (
-                    "the DNS Firewall ALLOW rule's domain list is not in the stack: what it "
-                    "allows cannot be checked",
+                    f"the DNS Firewall {action} rule's domain list is not in the stack: what "
+                    "it allows cannot be checked",
                     rule.urn,
                 )
             )
         for dl in rule_lists:
             domains = _strings(dl.props.get("domains"))
             if "*" in domains:
-                out.append(("the DNS Firewall ALLOW rule allows every domain ('*')", rule.urn))
+                out.append((f"the DNS Firewall {action} rule allows every domain ('*')", rule.urn))
             for entry in broad_dns_entries([d for d in domains if d != "*"]):
-                out.append((f"the DNS Firewall ALLOW rule allows {entry!r}", rule.urn))
+                out.append((f"the DNS Firewall {action} rule allows {entry!r}", rule.urn))
     return out
 
 

@@ -54,8 +54,14 @@ DESCRIPTIONS: dict[str, str] = {
         "KMS key, bucket, secret, topic and VPC endpoint policies name no account but the "
         "stack's (the AWS provider's allowedAccountIds) in principals and account conditions."
     ),
+    "no-destructive-grants": (
+        "No IAM, key, bucket, secret or topic policy grants erasing history (backups, Object "
+        "Lock, logs, the key, snapshots) or changing the host's egress (firewalls, DNS "
+        "Firewall, routes, security groups, IAM)."
+    ),
     "dns-allow-list-narrow": (
-        "No DNS Firewall ALLOW rule covers '*' or a wildcard wider than the allow-list."
+        "No DNS Firewall ALLOW or ALERT rule covers '*' or a wildcard wider than the "
+        "allow-list, or a domain list outside the stack."
     ),
     "host-egress-through-firewall": (
         "The host's subnet routes everything leaving the VPC through the Network Firewall "

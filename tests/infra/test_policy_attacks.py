@@ -586,3 +586,71 @@ def test_attack_key_or_backups_shared_with_another_account(
         if d.enforcementLevel == analyzer_pb2.MANDATORY and "999999999999" in d.message
     ]
     assert blocking, list(response.diagnostics)
+
+
+# --- DNS Firewall: ALERT lets a name through ---------------------------------------------------
+
+
+def test_attack_dns_alert_rule_on_everything(dev: OfflineRun) -> None:
+    """ALERT answers the query (and logs it), like ALLOW: an ALERT rule on the '*' list ahead
+    of the BLOCK rule resolves every name, though the BLOCK rule is still there."""
+    block = dev.one(t.DNS_RULE, "network-dns-block-rest")
+    state = {
+        k: v for k, v in block.state.items() if k not in ("id", "arn", "blockResponse", "name")
+    }
+    state.update(action="ALERT", priority=1, name="alert-everything")
+    alert = extra(block, t.DNS_RULE, "alert-everything", state)
+    found = every_violation(dev, {}, [alert])
+    assert "dns-allow-list-narrow" in policies(found), found
+
+
+# --- grants that let the host erase history or open its own egress ----------------------------
+
+BACKUP_OBJECTS = "arn:aws:s3:::tradewarden-dev-backups-111111111111/dev/*"
+LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:111111111111:log-group:/tradewarden/dev/host"
+
+
+@pytest.mark.parametrize(
+    ("actions", "resource"),
+    [
+        (["s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"], BACKUP_OBJECTS),
+        (["s3:PutObjectRetention"], BACKUP_OBJECTS),
+        (["s3:PutLifecycleConfiguration"], "arn:aws:s3:::tradewarden-dev-backups-111111111111"),
+        (["logs:DeleteLogGroup"], LOG_GROUP_ARN),
+        (["logs:PutRetentionPolicy"], LOG_GROUP_ARN),
+        (["kms:ScheduleKeyDeletion"], "arn:aws:kms:eu-west-1:111111111111:key/k"),
+        (["ec2:DeleteSnapshot"], "arn:aws:ec2:eu-west-1::snapshot/snap-0123456789abcdef0"),
+        (
+            ["network-firewall:UpdateRuleGroup"],
+            "arn:aws:network-firewall:eu-west-1:111111111111:stateful-rulegroup/x",
+        ),
+        (
+            ["route53resolver:DisassociateFirewallRuleGroup"],
+            "arn:aws:route53resolver:eu-west-1:111111111111:firewall-rule-group-association/x",
+        ),
+        (["ec2:ReplaceRoute"], "arn:aws:ec2:eu-west-1:111111111111:route-table/rtb-0123456789"),
+        (["iam:PutRolePolicy"], "arn:aws:iam::111111111111:role/tradewarden-dev-host"),
+    ],
+)
+def test_attack_host_role_may_erase_history_or_open_egress(
+    dev: OfflineRun, actions: list[str], resource: str
+) -> None:
+    from .test_policy_gaps import add_statement
+
+    st = {"Effect": "Allow", "Action": actions, "Resource": resource}
+    found = every_violation(dev, {"host-role-policy": rewrite_policy("policy", add_statement(st))})
+    assert "no-destructive-grants" in policies(found), found
+
+
+def test_attack_bucket_policy_lets_the_host_delete_versions(dev: OfflineRun) -> None:
+    from .test_policy_gaps import add_statement
+
+    host_role = dev.one(t.IAM_ROLE, "host-role").outputs["arn"]
+    st = {
+        "Effect": "Allow",
+        "Principal": {"AWS": host_role},
+        "Action": ["s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"],
+        "Resource": BACKUP_OBJECTS,
+    }
+    found = every_violation(dev, {"backups-policy": rewrite_policy("policy", add_statement(st))})
+    assert "no-destructive-grants" in policies(found), found
