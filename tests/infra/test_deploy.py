@@ -208,4 +208,3 @@ def test_attack_a_refused_release_is_not_recorded_as_the_stack_version(
     proc = deploy(stack_runs["dev"], host, readyz, version="0.2.0", sha256=SHA)
     assert proc.returncode != 0
     assert host_env(host)["TRADEWARDEN_WHEEL_VERSION"] == "0.0.9"
-
