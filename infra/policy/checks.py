@@ -82,6 +82,14 @@ ROUTE = "aws:ec2/route:Route"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ROUTE_TABLE_ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 NETWORK_INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
+AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
+SPOT_INSTANCE_REQUEST = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+# Whatever places a machine or an interface in a subnet: (type, property naming the subnet).
+SUBNET_PLACEMENTS = (
+    (NETWORK_INTERFACE, "subnetId"),
+    (SPOT_INSTANCE_REQUEST, "subnetId"),
+    (AUTOSCALING_GROUP, "vpcZoneIdentifiers"),
+)
 PROVIDER_AWS = "pulumi:providers:aws"
 # Route targets that leave the VPC without passing the Network Firewall.
 BYPASS_TARGETS = (
@@ -1082,11 +1090,16 @@ def check_host_egress_through_firewall(resources: list[StackResource]) -> list[V
         if not host_subnets:
             out.append(("the host's subnet is not in the stack", instance.urn))
         checked += [s for s in host_subnets if s not in checked]
-    for nic in _of(resources, NETWORK_INTERFACE):
-        nic_subnets = _referenced(nic, "subnetId", subnets)
-        if not nic_subnets:
-            out.append(("a network interface's subnet is not in the stack", nic.urn))
-        checked += [s for s in nic_subnets if s not in checked]
+    # Any other machine (an auto scaling group, a spot request) or interface of the stack
+    # could carry the host's role, or be the host's second interface.
+    for typ, prop in SUBNET_PLACEMENTS:
+        for placed in _of(resources, typ):
+            placed_subnets = _referenced(placed, prop, subnets)
+            if not placed_subnets:
+                out.append(
+                    (f"the subnet of {typ.rsplit(':', 1)[-1]} is not in the stack", placed.urn)
+                )
+            checked += [s for s in placed_subnets if s not in checked]
     for subnet in checked:
         host_tables = [
             t

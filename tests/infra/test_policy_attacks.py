@@ -654,3 +654,28 @@ def test_attack_bucket_policy_lets_the_host_delete_versions(dev: OfflineRun) -> 
     }
     found = every_violation(dev, {"backups-policy": rewrite_policy("policy", add_statement(st))})
     assert "no-destructive-grants" in policies(found), found
+
+
+# --- another machine with the host's role, in a subnet that skips the firewall ----------------
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        ("aws:autoscaling/group:Group", {"maxSize": 1, "minSize": 1, "vpcZoneIdentifiers": None}),
+        ("aws:ec2/spotInstanceRequest:SpotInstanceRequest", {"subnetId": None}),
+    ],
+)
+def test_attack_autoscaled_or_spot_host_outside_the_firewalled_subnet(
+    dev: OfflineRun, typ: str, props: dict[str, Any]
+) -> None:
+    host = dev.one(t.INSTANCE)
+    subnet = dev.one(t.SUBNET, "network-firewall").id
+    state = {
+        k: ([subnet] if k == "vpcZoneIdentifiers" else subnet) if v is None else v
+        for k, v in props.items()
+    }
+    if typ.endswith("SpotInstanceRequest"):
+        state["iamInstanceProfile"] = host.state["iamInstanceProfile"]
+    found = every_violation(dev, {}, [extra(host, typ, "second-host", state)])
+    assert "host-egress-through-firewall" in policies(found), found
