@@ -720,9 +720,11 @@ def resource_policy_problems(
         actions = _strings(st.get("Action"))
         resources = _strings(st.get("Resource"))
         keys = _condition_keys(st, "StringEquals", "StringEqualsIfExists", "ArnEquals")
-        # A pin compares with literal account ids: `ArnEquals` matches wildcards, so
-        # "arn:aws:iam::*:*" would pin nothing.
-        pinned = any(k in keys for k in _ACCOUNT_KEYS) and not any(
+        # A pin compares with literal account ids (`ArnEquals` matches wildcards, so
+        # "arn:aws:iam::*:*" would pin nothing), and not with `...IfExists`: an anonymous
+        # request has no principal account and would pass.
+        principal_keys = _condition_keys(st, "StringEquals", "ArnEquals")
+        pinned = any(k in principal_keys for k in _ACCOUNT_KEYS) and not any(
             "*" in v or "?" in v for v in _pin_values(st)
         )
         if "NotPrincipal" in st or "NotAction" in st or "NotResource" in st:

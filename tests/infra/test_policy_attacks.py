@@ -679,3 +679,19 @@ def test_attack_autoscaled_or_spot_host_outside_the_firewalled_subnet(
         state["iamInstanceProfile"] = host.state["iamInstanceProfile"]
     found = every_violation(dev, {}, [extra(host, typ, "second-host", state)])
     assert "host-egress-through-firewall" in policies(found), found
+
+
+def test_attack_endpoint_pin_that_anonymous_requests_skip(dev: OfflineRun) -> None:
+    """`...IfExists` on aws:PrincipalAccount is true for an anonymous request (it has no
+    principal account): a public-writable bucket of the attacker's takes the data."""
+    from .test_policy_gaps import add_statement
+
+    st = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::exfil-bucket/*",
+        "Condition": {"StringEqualsIfExists": {"aws:PrincipalAccount": "111111111111"}},
+    }
+    found = every_violation(dev, {"network-vpce-s3": rewrite_policy("policy", add_statement(st))})
+    assert "resource-policies-no-wildcards" in policies(found), found
