@@ -145,10 +145,15 @@ def backup_statements(
     No s3:DeleteObject: a compromised host cannot remove backups. A failed multipart upload
     cannot be aborted by the host either; the bucket's lifecycle aborts it after a day.
     With `endpoint_account` the statements suit a VPC endpoint policy: any principal of
-    that account (``aws:PrincipalAccount``).
+    that account (``aws:PrincipalAccount``), towards that account's bucket only
+    (``aws:ResourceAccount``).
     """
     extra: Document = {"Principal": "*"} if endpoint_account else {}
-    own = {"aws:PrincipalAccount": endpoint_account} if endpoint_account else {}
+    own = (
+        {"aws:PrincipalAccount": endpoint_account, "aws:ResourceAccount": endpoint_account}
+        if endpoint_account
+        else {}
+    )
     objects: Document = {
         "Sid": "WriteAndReadOwnBackups",
         "Effect": "Allow",

@@ -730,9 +730,13 @@ def resource_policy_problems(
         if "NotPrincipal" in st or "NotAction" in st or "NotResource" in st:
             out.append(f"{label}: Allow with NotPrincipal/NotAction/NotResource grants too much")
             continue
-        if _principal_is_wildcard(principal) and not pinned:
-            if not (endpoint and _open_endpoint_read(actions, resources, region)):
-                out.append(f"{label}: wildcard principal without an account condition")
+        open_read = endpoint and _open_endpoint_read(actions, resources, region)
+        if _principal_is_wildcard(principal) and not pinned and not open_read:
+            out.append(f"{label}: wildcard principal without an account condition")
+        # Through an endpoint, this account's own credentials (the host's) must not reach
+        # another account's resources either (a bucket whose policy accepts them).
+        if endpoint and not open_read and "aws:resourceaccount" not in keys:
+            out.append(f"{label}: an endpoint statement without aws:ResourceAccount")
         # `*` and `svc:*`; an action family like `kms:GenerateDataKey*` names its actions.
         wild = [a for a in actions if a == "*" or a.endswith(":*")]
         if wild and not (_account_root(principal) and wild == ["kms:*"]):

@@ -695,3 +695,24 @@ def test_attack_endpoint_pin_that_anonymous_requests_skip(dev: OfflineRun) -> No
     }
     found = every_violation(dev, {"network-vpce-s3": rewrite_policy("policy", add_statement(st))})
     assert "resource-policies-no-wildcards" in policies(found), found
+
+
+@pytest.mark.parametrize(
+    "principal", ["*", {"AWS": "arn:aws:iam::111111111111:role/tradewarden-dev-host"}]
+)
+def test_attack_s3_endpoint_lets_own_credentials_write_to_a_foreign_bucket(
+    dev: OfflineRun, principal: Any
+) -> None:
+    """Our own account's credentials (the host role) writing to the attacker's bucket (whose
+    bucket policy accepts them): the endpoint must pin the resource's account too."""
+    from .test_policy_gaps import add_statement
+
+    st = {
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::exfil-bucket/*",
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": "111111111111"}},
+    }
+    found = every_violation(dev, {"network-vpce-s3": rewrite_policy("policy", add_statement(st))})
+    assert "resource-policies-no-wildcards" in policies(found), found
