@@ -516,10 +516,11 @@ def _firewall_policy_body_problems(body: Any) -> list[str]:
 
 
 def _suricata_passes(rules: str) -> list[str]:
+    # Suricata splits a rule on any whitespace (a tab after `pass` too).
     return [
         line.strip()
         for line in rules.splitlines()
-        if line.strip().split(" ", 1)[0].lower() == "pass"
+        if line.split() and line.split()[0].lower() == "pass"
     ]
 
 

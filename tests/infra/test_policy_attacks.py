@@ -716,3 +716,33 @@ def test_attack_s3_endpoint_lets_own_credentials_write_to_a_foreign_bucket(
     }
     found = every_violation(dev, {"network-vpce-s3": rewrite_policy("policy", add_statement(st))})
     assert "resource-policies-no-wildcards" in policies(found), found
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "pass\ttls any any -> any any (sid:1; rev:1;)",
+        "  PASS  ip any any -> any any (sid:1; rev:1;)",
+        "alert ip any any -> any any (sid:2;)\npass\tip any any -> any any (sid:1;)",
+    ],
+)
+def test_attack_suricata_pass_with_other_whitespace(dev: OfflineRun, rules: str) -> None:
+    """Suricata splits a rule on any whitespace: a tab after `pass` is still a pass rule."""
+    allow = dev.one(t.NFW_RULE_GROUP)
+    group = {
+        "type": "STATEFUL",
+        "capacity": 10,
+        "name": "tabbed",
+        "ruleGroup": {"rulesSource": {"rulesString": rules}},
+        "arn": "arn:aws:network-firewall:eu-west-1:111111111111:stateful-rulegroup/tabbed",
+    }
+    passer = extra(allow, t.NFW_RULE_GROUP, "tabbed", group)
+
+    def reference(state: dict[str, Any]) -> dict[str, Any]:
+        state["firewallPolicy"]["statefulRuleGroupReferences"].insert(
+            0, {"resourceArn": group["arn"], "priority": 1}
+        )
+        return state
+
+    found = every_violation(dev, {"network-firewall-policy": reference}, [passer])
+    assert "nfw-rule-groups-drop-or-allowlist" in policies(found), found
