@@ -64,6 +64,8 @@ DNS_ASSOCIATION = (
     "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation"
 )
 DNS_CONFIG = "aws:route53/resolverFirewallConfig:ResolverFirewallConfig"
+RESOLVER_ENDPOINT = "aws:route53/resolverEndpoint:ResolverEndpoint"
+RESOLVER_RULE = "aws:route53/resolverRule:ResolverRule"
 S3_BUCKET = "aws:s3/bucket:Bucket"
 S3_BUCKET_SSE = (
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -575,6 +577,12 @@ def check_egress_firewall_resources(resource_type: str, props: Props) -> list[st
     """The parts of the egress firewalls each resource carries itself."""
     if resource_type == NFW_POLICY:
         return _firewall_policy_body_problems(props.get("firewallPolicy") or {})
+    # Forwarding queries out of AWS (an outbound resolver endpoint, a FORWARD rule) hands
+    # every allowed name, `<data>.binance.com` too, to a resolver the stack does not control.
+    if resource_type == RESOLVER_ENDPOINT and str(props.get("direction")).upper() != "INBOUND":
+        return ["an outbound Route 53 Resolver endpoint forwards DNS out of the VPC"]
+    if resource_type == RESOLVER_RULE and str(props.get("ruleType")).upper() == "FORWARD":
+        return ["a FORWARD resolver rule sends DNS queries to a resolver outside AWS"]
     if resource_type == DNS_CONFIG:
         if props.get("firewallFailOpen") != "DISABLED":
             return ["the VPC's DNS Firewall must be fail-closed (failOpen DISABLED)"]

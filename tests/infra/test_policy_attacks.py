@@ -746,3 +746,51 @@ def test_attack_suricata_pass_with_other_whitespace(dev: OfflineRun, rules: str)
 
     found = every_violation(dev, {"network-firewall-policy": reference}, [passer])
     assert "nfw-rule-groups-drop-or-allowlist" in policies(found), found
+
+
+# --- DNS forwarded to a resolver of the attacker's ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typ", "props"),
+    [
+        (
+            "aws:route53/resolverEndpoint:ResolverEndpoint",
+            {
+                "direction": "OUTBOUND",
+                "securityGroupIds": ["sg-0123456789abcdef0"],
+                "ipAddresses": [{"subnetId": "subnet-0123456789abcdef0"}],
+            },
+        ),
+        (
+            "aws:route53/resolverRule:ResolverRule",
+            {
+                "domainName": "binance.com",
+                "ruleType": "FORWARD",
+                "resolverEndpointId": "rslvr-out-0123456789abcdef0",
+                "targetIps": [{"ip": "203.0.113.53", "port": 53}],
+            },
+        ),
+    ],
+)
+def test_attack_dns_forwarded_to_an_outside_resolver(
+    dev: OfflineRun, typ: str, props: dict[str, Any]
+) -> None:
+    """Allowed names (`<data>.binance.com`) forwarded to a resolver of the attacker's carry
+    data out in every query, past the DNS Firewall that allowed them."""
+    vpc = dev.one(t.VPC)
+    found = every_violation(dev, {}, [extra(vpc, typ, "forwarder", props)])
+    assert "egress-firewall-resources-fail-closed" in policies(found), found
+
+
+@pytest.mark.parametrize(
+    "target",
+    [".binance.com.evil.net", ".evilbinance.com", "*.xn--binance-5za.com", ".com", "*"],
+)
+def test_attack_network_firewall_allow_list_variants_held(dev: OfflineRun, target: str) -> None:
+    def widen(state: dict[str, Any]) -> dict[str, Any]:
+        state["ruleGroup"]["rulesSource"]["rulesSourceList"]["targets"].append(target)
+        return state
+
+    found = every_violation(dev, {"network-egress-allowlist": widen})
+    assert found, target
