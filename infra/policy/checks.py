@@ -759,6 +759,11 @@ def resource_policy_problems(
 
 def check_resource_policies(resource_type: str, props: Props) -> list[str]:
     prop = _RESOURCE_POLICY_PROP.get(resource_type)
+    if resource_type == VPC_ENDPOINT and (
+        prop not in _keys(props) or props.get(prop) in (None, "")
+    ):
+        # AWS then attaches its default: every principal, every action, every resource.
+        return ["a VPC endpoint without a policy lets any account's credentials through"]
     if not prop or prop not in _keys(props):
         return []
     document = props.get(prop)

@@ -794,3 +794,21 @@ def test_attack_network_firewall_allow_list_variants_held(dev: OfflineRun, targe
 
     found = every_violation(dev, {"network-egress-allowlist": widen})
     assert found, target
+
+
+# --- an endpoint without a policy (AWS's default: anyone, anything) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("service", "kind"), [("dynamodb", "Gateway"), ("sqs", "Interface"), ("s3", "Interface")]
+)
+def test_attack_endpoint_without_a_policy(dev: OfflineRun, service: str, kind: str) -> None:
+    """Without a policy AWS attaches one allowing every principal every action: another
+    account's table, queue or bucket, reached through the endpoint past the firewall."""
+    s3 = dev.one(t.VPC_ENDPOINT, "network-vpce-s3")
+    props = {k: v for k, v in s3.state.items() if k not in ("policy", "id", "arn", "routeTableIds")}
+    props.update(serviceName=f"com.amazonaws.eu-west-1.{service}", vpcEndpointType=kind)
+    if kind == "Gateway":
+        props["routeTableIds"] = s3.state["routeTableIds"]
+    found = every_violation(dev, {}, [extra(s3, t.VPC_ENDPOINT, f"vpce-{service}", props)])
+    assert "resource-policies-no-wildcards" in policies(found), found
