@@ -312,12 +312,20 @@ def load_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
 
 
 def _lock_problems(stack: str, values: dict[str, Any]) -> list[str]:
-    """Fill the Object Lock defaults; prod cannot weaken them (a safety limit)."""
+    """Fill the Object Lock defaults; prod cannot weaken them or its resource protection
+    (safety limits)."""
     prod = stack == "prod" or not values["testnet"]
     values.setdefault("backup_lock_mode", "COMPLIANCE" if prod else "GOVERNANCE")
     retention = values.get("backup_retention_days", StackConfig.backup_retention_days)
     values.setdefault("backup_lock_days", retention)
     out = []
+    if prod and values.get("protect") is not True:
+        # The NAT address the keys are bound to, the KMS key, the log groups (the audit
+        # history), the firewall's delete protection: not to be switched off in prod.
+        out.append(
+            f"{NAMESPACE}:protect: a live-capable stack must set protect: true (got "
+            f"{values.get('protect', 'unset')})"
+        )
     if prod and values["backup_lock_mode"] != "COMPLIANCE":
         out.append(
             f"{NAMESPACE}:backupLockMode: a live-capable stack locks its backups in COMPLIANCE "

@@ -151,10 +151,15 @@ def backup_statements(
     No s3:DeleteObject: a compromised host cannot remove backups. A failed multipart upload
     cannot be aborted by the host either; the bucket's lifecycle aborts it after a day.
     With `endpoint_account` the statements suit a VPC endpoint policy: any principal of
-    that account (``aws:PrincipalAccount``).
+    that account (``aws:PrincipalAccount``), towards that account's bucket only
+    (``aws:ResourceAccount``).
     """
     extra: Document = {"Principal": "*"} if endpoint_account else {}
-    own = {"aws:PrincipalAccount": endpoint_account} if endpoint_account else {}
+    own = (
+        {"aws:PrincipalAccount": endpoint_account, "aws:ResourceAccount": endpoint_account}
+        if endpoint_account
+        else {}
+    )
     objects: Document = {
         "Sid": "WriteAndReadOwnBackups",
         "Effect": "Allow",
@@ -328,6 +333,11 @@ def topic_policy(ctx: AwsContext, topic_arn: str) -> Document:
     )
 
 
+# Amazon's Amazon Linux 2023 package repositories (read anonymously by dnf); the policy pack
+# accepts an open principal on exactly this bucket, nothing like it.
+AL2023_REPO_BUCKET = "al2023-repos-{region}-de612dc2"
+
+
 def s3_gateway_endpoint_policy(
     ctx: AwsContext,
     release_object_arn: str | None,
@@ -337,7 +347,7 @@ def s3_gateway_endpoint_policy(
 ) -> Document:
     """The S3 gateway endpoint reaches only the Amazon Linux repositories, the release, and
     the stack's own backups (the same actions and prefix as the host role)."""
-    repo_bucket = f"arn:{ctx.partition}:s3:::al2023-repos-{ctx.region}-de612dc2"
+    repo_bucket = f"arn:{ctx.partition}:s3:::{AL2023_REPO_BUCKET.format(region=ctx.region)}"
     resources = [f"{repo_bucket}/*"]
     if release_object_arn:
         resources.append(release_object_arn)

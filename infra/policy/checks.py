@@ -16,6 +16,8 @@ During ``pulumi preview`` values computed from other resources (ids, ARNs) are u
 
 from __future__ import annotations
 
+import fnmatch
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 from pulumi_policy.proxy import UnknownValueError
 
 from infra.domains import DomainError, parse_allowed_domain
+from infra.iam import AL2023_REPO_BUCKET
 
 Props = Mapping[str, Any]
 ResourceCheck = Callable[[str, Props], list[str]]
@@ -61,6 +64,8 @@ DNS_ASSOCIATION = (
     "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation"
 )
 DNS_CONFIG = "aws:route53/resolverFirewallConfig:ResolverFirewallConfig"
+RESOLVER_ENDPOINT = "aws:route53/resolverEndpoint:ResolverEndpoint"
+RESOLVER_RULE = "aws:route53/resolverRule:ResolverRule"
 S3_BUCKET = "aws:s3/bucket:Bucket"
 S3_BUCKET_SSE = (
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -78,6 +83,16 @@ TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 ROUTE = "aws:ec2/route:Route"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ROUTE_TABLE_ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+NETWORK_INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
+AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
+SPOT_INSTANCE_REQUEST = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+# Whatever places a machine or an interface in a subnet: (type, property naming the subnet).
+SUBNET_PLACEMENTS = (
+    (NETWORK_INTERFACE, "subnetId"),
+    (SPOT_INSTANCE_REQUEST, "subnetId"),
+    (AUTOSCALING_GROUP, "vpcZoneIdentifiers"),
+)
+PROVIDER_AWS = "pulumi:providers:aws"
 # Route targets that leave the VPC without passing the Network Firewall.
 BYPASS_TARGETS = (
     "natGatewayId",
@@ -89,6 +104,9 @@ BYPASS_TARGETS = (
     "carrierGatewayId",
     "localGatewayId",
     "coreNetworkArn",
+    "odbNetworkArn",
+    # AWS's state of a route to an instance's interface (a NAT instance).
+    "instanceId",
 )
 S3_KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 PUBLIC_ACCESS_BLOCK_FLAGS = (
@@ -246,12 +264,45 @@ def check_no_ingress(resource_type: str, props: Props) -> list[str]:
     return out
 
 
+# Where a VPC's resolver can be: VPC address space (RFC 1918, RFC 6598) and the link-local
+# Route 53 Resolver addresses.
+_RESOLVER_SPACES = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.169.253/32",
+        "fd00:ec2::253/128",
+    )
+)
+
+
+def _private_host(cidr: str) -> bool:
+    """One private address (a /32 or /128), where the VPC resolver lives."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        return False
+    return net.num_addresses == 1 and any(
+        net.version == space.version and net.subnet_of(space)  # type: ignore[arg-type]
+        for space in _RESOLVER_SPACES
+    )
+
+
 def _egress_problem(protocol: Any, port: int | None, destinations: list[str]) -> str | None:
     if _is_tcp(protocol) and port == 443:
         return None
     if (_is_tcp(protocol) or _is_udp(protocol)) and port == 53:
         if any(d in ANYWHERE for d in destinations) or not destinations:
             return "DNS egress must go to the VPC resolver, not anywhere"
+        # A resolver of one's choosing is a channel out: the first packet of every flow
+        # passes a drop_established firewall. Only single private addresses (the VPC's
+        # resolver at base+2, or 169.254.169.253 / fd00:ec2::253) are a resolver.
+        others = [d for d in destinations if not _private_host(d)]
+        if others:
+            return f"DNS egress must go to the VPC resolver, not {others[0]}"
         return None
     return f"egress {protocol} port {port if port is not None else 'range'}: only 443 and 53"
 
@@ -467,10 +518,11 @@ def _firewall_policy_body_problems(body: Any) -> list[str]:
 
 
 def _suricata_passes(rules: str) -> list[str]:
+    # Suricata splits a rule on any whitespace (a tab after `pass` too).
     return [
         line.strip()
         for line in rules.splitlines()
-        if line.strip().split(" ", 1)[0].lower() == "pass"
+        if line.split() and line.split()[0].lower() == "pass"
     ]
 
 
@@ -525,6 +577,12 @@ def check_egress_firewall_resources(resource_type: str, props: Props) -> list[st
     """The parts of the egress firewalls each resource carries itself."""
     if resource_type == NFW_POLICY:
         return _firewall_policy_body_problems(props.get("firewallPolicy") or {})
+    # Forwarding queries out of AWS (an outbound resolver endpoint, a FORWARD rule) hands
+    # every allowed name, `<data>.binance.com` too, to a resolver the stack does not control.
+    if resource_type == RESOLVER_ENDPOINT and str(props.get("direction")).upper() != "INBOUND":
+        return ["an outbound Route 53 Resolver endpoint forwards DNS out of the VPC"]
+    if resource_type == RESOLVER_RULE and str(props.get("ruleType")).upper() == "FORWARD":
+        return ["a FORWARD resolver rule sends DNS queries to a resolver outside AWS"]
     if resource_type == DNS_CONFIG:
         if props.get("firewallFailOpen") != "DISABLED":
             return ["the VPC's DNS Firewall must be fail-closed (failOpen DISABLED)"]
@@ -605,7 +663,42 @@ def _account_root(principal: Any) -> bool:
     return bool(arns) and all(re.match(r"^arn:aws[a-z-]*:iam::[0-9]{12}:root$", a) for a in arns)
 
 
-def resource_policy_problems(resource_type: str, document: Any) -> list[str]:
+_PIN_KEYS = (*_ACCOUNT_KEYS, "aws:resourceaccount")
+_REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]"
+
+
+def _pin_values(statement: Mapping[str, Any]) -> list[str]:
+    """The values the account-pinning condition keys are compared with."""
+    out: list[str] = []
+    condition = statement.get("Condition") or {}
+    if not isinstance(condition, Mapping):
+        return out
+    for tests in condition.values():
+        if not isinstance(tests, Mapping):
+            continue
+        for key, value in tests.items():
+            if str(key).lower() in _PIN_KEYS:
+                out += [str(v) for v in ([value] if isinstance(value, str) else _items(value))]
+    return out
+
+
+def _open_endpoint_read(actions: list[str], resources: list[str], region: str | None) -> bool:
+    """What an endpoint may let anyone (any account's credentials) do: read Amazon's
+    package repositories, or one exact object (the release). Writing, or reading under a
+    wildcard, of a bucket that is not ours is a channel out: the key carries the data."""
+    if not actions or any(a != "s3:GetObject" for a in actions) or not resources:
+        return False
+    repo = re.escape(AL2023_REPO_BUCKET).replace(re.escape("{region}"), region or _REGION)
+    repo_objects = re.compile(rf"^arn:aws[a-z-]*:s3:::{repo}/\*$")
+    return all(
+        repo_objects.match(r) or ("*" not in r and "?" not in r and not _broad_arn(r))
+        for r in resources
+    )
+
+
+def resource_policy_problems(
+    resource_type: str, document: Any, region: str | None = None
+) -> list[str]:
     """Wildcard principals and actions in a resource policy.
 
     * ``"*"`` (or ``{"AWS": "*"}``) as the principal of an Allow needs a condition that pins
@@ -636,14 +729,23 @@ def resource_policy_problems(resource_type: str, document: Any) -> list[str]:
         actions = _strings(st.get("Action"))
         resources = _strings(st.get("Resource"))
         keys = _condition_keys(st, "StringEquals", "StringEqualsIfExists", "ArnEquals")
-        pinned = any(k in keys for k in _ACCOUNT_KEYS)
+        # A pin compares with literal account ids (`ArnEquals` matches wildcards, so
+        # "arn:aws:iam::*:*" would pin nothing), and not with `...IfExists`: an anonymous
+        # request has no principal account and would pass.
+        principal_keys = _condition_keys(st, "StringEquals", "ArnEquals")
+        pinned = any(k in principal_keys for k in _ACCOUNT_KEYS) and not any(
+            "*" in v or "?" in v for v in _pin_values(st)
+        )
         if "NotPrincipal" in st or "NotAction" in st or "NotResource" in st:
             out.append(f"{label}: Allow with NotPrincipal/NotAction/NotResource grants too much")
             continue
-        if _principal_is_wildcard(principal) and not pinned:
-            exact = bool(resources) and not any(_broad_arn(r) for r in resources)
-            if not (endpoint and exact and not any(a == "*" or a.endswith(":*") for a in actions)):
-                out.append(f"{label}: wildcard principal without an account condition")
+        open_read = endpoint and _open_endpoint_read(actions, resources, region)
+        if _principal_is_wildcard(principal) and not pinned and not open_read:
+            out.append(f"{label}: wildcard principal without an account condition")
+        # Through an endpoint, this account's own credentials (the host's) must not reach
+        # another account's resources either (a bucket whose policy accepts them).
+        if endpoint and not open_read and "aws:resourceaccount" not in keys:
+            out.append(f"{label}: an endpoint statement without aws:ResourceAccount")
         # `*` and `svc:*`; an action family like `kms:GenerateDataKey*` names its actions.
         wild = [a for a in actions if a == "*" or a.endswith(":*")]
         if wild and not (_account_root(principal) and wild == ["kms:*"]):
@@ -657,12 +759,121 @@ def resource_policy_problems(resource_type: str, document: Any) -> list[str]:
 
 def check_resource_policies(resource_type: str, props: Props) -> list[str]:
     prop = _RESOURCE_POLICY_PROP.get(resource_type)
+    if resource_type == VPC_ENDPOINT and (
+        prop not in _keys(props) or props.get(prop) in (None, "")
+    ):
+        # AWS then attaches its default: every principal, every action, every resource.
+        return ["a VPC endpoint without a policy lets any account's credentials through"]
     if not prop or prop not in _keys(props):
         return []
     document = props.get(prop)
     if document is None or document == "":
         return []
-    return resource_policy_problems(resource_type, document)
+    region = None
+    if resource_type == VPC_ENDPOINT:
+        service = _get(props, "serviceName")
+        match = re.match(rf"^com\.amazonaws\.({_REGION})\.", service or "")
+        region = match.group(1) if match else None
+    return resource_policy_problems(resource_type, document, region)
+
+
+# What no policy of the stack may grant (the admin role, outside the stack, does this work):
+# erasing history (backups, their lock, logs, the key, snapshots, flow logs) or opening the
+# host's own way out (firewalls, DNS Firewall, routes, security groups, NICs, IAM itself).
+DESTRUCTIVE_ACTIONS: tuple[str, ...] = (
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:BypassGovernanceRetention",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:DeleteBucket",
+    "s3:PutReplicationConfiguration",
+    "logs:DeleteLogGroup",
+    "logs:DeleteLogStream",
+    "logs:PutRetentionPolicy",
+    "logs:DisassociateKmsKey",
+    "logs:DeleteSubscriptionFilter",
+    "logs:PutSubscriptionFilter",
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKey",
+    "kms:PutKeyPolicy",
+    "kms:CreateGrant",
+    "ec2:DeleteSnapshot",
+    "ec2:DeleteFlowLogs",
+    "ec2:CreateRoute",
+    "ec2:ReplaceRoute",
+    "ec2:DeleteRoute",
+    "ec2:AssociateRouteTable",
+    "ec2:ReplaceRouteTableAssociation",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:ModifySecurityGroupRules",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:AttachNetworkInterface",
+    "ec2:AssociateAddress",
+    "dlm:*",
+    "network-firewall:*",
+    "route53resolver:*",
+    "iam:*",
+    "cloudtrail:*",
+    "ssm:SendCommand",
+    "ssm:StartSession",
+)
+
+
+def _destructive(action: str) -> str | None:
+    """The destructive action (or family) a granted action or action pattern covers."""
+    granted = action.lower()
+    for bad in DESTRUCTIVE_ACTIONS:
+        pattern = bad.lower()
+        if fnmatch.fnmatchcase(granted, pattern) or fnmatch.fnmatchcase(pattern, granted):
+            return bad
+        # A family (`iam:*`) is also covered by any pattern inside it (`iam:Put*`).
+        if pattern.endswith(":*") and granted.startswith(pattern[:-1]):
+            return bad
+    return None
+
+
+def destructive_grant_problems(document: Any) -> list[str]:
+    out = []
+    for i, st in enumerate(_statements(document)):
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+            continue
+        # The key policy's account root (`kms:*`: IAM decides, and IAM policies are checked
+        # here) is the one principal that may hold these.
+        if _account_root(st.get("Principal")):
+            continue
+        label = f"statement {st.get('Sid') or i}"
+        if "NotAction" in st:
+            out.append(f"{label}: Allow with NotAction grants destructive actions")
+            continue
+        for action in _strings(st.get("Action")):
+            bad = _destructive(action)
+            if bad:
+                out.append(
+                    f"{label}: {action!r} grants {bad}: erasing history or opening egress is "
+                    "for the admin role, outside the stack"
+                )
+    return out
+
+
+def check_no_destructive_grants(resource_type: str, props: Props) -> list[str]:
+    """No IAM policy of the stack, and no key, bucket, secret or topic policy, grants actions
+    that erase history (backups, Object Lock, logs, the key, snapshots) or change the host's
+    egress (Network Firewall, DNS Firewall, routes, security groups, IAM)."""
+    out: list[str] = []
+    for doc in _policy_documents(resource_type, props):
+        out.extend(destructive_grant_problems(doc))
+    if resource_type in (KMS_KEY, KMS_KEY_POLICY, S3_BUCKET_POLICY, SECRET_POLICY, TOPIC_POLICY):
+        if "policy" in _keys(props):
+            document = props.get("policy")
+            if document:
+                out.extend(destructive_grant_problems(document))
+    return out
 
 
 RESOURCE_CHECKS: dict[str, ResourceCheck] = {
@@ -678,6 +889,7 @@ RESOURCE_CHECKS: dict[str, ResourceCheck] = {
     ),
     "s3-bucket-settings-locked-down": check_bucket_settings,
     "resource-policies-no-wildcards": check_resource_policies,
+    "no-destructive-grants": check_no_destructive_grants,
 }
 
 
@@ -791,6 +1003,22 @@ def _firewall_policy_problems(
                 (f"the firewall policy references a rule group not in the stack: {arn}", policy.urn)
             )
         referenced += matched
+    # Stateless groups run before the stateful engine: one the pack cannot read (made by
+    # hand, `aws:pass` on everything) would take traffic around the allow-list.
+    for ref in _items(body.get("statelessRuleGroupReferences")):
+        arn = _get(ref, "resourceArn")
+        if arn is None:
+            continue
+        matched = [g for g in groups if _get(g.props, "arn") == arn]
+        if not matched:
+            out.append(
+                (
+                    f"the firewall policy references a stateless rule group not in the stack: "
+                    f"{arn}",
+                    policy.urn,
+                )
+            )
+        referenced += matched
     referenced += [g for g in groups if any(g is d for d in deps) and g not in referenced]
     allow_lists = [g for g in referenced if _is_domain_allowlist(g)]
     if not allow_lists:
@@ -838,14 +1066,25 @@ def check_dns_allow_list_narrow(resources: list[StackResource]) -> list[Violatio
     out: list[Violation] = []
     lists = _of(resources, DNS_DOMAIN_LIST)
     for rule in _of(resources, DNS_RULE):
-        if rule.props.get("action") != "ALLOW":
+        # ALERT answers the query too (and logs it): it lets names through like ALLOW.
+        action = str(rule.props.get("action") or "").upper()
+        if action not in ("ALLOW", "ALERT"):
             continue
-        for dl in _referenced(rule, "firewallDomainListId", lists):
+        rule_lists = _referenced(rule, "firewallDomainListId", lists)
+        if not rule_lists:
+            out.append(
+                (
+                    f"the DNS Firewall {action} rule's domain list is not in the stack: what "
+                    "it allows cannot be checked",
+                    rule.urn,
+                )
+            )
+        for dl in rule_lists:
             domains = _strings(dl.props.get("domains"))
             if "*" in domains:
-                out.append(("the DNS Firewall ALLOW rule allows every domain ('*')", rule.urn))
+                out.append((f"the DNS Firewall {action} rule allows every domain ('*')", rule.urn))
             for entry in broad_dns_entries([d for d in domains if d != "*"]):
-                out.append((f"the DNS Firewall ALLOW rule allows {entry!r}", rule.urn))
+                out.append((f"the DNS Firewall {action} rule allows {entry!r}", rule.urn))
     return out
 
 
@@ -863,21 +1102,35 @@ def check_host_egress_through_firewall(resources: list[StackResource]) -> list[V
                 for att in _items(_get(sync, "attachments")):
                     if isinstance(_get(att, "endpointId"), str):
                         endpoint_ids.add(att.get("endpointId"))
+    # The host's subnets: its own, and that of any network interface in the stack (one
+    # attached to the host in the firewall's or NAT's subnet would skip the firewall).
+    checked: list[StackResource] = []
     for instance in _of(resources, INSTANCE):
         host_subnets = _referenced(instance, "subnetId", subnets)
         if not host_subnets:
             out.append(("the host's subnet is not in the stack", instance.urn))
-        for subnet in host_subnets:
-            host_tables = [
-                t
-                for a in _of(resources, ROUTE_TABLE_ASSOCIATION)
-                if _referenced(a, "subnetId", [subnet])
-                for t in _referenced(a, "routeTableId", tables)
-            ]
-            if not host_tables:
-                out.append(("the host's subnet has no route table of the stack", subnet.urn))
-            for table in host_tables:
-                out.extend(_route_table_problems(table, resources, firewalls, endpoint_ids))
+        checked += [s for s in host_subnets if s not in checked]
+    # Any other machine (an auto scaling group, a spot request) or interface of the stack
+    # could carry the host's role, or be the host's second interface.
+    for typ, prop in SUBNET_PLACEMENTS:
+        for placed in _of(resources, typ):
+            placed_subnets = _referenced(placed, prop, subnets)
+            if not placed_subnets:
+                out.append(
+                    (f"the subnet of {typ.rsplit(':', 1)[-1]} is not in the stack", placed.urn)
+                )
+            checked += [s for s in placed_subnets if s not in checked]
+    for subnet in checked:
+        host_tables = [
+            t
+            for a in _of(resources, ROUTE_TABLE_ASSOCIATION)
+            if _referenced(a, "subnetId", [subnet])
+            for t in _referenced(a, "routeTableId", tables)
+        ]
+        if not host_tables:
+            out.append(("the host's subnet has no route table of the stack", subnet.urn))
+        for table in host_tables:
+            out.extend(_route_table_problems(table, resources, firewalls, endpoint_ids))
     return out
 
 
@@ -1037,6 +1290,99 @@ def check_buckets_private_encrypted_versioned(resources: list[StackResource]) ->
     return out
 
 
+def provider_accounts(props: Any) -> set[str]:
+    """The accounts an AWS provider may touch (its `allowedAccountIds`; empty if unknown)."""
+    value = _get(props, "allowedAccountIds") if props is not None else None
+    if isinstance(value, str):  # provider inputs reach the engine as JSON text
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = [value]
+    return set(_strings(value))
+
+
+def _stack_accounts(resources: list[StackResource]) -> set[str]:
+    out: set[str] = set()
+    for provider in _of(resources, PROVIDER_AWS):
+        out |= provider_accounts(provider.props)
+    return out
+
+
+def _statements(document: Any) -> list[Any]:
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return []  # `resource-policies-no-wildcards` refuses it
+    statements = document.get("Statement") if isinstance(document, Mapping) else None
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    return _items(statements)
+
+
+def foreign_account_problems(document: Any, accounts: set[str]) -> list[str]:
+    """Allow statements naming an account (principal, account condition) not in `accounts`."""
+    out = []
+    for i, st in enumerate(_statements(document)):
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+            continue
+        for account in _foreign_accounts(st, accounts):
+            out.append(
+                f"statement {st.get('Sid') or i} names account {account!r}, not the "
+                f"stack's ({', '.join(sorted(accounts))})"
+            )
+    return out
+
+
+def check_resource_policy_accounts(
+    resource_type: str, props: Props, accounts: set[str]
+) -> list[str]:
+    """The resource-level form of `resource-policies-this-account`, given the accounts of
+    the resource's provider: decides during `up` before creation when the policy text is
+    unknown at preview (built from the stack's ARNs)."""
+    prop = _RESOURCE_POLICY_PROP.get(resource_type)
+    if not accounts or not prop or prop not in _keys(props):
+        return []
+    document = props.get(prop)
+    if document is None or document == "":
+        return []
+    return foreign_account_problems(document, accounts)
+
+
+def _account_of(value: str) -> str:
+    """The account id a condition value or principal names (an id, or an ARN's)."""
+    parts = value.split(":")
+    return parts[4] if value.startswith("arn:") and len(parts) > 4 else value
+
+
+def _foreign_accounts(statement: Mapping[str, Any], accounts: set[str]) -> list[str]:
+    named = [_account_of(v) for v in _pin_values(statement)]
+    principal = statement.get("Principal")
+    if isinstance(principal, Mapping):
+        named += [_account_of(v) for v in _strings(principal.get("AWS")) if v != "*"]
+    return [a for a in named if a not in accounts]
+
+
+def check_resource_policies_this_account(resources: list[StackResource]) -> list[Violation]:
+    """Resource policies name only the stack's own account (the provider's allowedAccountIds)
+    in their account conditions and principals: an endpoint pinned to another account lets
+    that account's credentials, or its resources, carry data out."""
+    accounts = _stack_accounts(resources)
+    if not accounts:
+        return [
+            ("the AWS provider names no allowedAccountIds: the stack's account is unknown", None)
+        ]
+    out: list[Violation] = []
+    for resource in _of(resources, *_RESOURCE_POLICY_PROP):
+        document = _get(resource.props, "policy")
+        if not isinstance(document, str) or not document:
+            # Unknown at preview (built from the stack's ARNs): `resource-policies-no-
+            # wildcards` checks the accounts with the resource's provider, before creation.
+            continue
+        out += [(m, resource.urn) for m in foreign_account_problems(document, accounts)]
+    return out
+
+
 StackCheck = Callable[[list[StackResource]], list[Violation]]
 
 STACK_CHECKS: dict[str, StackCheck] = {
@@ -1046,4 +1392,5 @@ STACK_CHECKS: dict[str, StackCheck] = {
     "s3-buckets-private-encrypted-versioned": check_buckets_private_encrypted_versioned,
     "dns-allow-list-narrow": check_dns_allow_list_narrow,
     "host-egress-through-firewall": check_host_egress_through_firewall,
+    "resource-policies-this-account": check_resource_policies_this_account,
 }

@@ -50,8 +50,18 @@ DESCRIPTIONS: dict[str, str] = {
         "KMS key, bucket, secret, topic and VPC endpoint policies allow no wildcard principal "
         "or action unless pinned to this account (aws:PrincipalAccount/aws:ResourceAccount)."
     ),
+    "resource-policies-this-account": (
+        "KMS key, bucket, secret, topic and VPC endpoint policies name no account but the "
+        "stack's (the AWS provider's allowedAccountIds) in principals and account conditions."
+    ),
+    "no-destructive-grants": (
+        "No IAM, key, bucket, secret or topic policy grants erasing history (backups, Object "
+        "Lock, logs, the key, snapshots) or changing the host's egress (firewalls, DNS "
+        "Firewall, routes, security groups, IAM)."
+    ),
     "dns-allow-list-narrow": (
-        "No DNS Firewall ALLOW rule covers '*' or a wildcard wider than the allow-list."
+        "No DNS Firewall ALLOW or ALERT rule covers '*' or a wildcard wider than the "
+        "allow-list, or a domain list outside the stack."
     ),
     "host-egress-through-firewall": (
         "The host's subnet routes everything leaving the VPC through the Network Firewall "
@@ -92,6 +102,24 @@ def stack_validator(check: checks.StackCheck) -> StackValidator:
     return validate
 
 
+def resource_policies_validator() -> ResourceValidator:
+    """`resource-policies-no-wildcards`, plus the accounts named, checked against the
+    resource's provider's allowedAccountIds (known when the resource is; so a policy text
+    unknown at preview is still checked before the resource is created)."""
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in checks.check_resource_policies(args.resource_type, args.props):
+            report_violation(message, None)
+        provider = args.provider.props if args.provider is not None else None
+        accounts = checks.provider_accounts(provider)
+        for message in checks.check_resource_policy_accounts(
+            args.resource_type, args.props, accounts
+        ):
+            report_violation(message, None)
+
+    return validate
+
+
 def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     policies: list[ResourceValidationPolicy | StackValidationPolicy] = []
     for name, check in checks.RESOURCE_CHECKS.items():
@@ -99,7 +127,11 @@ def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
             ResourceValidationPolicy(
                 name=name,
                 description=DESCRIPTIONS[name],
-                validate=resource_validator(check),
+                validate=(
+                    resource_policies_validator()
+                    if name == "resource-policies-no-wildcards"
+                    else resource_validator(check)
+                ),
                 enforcement_level=EnforcementLevel.MANDATORY,
             )
         )

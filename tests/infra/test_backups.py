@@ -207,8 +207,9 @@ def test_s3_endpoint_reaches_the_backup_prefix_with_the_same_actions(run: Offlin
     host = policy_json(run.one(t.IAM_ROLE_POLICY, "host-role-policy"))
     grants = s3_grants(document)
     bucket_arn = f"arn:aws:s3:::{run.outputs['backupBucket']}"
-    account = {"aws:PrincipalAccount": run.outputs["kmsKeyArn"].split(":")[4]}
-    # The same resources and conditions, and only this account's principals.
+    own = run.outputs["kmsKeyArn"].split(":")[4]
+    account = {"aws:PrincipalAccount": own, "aws:ResourceAccount": own}
+    # The same resources and conditions, only this account's principals, to its bucket.
     assert grants["s3:PutObject"] == (
         s3_grants(host)["s3:PutObject"][0],
         {"StringEquals": account},
@@ -370,7 +371,12 @@ BUCKET_ACTIONS = {"ListObjectsV2": "s3:ListBucket", "ListObjects": "s3:ListBucke
 
 def as_request(operation: str, params: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     """(IAM action, resource ARN, condition context) of one S3 API call over HTTPS."""
-    context = {"aws:SecureTransport": "true", "aws:PrincipalAccount": ACCOUNT}
+    # The backup bucket is the stack's: S3 gives its owner as aws:ResourceAccount.
+    context = {
+        "aws:SecureTransport": "true",
+        "aws:PrincipalAccount": ACCOUNT,
+        "aws:ResourceAccount": ACCOUNT,
+    }
     headers = {
         "ServerSideEncryption": "s3:x-amz-server-side-encryption",
         "SSEKMSKeyId": "s3:x-amz-server-side-encryption-aws-kms-key-id",

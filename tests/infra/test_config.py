@@ -46,7 +46,7 @@ def test_defaults_are_testnet_small_host_binance_list() -> None:
 
 
 def test_live_stack_defaults_to_the_live_binance_list() -> None:
-    cfg = load(testnet="false")
+    cfg = load(testnet="false", protect="true")
     assert cfg.testnet is False
     assert cfg.network_firewall_targets == BINANCE_LIVE_ALLOWLIST
     assert ".binance.vision" not in cfg.network_firewall_targets

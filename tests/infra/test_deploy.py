@@ -193,3 +193,18 @@ def test_install_host_refuses_a_tarball_with_another_hash(tmp_path: Path) -> Non
     assert f"the release tarball's SHA-256 is not {SHA}: refusing" in refused.stderr
     # cloud-init's first install (no expected hash) goes on to SHA256SUMS and the lock
     assert hash_check(tmp_path, None).stdout == "unpacking\n"
+
+
+def test_attack_a_refused_release_is_not_recorded_as_the_stack_version(
+    stack_runs: dict[str, OfflineRun], host: Path, readyz: Readyz
+) -> None:
+    """install-host.sh refuses the tarball (its hash differs): host.env must still name the
+    release that runs, or `install-host.sh` without arguments (the runbook's repair, and what
+    `tradewarden diagnose` reports) would fetch the refused one, with no hash to check."""
+    (host / "install-host.sh").write_text(
+        f'#!/bin/bash\necho "$* sha=${{TRADEWARDEN_RELEASE_SHA256:-}}" >> {host}/calls\nexit 1\n'
+    )
+    readyz.status = 200
+    proc = deploy(stack_runs["dev"], host, readyz, version="0.2.0", sha256=SHA)
+    assert proc.returncode != 0
+    assert host_env(host)["TRADEWARDEN_WHEEL_VERSION"] == "0.0.9"

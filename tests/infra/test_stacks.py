@@ -358,7 +358,8 @@ def test_aws_traffic_stays_in_the_vpc(run: OfflineRun) -> None:
     assert repos["Action"] == ["s3:GetObject"]
     assert repos["Resource"] == ["arn:aws:s3:::al2023-repos-eu-west-1-de612dc2/*"]
     bucket_arn = f"arn:aws:s3:::{run.outputs['backupBucket']}"
-    own = {"aws:PrincipalAccount": run.outputs["kmsKeyArn"].split(":")[4]}
+    account = run.outputs["kmsKeyArn"].split(":")[4]
+    own = {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}
     assert (objects["Principal"], objects["Action"], objects["Resource"]) == (
         "*",
         ["s3:PutObject", "s3:GetObject"],
