@@ -19,7 +19,9 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def running(state: Path):
-    proc = start(state, "run", "--follow", "--no-console")
+    # bot-scoped trips: the demo's breaker trips then leave the whole state ACTIVE, so a halt
+    # applied late would show (with every trip halting everything it could not)
+    proc = start(state, "run", "--follow", "--no-console", TRADEWARDEN_TRIP_SCOPE="bot")
     assert wait_for(
         lambda: status(state).get("daemon_running") and (status(state).get("ticks") or 0) > 0, 60
     ), proc.stderr.read() if proc.poll() is not None and proc.stderr else "not running"
@@ -70,7 +72,9 @@ def test_a_stale_reset_never_clears_a_halt_recorded_after_it(tmp_path: Path) -> 
     halt = tw(state, "halt", "--reason", "new incident", USER="bob")
     assert halt.returncode == 0, halt.stderr
     started = time.time()
-    proc = start(state, "run", "--follow", "--no-console")
+    # bot-scoped trips: the demo's breaker trips then leave the whole state ACTIVE, so a halt
+    # applied late would show (with every trip halting everything it could not)
+    proc = start(state, "run", "--follow", "--no-console", TRADEWARDEN_TRIP_SCOPE="bot")
     try:
         assert wait_for(lambda: status(state).get("daemon_running"), 60)
         # a few snapshots in: the start and its control checks have run

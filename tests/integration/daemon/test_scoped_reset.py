@@ -33,7 +33,8 @@ def trips(state: Path) -> set[str]:
 
 def test_reset_clears_only_what_it_is_pointed_at(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    assert tw(state, "run", "--no-console").returncode == 0  # both bots trip on losses
+    # bot-scoped trips, so both bots trip on losses (by default the first trip stops both)
+    assert tw(state, "run", "--no-console", TRADEWARDEN_TRIP_SCOPE="bot").returncode == 0
     assert trips(state) == {"consecutive_losses:trend-btc", "consecutive_losses:trend-eth"}
     halt = tw(state, "halt", "--reason", "bob investigating the venue", **BOB)
     assert halt.returncode == 0, halt.stderr
@@ -58,7 +59,9 @@ def test_reset_clears_only_what_it_is_pointed_at(tmp_path: Path) -> None:
     assert one.returncode == 0, one.stderr
     assert "consecutive_losses:trend-btc" in one.stdout
     st = status(state)
-    assert st["bots"] == {"trend-btc": "active", "trend-eth": "halted"}
+    assert trips(state) == {"consecutive_losses:trend-eth"}  # only trend-btc's trip cleared
+    # each bot's effective state: bob's manual halt still holds every bot
+    assert st["bots"] == {"trend-btc": "halted", "trend-eth": "halted"}
     assert st["state"] == "halted" and "bob investigating" in st["state_reason"]
 
     # --all needs a confirmation listing every trip and halt and who set it
