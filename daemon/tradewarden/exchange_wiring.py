@@ -14,10 +14,11 @@
    start-up log line and in `tradewarden status`.
 
 In live mode the gate is not only a start-up decision: `LiveGuard` evaluates it again
-before every live order (``tradewarden live disarm`` withdraws live at once; a changed
-config file is re-read; a rotated trade key has its permissions checked before it signs
-an order). Once refused, the running daemon places no further live order; re-arming
-needs ``tradewarden live arm`` and a restart through the whole gate.
+before every live order, and again right before the order leaves the process, after any
+wait in the rate limiter (``tradewarden live disarm`` withdraws live at once; a changed
+config file is re-read; a rotated trade key has its recorded scope and its permissions
+checked before it signs an order). Once refused, the running daemon places no further
+live order; re-arming needs ``tradewarden live arm`` and a restart through the whole gate.
 """
 
 from __future__ import annotations
@@ -253,23 +254,32 @@ class LiveGuard:
             return creds
         fp = bundle.fingerprint()
         if fp != self.approved_fp:
-            self._vet(fp)
+            self._vet(fp, bundle.scope)
         return creds
 
-    def _vet(self, fp: str) -> None:
-        """Check the new key's permissions before it signs; raise unless they pass."""
+    def _vet(self, fp: str, scope: str | None) -> None:
+        """Check the new key before it signs (its recorded scope, then its permissions);
+        raise unless both pass."""
         if self.broker is None:
             raise KeyNotVettedError("the trade key changed and cannot be checked yet")
         log.warning("the trade key changed: checking its permissions before it signs an order")
-        self._local.vetting = True
-        try:
-            result = check_key_permissions(self.broker, "trade")
-            still = self.keys.trade.bundle().fingerprint()
-        except BrokerError as exc:
-            result = PermissionResult(ok=False, role="trade", problems=(str(exc),))
+        if scope == "testnet":  # the gate's key_scope rule, for the key about to sign
+            result = PermissionResult(
+                ok=False,
+                role="trade",
+                problems=("the rotated key's scope is testnet: a testnet key is never used live",),
+            )
             still = fp
-        finally:
-            self._local.vetting = False
+        else:
+            self._local.vetting = True
+            try:
+                result = check_key_permissions(self.broker, "trade")
+                still = self.keys.trade.bundle().fingerprint()
+            except BrokerError as exc:
+                result = PermissionResult(ok=False, role="trade", problems=(str(exc),))
+                still = fp
+            finally:
+                self._local.vetting = False
         self.permissions = result
         if result.ok and still == fp:
             self.approved_fp = fp
@@ -351,7 +361,8 @@ class LiveGuard:
 
 
 class GuardedBroker(BinanceBroker):
-    """`BinanceBroker` whose order placement passes `LiveGuard` first."""
+    """`BinanceBroker` whose order placement passes `LiveGuard` first, and again right
+    before the order leaves the process (after any wait in the rate limiter)."""
 
     guard: LiveGuard | None = None
 
@@ -365,6 +376,13 @@ class GuardedBroker(BinanceBroker):
             return super().submit(req)
         finally:
             g._local.placing = False
+
+    def _before_send(self, req: Any) -> None:
+        # right before the order leaves, after any wait in the rate limiter: the gate
+        # again (a disarm or a withdrawn FINAL_HAMMER during the wait refuses it unsent)
+        if self.guard is not None:
+            self.guard.before_order()
+        super()._before_send(req)
 
 
 class PeriodicChecks:
