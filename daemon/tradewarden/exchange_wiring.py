@@ -23,6 +23,7 @@ live order; re-arming needs ``tradewarden live arm`` and a restart through the w
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -331,14 +332,15 @@ class LiveGuard:
         if why:
             raise LiveRefusedError(f"not sent: {why}")
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> str | None:
+        """The config file's content hash: any edit counts, whatever its size and mtime (a
+        copy that keeps the old mtime, `touch -r`, an edit within one mtime tick)."""
         if self.config_file is None:
             return None
         try:
-            st = self.config_file.stat()
+            return hashlib.sha256(self.config_file.read_bytes()).hexdigest()
         except OSError:
-            return (-1, -1)
-        return (st.st_mtime_ns, st.st_size)
+            return "unreadable"
 
     # --- the daemon's side ------------------------------------------------------------------
     def readiness_reasons(self) -> list[str]:
