@@ -6,12 +6,13 @@ thread, so the audit chain has one writer. If it does not run, the CLI takes the
 applies the action itself.
 
 A request lives only as long as the CLI waits for it (its time-to-live, `--wait`). When the
-CLI gives up it marks the request expired in a transaction *before* it says "not applied",
-and the daemon claims a request in a transaction only while it is pending and alive: a
-request reported "not applied" can never be applied later (after a stall, or at the next
-start). A halt also takes effect while the main loop is blocked on the exchange (a queued
-order, an unknown outcome being resolved): the gateway's wait hook and its check right
-before an order leaves put queued halts in force (`ControlDesk`), and the order is refused.
+CLI gives up (its wait is over, or it is interrupted: Ctrl-C) it marks the request expired
+in a transaction *before* it says "not applied", and the daemon claims a request in a
+transaction only while it is pending and alive: a request reported "not applied" (or
+abandoned) can never be applied later (after a stall, or at the next start). A halt also
+takes effect while the main loop is blocked on the exchange (a queued order, an unknown
+outcome being resolved): the gateway's wait hook and its check right before an order
+leaves put queued halts in force (`ControlDesk`), and the order is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import logging
 import os
 import pwd
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -134,13 +136,22 @@ def request_via_daemon(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGUSR1)
     deadline = time.monotonic() + timeout
-    while True:
-        row = store.control(req_id)
-        if row is not None and row["status"] in ("done", "failed", "held"):
-            return _answer(row)
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
+    try:
+        while True:
+            row = store.control(req_id)
+            if row is not None and row["status"] in ("done", "failed", "held"):
+                return _answer(row)
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+    except BaseException:  # Ctrl-C, SIGTERM as an exception, ...: the operator gave up
+        if store.expire_control(req_id):
+            print(
+                f"interrupted: request {req_id} expired before the daemon took it; it will"
+                " never be applied",
+                file=sys.stderr,
+            )
+        raise
     if store.expire_control(req_id):
         return {
             "status": "expired",

@@ -1,0 +1,92 @@
+"""Adversarial review of control requests (issue 13, 2): each test is an attack on the
+CLI -> daemon path that let a reset apply when the operator believed it had not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tradewarden.store import Store
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+# A daemon that holds its lock but never answers (stalled on the exchange, stopped in a
+# debugger, ...): it ignores the CLI's wake-up signal.
+STALLED_DAEMON = """
+import fcntl, os, signal, sys, time
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0)
+os.write(fd, str(os.getpid()).encode())
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def _env(state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_")}
+    env["TRADEWARDEN_STATE_DIR"] = str(state)
+    return env
+
+
+def _requests(db: Path) -> list[str]:
+    store = Store(db)
+    try:
+        return [r["status"] for r in store.query("SELECT status FROM control_requests")]
+    finally:
+        store.close()
+
+
+def test_attack_a_reset_interrupted_with_ctrl_c_never_applies_later(tmp_path: Path) -> None:
+    """`tradewarden reset ... --wait 300` on a stalled daemon, then Ctrl-C: the request
+    stayed pending for the rest of its 300 s, so a daemon that came back (or was restarted)
+    within them cleared the trip the operator had given up on. An interrupted CLI expires
+    its request before it exits."""
+    state = tmp_path / "state"
+    state.mkdir()
+    db = state / "tradewarden.sqlite3"
+    store = Store(db)
+    try:
+        store.trip("daily_loss", "portfolio", 0.06, 0.05, "daily loss 6%")
+    finally:
+        store.close()
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", STALLED_DAEMON, str(state / "daemon.lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert daemon.stdout is not None and daemon.stdout.readline().strip() == "locked"
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "tradewarden.cli", "reset", "--reason", "resume"]
+            + ["--breaker", "daily_loss", "--wait", "300"],
+            env=_env(state),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            for _ in range(600):  # the CLI queued its request and waits for the daemon
+                if _requests(db) or cli.poll() is not None:
+                    break
+                time.sleep(0.05)
+            assert _requests(db) == ["pending"], cli.communicate(timeout=5)
+            cli.send_signal(signal.SIGINT)  # the operator gives up
+            cli.communicate(timeout=30)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+        assert _requests(db) == ["expired"], "an abandoned reset stays ready to apply"
+    finally:
+        daemon.kill()
+        daemon.wait()
+        if daemon.stdout is not None:
+            daemon.stdout.close()
