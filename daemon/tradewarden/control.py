@@ -166,8 +166,8 @@ def request_via_daemon(
         time.sleep(0.05)
     return {
         "status": "applying",
-        "result": f"the daemon (pid {pid}) took request {req_id} but has not reported the "
-        "result; check `tradewarden status`",
+        "result": f"the daemon (pid {pid}) took request {req_id} and may be applying it, but"
+        " has not reported the result; check `tradewarden status`",
     }
 
 

@@ -90,3 +90,65 @@ def test_attack_a_reset_interrupted_with_ctrl_c_never_applies_later(tmp_path: Pa
         daemon.wait()
         if daemon.stdout is not None:
             daemon.stdout.close()
+
+
+# A daemon that takes (claims) every request and then hangs before it reports the result.
+CLAIMING_DAEMON = STALLED_DAEMON.replace(
+    'print("locked", flush=True)\ntime.sleep(120)',
+    """print("locked", flush=True)
+sys.path[:0] = [p for p in sys.argv[3:]]
+from tradewarden.store import Store
+store = Store(sys.argv[2])
+while True:
+    for row in store.pending_controls():
+        store.claim_control(row["id"])
+    time.sleep(0.02)
+""",
+)
+
+
+@pytest.mark.parametrize("action", ["reset", "halt"])
+def test_attack_a_request_the_daemon_took_is_never_reported_not_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    """The daemon took the reset just in time and then was slow to answer: the CLI said
+    "error: reset not applied: ..." although the reset was being applied (it cleared the
+    trip moments later). A request the daemon has taken is reported as taken, result
+    unknown, never as not applied."""
+    from tradewarden import control
+    from tradewarden.config import load_settings
+    from tradewarden.operator import human_action, human_reset
+    from tradewarden.risk.engine import ResetScope
+
+    state = tmp_path / "state"
+    state.mkdir()
+    db = state / "tradewarden.sqlite3"
+    store = Store(db)
+    try:
+        store.trip("daily_loss", "portfolio", 0.06, 0.05, "daily loss 6%")
+    finally:
+        store.close()
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", CLAIMING_DAEMON, str(state / "daemon.lock"), str(db), *sys.path],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert daemon.stdout is not None and daemon.stdout.readline().strip() == "locked"
+        monkeypatch.setattr(control, "APPLY_GRACE_S", 0.5)
+        settings = load_settings(state_dir=state)
+        if action == "reset":
+            scope = ResetScope(breakers=frozenset({"daily_loss"}))
+            code = human_reset(settings, "resume", scope, wait=1.0)
+        else:
+            code = human_action(settings, "halt", "stop", wait=1.0)
+        out = capsys.readouterr()
+        assert _requests(db) == ["applying"]
+        assert code == 1
+        assert "not applied" not in out.err + out.out
+        assert "took" in out.err and "check `tradewarden status`" in out.err
+    finally:
+        daemon.kill()
+        daemon.wait()
+        if daemon.stdout is not None:
+            daemon.stdout.close()
