@@ -76,10 +76,19 @@ def _printable(value: str) -> str:
 
 
 class DaemonLock:
+    """The daemon's lock; CLI commands that work on the state without a daemon hold it too.
+
+    Whoever holds it may get the wake-up signal (SIGUSR1) that a `halt`/`reset` sends to
+    the pid in the file: a holder without its own handler (a CLI command: `restore`, an
+    offline `reset`, ...) ignores it while it holds the lock, instead of being killed
+    midway by the signal's default action. The daemon installs its handler after taking
+    the lock."""
+
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "daemon.lock"
         self._fd: int | None = None
+        self._usr1: Any = None  # the SIGUSR1 disposition replaced while holding the lock
 
     def acquire(self) -> bool:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -88,6 +97,9 @@ class DaemonLock:
         except BlockingIOError:
             os.close(fd)
             return False
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL:
+                self._usr1 = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
@@ -95,9 +107,14 @@ class DaemonLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # no stale pid for the next one to signal
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+            if self._usr1 is not None and threading.current_thread() is threading.main_thread():
+                if signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN:  # not taken over since
+                    signal.signal(signal.SIGUSR1, self._usr1)
+                self._usr1 = None
 
     def holder_pid(self) -> int | None:
         try:

@@ -152,3 +152,50 @@ def test_attack_a_request_the_daemon_took_is_never_reported_not_applied(
         daemon.wait()
         if daemon.stdout is not None:
             daemon.stdout.close()
+
+
+# A CLI command that holds the daemon lock while it works (`restore`, an offline `reset`,
+# `audit new-chain`, ...), with the project's own DaemonLock.
+LOCK_HOLDING_CLI = """
+import sys, time
+from tradewarden.control import DaemonLock
+lock = DaemonLock(__import__("pathlib").Path(sys.argv[1]))
+assert lock.acquire()
+print("locked", flush=True)
+time.sleep(60)
+lock.release()
+"""
+
+
+def test_attack_a_halt_never_kills_the_cli_that_holds_the_lock(tmp_path: Path) -> None:
+    """Operator A runs a command that holds the daemon lock (a restore moving the state
+    dir, an offline reset); operator B runs `tradewarden halt` meanwhile. B took the lock
+    holder for the daemon and woke it with SIGUSR1, whose default action killed A midway
+    (a restore killed between moving the old state away and putting the restored database
+    in place leaves no state database: the next start is ACTIVE with no halt, no trip, no
+    disarm). Only the daemon reacts to SIGUSR1; a CLI holding the lock ignores it."""
+    state = tmp_path / "state"
+    state.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDING_CLI, str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        halt = subprocess.run(
+            [sys.executable, "-m", "tradewarden.cli", "halt", "--reason", "b", "--wait", "1"],
+            env=_env(state),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert halt.returncode == 1 and "not applied" in halt.stderr, halt.stderr
+        # the wake-up signal went out a second before the CLI gave up
+        assert holder.poll() is None, f"the lock holder died: {holder.returncode}"
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
