@@ -81,8 +81,8 @@ class DaemonLock:
     Whoever holds it may get the wake-up signal (SIGUSR1) that a `halt`/`reset` sends to
     the pid in the file: a holder without its own handler (a CLI command: `restore`, an
     offline `reset`, ...) ignores it while it holds the lock, instead of being killed
-    midway by the signal's default action. The daemon installs its handler after taking
-    the lock."""
+    midway by the signal's default action. So does the daemon until it installs its
+    handler, after its start on the exchange (it also polls for requests)."""
 
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
