@@ -390,14 +390,18 @@ class GuardedBroker(BinanceBroker):
 class PeriodicChecks:
     """Run from the daemon's housekeeping: the key-permission re-check (live only, every
     `TRADEWARDEN_PERMISSION_CHECK_SECONDS`, default hourly) and the secret-age gauges (every
-    10 minutes)."""
+    10 minutes). A failed re-check halts trading and withdraws live (`guard`) until a
+    restart through the whole gate: a reset of the halt alone resumes no live order."""
 
     AGES_EVERY = 600.0
 
-    def __init__(self, daemon: Any, settings: Settings, source: Source) -> None:
+    def __init__(
+        self, daemon: Any, settings: Settings, source: Source, guard: LiveGuard | None = None
+    ) -> None:
         self.d = daemon
         self.settings = settings
         self.source = source
+        self.guard = guard
         now = time.monotonic()
         self._next_perm = now + settings.permission_check_seconds
         self._next_ages = now
@@ -426,6 +430,9 @@ class PeriodicChecks:
         self.last_permissions = result
         if result.ok:
             return result
+        if self.guard is not None:  # live is withdrawn too: a reset of the HALT alone
+            self.guard.permissions = result  # must not resume live orders on this key
+            self.guard.refuse(f"key-permission check: {result.summary()}")
         halt_for_permissions(self.d, result)
         return result
 
