@@ -364,17 +364,53 @@ def _existing_state(state_dir: Path) -> list[Path]:
     return [state_dir / n for n in names if (state_dir / n).exists()]
 
 
+def _replaced_disarm(db_path: Path) -> dict[str, Any] | None:
+    """The `tradewarden live disarm` record of the state a restore replaces (None: armed or
+    no state). A state that cannot be read gives a disarm record of its own: whether live
+    was withdrawn is unknown, so it stays withdrawn until `tradewarden live arm`."""
+    from tradewarden.exchange_wiring import DISARM_KEY
+
+    if not db_path.exists():
+        return None
+    try:
+        con = sqlite3.connect(db_path)
+        try:
+            row = con.execute("SELECT value FROM kv WHERE key=?", (DISARM_KEY,)).fetchone()
+        finally:
+            con.close()
+        rec = json.loads(row[0]) if row else None
+    except (sqlite3.Error, ValueError):
+        return {
+            "reason": f"restored over a state database that could not be read ({db_path}):"
+            " whether live was disarmed is unknown",
+            "actor": current_actor(),
+            "at": time.time(),
+        }
+    return rec if isinstance(rec, dict) else None
+
+
 def _halt_restored(
-    settings: Settings, root: Path, manifest: dict[str, Any], location: str, reason: str
+    settings: Settings,
+    root: Path,
+    manifest: dict[str, Any],
+    location: str,
+    reason: str,
+    disarm: dict[str, Any] | None = None,
 ) -> None:
     """Through the daemon's own persistence: a manual HALTED state naming the backup, the
-    gradual-restart ramp started, and every halt/reset still queued in the backup expired
-    (a stale queued `reset` would otherwise clear the restore's halt at the next start)."""
+    gradual-restart ramp started, every halt/reset still queued in the backup expired
+    (a stale queued `reset` would otherwise clear the restore's halt at the next start),
+    and a live disarm of the replaced state kept (`disarm`: a backup from before it must
+    not re-arm live; only `tradewarden live arm` does)."""
+    from tradewarden.exchange_wiring import DISARM_KEY
+
     try:
         store = Store(root / DB_NAME)
     except StateError as exc:
         raise BackupError(str(exc)) from None
     try:
+        if disarm is not None and not isinstance(store.get(DISARM_KEY), dict):
+            store.put(DISARM_KEY, disarm)
         store.put(
             "manual_state",
             {
@@ -469,7 +505,8 @@ def restore_backup(settings: Settings, location: str, *, replace: bool = False) 
             )
             # HALT the staged copy before it takes the state's place: whenever this
             # process stops, the state dir holds either the old state or a halted one.
-            _halt_restored(settings, staged, manifest, location, reason)
+            disarm = _replaced_disarm(settings.db_path)
+            _halt_restored(settings, staged, manifest, location, reason, disarm)
             kept = None
             if existing:
                 kept = state_dir / f"pre-restore-{now.strftime('%Y%m%dT%H%M%SZ')}"

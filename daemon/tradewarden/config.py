@@ -81,6 +81,9 @@ LIVE_PROFILE_BOUNDS: dict[str, tuple[float, float]] = {
     "hot_wallet_percentage": (0.10, 0.20),  # seed 0.15; never more than 20% hot
 }
 LIVE_PROFILE_BLOCKED_ZONES = (4, 5)  # must stay blocked in staging and prod
+# A bot may not be called like the portfolio: the daily-loss and portfolio-drawdown breakers
+# read the equity observed under that name, and a reset --bot of it would clear them.
+RESERVED_BOT_NAMES = frozenset({"portfolio"})
 
 
 def _env(name: str, default: Any, **kw: Any) -> Any:
@@ -96,7 +99,11 @@ class Settings(BaseSettings):
     """All daemon settings. Field docs are the README's config table."""
 
     model_config = SettingsConfigDict(
-        extra="forbid", case_sensitive=False, frozen=True, populate_by_name=True
+        extra="forbid",
+        case_sensitive=False,
+        frozen=True,
+        populate_by_name=True,
+        allow_inf_nan=False,  # an infinite limit is a limit switched off
     )
 
     # --- mode and live-trading gates (seed names) -------------------------------------------
@@ -463,6 +470,10 @@ class Settings(BaseSettings):
             parts = spec.split(":")
             if len(parts) != 3 or not all(parts):
                 raise ValueError(f"bot {spec!r} must look like name:SYMBOL:strategy")
+            if parts[0].lower() in RESERVED_BOT_NAMES:
+                raise ValueError(
+                    f"bot name {parts[0]!r} is reserved (the whole-portfolio breakers use it)"
+                )
             if parts[0] in names:
                 raise ValueError(f"bot name {parts[0]!r} appears twice")
             names.add(parts[0])
@@ -591,7 +602,23 @@ def _documented_name(info: FieldInfo, field: str) -> str:
 
 
 class _DocumentedEnv(EnvSettingsSource):
-    """The environment, read only by the documented variable names."""
+    """The environment, read only by the documented variable names, in their documented
+    spelling: a case variant (``final_hammer`` next to ``FINAL_HAMMER``) is an error, never
+    a second value that may win."""
+
+    def __call__(self) -> dict[str, Any]:
+        documented = {
+            _documented_name(info, name).lower(): _documented_name(info, name)
+            for name, info in self.settings_cls.model_fields.items()
+        }
+        for key in os.environ:
+            name = documented.get(key.lower())
+            if name is not None and key != name:
+                raise SettingsError(
+                    f"{name}: the environment sets {key!r}; only the documented spelling"
+                    f" {name} is read (remove {key!r})"
+                )
+        return super().__call__()
 
     def _extract_field_info(
         self, field: FieldInfo, field_name: str, model_config: Any = None

@@ -6,12 +6,13 @@ thread, so the audit chain has one writer. If it does not run, the CLI takes the
 applies the action itself.
 
 A request lives only as long as the CLI waits for it (its time-to-live, `--wait`). When the
-CLI gives up it marks the request expired in a transaction *before* it says "not applied",
-and the daemon claims a request in a transaction only while it is pending and alive: a
-request reported "not applied" can never be applied later (after a stall, or at the next
-start). A halt also takes effect while the main loop is blocked on the exchange (a queued
-order, an unknown outcome being resolved): the gateway's wait hook and its check right
-before an order leaves put queued halts in force (`ControlDesk`), and the order is refused.
+CLI gives up (its wait is over, or it is interrupted: Ctrl-C) it marks the request expired
+in a transaction *before* it says "not applied", and the daemon claims a request in a
+transaction only while it is pending and alive: a request reported "not applied" (or
+abandoned) can never be applied later (after a stall, or at the next start). A halt also
+takes effect while the main loop is blocked on the exchange (a queued order, an unknown
+outcome being resolved): the gateway's wait hook and its check right before an order
+leaves put queued halts in force (`ControlDesk`), and the order is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import logging
 import os
 import pwd
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -79,10 +81,19 @@ def _printable(value: str) -> str:
 
 
 class DaemonLock:
+    """The daemon's lock; CLI commands that work on the state without a daemon hold it too.
+
+    Whoever holds it may get the wake-up signal (SIGUSR1) that a `halt`/`reset` sends to
+    the pid in the file: a holder without its own handler (a CLI command: `restore`, an
+    offline `reset`, ...) ignores it while it holds the lock, instead of being killed
+    midway by the signal's default action. So does the daemon until it installs its
+    handler, after its start on the exchange (it also polls for requests)."""
+
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "daemon.lock"
         self._fd: int | None = None
+        self._usr1: Any = None  # the SIGUSR1 disposition replaced while holding the lock
 
     def acquire(self) -> bool:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -91,6 +102,9 @@ class DaemonLock:
         except BlockingIOError:
             os.close(fd)
             return False
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL:
+                self._usr1 = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
@@ -98,9 +112,14 @@ class DaemonLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # no stale pid for the next one to signal
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+            if self._usr1 is not None and threading.current_thread() is threading.main_thread():
+                if signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN:  # not taken over since
+                    signal.signal(signal.SIGUSR1, self._usr1)
+                self._usr1 = None
 
     def holder_pid(self) -> int | None:
         try:
@@ -139,13 +158,22 @@ def request_via_daemon(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGUSR1)
     deadline = time.monotonic() + timeout
-    while True:
-        row = store.control(req_id)
-        if row is not None and row["status"] in ("done", "failed", "held"):
-            return _answer(row)
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
+    try:
+        while True:
+            row = store.control(req_id)
+            if row is not None and row["status"] in ("done", "failed", "held"):
+                return _answer(row)
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+    except BaseException:  # Ctrl-C, SIGTERM as an exception, ...: the operator gave up
+        if store.expire_control(req_id):
+            print(
+                f"interrupted: request {req_id} expired before the daemon took it; it will"
+                " never be applied",
+                file=sys.stderr,
+            )
+        raise
     if store.expire_control(req_id):
         return {
             "status": "expired",
@@ -160,8 +188,8 @@ def request_via_daemon(
         time.sleep(0.05)
     return {
         "status": "applying",
-        "result": f"the daemon (pid {pid}) took request {req_id} but has not reported the "
-        "result; check `tradewarden status`",
+        "result": f"the daemon (pid {pid}) took request {req_id} and may be applying it, but"
+        " has not reported the result; check `tradewarden status`",
     }
 
 

@@ -14,14 +14,16 @@
    start-up log line and in `tradewarden status`.
 
 In live mode the gate is not only a start-up decision: `LiveGuard` evaluates it again
-before every live order (``tradewarden live disarm`` withdraws live at once; a changed
-config file is re-read; a rotated trade key has its permissions checked before it signs
-an order). Once refused, the running daemon places no further live order; re-arming
-needs ``tradewarden live arm`` and a restart through the whole gate.
+before every live order, and again right before the order leaves the process, after any
+wait in the rate limiter (``tradewarden live disarm`` withdraws live at once; a changed
+config file is re-read; a rotated trade key has its recorded scope and its permissions
+checked before it signs an order). Once refused, the running daemon places no further
+live order; re-arming needs ``tradewarden live arm`` and a restart through the whole gate.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -253,23 +255,32 @@ class LiveGuard:
             return creds
         fp = bundle.fingerprint()
         if fp != self.approved_fp:
-            self._vet(fp)
+            self._vet(fp, bundle.scope)
         return creds
 
-    def _vet(self, fp: str) -> None:
-        """Check the new key's permissions before it signs; raise unless they pass."""
+    def _vet(self, fp: str, scope: str | None) -> None:
+        """Check the new key before it signs (its recorded scope, then its permissions);
+        raise unless both pass."""
         if self.broker is None:
             raise KeyNotVettedError("the trade key changed and cannot be checked yet")
         log.warning("the trade key changed: checking its permissions before it signs an order")
-        self._local.vetting = True
-        try:
-            result = check_key_permissions(self.broker, "trade")
-            still = self.keys.trade.bundle().fingerprint()
-        except BrokerError as exc:
-            result = PermissionResult(ok=False, role="trade", problems=(str(exc),))
+        if scope == "testnet":  # the gate's key_scope rule, for the key about to sign
+            result = PermissionResult(
+                ok=False,
+                role="trade",
+                problems=("the rotated key's scope is testnet: a testnet key is never used live",),
+            )
             still = fp
-        finally:
-            self._local.vetting = False
+        else:
+            self._local.vetting = True
+            try:
+                result = check_key_permissions(self.broker, "trade")
+                still = self.keys.trade.bundle().fingerprint()
+            except BrokerError as exc:
+                result = PermissionResult(ok=False, role="trade", problems=(str(exc),))
+                still = fp
+            finally:
+                self._local.vetting = False
         self.permissions = result
         if result.ok and still == fp:
             self.approved_fp = fp
@@ -321,14 +332,15 @@ class LiveGuard:
         if why:
             raise LiveRefusedError(f"not sent: {why}")
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> str | None:
+        """The config file's content hash: any edit counts, whatever its size and mtime (a
+        copy that keeps the old mtime, `touch -r`, an edit within one mtime tick)."""
         if self.config_file is None:
             return None
         try:
-            st = self.config_file.stat()
+            return hashlib.sha256(self.config_file.read_bytes()).hexdigest()
         except OSError:
-            return (-1, -1)
-        return (st.st_mtime_ns, st.st_size)
+            return "unreadable"
 
     # --- the daemon's side ------------------------------------------------------------------
     def readiness_reasons(self) -> list[str]:
@@ -351,7 +363,8 @@ class LiveGuard:
 
 
 class GuardedBroker(BinanceBroker):
-    """`BinanceBroker` whose order placement passes `LiveGuard` first."""
+    """`BinanceBroker` whose order placement passes `LiveGuard` first, and again right
+    before the order leaves the process (after any wait in the rate limiter)."""
 
     guard: LiveGuard | None = None
 
@@ -366,18 +379,29 @@ class GuardedBroker(BinanceBroker):
         finally:
             g._local.placing = False
 
+    def _before_send(self, req: Any) -> None:
+        # right before the order leaves, after any wait in the rate limiter: the gate
+        # again (a disarm or a withdrawn FINAL_HAMMER during the wait refuses it unsent)
+        if self.guard is not None:
+            self.guard.before_order()
+        super()._before_send(req)
+
 
 class PeriodicChecks:
     """Run from the daemon's housekeeping: the key-permission re-check (live only, every
     `TRADEWARDEN_PERMISSION_CHECK_SECONDS`, default hourly) and the secret-age gauges (every
-    10 minutes)."""
+    10 minutes). A failed re-check halts trading and withdraws live (`guard`) until a
+    restart through the whole gate: a reset of the halt alone resumes no live order."""
 
     AGES_EVERY = 600.0
 
-    def __init__(self, daemon: Any, settings: Settings, source: Source) -> None:
+    def __init__(
+        self, daemon: Any, settings: Settings, source: Source, guard: LiveGuard | None = None
+    ) -> None:
         self.d = daemon
         self.settings = settings
         self.source = source
+        self.guard = guard
         now = time.monotonic()
         self._next_perm = now + settings.permission_check_seconds
         self._next_ages = now
@@ -406,6 +430,9 @@ class PeriodicChecks:
         self.last_permissions = result
         if result.ok:
             return result
+        if self.guard is not None:  # live is withdrawn too: a reset of the HALT alone
+            self.guard.permissions = result  # must not resume live orders on this key
+            self.guard.refuse(f"key-permission check: {result.summary()}")
         halt_for_permissions(self.d, result)
         return result
 

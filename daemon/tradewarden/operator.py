@@ -113,6 +113,9 @@ def human_action(
                 "cancels open orders as soon as that wait ends"
             )
             return 0
+        if res["status"] == "applying":
+            typer.echo(f"error: {action} result unknown: {res['result']}", err=True)
+            return 1
         if res["status"] != "done":
             typer.echo(f"error: {action} not applied: {res['result']}", err=True)
             if res["status"] == "expired":
@@ -247,6 +250,9 @@ def human_reset(
             )
         finally:
             store.close()
+        if res["status"] == "applying":
+            typer.echo(f"error: reset result unknown: {res['result']}", err=True)
+            return 1
         if res["status"] != "done":
             typer.echo(f"error: reset not applied: {res['result']}", err=True)
             return 1

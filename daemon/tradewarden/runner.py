@@ -184,7 +184,7 @@ def run_daemon(
     daemon.on_housekeeping.append(lambda: service.watchdog(f"state {daemon.risk.state.label}"))
     if loop is not None:
         loop.broker.on_wait.append(main_thread_only(service.watchdog, "waiting on the exchange"))
-    daemon.on_housekeeping.append(PeriodicChecks(daemon, settings, source))
+    daemon.on_housekeeping.append(PeriodicChecks(daemon, settings, source, guard))
     if guard is not None:
         daemon.readiness_checks.append(guard.readiness_reasons)
         daemon.on_housekeeping.append(lambda: guard.housekeeping(daemon))

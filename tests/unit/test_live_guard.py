@@ -4,6 +4,7 @@ and the refusal is latched until a restart."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +83,17 @@ def test_a_disarm_record(setup) -> None:
     assert "live disarmed: incident 7 (by alice" in guard.evaluate()
     store.put(DISARM_KEY, None)
     assert "incident 7" in guard.evaluate()  # latched
+
+
+def test_attack_final_hammer_withdrawn_in_an_edit_that_keeps_size_and_mtime(setup) -> None:
+    """The file is replaced by one of the same size with its old modification time (a
+    deploy with `rsync -a` / `cp -p`, or `touch -r`): the guard compared only mtime and size,
+    missed the change and kept trading live with FINAL_HAMMER=false in the file."""
+    guard, cfg, _ = setup
+    cfg.write_text("FINAL_HAMMER = true \n")
+    assert guard.evaluate() == ""
+    before = cfg.stat()
+    cfg.write_text("FINAL_HAMMER = false\n")
+    assert cfg.stat().st_size == before.st_size
+    os.utime(cfg, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert "FINAL_HAMMER=false" in guard.evaluate()

@@ -16,7 +16,7 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import status, tw, wait_for
-from tests.integration.testnet.conftest import KEY, SECRET, Running
+from tests.integration.testnet.conftest import KEY, SECRET, Running, daemon_env
 from tradewarden.paper_report import evaluate
 from tradewarden.promotion import binding, promote
 from tradewarden.secrets.value import Secret
@@ -356,3 +356,26 @@ def test_a_rotated_trade_key_with_good_permissions_trades_after_its_check(
         for r in log[:first_order]
     ), "the rotated key signed an order before its permissions were checked"
     assert status(d.state)["state"] == "active"
+
+
+def test_attack_a_reset_after_a_permission_halt_does_not_trade_on_the_bad_key(
+    tmp_path: Path, fx: FakeBinance, aws_daemon: Callable[..., Running]
+) -> None:
+    """The periodic check halts trading because withdrawals were enabled on the key; an
+    operator clears the (system) halt with `reset --all` while the key is still bad. Live
+    orders resumed, signed by a key that can withdraw, until the next periodic check (an
+    hour by default). A failed check also withdraws live until a restart through the
+    whole gate, like a refused rotated key."""
+    _promote(tmp_path / "state")
+    d = aws_daemon(**{**LIVE, "TRADEWARDEN_PERMISSION_CHECK_SECONDS": "15"})
+    d.wait_ready()
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90), "no live orders"
+    fx.add_key(KEY, SECRET, restrictions={"enableWithdrawals": True})
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=60)
+    reset = tw(d.state, "reset", "--reason", "looks fine", "--all", "--yes", **daemon_env(fx))
+    assert reset.returncode == 0, reset.stderr
+    posts = len(_order_posts(fx))
+    # until the next periodic check halts again: no order may leave
+    wait_for(lambda: len(_order_posts(fx)) > posts or status(d.state)["state"] == "halted", 30)
+    assert len(_order_posts(fx)) == posts, "a live order was signed by the key that can withdraw"
+    assert d.stop() == 0
