@@ -561,7 +561,7 @@ def audit_verify(
         if found is None:
             raise fail(f"no audit anchor at {remote.describe()}", 1)
         refs.append(found.as_head(remote.describe()))
-    res = verify(d, key=key, refs=refs)
+    res = verify(d, key=key, refs=refs, retention_days=settings.audit_retention_days)
     if key is None:
         notes.append("no audit key configured: entries are not HMAC-checked (dev only)")
     res = type(res)(**{**res.__dict__, "notes": tuple(res.notes) + tuple(notes)})

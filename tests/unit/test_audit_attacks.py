@@ -1,0 +1,110 @@
+"""Adversarial review of the audit chain (issue 13 defect 8): an attacker with root on the
+host, but without the audit key, edits the files and the state database together."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_audit_head import (
+    AUDIT_KEY,
+    audit_file,
+    declare,
+    entries,
+    rewrite,
+    state,  # noqa: F401 - fixture
+    verify,
+)
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+
+def roll_back_db_head(st: Path, seq: int, h: str, mac: str | None) -> None:
+    """The attacker rewrites the whole head row, `signed_from` included."""
+    con = sqlite3.connect(st / "tradewarden.sqlite3")
+    with con:
+        con.execute("UPDATE audit_head SET seq=?, hash=?, hmac=?, signed_from=NULL", (seq, h, mac))
+    con.close()
+
+
+def test_attack_whole_chain_rewritten_unsigned_with_the_head_rolled_back(
+    state: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No key needed: drop every HMAC, re-hash from genesis as a 'legacy' chain and make the
+    database agree. The key is configured, so an unsigned chain cannot be the real one."""
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
+    declare(4)
+    es = entries(state)
+    es[1]["data"]["amount"] = 1.0
+    rewrite(state, es[:3], keep_hmac=False)
+    last = json.loads(audit_file(state).read_text().splitlines()[-1])
+    roll_back_db_head(state, last["seq"], last["hash"], None)
+    r = verify()
+    assert r.exit_code == 1, r.output
+    assert "HMAC" in r.output, r.output
+
+
+def test_attack_duplicate_keys_show_another_event_under_the_same_hash(
+    state: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two different lines, one hash: JSON keeps the last of duplicate keys, so a line can
+    carry a second, false `data` that `grep` and a reader see but the hash never covers."""
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
+    declare(2)
+    f = audit_file(state)
+    lines = f.read_text().splitlines(keepends=True)
+    lines[0] = lines[0].replace('{"actor"', '{"data":{"amount":1.0},"actor"', 1)
+    assert lines[0].count('"data"') == 2
+    f.write_text("".join(lines))
+    r = verify()
+    assert r.exit_code == 1, r.output
+    assert "line 1" in r.output, r.output
+
+
+def test_attack_unicode_escapes_rewrite_the_line_bytes(
+    state: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
+    declare(1)
+    f = audit_file(state)
+    text = f.read_text()
+    f.write_text(text.replace('"event":"', '"event":"\\u0063', 1).replace("\\u0063c", "\\u0063", 1))
+    assert f.read_text() != text
+    r = verify()
+    assert r.exit_code == 1, r.output
+
+
+def test_a_real_prune_still_verifies_and_its_start_is_checked(tmp_path: Path) -> None:
+    """The counterpart of the forged chain start: a real prune (entries older than the
+    retention period) still verifies with the key and the retention check, and the start
+    it leaves cannot be moved to a recent entry or continued unsigned."""
+    import time
+
+    from tradewarden.audit import ANCHOR, AuditLog, canonical, entry_hash
+    from tradewarden.audit import verify as verify_dir
+
+    d = tmp_path / "audit"
+    log = AuditLog(d, retention_days=90, key=AUDIT_KEY)
+    old = time.time() - 100 * 86400
+    for i in range(3):
+        log.append("old", {"i": i}, ts=old + i)
+    log.append("new", {"i": 3})
+    assert len(log.prune()) == 1
+    log.close()
+    start = json.loads((d / ANCHOR).read_text())
+    assert start["entry"]["seq"] == 3
+    assert verify_dir(d, key=AUDIT_KEY, retention_days=90).ok
+    # a pruned start that is signed cannot be followed by an unsigned entry
+    (f,) = sorted(d.glob("audit-*.jsonl"))
+    e = json.loads(f.read_text())
+    e.pop("hmac")
+    e["hash"] = entry_hash(e)
+    f.write_text(canonical(e).decode() + "\n")
+    res = verify_dir(d, key=AUDIT_KEY, retention_days=90)
+    assert not res.ok and "HMAC" in res.problem, res.describe()
