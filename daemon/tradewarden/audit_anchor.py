@@ -122,6 +122,7 @@ def publish(
     *,
     last: Anchor | None = None,
     force_reason: str = "",
+    actor: str = "operator",
 ) -> Anchor:
     """Anchor the local head. The local chain must contain the anchor there now first,
     even when it is `last` (ours): the files and the database may have been cut back
@@ -144,7 +145,7 @@ def publish(
                 "replaced": asdict(current) if current else None,
                 "reason": force_reason,
             },
-            actor="operator",
+            actor=actor,
             sync=True,
         )
     head = audit.head()

@@ -129,3 +129,55 @@ def test_attack_the_daemon_anchor_job_blesses_a_cut_chain(
         job.stop(final=False)
         log.close()
         store.close()
+
+
+def critical_alerts(tmp_path: Path) -> list[Any]:
+    from tradewarden.alerts.outbox import Outbox
+
+    box = Outbox(state(tmp_path) / "tradewarden.sqlite3")
+    try:
+        return [r.alert for r in box.rows() if r.alert.severity.value == "critical"]
+    finally:
+        box.close()
+
+
+def test_attack_force_reason_moves_the_anchor_back_unseen(
+    s3: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Whoever holds the host and the key cuts the chain and runs `audit anchor
+    --force-reason`: the anchor (the one record off the host) follows the cut chain. The
+    only trace was an entry in the very chain they control, by the actor "operator".
+    Now the entry names who ran it and a critical alert leaves the host."""
+    from tradewarden.control import current_actor
+
+    declare(3)
+    assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0
+    forced = runner.invoke(app, ["audit", "anchor", "--force-reason", "nothing to see"])
+    assert forced.exit_code == 0, forced.output
+    replaced = entries(state(tmp_path))[-1]
+    assert replaced["event"] == "audit_anchor_replaced"
+    assert replaced["actor"] == current_actor()
+    alerts = critical_alerts(tmp_path)
+    assert any("anchor" in a.title and "nothing to see" in a.body for a in alerts), alerts
+    assert all(AUDIT_KEY not in a.to_json() for a in alerts)
+
+
+def test_attack_new_chain_launders_history_silently(
+    s3: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`audit new-chain` after the directory is moved away: `verify --anchor` passes (the
+    new chain continues from the anchored head). It must say so on every verify and
+    raise a critical alert when it happens."""
+    declare(3)
+    assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0
+    st = state(tmp_path)
+    (st / "audit").rename(tmp_path / "gone")
+    r = runner.invoke(app, ["audit", "new-chain", "--reason", "INC-9"])
+    assert r.exit_code == 0, r.output
+    ok = verify_anchor()
+    assert ok.exit_code == 0, ok.output
+    assert "restarted at seq 4" in ok.output and "INC-9" in ok.output, ok.output
+    alerts = critical_alerts(tmp_path)
+    assert any("new audit chain" in a.title and "INC-9" in a.body for a in alerts), alerts
