@@ -108,3 +108,33 @@ def test_a_real_prune_still_verifies_and_its_start_is_checked(tmp_path: Path) ->
     f.write_text(canonical(e).decode() + "\n")
     res = verify_dir(d, key=AUDIT_KEY, retention_days=90)
     assert not res.ok and "HMAC" in res.problem, res.describe()
+
+
+def test_attack_a_torn_last_line_fails_closed_and_is_recoverable(
+    state: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crash in the middle of a line write (head not committed): nothing extends the
+    chain, `verify` names the torn line, and the runbook's new-chain recovers it, continuing
+    from the head the database recorded."""
+    from typer.testing import CliRunner
+
+    from tradewarden.cli import app
+
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
+    declare(2)
+    f = audit_file(state)
+    with f.open("a") as fh:
+        fh.write('{"actor":"daemon","data":{"intent"')
+    r = verify()
+    assert r.exit_code == 1 and "mid-line" in r.output, r.output
+    refused = CliRunner().invoke(
+        app, ["wallet", "declare-cold", "--amount", "1", "--address", "bc1qz"]
+    )
+    assert refused.exit_code != 0, refused.output
+    (state / "audit").rename(state / "audit.torn")
+    new = CliRunner().invoke(app, ["audit", "new-chain", "--reason", "torn line INC-3"])
+    assert new.exit_code == 0, new.output
+    declare(1)
+    ok = verify()
+    assert ok.exit_code == 0 and "restarted at seq 3" in ok.output, ok.output
