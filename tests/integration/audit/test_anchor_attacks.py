@@ -181,3 +181,26 @@ def test_attack_new_chain_launders_history_silently(
     assert "restarted at seq 4" in ok.output and "INC-9" in ok.output, ok.output
     alerts = critical_alerts(tmp_path)
     assert any("new audit chain" in a.title and "INC-9" in a.body for a in alerts), alerts
+
+
+def test_attack_the_daemon_starts_on_a_chain_cut_behind_the_anchor(
+    s3: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Cut the chain and roll the database head back (key held): the daemon started and
+    traded on it, its anchor job only logging 'audit anchor failed' every interval. The
+    anchor is read at start; a chain that does not contain it is refused like a broken
+    one (an S3 outage is not: that is logged and the job retries)."""
+    from tests.integration.audit.test_anchor import rewrite_with_the_key
+    from tradewarden.app import Daemon, StartupError
+    from tradewarden.config import load_settings
+    from tradewarden.notify import LogNotifier
+
+    declare(4)
+    assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0
+    st = state(tmp_path)
+    rewrite_with_the_key(st, entries(st)[:2])
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0  # locally consistent
+    with pytest.raises(StartupError, match="off-host anchor"):
+        d = Daemon(load_settings(), notifier=LogNotifier())
+        d.close()
