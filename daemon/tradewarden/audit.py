@@ -140,8 +140,9 @@ class AuditLog:
         self._day: str = ""
         self._lockfd = os.open(self.dir / "audit.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._seen: tuple[str, int] = ("", -1)  # (file, size) after our last write
+        self._tail_is_entry = False
         self._seq, self._prev, self._prev_mac = self._tail()
-        self._check_key()
+        self._check_key(at_open=True)
 
     @property
     def signed(self) -> bool:
@@ -156,21 +157,39 @@ class AuditLog:
             if last:
                 try:
                     e = json.loads(last)
+                    self._tail_is_entry = True
                     return int(e["seq"]), str(e["hash"]), e.get("hmac")
                 except (ValueError, KeyError, TypeError) as exc:
                     raise AuditError(
                         f"audit file {f} ends in an unreadable line; run `tradewarden audit "
                         f"verify` ({exc})"
                     ) from None
+        self._tail_is_entry = False  # the chain start (new-chain, all files pruned) or none
         anchor = self.dir / ANCHOR
         if anchor.exists():
             a = json.loads(anchor.read_text())
             return int(a["seq"]), str(a["hash"]), a.get("hmac")
         return 0, GENESIS, None
 
-    def _check_key(self) -> None:
-        """Refuse to extend a signed chain unsigned, or with another key."""
+    def _check_key(self, *, at_open: bool = False) -> None:
+        """Refuse to extend a signed chain unsigned, or with another key; and (at open) to
+        sign on top of an unsigned tail once the state database records a head: that
+        chain was written by a head-recording writer, so with a key configured it was
+        re-made without it, and a signed entry on top would hide that."""
         if self._prev_mac is None:
+            if (
+                at_open
+                and self._key is not None
+                and self._tail_is_entry
+                and self.store is not None
+                and self.store.audit_head() is not None
+            ):
+                raise AuditError(
+                    f"the audit chain in {self.dir} ends in an unsigned entry (seq"
+                    f" {self._seq}) although an audit key is configured and the state"
+                    " database records a head: refusing to sign on top of it; run"
+                    " `tradewarden audit verify` (runbooks/audit-chain-broken.md)"
+                )
             return
         if self._key is None:
             raise AuditError(
@@ -547,8 +566,8 @@ def verify(
         return broken(
             f"the newest entry (seq {seq}) carries no HMAC although an audit key is configured"
             f" and {refs[0].source} records a head: every writer with the key signs, so the"
-            " chain was re-made without the key (a chain that was never signed passes once"
-            " one signed entry is written)",
+            " chain was re-made without the key (writers refuse to sign on top of it; see"
+            " runbooks/audit-chain-broken.md)",
             last_file or ANCHOR,
             last_no,
         )

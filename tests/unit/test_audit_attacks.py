@@ -138,3 +138,28 @@ def test_attack_a_torn_last_line_fails_closed_and_is_recoverable(
     declare(1)
     ok = verify()
     assert ok.exit_code == 0 and "restarted at seq 3" in ok.output, ok.output
+
+
+def test_attack_an_unsigned_remade_chain_is_blessed_by_the_next_signed_write(
+    state: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The unsigned re-made chain fails `verify`; but the next CLI writer (holding the key)
+    appended a signed entry on top of it, after which the chain ended signed and verified
+    OK for good. A writer with the key must not extend an unsigned tail once a head is
+    recorded."""
+    from typer.testing import CliRunner
+
+    from tradewarden.cli import app
+
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
+    declare(3)
+    rewrite(state, entries(state)[:2], keep_hmac=False)
+    last = json.loads(audit_file(state).read_text().splitlines()[-1])
+    roll_back_db_head(state, last["seq"], last["hash"], None)
+    extended = CliRunner().invoke(
+        app, ["wallet", "declare-cold", "--amount", "7", "--address", "bc1qy"]
+    )
+    assert extended.exit_code != 0, extended.output
+    assert "unsigned" in extended.output, extended.output
+    assert verify().exit_code == 1
