@@ -355,6 +355,8 @@ class AuditLog:
                 last = _last_line(f)
                 if last:
                     e = json.loads(last)
+                    if str(e.get("ts", ""))[:10] >= cutoff.isoformat():
+                        continue  # a recent entry under an old name: never delete it
                     _write_chain_start(
                         self.dir, e["seq"], e["hash"], e.get("hmac"), f.name, entry=e
                     )
@@ -474,6 +476,11 @@ def verify(
         if raw and not raw.endswith(b"\n"):
             return broken("file ends mid-line (truncated)", f.name, raw.count(b"\n") + 1)
         no = 0
+        fday: str | None = f.stem.removeprefix("audit-")
+        try:
+            date.fromisoformat(fday or "")
+        except ValueError:
+            fday = None
         for no, line in enumerate(raw.split(b"\n")[:-1] if raw else [], start=1):
             try:
                 e = json.loads(line)
@@ -526,6 +533,13 @@ def verify(
                 return broken("prev_hash does not match the previous entry", f.name, no)
             if entry_hash(e) != e.get("hash"):
                 return broken("hash does not match the content (line edited)", f.name, no)
+            if fday is not None and str(e.get("ts", ""))[:10] != fday:
+                return broken(
+                    f"entry dated {str(e.get('ts', ''))[:10]} is in the file for {fday} (file"
+                    " renamed or moved: pruning goes by the file's date)",
+                    f.name,
+                    no,
+                )
             mac = e.get("hmac")
             if mac is None:
                 signed_from = first_signed or must_sign_from

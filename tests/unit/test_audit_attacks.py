@@ -163,3 +163,32 @@ def test_attack_an_unsigned_remade_chain_is_blessed_by_the_next_signed_write(
     assert extended.exit_code != 0, extended.output
     assert "unsigned" in extended.output, extended.output
     assert verify().exit_code == 1
+
+
+def test_attack_recent_files_renamed_old_are_pruned_away(tmp_path: Path) -> None:
+    """Rename the recent daily files to old dates, keeping their order: the chain still
+    verified, and the next prune deleted them as if they were past retention."""
+    import time
+
+    from tradewarden.audit import AuditLog
+    from tradewarden.audit import verify as verify_dir
+
+    d = tmp_path / "audit"
+    log = AuditLog(d, retention_days=90, key=AUDIT_KEY)
+    now = time.time()
+    for i in range(3):
+        log.append("x", {"i": i}, ts=now - (3 - i) * 86400)
+    log.close()
+    files = sorted(d.glob("audit-*.jsonl"))
+    assert len(files) == 3
+    for n, f in enumerate(files):
+        f.rename(d / f"audit-2020-01-0{n + 1}.jsonl")
+    res = verify_dir(d, key=AUDIT_KEY, retention_days=90)
+    assert not res.ok, res.describe()
+    assert "date" in res.problem, res.problem
+    log = AuditLog(d, retention_days=90, key=AUDIT_KEY)
+    try:
+        assert log.prune() == []
+    finally:
+        log.close()
+    assert len(list(d.glob("audit-*.jsonl"))) == 3
