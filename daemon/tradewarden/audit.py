@@ -57,6 +57,23 @@ def canonical(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def recordable(obj: Any) -> Any:
+    """`obj` with every string UTF-8 encodable: a lone surrogate (a non-UTF-8 byte from the
+    command line or a file name) becomes its ``\\udcXX`` text, so any value can be
+    recorded and an append never fails after the change it audits was made."""
+    if isinstance(obj, str):
+        try:
+            obj.encode()
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "backslashreplace").decode()
+        return obj
+    if isinstance(obj, dict):
+        return {recordable(k): recordable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [recordable(v) for v in obj]
+    return obj
+
+
 def entry_hash(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k not in ("hash", "hmac")}
     return hashlib.sha256(canonical(body)).hexdigest()
@@ -293,9 +310,9 @@ class AuditLog:
         entry: dict[str, Any] = {
             "seq": self._seq + 1,
             "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
-            "event": event,
-            "actor": actor,
-            "data": data or {},
+            "event": recordable(event),
+            "actor": recordable(actor),
+            "data": recordable(data or {}),
             "prev_hash": self._prev,
         }
         entry["hash"] = entry_hash(entry)

@@ -192,3 +192,28 @@ def test_attack_recent_files_renamed_old_are_pruned_away(tmp_path: Path) -> None
     finally:
         log.close()
     assert len(list(d.glob("audit-*.jsonl"))) == 3
+
+
+def test_attack_an_undecodable_argument_makes_an_unaudited_change(
+    state: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A byte that is not UTF-8 on the command line (Python hands it over as a lone
+    surrogate) made the audit append raise after the change was committed: the cold wallet
+    was recorded with no audit entry. Every string is now recordable."""
+    from typer.testing import CliRunner
+
+    from tradewarden.cli import app
+
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
+    declare(1)
+    args = ["wallet", "declare-cold", "--amount", "9", "--address", "bc1q\udcff"]
+    CliRunner().invoke(app, args)  # the final echo may still fail on the odd byte
+    con = sqlite3.connect(state / "tradewarden.sqlite3")
+    (stored,) = con.execute("SELECT value FROM kv WHERE key='cold_wallet'").fetchone()
+    con.close()
+    assert json.loads(stored)["amount_usd"] == 9.0  # the change was made ...
+    last = entries(state)[-1]  # ... so it must be audited
+    assert last["event"] == "cold_wallet_declared", last
+    assert last["data"]["address"] == "bc1q\\udcff", last
+    assert verify().exit_code == 0
