@@ -196,7 +196,22 @@ class Daemon:
         head = recorded_head(self.store)
         if head is None and not settings.audit_dir.is_dir():
             return
-        chain = self.audit.verify_chain([head] if head is not None else [])
+        refs = [head] if head is not None else []
+        if settings.audit_anchor_bucket:
+            # the off-host anchor too: a chain cut behind it (files and database head rolled
+            # back together) is refused like a broken one; an S3 outage is not (the anchor
+            # job logs it and retries)
+            from tradewarden.audit_anchor import AnchorError
+
+            remote = S3Anchor.from_settings(settings)
+            try:
+                found = remote.read()
+            except AnchorError as exc:
+                log.warning("audit anchor not checked at start", extra={"error": str(exc)})
+                found = None
+            if found is not None:
+                refs.append(found.as_head(remote.describe()))
+        chain = self.audit.verify_chain(refs)
         if not chain.ok:
             raise StartupError(
                 f"refusing to start: {chain.describe()}. Treat it as a security event "

@@ -57,6 +57,23 @@ def canonical(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def recordable(obj: Any) -> Any:
+    """`obj` with every string UTF-8 encodable: a lone surrogate (a non-UTF-8 byte from the
+    command line or a file name) becomes its ``\\udcXX`` text, so any value can be
+    recorded and an append never fails after the change it audits was made."""
+    if isinstance(obj, str):
+        try:
+            obj.encode()
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "backslashreplace").decode()
+        return obj
+    if isinstance(obj, dict):
+        return {recordable(k): recordable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [recordable(v) for v in obj]
+    return obj
+
+
 def entry_hash(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k not in ("hash", "hmac")}
     return hashlib.sha256(canonical(body)).hexdigest()
@@ -140,8 +157,9 @@ class AuditLog:
         self._day: str = ""
         self._lockfd = os.open(self.dir / "audit.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._seen: tuple[str, int] = ("", -1)  # (file, size) after our last write
+        self._tail_is_entry = False
         self._seq, self._prev, self._prev_mac = self._tail()
-        self._check_key()
+        self._check_key(at_open=True)
 
     @property
     def signed(self) -> bool:
@@ -156,21 +174,39 @@ class AuditLog:
             if last:
                 try:
                     e = json.loads(last)
+                    self._tail_is_entry = True
                     return int(e["seq"]), str(e["hash"]), e.get("hmac")
                 except (ValueError, KeyError, TypeError) as exc:
                     raise AuditError(
                         f"audit file {f} ends in an unreadable line; run `tradewarden audit "
                         f"verify` ({exc})"
                     ) from None
+        self._tail_is_entry = False  # the chain start (new-chain, all files pruned) or none
         anchor = self.dir / ANCHOR
         if anchor.exists():
             a = json.loads(anchor.read_text())
             return int(a["seq"]), str(a["hash"]), a.get("hmac")
         return 0, GENESIS, None
 
-    def _check_key(self) -> None:
-        """Refuse to extend a signed chain unsigned, or with another key."""
+    def _check_key(self, *, at_open: bool = False) -> None:
+        """Refuse to extend a signed chain unsigned, or with another key; and (at open) to
+        sign on top of an unsigned tail once the state database records a head: that
+        chain was written by a head-recording writer, so with a key configured it was
+        re-made without it, and a signed entry on top would hide that."""
         if self._prev_mac is None:
+            if (
+                at_open
+                and self._key is not None
+                and self._tail_is_entry
+                and self.store is not None
+                and self.store.audit_head() is not None
+            ):
+                raise AuditError(
+                    f"the audit chain in {self.dir} ends in an unsigned entry (seq"
+                    f" {self._seq}) although an audit key is configured and the state"
+                    " database records a head: refusing to sign on top of it; run"
+                    " `tradewarden audit verify` (runbooks/audit-chain-broken.md)"
+                )
             return
         if self._key is None:
             raise AuditError(
@@ -194,7 +230,13 @@ class AuditLog:
                 sizes = {f.name: f.stat().st_size for f in self._files()}
             finally:
                 fcntl.flock(self._lockfd, fcntl.LOCK_UN)
-        return verify(self.dir, key=self._key, refs=refs, sizes=sizes)
+        return verify(
+            self.dir,
+            key=self._key,
+            refs=refs,
+            sizes=sizes,
+            retention_days=self.retention_days,
+        )
 
     def head(self) -> Head:
         """The chain's last entry as on disk now (other writers included)."""
@@ -268,9 +310,9 @@ class AuditLog:
         entry: dict[str, Any] = {
             "seq": self._seq + 1,
             "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
-            "event": event,
-            "actor": actor,
-            "data": data or {},
+            "event": recordable(event),
+            "actor": recordable(actor),
+            "data": recordable(data or {}),
             "prev_hash": self._prev,
         }
         entry["hash"] = entry_hash(entry)
@@ -330,15 +372,34 @@ class AuditLog:
                 last = _last_line(f)
                 if last:
                     e = json.loads(last)
-                    _write_chain_start(self.dir, e["seq"], e["hash"], e.get("hmac"), f.name)
+                    if str(e.get("ts", ""))[:10] >= cutoff.isoformat():
+                        continue  # a recent entry under an old name: never delete it
+                    _write_chain_start(
+                        self.dir, e["seq"], e["hash"], e.get("hmac"), f.name, entry=e
+                    )
                 f.unlink()
                 removed.append(f)
         return removed
 
 
-def _write_chain_start(d: Path, seq: int, h: str, mac: str | None, origin: str) -> None:
+def _write_chain_start(
+    d: Path,
+    seq: int,
+    h: str,
+    mac: str | None,
+    origin: str,
+    *,
+    entry: dict[str, Any] | None = None,
+) -> None:
+    """Where the kept chain begins: after pruning, the whole last pruned `entry` (so
+    `verify` can check its hash, its HMAC and that it is older than the retention period);
+    after `audit new-chain`, `origin` is ``new-chain`` and the first kept entry must be
+    the signed ``chain_restarted`` entry continuing from (seq, hash)."""
     tmp = d / (ANCHOR + ".tmp")
-    tmp.write_text(json.dumps({"seq": seq, "hash": h, "hmac": mac, "file": origin}))
+    rec: dict[str, Any] = {"seq": seq, "hash": h, "hmac": mac, "file": origin}
+    if entry is not None:
+        rec["entry"] = entry
+    tmp.write_text(json.dumps(rec))
     os.replace(tmp, d / ANCHOR)
 
 
@@ -369,6 +430,8 @@ def verify(
     key: Secret | bytes | str | None = None,
     refs: Sequence[Head] = (),
     sizes: dict[str, int] | None = None,
+    retention_days: int | None = None,
+    today: date | None = None,
 ) -> VerifyResult:
     """Walk every file and line; report the first place the chain breaks.
 
@@ -377,7 +440,15 @@ def verify(
     SQLite head, the off-host anchor): the chain must reach each one's seq with the same
     hash (and HMAC); a chain that ends before it was truncated, one that differs was
     rewritten. A ref's `signed_from` says from which seq every entry must be signed.
-    `sizes`: verify only these files up to these sizes (`AuditLog.verify_chain`)."""
+    `sizes`: verify only these files up to these sizes (`AuditLog.verify_chain`).
+
+    Each line must be exactly the canonical JSON of its entry (no duplicate keys, escapes
+    or spacing that show a reader something the hash does not cover). With a key, the
+    chain must end in a signed entry once a head was recorded (a chain re-made unsigned
+    from genesis is a rewrite). The chain start (`chain-anchor.json`) is checked: a pruned
+    start must carry the pruned entry, hash- and HMAC-valid and older than
+    `retention_days`; a new-chain start must be followed by its ``chain_restarted``
+    entry."""
     d = Path(directory)
     k = _key_bytes(key)
     files = sorted(d.glob("audit-*.jsonl"))
@@ -385,18 +456,29 @@ def verify(
         files = [f for f in files if f.name in sizes]
     prev, seq, start_mac = GENESIS, 0, None
     anchor = d / ANCHOR
+    restarted: tuple[int, str] | None = None
+    start_notes: list[str] = []
     if anchor.exists():
         try:
             a = json.loads(anchor.read_text())
             prev, seq, start_mac = str(a["hash"]), int(a["seq"]), a.get("hmac")
         except (ValueError, KeyError, TypeError):
             return VerifyResult(False, 0, len(files), "chain anchor is unreadable", ANCHOR, 0)
+        if a.get("file") == "new-chain":
+            restarted = (seq, prev)
+        else:
+            problem = _check_pruned_start(a, k, retention_days, today)
+            if problem.startswith("note: "):
+                start_notes.append(problem.removeprefix("note: "))
+            elif problem:
+                return VerifyResult(False, 0, len(files), problem, ANCHOR, 0, last_seq=seq)
     start_seq, start_hash = seq, prev
     must_sign_from = min((r.signed_from for r in refs if r.signed_from), default=None)
     wanted = {r.seq for r in refs}
     found: dict[int, tuple[str, str | None, str, int]] = {}
     legacy: list[int] = []
-    first_signed: int | None = None
+    first_signed: int | None = start_seq if start_mac else None
+    last_mac: str | None = start_mac
     unchecked = 0
     total = 0
     last_file, last_no = (files[-1].name if files else ""), 0
@@ -411,6 +493,11 @@ def verify(
         if raw and not raw.endswith(b"\n"):
             return broken("file ends mid-line (truncated)", f.name, raw.count(b"\n") + 1)
         no = 0
+        fday: str | None = f.stem.removeprefix("audit-")
+        try:
+            date.fromisoformat(fday or "")
+        except ValueError:
+            fday = None
         for no, line in enumerate(raw.split(b"\n")[:-1] if raw else [], start=1):
             try:
                 e = json.loads(line)
@@ -418,6 +505,41 @@ def verify(
                     raise ValueError("not an object")
             except ValueError:
                 return broken("line is not valid JSON", f.name, no)
+            try:
+                exact = canonical(e) == line
+            except (UnicodeEncodeError, TypeError, ValueError):
+                exact = False
+            if not exact:
+                return broken(
+                    "line is not the canonical JSON of its entry (duplicate keys, escapes or"
+                    " spacing: edited)",
+                    f.name,
+                    no,
+                )
+            if restarted is not None and e.get("seq") == restarted[0] + 1:
+                d_ = e.get("data")
+                cont = d_.get("continues_from") if isinstance(d_, dict) else None
+                if e.get("event") != "chain_restarted" or cont != {
+                    "seq": restarted[0],
+                    "hash": restarted[1],
+                }:
+                    return broken(
+                        "the chain start says `audit new-chain`, but its first entry is not"
+                        " the chain_restarted entry continuing from it (history deleted?)",
+                        f.name,
+                        no,
+                    )
+                if k is not None and "hmac" not in e:
+                    return broken(
+                        "the chain_restarted entry carries no HMAC (forged without the key?)",
+                        f.name,
+                        no,
+                    )
+                start_notes.append(
+                    f"the chain was restarted at seq {e['seq']} ({e['ts']}, by {e.get('actor')},"
+                    f" reason: {d_.get('reason') if isinstance(d_, dict) else ''}): entries"
+                    f" before seq {e['seq']} are not in this directory"
+                )
             if e.get("seq") != seq + 1:
                 return broken(
                     f"sequence {e.get('seq')} follows {seq} (line deleted or reordered)",
@@ -428,6 +550,13 @@ def verify(
                 return broken("prev_hash does not match the previous entry", f.name, no)
             if entry_hash(e) != e.get("hash"):
                 return broken("hash does not match the content (line edited)", f.name, no)
+            if fday is not None and str(e.get("ts", ""))[:10] != fday:
+                return broken(
+                    f"entry dated {str(e.get('ts', ''))[:10]} is in the file for {fday} (file"
+                    " renamed or moved: pruning goes by the file's date)",
+                    f.name,
+                    no,
+                )
             mac = e.get("hmac")
             if mac is None:
                 signed_from = first_signed or must_sign_from
@@ -455,9 +584,24 @@ def verify(
                     )
             if e["seq"] in wanted:
                 found[e["seq"]] = (e["hash"], mac, f.name, no)
-            prev, seq = e["hash"], e["seq"]
+            prev, seq, last_mac = e["hash"], e["seq"], mac
             total += 1
         last_file, last_no = f.name, no
+    if restarted is not None and seq == restarted[0]:
+        return broken(
+            "the chain start says `audit new-chain` but no chain_restarted entry follows it",
+            last_file or ANCHOR,
+            last_no + 1,
+        )
+    if k is not None and refs and seq > 0 and last_mac is None:
+        return broken(
+            f"the newest entry (seq {seq}) carries no HMAC although an audit key is configured"
+            f" and {refs[0].source} records a head: every writer with the key signs, so the"
+            " chain was re-made without the key (writers refuse to sign on top of it; see"
+            " runbooks/audit-chain-broken.md)",
+            last_file or ANCHOR,
+            last_no,
+        )
     for r in sorted(refs, key=lambda r: r.seq):
         if r.seq > seq:
             return VerifyResult(
@@ -485,7 +629,7 @@ def verify(
                 got[3],
                 last_seq=seq,
             )
-    notes = []
+    notes = list(start_notes)
     if legacy:
         notes.append(
             f"{len(legacy)} legacy entries ({_span(legacy[0], legacy[-1])}) carry no HMAC"
@@ -498,6 +642,49 @@ def verify(
         if r.seq < start_seq:
             notes.append(f"{r.source} (seq {r.seq}) predates the oldest kept entry (pruned)")
     return VerifyResult(True, total, len(files), notes=tuple(notes), last_seq=seq, last_hash=prev)
+
+
+def _check_pruned_start(
+    a: dict[str, Any], key: bytes | None, retention_days: int | None, today: date | None
+) -> str:
+    """The problem with a pruned chain start ("" if none; "note: ..." to only report)."""
+    e = a.get("entry")
+    if not isinstance(e, dict):
+        if key is not None:
+            return (
+                "chain anchor names no pruned entry (seq and hash only): nothing shows the"
+                " files before it were pruned rather than deleted"
+            )
+        return "note: the chain start (chain-anchor.json) carries no pruned entry: unchecked"
+    if (
+        e.get("seq") != a.get("seq")
+        or e.get("hash") != a.get("hash")
+        or e.get("hmac") != a.get("hmac")
+    ):
+        return "chain anchor differs from the pruned entry it carries (edited)"
+    try:
+        ok_hash = entry_hash(e) == e.get("hash")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        ok_hash = False
+    if not ok_hash:
+        return "the pruned entry in the chain anchor does not match its hash (edited)"
+    mac = e.get("hmac")
+    if key is not None and mac is not None:
+        if not isinstance(mac, str) or not hmac.compare_digest(entry_mac(key, e["hash"]), mac):
+            return "HMAC of the pruned entry in the chain anchor does not match (forged)"
+    if retention_days is not None:
+        try:
+            when = datetime.fromisoformat(str(e.get("ts"))).astimezone(UTC).date()
+        except ValueError:
+            return "the pruned entry in the chain anchor has no readable time"
+        cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
+        if when >= cutoff:
+            return (
+                f"the chain anchor says entries up to seq {e.get('seq')} ({when}) were pruned,"
+                f" but the retention period ({retention_days} days) keeps everything since"
+                f" {cutoff}: the files were deleted, not pruned"
+            )
+    return ""
 
 
 # --- wiring: the key from the secret source, the head from the state database ---------------

@@ -128,12 +128,14 @@ def publish(
     *,
     last: Anchor | None = None,
     force_reason: str = "",
+    actor: str = "operator",
 ) -> Anchor:
-    """Anchor the local head. Unless the anchor there now is `last` (ours), the local
-    chain must contain it first. `force_reason` (a human, after a restore or a new chain)
-    skips that check; the replaced anchor is audited."""
+    """Anchor the local head. The local chain must contain the anchor there now first,
+    even when it is `last` (ours): the files and the database may have been cut back
+    since, and the anchor must not follow them. `force_reason` (a human, after a restore
+    or a new chain) skips that check; the replaced anchor is audited."""
     current = remote.read()
-    if current is not None and current != last and not force_reason:
+    if current is not None and not force_reason:
         res = audit.verify_chain([current.as_head(remote.describe())])
         if not res.ok:
             raise AnchorError(
@@ -149,7 +151,7 @@ def publish(
                 "replaced": asdict(current) if current else None,
                 "reason": force_reason,
             },
-            actor="operator",
+            actor=actor,
             sync=True,
         )
     head = audit.head()

@@ -561,7 +561,7 @@ def audit_verify(
         if found is None:
             raise fail(f"no audit anchor at {remote.describe()}", 1)
         refs.append(found.as_head(remote.describe()))
-    res = verify(d, key=key, refs=refs)
+    res = verify(d, key=key, refs=refs, retention_days=settings.audit_retention_days)
     if key is None:
         notes.append("no audit key configured: entries are not HMAC-checked (dev only)")
     res = type(res)(**{**res.__dict__, "notes": tuple(res.notes) + tuple(notes)})
@@ -570,6 +570,44 @@ def audit_verify(
     else:
         typer.echo(res.describe())
     raise typer.Exit(0 if res.ok else 1)
+
+
+def _audit_alarm(settings: Settings, title: str, body: str) -> None:
+    """A critical alert about the audit chain on every configured channel, queued in the
+    outbox (the daemon sends it, retrying): replacing the off-host anchor or restarting the
+    chain leaves a trace off the host, not only in the chain it changes."""
+    import time
+
+    from tradewarden.alerts.factory import build_channels
+    from tradewarden.alerts.model import Alert, Severity
+    from tradewarden.alerts.outbox import Outbox
+    from tradewarden.alerts.routing import route
+    from tradewarden.control import current_actor
+    from tradewarden.secrets import scrub
+    from tradewarden.secrets.credentials import alert_secrets
+    from tradewarden.secrets.errors import SecretError
+    from tradewarden.secrets.factory import build_source
+
+    secrets = {}
+    try:
+        secrets = alert_secrets(settings, build_source(settings))
+    except SecretError as exc:
+        typer.echo(f"warning: alert channel secrets: {scrub.scrub(str(exc))}", err=True)
+    channels = route(Severity.CRITICAL, [c.name for c in build_channels(settings, secrets)])
+    base = settings.runbook_base_url
+    alert = Alert(
+        Severity.CRITICAL,
+        title,
+        body + " If nobody on the desk did this on purpose, treat it as a security event.",
+        f"audit-chain:{time.time_ns()}",
+        runbook_url=(base if base.endswith("/") else base + "/") + "audit-chain-broken.md",
+        context={"actor": current_actor(), "check_command": "tradewarden audit verify --anchor"},
+    )
+    box = Outbox(settings.db_path, dedup_seconds=0)
+    try:
+        box.enqueue(alert, channels)
+    finally:
+        box.close()
 
 
 @audit_app.command("anchor")
@@ -586,6 +624,7 @@ def audit_anchor(
 ) -> None:
     """Write the chain head to the off-host anchor now (the daemon does it periodically)."""
     from tradewarden.audit_anchor import AnchorError, publish
+    from tradewarden.control import current_actor
     from tradewarden.operator import open_store_or_exit
 
     settings = settings_or_exit(config)
@@ -594,13 +633,21 @@ def audit_anchor(
     try:
         audit = audit_or_exit(settings, store)
         try:
-            a = publish(audit, remote, force_reason=force_reason)
+            a = publish(audit, remote, force_reason=force_reason, actor=current_actor())
         except AnchorError as exc:
             raise fail(str(exc), 1) from None
         finally:
             audit.close()
     finally:
         store.close()
+    if force_reason:
+        _audit_alarm(
+            settings,
+            f"audit anchor replaced by hand at {remote.describe()}",
+            f"`tradewarden audit anchor --force-reason` set the off-host audit anchor to seq"
+            f" {a.seq} without checking the local chain contains the previous one. Reason"
+            f" given: {force_reason!r}.",
+        )
     typer.echo(f"anchored seq {a.seq} ({a.hash[:16]}...) at {remote.describe()}")
 
 
@@ -656,6 +703,12 @@ def audit_new_chain(
             store.close()
     finally:
         lock.release()
+    _audit_alarm(
+        settings,
+        f"new audit chain started in {d}",
+        f"`tradewarden audit new-chain` started a new audit chain at seq {e['seq']}; the"
+        f" entries before it are no longer in {d}. Reason given: {reason!r}.",
+    )
     typer.echo(f"new audit chain in {d}, first entry seq {e['seq']}")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tradewarden.audit import AuditLog, entry_hash
+from tradewarden.audit import AuditLog, canonical, entry_hash
 from tradewarden.audit import verify as verify_audit
 from tradewarden.backup import (
     DB_NAME,
@@ -220,7 +220,7 @@ def test_a_rehashed_audit_line_still_breaks_the_chain(tmp_path: Path) -> None:
     e = json.loads(lines[0])
     e["data"] = {"n": -1}
     e["hash"] = entry_hash(e)
-    lines[0] = json.dumps(e)
+    lines[0] = canonical(e).decode()  # canonical: only the chain can tell
     f.write_text("\n".join(lines) + "\n")
     manifest = json.loads((root / MANIFEST).read_text())
     for item in manifest["files"]:
