@@ -32,11 +32,26 @@ def test_limit_filter_failures_are_1013(
     assert fx.orders() == []
 
 
-def test_market_notional_uses_the_current_price(fx: FakeBinance, client: Client) -> None:
+def test_market_notional_uses_the_average_price(fx: FakeBinance, client: Client) -> None:
+    """filters.md: MARKET orders have no price; NOTIONAL uses the average price over
+    avgPriceMins (5), so a price jump does not count at once."""
     err = api_error(lambda: client.order_market_buy(symbol="BTCUSDT", quantity="0.00010"))
     assert (err.code, err.message) == (-1013, "Filter failure: NOTIONAL")
-    fx.set_price("BTCUSDT", 60_000.0)  # now 0.0001 BTC is worth 6 USDT
-    assert client.order_market_buy(symbol="BTCUSDT", quantity="0.00010")["status"] == "FILLED"
+    fx.set_price("BTCUSDT", 60_000.0)  # 0.0001 BTC is worth 6 USDT at the last price...
+    err = api_error(lambda: client.order_market_buy(symbol="BTCUSDT", quantity="0.00010"))
+    assert err.message == "Filter failure: NOTIONAL"  # ...but not at the 5-minute average
+    assert float(client.get_avg_price(symbol="BTCUSDT")["price"]) < 31_000
+
+
+def test_market_notional_with_avg_price_mins_0_uses_the_last_price() -> None:
+    symbols = {"BTCUSDT": {"price": 30000.0, "avg_price_mins": 0}}
+    with FakeBinance(symbols=symbols, balances={"USDT": 100.0}) as fx:
+        client = make_client(fx)
+        err = api_error(lambda: client.order_market_buy(symbol="BTCUSDT", quantity="0.00010"))
+        assert (err.code, err.message) == (-1013, "Filter failure: NOTIONAL")
+        fx.set_price("BTCUSDT", 60_000.0)  # now 0.0001 BTC is worth 6 USDT
+        order = client.order_market_buy(symbol="BTCUSDT", quantity="0.00010")
+        assert order["status"] == "FILLED"
 
 
 def test_min_notional_filter_when_configured() -> None:
