@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 ACTOR = "reconciliation"
 MAX_BACKOFF_S = 30.0
 HOUSEKEEPING_EVERY_S = 0.2  # controls, watchdog, snapshot while waiting between rounds
-RESOLVE_MARGIN_S = 1.5  # past the reconciler's own 1 s expiry margin
+RESOLVE_MARGIN_S = 0.5  # past the reconciler's own expiry margin (the setting)
 UNRESOLVED = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
 
 
@@ -107,6 +107,8 @@ class ExchangeLoop:
 
     # --- one round --------------------------------------------------------------------------
     def reconcile(self) -> ReconcileReport:
+        # symbol status (TRADING / HALT / BREAK) and filters can change at any time
+        self.broker.load_exchange_info()
         report = self.reconciler.run_once()
         self.last_reconciled = time.monotonic()
         self._next_reconcile = self.last_reconciled + self.settings.reconcile_interval_seconds
@@ -156,7 +158,11 @@ class ExchangeLoop:
 
     def _settle_delay(self) -> float:
         """How long after a request was sent it can no longer land (recvWindow + margin)."""
-        return self.settings.recv_window_ms / 1000.0 + RESOLVE_MARGIN_S
+        return (
+            self.settings.recv_window_ms / 1000.0
+            + self.settings.order_expiry_margin_seconds
+            + RESOLVE_MARGIN_S
+        )
 
     def _reconcile_due(self) -> bool:
         now = time.monotonic()
@@ -225,6 +231,10 @@ class ExchangeLoop:
         reasons = []
         if self.problem:
             reasons.append(self.problem)
+        for symbol in sorted(self.d.trader.by_symbol):
+            state = self.broker.symbol_status(symbol)
+            if state is not None and state != "TRADING":
+                reasons.append(f"{symbol} is {state} on the exchange, not TRADING: no orders on it")
         limit = 3 * self.settings.reconcile_interval_seconds
         if self.last_reconciled and time.monotonic() - self.last_reconciled > limit:
             reasons.append(f"reconciliation older than {limit:.0f}s")
@@ -301,6 +311,7 @@ def recover_interrupted(d: Daemon) -> list[str]:
 def _closed_trades(d: Daemon) -> dict[str, list[ClosedTrade]]:
     """Every round trip the booked fills close, per bot (the daemon's ledger, replayed)."""
     ledger = Ledger([(b.name, b.symbol) for b in d.bots], d.settings.starting_balance_usdt)
+    ledger.dust = dict(d.trader.ledger.dust)  # round trips end where the live ledger's do
     out: dict[str, list[ClosedTrade]] = {b.name: [] for b in d.bots}
     for r in d.store.fills():
         closed = ledger.apply(fill_from_row(r))

@@ -25,6 +25,7 @@ class BotBook:
     avg_price: float = 0.0
     realized: float = 0.0
     trip_pnl: float = 0.0  # P&L of the round trip in progress (fees included)
+    fees: float = 0.0  # every commission paid, valued in the quote asset
     trades: int = 0
     wins: int = 0
     gross_profit: float = 0.0
@@ -48,30 +49,51 @@ class ClosedTrade:
 
 
 class Ledger:
+    """`dust[symbol]`: a position below this (the lot step: what cannot be sold) is flat
+    for round trips; it stays in `qty`, so the position always equals what the exchange
+    holds for the bot, and is sold with the next exit that can include it."""
+
     def __init__(self, bots: list[tuple[str, str]], starting_balance: float) -> None:
         share = starting_balance / max(1, len(bots))
         self.books = {name: BotBook(name, symbol, share) for name, symbol in bots}
+        self.dust: dict[str, float] = {}
+
+    def tradable(self, bot: str) -> float:
+        """The position a strategy should see: 0 when only unsellable dust is left."""
+        b = self.books[bot]
+        return b.qty if abs(b.qty) > self.dust.get(b.symbol, 0.0) + EPS else 0.0
 
     def apply(self, fill: Fill) -> ClosedTrade | None:
+        """Book one fill. The commission counts against P&L (`fee`, valued in the quote
+        asset) and, when taken from the base asset, against the position (`fee_base`);
+        the quote asset pays the rest of it."""
         b = self.books.get(fill.bot)
         if b is None:
             return None
         b.last_price = fill.price
         signed = fill.qty if fill.side is Side.BUY else -fill.qty
-        b.cash -= signed * fill.price + fill.fee
+        change = fill.position_change
+        b.cash -= signed * fill.price + (fill.fee - fill.fee_base * fill.price)
         b.trip_pnl -= fill.fee
-        if b.qty * signed >= 0:  # opening or adding
-            new_qty = b.qty + signed
-            b.avg_price = (b.avg_price * abs(b.qty) + fill.price * fill.qty) / abs(new_qty)
+        b.realized -= fill.fee
+        b.fees += fill.fee
+        dust = self.dust.get(b.symbol, 0.0)
+        if b.qty * signed >= 0 or abs(b.qty) <= EPS:  # opening or adding
+            new_qty = b.qty + change
+            if abs(new_qty) > EPS:
+                b.avg_price = (b.avg_price * abs(b.qty) + fill.price * abs(change)) / (
+                    abs(b.qty) + abs(change)
+                )
             b.qty = new_qty
             return None
         closing = min(abs(signed), abs(b.qty))
         pnl = closing * (fill.price - b.avg_price) * (1 if b.qty > 0 else -1)
-        b.realized += pnl - fill.fee
+        b.realized += pnl
         b.trip_pnl += pnl
-        b.qty += signed
-        if abs(b.qty) <= EPS:
-            b.qty, b.avg_price = 0.0, 0.0
+        b.qty += change
+        if abs(b.qty) <= dust + EPS:  # flat, or only dust that cannot be sold is left
+            if abs(b.qty) <= EPS:
+                b.qty, b.avg_price = 0.0, 0.0
             return self._close(b, fill.ts)
         if b.qty * signed > 0:  # flipped through zero: the remainder opens a new trip
             b.avg_price = fill.price
@@ -105,7 +127,9 @@ class Ledger:
             out[b.bot] = {
                 "symbol": b.symbol,
                 "equity": round(b.equity(), 2),
+                "cash": b.cash,
                 "position": b.qty,
+                "fees": b.fees,
                 "realized_pnl": round(b.realized, 2),
                 "unrealized_pnl": round(b.unrealized(), 2),
                 "trades": b.trades,

@@ -43,14 +43,15 @@ def daemon_env(fx: FakeBinance, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def wave_exchange(wave: list[float], step_ms: int) -> Iterator[FakeBinance]:
-    """The fake Binance with our key, BTCUSDT, 10,000 USDT, and `wave` as its price path
-    (looping), one step every `step_ms`."""
+def wave_exchange(wave: list[float], step_ms: int, **options: Any) -> Iterator[FakeBinance]:
+    """The fake Binance with our key, BTCUSDT, 10,000 USDT and no BTC, and `wave` as its
+    price path (looping), one step every `step_ms`; `options` go to `FakeBinance`."""
     with FakeBinance(
         api_key=KEY,
         api_secret=SECRET,
         symbols={"BTCUSDT": SPEC},
         balances={"USDT": 10_000.0, "BTC": 0.0},
+        **options,
     ) as fake:
         fake.set_price_path("BTCUSDT", wave, loop=True)
         fake.auto_step(step_ms)
