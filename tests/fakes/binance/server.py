@@ -103,7 +103,7 @@ from tests.fakes.binance.matching import (
 # The two worlds. Binance's ("harsh") is the default; a test that needs the kind one (no fee,
 # an infinitely deep book at one price) asks for it with ``kind=True``, or sets one part
 # alone (``fee_rate=0``, ``book_levels=None``).
-DEFAULT_KIND = True
+DEFAULT_KIND = False
 WORLDS: dict[bool, dict[str, Any]] = {
     False: {"fee_rate": 0.001, "book_levels": 10},  # Binance: 0.1% spot fee, a finite book
     True: {"fee_rate": 0.0, "book_levels": None},

@@ -488,3 +488,19 @@ def test_symbol_status_changes_at_runtime(harsh: FakeBinance, status: str) -> No
     assert client.order_market_buy(symbol="BTCUSDT", quantity="0.00100")["status"] == "FILLED"
     with pytest.raises(ValueError, match="symbol status"):
         harsh.set_symbol_status("BTCUSDT", "SLEEPING")
+
+
+def test_the_default_is_binances_world_and_kind_must_be_asked_for() -> None:
+    with FakeBinance(balances={"USDT": 100_000.0}) as fx:
+        order = make_client(fx).order_market_buy(symbol="BTCUSDT", quantity="2.00000")
+        assert order["status"] == "FILLED"
+        assert len(order["fills"]) == 2  # 1 BTC a level
+        assert order["fills"][0]["commission"] == "0.00100000"
+    with FakeBinance(kind=True, balances={"USDT": 100_000.0}) as fx:
+        order = make_client(fx).order_market_buy(symbol="BTCUSDT", quantity="2.00000")
+        assert [(f["price"], f["commission"]) for f in order["fills"]] == [
+            ("30000.00000000", "0.00000000")
+        ]
+    with FakeBinance(fee_rate=0, balances={"USDT": 100_000.0}) as fx:  # one part alone
+        order = make_client(fx).order_market_buy(symbol="BTCUSDT", quantity="2.00000")
+        assert [f["commission"] for f in order["fills"]] == ["0.00000000"] * 2
