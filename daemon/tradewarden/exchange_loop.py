@@ -98,6 +98,8 @@ class ExchangeLoop:
                 f"exchange at {self.settings.effective_binance_url} not usable at start: {exc}"
             ) from None
         self.d.trader.refresh_balances()
+        for symbol in sorted(self.d.trader.by_symbol):
+            self.d.trader.learn_dust(symbol)
         self.d.risk.book.open_orders = len(self.d.store.open_orders())
         if self.d.risk.state.label == "halted" and self.d.risk.book.open_orders:
             self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason="started HALTED")

@@ -9,11 +9,22 @@ recorded fills at start, so it needs no state of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tradewarden.models import Fill, Side
 
 EPS = 1e-12
+DUST_KEY = "ledger.dust"
+
+
+class _KV(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def load_dust(store: _KV) -> dict[str, float]:
+    """The dust thresholds the trader learned (``ledger.dust`` in the store)."""
+    got = store.get(DUST_KEY)
+    return {str(k): float(v) for k, v in got.items()} if isinstance(got, dict) else {}
 
 
 @dataclass(slots=True)
@@ -49,9 +60,11 @@ class ClosedTrade:
 
 
 class Ledger:
-    """`dust[symbol]`: a position below this (the lot step: what cannot be sold) is flat
-    for round trips; it stays in `qty`, so the position always equals what the exchange
-    holds for the bot, and is sold with the next exit that can include it."""
+    """`dust[symbol]`: a position below this (the lot step or the minimum quantity: what an
+    exit rounded down to the lot step leaves) is flat for round trips; it stays in `qty`,
+    so the position always equals what the exchange holds for the bot, and is sold with
+    the next exit that can include it. A fixed number per symbol, so that replaying the
+    fills (crash recovery, chaos checks) ends round trips where the live ledger did."""
 
     def __init__(self, bots: list[tuple[str, str]], starting_balance: float) -> None:
         share = starting_balance / max(1, len(bots))

@@ -15,7 +15,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 from tradewarden.audit import AuditLog
-from tradewarden.ledger import Ledger
+from tradewarden.ledger import DUST_KEY, Ledger
 from tradewarden.models import Fill, OrderRequest, OrderStatus, OrderType, Side, Tick
 from tradewarden.order_gate import OrderGate, Submission
 from tradewarden.risk.breakers import Observation, Reading
@@ -105,7 +105,8 @@ class Trader:
         )
         if tick.ts >= self._next_mark:
             self.mark_equity(tick.ts)
-        self._learn_dust(tick.symbol, tick.close)
+        if tick.symbol not in self.ledger.dust:
+            self.learn_dust(tick.symbol)
         for bot in bots:
             signal = bot.strategy.on_tick(tick, self.ledger.tradable(bot.name))
             if signal is not None:
@@ -122,16 +123,19 @@ class Trader:
             log.debug("no filters for %s", symbol)
             return None
 
-    def _learn_dust(self, symbol: str, price: float) -> None:
-        """What of a position cannot be sold (below the lot step, the minimum quantity or
-        the minimum notional at this price) is dust: flat for the strategy."""
+    def learn_dust(self, symbol: str) -> None:
+        """What an exit rounded down to the lot step can leave (below the step or the
+        minimum quantity) is dust: flat for the strategy and for round trips. Kept in the
+        store so that every start replays the fills with the same thresholds."""
         f = self._filters(symbol)
         if f is None:
             return
         step = float(f.market_step or f.step)
         min_qty = float(f.market_min_qty or f.min_qty)
-        by_notional = float(f.min_notional) / price if f.min_notional_market and price else 0.0
-        self.ledger.dust[symbol] = max(step, min_qty, by_notional) * (1 - 1e-9)
+        dust = max(step, min_qty) * (1 - 1e-9)
+        if self.ledger.dust.get(symbol) != dust:
+            self.ledger.dust[symbol] = dust
+            self.store.put(DUST_KEY, self.ledger.dust)
 
     def exit_qty(self, bot: Bot, held: float) -> float:
         """How much of a long position to sell: what the ledger holds, but never more than

@@ -86,7 +86,7 @@ def test_resolving_an_order_reports_progress_to_the_wait_hooks(
 ) -> None:
     """While the gateway asks about an order for up to its resolve timeout, the wait hooks
     run between the questions (the daemon's watchdog is fed from them: a resolution of
-    ~16 s in production is the loop at work, not a hang)."""
+    ~20 s in production is the loop at work, not a hang)."""
     broker = make_broker(resolve_timeout_s=2.0)
     beats: list[float] = []
     broker.on_wait.append(lambda: beats.append(time.monotonic()))

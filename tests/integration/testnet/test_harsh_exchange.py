@@ -7,6 +7,7 @@ balance does, so P&L includes every fee."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.binance import FakeBinance
-from tests.integration.daemon.helpers import status, wait_for
+from tests.integration.daemon.helpers import readyz, status, wait_for
 from tests.integration.testnet.conftest import (
     LOSING_WAVE,
     WAVE,
@@ -136,3 +137,28 @@ def test_the_emergency_stop_flattens_what_is_held(
     btc_free, btc_locked = fx.balances()["BTC"]
     assert btc_free + btc_locked < 0.00001, "the emergency stop left a sellable position"
     assert book["position"] < 0.00001
+
+
+def test_a_symbol_leaving_trading_stops_its_orders_and_readyz_says_why(
+    fx: FakeBinance, daemon: Callable[..., Running]
+) -> None:
+    """enums.md: a symbol can go to HALT or BREAK at any time. No order on it then, and
+    /readyz names the symbol and its status; back to TRADING, trading resumes."""
+    d = daemon(MAX_CONSECUTIVE_LOSSES="1000")
+    port = d.wait_ready()
+    assert wait_for(lambda: len(fx.orders()) >= 1, timeout=90)
+    fx.set_symbol_status("BTCUSDT", "HALT")
+
+    def says_halted() -> bool:
+        code, body = readyz(port)
+        return code == 503 and any("BTCUSDT is HALT" in r for r in body["reasons"])
+
+    assert wait_for(says_halted, timeout=20), readyz(port)
+    n = len(posts(fx))
+    time.sleep(1.5)  # several rounds and a reconciliation
+    assert len(posts(fx)) == n, "orders sent on a halted symbol"
+    fx.set_symbol_status("BTCUSDT", "TRADING")
+    assert wait_for(lambda: readyz(port)[0] == 200, timeout=20), readyz(port)
+    assert wait_for(lambda: len(posts(fx)) > n, timeout=60), "trading did not resume"
+    assert d.stop() == 0
+    assert_one_to_one(fx, d.state)
