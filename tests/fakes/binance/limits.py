@@ -144,6 +144,7 @@ def request_weight(method: str, path: str, params: dict[str, str]) -> int:
         "/api/v3/klines": 2,
         "/api/v3/avgPrice": 2,
         "/api/v3/account": 20,
+        "/api/v3/account/commission": 20,
         "/api/v3/order/test": 1,
         "/api/v3/rateLimit/order": 40,
         "/sapi/v1/account/apiRestrictions": 1,

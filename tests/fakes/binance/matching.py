@@ -83,6 +83,9 @@ ZERO = Decimal(0)
 SYMBOL_STATUSES = ("TRADING", "END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY")
 STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
 CLOSED_UNFILLED = {"CANCELED", "EXPIRED", "EXPIRED_IN_MATCH"}
+# rest-api.md "Query Commission Rates": the standard commission is multiplied by `discount`
+# when BNB pays it (0.75 = 25% off)
+BNB_DISCOUNT = Decimal("0.75")
 ARCHIVE_AFTER_MS = 90 * 86_400_000  # errors.md -2026: "... over 90 days ago ..."
 
 
@@ -922,7 +925,7 @@ class Exchange:
         fee, fee_asset = received * self.fee_rate, recv_asset
         if self.bnb_fees and fee > 0:
             fee_quote = quote * self.fee_rate
-            bnb_fee = (fee_quote * Decimal("0.75") / self._bnb_rate(spec.quote)).quantize(
+            bnb_fee = (fee_quote * BNB_DISCOUNT / self._bnb_rate(spec.quote)).quantize(
                 Decimal("0.00000001")
             )
             if self.free.get("BNB", ZERO) >= bnb_fee:

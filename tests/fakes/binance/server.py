@@ -13,6 +13,7 @@ GET      /api/v3/avgPrice                      2
 GET      /api/v3/ticker/price                  2 with ``symbol``, 4 without
 GET      /api/v3/depth                         5 (limit <= 100), 25, 50, 250
 GET      /api/v3/account                    S  20
+GET      /api/v3/account/commission         S  20
 POST     /api/v3/order                      S  1 (+1 order on the ORDERS limits)
 POST     /api/v3/order/test                 S  1 (validated, never booked)
 GET      /api/v3/order                      S  4
@@ -90,6 +91,7 @@ from aiohttp import web
 from tests.fakes.binance.faults import Fault, FaultSet, make_fault
 from tests.fakes.binance.limits import Clock, LimitConfig, Limited, Limiter, request_weight
 from tests.fakes.binance.matching import (
+    BNB_DISCOUNT,
     BinanceError,
     Exchange,
     Order,
@@ -293,6 +295,9 @@ class FakeBinanceServer:
             ("GET", "/api/v3/depth"): Route(self._depth),
             ("GET", "/api/v3/account"): Route(
                 self._account, signed=True, params=SIGNED_COMMON | {"omitZeroBalances"}
+            ),
+            ("GET", "/api/v3/account/commission"): Route(
+                self._commission, signed=True, params=SIGNED_COMMON | {"symbol"}
             ),
             ("POST", "/api/v3/order"): Route(
                 self._new_order, signed=True, trade=True, places_order=True, params=NEW_ORDER_PARAMS
@@ -976,6 +981,24 @@ class FakeBinanceServer:
             "balances": self.exchange.balance_rows(omit_zero=omit),
             "permissions": ["SPOT"],
             "uid": 354937868,
+        }
+
+    def _commission(self, ctx: Ctx) -> Any:
+        """rest-api.md "Query Commission Rates": the fake charges one rate, maker = taker."""
+        spec = self.exchange.spec(ctx.params.get("symbol"))
+        rate, nil = fmt(self.exchange.fee_rate), fmt(dec(0))
+        none = {"maker": nil, "taker": nil, "buyer": nil, "seller": nil}
+        return {
+            "symbol": spec.symbol,
+            "standardCommission": {**none, "maker": rate, "taker": rate},
+            "specialCommission": dict(none),
+            "taxCommission": dict(none),
+            "discount": {
+                "enabledForAccount": self.exchange.bnb_fees,
+                "enabledForSymbol": True,
+                "discountAsset": "BNB",
+                "discount": fmt(BNB_DISCOUNT),
+            },
         }
 
     def _new_order(self, ctx: Ctx) -> Any:

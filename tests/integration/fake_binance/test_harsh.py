@@ -504,3 +504,18 @@ def test_the_default_is_binances_world_and_kind_must_be_asked_for() -> None:
     with FakeBinance(fee_rate=0, balances={"USDT": 100_000.0}) as fx:  # one part alone
         order = make_client(fx).order_market_buy(symbol="BTCUSDT", quantity="2.00000")
         assert [f["commission"] for f in order["fills"]] == ["0.00000000"] * 2
+
+
+def test_commission_rates_endpoint(harsh: FakeBinance) -> None:
+    client = make_client(harsh)
+    rates = client.v3_get_account_commission(symbol="BTCUSDT")
+    assert rates["standardCommission"]["taker"] == "0.00100000"
+    assert rates["standardCommission"]["maker"] == "0.00100000"
+    assert rates["discount"] == {
+        "enabledForAccount": False,
+        "enabledForSymbol": True,
+        "discountAsset": "BNB",
+        "discount": "0.75000000",
+    }
+    assert client.response is not None
+    assert client.response.headers["X-MBX-USED-WEIGHT-1M"] == "20"
