@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,18 @@ FEE = 0.001  # Binance's standard spot commission
 START_USDT = 10_000.0
 
 
+# a thin book: 0.01 BTC a level, levels 1 USDT apart: an entry of ~1000 USDT (0.033 BTC)
+# fills at four prices, and so does its exit
+THIN = {"depth_qty": 0.01, "book_gap_ticks": 100}
+
+
 @pytest.fixture()
 def fx(clean_env: None, request: pytest.FixtureRequest) -> Iterator[FakeBinance]:
-    wave = getattr(request, "param", WAVE)
-    with wave_exchange(wave, 100 if wave is WAVE else 50, fee_rate=FEE) as fake:
+    """Binance's world (the fake's default, the commission rate said explicitly); a test
+    may ask for another wave, or ``{"wave": ..., "spec": ...}``."""
+    param = getattr(request, "param", WAVE)
+    wave, spec = (param["wave"], param["spec"]) if isinstance(param, dict) else (param, None)
+    with wave_exchange(wave, 100 if wave is WAVE else 50, spec, fee_rate=FEE) as fake:
         yield fake
 
 
@@ -57,6 +66,12 @@ def assert_books_follow_the_exchange(fx: FakeBinance, state: Path) -> dict[str, 
         f = booked[f"BTCUSDT:{t['id']}"]
         position += (f["qty"] if f["side"] == "BUY" else -f["qty"]) - f["fee_base"]
         assert math.isclose(position, held, abs_tol=1e-9), (t, f, position, held)
+    remote = {o["clientOrderId"]: o for o in fx.orders()}
+    for cid, row in local_orders(state).items():  # each order's average over its fills
+        o = remote.get(cid)
+        if o is not None and float(o["executedQty"]) > 0 and row["status"] == "FILLED":
+            avg = float(o["cummulativeQuoteQty"]) / float(o["executedQty"])
+            assert row["avg_price"] == pytest.approx(avg, rel=1e-9), (cid, row, o)
     book = status(state)["equity"]["bots"]["b1"]
     btc_free, btc_locked = fx.balances()["BTC"]
     usdt_free, usdt_locked = fx.balances()["USDT"]
@@ -77,8 +92,11 @@ def assert_no_refusal(fx: FakeBinance, state: Path) -> None:
     assert rejected == [], rejected
 
 
+@pytest.mark.parametrize(
+    "fx", [WAVE, {"wave": WAVE, "spec": THIN}], ids=["deep-book", "thin-book"], indirect=True
+)
 def test_round_trips_with_commission_and_no_spare_base_asset(
-    fx: FakeBinance, daemon: Callable[..., Running]
+    fx: FakeBinance, daemon: Callable[..., Running], request: pytest.FixtureRequest
 ) -> None:
     d = daemon(MAX_CONSECUTIVE_LOSSES="1000")
     d.wait_ready()
@@ -88,6 +106,9 @@ def test_round_trips_with_commission_and_no_spare_base_asset(
     assert_no_refusal(fx, d.state)
     book = assert_books_follow_the_exchange(fx, d.state)
     assert book["trades"] >= 2  # round trips closed although a dust of BTC may be left
+    per_order = Counter(t["orderId"] for t in fx.trades())
+    if "thin-book" in request.node.name:  # every order walked the book
+        assert min(per_order.values()) >= 2, per_order
 
 
 @pytest.mark.parametrize("fx", [LOSING_WAVE], indirect=True)
