@@ -142,24 +142,29 @@ def test_order_appearing_after_the_expired_verdict_is_booked_not_foreign(
     assert len(store.fills_for(req.client_order_id)) == 1
 
 
+@pytest.mark.parametrize(
+    ("side", "price"), [("SELL", "35000.00"), ("BUY", "25000.00")], ids=["other-side", "same-side"]
+)
 def test_foreign_order_reusing_one_of_our_closed_ids_is_foreign(
-    fx: FakeBinance, broker: BinanceBroker, store: Store, settings: Settings
+    fx: FakeBinance, broker: BinanceBroker, store: Store, settings: Settings, side: str, price: str
 ) -> None:
-    """clientOrderId is unique only among open orders: someone may reuse a closed one."""
+    """clientOrderId is unique only among open orders: someone may reuse a closed one. Its
+    side may differ from our row's, or nothing but its exchange order id (same symbol, side
+    and type): a closed row of ours reappearing open is foreign all the same."""
     events: list[ReconcileReport] = []
     rec = Reconciler(broker, store, settings, events.append)
     rec.run_once()
-    req = intent(store, qty=0.002)
+    req = intent(store, qty=0.002, order_type=OrderType.LIMIT, price=30100.0)  # marketable
     broker.submit(req)
     _book(store, broker.poll_fills())
     assert rec.run_once().ok
-    fx.client().create_order(  # same id, another side and type, resting
+    fx.client().create_order(  # same id, a resting LIMIT
         symbol="BTCUSDT",
-        side="SELL",
+        side=side,
         type="LIMIT",
         timeInForce="GTC",
         quantity="0.00100",
-        price="35000.00",
+        price=price,
         newClientOrderId=req.client_order_id,
     )
     report = rec.run_once()
