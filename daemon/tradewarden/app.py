@@ -23,7 +23,7 @@ from tradewarden.audit import UNSET, AuditConfigError, canonical, open_audit, re
 from tradewarden.audit_anchor import AnchorJob, S3Anchor
 from tradewarden.config import Mode, Settings
 from tradewarden.control import ControlDesk, DaemonLock, current_actor
-from tradewarden.ledger import Ledger
+from tradewarden.ledger import Ledger, load_dust
 from tradewarden.market import load_scenario
 from tradewarden.metrics import Metrics
 from tradewarden.models import Fill, OrderStatus, Side, Tick
@@ -119,6 +119,9 @@ class Daemon:
             self.ledger = Ledger(
                 [(b.name, b.symbol) for b in self.bots], settings.starting_balance_usdt
             )
+            # unsellable leftovers per symbol (learned from the exchange's lot filters by the
+            # trader, kept in the store) end round trips the same way on every start
+            self.ledger.dust = load_dust(self.store)
             past_fills = [fill_from_row(r) for r in self.store.fills()]
             for f in past_fills:
                 self.ledger.apply(f)

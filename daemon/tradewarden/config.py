@@ -356,6 +356,13 @@ class Settings(BaseSettings):
         10.0,
         description="Exchange request timeout; an order without an answer is resolved by query, never resent.",
     )
+    # --- order outcome (issue 14; owned by the exchange gateway) ---
+    order_expiry_margin_seconds: Annotated[float, Field(ge=0, le=3600)] = _env(
+        "TRADEWARDEN_ORDER_EXPIRY_MARGIN_SECONDS",
+        60.0,
+        description="An order the exchange does not know is judged EXPIRED only this long"
+        " after timestamp + recvWindow (the matching engine and reads can lag the window).",
+    )
     poll_interval_seconds: PositiveFloat = _env(
         "TRADEWARDEN_POLL_INTERVAL_SECONDS",
         1.0,

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 ACTOR = "reconciliation"
 MAX_BACKOFF_S = 30.0
 HOUSEKEEPING_EVERY_S = 0.2  # controls, watchdog, snapshot while waiting between rounds
-RESOLVE_MARGIN_S = 1.5  # past the reconciler's own 1 s expiry margin
+RESOLVE_MARGIN_S = 0.5  # past the reconciler's own expiry margin (the setting)
 UNRESOLVED = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
 
 
@@ -100,6 +100,8 @@ class ExchangeLoop:
                 f"exchange at {self.settings.effective_binance_url} not usable at start: {exc}"
             ) from None
         self.d.trader.refresh_balances()
+        for symbol in sorted(self.d.trader.by_symbol):
+            self.d.trader.learn_dust(symbol)
         self.d.risk.book.open_orders = len(self.d.store.open_orders())
         if self.d.risk.state.label == "halted" and self.d.risk.book.open_orders:
             self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason="started HALTED")
@@ -109,6 +111,8 @@ class ExchangeLoop:
 
     # --- one round --------------------------------------------------------------------------
     def reconcile(self) -> ReconcileReport:
+        # symbol status (TRADING / HALT / BREAK) and filters can change at any time
+        self.broker.load_exchange_info()
         report = self.reconciler.run_once()
         self.last_reconciled = time.monotonic()
         self._next_reconcile = self.last_reconciled + self.settings.reconcile_interval_seconds
@@ -158,7 +162,11 @@ class ExchangeLoop:
 
     def _settle_delay(self) -> float:
         """How long after a request was sent it can no longer land (recvWindow + margin)."""
-        return self.settings.recv_window_ms / 1000.0 + RESOLVE_MARGIN_S
+        return (
+            self.settings.recv_window_ms / 1000.0
+            + self.settings.order_expiry_margin_seconds
+            + RESOLVE_MARGIN_S
+        )
 
     def _reconcile_due(self) -> bool:
         now = time.monotonic()
@@ -227,6 +235,10 @@ class ExchangeLoop:
         reasons = []
         if self.problem:
             reasons.append(self.problem)
+        for symbol in sorted(self.d.trader.by_symbol):
+            state = self.broker.symbol_status(symbol)
+            if state is not None and state != "TRADING":
+                reasons.append(f"{symbol} is {state} on the exchange, not TRADING: no orders on it")
         limit = 3 * self.settings.reconcile_interval_seconds
         if self.last_reconciled and time.monotonic() - self.last_reconciled > limit:
             reasons.append(f"reconciliation older than {limit:.0f}s")
@@ -303,6 +315,7 @@ def recover_interrupted(d: Daemon) -> list[str]:
 def _closed_trades(d: Daemon) -> dict[str, list[ClosedTrade]]:
     """Every round trip the booked fills close, per bot (the daemon's ledger, replayed)."""
     ledger = Ledger([(b.name, b.symbol) for b in d.bots], d.settings.starting_balance_usdt)
+    ledger.dust = dict(d.trader.ledger.dust)  # round trips end where the live ledger's do
     out: dict[str, list[ClosedTrade]] = {b.name: [] for b in d.bots}
     for r in d.store.fills():
         closed = ledger.apply(fill_from_row(r))

@@ -9,11 +9,22 @@ recorded fills at start, so it needs no state of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tradewarden.models import Fill, Side
 
 EPS = 1e-12
+DUST_KEY = "ledger.dust"
+
+
+class _KV(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def load_dust(store: _KV) -> dict[str, float]:
+    """The dust thresholds the trader learned (``ledger.dust`` in the store)."""
+    got = store.get(DUST_KEY)
+    return {str(k): float(v) for k, v in got.items()} if isinstance(got, dict) else {}
 
 
 @dataclass(slots=True)
@@ -25,6 +36,7 @@ class BotBook:
     avg_price: float = 0.0
     realized: float = 0.0
     trip_pnl: float = 0.0  # P&L of the round trip in progress (fees included)
+    fees: float = 0.0  # every commission paid, valued in the quote asset
     trades: int = 0
     wins: int = 0
     gross_profit: float = 0.0
@@ -48,30 +60,53 @@ class ClosedTrade:
 
 
 class Ledger:
+    """`dust[symbol]`: a position below this (the lot step or the minimum quantity: what an
+    exit rounded down to the lot step leaves) is flat for round trips; it stays in `qty`,
+    so the position always equals what the exchange holds for the bot, and is sold with
+    the next exit that can include it. A fixed number per symbol, so that replaying the
+    fills (crash recovery, chaos checks) ends round trips where the live ledger did."""
+
     def __init__(self, bots: list[tuple[str, str]], starting_balance: float) -> None:
         share = starting_balance / max(1, len(bots))
         self.books = {name: BotBook(name, symbol, share) for name, symbol in bots}
+        self.dust: dict[str, float] = {}
+
+    def tradable(self, bot: str) -> float:
+        """The position a strategy should see: 0 when only unsellable dust is left."""
+        b = self.books[bot]
+        return b.qty if abs(b.qty) > self.dust.get(b.symbol, 0.0) + EPS else 0.0
 
     def apply(self, fill: Fill) -> ClosedTrade | None:
+        """Book one fill. The commission counts against P&L (`fee`, valued in the quote
+        asset) and, when taken from the base asset, against the position (`fee_base`);
+        the quote asset pays the rest of it."""
         b = self.books.get(fill.bot)
         if b is None:
             return None
         b.last_price = fill.price
         signed = fill.qty if fill.side is Side.BUY else -fill.qty
-        b.cash -= signed * fill.price + fill.fee
+        change = fill.position_change
+        b.cash -= signed * fill.price + (fill.fee - fill.fee_base * fill.price)
         b.trip_pnl -= fill.fee
-        if b.qty * signed >= 0:  # opening or adding
-            new_qty = b.qty + signed
-            b.avg_price = (b.avg_price * abs(b.qty) + fill.price * fill.qty) / abs(new_qty)
+        b.realized -= fill.fee
+        b.fees += fill.fee
+        dust = self.dust.get(b.symbol, 0.0)
+        if b.qty * signed >= 0 or abs(b.qty) <= EPS:  # opening or adding
+            new_qty = b.qty + change
+            if abs(new_qty) > EPS:
+                b.avg_price = (b.avg_price * abs(b.qty) + fill.price * abs(change)) / (
+                    abs(b.qty) + abs(change)
+                )
             b.qty = new_qty
             return None
         closing = min(abs(signed), abs(b.qty))
         pnl = closing * (fill.price - b.avg_price) * (1 if b.qty > 0 else -1)
-        b.realized += pnl - fill.fee
+        b.realized += pnl
         b.trip_pnl += pnl
-        b.qty += signed
-        if abs(b.qty) <= EPS:
-            b.qty, b.avg_price = 0.0, 0.0
+        b.qty += change
+        if abs(b.qty) <= dust + EPS:  # flat, or only dust that cannot be sold is left
+            if abs(b.qty) <= EPS:
+                b.qty, b.avg_price = 0.0, 0.0
             return self._close(b, fill.ts)
         if b.qty * signed > 0:  # flipped through zero: the remainder opens a new trip
             b.avg_price = fill.price
@@ -105,7 +140,9 @@ class Ledger:
             out[b.bot] = {
                 "symbol": b.symbol,
                 "equity": round(b.equity(), 2),
+                "cash": b.cash,
                 "position": b.qty,
+                "fees": b.fees,
                 "realized_pnl": round(b.realized, 2),
                 "unrealized_pnl": round(b.unrealized(), 2),
                 "trades": b.trades,

@@ -73,6 +73,12 @@ class Order:
 
 @dataclass(slots=True, frozen=True)
 class Fill:
+    """One execution. `fee` is the commission valued in the quote asset (what P&L uses);
+    `commission` / `commission_asset` are what the exchange took and from which asset
+    (Binance takes it from the asset received, or from BNB); `fee_base` is the part taken
+    from the base asset, which the position does not hold (a BUY of 1 BTC with a 0.001 BTC
+    commission holds 0.999 BTC)."""
+
     trade_id: str
     client_order_id: str
     bot: str
@@ -82,6 +88,15 @@ class Fill:
     price: float
     fee: float
     ts: float
+    fee_base: float = 0.0
+    commission: float = 0.0
+    commission_asset: str = ""
+
+    @property
+    def position_change(self) -> float:
+        """What the fill does to the base asset held: +qty for a BUY, -qty for a SELL,
+        less any commission taken from the base asset."""
+        return (self.qty if self.side is Side.BUY else -self.qty) - self.fee_base
 
 
 @dataclass(slots=True, frozen=True)

@@ -7,15 +7,14 @@ until it is resolved by a query; it is never resent.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import time
 from dataclasses import dataclass
 
 from tradewarden.audit import AuditLog
 from tradewarden.broker import Broker, BrokerError, OutcomeUnknownError
-from tradewarden.models import CLIENT_ORDER_ID_RE, Order, OrderRequest, OrderStatus
+from tradewarden.exchange.client_ids import ClientOrderIds
+from tradewarden.models import Order, OrderRequest, OrderStatus
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.store import Store
@@ -34,19 +33,8 @@ class Submission:
         return self.order is not None and self.denied is None and not self.error
 
 
-class ClientIds:
-    """`tw-<bot>-<run>-<seq>`: ours, unique, ≤36 chars of [A-Za-z0-9-_]."""
-
-    def __init__(self) -> None:
-        self._run = os.urandom(3).hex()
-        self._seq = itertools.count(1)
-
-    def next(self, bot: str) -> str:
-        short = "".join(c for c in bot if c.isalnum())[:10] or "bot"
-        cid = f"tw-{short}-{self._run}-{next(self._seq)}"
-        if not CLIENT_ORDER_ID_RE.match(cid):
-            raise ValueError(f"client order id {cid!r} breaks Binance's format")
-        return cid
+# One client order id scheme: the ids sent here are the ones reconciliation recognises.
+ClientIds = ClientOrderIds
 
 
 class OrderGate:
@@ -143,7 +131,10 @@ class OrderGate:
         # Fill state is written only together with the fill itself (Trader.process_fills), so
         # a crash can never leave an order FILLED without its fill booked.
         accepted = Order(**{f: getattr(order, f) for f in Order.__slots__})  # type: ignore[attr-defined]
-        if not accepted.status.is_open and accepted.status is OrderStatus.FILLED:
+        if accepted.filled_qty > 0 or accepted.status is OrderStatus.FILLED:
+            # executed (in full, or in part before a MARKET order EXPIRED on a thin book):
+            # the row stays open until the fill poller books every fill; then the exchange's
+            # final status is written (`orderstate.record_exchange_state`)
             accepted.status, accepted.filled_qty, accepted.avg_price = OrderStatus.NEW, 0.0, 0.0
         self.store.update_order(accepted)
         if order.status.is_open:

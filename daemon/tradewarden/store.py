@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS fills (
     qty REAL NOT NULL,
     price REAL NOT NULL,
     fee REAL NOT NULL,
-    ts REAL NOT NULL
+    ts REAL NOT NULL,
+    fee_base REAL NOT NULL DEFAULT 0,
+    commission REAL NOT NULL DEFAULT 0,
+    commission_asset TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS trades (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -110,6 +113,15 @@ CREATE TABLE IF NOT EXISTS audit_head (
     ts REAL NOT NULL
 );
 """
+# columns added after the first release: (table, column, declaration) for older files
+MIGRATIONS = (
+    ("control_requests", "expires_at", "REAL"),
+    ("control_requests", "payload", "TEXT"),
+    ("resets", "scope", "TEXT"),
+    ("fills", "fee_base", "REAL NOT NULL DEFAULT 0"),
+    ("fills", "commission", "REAL NOT NULL DEFAULT 0"),
+    ("fills", "commission_asset", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 class StateError(Exception):
@@ -146,6 +158,9 @@ def fill_from_row(row: sqlite3.Row) -> Fill:
         price=row["price"],
         fee=row["fee"],
         ts=row["ts"],
+        fee_base=row["fee_base"],
+        commission=row["commission"],
+        commission_asset=row["commission_asset"],
     )
 
 
@@ -178,13 +193,11 @@ class Store:
             raise StateError(f"state database {self.path} is unusable: {exc}") from None
 
     def _migrate(self) -> None:
-        """Columns added since a state file may have been created."""
-        added = {"control_requests": ("expires_at REAL", "payload TEXT"), "resets": ("scope TEXT",)}
-        for table, columns in added.items():
+        """Columns added since a state file may have been created (`MIGRATIONS`)."""
+        for table, column, decl in MIGRATIONS:
             have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
-            for column in columns:
-                if column.split()[0] not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def close(self) -> None:
         with self._lock:
@@ -301,7 +314,9 @@ class Store:
         """Record a fill and the order's new fill state in one transaction."""
         with self.tx() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO fills (trade_id, client_order_id, bot, symbol, side,"
+                " qty, price, fee, ts, fee_base, commission, commission_asset)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     fill.trade_id,
                     fill.client_order_id,
@@ -312,6 +327,9 @@ class Store:
                     fill.price,
                     fill.fee,
                     fill.ts,
+                    fill.fee_base,
+                    fill.commission,
+                    fill.commission_asset,
                 ),
             )
             if cur.rowcount != 1:

@@ -11,10 +11,11 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 from tradewarden.audit import AuditLog
-from tradewarden.ledger import Ledger
+from tradewarden.ledger import DUST_KEY, Ledger
 from tradewarden.models import Fill, OrderRequest, OrderStatus, OrderType, Side, Tick
 from tradewarden.order_gate import OrderGate, Submission
 from tradewarden.risk.breakers import Observation, Reading
@@ -106,16 +107,60 @@ class Trader:
         )
         if tick.ts >= self._next_mark:
             self.mark_equity(tick.ts)
+        if tick.symbol not in self.ledger.dust:
+            self.learn_dust(tick.symbol)
         for bot in bots:
-            book = self.ledger.books[bot.name]
-            signal = bot.strategy.on_tick(tick, book.qty)
+            signal = bot.strategy.on_tick(tick, self.ledger.tradable(bot.name))
             if signal is not None:
                 self.place(bot, signal, tick.close)
 
+    # --- what can be sold -------------------------------------------------------------------
+    def _filters(self, symbol: str) -> Any:
+        filters = getattr(self.broker, "filters", None)
+        if filters is None:
+            return None
+        try:
+            return filters(symbol)
+        except Exception:  # noqa: BLE001 - no filters: the gateway still checks on submit
+            log.debug("no filters for %s", symbol)
+            return None
+
+    def learn_dust(self, symbol: str) -> None:
+        """What an exit rounded down to the lot step can leave (below the step or the
+        minimum quantity) is dust: flat for the strategy and for round trips. Kept in the
+        store so that every start replays the fills with the same thresholds."""
+        f = self._filters(symbol)
+        if f is None:
+            return
+        step = float(f.market_step or f.step)
+        min_qty = float(f.market_min_qty or f.min_qty)
+        dust = max(step, min_qty) * (1 - 1e-9)
+        if self.ledger.dust.get(symbol) != dust:
+            self.ledger.dust[symbol] = dust
+            self.store.put(DUST_KEY, self.ledger.dust)
+
+    def exit_qty(self, bot: Bot, held: float) -> float:
+        """How much of a long position to sell: what the ledger holds, but never more than
+        the exchange's free balance of the base asset (a commission taken from it, a
+        rounding), rounded down to the lot step."""
+        f = self._filters(bot.symbol)
+        base = f.base_asset if f is not None and f.base_asset else split_symbol(bot.symbol)[0]
+        free = self.risk.book.free.get(base) if self.risk.book.free else None
+        qty = held if free is None else min(held, free)
+        if f is not None:
+            step = f.market_step or f.step
+            if step:
+                dq = Decimal(repr(qty))
+                qty = float((dq / step).to_integral_value(rounding=ROUND_FLOOR) * step)
+        return max(0.0, qty)
+
     def place(self, bot: Bot, signal: Signal, price: float) -> Submission:
         book = self.ledger.books[bot.name]
+        state = getattr(self.broker, "symbol_status", lambda _s: None)(bot.symbol)
+        if state is not None and state != "TRADING":  # HALT / BREAK: /readyz says so
+            return Submission(None, error=f"{bot.symbol} is {state} on the exchange")
         if signal.side is Side.SELL and book.qty > 0:
-            qty = book.qty
+            qty = self.exit_qty(bot, book.qty)
         else:
             equity = max(0.0, book.equity(price))
             factor = self.ramp.factor if self.ramp is not None else 1.0
@@ -146,8 +191,12 @@ class Trader:
             order = self.store.get_order(fill.client_order_id)
             if order is not None:
                 was_open = order.status.is_open
-                order.filled_qty = min(order.qty, order.filled_qty + fill.qty)
-                order.avg_price = fill.price
+                done = min(order.qty, order.filled_qty + fill.qty)
+                if done > 0:  # volume-weighted over the order's fills (a thin book)
+                    order.avg_price = (
+                        order.avg_price * order.filled_qty + fill.price * fill.qty
+                    ) / (order.filled_qty + fill.qty)
+                order.filled_qty = done
                 if order.filled_qty >= order.qty - 1e-12:
                     order.status = OrderStatus.FILLED
                     if was_open and order.order_type is not OrderType.MARKET:
@@ -169,6 +218,8 @@ class Trader:
                     "qty": fill.qty,
                     "price": fill.price,
                     "fee": fill.fee,
+                    "commission": fill.commission,
+                    "commission_asset": fill.commission_asset,
                 },
                 ts=None,
             )
@@ -252,14 +303,23 @@ class Trader:
             cb(trip, actions)
 
     def _flatten(self, bots: list[Bot] | None = None) -> list[str]:
+        """Sell what each bot (all, or `bots`) actually holds (see `exit_qty`); dust that
+        cannot be sold stays."""
         closed = []
+        try:  # the free balance now, not as of the last fill: flatten what is held
+            self.refresh_balances()
+        except Exception:  # noqa: BLE001 - flatten with the last known balances
+            log.exception("balances unavailable before flatten")
         for bot in self.bots if bots is None else bots:
             book = self.ledger.books[bot.name]
             if book.qty <= 0:
                 continue
+            qty = self.exit_qty(bot, book.qty)
+            if qty <= self.ledger.dust.get(bot.symbol, 0.0):
+                continue
             price = self.prices.get(bot.symbol)
             req = OrderRequest(
-                bot=bot.name, symbol=bot.symbol, side=Side.SELL, qty=book.qty, directional=False
+                bot=bot.name, symbol=bot.symbol, side=Side.SELL, qty=qty, directional=False
             )
             sub = self.gate.submit(req, price)
             if sub.accepted:

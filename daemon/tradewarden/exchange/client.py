@@ -7,10 +7,14 @@ gateway talks to Binance. Per call it:
    they changed (a rotated key is used from the next request on, without restart);
 2. waits for the shared `RateLimiter` (queues, never exceeds);
 3. sends, then feeds the usage headers back to the limiter and the metrics hook;
-4. maps failures: 429/418 -> pause all requests + `RateLimitedError`; -1021 -> re-sync the
-   clock and send that request once more; -2014/-2015/-1022 -> `on_auth_error` +
-   `AuthError`; -1016 / 503 maintenance -> `ExchangeUnavailableError`; other 5xx, timeouts,
-   dropped connections -> `TransportError` (outcome unknown); other 4xx -> `BrokerError`.
+4. maps failures: 429/418 -> pause all requests + `RateLimitedError`, except 429 -1015
+   (too many new orders) which pauses new orders only; 403 (a WAF rule, rest-api.md) ->
+   back off all requests + `RateLimitedError`; -1021 -> re-sync the clock and send that
+   request once more; -2014/-2015/-1022 -> `on_auth_error` + `AuthError`; -1016 / 503
+   maintenance -> `ExchangeUnavailableError`; every other 5xx (JSON or an HTML page),
+   -1006/-1007 (errors.md: "execution status unknown"), timeouts, dropped connections ->
+   `TransportError`. Both are `OutcomeUnknownError`s: an order placement answered so is
+   resolved by query, never resent. Other 4xx -> `BrokerError`.
 """
 
 from __future__ import annotations
@@ -51,6 +55,10 @@ log = logging.getLogger(__name__)
 AUTH_CODES = frozenset({-2014, -2015, -1022})
 TIMESTAMP_CODE = -1021
 MAINTENANCE_CODE = -1016
+ORDER_RATE_CODE = -1015
+UNKNOWN_OUTCOME_CODES = frozenset({-1006, -1007})  # errors.md: execution status unknown
+WAF_STATUS = 403
+WAF_BACKOFF_S = 30.0
 _TS_RE = re.compile(r"(?:^|&)timestamp=(\d+)")
 _CALL = threading.local()  # per thread: the last response and the timestamp it was signed with
 
@@ -237,6 +245,23 @@ class ExchangeClient:
         status, code = int(exc.status_code), exc.code
         msg = str(exc.message or "")[:200]
         headers = getattr(exc.response, "headers", None)
+        if status == 429 and code == ORDER_RATE_CODE:
+            secs = self.limiter.pause_orders(_retry_after(headers))
+            log.error("too many new orders (-1015): new orders paused", extra={"seconds": secs})
+            return RateLimitedError(
+                f"{endpoint.name}: HTTP 429 (-1015) {msg}; new orders paused {secs:.0f}s",
+                code=ORDER_RATE_CODE,
+                retry_after=secs,
+            )
+        if status == WAF_STATUS:
+            secs = self.limiter.pause(_retry_after(headers) or WAF_BACKOFF_S, WAF_STATUS)
+            log.error("HTTP 403 (WAF): all requests paused", extra={"seconds": secs})
+            return RateLimitedError(
+                f"{endpoint.name}: HTTP 403 (web application firewall); all requests paused"
+                f" {secs:.0f}s",
+                code=WAF_STATUS,
+                retry_after=secs,
+            )
         if status in (418, 429):
             secs = self.limiter.pause(_retry_after(headers), status)
             if status == 418 and self._on_ban is not None:
@@ -254,6 +279,8 @@ class ExchangeClient:
             if self._on_auth_error is not None:
                 self._on_auth_error(code)
             return AuthError(f"{endpoint.name}: {msg}", code=code)
+        if code in UNKNOWN_OUTCOME_CODES:
+            return TransportError(f"{endpoint.name}: {msg} ({code})", code=code, status=status)
         lowered = msg.lower()
         if code == MAINTENANCE_CODE or (
             status == 503 and ("unavailable" in lowered or "maintenance" in lowered)

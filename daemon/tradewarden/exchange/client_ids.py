@@ -6,7 +6,9 @@
 - ``rand4``: 4 random hex chars, so two processes sharing a key cannot collide either.
 
 The id is recorded in SQLite with the intent before the request, and is what an unknown
-outcome is resolved by (``GET /api/v3/order?origClientOrderId=``).
+outcome is resolved by (``GET /api/v3/order?origClientOrderId=``). The `OrderGate` sends
+these ids and reconciliation recognises them with `is_ours` (one scheme). Rows written by
+releases before this scheme (``tw-<bot10>-<run6>-<n>``) are still recognised.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tradewarden.models import CLIENT_ORDER_ID_RE
 
 PREFIX = "tw"
 _OURS_RE = re.compile(r"^tw-([A-Za-z0-9]{1,8})-([0-9a-z]{1,13})-([0-9a-f]{4})$")
+_LEGACY_RE = re.compile(r"^tw-[A-Za-z0-9]{1,10}-[0-9a-f]{6}-[0-9]{1,12}$")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -55,7 +58,7 @@ def parse(client_order_id: str) -> ParsedId | None:
 
 
 def is_ours(client_order_id: str) -> bool:
-    return parse(client_order_id) is not None
+    return parse(client_order_id) is not None or bool(_LEGACY_RE.match(client_order_id))
 
 
 class ClientOrderIds:

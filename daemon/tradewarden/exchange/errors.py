@@ -59,8 +59,11 @@ class RateLimitedError(BrokerError):
         self.retry_after = retry_after
 
 
-class ExchangeUnavailableError(BrokerError):
-    """Maintenance or service unavailable (-1016 / 503): place no new orders, retry later."""
+class ExchangeUnavailableError(OutcomeUnknownError):
+    """Maintenance or service unavailable (-1016 / 503): place no new orders, retry later.
+
+    An `OutcomeUnknownError`: Binance documents every 5xx as "execution status UNKNOWN"
+    (rest-api.md), so an order placement answered this way is resolved by query."""
 
 
 class AuthError(BrokerError):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from tradewarden.broker import BrokerError
 from tradewarden.exchange import endpoints as ep
 from tradewarden.exchange.mapping import fill_from_trade, order_from_json
 from tradewarden.exchange.orderstate import QTY_EPS, record_exchange_state
@@ -38,6 +40,23 @@ class FillPoller:
         except Exception:  # noqa: BLE001 - fall back to the naming convention
             log.debug("no filters for %s; splitting the symbol name", symbol)
         return split_symbol(symbol)
+
+    def _valued(self, fill: Fill, quote: str) -> Fill:
+        """A commission paid in a third asset (BNB) valued in the quote asset at that
+        asset's last price (``<asset><quote>`` ticker), so that P&L includes it; left at 0
+        with a warning when there is no such market."""
+        try:
+            price = self.broker.ticker_price(f"{fill.commission_asset}{quote}")
+        except BrokerError as exc:
+            log.warning(
+                "commission in %s not valued (no %s%s price: %s)",
+                fill.commission_asset,
+                fill.commission_asset,
+                quote,
+                exc,
+            )
+            return fill
+        return replace(fill, fee=fill.commission * price)
 
     def poll(self) -> list[Fill]:
         b = self.broker
@@ -86,6 +105,8 @@ class FillPoller:
         out = []
         for t in trades:
             fill = fill_from_trade(t, local, base, quote)
+            if fill.commission and fill.commission_asset not in (base, quote):
+                fill = self._valued(fill, quote)
             if fill.trade_id in booked or fill.trade_id in returned:
                 continue
             returned[fill.trade_id] = fill.qty

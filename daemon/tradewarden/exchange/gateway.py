@@ -7,10 +7,19 @@ limiter -> POST /api/v3/order with our `newClientOrderId`. If no usable answer c
 by ``GET /api/v3/order?origClientOrderId=`` with back-off, within a bounded time:
 
 - the exchange knows it -> that order (its state goes to the store);
-- -2013 once ``timestamp + recvWindow`` has passed on the exchange's clock (it can no
-  longer accept that request) -> EXPIRED, never placed;
-- the exchange cannot be asked -> `OutcomeUnknownError`, row left UNKNOWN; reconciliation
-  resolves it later.
+- -2013 once ``timestamp + recvWindow + settings.order_expiry_margin_seconds`` has passed
+  on the exchange's clock -> EXPIRED. The margin (default 60 s) is there because Binance
+  checks recvWindow before the matching engine, not inside it, and reads are asynchronous:
+  an order can become visible well after its window. A verdict is remembered
+  (`orderstate.note_expired_verdict`) and reconciliation keeps asking about it for a while,
+  so an order that shows up after all is booked, not taken for a foreign one;
+- the exchange cannot be asked, or the margin has not passed within `resolve_timeout_s`
+  -> `OutcomeUnknownError`, row left UNKNOWN; reconciliation resolves it later.
+
+"No usable answer" is every 5xx (a JSON error, a 503 HTML page, -1016 maintenance) and
+-1006/-1007 (errors.md: execution status unknown): never REJECTED, never resent. -2026
+(an archived order: canceled or expired with no executed quantity) is answered from
+``myTrades`` instead of being left unknown.
 
 Two keys (least privilege): given `read_credentials`, every read — prices, exchangeInfo,
 account, open orders, order queries, trades — goes out with the read key and only order
@@ -36,7 +45,11 @@ from tradewarden.exchange.fillpoll import FillPoller
 from tradewarden.exchange.filters import SymbolFilters, filters_from_exchange_info
 from tradewarden.exchange.hooks import AuthErrorHook, CredentialProvider, ExchangeMetrics
 from tradewarden.exchange.mapping import balances_from_account, order_from_json
-from tradewarden.exchange.orderstate import record_exchange_state, record_status
+from tradewarden.exchange.orderstate import (
+    note_expired_verdict,
+    record_exchange_state,
+    record_status,
+)
 from tradewarden.exchange.ratelimit import (
     RateLimiter,
     limits_from_exchange_info,
@@ -57,6 +70,7 @@ log = logging.getLogger(__name__)
 
 NO_SUCH_ORDER = -2013
 CANCEL_REJECTED = -2011
+ORDER_ARCHIVED = -2026  # errors.md: canceled/expired with no executed qty, archived
 BAN_KEY = "exchange.banned_until"
 
 
@@ -78,7 +92,7 @@ class BinanceBroker:
         base_url: str | None = None,
         request_timeout_s: float = 10.0,
         resolve_timeout_s: float | None = None,
-        expiry_margin_s: float = 1.0,
+        expiry_margin_s: float | None = None,
         max_queue_s: float | None = 65.0,
         info_ttl_s: float = 3600.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -89,11 +103,15 @@ class BinanceBroker:
         self.name = "binance-testnet" if "testnet" in url else "binance"
         self.limiter = limiter or process_limiter()
         self.recv_window_ms = settings.recv_window_ms
+        if expiry_margin_s is None:
+            expiry_margin_s = settings.order_expiry_margin_seconds
         self.expiry_margin_ms = expiry_margin_s * 1000.0
+        # asked about synchronously for at most this long (the trader waits); a longer
+        # margin is left to reconciliation with the order's symbol blocked meanwhile
         self.resolve_timeout_s = (
             resolve_timeout_s
             if resolve_timeout_s is not None
-            else self.recv_window_ms / 1000.0 + expiry_margin_s + 10.0
+            else self.recv_window_ms / 1000.0 + min(expiry_margin_s, 5.0) + 10.0
         )
 
         def client_for(
@@ -150,6 +168,12 @@ class BinanceBroker:
             self._filters = filters_from_exchange_info(info)
             self._info_at = time.monotonic()
 
+    def _reload_info_quietly(self) -> None:
+        try:
+            self.load_exchange_info()
+        except BrokerError as exc:
+            log.warning("exchangeInfo reload failed: %s", exc)
+
     def _ensure_started(self) -> None:
         if not self.timesync.synced:
             self.reader.sync_time()
@@ -163,6 +187,13 @@ class BinanceBroker:
         if f is None:
             raise FilterRejectedError(FilterReject.UNKNOWN_SYMBOL, f"{symbol} is not listed")
         return f
+
+    def symbol_status(self, symbol: str) -> str | None:
+        """The symbol's status as of the last exchangeInfo (TRADING, HALT, BREAK...), or None
+        if not loaded; no request is made (reconciliation refreshes it)."""
+        with self._lock:
+            f = self._filters.get(symbol)
+        return f.status if f is not None else None
 
     def in_flight(self) -> frozenset[str]:
         """Client order ids whose submit is running right now in this process."""
@@ -243,8 +274,12 @@ class BinanceBroker:
                 created_at=intent.created_at,
             )
             return self._resolve(expected, float(sent), str(exc))
-        except BrokerError:
+        except BrokerError as exc:
             record_status(self.store, cid, OrderStatus.REJECTED)
+            if "market is closed" in str(exc).lower():
+                # the symbol left TRADING (enums.md: HALT, BREAK): learn it now, so the next
+                # order is refused before any request and /readyz says why
+                self._reload_info_quietly()
             raise
         order = order_from_json(answer, bot=req.bot)
         record_exchange_state(self.store, order)
@@ -289,6 +324,7 @@ class BinanceBroker:
                 return order
             if outcome == "absent" and self.timesync.server_ms() > expires_ms:
                 record_status(self.store, cid, OrderStatus.EXPIRED)
+                note_expired_verdict(self.store, cid)
                 expected.status = OrderStatus.EXPIRED
                 log.info("order never reached the exchange: EXPIRED", extra={"cid": cid})
                 return expected
@@ -331,7 +367,36 @@ class BinanceBroker:
         except BrokerError as exc:
             if exc.code == NO_SUCH_ORDER:
                 return None
+            if exc.code == ORDER_ARCHIVED:
+                return self._archived(symbol, client_order_id)
             raise
+
+    def _archived(self, symbol: str, client_order_id: str) -> dict[str, Any]:
+        """-2026: the order was canceled or expired with no executed quantity and archived
+        (errors.md). Its answer is built from the local row and, when its exchange order
+        id is known, what ``myTrades`` says was executed (nothing, per the docs)."""
+        row = self.store.get_order(client_order_id)
+        executed, quote = 0.0, 0.0
+        order_id = row.exchange_order_id if row is not None else None
+        if order_id is not None:
+            trades = self.reader.call(
+                ep.MY_TRADES_ORDER, "get_my_trades", symbol=symbol, orderId=int(order_id)
+            )
+            executed = sum(float(t["qty"]) for t in trades)
+            quote = sum(float(t["qty"]) * float(t["price"]) for t in trades)
+        log.info("order archived (-2026): settled from myTrades", extra={"cid": client_order_id})
+        return {
+            "symbol": symbol,
+            "clientOrderId": client_order_id,
+            "orderId": int(order_id) if order_id is not None else None,
+            "side": str(row.side) if row is not None else "BUY",
+            "type": str(row.order_type) if row is not None else "LIMIT",
+            "origQty": repr(row.qty) if row is not None else "0",
+            "price": repr(row.price or 0.0) if row is not None else "0",
+            "executedQty": repr(executed),
+            "cummulativeQuoteQty": repr(quote),
+            "status": "FILLED" if row is not None and executed >= row.qty - 1e-12 else "EXPIRED",
+        }
 
     def _bot_of(self, client_order_id: str) -> str:
         row = self.store.get_order(client_order_id)

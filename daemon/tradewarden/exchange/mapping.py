@@ -64,17 +64,21 @@ def trade_id(symbol: str, raw_id: Any) -> str:
 
 
 def fill_from_trade(js: Mapping[str, Any], order: Order, base: str, quote: str) -> Fill:
-    """A `myTrades` entry as a `Fill`. The fee is expressed in the quote asset (what the
-    ledger expects): a commission paid in the base asset is converted at the fill price;
-    one paid in a third asset (BNB) cannot be converted here and is reported as 0."""
+    """A `myTrades` entry as a `Fill`. Binance takes the commission from the asset received
+    unless BNB pays it (faqs_commission_faq.md). `fee` is it valued in the quote asset (a
+    base-asset commission converted at the fill price; one paid in a third asset such as
+    BNB has no price here and counts 0 in P&L); `fee_base` is what the base asset lost; the
+    raw `commission` and its asset are kept for balance reconciliation."""
     price = to_decimal(js["price"])
     qty = to_decimal(js["qty"])
     commission = to_decimal(js.get("commission", "0"))
-    asset = str(js.get("commissionAsset", quote))
+    asset = str(js.get("commissionAsset") or quote)
+    fee_base = Decimal(0)
     if asset == quote:
         fee = commission
     elif asset == base:
         fee = commission * price
+        fee_base = commission
     else:
         fee = Decimal(0)
     return Fill(
@@ -87,6 +91,9 @@ def fill_from_trade(js: Mapping[str, Any], order: Order, base: str, quote: str) 
         price=float(price),
         fee=float(fee),
         ts=float(js.get("time", 0)) / 1000.0,
+        fee_base=float(fee_base),
+        commission=float(commission),
+        commission_asset=asset,
     )
 
 

@@ -12,6 +12,7 @@ Read and write happen in one transaction, so a fill booked concurrently is never
 
 from __future__ import annotations
 
+import json
 import time
 
 from tradewarden.models import Order, OrderStatus
@@ -29,15 +30,21 @@ def status_to_store(remote: Order, booked_qty: float) -> OrderStatus:
 
 def record_exchange_state(store: Store, remote: Order) -> OrderStatus | None:
     """Apply `remote` to the row of the same client order id; returns the stored status
-    (None if the store has no such row).
+    (None if the store has no such row, or the row belongs to another exchange order id).
 
     Not fsynced: this row is a cache of the exchange's answer. If a power loss drops it, the
     row is back to PENDING/NEW and the next start resolves it by query (never by resending),
     so the submit path does not pay a second fsync after the intent's."""
     with store.tx(fsync=False) as db:
         cid = remote.client_order_id
-        if db.execute("SELECT 1 FROM orders WHERE client_order_id=?", (cid,)).fetchone() is None:
+        row = db.execute(
+            "SELECT exchange_order_id FROM orders WHERE client_order_id=?", (cid,)
+        ).fetchone()
+        if row is None:
             return None
+        known = row[0]
+        if known is not None and remote.exchange_order_id not in (None, known):
+            return None  # another order reusing our id (unique only among open orders)
         booked = db.execute(
             "SELECT COALESCE(SUM(qty), 0) FROM fills WHERE client_order_id=?", (cid,)
         ).fetchone()[0]
@@ -59,3 +66,35 @@ def record_status(store: Store, client_order_id: str, status: OrderStatus) -> No
             "UPDATE orders SET status=?, updated_at=? WHERE client_order_id=?",
             (str(status), time.time(), client_order_id),
         )
+
+
+EXPIRED_VERDICTS_KEY = "exchange.expired_verdicts"
+
+
+def note_expired_verdict(store: Store, client_order_id: str) -> None:
+    """Remember that *we* concluded EXPIRED for this order (the exchange did not know it
+    past recvWindow + margin), so that reconciliation keeps asking about it for a while and
+    books it if it shows up after all, instead of calling it foreign."""
+    with store.tx() as db:
+        row = db.execute("SELECT value FROM kv WHERE key=?", (EXPIRED_VERDICTS_KEY,)).fetchone()
+        verdicts = json.loads(row[0]) if row else {}
+        if not isinstance(verdicts, dict):
+            verdicts = {}
+        verdicts[client_order_id] = time.time()
+        store._put(db, EXPIRED_VERDICTS_KEY, verdicts)
+
+
+def expired_verdicts(store: Store) -> dict[str, float]:
+    """Client order id -> wall time of our EXPIRED verdict."""
+    got = store.get(EXPIRED_VERDICTS_KEY)
+    return {str(k): float(v) for k, v in got.items()} if isinstance(got, dict) else {}
+
+
+def forget_expired_verdicts(store: Store, client_order_ids: set[str]) -> None:
+    if not client_order_ids:
+        return
+    verdicts = expired_verdicts(store)
+    store.put(
+        EXPIRED_VERDICTS_KEY,
+        {c: t for c, t in verdicts.items() if c not in client_order_ids},
+    )

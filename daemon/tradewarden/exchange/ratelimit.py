@@ -178,6 +178,7 @@ class RateLimiter:
         self._buckets: dict[tuple[LimitKind, int], _Bucket] = {}
         self._paused_until = 0.0
         self._pause_status: int | None = None
+        self._orders_paused_until = 0.0  # -1015: new orders only; reads and cancels go on
         self.configure(limits)
 
     # --- configuration ----------------------------------------------------------------------
@@ -233,6 +234,14 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self.clock.now()
+                orders_wait = self._orders_paused_until - now
+                if orders > 0 and orders_wait > 0:
+                    # refused at once: a queued order would hold up the reads behind it
+                    raise RateLimitedError(
+                        f"new orders paused after -1015 for another {orders_wait:.1f}s",
+                        code=-1015,
+                        retry_after=orders_wait,
+                    )
                 wait = self._paused_until - now
                 status = self._pause_status if wait > 0 else None
                 if wait <= 0:
@@ -300,6 +309,18 @@ class RateLimiter:
                 self._paused_until = until
                 self._pause_status = status
         return secs
+
+    def pause_orders(self, seconds: float | None) -> float:
+        """Stop new orders only (-1015 TOO_MANY_ORDERS, errors.md) for `seconds`; reads and
+        cancels go on. Returns the pause."""
+        secs = self.default_retry_after if seconds is None or seconds <= 0 else float(seconds)
+        with self._lock:
+            self._orders_paused_until = max(self._orders_paused_until, self.clock.now() + secs)
+        return secs
+
+    def orders_paused_for(self) -> float:
+        with self._lock:
+            return max(0.0, self._orders_paused_until - self.clock.now())
 
     def paused_for(self) -> float:
         with self._lock:

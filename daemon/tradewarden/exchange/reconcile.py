@@ -3,16 +3,26 @@
 Run at start and every `settings.reconcile_interval_seconds`. One run:
 
 1. reads the account balances (free + locked) first, then the exchange's open orders;
-2. an open order on the exchange that the store does not know is *unknown on exchange*
-   (someone else trades this account); ours are written to their rows;
+2. an open order on the exchange is ours only if its client order id is one of ours
+   (`client_ids.is_ours`), the store has that row, and symbol, side, type and exchange
+   order id agree with it; and a row that is closed may not reappear open, unless it was
+   closed by our own EXPIRED verdict (an order that became visible late). Anything else
+   is *unknown on exchange* (someone else trades this account, or reuses one of our
+   closed ids: clientOrderId is unique only among open orders); ours are written to rows;
+2b. orders we judged EXPIRED ourselves (never seen past recvWindow + margin) are asked
+   about again for `VERDICT_HORIZON_S`: one that shows up after all is written to its row
+   and its fills are booked like any other (see `orderstate.note_expired_verdict`);
 3. every local open order the exchange does not list is asked for by client order id:
    known -> its state is written (a fill, a cancel: not a mismatch); unknown and the row is
    NEW/PARTIALLY_FILLED -> *missing on exchange*; unknown and the row is PENDING/UNKNOWN
-   -> EXPIRED once that request can no longer land (timestamp + recvWindow passed);
+   -> EXPIRED (a verdict remembered, see 2b); both only once the request can no longer
+   land and reads had time to show it (timestamp + recvWindow + the expiry margin);
    resolved PENDING/UNKNOWN orders are listed in `resolved_unknowns`;
 4. balances, only when every executed quantity is booked ("settled"): the expected
    balance of each asset of our symbols is the balance seen at the last settled run plus
-   our fills booked since (fees may come off either asset of the fill); a difference
+   our fills booked since, each less its commission in the asset it was taken from
+   (the received asset, or BNB; fills booked before commissions were recorded may have
+   paid it from either asset of the fill); a difference
    beyond `settings.balance_tolerance` (relative) is checked once more with fresh
    balances, then reported. The first settled run only takes the baseline.
 
@@ -33,7 +43,15 @@ from typing import Any
 
 from tradewarden.broker import Broker, BrokerError
 from tradewarden.config import Settings
-from tradewarden.exchange.orderstate import QTY_EPS, record_exchange_state, record_status
+from tradewarden.exchange.client_ids import is_ours
+from tradewarden.exchange.orderstate import (
+    QTY_EPS,
+    expired_verdicts,
+    forget_expired_verdicts,
+    note_expired_verdict,
+    record_exchange_state,
+    record_status,
+)
 from tradewarden.models import Order, OrderStatus, Side
 from tradewarden.risk.checks import split_symbol
 from tradewarden.store import Store
@@ -42,6 +60,20 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_KEY = "exchange.reconcile.balances"
 UNRESOLVED = frozenset({OrderStatus.PENDING, OrderStatus.UNKNOWN})
+FEE_ASSET = "BNB"
+VERDICT_HORIZON_S = 3600.0  # how long an order we judged EXPIRED is still asked about
+
+
+def same_order(local: Order, remote: Order) -> bool:
+    """`remote` is the exchange's view of our row `local` (not another order reusing its
+    client order id): symbol, side, type and, once known, the exchange order id agree."""
+    return (
+        is_ours(local.client_order_id)
+        and local.symbol == remote.symbol
+        and local.side is remote.side
+        and local.order_type is remote.order_type
+        and (local.exchange_order_id is None or local.exchange_order_id == remote.exchange_order_id)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +151,15 @@ class Reconciler:
         on_event: Callable[[ReconcileReport], None],
         *,
         wall: Callable[[], float] = time.time,
-        expiry_margin_s: float = 1.0,
+        expiry_margin_s: float | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
         self.settings = settings
         self.on_event = on_event
         self._wall = wall
+        if expiry_margin_s is None:
+            expiry_margin_s = settings.order_expiry_margin_seconds
         self._margin_ms = expiry_margin_s * 1000.0
         self._started_ms = wall() * 1000.0
         self._stop = threading.Event()
@@ -180,17 +214,52 @@ class Reconciler:
         resolved: list[Order] = []
         missing: list[Order] = []
         settled = True
+        verdicts = expired_verdicts(self.store)
+        late: set[str] = set()
         for r in remote_open:
             local = self.store.get_order(r.client_order_id)
-            if local is None:
+            if local is None or not same_order(local, r):
                 unknown.append(r)
                 continue
             if r.client_order_id in busy:
                 settled = False
                 continue
+            if not local.status.is_open:
+                if r.client_order_id not in verdicts or local.exchange_order_id is not None:
+                    unknown.append(r)  # a closed order of ours reappears open
+                    continue
+                late.add(r.client_order_id)  # shown late: ours after all
+                settled = False
             record_exchange_state(self.store, r)
-            if local.status in UNRESOLVED:
+            if local.status in UNRESOLVED or r.client_order_id in late:
                 resolved.append(r)
+        for cid, at in verdicts.items():
+            if cid in late or cid in busy:
+                continue
+            if self._wall() - at > VERDICT_HORIZON_S:
+                late.add(cid)  # asked about long enough: forget it
+                continue
+            lo = self.store.get_order(cid)
+            if lo is None or lo.status is not OrderStatus.EXPIRED:
+                late.add(cid)
+                continue
+            try:
+                remote = self.broker.query(lo.symbol, cid)
+            except BrokerError as exc:
+                log.warning("reconcile: cannot query %s: %s", cid, exc)
+                settled = False
+                continue
+            if remote is None:
+                continue
+            late.add(cid)
+            if not same_order(lo, remote):
+                continue  # another order under that id; listed as foreign if it is open
+            log.warning("order judged EXPIRED showed up after all", extra={"cid": cid})
+            record_exchange_state(self.store, remote)
+            resolved.append(remote)
+            if remote.filled_qty > self._booked(cid) + QTY_EPS:
+                settled = False
+        forget_expired_verdicts(self.store, late)
         for lo in self.store.open_orders():
             cid = lo.client_order_id
             if cid in busy:
@@ -212,13 +281,16 @@ class Reconciler:
                 if remote.filled_qty > self._booked(cid) + QTY_EPS:
                     settled = False
                 continue
+            if not self._can_no_longer_land(lo):
+                # reads are asynchronous (an accepted order may not be visible yet): not
+                # EXPIRED, and not missing, before recvWindow + the expiry margin
+                settled = False
+                continue
             if lo.status in UNRESOLVED:
-                if self._can_no_longer_land(lo):
-                    record_status(self.store, cid, OrderStatus.EXPIRED)
-                    lo.status = OrderStatus.EXPIRED
-                    resolved.append(lo)
-                else:
-                    settled = False
+                record_status(self.store, cid, OrderStatus.EXPIRED)
+                note_expired_verdict(self.store, cid)
+                lo.status = OrderStatus.EXPIRED
+                resolved.append(lo)
                 continue
             missing.append(lo)
         mismatches: list[BalanceMismatch] = []
@@ -282,6 +354,8 @@ class Reconciler:
 
     def _check_balances(self, actual: dict[str, float]) -> list[BalanceMismatch]:
         assets = {a for s in self.settings.symbols for a in self._assets_of(s)}
+        if actual.get(FEE_ASSET):  # BNB held pays commissions (when enabled): watch it too
+            assets.add(FEE_ASSET)
         mark = self._fill_mark()
         snap = self.store.get(SNAPSHOT_KEY)
         now_balances = {a: float(actual.get(a, 0.0)) for a in sorted(assets)}
@@ -293,7 +367,8 @@ class Reconciler:
         expected: dict[str, float] = defaultdict(float, snap.get("balances", {}))
         slack: dict[str, float] = defaultdict(float)
         rows = self.store.query(
-            "SELECT symbol, side, qty, price, fee FROM fills WHERE rowid > ? AND rowid <= ?",
+            "SELECT symbol, side, qty, price, fee, commission, commission_asset FROM fills"
+            " WHERE rowid > ? AND rowid <= ?",
             (int(snap.get("mark", 0)), mark),
         )
         for r in rows:
@@ -302,8 +377,12 @@ class Reconciler:
             sign = 1.0 if Side(r["side"]) is Side.BUY else -1.0
             expected[base] += sign * qty
             expected[quote] -= sign * qty * price
-            slack[base] += fee / price if price > 0 else 0.0
-            slack[quote] += fee
+            if r["commission_asset"]:  # exactly what the exchange took, from that asset
+                expected[r["commission_asset"]] -= float(r["commission"])
+                assets.add(r["commission_asset"])
+            else:  # booked before commissions were recorded: from either asset
+                slack[base] += fee / price if price > 0 else 0.0
+                slack[quote] += fee
         tol_rel = self.settings.balance_tolerance
         out = []
         for asset in sorted(assets | set(expected)):

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manual-clock", action="store_true")
     parser.add_argument("--auto-step-ms", type=int, default=None)
     parser.add_argument("--weight-limit", type=int, default=6000)
+    parser.add_argument(
+        "--kind", action="store_true", help="no fee, an infinite book (default: Binance's world)"
+    )
     args = parser.parse_args(argv)
     fake = FakeBinance(
         api_key=args.api_key,
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         manual_clock=args.manual_clock,
         auto_step_ms=args.auto_step_ms,
         weight_limit=args.weight_limit,
+        kind=args.kind,
         host=args.host,
         port=args.port,
     )

@@ -22,10 +22,23 @@ kind                        effect (parameters, defaults)
                             (default 120 s); nothing is handled
 ``maintenance``             answer HTTP 503 code -1016 "This service is no longer available."
                             (``msg`` overrides, e.g. "Service unavailable"); nothing handled
+``html_503_after_accept``   handle the request fully (an order IS booked), then answer HTTP 503
+                            with an HTML "Service Temporarily Unavailable" page (not JSON)
+``code_after_accept``       handle the request fully (order booked), then answer ``{"code":
+                            code, "msg": ...}`` with ``code`` -1006 or -1007 (default -1007,
+                            errors.md: "execution status unknown") and HTTP ``status`` (default
+                            500; Binance does not document it: any 4xx/5xx is allowed)
+``late_visible``            handle the request fully and answer it; the order it booked is
+                            not shown to reads (GET order -> -2013, openOrders, myTrades) until
+                            ``seconds`` (default 5) have passed on the limits clock (manual
+                            clock: `advance_clock`); it fills and can be cancelled meanwhile
+``waf_403``                 answer HTTP 403 with an HTML page (rest-api.md: a WAF rule was
+                            violated); nothing is handled
 ==========================  ===================================================================
 
 Faults never apply to the ``/_control`` API. Several faults may hit one request: latency
-and skew add up; the first of drop/maintenance/ban wins; then after-accept ones.
+and skew add up; the first of drop/maintenance/ban/waf_403 wins; then after-accept ones
+(timeout, then html_503, then code, then error); ``late_visible`` combines with any.
 """
 
 from __future__ import annotations
@@ -41,6 +54,10 @@ FAULT_KINDS = (
     "clock_skew",
     "ban",
     "maintenance",
+    "html_503_after_accept",
+    "code_after_accept",
+    "late_visible",
+    "waf_403",
 )
 
 
@@ -86,6 +103,13 @@ def make_fault(spec: dict[str, Any]) -> Fault:
     path = spec.pop("path", None)
     if kind == "error_after_accept" and int(spec.get("status", 503)) not in {500, 502, 503, 504}:
         raise ValueError("error_after_accept status must be 500, 502, 503 or 504")
+    if kind == "code_after_accept":
+        if int(spec.get("code", -1007)) not in {-1006, -1007}:
+            raise ValueError("code_after_accept code must be -1006 or -1007")
+        if not 400 <= int(spec.get("status", 500)) <= 599:
+            raise ValueError("code_after_accept status must be a 4xx or 5xx")
+    if kind == "late_visible" and float(spec.get("seconds", 5)) <= 0:
+        raise ValueError("late_visible seconds must be > 0")
     return Fault(
         kind=kind,
         path=path,

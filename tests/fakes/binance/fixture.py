@@ -8,6 +8,12 @@
         fx.fault("error_after_accept", path="/api/v3/order", method="POST", status=503)
         fx.set_price_path("BTCUSDT", [30000, 29900, 29800]); fx.step()
 
+Binance's world is the default (0.1% commission from the received asset, a finite book
+that MARKET orders walk and can run out of, partial LIMIT fills over steps; see
+`matching`). A test that needs a kinder exchange says so: ``FakeBinance(kind=True)`` (no
+fee, an infinitely deep book at one price), or one part alone (``fee_rate=0``,
+``book_levels=None``).
+
 The methods call the server's `control` directly (the same code behind the HTTP
 ``/_control/...`` API, under the server's lock), so they are thread-safe and a by-hand
 server (``python -m tests.fakes.binance``) is driven the same way with curl.
@@ -25,6 +31,8 @@ from tests.fakes.binance.limits import LimitConfig
 from tests.fakes.binance.server import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
+    DEFAULT_KIND,
+    UNSET,
     FakeBinanceServer,
     key_fingerprint,
 )
@@ -51,12 +59,24 @@ class FakeBinance:
         sapi_weight_limit: int = 12_000,
         ban_after: int = 5,
         ban_seconds: int = 120,
-        fee_rate: float = 0.0,
+        kind: bool = DEFAULT_KIND,
+        fee_rate: float = UNSET,
+        bnb_fees: bool = False,
+        bnb_price: float = 600.0,
+        book_levels: int | None = UNSET,
+        archive_after_s: float = 90 * 86_400,
         auto_step_ms: int | None = None,
         restrictions: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        """`kind`: the kind world (no fee, infinite book at one price) instead of Binance's;
+        `fee_rate`: commission rate (world default: 0.001, kind 0); `bnb_fees`: pay the
+        commission in BNB (25% off) while the BNB balance covers it; `bnb_price`: BNB in
+        quote units when no BNB<quote> symbol is configured; `book_levels`: levels a side
+        of the finite book (world default 10; None = infinitely deep at the current price;
+        per symbol ``depth_qty`` = qty per level, ``book_gap_ticks`` = ticks between
+        levels); `archive_after_s`: closed unfilled orders older than this answer -2026."""
         self.api_key = api_key
         self.api_secret = api_secret
         self.host = host
@@ -76,7 +96,12 @@ class FakeBinance:
                 ban_after=ban_after,
                 ban_seconds=ban_seconds,
             ),
+            kind=kind,
             fee_rate=fee_rate,
+            bnb_fees=bnb_fees,
+            bnb_price=bnb_price,
+            book_levels=book_levels,
+            archive_after_s=archive_after_s,
             auto_step_ms=auto_step_ms,
             restrictions=restrictions,
         )
@@ -245,6 +270,15 @@ class FakeBinance:
     def set_balances(self, balances: dict[str, float]) -> None:
         """Set free balances (locked amounts are left alone)."""
         self.control("set_balances", dict(balances))
+
+    def set_symbol_status(self, symbol: str, status: str) -> None:
+        """TRADING, HALT, BREAK, END_OF_DAY or CANCEL_ONLY: exchangeInfo shows it; new
+        orders on a symbol not TRADING get -2010 "Market is closed." and nothing fills."""
+        self.control("symbol_status", {"symbol": symbol, "status": status})
+
+    def archive_orders(self, order_ids: list[int]) -> None:
+        """GET order on these (closed) orders answers -2026 from now on."""
+        self.control("archive_orders", {"order_ids": list(order_ids)})
 
     def place_foreign_order(self, symbol: str, side: str, qty: float, price: float) -> dict:
         """A LIMIT GTC order placed "by someone else" on this account (clientOrderId

@@ -2,21 +2,38 @@
 
 Pure state, no HTTP and no locking (the server holds one lock around every call).
 Every number is a `Decimal`; JSON shows them as Binance does, strings with 8 decimals.
+Documented Binance behaviour is cited from its spot API docs (``binance-spot-api-docs``:
+``faqs/market_orders_faq.md``, ``faqs/commission_faq.md``, ``faqs/stp_faq.md``,
+``filters.md``, ``errors.md``, ``enums.md``).
 
-Price model: each symbol has a *current price* and an optional scripted *price path*.
-``set_price_path(symbol, [p0, p1, ...])`` makes p0 current at once; each ``step()`` moves
-to the next entry (the last one stays current, or the path wraps if ``loop``). After every
-price change the open LIMIT orders of that symbol are matched:
+Price model: each symbol has a *current price* (the last trade price) and an optional
+scripted *price path*. ``set_price_path(symbol, [p0, p1, ...])`` makes p0 current at once;
+each ``step()`` moves to the next entry (the last one stays current, or the path wraps if
+``loop``). After every price change and every step the book refills and the open LIMIT
+orders of that symbol are matched.
 
-- a MARKET order fills in full at the current price (taker);
-- a LIMIT order whose price is marketable when placed (BUY at or above the current price,
-  SELL at or below) fills at once at the current price (taker); an IOC/FOK order that is
-  not marketable is EXPIRED instead of resting;
-- a resting LIMIT BUY fills at its own price as soon as the price reaches it or goes below
-  (the path crossed it); a SELL when the price reaches it or goes above (maker).
+The book (``book_levels`` levels a side; ``None`` = the kind world: one level at the
+current price, infinitely deep): asks at ``price + gap*i``, bids at ``price - gap*(i+1)``
+(``gap`` = ``book_gap_ticks`` ticks), each ``depth_qty`` deep. Consumed liquidity stays
+consumed until the next price change/step.
 
-Fills are always complete (no partial fills). Commission is ``fee_rate`` of what is
-received, in the received asset (0 by default).
+- a MARKET order walks the book (one ``fills`` entry per level); when the book runs out it
+  ends EXPIRED with ``executedQty < origQty`` (``market_orders_faq.md``);
+- a LIMIT order that is marketable when placed walks the book up to its limit price; the
+  rest rests (GTC, PARTIALLY_FILLED), expires (IOC) - a FOK that cannot fill in full
+  expires with no fill;
+- a resting LIMIT BUY fills at its own price when the price reaches it or goes below (a
+  SELL: reaches it or goes above), at most ``depth_qty`` per price change/step (maker), so
+  a large order fills over several steps;
+- our own resting orders sit in the book at their price: a taker reaching one applies its
+  ``selfTradePreventionMode`` (``stp_faq.md``): EXPIRE_TAKER/EXPIRE_MAKER/EXPIRE_BOTH
+  expire the order(s) with status EXPIRED_IN_MATCH, NONE trades with itself;
+- a symbol not TRADING refuses new orders (-2010 "Market is closed.") and matches nothing.
+
+Commission (``commission_faq.md``): ``fee_rate`` of what is received, in the received
+asset (BUY: base; SELL: quote). With ``bnb_fees`` it is paid in BNB at a 25% discount
+while the free BNB balance covers it (price: the ``BNB<quote>`` symbol if there is one,
+else ``bnb_price``), else in full from the received asset.
 """
 
 from __future__ import annotations
@@ -62,6 +79,14 @@ KLINE_INTERVALS_MS = {
     "1w": 604_800_000,
 }
 ZERO = Decimal(0)
+# enums.md "Symbol status"; stp_faq.md (DECREMENT/TRANSFER are not modelled)
+SYMBOL_STATUSES = ("TRADING", "END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY")
+STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
+CLOSED_UNFILLED = {"CANCELED", "EXPIRED", "EXPIRED_IN_MATCH"}
+# rest-api.md "Query Commission Rates": the standard commission is multiplied by `discount`
+# when BNB pays it (0.75 = 25% off)
+BNB_DISCOUNT = Decimal("0.75")
+ARCHIVE_AFTER_MS = 90 * 86_400_000  # errors.md -2026: "... over 90 days ago ..."
 
 
 class BinanceError(Exception):
@@ -155,7 +180,19 @@ class SymbolSpec:
     notional_filter: str  # "NOTIONAL" | "MIN_NOTIONAL" | "BOTH"
     depth_qty: Decimal
     kline_volume: Decimal
+    book_gap: Decimal = ZERO  # price distance between book levels (0: one tick)
+    avg_price_mins: int = 5
+    market_min_qty: Decimal = ZERO
+    market_max_qty: Decimal = Decimal(100)
+    market_step: Decimal = ZERO
+    bid_up: Decimal = Decimal(5)
+    bid_down: Decimal = Decimal("0.2")
+    ask_up: Decimal = Decimal(5)
+    ask_down: Decimal = Decimal("0.2")
+    max_num_orders: int = 200
     status: str = "TRADING"
+    used_asks: dict[int, Decimal] = field(default_factory=dict)  # level -> qty taken
+    used_bids: dict[int, Decimal] = field(default_factory=dict)
     path: list[Decimal] = field(default_factory=list)
     path_index: int = 0
     path_loop: bool = False
@@ -192,7 +229,17 @@ class SymbolSpec:
             notional_filter=kind,
             depth_qty=dec(cfg.get("depth_qty", 1.0)),
             kline_volume=dec(cfg.get("kline_volume", 1.0)),
-            status=str(cfg.get("status", "TRADING")),
+            book_gap=tick * int(cfg.get("book_gap_ticks", 1)),
+            avg_price_mins=int(cfg.get("avg_price_mins", 5)),
+            market_min_qty=dec(cfg.get("market_min_qty", cfg.get("min_qty", step))),
+            market_max_qty=dec(cfg.get("market_max_qty", 100)),
+            market_step=dec(cfg.get("market_step", step)),
+            bid_up=dec(cfg.get("bid_multiplier_up", 5)),
+            bid_down=dec(cfg.get("bid_multiplier_down", 0.2)),
+            ask_up=dec(cfg.get("ask_multiplier_up", 5)),
+            ask_down=dec(cfg.get("ask_multiplier_down", 0.2)),
+            max_num_orders=int(cfg.get("max_num_orders", 200)),
+            status=_symbol_status(str(cfg.get("status", "TRADING"))),
         )
 
     def filters(self) -> list[dict[str, Any]]:
@@ -204,11 +251,26 @@ class SymbolSpec:
                 "tickSize": fmt(self.tick),
             },
             {
+                "filterType": "PERCENT_PRICE_BY_SIDE",
+                "bidMultiplierUp": str(self.bid_up),
+                "bidMultiplierDown": str(self.bid_down),
+                "askMultiplierUp": str(self.ask_up),
+                "askMultiplierDown": str(self.ask_down),
+                "avgPriceMins": self.avg_price_mins,
+            },
+            {
                 "filterType": "LOT_SIZE",
                 "minQty": fmt(self.min_qty),
                 "maxQty": fmt(self.max_qty),
                 "stepSize": fmt(self.step),
             },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": fmt(self.market_min_qty),
+                "maxQty": fmt(self.market_max_qty),
+                "stepSize": fmt(self.market_step),
+            },
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": self.max_num_orders},
         ]
         if self.notional_filter in {"MIN_NOTIONAL", "BOTH"}:
             out.append(
@@ -216,7 +278,7 @@ class SymbolSpec:
                     "filterType": "MIN_NOTIONAL",
                     "minNotional": fmt(self.min_notional),
                     "applyToMarket": True,
-                    "avgPriceMins": 5,
+                    "avgPriceMins": self.avg_price_mins,
                 }
             )
         if self.notional_filter in {"NOTIONAL", "BOTH"}:
@@ -227,7 +289,7 @@ class SymbolSpec:
                     "applyMinToMarket": True,
                     "maxNotional": fmt(self.max_notional),
                     "applyMaxToMarket": False,
-                    "avgPriceMins": 5,
+                    "avgPriceMins": self.avg_price_mins,
                 }
             )
         return out
@@ -257,8 +319,50 @@ class SymbolSpec:
             "permissions": [],
             "permissionSets": [["SPOT"]],
             "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-            "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER"],
+            "allowedSelfTradePreventionModes": list(STP_MODES),
         }
+
+    def avg_price(self, now: int) -> Decimal:
+        """The average price over the last ``avg_price_mins`` minutes (0: the last price),
+        time-weighted over the price history (the fake has no market trades to weigh)."""
+        if self.avg_price_mins <= 0 or not self.history:
+            return self.price
+        start = now - self.avg_price_mins * 60_000
+        i = bisect.bisect_right(self.history, start, key=lambda h: h[0])
+        # before the history starts the first known price held (the fake's "forever")
+        points = [(start, self.price_at(start))]
+        points += [h for h in self.history[i:] if h[0] <= now]
+        total = ZERO
+        weight = 0
+        for (t0, p0), (t1, _) in zip(points, [*points[1:], (now, self.price)], strict=True):
+            span = max(t1 - t0, 0)
+            total += p0 * span
+            weight += span
+        if weight == 0:
+            return self.price
+        return (total / weight).quantize(Decimal("0.00000001"))
+
+    def asks(self, levels: int | None) -> list[tuple[int, Decimal, Decimal | None]]:
+        """(level, price, qty left; None = unlimited) from the best ask up."""
+        if levels is None:
+            return [(0, self.price, None)]
+        gap = self.book_gap or self.tick
+        return [
+            (i, self.price + gap * i, self.depth_qty - self.used_asks.get(i, ZERO))
+            for i in range(levels)
+        ]
+
+    def bids(self, levels: int | None) -> list[tuple[int, Decimal, Decimal | None]]:
+        """(level, price, qty left; None = unlimited) from the best bid down."""
+        if levels is None:
+            return [(0, self.price, None)]
+        gap = self.book_gap or self.tick
+        out = []
+        for i in range(levels):
+            price = self.price - gap * (i + 1)
+            if price > 0:
+                out.append((i, price, self.depth_qty - self.used_bids.get(i, ZERO)))
+        return out
 
     def price_at(self, ms: int) -> Decimal:
         """The price in effect at server time `ms` (the first known price before history)."""
@@ -327,6 +431,10 @@ class Order:
     locked: Decimal = ZERO  # what is still locked for this order, in the spent asset
     fills: list[Fill] = field(default_factory=list)
     foreign: bool = False
+    stp_mode: str = "EXPIRE_MAKER"
+    prevented_qty: Decimal = ZERO
+    visible_at: int = 0  # limits-clock ms before which reads do not show it (late_visible)
+    archived: bool = False  # forced by the control API (see Exchange.is_archived)
 
     @property
     def is_open(self) -> bool:
@@ -355,8 +463,14 @@ class Order:
             "type": self.type,
             "side": self.side,
             "workingTime": self.time,
-            "selfTradePreventionMode": "EXPIRE_MAKER",
+            **self._stp_json(),
         }
+
+    def _stp_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"selfTradePreventionMode": self.stp_mode}
+        if self.prevented_qty:
+            out["preventedQuantity"] = fmt(self.prevented_qty)
+        return out
 
     def query_json(self) -> dict[str, Any]:
         """The shape of ``GET /api/v3/order`` and ``openOrders`` entries."""
@@ -377,7 +491,7 @@ class Order:
             "isWorking": True,
             "workingTime": self.time,
             "origQuoteOrderQty": fmt(self.orig_quote_qty),
-            "selfTradePreventionMode": "EXPIRE_MAKER",
+            **self._stp_json(),
         }
 
     def cancel_json(self, cancel_client_id: str, now: int) -> dict[str, Any]:
@@ -397,8 +511,14 @@ class Order:
             "timeInForce": self.time_in_force,
             "type": self.type,
             "side": self.side,
-            "selfTradePreventionMode": "EXPIRE_MAKER",
+            **self._stp_json(),
         }
+
+
+def _symbol_status(status: str) -> str:
+    if status not in SYMBOL_STATUSES:
+        raise ValueError(f"symbol status must be one of {', '.join(SYMBOL_STATUSES)}, not {status}")
+    return status
 
 
 def random_client_id(prefix: str = "") -> str:
@@ -414,6 +534,10 @@ class Exchange:
         balances: dict[str, float],
         *,
         fee_rate: float = 0.0,
+        bnb_fees: bool = False,
+        bnb_price: float = 600.0,
+        book_levels: int | None = None,
+        archive_after_ms: int = ARCHIVE_AFTER_MS,
         start_ms: int = 0,
     ) -> None:
         self.symbols: dict[str, SymbolSpec] = {}
@@ -422,6 +546,12 @@ class Exchange:
             spec.history.append((start_ms, spec.price))
             self.symbols[name] = spec
         self.fee_rate = dec(fee_rate)
+        self.bnb_fees = bnb_fees
+        self.bnb_price = dec(bnb_price)
+        if book_levels is not None and book_levels < 1:
+            raise ValueError("book_levels must be >= 1 (or None: an infinite book)")
+        self.book_levels = book_levels
+        self.archive_after_ms = archive_after_ms
         self.free: dict[str, Decimal] = {}
         self.locked: dict[str, Decimal] = {}
         for spec in self.symbols.values():
@@ -473,6 +603,17 @@ class Exchange:
             o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)
         ]
 
+    def is_archived(self, order: Order, now: int) -> bool:
+        """errors.md -2026: canceled or expired with no executed qty, closed longer than the
+        archive window ago (90 days on Binance) - or archived by the control API."""
+        if order.archived:
+            return True
+        return (
+            order.status in CLOSED_UNFILLED
+            and order.executed_qty == 0
+            and now - order.update_time > self.archive_after_ms
+        )
+
     # ------------------------------------------------------------------ balances
     def balance_rows(self, omit_zero: bool = False) -> list[dict[str, str]]:
         rows = []
@@ -486,6 +627,9 @@ class Exchange:
     def set_balance(self, asset: str, free: float) -> None:
         self.free[asset] = dec(free)
         self.locked.setdefault(asset, ZERO)
+
+    def set_status(self, symbol: str, status: str) -> None:
+        self.spec(symbol).status = _symbol_status(status)
 
     # ------------------------------------------------------------------ orders
     def validate_order(self, p: dict[str, str], now: int) -> dict[str, Any]:
@@ -501,8 +645,6 @@ class Exchange:
             raise mandatory("type")
         if otype not in {"LIMIT", "MARKET"}:
             raise BinanceError(400, -1116, "Invalid orderType.")
-        if spec.status != "TRADING":
-            raise BinanceError(400, -1013, "Market is closed.")
         cid = p.get("newClientOrderId")
         if cid is not None and not CLIENT_ORDER_ID_RE.match(cid):
             raise illegal("newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$")
@@ -510,6 +652,14 @@ class Exchange:
         if resp_type not in {"ACK", "RESULT", "FULL"}:
             raise BinanceError(
                 400, -1100, "Illegal characters found in parameter 'newOrderRespType'."
+            )
+        stp = p.get("selfTradePreventionMode") or "EXPIRE_MAKER"
+        if stp not in STP_MODES:
+            raise BinanceError(
+                400,
+                -1100,
+                "Illegal characters found in parameter 'selfTradePreventionMode'; "
+                f"legal range is '{', '.join(STP_MODES)}'.",
             )
         tif = p.get("timeInForce")
         price = qty = quote_qty = None
@@ -536,22 +686,39 @@ class Exchange:
             if qty is not None and quote_qty is not None:
                 raise BinanceError(400, -1106, "Parameter 'quoteOrderQty' sent when not required.")
         assert (qty is not None) or (quote_qty is not None)
+        # errors.md "Market is closed." = the symbol is not trading (-2010 NEW_ORDER_REJECTED)
+        if spec.status != "TRADING":
+            raise BinanceError(400, -2010, "Market is closed.")
+        avg = spec.avg_price(now)
         if price is not None:
             if price <= 0 or price < spec.min_price or price > spec.max_price:
                 raise filter_failure("PRICE_FILTER")
             if (price - spec.min_price) % spec.tick != 0:
                 raise filter_failure("PRICE_FILTER")
-        exec_price = price if price is not None else spec.price
+            if side == "BUY":
+                up, down = spec.bid_up, spec.bid_down
+            else:
+                up, down = spec.ask_up, spec.ask_down
+            if price > avg * up or price < avg * down:
+                raise filter_failure("PERCENT_PRICE_BY_SIDE")
+        # filters.md: MARKET orders have no price; the notional filters use the average
+        # price over avgPriceMins (0: the last price)
+        exec_price = price if price is not None else avg
         if qty is None:
             assert quote_qty is not None
             if quote_qty <= 0:
                 raise filter_failure("NOTIONAL")
-            qty = (quote_qty / exec_price / spec.step).to_integral_value(ROUND_DOWN) * spec.step
+            qty = (quote_qty / spec.price / spec.step).to_integral_value(ROUND_DOWN) * spec.step
+        if otype == "MARKET" and quote_qty is None:
+            if qty <= 0 or qty < spec.market_min_qty or qty > spec.market_max_qty:
+                raise filter_failure("MARKET_LOT_SIZE")
+            if spec.market_step and (qty - spec.market_min_qty) % spec.market_step != 0:
+                raise filter_failure("MARKET_LOT_SIZE")
         if qty <= 0 or qty < spec.min_qty or qty > spec.max_qty:
             raise filter_failure("LOT_SIZE")
         if (qty - spec.min_qty) % spec.step != 0:
             raise filter_failure("LOT_SIZE")
-        notional = qty * exec_price
+        notional = quote_qty if quote_qty is not None else qty * exec_price
         if spec.notional_filter in {"MIN_NOTIONAL", "BOTH"} and notional < spec.min_notional:
             raise filter_failure("MIN_NOTIONAL")
         if spec.notional_filter in {"NOTIONAL", "BOTH"}:
@@ -559,12 +726,21 @@ class Exchange:
                 raise filter_failure("NOTIONAL")
             if otype == "LIMIT" and notional > spec.max_notional:
                 raise filter_failure("NOTIONAL")
+        if len(self.open_orders(spec.symbol)) >= spec.max_num_orders:
+            raise filter_failure("MAX_NUM_ORDERS")
         if cid is not None and any(o.client_order_id == cid for o in self.open_orders()):
             raise BinanceError(400, -2010, "Duplicate order sent.")
-        # Balance: a BUY needs quote (at the limit price, or the current price for a
-        # MARKET), a SELL needs base.
+        # Balance (market_orders_faq.md: "If you do not have sufficient balance for the order
+        # to be completely filled, the order will be rejected"): a LIMIT BUY needs quote at
+        # its price, a MARKET BUY what walking the book costs, a SELL needs base.
         if side == "BUY":
-            need, asset = notional, spec.quote
+            asset = spec.quote
+            if otype == "LIMIT":
+                need = qty * price  # type: ignore[operator]
+            elif quote_qty is not None:
+                need = quote_qty
+            else:
+                need = self._walk_cost(spec, qty)
         else:
             need, asset = qty, spec.base
         if self.free.get(asset, ZERO) < need:
@@ -579,7 +755,20 @@ class Exchange:
             "quote_qty": quote_qty,
             "cid": cid,
             "resp_type": resp_type,
+            "stp": stp,
         }
+
+    def _walk_cost(self, spec: SymbolSpec, qty: Decimal) -> Decimal:
+        """What buying `qty` from the asks costs (past the book: at its last price)."""
+        cost, left, last = ZERO, qty, spec.price
+        for _, price, avail in spec.asks(self.book_levels):
+            take = left if avail is None else min(left, avail)
+            cost += take * price
+            left -= take
+            last = price
+            if left <= 0:
+                break
+        return cost + left * last
 
     def place(self, v: dict[str, Any], now: int, *, foreign: bool = False) -> Order:
         """Book a validated order (see `validate_order`) and match it at once if it can."""
@@ -597,29 +786,105 @@ class Exchange:
             time=now,
             update_time=now,
             foreign=foreign,
+            stp_mode=v.get("stp", "EXPIRE_MAKER"),
         )
         self._next_order_id += 1
         self.orders[order.order_id] = order
         self.update_time = now
-        if order.type == "MARKET":
-            self._fill(order, spec, spec.price, now, is_maker=False)
+        limit = order.price if order.type == "LIMIT" else None
+        if order.type == "LIMIT" and order.time_in_force == "FOK":
+            if self._available(spec, order.side, limit) < order.orig_qty:
+                order.status = "EXPIRED"
+                return order
+        self._take(order, spec, limit, now)
+        if order.status in {"FILLED", "EXPIRED_IN_MATCH"}:
             return order
-        marketable = (order.side == "BUY" and order.price >= spec.price) or (
-            order.side == "SELL" and order.price <= spec.price
-        )
-        if marketable:
-            self._fill(order, spec, spec.price, now, is_maker=False)
-        elif order.time_in_force in {"IOC", "FOK"}:
-            order.status = "EXPIRED"
-        else:
-            self._lock(order, spec)
+        if order.type == "MARKET" or order.time_in_force in {"IOC", "FOK"}:
+            if order.orig_quote_qty and order.type == "MARKET" and self._quote_done(order, spec):
+                order.status = "FILLED"
+                order.orig_qty = order.executed_qty
+            else:
+                order.status = "EXPIRED"  # market_orders_faq.md: the rest expires
+            return order
+        self._lock(order, spec)
         return order
 
+    def _quote_done(self, order: Order, spec: SymbolSpec) -> bool:
+        """A quoteOrderQty order has spent its budget (less than one step's worth left)."""
+        left = order.orig_quote_qty - order.cum_quote
+        return left < spec.step * spec.price
+
+    def _available(self, spec: SymbolSpec, side: str, limit: Decimal | None) -> Decimal:
+        levels = spec.asks(self.book_levels) if side == "BUY" else spec.bids(self.book_levels)
+        total = ZERO
+        for _, price, avail in levels:
+            if limit is not None and (price > limit if side == "BUY" else price < limit):
+                break
+            if avail is None:
+                return Decimal(10) ** 20
+            total += avail
+        return total
+
+    def _take(self, order: Order, spec: SymbolSpec, limit: Decimal | None, now: int) -> None:
+        """Match a new (taker) order against the book and our own resting orders."""
+        buy = order.side == "BUY"
+        book = spec.asks(self.book_levels) if buy else spec.bids(self.book_levels)
+        # (price, priority, level, qty left, own order); own orders rest ahead of the book
+        entries: list[tuple[Decimal, int, int, Decimal | None, Order | None]] = [
+            (price, 1, level, avail, None) for level, price, avail in book
+        ]
+        for o in self.open_orders(spec.symbol):
+            if o.side != order.side:
+                entries.append((o.price, 0, 0, o.orig_qty - o.executed_qty, o))
+        entries.sort(key=lambda e: ((e[0] if buy else -e[0]), e[1]))
+        for price, _, level, avail, own in entries:
+            if limit is not None and (price > limit if buy else price < limit):
+                break
+            if order.orig_quote_qty and order.type == "MARKET":
+                budget = order.orig_quote_qty - order.cum_quote
+                want = (budget / price / spec.step).to_integral_value(ROUND_DOWN) * spec.step
+                if not buy:  # never sell more than the account holds
+                    want = min(want, self.free.get(spec.base, ZERO))
+            else:
+                want = order.orig_qty - order.executed_qty
+            if want <= 0:
+                break
+            if own is not None:
+                mode = order.stp_mode
+                if mode in {"EXPIRE_MAKER", "EXPIRE_BOTH"}:
+                    self._expire_in_match(own, spec, now)
+                if mode in {"EXPIRE_TAKER", "EXPIRE_BOTH"}:
+                    order.prevented_qty = order.orig_qty - order.executed_qty
+                    order.status = "EXPIRED_IN_MATCH"
+                    order.update_time = now
+                    return
+                if mode == "NONE":  # a self-trade: both sides fill at the maker's price
+                    qty = min(want, own.orig_qty - own.executed_qty)
+                    self._fill(own, spec, own.price, qty, now, is_maker=True)
+                    self._fill(order, spec, own.price, qty, now, is_maker=False)
+                continue
+            qty = want if avail is None else min(want, avail)
+            if qty <= 0:
+                continue
+            if avail is not None:
+                used = spec.used_asks if buy else spec.used_bids
+                used[level] = used.get(level, ZERO) + qty
+            self._fill(order, spec, price, qty, now, is_maker=False)
+
+    def _expire_in_match(self, order: Order, spec: SymbolSpec, now: int) -> None:
+        if order.locked:
+            self._unlock(order, spec)
+        order.prevented_qty = order.orig_qty - order.executed_qty
+        order.status = "EXPIRED_IN_MATCH"
+        order.update_time = now
+        self.update_time = now
+
     def _lock(self, order: Order, spec: SymbolSpec) -> None:
+        left = order.orig_qty - order.executed_qty
         if order.side == "BUY":
-            asset, amount = spec.quote, order.orig_qty * order.price
+            asset, amount = spec.quote, left * order.price
         else:
-            asset, amount = spec.base, order.orig_qty
+            asset, amount = spec.base, left
         self.free[asset] -= amount
         self.locked[asset] = self.locked.get(asset, ZERO) + amount
         order.locked = amount
@@ -630,23 +895,46 @@ class Exchange:
         self.free[asset] += order.locked
         order.locked = ZERO
 
+    def _bnb_rate(self, quote: str) -> Decimal:
+        """BNB's price in `quote`: the BNB<quote> symbol when configured, else bnb_price."""
+        spec = self.symbols.get("BNB" + quote)
+        return spec.price if spec is not None else self.bnb_price
+
     def _fill(
-        self, order: Order, spec: SymbolSpec, price: Decimal, now: int, *, is_maker: bool
+        self,
+        order: Order,
+        spec: SymbolSpec,
+        price: Decimal,
+        qty: Decimal,
+        now: int,
+        *,
+        is_maker: bool,
     ) -> None:
-        if order.locked:
-            self._unlock(order, spec)
-        qty = order.orig_qty
+        """One trade of `qty` at `price`: balances, commission, the order's state."""
         quote = qty * price
-        if order.side == "BUY":
-            fee = qty * self.fee_rate
-            self.free[spec.quote] = self.free.get(spec.quote, ZERO) - quote
-            self.free[spec.base] = self.free.get(spec.base, ZERO) + qty - fee
-            fee_asset = spec.base
-        else:
-            fee = quote * self.fee_rate
-            self.free[spec.base] = self.free.get(spec.base, ZERO) - qty
-            self.free[spec.quote] = self.free.get(spec.quote, ZERO) + quote - fee
-            fee_asset = spec.quote
+        # what is spent comes out of the order's lock if it rests, else out of free
+        spent_asset, spent = (spec.quote, quote) if order.side == "BUY" else (spec.base, qty)
+        if order.locked:
+            from_lock = min(order.locked, spent if order.side == "SELL" else qty * order.price)
+            self.locked[spent_asset] -= from_lock
+            order.locked -= from_lock
+            self.free[spent_asset] += from_lock
+        self.free[spent_asset] = self.free.get(spent_asset, ZERO) - spent
+        # commission_faq.md: from the received asset unless BNB pays (25% off) and suffices
+        recv_asset, received = (spec.base, qty) if order.side == "BUY" else (spec.quote, quote)
+        fee, fee_asset = received * self.fee_rate, recv_asset
+        if self.bnb_fees and fee > 0:
+            fee_quote = quote * self.fee_rate
+            bnb_fee = (fee_quote * BNB_DISCOUNT / self._bnb_rate(spec.quote)).quantize(
+                Decimal("0.00000001")
+            )
+            if self.free.get("BNB", ZERO) >= bnb_fee:
+                self.free["BNB"] -= bnb_fee
+                self.locked.setdefault("BNB", ZERO)
+                fee, fee_asset = bnb_fee, "BNB"
+        fee = fee.quantize(Decimal("0.00000001"))
+        net = received - fee if fee_asset == recv_asset else received
+        self.free[recv_asset] = self.free.get(recv_asset, ZERO) + net
         fill = Fill(
             trade_id=self._next_trade_id,
             order_id=order.order_id,
@@ -662,9 +950,12 @@ class Exchange:
         self._next_trade_id += 1
         order.fills.append(fill)
         self.fills.append(fill)
-        order.executed_qty = qty
-        order.cum_quote = quote
-        order.status = "FILLED"
+        order.executed_qty += qty
+        order.cum_quote += quote
+        done = order.executed_qty >= order.orig_qty
+        order.status = "FILLED" if done else "PARTIALLY_FILLED"
+        if done and order.locked:
+            self._unlock(order, spec)
         order.update_time = now
         self.update_time = now
 
@@ -694,17 +985,18 @@ class Exchange:
         return self._move(spec, spec.path[0], now)
 
     def step(self, n: int, now: int) -> list[Order]:
-        """Advance every symbol's price path by `n` entries, matching after each."""
+        """Advance every symbol's price path by `n` entries, matching after each; a symbol
+        without a path (or at its end) keeps its price, its book refills and matches again."""
         filled: list[Order] = []
         for _ in range(n):
             for spec in self.symbols.values():
-                if not spec.path:
-                    continue
                 nxt = spec.path_index + 1
-                if nxt >= len(spec.path):
-                    if not spec.path_loop:
+                if not spec.path or nxt >= len(spec.path):
+                    if spec.path and spec.path_loop:
+                        nxt = 0
+                    else:
+                        filled += self._match(spec, now)
                         continue
-                    nxt = 0
                 spec.path_index = nxt
                 filled += self._move(spec, spec.path[nxt], now)
         return filled
@@ -718,25 +1010,44 @@ class Exchange:
         spec.history.append((now, price))
         if len(spec.history) > 100_000:
             del spec.history[: len(spec.history) - 100_000]
+        return self._match(spec, now)
+
+    def _match(self, spec: SymbolSpec, now: int) -> list[Order]:
+        """Refill the book, then fill the resting orders the price has crossed (maker): in
+        full in the kind world, at most ``depth_qty`` each with a finite book."""
+        spec.used_asks.clear()
+        spec.used_bids.clear()
+        if spec.status != "TRADING":
+            return []
+        price = spec.price
         filled = []
         for order in self.open_orders(spec.symbol):
             crossed = (order.side == "BUY" and price <= order.price) or (
                 order.side == "SELL" and price >= order.price
             )
             if crossed:
-                self._fill(order, spec, order.price, now, is_maker=True)
+                qty = order.orig_qty - order.executed_qty
+                if self.book_levels is not None:
+                    qty = min(qty, spec.depth_qty)
+                self._fill(order, spec, order.price, qty, now, is_maker=True)
                 filled.append(order)
         return filled
 
     # ------------------------------------------------------------------ market data
     def depth(self, spec: SymbolSpec, limit: int) -> dict[str, Any]:
-        bids, asks = [], []
-        for i in range(limit):
-            ask = spec.price + spec.tick * i
-            bid = spec.price - spec.tick * (i + 1)
-            asks.append([fmt(ask), fmt(spec.depth_qty)])
-            if bid > 0:
-                bids.append([fmt(bid), fmt(spec.depth_qty)])
+        """The book as it is (a finite book shows what is left; the kind world shows
+        `limit` levels a tick apart, each ``depth_qty`` deep, as before)."""
+        if self.book_levels is None:
+            bids, asks = [], []
+            for i in range(limit):
+                ask = spec.price + spec.tick * i
+                bid = spec.price - spec.tick * (i + 1)
+                asks.append([fmt(ask), fmt(spec.depth_qty)])
+                if bid > 0:
+                    bids.append([fmt(bid), fmt(spec.depth_qty)])
+        else:
+            asks = [[fmt(p), fmt(q)] for _, p, q in spec.asks(self.book_levels) if q][:limit]
+            bids = [[fmt(p), fmt(q)] for _, p, q in spec.bids(self.book_levels) if q][:limit]
         return {"lastUpdateId": len(spec.history) + len(self.fills), "bids": bids, "asks": asks}
 
     def klines(

@@ -9,9 +9,11 @@ GET      /api/v3/ping                          1
 GET      /api/v3/time                          1
 GET      /api/v3/exchangeInfo                  20
 GET      /api/v3/klines                        2
+GET      /api/v3/avgPrice                      2
 GET      /api/v3/ticker/price                  2 with ``symbol``, 4 without
 GET      /api/v3/depth                         5 (limit <= 100), 25, 50, 250
 GET      /api/v3/account                    S  20
+GET      /api/v3/account/commission         S  20
 POST     /api/v3/order                      S  1 (+1 order on the ORDERS limits)
 POST     /api/v3/order/test                 S  1 (validated, never booked)
 GET      /api/v3/order                      S  4
@@ -30,6 +32,14 @@ HMAC-SHA256 (hex) over *totalParams* = the raw query string followed by the raw 
 each without its ``signature=`` parameter, exactly as sent. Bad -> -1022; no timestamp or
 signature -> -1102; ``recvWindow`` (default 5000) > 60000 -> -1131; timestamp 1000 ms or
 more ahead of the server, or older than recvWindow -> -1021 (all HTTP 400).
+
+Parameters: a signed request with a parameter the endpoint does not read gets -1104 "Not
+all sent parameters were read; read 'N' parameter(s) but was sent 'M'." (errors.md); the
+known parameters are the ones rest-api.md lists per endpoint.
+
+Archived orders (errors.md -2026): GET order on an order CANCELED/EXPIRED with no executed
+qty, closed more than ``archive_after_s`` ago (Binance: 90 days), answers -2026 "Order was
+canceled or expired with no executed qty over 90 days ago and has been archived.".
 
 Headers: every /api answer carries ``X-MBX-USED-WEIGHT-1M`` (this IP's weight in the
 current minute), /sapi ones ``X-SAPI-USED-IP-WEIGHT-1M``; answers to ``POST
@@ -54,6 +64,8 @@ Control API (not rate limited, never faulted, JSON in and out; any method works)
     POST /_control/remove_key    {"api_key"}
     POST /_control/set_balances  {"USDT": 100.0, ...}   (free amounts)
     POST /_control/foreign_order {"symbol", "side", "qty", "price"}  a LIMIT GTC not ours
+    POST /_control/symbol_status {"symbol", "status"}  TRADING/HALT/BREAK/END_OF_DAY/CANCEL_ONLY
+    POST /_control/archive_orders {"order_ids": [...]}  GET order answers -2026 from now on
     GET  /_control/orders | open_orders | trades | balances | stats | requests | time
 
 e.g. ``curl -XPOST localhost:PORT/_control/fault -d '{"kind":"latency","ms":500,"count":3}'``.
@@ -79,6 +91,7 @@ from aiohttp import web
 from tests.fakes.binance.faults import Fault, FaultSet, make_fault
 from tests.fakes.binance.limits import Clock, LimitConfig, Limited, Limiter, request_weight
 from tests.fakes.binance.matching import (
+    BNB_DISCOUNT,
     BinanceError,
     Exchange,
     Order,
@@ -88,6 +101,25 @@ from tests.fakes.binance.matching import (
     parse_int,
     random_client_id,
 )
+
+# The two worlds. Binance's ("harsh") is the default; a test that needs the kind one (no fee,
+# an infinitely deep book at one price) asks for it with ``kind=True``, or sets one part
+# alone (``fee_rate=0``, ``book_levels=None``).
+DEFAULT_KIND = False
+WORLDS: dict[bool, dict[str, Any]] = {
+    False: {"fee_rate": 0.001, "book_levels": 10},  # Binance: 0.1% spot fee, a finite book
+    True: {"fee_rate": 0.0, "book_levels": None},
+}
+
+
+class _Unset:
+    """The type of `UNSET`: an option not given (its world decides)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
 
 DEFAULT_API_KEY = "test-key"
 DEFAULT_API_SECRET = "test-secret"  # noqa: S105 - a test fixture value
@@ -128,6 +160,19 @@ DEFAULT_RESTRICTIONS: dict[str, Any] = {
     "enablePortfolioMarginTrading": False,
 }
 
+WAF_PAGE = (
+    "<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1>"
+    "</center><hr><center>CloudFront</center></body></html>"
+)
+UNAVAILABLE_PAGE = (
+    "<html><head><title>503 Service Temporarily Unavailable</title></head><body><center>"
+    "<h1>503 Service Temporarily Unavailable</h1></center></body></html>"
+)
+UNKNOWN_STATUS_MSGS = {
+    -1006: "An unexpected response was received from the message bus. Execution status unknown.",
+    -1007: "Timeout waiting for response from backend server. Send status unknown; "
+    "execution status unknown.",
+}
 TICKER_KEY: web.AppKey[asyncio.Task[None]] = web.AppKey("ticker", asyncio.Task)
 MSG_BAD_KEY = "Invalid API-key, IP, or permissions for action."
 JSON_HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
@@ -158,6 +203,32 @@ class Ctx:
     now: int  # server time (with skew) in ms
     ip: str
     key: ApiKey | None
+    visible_after_ms: int = 0  # the late_visible fault: reads show the new order this late
+    base: int = 0  # the limits clock
+
+
+# rest-api.md: the parameters each signed endpoint reads (anything else: -1104)
+SIGNED_COMMON = frozenset({"timestamp", "recvWindow", "signature"})
+NEW_ORDER_PARAMS = SIGNED_COMMON | {
+    "symbol",
+    "side",
+    "type",
+    "timeInForce",
+    "quantity",
+    "quoteOrderQty",
+    "price",
+    "newClientOrderId",
+    "strategyId",
+    "strategyType",
+    "stopPrice",
+    "trailingDelta",
+    "icebergQty",
+    "newOrderRespType",
+    "selfTradePreventionMode",
+    "pegPriceType",
+    "pegOffsetValue",
+    "pegOffsetType",
+}
 
 
 @dataclass(frozen=True)
@@ -166,6 +237,7 @@ class Route:
     signed: bool = False
     trade: bool = False  # needs enableSpotAndMarginTrading
     places_order: bool = False
+    params: frozenset[str] | None = None  # what it reads (None: not checked)
 
 
 class FakeBinanceServer:
@@ -184,10 +256,16 @@ class FakeBinanceServer:
         balances: dict[str, float] | None = None,
         manual_clock: bool = False,
         limits: LimitConfig | None = None,
-        fee_rate: float = 0.0,
+        kind: bool = DEFAULT_KIND,
+        fee_rate: float = UNSET,
+        bnb_fees: bool = False,
+        bnb_price: float = 600.0,
+        book_levels: int | None = UNSET,
+        archive_after_s: float = 90 * 86_400,
         auto_step_ms: int | None = None,
         restrictions: dict[str, Any] | None = None,
     ) -> None:
+        world = WORLDS[bool(kind)]
         self.lock = threading.RLock()
         self.clock = Clock(manual=manual_clock)
         self._init = {
@@ -196,7 +274,12 @@ class FakeBinanceServer:
             "symbols": dict(symbols if symbols is not None else DEFAULT_SYMBOLS),
             "balances": dict(balances if balances is not None else DEFAULT_BALANCES),
             "limits": limits or LimitConfig(),
-            "fee_rate": fee_rate,
+            "kind": bool(kind),
+            "fee_rate": world["fee_rate"] if fee_rate is UNSET else fee_rate,
+            "bnb_fees": bnb_fees,
+            "bnb_price": bnb_price,
+            "book_levels": world["book_levels"] if book_levels is UNSET else book_levels,
+            "archive_after_ms": int(archive_after_s * 1000),
             "auto_step_ms": auto_step_ms,
             "restrictions": restrictions,
         }
@@ -207,19 +290,57 @@ class FakeBinanceServer:
             ("GET", "/api/v3/time"): Route(self._time),
             ("GET", "/api/v3/exchangeInfo"): Route(self._exchange_info),
             ("GET", "/api/v3/klines"): Route(self._klines),
+            ("GET", "/api/v3/avgPrice"): Route(self._avg_price),
             ("GET", "/api/v3/ticker/price"): Route(self._ticker_price),
             ("GET", "/api/v3/depth"): Route(self._depth),
-            ("GET", "/api/v3/account"): Route(self._account, signed=True),
-            ("POST", "/api/v3/order"): Route(
-                self._new_order, signed=True, trade=True, places_order=True
+            ("GET", "/api/v3/account"): Route(
+                self._account, signed=True, params=SIGNED_COMMON | {"omitZeroBalances"}
             ),
-            ("POST", "/api/v3/order/test"): Route(self._test_order, signed=True, trade=True),
-            ("GET", "/api/v3/order"): Route(self._get_order, signed=True),
-            ("DELETE", "/api/v3/order"): Route(self._cancel_order, signed=True, trade=True),
-            ("GET", "/api/v3/openOrders"): Route(self._open_orders, signed=True),
-            ("DELETE", "/api/v3/openOrders"): Route(self._cancel_all, signed=True, trade=True),
-            ("GET", "/api/v3/myTrades"): Route(self._my_trades, signed=True),
-            ("GET", "/api/v3/rateLimit/order"): Route(self._order_rate, signed=True),
+            ("GET", "/api/v3/account/commission"): Route(
+                self._commission, signed=True, params=SIGNED_COMMON | {"symbol"}
+            ),
+            ("POST", "/api/v3/order"): Route(
+                self._new_order, signed=True, trade=True, places_order=True, params=NEW_ORDER_PARAMS
+            ),
+            ("POST", "/api/v3/order/test"): Route(
+                self._test_order,
+                signed=True,
+                trade=True,
+                params=NEW_ORDER_PARAMS | {"computeCommissionRates"},
+            ),
+            ("GET", "/api/v3/order"): Route(
+                self._get_order,
+                signed=True,
+                params=SIGNED_COMMON | {"symbol", "orderId", "origClientOrderId"},
+            ),
+            ("DELETE", "/api/v3/order"): Route(
+                self._cancel_order,
+                signed=True,
+                trade=True,
+                params=SIGNED_COMMON
+                | {
+                    "symbol",
+                    "orderId",
+                    "origClientOrderId",
+                    "newClientOrderId",
+                    "cancelRestrictions",
+                },
+            ),
+            ("GET", "/api/v3/openOrders"): Route(
+                self._open_orders, signed=True, params=SIGNED_COMMON | {"symbol"}
+            ),
+            ("DELETE", "/api/v3/openOrders"): Route(
+                self._cancel_all, signed=True, trade=True, params=SIGNED_COMMON | {"symbol"}
+            ),
+            ("GET", "/api/v3/myTrades"): Route(
+                self._my_trades,
+                signed=True,
+                params=SIGNED_COMMON
+                | {"symbol", "orderId", "startTime", "endTime", "fromId", "limit"},
+            ),
+            ("GET", "/api/v3/rateLimit/order"): Route(
+                self._order_rate, signed=True, params=SIGNED_COMMON
+            ),
             ("GET", "/sapi/v1/account/apiRestrictions"): Route(self._api_restrictions, signed=True),
         }
 
@@ -232,7 +353,14 @@ class FakeBinanceServer:
             self.limits: LimitConfig = LimitConfig(**vars(init["limits"]))
             self.limiter = Limiter(self.limits)
             self.exchange = Exchange(
-                init["symbols"], init["balances"], fee_rate=init["fee_rate"], start_ms=now
+                init["symbols"],
+                init["balances"],
+                fee_rate=init["fee_rate"],
+                bnb_fees=init["bnb_fees"],
+                bnb_price=init["bnb_price"],
+                book_levels=init["book_levels"],
+                archive_after_ms=init["archive_after_ms"],
+                start_ms=now,
             )
             self.keys: dict[str, ApiKey] = {}
             self._add_key(init["api_key"], init["api_secret"], init["restrictions"])
@@ -342,6 +470,19 @@ class FakeBinanceServer:
                 return self._balances_json()
             if name == "foreign_order":
                 return self._foreign_order(p, now)
+            if name == "symbol_status":
+                self.exchange.set_status(str(p["symbol"]), str(p["status"]))
+                return {"symbol": p["symbol"], "status": p["status"]}
+            if name == "archive_orders":
+                ids = [int(i) for i in p.get("order_ids", [])]
+                for oid in ids:
+                    order = self.exchange.orders.get(oid)
+                    if order is None:
+                        raise ValueError(f"no order {oid}")
+                    if order.is_open:
+                        raise ValueError(f"order {oid} is open; only closed orders are archived")
+                    order.archived = True
+                return {"archived": ids}
             if name == "orders":
                 return [o.query_json() for o in self.exchange.orders.values()]
             if name == "open_orders":
@@ -550,9 +691,15 @@ class FakeBinanceServer:
             }
             self._record(method, path, 418, api_key, fault="ban", code=-1003)
             return self._json(418, body, {"Retry-After": str(retry)})
+        if "waf_403" in by_kind:
+            # rest-api.md: HTTP 403 = a WAF rule was violated; the page is not JSON
+            self._record(method, path, 403, api_key, fault="waf_403")
+            return web.Response(status=403, text=WAF_PAGE, content_type="text/html")
 
+        late = by_kind.get("late_visible")
+        visible_after_ms = int(float(late.params.get("seconds", 5)) * 1000) if late else 0
         status, body, headers, weight = self._process(
-            method, path, raw_query, raw_body, ip, api_key, skew
+            method, path, raw_query, raw_body, ip, api_key, skew, visible_after_ms
         )
         code = body.get("code") if isinstance(body, dict) and status >= 400 else None
 
@@ -570,6 +717,18 @@ class FakeBinanceServer:
             self._record(method, path, 0, api_key, weight=weight, fault=hang.kind)
             await self._sleep(float(hang.params.get("ms", 60_000)) / 1000)
             return self._hang_up(request)
+        html = by_kind.get("html_503_after_accept")
+        if html is not None:
+            # rest-api.md: a 5XX means execution status UNKNOWN - here the order IS booked
+            self._record(method, path, 503, api_key, weight=weight, fault=html.kind)
+            return web.Response(status=503, text=UNAVAILABLE_PAGE, content_type="text/html")
+        coded = by_kind.get("code_after_accept")
+        if coded is not None:
+            # errors.md -1006 / -1007: "execution status unknown" - here the order IS booked
+            c = int(coded.params.get("code", -1007))
+            st = int(coded.params.get("status", 500))
+            self._record(method, path, st, api_key, weight=weight, fault=coded.kind, code=c)
+            return self._json(st, {"code": c, "msg": UNKNOWN_STATUS_MSGS[c]}, headers)
         err = by_kind.get("error_after_accept")
         if err is not None:
             st = int(err.params.get("status", 503))
@@ -622,6 +781,7 @@ class FakeBinanceServer:
         ip: str,
         api_key: str | None,
         skew: float,
+        visible_after_ms: int = 0,
     ) -> tuple[int, Any, dict[str, str], int]:
         """Limits, auth and the endpoint itself; returns (status, body, headers, weight)."""
         headers: dict[str, str] = {}
@@ -646,13 +806,22 @@ class FakeBinanceServer:
                 key = None
                 if route.signed:
                     key = self._authenticate(route, raw_query, raw_body, params, api_key, ip, now)
+                if route.params is not None:
+                    read = [k for k in params if k in route.params]
+                    if len(read) != len(params):  # errors.md -1104 UNREAD_PARAMETERS
+                        raise BinanceError(
+                            400,
+                            -1104,
+                            "Not all sent parameters were read; read "
+                            f"'{len(read)}' parameter(s) but was sent '{len(params)}'.",
+                        )
                 if route.places_order:
                     try:
                         self.limiter.charge_order(ip, base)
                     finally:
                         headers["X-MBX-ORDER-COUNT-10S"] = str(self.limiter.orders_10s.count)
                         headers["X-MBX-ORDER-COUNT-1D"] = str(self.limiter.orders_1d.count)
-                body = route.fn(Ctx(method, path, params, now, ip, key))
+                body = route.fn(Ctx(method, path, params, now, ip, key, visible_after_ms, base))
                 status = 200
             except Limited as exc:
                 status, body = exc.status, {"code": exc.code, "msg": exc.msg}
@@ -766,6 +935,14 @@ class FakeBinanceServer:
         end = parse_int("endTime", ctx.params.get("endTime"))
         return self.exchange.klines(spec, interval, start, end, limit, ctx.now)
 
+    def _avg_price(self, ctx: Ctx) -> Any:
+        spec = self.exchange.spec(ctx.params.get("symbol"))
+        return {
+            "mins": spec.avg_price_mins,
+            "price": fmt(spec.avg_price(ctx.now)),
+            "closeTime": ctx.now,
+        }
+
     def _ticker_price(self, ctx: Ctx) -> Any:
         if ctx.params.get("symbol"):
             spec = self.exchange.spec(ctx.params["symbol"])
@@ -806,10 +983,35 @@ class FakeBinanceServer:
             "uid": 354937868,
         }
 
+    def _commission(self, ctx: Ctx) -> Any:
+        """rest-api.md "Query Commission Rates": the fake charges one rate, maker = taker."""
+        spec = self.exchange.spec(ctx.params.get("symbol"))
+        rate, nil = fmt(self.exchange.fee_rate), fmt(dec(0))
+        none = {"maker": nil, "taker": nil, "buyer": nil, "seller": nil}
+        return {
+            "symbol": spec.symbol,
+            "standardCommission": {**none, "maker": rate, "taker": rate},
+            "specialCommission": dict(none),
+            "taxCommission": dict(none),
+            "discount": {
+                "enabledForAccount": self.exchange.bnb_fees,
+                "enabledForSymbol": True,
+                "discountAsset": "BNB",
+                "discount": fmt(BNB_DISCOUNT),
+            },
+        }
+
     def _new_order(self, ctx: Ctx) -> Any:
         v = self.exchange.validate_order(ctx.params, ctx.now)
         order = self.exchange.place(v, ctx.now)
+        if ctx.visible_after_ms:
+            order.visible_at = ctx.base + ctx.visible_after_ms
         return self._order_response(order, v["resp_type"])
+
+    def _visible(self, order: Order) -> bool:
+        """Reads are asynchronous: a `late_visible` order is not shown to queries yet (the
+        matching engine has it: it fills, and a cancel finds it)."""
+        return order.visible_at <= self.clock.base_ms()
 
     @staticmethod
     def _order_response(order: Order, resp_type: str) -> dict[str, Any]:
@@ -838,8 +1040,15 @@ class FakeBinanceServer:
 
     def _get_order(self, ctx: Ctx) -> Any:
         _, order = self._lookup(ctx)
-        if order is None:
+        if order is None or not self._visible(order):
             raise BinanceError(400, -2013, "Order does not exist.")
+        if self.exchange.is_archived(order, ctx.now):
+            raise BinanceError(
+                400,
+                -2026,
+                "Order was canceled or expired with no executed qty over 90 days ago and has "
+                "been archived.",
+            )
         return order.query_json()
 
     def _cancel_order(self, ctx: Ctx) -> Any:
@@ -854,7 +1063,7 @@ class FakeBinanceServer:
         symbol = None
         if ctx.params.get("symbol"):
             symbol = self.exchange.spec(ctx.params["symbol"]).symbol
-        return [o.query_json() for o in self.exchange.open_orders(symbol)]
+        return [o.query_json() for o in self.exchange.open_orders(symbol) if self._visible(o)]
 
     def _cancel_all(self, ctx: Ctx) -> Any:
         spec = self.exchange.spec(ctx.params.get("symbol"))
@@ -877,6 +1086,8 @@ class FakeBinanceServer:
         out = []
         for f in self.exchange.fills:
             if f.symbol != spec.symbol:
+                continue
+            if not self._visible(self.exchange.orders[f.order_id]):
                 continue
             if order_id is not None and f.order_id != order_id:
                 continue

@@ -50,6 +50,9 @@ def settings(tmp_path: Path, fx: FakeBinance, clean_env: None) -> Settings:
         binance_base_url=fx.url,
         state_dir=tmp_path,
         recv_window_ms=1000,
+        # short on purpose: these tests wait for EXPIRED verdicts (default 60 s; the margin
+        # itself is tested in test_unknown_outcomes.py)
+        order_expiry_margin_seconds=1.0,
         symbols=("BTCUSDT", "ETHUSDT"),
         bots=("b1:BTCUSDT:ma_cross", "b2:ETHUSDT:ma_cross"),
     )

@@ -14,6 +14,7 @@ BALANCES = {"USDT": 10_000.0, "BTC": 1.0, "ETH": 0.0}
 
 @pytest.fixture()
 def fx() -> Iterator[FakeBinance]:
+    """The fake on its defaults: Binance's world (commission, a finite book)."""
     with FakeBinance(balances=dict(BALANCES)) as fake:
         yield fake
 

@@ -193,3 +193,93 @@ def test_reset_restores_the_start(fx: FakeBinance, client: Client) -> None:
 def test_unknown_fault_kind_is_refused(fx: FakeBinance) -> None:
     with pytest.raises(ValueError, match="unknown fault kind"):
         fx.fault("gremlins")
+
+
+def test_html_503_after_accept_books_the_order(fx: FakeBinance, client: Client) -> None:
+    """rest-api.md: a 5XX means execution status UNKNOWN; here the order was booked and the
+    answer is an HTML page, not Binance's JSON."""
+    fx.fault("html_503_after_accept", path="/api/v3/order", method="POST")
+    err = api_error(lambda: client.order_limit_buy(newClientOrderId="tw-html", **ORDER))
+    assert (err.status_code, err.code) == (503, 0)  # python-binance: not JSON -> code 0
+    assert "503 Service Temporarily Unavailable" in err.response.text
+    assert err.response.headers["Content-Type"].startswith("text/html")
+    assert client.get_order(symbol="BTCUSDT", origClientOrderId="tw-html")["status"] == "NEW"
+    assert len(fx.orders()) == 1
+    assert fx.stats()["faults_fired"] == {"html_503_after_accept": 1}
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "msg_part"),
+    [
+        (-1006, 500, "Execution status unknown."),
+        (-1007, 500, "Send status unknown; execution status unknown."),
+        (-1007, 408, "Timeout waiting for response from backend server."),
+        (-1007, 400, "execution status unknown"),
+    ],
+)
+def test_code_after_accept_books_the_order(
+    fx: FakeBinance, client: Client, code: int, status: int, msg_part: str
+) -> None:
+    """errors.md -1006/-1007: execution status unknown; the order IS booked."""
+    fx.fault("code_after_accept", path="/api/v3/order", method="POST", code=code, status=status)
+    err = api_error(lambda: client.order_market_buy(symbol="BTCUSDT", quantity="0.01000"))
+    assert (err.status_code, err.code) == (status, code)
+    assert msg_part in err.message
+    [booked] = fx.orders()
+    assert booked["status"] == "FILLED"
+    got = client.get_order(symbol="BTCUSDT", origClientOrderId=booked["clientOrderId"])
+    assert got["orderId"] == booked["orderId"]
+
+
+def test_code_after_accept_checks_its_parameters(fx: FakeBinance) -> None:
+    with pytest.raises(ValueError, match="-1006 or -1007"):
+        fx.fault("code_after_accept", code=-1000)
+    with pytest.raises(ValueError, match="4xx or 5xx"):
+        fx.fault("code_after_accept", status=200)
+
+
+def test_late_visible_order_is_hidden_from_reads_until_n_seconds() -> None:
+    """Reads are asynchronous: the order is booked and answered, but GET order says -2013,
+    openOrders and myTrades leave it out until `seconds` have passed."""
+    with FakeBinance(manual_clock=True, balances={"USDT": 10_000.0, "BTC": 1.0}) as fx:
+        client = make_client(fx)
+        fx.fault("late_visible", path="/api/v3/order", method="POST", seconds=3, count=2)
+        rest = client.order_limit_buy(newClientOrderId="tw-late", **ORDER)
+        assert rest["status"] == "NEW"
+        market = client.order_market_buy(symbol="BTCUSDT", quantity="0.01000")
+        assert market["status"] in {"FILLED", "EXPIRED"}
+        err = api_error(lambda: client.get_order(symbol="BTCUSDT", origClientOrderId="tw-late"))
+        assert err.code == -2013
+        assert client.get_open_orders(symbol="BTCUSDT") == []
+        assert client.get_my_trades(symbol="BTCUSDT") == []
+        assert len(fx.orders()) == 2  # the exchange has both
+        fx.advance_clock(2.9)
+        assert client.get_open_orders() == []
+        fx.advance_clock(0.1)
+        assert client.get_order(symbol="BTCUSDT", origClientOrderId="tw-late")["status"] == "NEW"
+        assert [o["clientOrderId"] for o in client.get_open_orders()] == ["tw-late"]
+        assert [t["orderId"] for t in client.get_my_trades(symbol="BTCUSDT")] == [
+            market["orderId"]
+        ] * len(market["fills"])
+
+
+def test_late_visible_order_can_still_be_cancelled(fx: FakeBinance, client: Client) -> None:
+    fx.fault("late_visible", path="/api/v3/order", method="POST", seconds=600)
+    client.order_limit_buy(newClientOrderId="tw-late-cxl", **ORDER)
+    assert client.get_open_orders() == []
+    got = client.cancel_order(symbol="BTCUSDT", origClientOrderId="tw-late-cxl")
+    assert got["status"] == "CANCELED"
+    assert fx.balances()["USDT"][1] == 0.0
+
+
+def test_waf_403_handles_nothing(fx: FakeBinance, client: Client) -> None:
+    """rest-api.md: HTTP 403 = a WAF rule was violated."""
+    fx.fault("waf_403", path="/api/v3/order", count=2)
+    err = api_error(lambda: client.order_limit_buy(newClientOrderId="tw-waf", **ORDER))
+    assert (err.status_code, err.code) == (403, 0)
+    assert "403 Forbidden" in err.response.text
+    assert fx.orders() == []
+    assert client.get_account()["accountType"] == "SPOT"  # only the matching path
+    assert api_error(lambda: client.get_order(symbol="BTCUSDT", orderId=1)).status_code == 403
+    assert client.order_limit_buy(newClientOrderId="tw-waf", **ORDER)["status"] == "NEW"
+    assert fx.stats()["status_counts"]["403"] == 2

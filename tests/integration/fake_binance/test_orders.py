@@ -1,4 +1,7 @@
-"""Orders: validation errors, balances, matching against the price path, queries."""
+"""Orders: validation errors, balances, matching against the price path, queries.
+
+On the default (Binance's) world: 0.1% commission from the asset received, a finite book
+(10 levels a side, 1 BTC each, a tick apart; bids start a tick below the price)."""
 
 from __future__ import annotations
 
@@ -32,11 +35,26 @@ def test_limit_filter_failures_are_1013(
     assert fx.orders() == []
 
 
-def test_market_notional_uses_the_current_price(fx: FakeBinance, client: Client) -> None:
+def test_market_notional_uses_the_average_price(fx: FakeBinance, client: Client) -> None:
+    """filters.md: MARKET orders have no price; NOTIONAL uses the average price over
+    avgPriceMins (5), so a price jump does not count at once."""
     err = api_error(lambda: client.order_market_buy(symbol="BTCUSDT", quantity="0.00010"))
     assert (err.code, err.message) == (-1013, "Filter failure: NOTIONAL")
-    fx.set_price("BTCUSDT", 60_000.0)  # now 0.0001 BTC is worth 6 USDT
-    assert client.order_market_buy(symbol="BTCUSDT", quantity="0.00010")["status"] == "FILLED"
+    fx.set_price("BTCUSDT", 60_000.0)  # 0.0001 BTC is worth 6 USDT at the last price...
+    err = api_error(lambda: client.order_market_buy(symbol="BTCUSDT", quantity="0.00010"))
+    assert err.message == "Filter failure: NOTIONAL"  # ...but not at the 5-minute average
+    assert float(client.get_avg_price(symbol="BTCUSDT")["price"]) < 31_000
+
+
+def test_market_notional_with_avg_price_mins_0_uses_the_last_price() -> None:
+    symbols = {"BTCUSDT": {"price": 30000.0, "avg_price_mins": 0}}
+    with FakeBinance(symbols=symbols, balances={"USDT": 100.0}) as fx:
+        client = make_client(fx)
+        err = api_error(lambda: client.order_market_buy(symbol="BTCUSDT", quantity="0.00010"))
+        assert (err.code, err.message) == (-1013, "Filter failure: NOTIONAL")
+        fx.set_price("BTCUSDT", 60_000.0)  # now 0.0001 BTC is worth 6 USDT
+        order = client.order_market_buy(symbol="BTCUSDT", quantity="0.00010")
+        assert order["status"] == "FILLED"
 
 
 def test_min_notional_filter_when_configured() -> None:
@@ -170,7 +188,7 @@ def test_response_types(client: Client) -> None:
         {
             "price": "30000.00000000",
             "qty": "0.01000000",
-            "commission": "0.00000000",
+            "commission": "0.00001000",  # 0.1% of the 0.01 BTC received
             "commissionAsset": "BTC",
             "tradeId": full["fills"][0]["tradeId"],
         }
@@ -181,14 +199,16 @@ def test_market_fill_moves_balances_and_shows_in_my_trades(fx: FakeBinance, clie
     order = client.order_market_buy(symbol="BTCUSDT", quantity="0.10000")
     assert order["status"] == "FILLED"
     assert fx.balances()["USDT"] == (7000.0, 0.0)
-    assert fx.balances()["BTC"] == (1.1, 0.0)
+    assert fx.balances()["BTC"] == (1.0999, 0.0)  # 1 + 0.1 - 0.0001 commission
     sell = client.order_market_sell(symbol="BTCUSDT", quantity="0.05000")
     trades = client.get_my_trades(symbol="BTCUSDT")
     assert [(t["orderId"], t["isBuyer"], t["qty"], t["price"]) for t in trades] == [
         (order["orderId"], True, "0.10000000", "30000.00000000"),
-        (sell["orderId"], False, "0.05000000", "30000.00000000"),
+        (sell["orderId"], False, "0.05000000", "29999.99000000"),  # the best bid
     ]
     assert trades[0]["quoteQty"] == "3000.00000000"
+    assert (trades[1]["commission"], trades[1]["commissionAsset"]) == ("1.49999950", "USDT")
+    assert fx.balances()["USDT"][0] == pytest.approx(7000 + 1499.9995 - 1.4999995)
     assert trades[0]["isMaker"] is False
     only = client.get_my_trades(symbol="BTCUSDT", orderId=sell["orderId"])
     assert [t["orderId"] for t in only] == [sell["orderId"]]
@@ -226,14 +246,14 @@ def test_limit_order_fills_when_the_path_crosses(fx: FakeBinance, client: Client
         buy["orderId"],
     )
     assert fx.balances()["USDT"] == (7100.0, 0.0)
-    assert fx.balances()["BTC"] == (0.6, 0.5)
+    assert fx.balances()["BTC"] == (0.5999, 0.5)  # 0.1 bought, 0.0001 of it the commission
     open_ids = [o["orderId"] for o in client.get_open_orders(symbol="BTCUSDT")]
     assert open_ids == [sell["orderId"]]
     fx.step(2)  # 30000 then 31500: the sell crosses
     assert client.get_open_orders() == []
     assert client.get_order(symbol="BTCUSDT", orderId=sell["orderId"])["status"] == "FILLED"
-    assert fx.balances()["USDT"] == (7100.0 + 15_500.0, 0.0)
-    assert fx.balances()["BTC"] == (0.6, 0.0)
+    assert fx.balances()["USDT"] == (7100.0 + 15_500.0 - 15.5, 0.0)
+    assert fx.balances()["BTC"] == (0.5999, 0.0)
 
 
 def test_touching_the_limit_price_fills(fx: FakeBinance, client: Client) -> None:
@@ -264,7 +284,7 @@ def test_concurrent_clients_keep_the_books_consistent() -> None:
             ids = [oid for batch in pool.map(trade, range(8)) for oid in batch]
         assert len(set(ids)) == 80
         assert fx.balances()["USDT"] == (100_000.0 - 80 * 300.0, 0.0)
-        assert fx.balances()["BTC"][0] == pytest.approx(0.8)
+        assert fx.balances()["BTC"][0] == pytest.approx(0.8 - 80 * 0.00001)
         assert len(fx.trades()) == 80
         assert fx.stats()["orders_10s"] == 80
 

@@ -43,14 +43,18 @@ def daemon_env(fx: FakeBinance, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def wave_exchange(wave: list[float], step_ms: int) -> Iterator[FakeBinance]:
-    """The fake Binance with our key, BTCUSDT, 10,000 USDT, and `wave` as its price path
-    (looping), one step every `step_ms`."""
+def wave_exchange(
+    wave: list[float], step_ms: int, spec: dict[str, Any] | None = None, **options: Any
+) -> Iterator[FakeBinance]:
+    """The fake Binance with our key, BTCUSDT (`SPEC`, updated with `spec`), 10,000 USDT and
+    no BTC, and `wave` as its price path (looping), one step every `step_ms`; `options` go
+    to `FakeBinance`."""
     with FakeBinance(
         api_key=KEY,
         api_secret=SECRET,
-        symbols={"BTCUSDT": SPEC},
+        symbols={"BTCUSDT": {**SPEC, **(spec or {})}},
         balances={"USDT": 10_000.0, "BTC": 0.0},
+        **options,
     ) as fake:
         fake.set_price_path("BTCUSDT", wave, loop=True)
         fake.auto_step(step_ms)

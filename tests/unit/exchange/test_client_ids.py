@@ -39,3 +39,13 @@ def test_foreign_ids_are_not_ours() -> None:
 def test_helpers() -> None:
     assert base36(0) == "0" and base36(35) == "z" and base36(36) == "10"
     assert bot_tag("---") == "bot"
+
+
+def test_the_ids_the_gate_sends_are_recognised_as_ours() -> None:
+    """Issue 14: the OrderGate made ``tw-<bot>-<run>-<seq>`` ids that `is_ours` refused."""
+    from tradewarden.order_gate import ClientIds
+
+    ids = ClientIds()
+    got = [ids.next("trend-btc") for _ in range(3)]
+    assert all(is_ours(c) for c in got)
+    assert len(set(got)) == 3
