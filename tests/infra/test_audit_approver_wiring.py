@@ -81,7 +81,9 @@ def allowed_for_host(run: OfflineRun, operation: str, params: dict[str, Any]) ->
     """Host role, S3 gateway endpoint and bucket policy of `run` on one S3 call made by a
     principal of the stack's own account (test_backups.allowed_for_host is for dev's)."""
     action, resource, context = as_request(operation, params)
-    context["aws:PrincipalAccount"] = run.outputs["kmsKeyArn"].split(":")[4]
+    own = run.outputs["kmsKeyArn"].split(":")[4]
+    # the caller and the bucket both belong to the stack's own account
+    context["aws:PrincipalAccount"] = context["aws:ResourceAccount"] = own
     host = policy_json(run.one(t.IAM_ROLE_POLICY, "host-role-policy"))
     endpoint = json.loads(
         run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "network-vpce-s3").inputs["policy"]

@@ -47,7 +47,16 @@ def heartbeat(port: int, stack: str = "test") -> subprocess.CompletedProcess[str
 @pytest.fixture()
 def daemon(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[str]]]:
     state, port = tmp_path / "state", free_port()
-    proc = start(state, "run", "--follow", "--no-console", TRADEWARDEN_METRICS_PORT=str(port))
+    # bot-scoped trips: the demo's breaker trips then leave the daemon ready (by default the
+    # first trip halts everything, and a HALTED daemon is not ready), so READY can be seen
+    proc = start(
+        state,
+        "run",
+        "--follow",
+        "--no-console",
+        TRADEWARDEN_METRICS_PORT=str(port),
+        TRADEWARDEN_TRIP_SCOPE="bot",
+    )
     try:
         yield state, port, proc
     finally:
