@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
@@ -27,6 +28,13 @@ from tradewarden.store import Store
 from tradewarden.strategy import Signal, Strategy
 
 log = logging.getLogger(__name__)
+
+# The emergency stop's flatten is owed until every position is sold or the stop is lifted:
+# kept in the store, retried (at most every FLATTEN_RETRY_S) when an attempt could not sell
+# (the symbol not TRADING, -1015, a 403, the exchange down, a free balance short of the
+# ledger), never while an order of that symbol is still open or of unknown outcome.
+FLATTEN_KEY = "trader.flatten_pending"
+FLATTEN_RETRY_S = 5.0
 
 
 class Notifier(Protocol):
@@ -81,6 +89,7 @@ class Trader:
         self.ticks = 0
         self.now = 0.0  # time of the last market event (the clock of rate checks in replay)
         self._next_mark = 0.0
+        self._flatten_tried = 0.0  # monotonic time of the last flatten attempt
         risk.hooks.on_trip.append(self._on_trip)
         risk.hooks.on_approach.append(self._on_approach)
         self.refresh_balances()
@@ -94,6 +103,7 @@ class Trader:
             on_tick(tick)
         self.prices[tick.symbol] = tick.close
         self.process_fills()
+        self.retry_flatten()
         bots = self.by_symbol.get(tick.symbol, ())
         self.ledger.mark(tick.symbol, tick.close)
         for bot in bots:
@@ -260,6 +270,10 @@ class Trader:
         actions = {
             "orders_cancelled": [o.client_order_id for o in cancelled],
             "positions_closed": closed,
+            # not sold (yet): retried while the stop holds, or held beyond the free balance
+            "positions_left": (
+                self.positions_left() if trip.emergency and self.flatten_on_emergency else {}
+            ),
             "state": self.risk.state.label if trip.portfolio_scope else "bot halted",
         }
         self.audit.append(
@@ -293,7 +307,9 @@ class Trader:
 
     def _flatten(self) -> list[str]:
         """Sell what each bot actually holds (see `exit_qty`); dust that cannot be sold
-        stays."""
+        stays. What could not be sold now stays owed (`FLATTEN_KEY`, `retry_flatten`)."""
+        self.store.put(FLATTEN_KEY, True)
+        self._flatten_tried = time.monotonic()
         closed = []
         try:  # the free balance now, not as of the last fill: flatten what is held
             self.refresh_balances()
@@ -302,6 +318,12 @@ class Trader:
         for bot in self.bots:
             book = self.ledger.books[bot.name]
             if book.qty <= 0:
+                continue
+            if self.store.open_orders(bot.symbol):
+                continue  # a sell still working or unresolved: never a second one beside it
+            state = getattr(self.broker, "symbol_status", lambda _s: None)(bot.symbol)
+            if state is not None and state != "TRADING":
+                log.error("flatten of %s waits: %s is %s", bot.name, bot.symbol, state)
                 continue
             qty = self.exit_qty(bot, book.qty)
             if qty <= self.ledger.dust.get(bot.symbol, 0.0):
@@ -313,8 +335,49 @@ class Trader:
             sub = self.gate.submit(req, price)
             if sub.accepted:
                 closed.append(f"{bot.name}:{bot.symbol}")
+            else:
+                log.error(
+                    "flatten of %s not sent: %s", bot.name, sub.error or sub.denied or "refused"
+                )
         self.process_fills()
         return closed
+
+    def positions_left(self) -> dict[str, float]:
+        """Positions (above dust) the ledger still holds, per bot."""
+        return {
+            b.name: self.ledger.books[b.name].qty
+            for b in self.bots
+            if self.ledger.tradable(b.name) > 0
+        }
+
+    def _emergency_holds(self) -> bool:
+        emergency = {b.name for b in self.risk.breakers if b.emergency}
+        return self.risk.state is TradingState.HALTED and any(
+            r["breaker"] in emergency for r in self.store.tripped()
+        )
+
+    def retry_flatten(self) -> None:
+        """The emergency stop's flatten again, while it is owed and the stop holds: an
+        attempt that could not sell (see `FLATTEN_KEY`) must not leave the position open
+        for good, since nothing else sells while HALTED."""
+        if not self.store.get(FLATTEN_KEY):
+            return
+        if not self.flatten_on_emergency or not self._emergency_holds():
+            self.store.put(FLATTEN_KEY, False)  # the stop was lifted: the strategies decide
+            return
+        left = self.positions_left()
+        if not left:
+            self.store.put(FLATTEN_KEY, False)
+            log.info("emergency flatten complete")
+            return
+        if time.monotonic() - self._flatten_tried < FLATTEN_RETRY_S:
+            return
+        with self.risk.flatten_window():
+            closed = self._flatten()
+        if closed:
+            self.audit.append(
+                "flatten_retried", {"positions_closed": closed, "positions_left": left}, ts=None
+            )
 
     def _on_approach(self, reading: Reading) -> None:
         self.notifier.notify(
