@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 # ledger), never while an order of that symbol is still open or of unknown outcome.
 FLATTEN_KEY = "trader.flatten_pending"
 FLATTEN_RETRY_S = 5.0
+# A strategy's exit that could not be sent or was refused by the exchange (the symbol not
+# TRADING, -1015, a 403, the exchange down) is owed: a strategy says SELL once, at its
+# signal, so dropping it would hold the position until some later signal. Sent again after
+# EXIT_RETRY_S, doubling up to EXIT_RETRY_MAX_S, while the bot still holds a tradable
+# position and no order of its symbol is open or of unknown outcome; a risk denial ends it.
+EXIT_RETRY_S = 2.0
+EXIT_RETRY_MAX_S = 300.0
 
 
 class Notifier(Protocol):
@@ -90,6 +97,8 @@ class Trader:
         self.now = 0.0  # time of the last market event (the clock of rate checks in replay)
         self._next_mark = 0.0
         self._flatten_tried = 0.0  # monotonic time of the last flatten attempt
+        # bot -> (the exit signal, monotonic time it is due again, current back-off)
+        self._exits_owed: dict[str, tuple[Signal, float, float]] = {}
         risk.hooks.on_trip.append(self._on_trip)
         risk.hooks.on_approach.append(self._on_approach)
         self.refresh_balances()
@@ -121,6 +130,18 @@ class Trader:
             signal = bot.strategy.on_tick(tick, self.ledger.tradable(bot.name))
             if signal is not None:
                 self.place(bot, signal, tick.close)
+            elif bot.name in self._exits_owed:
+                self._retry_exit(bot, tick.close)
+
+    def _retry_exit(self, bot: Bot, price: float) -> None:
+        signal, due, backoff = self._exits_owed[bot.name]
+        if self.ledger.tradable(bot.name) <= 0:
+            del self._exits_owed[bot.name]  # sold (or only dust left): nothing owed
+            return
+        if time.monotonic() < due or self.store.open_orders(bot.symbol):
+            return  # not yet, or an order of the symbol still working / unresolved
+        log.warning("exit of %s sent again (refused before: %s)", bot.name, signal.reason)
+        self.place(bot, signal, price, backoff=backoff)
 
     # --- what can be sold -------------------------------------------------------------------
     def _filters(self, symbol: str) -> Any:
@@ -162,12 +183,16 @@ class Trader:
                 qty = float((dq / step).to_integral_value(rounding=ROUND_FLOOR) * step)
         return max(0.0, qty)
 
-    def place(self, bot: Bot, signal: Signal, price: float) -> Submission:
+    def place(self, bot: Bot, signal: Signal, price: float, *, backoff: float = 0.0) -> Submission:
         book = self.ledger.books[bot.name]
+        exit_ = signal.side is Side.SELL and book.qty > 0
         state = getattr(self.broker, "symbol_status", lambda _s: None)(bot.symbol)
         if state is not None and state != "TRADING":  # HALT / BREAK: /readyz says so
-            return Submission(None, error=f"{bot.symbol} is {state} on the exchange")
-        if signal.side is Side.SELL and book.qty > 0:
+            sub = Submission(None, error=f"{bot.symbol} is {state} on the exchange")
+            if exit_:
+                self._owe_exit(bot, signal, backoff)
+            return sub
+        if exit_:
             qty = self.exit_qty(bot, book.qty)
         else:
             equity = max(0.0, book.equity(price))
@@ -185,11 +210,22 @@ class Trader:
         if self.now:  # replay: never decide on this market event again after a crash
             self.store.put("replay_last_ts", self.now)
         sub = self.gate.submit(req, price)
+        if exit_:
+            unknown = sub.order is not None and sub.order.status is OrderStatus.UNKNOWN
+            if sub.accepted or sub.denied is not None or unknown:
+                self._exits_owed.pop(bot.name, None)  # sent, or the risk engine said no
+            else:
+                self._owe_exit(bot, signal, backoff)
         if sub.accepted:
             self.process_fills()
         for cb in self.events.on_order:
             cb(bot, signal, sub)
         return sub
+
+    def _owe_exit(self, bot: Bot, signal: Signal, backoff: float) -> None:
+        nxt = min(EXIT_RETRY_MAX_S, backoff * 2) if backoff else EXIT_RETRY_S
+        self._exits_owed[bot.name] = (signal, time.monotonic() + nxt, nxt)
+        log.error("exit of %s not sent; again in %.0fs", bot.name, nxt)
 
     def process_fills(self) -> None:
         fills = self.broker.poll_fills()

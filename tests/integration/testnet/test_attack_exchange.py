@@ -3,13 +3,24 @@ Binance, where a position must not be left open by an exit that failed once."""
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import readyz, status, wait_for
-from tests.integration.testnet.conftest import WAVE, Running, assert_one_to_one, wave_exchange
+from tests.integration.testnet.conftest import (
+    KEY,
+    SECRET,
+    SPEC,
+    WAVE,
+    Running,
+    assert_one_to_one,
+    wave_exchange,
+)
 
 STEP = 0.00001  # the lot step of SPEC
 
@@ -62,4 +73,58 @@ def test_attack_emergency_flatten_refused_while_halted_is_retried_once_trading(
     sells = [o for o in fx.orders() if o["side"] == "SELL"]
     assert len(sells) == 1, sells
     assert status(d.state)["state"] == "halted"
+    assert_one_to_one(fx, d.state)
+
+
+@pytest.fixture()
+def fx_path(clean_env: None) -> Iterator[FakeBinance]:
+    """The harsh fake with a flat price until the test sets a path."""
+    with FakeBinance(
+        api_key=KEY,
+        api_secret=SECRET,
+        symbols={"BTCUSDT": dict(SPEC)},
+        balances={"USDT": 10_000.0, "BTC": 0.0},
+        fee_rate=0.001,
+    ) as fake:
+        yield fake
+
+
+def test_attack_a_strategy_exit_refused_while_halted_is_sent_once_trading_again(
+    fx_path: FakeBinance, tmp_path: Path
+) -> None:
+    """ma_cross says SELL once, at the cross. If that exit cannot be sent (the symbol HALT
+    on the exchange; -1015 and a 403 refuse it the same way) the signal must not be lost:
+    otherwise the position is held, unprotected, until the next cross below, which a
+    steady decline never brings."""
+    fx = fx_path
+    down = [30000.0 - 20 * i for i in range(30)]
+    up = [down[-1] + 20 * i for i in range(1, 41)]
+    decline = [up[-1] - 20 * i for i in range(1, 301)]
+    d = Running(tmp_path / "state", fx, MAX_CONSECUTIVE_LOSSES="1000")
+    try:
+        port = d.wait_ready()
+        fx.set_price_path("BTCUSDT", down + up + decline)
+        started = time.monotonic()
+        fx.auto_step(200)
+        assert wait_for(lambda: btc_held(fx) > 0 and not fx.open_orders(), timeout=30)
+        fx.set_symbol_status("BTCUSDT", "HALT")
+
+        def says_halted() -> bool:
+            code, body = readyz(port)
+            return code == 503 and any("BTCUSDT is HALT" in r for r in body["reasons"])
+
+        assert wait_for(says_halted, timeout=20), readyz(port)
+        assert time.monotonic() - started < 0.2 * len(down + up), "halted after the turn"
+        # the turn is at step 70, the cross below a few steps later: wait past step 100
+        time.sleep(max(0.0, started + 0.2 * 100 - time.monotonic()))
+        held = btc_held(fx)
+        assert held > STEP
+        fx.set_symbol_status("BTCUSDT", "TRADING")
+        sold = wait_for(lambda: btc_held(fx) < STEP, timeout=20)
+        assert d.stop() == 0
+    finally:
+        d.stop(signal.SIGKILL)
+    assert sold, f"the refused exit was dropped: {btc_held(fx)} BTC (of {held}) still held"
+    sells = [o for o in fx.orders() if o["side"] == "SELL"]
+    assert len(sells) == 1, sells
     assert_one_to_one(fx, d.state)
