@@ -164,6 +164,8 @@ class Trader:
         step = float(f.market_step or f.step)
         min_qty = float(f.market_min_qty or f.min_qty)
         dust = max(step, min_qty) * (1 - 1e-9)
+        if getattr(f, "min_notional_market", False) and getattr(f, "min_notional", 0):
+            self.ledger.min_notional[symbol] = float(f.min_notional)
         if self.ledger.dust.get(symbol) != dust:
             self.ledger.dust[symbol] = dust
             self.store.put(DUST_KEY, self.ledger.dust)
