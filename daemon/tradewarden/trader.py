@@ -214,8 +214,13 @@ class Trader:
         sub = self.gate.submit(req, price)
         if exit_:
             unknown = sub.order is not None and sub.order.status is OrderStatus.UNKNOWN
-            if sub.accepted or sub.denied is not None or unknown:
-                self._exits_owed.pop(bot.name, None)  # sent, or the risk engine said no
+            if sub.denied is not None or unknown:
+                self._exits_owed.pop(bot.name, None)  # the risk engine said no / query it
+            elif sub.accepted:
+                # checked again until flat: an order judged EXPIRED (never reached the
+                # exchange) or a MARKET order EXPIRED after partial fills sold nothing / not
+                # all; a spot sell can never sell more than the account holds
+                self._exits_owed[bot.name] = (signal, time.monotonic() + EXIT_RETRY_S, 0.0)
             else:
                 self._owe_exit(bot, signal, backoff)
         if sub.accepted:

@@ -19,6 +19,7 @@ from tests.integration.testnet.conftest import (
     WAVE,
     Running,
     assert_one_to_one,
+    local_orders,
     wave_exchange,
 )
 
@@ -125,6 +126,45 @@ def test_attack_a_strategy_exit_refused_while_halted_is_sent_once_trading_again(
     finally:
         d.stop(signal.SIGKILL)
     assert sold, f"the refused exit was dropped: {btc_held(fx)} BTC (of {held}) still held"
+    sells = [o for o in fx.orders() if o["side"] == "SELL"]
+    assert len(sells) == 1, sells
+    assert_one_to_one(fx, d.state)
+
+
+def test_attack_a_strategy_exit_lost_in_transit_is_sent_again_after_its_expired_verdict(
+    fx_path: FakeBinance, tmp_path: Path
+) -> None:
+    """The exit's request is lost (the connection drops, nothing reaches the exchange):
+    the gateway queries, and past recvWindow + margin judges it EXPIRED, never placed.
+    That is a definite "not sold": the exit must be sent again, not forgotten while the
+    price keeps falling."""
+    fx = fx_path
+    down = [30000.0 - 20 * i for i in range(30)]
+    up = [down[-1] + 20 * i for i in range(1, 41)]
+    decline = [up[-1] - 20 * i for i in range(1, 301)]
+    d = Running(
+        tmp_path / "state",
+        fx,
+        MAX_CONSECUTIVE_LOSSES="1000",
+        TRADEWARDEN_ORDER_EXPIRY_MARGIN_SECONDS="1",
+    )
+    try:
+        d.wait_ready()
+        fx.set_price_path("BTCUSDT", down + up + decline)
+        fx.auto_step(200)
+        assert wait_for(lambda: btc_held(fx) > 0 and not fx.open_orders(), timeout=30)
+        fx.fault("drop_connection", path="/api/v3/order", method="POST", count=1)
+
+        def judged_expired() -> bool:
+            return any(r["status"] == "EXPIRED" for r in local_orders(d.state).values())
+
+        assert wait_for(judged_expired, timeout=40), local_orders(d.state)
+        sold = wait_for(lambda: btc_held(fx) < STEP, timeout=20)
+        held = btc_held(fx)
+        assert d.stop() == 0
+    finally:
+        d.stop(signal.SIGKILL)
+    assert sold, f"the lost exit was not sent again: {held} BTC still held"
     sells = [o for o in fx.orders() if o["side"] == "SELL"]
     assert len(sells) == 1, sells
     assert_one_to_one(fx, d.state)
