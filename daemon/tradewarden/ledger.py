@@ -70,11 +70,22 @@ class Ledger:
         share = starting_balance / max(1, len(bots))
         self.books = {name: BotBook(name, symbol, share) for name, symbol in bots}
         self.dust: dict[str, float] = {}
+        # the NOTIONAL / MIN_NOTIONAL minimum of a MARKET order per symbol (learned by the
+        # trader): a position worth less cannot be sold either (strategy view only; round
+        # trips end at `dust`, so that replays do not depend on prices)
+        self.min_notional: dict[str, float] = {}
 
     def tradable(self, bot: str) -> float:
-        """The position a strategy should see: 0 when only unsellable dust is left."""
+        """The position a strategy should see: 0 when only unsellable dust is left (below
+        the lot step, or worth less than the minimum notional at the last price), so that
+        the strategy can enter again (the next exit sells the leftover with it)."""
         b = self.books[bot]
-        return b.qty if abs(b.qty) > self.dust.get(b.symbol, 0.0) + EPS else 0.0
+        if abs(b.qty) <= self.dust.get(b.symbol, 0.0) + EPS:
+            return 0.0
+        floor = self.min_notional.get(b.symbol, 0.0)
+        if floor and b.last_price > 0 and abs(b.qty) * b.last_price < floor:
+            return 0.0
+        return b.qty
 
     def apply(self, fill: Fill) -> ClosedTrade | None:
         """Book one fill. The commission counts against P&L (`fee`, valued in the quote

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
@@ -27,6 +28,20 @@ from tradewarden.store import Store
 from tradewarden.strategy import Signal, Strategy
 
 log = logging.getLogger(__name__)
+
+# The emergency stop's flatten is owed until every position is sold or the stop is lifted:
+# kept in the store, retried (at most every FLATTEN_RETRY_S) when an attempt could not sell
+# (the symbol not TRADING, -1015, a 403, the exchange down, a free balance short of the
+# ledger), never while an order of that symbol is still open or of unknown outcome.
+FLATTEN_KEY = "trader.flatten_pending"
+FLATTEN_RETRY_S = 5.0
+# A strategy's exit that could not be sent or was refused by the exchange (the symbol not
+# TRADING, -1015, a 403, the exchange down) is owed: a strategy says SELL once, at its
+# signal, so dropping it would hold the position until some later signal. Sent again after
+# EXIT_RETRY_S, doubling up to EXIT_RETRY_MAX_S, while the bot still holds a tradable
+# position and no order of its symbol is open or of unknown outcome; a risk denial ends it.
+EXIT_RETRY_S = 2.0
+EXIT_RETRY_MAX_S = 300.0
 
 
 class Notifier(Protocol):
@@ -83,6 +98,9 @@ class Trader:
         self.ticks = 0
         self.now = 0.0  # time of the last market event (the clock of rate checks in replay)
         self._next_mark = 0.0
+        self._flatten_tried = 0.0  # monotonic time of the last flatten attempt
+        # bot -> (the exit signal, monotonic time it is due again, current back-off)
+        self._exits_owed: dict[str, tuple[Signal, float, float]] = {}
         risk.hooks.on_trip.append(self._on_trip)
         risk.hooks.on_approach.append(self._on_approach)
         self.refresh_balances()
@@ -96,6 +114,7 @@ class Trader:
             on_tick(tick)
         self.prices[tick.symbol] = tick.close
         self.process_fills()
+        self.retry_flatten()
         bots = self.by_symbol.get(tick.symbol, ())
         self.ledger.mark(tick.symbol, tick.close)
         for bot in bots:
@@ -113,6 +132,18 @@ class Trader:
             signal = bot.strategy.on_tick(tick, self.ledger.tradable(bot.name))
             if signal is not None:
                 self.place(bot, signal, tick.close)
+            elif bot.name in self._exits_owed:
+                self._retry_exit(bot, tick.close)
+
+    def _retry_exit(self, bot: Bot, price: float) -> None:
+        signal, due, backoff = self._exits_owed[bot.name]
+        if self.ledger.tradable(bot.name) <= 0:
+            del self._exits_owed[bot.name]  # sold (or only dust left): nothing owed
+            return
+        if time.monotonic() < due or self.store.open_orders(bot.symbol):
+            return  # not yet, or an order of the symbol still working / unresolved
+        log.warning("exit of %s sent again (refused before: %s)", bot.name, signal.reason)
+        self.place(bot, signal, price, backoff=backoff)
 
     # --- what can be sold -------------------------------------------------------------------
     def _filters(self, symbol: str) -> Any:
@@ -135,6 +166,8 @@ class Trader:
         step = float(f.market_step or f.step)
         min_qty = float(f.market_min_qty or f.min_qty)
         dust = max(step, min_qty) * (1 - 1e-9)
+        if getattr(f, "min_notional_market", False) and getattr(f, "min_notional", 0):
+            self.ledger.min_notional[symbol] = float(f.min_notional)
         if self.ledger.dust.get(symbol) != dust:
             self.ledger.dust[symbol] = dust
             self.store.put(DUST_KEY, self.ledger.dust)
@@ -154,12 +187,16 @@ class Trader:
                 qty = float((dq / step).to_integral_value(rounding=ROUND_FLOOR) * step)
         return max(0.0, qty)
 
-    def place(self, bot: Bot, signal: Signal, price: float) -> Submission:
+    def place(self, bot: Bot, signal: Signal, price: float, *, backoff: float = 0.0) -> Submission:
         book = self.ledger.books[bot.name]
+        exit_ = signal.side is Side.SELL and book.qty > 0
         state = getattr(self.broker, "symbol_status", lambda _s: None)(bot.symbol)
         if state is not None and state != "TRADING":  # HALT / BREAK: /readyz says so
-            return Submission(None, error=f"{bot.symbol} is {state} on the exchange")
-        if signal.side is Side.SELL and book.qty > 0:
+            sub = Submission(None, error=f"{bot.symbol} is {state} on the exchange")
+            if exit_:
+                self._owe_exit(bot, signal, backoff)
+            return sub
+        if exit_:
             qty = self.exit_qty(bot, book.qty)
         else:
             equity = max(0.0, book.equity(price))
@@ -177,11 +214,27 @@ class Trader:
         if self.now:  # replay: never decide on this market event again after a crash
             self.store.put("replay_last_ts", self.now)
         sub = self.gate.submit(req, price)
+        if exit_:
+            unknown = sub.order is not None and sub.order.status is OrderStatus.UNKNOWN
+            if sub.denied is not None or unknown:
+                self._exits_owed.pop(bot.name, None)  # the risk engine said no / query it
+            elif sub.accepted:
+                # checked again until flat: an order judged EXPIRED (never reached the
+                # exchange) or a MARKET order EXPIRED after partial fills sold nothing / not
+                # all; a spot sell can never sell more than the account holds
+                self._exits_owed[bot.name] = (signal, time.monotonic() + EXIT_RETRY_S, 0.0)
+            else:
+                self._owe_exit(bot, signal, backoff)
         if sub.accepted:
             self.process_fills()
         for cb in self.events.on_order:
             cb(bot, signal, sub)
         return sub
+
+    def _owe_exit(self, bot: Bot, signal: Signal, backoff: float) -> None:
+        nxt = min(EXIT_RETRY_MAX_S, backoff * 2) if backoff else EXIT_RETRY_S
+        self._exits_owed[bot.name] = (signal, time.monotonic() + nxt, nxt)
+        log.error("exit of %s not sent; again in %.0fs", bot.name, nxt)
 
     def process_fills(self) -> None:
         fills = self.broker.poll_fills()
@@ -271,6 +324,10 @@ class Trader:
         actions = {
             "orders_cancelled": [o.client_order_id for o in cancelled],
             "positions_closed": closed,
+            # not sold (yet): retried while the stop holds, or held beyond the free balance
+            "positions_left": (
+                self.positions_left() if trip.emergency and self.flatten_on_emergency else {}
+            ),
             "state": self.risk.state.label if trip.portfolio_scope else "bot halted",
         }
         self.audit.append(
@@ -304,7 +361,10 @@ class Trader:
 
     def _flatten(self, bots: list[Bot] | None = None) -> list[str]:
         """Sell what each bot (all, or `bots`) actually holds (see `exit_qty`); dust that
-        cannot be sold stays."""
+        cannot be sold stays. What could not be sold now stays owed (`FLATTEN_KEY`;
+        `retry_flatten` sells it while the emergency stop holds)."""
+        self.store.put(FLATTEN_KEY, True)
+        self._flatten_tried = time.monotonic()
         closed = []
         try:  # the free balance now, not as of the last fill: flatten what is held
             self.refresh_balances()
@@ -313,6 +373,12 @@ class Trader:
         for bot in self.bots if bots is None else bots:
             book = self.ledger.books[bot.name]
             if book.qty <= 0:
+                continue
+            if self.store.open_orders(bot.symbol):
+                continue  # a sell still working or unresolved: never a second one beside it
+            state = getattr(self.broker, "symbol_status", lambda _s: None)(bot.symbol)
+            if state is not None and state != "TRADING":
+                log.error("flatten of %s waits: %s is %s", bot.name, bot.symbol, state)
                 continue
             qty = self.exit_qty(bot, book.qty)
             if qty <= self.ledger.dust.get(bot.symbol, 0.0):
@@ -324,8 +390,49 @@ class Trader:
             sub = self.gate.submit(req, price)
             if sub.accepted:
                 closed.append(f"{bot.name}:{bot.symbol}")
+            else:
+                log.error(
+                    "flatten of %s not sent: %s", bot.name, sub.error or sub.denied or "refused"
+                )
         self.process_fills()
         return closed
+
+    def positions_left(self) -> dict[str, float]:
+        """Positions (above dust) the ledger still holds, per bot."""
+        return {
+            b.name: self.ledger.books[b.name].qty
+            for b in self.bots
+            if self.ledger.tradable(b.name) > 0
+        }
+
+    def _emergency_holds(self) -> bool:
+        emergency = {b.name for b in self.risk.breakers if b.emergency}
+        return self.risk.state is TradingState.HALTED and any(
+            r["breaker"] in emergency for r in self.store.tripped()
+        )
+
+    def retry_flatten(self) -> None:
+        """The emergency stop's flatten again, while it is owed and the stop holds: an
+        attempt that could not sell (see `FLATTEN_KEY`) must not leave the position open
+        for good, since nothing else sells while HALTED."""
+        if not self.store.get(FLATTEN_KEY):
+            return
+        if not self.flatten_on_emergency or not self._emergency_holds():
+            self.store.put(FLATTEN_KEY, False)  # the stop was lifted: the strategies decide
+            return
+        left = self.positions_left()
+        if not left:
+            self.store.put(FLATTEN_KEY, False)
+            log.info("emergency flatten complete")
+            return
+        if time.monotonic() - self._flatten_tried < FLATTEN_RETRY_S:
+            return
+        with self.risk.flatten_window([b.name for b in self.bots], whole_state=True):
+            closed = self._flatten()
+        if closed:
+            self.audit.append(
+                "flatten_retried", {"positions_closed": closed, "positions_left": left}, ts=None
+            )
 
     def _on_approach(self, reading: Reading) -> None:
         self.notifier.notify(

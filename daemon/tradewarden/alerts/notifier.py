@@ -23,13 +23,16 @@ CONSTRUCTORS: dict[str, Callable[..., Alert]] = {
 
 def _emergency(ctx: dict[str, Any], base: str) -> Alert:
     breaker = ctx.get("breaker") or "portfolio drawdown"
+    reason = str(ctx.get("reason", ""))
+    if ctx.get("positions_left"):  # the flatten could not sell these (yet): retried
+        reason += f"; positions not yet sold (flatten retried): {ctx['positions_left']}"
     return catalogue.emergency_stop(
         f"{breaker} breaker" + (f" on {ctx['bot']}" if ctx.get("bot") else ""),
         breaker=ctx.get("breaker") or "portfolio_drawdown",
         bot=ctx.get("bot"),
         value=ctx.get("value"),
         threshold=ctx.get("threshold"),
-        reason=ctx.get("reason", ""),
+        reason=reason,
         state=ctx.get("state", "HALTED"),
         orders_cancelled=ctx.get("orders_cancelled", ()),
         positions_closed=ctx.get("positions_closed", ()),
