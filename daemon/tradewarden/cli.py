@@ -576,38 +576,19 @@ def _audit_alarm(settings: Settings, title: str, body: str) -> None:
     """A critical alert about the audit chain on every configured channel, queued in the
     outbox (the daemon sends it, retrying): replacing the off-host anchor or restarting the
     chain leaves a trace off the host, not only in the chain it changes."""
-    import time
-
-    from tradewarden.alerts.factory import build_channels
-    from tradewarden.alerts.model import Alert, Severity
-    from tradewarden.alerts.outbox import Outbox
-    from tradewarden.alerts.routing import route
-    from tradewarden.control import current_actor
-    from tradewarden.secrets import scrub
-    from tradewarden.secrets.credentials import alert_secrets
-    from tradewarden.secrets.errors import SecretError
+    from tradewarden.alerts.alarm import queue_critical
     from tradewarden.secrets.factory import build_source
 
-    secrets = {}
-    try:
-        secrets = alert_secrets(settings, build_source(settings))
-    except SecretError as exc:
-        typer.echo(f"warning: alert channel secrets: {scrub.scrub(str(exc))}", err=True)
-    channels = route(Severity.CRITICAL, [c.name for c in build_channels(settings, secrets)])
-    base = settings.runbook_base_url
-    alert = Alert(
-        Severity.CRITICAL,
-        title,
-        body + " If nobody on the desk did this on purpose, treat it as a security event.",
-        f"audit-chain:{time.time_ns()}",
-        runbook_url=(base if base.endswith("/") else base + "/") + "audit-chain-broken.md",
-        context={"actor": current_actor(), "check_command": "tradewarden audit verify --anchor"},
+    queue_critical(
+        settings,
+        lambda: build_source(settings),
+        title=title,
+        body=body + " If nobody on the desk did this on purpose, treat it as a security event.",
+        topic="audit-chain",
+        runbook="audit-chain-broken.md",
+        check_command="tradewarden audit verify --anchor",
+        warn=lambda msg: typer.echo(msg, err=True),
     )
-    box = Outbox(settings.db_path, dedup_seconds=0)
-    try:
-        box.enqueue(alert, channels)
-    finally:
-        box.close()
 
 
 @audit_app.command("anchor")

@@ -136,37 +136,19 @@ def _alarm(settings: Settings, approvers: Approvers, title: str, body: str) -> N
     """A critical alert about a change of approvers on every configured channel, queued in
     the outbox (the daemon sends it, retrying; never deduplicated): one person re-seeding
     or adding approvers is seen by the others at once, not only in the audit log."""
-    import time
+    from tradewarden.alerts.alarm import queue_critical
 
-    from tradewarden.alerts.factory import build_channels
-    from tradewarden.alerts.model import Alert, Severity
-    from tradewarden.alerts.outbox import Outbox
-    from tradewarden.alerts.routing import route
-    from tradewarden.secrets.credentials import alert_secrets
-    from tradewarden.secrets.errors import SecretError
-
-    secrets = {}
-    if approvers.source is not None:
-        try:
-            secrets = alert_secrets(settings, approvers.source)
-        except SecretError as exc:
-            typer.echo(f"warning: alert channel secrets: {exc}", err=True)
-    channels = route(Severity.CRITICAL, [c.name for c in build_channels(settings, secrets)])
-    base = settings.runbook_base_url
-    alert = Alert(
-        Severity.CRITICAL,
-        title,
-        body + " If this was not agreed with the other approvers, remove the approver"
+    queue_critical(
+        settings,
+        approvers.source,
+        title=title,
+        body=body + " If this was not agreed with the other approvers, remove the approver"
         " (`tradewarden approvers remove NAME`) and escalate to the security lead.",
-        f"approvers:{time.time_ns()}",
-        runbook_url=(base if base.endswith("/") else base + "/") + "approvers.md",
-        context={"actor": current_actor(), "check_command": "tradewarden approvers list --all"},
+        topic="approvers",
+        runbook="approvers.md",
+        check_command="tradewarden approvers list --all",
+        warn=lambda msg: typer.echo(msg, err=True),
     )
-    box = Outbox(settings.db_path, dedup_seconds=0)
-    try:
-        box.enqueue(alert, channels)
-    finally:
-        box.close()
 
 
 def _confirm(approvers: Approvers, name: str) -> bool:
