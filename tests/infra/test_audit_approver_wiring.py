@@ -25,7 +25,15 @@ from infra.offline import OfflineRun, read_stack_file, run_offline
 from infra.policy import checks as t
 
 from .conftest import policy_json
-from .test_backups import BUCKET_POLICY, _condition_holds, _glob, _listed, as_request, decide
+from .test_backups import (
+    BUCKET_POLICY,
+    _condition_holds,
+    _glob,
+    _listed,
+    as_request,
+    decide,
+    moto_backup_bucket,
+)
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account
 HOST_NAME = "ip-10-0-1-23"
@@ -96,33 +104,6 @@ def allowed_for_host(run: OfflineRun, operation: str, params: dict[str, Any]) ->
     )
 
 
-def _moto_bucket(run: OfflineRun) -> str:
-    bucket = run.outputs["backupBucket"]
-    (rule,) = run.one(t.S3_BUCKET_SSE).inputs["rules"]
-    default = rule["applyServerSideEncryptionByDefault"]
-    s3 = boto3.client("s3")
-    s3.create_bucket(
-        Bucket=bucket,
-        CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
-        ObjectLockEnabledForBucket=True,
-    )
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [
-                {
-                    "ApplyServerSideEncryptionByDefault": {
-                        "SSEAlgorithm": default["sseAlgorithm"],
-                        "KMSMasterKeyID": default["kmsMasterKeyId"],
-                    }
-                }
-            ]
-        },
-    )
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    return bucket
-
-
 @pytest.mark.usefixtures("clean_env")
 def test_daemon_anchor_calls_fit_the_grants_and_leaving_the_prefix_is_refused(
     tmp_path: Path,
@@ -135,7 +116,7 @@ def test_daemon_anchor_calls_fit_the_grants_and_leaving_the_prefix_is_refused(
 
     prod = stack_runs["prod"]
     env = daemon_env(prod)
-    bucket = _moto_bucket(prod)
+    bucket = moto_backup_bucket(prod)
     assert env["TRADEWARDEN_AUDIT_ANCHOR_BUCKET"] == bucket
 
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -186,7 +167,7 @@ def test_reading_a_missing_anchor_needs_no_404(
 
     prod = stack_runs["prod"]
     env = daemon_env(prod)
-    bucket = _moto_bucket(prod)
+    bucket = moto_backup_bucket(prod)
     calls: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     boto3.setup_default_session()

@@ -459,23 +459,11 @@ def make_state(state: Path) -> Any:
     return settings
 
 
-@pytest.mark.usefixtures("clean_env")
-def test_daemon_backup_and_restore_check_fit_the_grants(
-    tmp_path: Path,
-    aws_env: str,
-    monkeypatch: pytest.MonkeyPatch,
-    stack_runs: dict[str, OfflineRun],
-) -> None:
-    """`tradewarden backup --to <backupUrl>` and `restore --from ... --check` as the host runs
-    them, on a moto bucket configured from the dev stack's recorded inputs (encryption,
-    versioning): every S3 call the daemon makes is allowed by the host role and the S3
-    endpoint and not denied by the bucket policy; every object lands under the stack's
-    prefix, SSE-KMS with the stack's key (the bucket default; the daemon sends no header)."""
-    from tradewarden.backup import BackupError, create_backup, verify_backup
-
-    dev = stack_runs["dev"]
-    bucket, url = dev.outputs["backupBucket"], dev.outputs["backupUrl"]
-    (rule,) = dev.one(t.S3_BUCKET_SSE).inputs["rules"]
+def moto_backup_bucket(run: OfflineRun) -> str:
+    """The stack's backup bucket on moto, configured from `run`'s recorded inputs
+    (encryption, versioning, Object Lock); its name."""
+    bucket = run.outputs["backupBucket"]
+    (rule,) = run.one(t.S3_BUCKET_SSE).inputs["rules"]
     default = rule["applyServerSideEncryptionByDefault"]
     s3 = boto3.client("s3")
     s3.create_bucket(
@@ -500,10 +488,10 @@ def test_daemon_backup_and_restore_check_fit_the_grants(
     s3.put_bucket_versioning(
         Bucket=bucket,
         VersioningConfiguration={
-            "Status": dev.one(t.S3_BUCKET_VERSIONING).inputs["versioningConfiguration"]["status"]
+            "Status": run.one(t.S3_BUCKET_VERSIONING).inputs["versioningConfiguration"]["status"]
         },
     )
-    lock = dev.one(OBJECT_LOCK).inputs
+    lock = run.one(OBJECT_LOCK).inputs
     retention = lock["rule"]["defaultRetention"]
     s3.put_object_lock_configuration(
         Bucket=bucket,
@@ -514,6 +502,27 @@ def test_daemon_backup_and_restore_check_fit_the_grants(
             },
         },
     )
+    return bucket
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_daemon_backup_and_restore_check_fit_the_grants(
+    tmp_path: Path,
+    aws_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    stack_runs: dict[str, OfflineRun],
+) -> None:
+    """`tradewarden backup --to <backupUrl>` and `restore --from ... --check` as the host runs
+    them, on a moto bucket configured from the dev stack's recorded inputs (encryption,
+    versioning): every S3 call the daemon makes is allowed by the host role and the S3
+    endpoint and not denied by the bucket policy; every object lands under the stack's
+    prefix, SSE-KMS with the stack's key (the bucket default; the daemon sends no header)."""
+    from tradewarden.backup import BackupError, create_backup, verify_backup
+
+    dev = stack_runs["dev"]
+    bucket, url = dev.outputs["backupBucket"], dev.outputs["backupUrl"]
+    moto_backup_bucket(dev)
+    s3 = boto3.client("s3")  # made before the recording session below, as the bucket was
     # No bucket policy in moto: it applies a policy's Deny statements without the request's
     # condition context (even `aws:SecureTransport` false denies every call there). The
     # bucket policy is evaluated on the daemon's recorded calls below instead.
