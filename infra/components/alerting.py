@@ -9,6 +9,7 @@ E-mail subscriptions must be confirmed by their recipients (SNS sends a link).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -150,6 +151,15 @@ class Alerting(pulumi.ComponentResource):
         )
 
         # --- egress and snapshots: the firewalls refusing something, DLM failing
+        # one occurrence in a period is enough; no data is nothing happened
+        any_event: dict[str, Any] = {
+            "statistic": "Sum",
+            "evaluation_periods": 1,
+            "threshold": 1,
+            "comparison_operator": "GreaterThanOrEqualToThreshold",
+            "treat_missing_data": "notBreaching",
+            "alarm_actions": notify,
+        }
         alarm(
             "egress-firewall-drops",
             "The Network Firewall dropped traffic from the host (not on the allow-list): "
@@ -162,13 +172,8 @@ class Alerting(pulumi.ComponentResource):
                 "AvailabilityZone": availability_zone,
                 "Engine": "Stateful",
             },
-            statistic="Sum",
             period=300,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=notify,
+            **any_event,
         )
         alarm(
             "dns-firewall-blocks",
@@ -180,13 +185,8 @@ class Alerting(pulumi.ComponentResource):
                 "FirewallRuleGroupId": dns_rule_group_id,
                 "FirewallDomainListId": dns_block_list_id,
             },
-            statistic="Sum",
             period=300,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=notify,
+            **any_event,
         )
         alarm(
             "snapshot-failed",
@@ -195,13 +195,8 @@ class Alerting(pulumi.ComponentResource):
             namespace="AWS/DataLifecycleManager",
             metric_name="SnapshotsCreateFailed",
             dimensions={"DLMPolicyId": snapshot_policy_id},
-            statistic="Sum",
             period=3600,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=notify,
+            **any_event,
         )
 
         self.register_outputs({"topicArn": self.topic.arn})
