@@ -8,6 +8,7 @@ from string import Template
 
 from infra import naming
 from infra.config import StackConfig
+from infra.domains import SES_SMTP_PORT, ses_smtp_host
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "ops" / "cloud-init" / "user-data.yaml.tmpl"
@@ -29,9 +30,19 @@ def template_values(
         "stack": cfg.stack,
         "region": region,
         "profile": cfg.profile,
+        "mode": cfg.mode,
         "testnet": "true" if cfg.testnet else "false",
+        # Alert email: SES SMTP through the VPC's email-smtp endpoint, STARTTLS on 587.
+        "smtp_host": ses_smtp_host(region),
+        "smtp_port": str(SES_SMTP_PORT),
+        "email_from": cfg.alert_email_from,
+        "email_to": ",".join(cfg.alert_emails),
+        "slack_channel": cfg.slack_channel or "",
+        # The alert hosts the egress refresh resolves into nftables (the same list the
+        # Network Firewall and the DNS Firewall get: infra.domains.alert_egress_hosts).
+        "egress_alert_hosts": ",".join(cfg.host_alert_hosts),
         "wheel_version": cfg.wheel_version,
-        "release_bucket": cfg.release_bucket or "",
+        "release_bucket": cfg.release_bucket,
         "release_key": naming.release_object_key(cfg.wheel_version),
         "alert_topic_arn": alert_topic_arn,
         "log_group": naming.host_log_group_name(cfg.stack),

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.domains import AllowedDomain, DomainError, default_allowlist, parse_allowed_domain
+from infra.domains import (
+    AllowedDomain,
+    DomainError,
+    alert_egress_hosts,
+    default_allowlist,
+    parse_allowed_domain,
+)
 
 NAMESPACE = "tradewarden"
 
@@ -41,6 +47,10 @@ _INSTANCE_TYPE = re.compile(r"^([a-z]+)([0-9]+)([a-z-]*)\.([0-9]*[a-z]+)$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+){1,3}([a-z0-9.+-]*)$")
 _BUCKET = re.compile(r"^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$")
+_SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+# What the daemon trades (its TRADEWARDEN_MODE): the in-process paper broker, orders on the
+# Binance spot testnet, or live orders (still only when every gate of the daemon holds).
+MODES = ("paper", "testnet", "live")
 
 
 class ConfigError(ValueError):
@@ -61,17 +71,21 @@ class StackConfig:
     """Everything the program needs to know about one stack."""
 
     stack: str
+    mode: str
     testnet: bool
     instance_type: str
     vpc_cidr: str
     allowed_domains: tuple[AllowedDomain, ...]
     alert_emails: tuple[str, ...]
+    alert_email_from: str
+    slack: bool
     admin_role_arn: str
     wheel_version: str
+    availability_zone: str
+    release_bucket: str
+    slack_channel: str | None = None
     alert_sms_numbers: tuple[str, ...] = ()
-    availability_zone: str | None = None
     ami_id: str | None = None
-    release_bucket: str | None = None
     root_volume_size_gb: int = 30
     snapshot_retention_days: int = 14
     backup_retention_days: int = 35
@@ -103,12 +117,37 @@ class StackConfig:
         return "dev" if self.testnet else "prod"
 
     @property
+    def egress_domains(self) -> tuple[AllowedDomain, ...]:
+        """allowedDomains plus the alert hosts (`infra.domains.alert_egress_hosts`)."""
+        extra = [d for d in self.alert_domains if d not in self.allowed_domains]
+        return (*self.allowed_domains, *extra)
+
+    @property
     def network_firewall_targets(self) -> tuple[str, ...]:
-        return tuple(d.network_firewall_target for d in self.allowed_domains)
+        return tuple(d.network_firewall_target for d in self.egress_domains)
+
+    @property
+    def dns_firewall_domains(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for d in self.egress_domains for n in d.dns_firewall_domains))
 
     @property
     def non_binance_domains(self) -> tuple[str, ...]:
         return tuple(d.name for d in self.allowed_domains if not d.is_binance)
+
+    @property
+    def alert_domains(self) -> tuple[AllowedDomain, ...]:
+        """The alert services' host names every egress layer must let through."""
+        return alert_egress_hosts(self.slack)
+
+    @property
+    def host_alert_hosts(self) -> tuple[str, ...]:
+        """What the host's refresh resolves into the nftables set alert_v4 (host.env)."""
+        return tuple(d.name for d in self.alert_domains)
+
+    @property
+    def email_sender_domain(self) -> str:
+        """The SES identity alert email is sent from (the sender address's domain)."""
+        return self.alert_email_from.rsplit("@", 1)[1].lower()
 
 
 # --- value parsers: each returns the typed value or raises ValueError with a reason --------
@@ -218,12 +257,21 @@ class _Key:
 
 
 KEYS: dict[str, _Key] = {
+    # The one source of truth for what the host trades (TRADEWARDEN_MODE on the host).
+    "mode": _Key(
+        "mode", _as_str(re.compile(r"^(paper|testnet|live)$"), "paper, testnet or live"), True
+    ),
+    # Which Binance network: implied by mode testnet (true) and live (false); a paper stack
+    # must say it (paper against the testnet's or the live market data). When set next to a
+    # mode that implies it, the two must agree.
     "testnet": _Key("testnet", _as_bool),
     "instanceType": _Key(
         "instance_type", _as_str(_INSTANCE_TYPE, "an EC2 instance type like t3.small")
     ),
     "availabilityZone": _Key(
-        "availability_zone", _as_str(_AZ, "an availability zone name like eu-west-1a")
+        "availability_zone",
+        _as_str(_AZ, "an availability zone name like eu-west-1a"),
+        required=True,
     ),
     "vpcCidr": _Key("vpc_cidr", _as_cidr),
     # The firewall's rule group has a fixed capacity of 100 (two target types per domain).
@@ -235,6 +283,17 @@ KEYS: dict[str, _Key] = {
         _as_list_of(_as_str(_EMAIL, "an e-mail address"), non_empty=True),
         required=True,
     ),
+    # The sender of alert email (Amazon SES, through the VPC's email-smtp endpoint); its
+    # domain becomes the stack's SES identity (DKIM records: stack output sesDkimRecords).
+    "alertEmailFrom": _Key("alert_email_from", _as_str(_EMAIL, "an e-mail address"), required=True),
+    # Slack on or off, said explicitly: on adds slack.com and hooks.slack.com to every
+    # egress layer. The webhook URL / bot token live in the stack's slack secret, never here.
+    "slack": _Key("slack", _as_bool, required=True),
+    # The channel the daemon posts to with a bot token (TRADEWARDEN_SLACK_CHANNEL); required
+    # with slack: true.
+    "slackChannel": _Key(
+        "slack_channel", _as_str(_SLACK_CHANNEL, "a Slack channel like #tradewarden-alerts")
+    ),
     "alertSmsNumbers": _Key(
         "alert_sms_numbers",
         _as_list_of(_as_str(_E164, "an E.164 phone number like +447700900123"), non_empty=False),
@@ -243,7 +302,8 @@ KEYS: dict[str, _Key] = {
     "wheelVersion": _Key(
         "wheel_version", _as_str(_VERSION, "a release version like 0.1.0"), required=True
     ),
-    "releaseBucket": _Key("release_bucket", _as_str(_BUCKET, "an S3 bucket name")),
+    # Where ops/cloud-init/build_release.py's bundle is uploaded; the host installs from it.
+    "releaseBucket": _Key("release_bucket", _as_str(_BUCKET, "an S3 bucket name"), required=True),
     "amiId": _Key("ami_id", _as_str(_AMI_ID, "an AMI id like ami-0123456789abcdef0")),
     "rootVolumeSizeGb": _Key("root_volume_size_gb", _as_int(8, 1024)),
     "snapshotRetentionDays": _Key("snapshot_retention_days", _as_int(1, 365)),
@@ -267,7 +327,6 @@ KEYS: dict[str, _Key] = {
 }
 
 DEFAULTS: dict[str, Any] = {
-    "testnet": True,
     "instance_type": "t3.small",
     "vpc_cidr": "10.42.0.0/16",
 }
@@ -300,7 +359,16 @@ def load_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
     for key, spec in KEYS.items():
         if spec.required and key not in ours:
             problems.append(f"{prefix}{key}: required but not set")
-    problems += _lock_problems(stack, values)
+    problems += _mode_problems(stack, values, "testnet" in ours)
+    problems += _slack_problems(values)
+    if "testnet" in values:  # (unknown with a bad or missing mode)
+        problems += _lock_problems(stack, values)
+        if _live_capable(stack, values):
+            problems += [
+                f"{prefix}{key}: a live-capable stack sets it explicitly (no default in prod)"
+                for key in PROD_EXPLICIT_KEYS
+                if key not in ours
+            ]
     if problems:
         raise ConfigError(stack, problems)
     if "allowed_domains" not in values:
@@ -311,10 +379,72 @@ def load_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
     return StackConfig(stack=stack, **values)
 
 
+# Keys with a default that a live-capable stack (prod, or any stack on the live network)
+# must still write out: what runs with real money is read from its stack file, not from
+# this module's defaults.
+PROD_EXPLICIT_KEYS = (
+    "instanceType",
+    "vpcCidr",
+    "rootVolumeSizeGb",
+    "snapshotRetentionDays",
+    "backupRetentionDays",
+    "backupLockMode",
+    "backupLockDays",
+    "logRetentionDays",
+    "cpuAlarmThresholdPercent",
+    "heartbeatMissingMinutes",
+    "protect",
+)
+
+
+def _live_capable(stack: str, values: dict[str, Any]) -> bool:
+    return stack == "prod" or not values["testnet"]
+
+
+# The Binance network each mode implies (paper: either, the stack must say which).
+_MODE_TESTNET = {"testnet": True, "live": False}
+
+
+def _mode_problems(stack: str, values: dict[str, Any], testnet_set: bool) -> list[str]:
+    """`mode` decides; `testnet` follows from it (or is given for paper) and must agree."""
+    mode = values.get("mode")
+    if mode is None:
+        return []  # reported as required
+    implied = _MODE_TESTNET.get(mode)
+    if implied is None and not testnet_set:
+        return [
+            f"{NAMESPACE}:testnet: required with {NAMESPACE}:mode paper (paper trades "
+            "against the Binance testnet's market data (true) or the live one (false))"
+        ]
+    if implied is not None and "testnet" in values and values["testnet"] is not implied:
+        return [
+            f"{NAMESPACE}:mode / {NAMESPACE}:testnet: mode {mode} means testnet "
+            f"{str(implied).lower()}, but testnet is {str(values['testnet']).lower()} "
+            "(drop testnet: the mode decides)"
+        ]
+    if implied is not None:
+        values.setdefault("testnet", implied)
+    if mode == "live" and stack == "dev":
+        # The dev profile refuses live endpoints: the daemon would never trade live.
+        return [f"{NAMESPACE}:mode: live on stack dev (the dev profile refuses live)"]
+    return []
+
+
+def _slack_problems(values: dict[str, Any]) -> list[str]:
+    if values.get("slack") is True and not values.get("slack_channel"):
+        return [
+            f"{NAMESPACE}:slackChannel: required with {NAMESPACE}:slack true "
+            "(the channel the daemon posts to)"
+        ]
+    if values.get("slack") is False and values.get("slack_channel"):
+        return [f"{NAMESPACE}:slackChannel: set but {NAMESPACE}:slack is false"]
+    return []
+
+
 def _lock_problems(stack: str, values: dict[str, Any]) -> list[str]:
     """Fill the Object Lock defaults; prod cannot weaken them or its resource protection
     (safety limits)."""
-    prod = stack == "prod" or not values["testnet"]
+    prod = _live_capable(stack, values)
     values.setdefault("backup_lock_mode", "COMPLIANCE" if prod else "GOVERNANCE")
     retention = values.get("backup_retention_days", StackConfig.backup_retention_days)
     values.setdefault("backup_lock_days", retention)

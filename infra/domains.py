@@ -21,6 +21,16 @@ BINANCE_LIVE_ALLOWLIST: tuple[str, ...] = (".binance.com",)
 BINANCE_TESTNET_ALLOWLIST: tuple[str, ...] = (*BINANCE_LIVE_ALLOWLIST, ".binance.vision")
 BINANCE_FUTURES_ALLOWLIST: tuple[str, ...] = (".binancefuture.com",)
 
+# The Slack hosts the alert senders post to: the daemon's bot token goes to the Web API
+# (https://slack.com/api/, tradewarden.alerts.slack.SlackChannel), its incoming webhook and
+# Alertmanager's slack_configs (api_url_file) to https://hooks.slack.com/services/...
+SLACK_HOSTS: tuple[str, ...] = ("hooks.slack.com", "slack.com")
+
+# Amazon SES SMTP, reached only through its VPC interface endpoint (private DNS), port 587
+# with STARTTLS; the host never speaks SMTP to anything else.
+SES_SMTP_SERVICE = "email-smtp"
+SES_SMTP_PORT = 587
+
 # Interface endpoints the host needs so that AWS traffic never leaves the VPC.
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = (
     "ssm",
@@ -95,6 +105,20 @@ def parse_allowed_domain(entry: object) -> AllowedDomain:
     return parsed
 
 
+def alert_egress_hosts(slack: bool) -> tuple[AllowedDomain, ...]:
+    """The alert destinations' host names outside AWS: the one place the Network Firewall's
+    SNI list, the DNS Firewall's allow list and the host's nftables allow-list take them
+    from (infra/components/network.py, infra/cloud_init.py -> host.env
+    TRADEWARDEN_EGRESS_ALERT_HOSTS -> ops/nftables/refresh-allowlist.py). Email needs
+    none: it goes to SES through the VPC endpoint."""
+    return tuple(parse_allowed_domain(h) for h in SLACK_HOSTS) if slack else ()
+
+
+def ses_smtp_host(region: str) -> str:
+    """The SES SMTP name; the email-smtp endpoint's private DNS answers it inside the VPC."""
+    return f"{SES_SMTP_SERVICE}.{region}.amazonaws.com"
+
+
 def default_allowlist(testnet: bool, futures: bool = False) -> tuple[str, ...]:
     spot = BINANCE_TESTNET_ALLOWLIST if testnet else BINANCE_LIVE_ALLOWLIST
     return spot + (BINANCE_FUTURES_ALLOWLIST if futures else ())
@@ -103,6 +127,7 @@ def default_allowlist(testnet: bool, futures: bool = False) -> tuple[str, ...]:
 def aws_service_domains(region: str) -> tuple[str, ...]:
     """Names the host resolves to reach AWS privately (interface and S3 gateway endpoints)."""
     names = [f"{svc}.{region}.amazonaws.com" for svc in INTERFACE_ENDPOINT_SERVICES]
+    names.append(ses_smtp_host(region))
     names += [
         # S3 through the gateway endpoint: Amazon Linux package repositories and the
         # release bucket (virtual-hosted and dual-stack names).

@@ -239,6 +239,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             out["arn"] = f"arn:aws:logs:{region}:{acct}:log-group:{physical}"
             rid = physical
+        elif typ == "aws:iam/accessKey:AccessKey":
+            # The key id is the SMTP user name; AWS derives the SES SMTP password from the
+            # secret key for the provider's region (a fake one here, shaped like it).
+            rid = "AKIA" + _hex(typ, name, length=16).upper()
+            out.update(sesSmtpPasswordV4="BMock" + _hex("smtp", name, length=39))
+        elif typ == "aws:sesv2/emailIdentity:EmailIdentity":
+            out["arn"] = f"arn:aws:ses:{region}:{acct}:identity/{inputs['emailIdentity']}"
+            out["dkimSigningAttributes"] = {
+                "tokens": [_hex("dkim", name, str(i), length=32) for i in range(3)],
+                "signingAttributesOrigin": "AWS_SES",
+            }
         elif typ == "aws:ec2/eip:Eip":
             out.update(allocationId=rid, publicIp="203.0.113.10")
         elif typ == "aws:ec2/instance:Instance":

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from infra import naming
 from infra.components.alerting import Alerting
 from infra.components.backups import Backups
+from infra.components.email import AlertEmail
 from infra.components.host import Host
 from infra.components.network import Network
 from infra.components.secrets import Secrets
@@ -64,7 +65,7 @@ def preflight(cfg: StackConfig, ctx: AwsContext) -> str:
                 f"tradewarden:adminRoleArn: run Pulumi as {cfg.admin_role_arn} "
                 f"(current identity {ctx.caller_arn}); the secrets deny every other principal"
             )
-    zone = cfg.availability_zone or (ctx.availability_zones[0] if ctx.availability_zones else "")
+    zone = cfg.availability_zone
     if zone not in ctx.availability_zones:
         problems.append(
             f"tradewarden:availabilityZone: {zone!r} is not an available zone in {ctx.region} "
@@ -101,6 +102,7 @@ def build(cfg: StackConfig, ctx: AwsContext, provider: aws.Provider) -> dict[str
         subnet_id=network.private_subnet.id,
         resolver_ip=network.plan.resolver_ip,
         endpoint_sg_id=network.endpoint_sg.id,
+        smtp_endpoint_sg_id=network.smtp_endpoint_sg.id,
         kms_key_arn=secrets.key.arn,
         secret_arns=secrets.secret_arns,
         release_object_arn=network.release_object_arn,
@@ -110,6 +112,7 @@ def build(cfg: StackConfig, ctx: AwsContext, provider: aws.Provider) -> dict[str
         invoke=pulumi.InvokeOptions(provider=provider),
         opts=opts,
     )
+    email = AlertEmail("email", cfg, ctx, smtp_secret_id=secrets.secrets["smtp"].id, opts=opts)
     alerting = Alerting(
         "alerting",
         cfg,
@@ -140,6 +143,9 @@ def build(cfg: StackConfig, ctx: AwsContext, provider: aws.Provider) -> dict[str
         "natPublicIp": network.nat_public_ip,
         "deployDocument": host.deploy_document.name,
         "testnet": cfg.testnet,
+        "mode": cfg.mode,
+        "alertEgressHosts": list(cfg.host_alert_hosts),
+        "sesDkimRecords": email.dkim_records,
     }
 
 

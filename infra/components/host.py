@@ -2,8 +2,9 @@
 
 * Amazon Linux 2023 (SSM agent preinstalled), IMDSv2 only with hop limit 1, no key pair,
   no public IP, root volume encrypted with the stack's KMS key, detailed monitoring.
-* Security group: no ingress at all; egress TCP 443 (filtered by the Network Firewall) and
-  DNS to the VPC resolver. The host may reach the VPC endpoints on 443.
+* Security group: no ingress at all; egress TCP 443 (filtered by the Network Firewall),
+  DNS to the VPC resolver and TCP 587 inside the VPC. The host may reach the VPC endpoints
+  on 443 and the SES email-smtp endpoint on 587 (nothing else accepts 587 in the VPC).
 * Instance role: exactly the permissions in `infra.iam.host_role_policy`, inline only.
 * Nightly backups go to the stack's backup bucket (``TRADEWARDEN_BACKUP_TO`` in the user
   data is the `Backups` component's ``s3://<bucket>/<stack>/``).
@@ -21,6 +22,7 @@ import yaml
 from infra import iam, naming
 from infra.cloud_init import REPO_ROOT, render_user_data
 from infra.config import StackConfig
+from infra.domains import SES_SMTP_PORT
 from infra.naming import AwsContext
 
 AMI_NAME_PATTERN = "al2023-ami-2023.*-kernel-*-{arch}"
@@ -68,6 +70,7 @@ class Host(pulumi.ComponentResource):
         subnet_id: pulumi.Input[str],
         resolver_ip: str,
         endpoint_sg_id: pulumi.Input[str],
+        smtp_endpoint_sg_id: pulumi.Input[str],
         kms_key_arn: pulumi.Input[str],
         secret_arns: pulumi.Input[dict[str, str]],
         release_object_arn: str | None,
@@ -88,6 +91,7 @@ class Host(pulumi.ComponentResource):
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=vpc_id,
+            # (the description is immutable: changing it would replace the group)
             description="tradewarden host: no ingress; egress HTTPS and DNS to the VPC resolver",
             ingress=[],
             egress=[
@@ -114,6 +118,14 @@ class Host(pulumi.ComponentResource):
                     "to_port": 53,
                     "cidr_blocks": [f"{resolver_ip}/32"],
                 },
+                # Inside the VPC only; the SES endpoint's group is the only one accepting it.
+                {
+                    "description": "SMTP submission to the SES email-smtp endpoint (in the VPC)",
+                    "protocol": "tcp",
+                    "from_port": SES_SMTP_PORT,
+                    "to_port": SES_SMTP_PORT,
+                    "cidr_blocks": [cfg.vpc_cidr],
+                },
             ],
             tags={**tags, "Name": f"tradewarden-{cfg.stack}-host"},
             opts=child,
@@ -126,6 +138,17 @@ class Host(pulumi.ComponentResource):
             from_port=443,
             to_port=443,
             description="the host reaches the VPC interface endpoints",
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-smtp-endpoint-from-host",
+            security_group_id=smtp_endpoint_sg_id,
+            referenced_security_group_id=self.security_group.id,
+            ip_protocol="tcp",
+            from_port=SES_SMTP_PORT,
+            to_port=SES_SMTP_PORT,
+            description="the host submits alert email to SES (STARTTLS)",
             tags=tags,
             opts=child,
         )

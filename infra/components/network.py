@@ -25,7 +25,12 @@ import pulumi_aws as aws
 
 from infra import iam, naming
 from infra.config import StackConfig
-from infra.domains import INTERFACE_ENDPOINT_SERVICES, aws_service_domains
+from infra.domains import (
+    INTERFACE_ENDPOINT_SERVICES,
+    SES_SMTP_PORT,
+    SES_SMTP_SERVICE,
+    aws_service_domains,
+)
 from infra.naming import AwsContext
 
 STATEFUL_DEFAULT_ACTIONS = ["aws:drop_established", "aws:alert_established"]
@@ -132,14 +137,14 @@ class Network(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[igw])),
         )
 
-        # --- Network Firewall with the domain allow-list, default drop
+        # --- Network Firewall with the domain allow-list (+ the alert hosts), default drop
         self.allowed_targets = list(cfg.network_firewall_targets)
         rule_group = aws.networkfirewall.RuleGroup(
             f"{name}-egress-allowlist",
             name=f"tradewarden-{cfg.stack}-egress-allowlist",
             type="STATEFUL",
             capacity=100,
-            description="Binance-only egress: TLS SNI / HTTP Host allow-list",
+            description="Binance (+ alert hosts) egress: TLS SNI / HTTP Host allow-list",
             rule_group={
                 "rules_source": {
                     "rules_source_list": {
@@ -273,6 +278,30 @@ class Network(pulumi.ComponentResource):
             )
             for svc in INTERFACE_ENDPOINT_SERVICES
         }
+        # Amazon SES SMTP for alert email: its own endpoint and security group, which accepts
+        # only 587 from the host (infra/components/host.py); private DNS answers
+        # email-smtp.<region>.amazonaws.com with the endpoint's addresses, so SMTP never
+        # leaves the VPC. SES SMTP endpoints take no endpoint policy: the SMTP user's IAM
+        # policy (infra/components/email.py) is what limits the sending.
+        self.smtp_endpoint_sg = aws.ec2.SecurityGroup(
+            f"{name}-smtp-endpoint-sg",
+            vpc_id=self.vpc.id,
+            description=f"SES SMTP endpoint: {SES_SMTP_PORT} from the host security group only",
+            egress=[],
+            tags={**tags, "Name": f"tradewarden-{cfg.stack}-smtp-endpoint"},
+            opts=child,
+        )
+        self.smtp_endpoint = aws.ec2.VpcEndpoint(
+            f"{name}-vpce-{SES_SMTP_SERVICE}",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{ctx.region}.{SES_SMTP_SERVICE}",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=[self.private_subnet.id],
+            security_group_ids=[self.smtp_endpoint_sg.id],
+            tags={**tags, "Name": f"tradewarden-{cfg.stack}-{SES_SMTP_SERVICE}"},
+            opts=child,
+        )
         release_arn = (
             f"arn:{ctx.partition}:s3:::{cfg.release_bucket}/"
             f"{naming.release_object_key(cfg.wheel_version)}"
@@ -302,8 +331,7 @@ class Network(pulumi.ComponentResource):
 
         # --- Route 53 Resolver DNS Firewall: allow-list, BLOCK the rest, fail closed
         self.dns_allowed_domains = sorted(
-            {d for entry in cfg.allowed_domains for d in entry.dns_firewall_domains}
-            | set(aws_service_domains(ctx.region))
+            set(cfg.dns_firewall_domains) | set(aws_service_domains(ctx.region))
         )
         allowed = aws.route53.ResolverFirewallDomainList(
             f"{name}-dns-allowed",

@@ -203,14 +203,26 @@ def _single_port(from_port: Any, to_port: Any) -> int | None:
 # --- security groups ----------------------------------------------------------------------
 
 
+# Ports an interface endpoint may accept from another security group: HTTPS (the AWS
+# APIs) and SMTP submission (Amazon SES's email-smtp endpoint, STARTTLS).
+ENDPOINT_PORTS = (443, 587)
+
+
 def _https_from_security_group_only(
     protocol: Any, port: int | None, sources: list[str], cidrs: list[str], self_ref: bool
 ) -> bool:
-    return _is_tcp(protocol) and port == 443 and bool(sources) and not cidrs and not self_ref
+    return (
+        _is_tcp(protocol)
+        and port in ENDPOINT_PORTS
+        and bool(sources)
+        and not cidrs
+        and not self_ref
+    )
 
 
 def check_no_ingress(resource_type: str, props: Props) -> list[str]:
-    """No security group accepts traffic, except HTTPS from another security group.
+    """No security group accepts traffic, except HTTPS (or SMTP submission, 587) from
+    another security group.
 
     That one exception lets the host reach the VPC interface endpoints; the host's own
     security group must have no ingress at all (see `check_host_unreachable`).
@@ -291,9 +303,27 @@ def _private_host(cidr: str) -> bool:
     )
 
 
+def _in_vpc_space(cidr: str) -> bool:
+    """A range inside RFC 1918 / RFC 6598 space: never routed to the internet."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    return any(
+        net.version == space.version and net.subnet_of(space)  # type: ignore[arg-type]
+        for space in _RESOLVER_SPACES[:4]
+    )
+
+
 def _egress_problem(protocol: Any, port: int | None, destinations: list[str]) -> str | None:
     if _is_tcp(protocol) and port == 443:
         return None
+    if _is_tcp(protocol) and port == 587:
+        # SMTP submission only inside the VPC (the SES email-smtp endpoint): 587 to the
+        # internet would be a general mail relay path around the firewall's SNI list.
+        if destinations and all(_in_vpc_space(d) for d in destinations):
+            return None
+        return "SMTP (587) egress must stay inside the VPC (the SES endpoint), not anywhere"
     if (_is_tcp(protocol) or _is_udp(protocol)) and port == 53:
         if any(d in ANYWHERE for d in destinations) or not destinations:
             return "DNS egress must go to the VPC resolver, not anywhere"
@@ -304,7 +334,10 @@ def _egress_problem(protocol: Any, port: int | None, destinations: list[str]) ->
         if others:
             return f"DNS egress must go to the VPC resolver, not {others[0]}"
         return None
-    return f"egress {protocol} port {port if port is not None else 'range'}: only 443 and 53"
+    return (
+        f"egress {protocol} port {port if port is not None else 'range'}: only 443, 53 "
+        "and 587 inside the VPC"
+    )
 
 
 def check_egress_https_dns_only(resource_type: str, props: Props) -> list[str]:
@@ -757,10 +790,24 @@ def resource_policy_problems(
     return out
 
 
+def _smtp_only_endpoint(props: Props) -> bool:
+    """Amazon SES's SMTP endpoint (``com.amazonaws.<region>.email-smtp``) speaks SMTP, not
+    the AWS API: it takes no endpoint policy. What it may send is limited by the SMTP
+    user's IAM policy (one identity, one sender address) and who reaches it by its
+    security group (587 from the host)."""
+    name = props.get("serviceName")
+    return (
+        isinstance(name, str)
+        and re.fullmatch(r"com\.amazonaws\.[a-z0-9-]+\.email-smtp", name) is not None
+    )
+
+
 def check_resource_policies(resource_type: str, props: Props) -> list[str]:
     prop = _RESOURCE_POLICY_PROP.get(resource_type)
-    if resource_type == VPC_ENDPOINT and (
-        prop not in _keys(props) or props.get(prop) in (None, "")
+    if (
+        resource_type == VPC_ENDPOINT
+        and (prop not in _keys(props) or props.get(prop) in (None, ""))
+        and not _smtp_only_endpoint(props)
     ):
         # AWS then attaches its default: every principal, every action, every resource.
         return ["a VPC endpoint without a policy lets any account's credentials through"]

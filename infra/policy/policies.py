@@ -23,10 +23,13 @@ PACK_NAME = "tradewarden-guardrails"
 
 DESCRIPTIONS: dict[str, str] = {
     "no-security-group-ingress": (
-        "Security groups accept no ingress (only HTTPS from another security group, for the "
-        "VPC endpoints)."
+        "Security groups accept no ingress (only HTTPS, or SMTP submission 587, from another "
+        "security group, for the VPC endpoints)."
     ),
-    "egress-https-and-dns-only": "Security groups send only TCP 443, and DNS to the resolver.",
+    "egress-https-and-dns-only": (
+        "Security groups send only TCP 443, DNS to the resolver, and TCP 587 inside the VPC "
+        "(the SES SMTP endpoint)."
+    ),
     "imdsv2-required": "Instances require IMDSv2 tokens with a hop limit of 1.",
     "no-public-ip": "No public IP on instances, no public subnets by default, no attached EIP.",
     "customer-kms-encryption": (

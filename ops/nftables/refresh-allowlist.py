@@ -2,8 +2,10 @@
 """Fill the nftables sets of tradewarden.nft (tradewarden-egress.timer, every minute).
 
 binance_v4: Binance API hosts (+ testnet hosts if BINANCE_TESTNET=true, + --host and
---hosts-file); aws_v4: S3 names of the gateway endpoint for AWS_REGION (the release and
-backup buckets included); vpc_v4 and
+--hosts-file); alert_v4: the alert hosts of the stack's config, TRADEWARDEN_EGRESS_ALERT_HOSTS
+(host.env, rendered by infra/cloud_init.py from infra.domains.alert_egress_hosts: the same
+list the Network Firewall and the DNS Firewall get) + --alert-host; aws_v4: S3 names of the
+gateway endpoint for AWS_REGION (the release and backup buckets included); vpc_v4 and
 resolver_v4: the VPC CIDRs (IMDSv2 or --vpc-cidr) and base+2. DNS answers rotate: an
 address stays --grace seconds after last seen (--state-file). One atomic nft transaction.
 Python 3.9 stdlib (system python). Exit 1 if no Binance address is known.
@@ -93,11 +95,17 @@ def nft_script(sets: dict[str, list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def alert_hosts(value: str) -> list[str]:
+    """TRADEWARDEN_EGRESS_ALERT_HOSTS: host names separated by commas or spaces."""
+    return [h for h in value.replace(",", " ").split() if h]
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description="refresh the tradewarden egress allow-list")
     p.add_argument("--host", action="append", default=[], help="extra Binance host name")
     p.add_argument("--hosts-file", type=Path, help="extra host names, one per line")
     p.add_argument("--no-defaults", action="store_true", help="only --host/--hosts-file")
+    p.add_argument("--alert-host", action="append", default=[], help="extra alert host name")
     p.add_argument("--vpc-cidr", action="append", default=[], help="instead of IMDS")
     p.add_argument("--state-file", type=Path, default=Path("/var/lib/tradewarden-egress/seen.json"))
     p.add_argument("--grace", type=float, default=1800.0)
@@ -127,7 +135,12 @@ def main(argv: list[str]) -> int:
     now = time.time()
     seen["binance_v4"] = merge(seen.get("binance_v4", {}), resolve(hosts), now, a.grace)
     seen["aws_v4"] = merge(seen.get("aws_v4", {}), resolve(aws), now, a.grace)
-    sets = {name: sorted(seen[name]) for name in ("binance_v4", "aws_v4")}
+    alerts = alert_hosts(env.get("TRADEWARDEN_EGRESS_ALERT_HOSTS", "")) + a.alert_host
+    # No alert host configured (Slack off): the set is emptied at once, no grace.
+    seen["alert_v4"] = merge(
+        seen.get("alert_v4", {}) if alerts else {}, resolve(alerts), now, a.grace
+    )
+    sets = {name: sorted(seen[name]) for name in ("binance_v4", "alert_v4", "aws_v4")}
     cidrs = a.vpc_cidr
     if not cidrs:
         try:
@@ -151,6 +164,9 @@ def main(argv: list[str]) -> int:
         a.state_file.parent.mkdir(parents=True, exist_ok=True)
         a.state_file.write_text(json.dumps(seen))
     print("egress allow-list: " + ", ".join(k + "=" + str(len(v)) for k, v in sets.items()))
+    if alerts and not sets["alert_v4"]:
+        # Not fatal: alerts wait in the daemon's outbox (SNS still reaches people).
+        print("warning: no alert host resolved: Slack deliveries will be retried", file=sys.stderr)
     if not sets["binance_v4"]:
         print("error: no Binance address resolved: the daemon cannot trade", file=sys.stderr)
         return 1

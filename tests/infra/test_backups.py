@@ -175,8 +175,11 @@ def test_stack_bucket_uses_the_stack_key_and_default_retention(run: OfflineRun) 
 
 
 def s3_grants(document: dict[str, Any]) -> dict[str, tuple[list[str], Any]]:
+    """The backup grants (the release's own s3:GetObject, Sid FetchRelease, left out)."""
     out = {}
     for st in document["Statement"]:
+        if st.get("Sid") == "FetchRelease":
+            continue
         for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
             if action.lower().startswith("s3:"):
                 out[action] = (st["Resource"], st.get("Condition"))
@@ -192,7 +195,11 @@ def test_host_may_put_get_and_list_its_prefix_and_never_delete(run: OfflineRun) 
         "s3:ListBucket": ([bucket_arn], {"StringLike": {"s3:prefix": [f"{run.stack}/*"]}}),
     }
     s3_actions = [a for st in policy["Statement"] for a in st["Action"] if a.startswith("s3:")]
-    assert sorted(s3_actions) == ["s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    # GetObject twice: the backups (above) and the one release object (FetchRelease).
+    assert sorted(s3_actions) == ["s3:GetObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    (release,) = [st for st in policy["Statement"] if st.get("Sid") == "FetchRelease"]
+    assert release["Action"] == ["s3:GetObject"] and len(release["Resource"]) == 1
+    assert release["Resource"][0].endswith("-wheelhouse.tar.gz")
     kms = {a: st for st in policy["Statement"] for a in st["Action"] if a.startswith("kms:")}
     assert set(kms) == {"kms:Decrypt", "kms:GenerateDataKey"}
     for statement in kms.values():

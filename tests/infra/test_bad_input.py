@@ -56,6 +56,17 @@ def broken(**changes: Any) -> dict[str, Any]:
             "'*' is a wildcard broader than the Binance list",
         ),
         ("bad-no-email", broken(alertEmails=None), "tradewarden:alertEmails", "required"),
+        # A half-host: no release to install, no zone, no mode, no alert destinations.
+        *(
+            (f"bad-no-{key.lower()}", broken(**{key: None}), f"tradewarden:{key}", "required")
+            for key in ("releaseBucket", "availabilityZone", "mode", "slack", "alertEmailFrom")
+        ),
+        (
+            "bad-mode-vs-testnet",
+            broken(testnet=False),
+            "tradewarden:mode / tradewarden:testnet",
+            "mode testnet means testnet true, but testnet is false",
+        ),
     ],
 )
 def test_program_stops_before_creating_anything(

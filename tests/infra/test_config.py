@@ -12,9 +12,28 @@ from infra.offline import read_stack_file
 
 BASE: dict[str, Any] = {
     "aws:region": "eu-west-1",
+    "tradewarden:mode": "testnet",
+    "tradewarden:availabilityZone": "eu-west-1a",
+    "tradewarden:releaseBucket": "tradewarden-releases-111111111111",
     "tradewarden:alertEmails": '["oncall@example.com"]',
+    "tradewarden:alertEmailFrom": "tradewarden@alerts.example.com",
+    "tradewarden:slack": "false",
     "tradewarden:adminRoleArn": "arn:aws:iam::111111111111:role/tradewarden-admin",
     "tradewarden:wheelVersion": "0.1.0",
+}
+# What a live-capable stack must write out (no defaults with real money).
+PROD_EXPLICIT: dict[str, Any] = {
+    "instanceType": "m7i.large",
+    "vpcCidr": "10.44.0.0/16",
+    "rootVolumeSizeGb": "30",
+    "snapshotRetentionDays": "30",
+    "backupRetentionDays": "35",
+    "backupLockMode": "COMPLIANCE",
+    "backupLockDays": "35",
+    "logRetentionDays": "365",
+    "cpuAlarmThresholdPercent": "80",
+    "heartbeatMissingMinutes": "3",
+    "protect": "true",
 }
 
 
@@ -46,7 +65,7 @@ def test_defaults_are_testnet_small_host_binance_list() -> None:
 
 
 def test_live_stack_defaults_to_the_live_binance_list() -> None:
-    cfg = load(testnet="false", protect="true")
+    cfg = load(stack="live", mode="live", **PROD_EXPLICIT)
     assert cfg.testnet is False
     assert cfg.network_firewall_targets == BINANCE_LIVE_ALLOWLIST
     assert ".binance.vision" not in cfg.network_firewall_targets
@@ -71,6 +90,8 @@ def test_every_shipped_stack_file_is_valid(stack: str) -> None:
     cfg = load_stack_config(read_stack_file(stack), stack)
     assert cfg.alert_emails
     assert cfg.testnet is (stack != "prod")
+    assert cfg.mode == ("live" if stack == "prod" else "testnet")
+    assert cfg.release_bucket and cfg.availability_zone and cfg.alert_email_from
 
 
 def test_staging_is_sized_like_prod_and_dev_is_small() -> None:
@@ -188,3 +209,68 @@ def test_other_namespaces_are_left_to_their_providers() -> None:
 )
 def test_architecture_follows_the_instance_family(instance_type: str, arch: str) -> None:
     assert load(instanceType=instance_type).architecture == arch
+
+
+# --- a stack that cannot produce a half-host ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key", ["mode", "availabilityZone", "releaseBucket", "alertEmailFrom", "slack"]
+)
+def test_each_required_key_missing_is_named(key: str) -> None:
+    assert problems(**{key: None}) == [f"tradewarden:{key}: required but not set"]
+
+
+@pytest.mark.parametrize(("mode", "testnet"), [("testnet", "false"), ("live", "true")])
+def test_a_mode_that_disagrees_with_testnet_names_both_keys(mode: str, testnet: str) -> None:
+    found = problems(stack="live", mode=mode, testnet=testnet, **PROD_EXPLICIT)
+    assert len(found) == 1, found
+    assert found[0].startswith("tradewarden:mode / tradewarden:testnet: ")
+
+
+def test_mode_decides_the_network_and_paper_must_say_which() -> None:
+    assert load(mode="testnet").testnet is True
+    assert load(stack="live", mode="live", **PROD_EXPLICIT).testnet is False
+    assert problems(mode="paper")[0].startswith("tradewarden:testnet: required with")
+    assert load(mode="paper", testnet="true").mode == "paper"
+    assert problems(mode="demo")[0].startswith("tradewarden:mode: must be paper, testnet or live")
+
+
+def test_live_mode_on_the_dev_stack_is_refused() -> None:
+    found = problems(stack="dev", mode="live", **PROD_EXPLICIT)
+    assert found == ["tradewarden:mode: live on stack dev (the dev profile refuses live)"]
+
+
+def test_a_live_capable_stack_defaults_nothing() -> None:
+    found = problems(stack="live", mode="live", protect="true")
+    missing = {p.split(":")[1] for p in found}
+    assert missing == set(PROD_EXPLICIT) - {"protect"}
+    assert all("sets it explicitly" in p for p in found)
+
+
+def test_slack_needs_its_channel_and_a_channel_needs_slack() -> None:
+    assert problems(slack="true") == [
+        "tradewarden:slackChannel: required with tradewarden:slack true "
+        "(the channel the daemon posts to)"
+    ]
+    assert problems(slackChannel="#ops") == [
+        "tradewarden:slackChannel: set but tradewarden:slack is false"
+    ]
+    assert problems(slack="true", slackChannel="ops")[0].startswith(
+        "tradewarden:slackChannel: must be a Slack channel"
+    )
+    cfg = load(slack="true", slackChannel="#ops")
+    assert cfg.slack_channel == "#ops"
+
+
+def test_slack_hosts_join_every_egress_layer_only_when_slack_is_on() -> None:
+    on = load(slack="true", slackChannel="#ops")
+    off = load()
+    slack = {"hooks.slack.com", "slack.com"}
+    assert set(on.host_alert_hosts) == slack
+    assert slack <= set(on.network_firewall_targets) and slack <= set(on.dns_firewall_domains)
+    assert off.host_alert_hosts == ()
+    assert not slack & (set(off.network_firewall_targets) | set(off.dns_firewall_domains))
+    # listed in allowedDomains as well: once
+    both = load(slack="true", slackChannel="#ops", allowedDomains='[".binance.com", "slack.com"]')
+    assert both.network_firewall_targets == (".binance.com", "slack.com", "hooks.slack.com")

@@ -32,7 +32,7 @@ def test_inventory_prints_the_dev_stack() -> None:
     assert "ebsEncrypted=True" in lines["host-instance"]
     assert "ingress=none" in lines["host-sg"]
     assert (
-        "allow .binance.com .binance.vision on TLS_SNI+HTTP_HOST"
+        "allow .binance.com .binance.vision hooks.slack.com slack.com on TLS_SNI+HTTP_HOST"
         in lines["network-egress-allowlist"]
     )
     assert "failOpen=DISABLED" in lines["network-dns-fail-closed"]

@@ -527,7 +527,7 @@ def test_attack_prod_without_protect(value: Any) -> None:
 
 def test_attack_live_stack_under_another_name_without_protect() -> None:
     raw = read_stack_file("dev")
-    raw["tradewarden:testnet"] = False
+    raw["tradewarden:mode"] = "live"
     with pytest.raises(ConfigError) as info:
         load_stack_config(raw, "live")
     assert any(p.startswith("tradewarden:protect:") for p in info.value.problems), info.value

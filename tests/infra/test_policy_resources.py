@@ -653,3 +653,53 @@ def test_stateless_pass_rule_is_refused() -> None:
     }
     found = resource_violations("nfw-rule-groups-drop-or-allowlist", t.NFW_RULE_GROUP, group)
     assert found == ["stateless rule 0 passes traffic around the stateful engine"]
+
+
+# --- SMTP submission to the SES email-smtp endpoint (587), nothing wider -------------------
+
+EGRESS, INGRESS, ENDPOINT = (
+    "egress-https-and-dns-only",
+    "no-security-group-ingress",
+    "resource-policies-no-wildcards",
+)
+VPC = "10.42.0.0/16"
+
+
+def sg_out(port: float = 587.0, **rule: Any) -> dict[str, Any]:
+    return {"egress": [{"protocol": "tcp", "fromPort": port, "toPort": port, **rule}]}
+
+
+def rule_in(port: float = 587.0, **rule: Any) -> dict[str, Any]:
+    return {"ipProtocol": "tcp", "fromPort": port, "toPort": port, **rule}
+
+
+def endpoint(service: str) -> dict[str, Any]:
+    return {"serviceName": f"com.amazonaws.eu-west-1.{service}", "vpcEndpointType": "Interface"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "typ", "props", "ok"),
+    [
+        # the host may submit to the VPC (only the SES endpoint listens there) ...
+        (EGRESS, t.SECURITY_GROUP, sg_out(cidrBlocks=[VPC]), True),
+        # ... never to the internet, nor to a group, nor on 25/465
+        (EGRESS, t.SECURITY_GROUP, sg_out(cidrBlocks=["0.0.0.0/0"]), False),
+        (EGRESS, t.SECURITY_GROUP, sg_out(cidrBlocks=[VPC, "8.8.8.0/24"]), False),
+        (EGRESS, t.SECURITY_GROUP, sg_out(securityGroups=["sg-x"]), False),
+        (EGRESS, t.SECURITY_GROUP, sg_out(25.0, cidrBlocks=[VPC]), False),
+        (EGRESS, t.VPC_EGRESS_RULE, rule_in(465.0, cidrIpv4=VPC), False),
+        # the endpoint accepts 587 from the host's group only
+        (INGRESS, t.VPC_INGRESS_RULE, rule_in(referencedSecurityGroupId="sg-host"), True),
+        (INGRESS, t.VPC_INGRESS_RULE, rule_in(cidrIpv4=VPC), False),
+        (INGRESS, t.VPC_INGRESS_RULE, rule_in(25.0, referencedSecurityGroupId="sg-host"), False),
+        # SES's SMTP endpoint takes no endpoint policy; any other endpoint still needs one
+        (ENDPOINT, t.VPC_ENDPOINT, endpoint("email-smtp"), True),
+        (ENDPOINT, t.VPC_ENDPOINT, endpoint("email"), False),
+        (ENDPOINT, t.VPC_ENDPOINT, endpoint("email-smtp.evil"), False),
+    ],
+)
+def test_smtp_only_to_the_ses_endpoint(
+    policy: str, typ: str, props: dict[str, Any], ok: bool
+) -> None:
+    found = resource_violations(policy, typ, props)
+    assert (found == []) is ok, found

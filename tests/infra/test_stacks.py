@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra import naming
 from infra.config import load_stack_config
 from infra.domains import INTERFACE_ENDPOINT_SERVICES, aws_service_domains
 from infra.iam import SSM_CHANNEL_ACTIONS
@@ -58,6 +59,7 @@ def test_every_cloud_resource_is_parented_to_a_component(run: OfflineRun) -> Non
         "tradewarden:infra:Host",
         "tradewarden:infra:Alerting",
         "tradewarden:infra:Backups",
+        "tradewarden:infra:AlertEmail",
     }
     for r in run.resources:
         if r.id and r.type != "pulumi:providers:aws":  # the provider belongs to the stack
@@ -83,16 +85,28 @@ def test_host_has_no_ingress_at_all(run: OfflineRun) -> None:
     assert run.one(t.INSTANCE).inputs["vpcSecurityGroupIds"] == [sg.id]
     for rule in run.of_type(t.VPC_INGRESS_RULE) + run.of_type(t.SECURITY_GROUP_RULE):
         assert rule.inputs.get("securityGroupId") != sg.id
-    # The only ingress rule in the stack lets the host reach the VPC endpoints.
-    (rule,) = run.of_type(t.VPC_INGRESS_RULE)
-    assert rule.inputs["securityGroupId"] == run.one(t.SECURITY_GROUP, "network-endpoints-sg").id
-    assert rule.inputs["referencedSecurityGroupId"] == sg.id
-    assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (443, 443)
+    # The only ingress rules in the stack let the host reach the VPC endpoints: HTTPS to
+    # the AWS APIs' endpoints, SMTP submission (587) to the SES endpoint.
+    rules = {
+        r.inputs["securityGroupId"]: (
+            r.inputs["referencedSecurityGroupId"],
+            r.inputs["ipProtocol"],
+            r.inputs["fromPort"],
+            r.inputs["toPort"],
+        )
+        for r in run.of_type(t.VPC_INGRESS_RULE)
+    }
+    assert rules == {
+        run.one(t.SECURITY_GROUP, "network-endpoints-sg").id: (sg.id, "tcp", 443, 443),
+        run.one(t.SECURITY_GROUP, "network-smtp-endpoint-sg").id: (sg.id, "tcp", 587, 587),
+    }
     default_sg = run.one(t.DEFAULT_SECURITY_GROUP)
     assert default_sg.inputs["ingress"] == [] and default_sg.inputs["egress"] == []
 
 
-def test_host_egress_is_https_and_dns_to_the_resolver_only(run: OfflineRun) -> None:
+def test_host_egress_is_https_dns_to_the_resolver_and_smtp_in_the_vpc_only(
+    run: OfflineRun,
+) -> None:
     resolver = {"dev": "10.42.0.2/32", "staging": "10.43.0.2/32", "prod": "10.44.0.2/32"}
     rules = {
         (e["protocol"], int(e["fromPort"]), int(e["toPort"]), tuple(e["cidrBlocks"]))
@@ -102,6 +116,8 @@ def test_host_egress_is_https_and_dns_to_the_resolver_only(run: OfflineRun) -> N
         ("tcp", 443, 443, ("0.0.0.0/0",)),
         ("udp", 53, 53, (resolver[run.stack],)),
         ("tcp", 53, 53, (resolver[run.stack],)),
+        # SES's email-smtp endpoint; nothing else in the VPC accepts 587
+        ("tcp", 587, 587, (cfg_of(run).vpc_cidr,)),
     }
 
 
@@ -144,14 +160,20 @@ def test_user_data_is_rendered_cloud_init_without_secrets(run: OfflineRun) -> No
 
 
 def grants(document: dict[str, Any]) -> dict[str, Any]:
-    """action -> (resources, condition) over the Allow statements."""
+    """action -> (resources, condition) over the Allow statements; an action granted by two
+    statements (s3:GetObject: the release and the backups) -> the set of both."""
     out: dict[str, Any] = {}
     for st in document["Statement"]:
         assert st["Effect"] == "Allow"
         resources = st["Resource"] if isinstance(st["Resource"], str) else tuple(st["Resource"])
         for action in st["Action"]:
-            assert action not in out, f"{action} granted twice"
-            out[action] = (resources, json.dumps(st.get("Condition"), sort_keys=True))
+            grant = (resources, json.dumps(st.get("Condition"), sort_keys=True))
+            if action in out:
+                before = out[action] if isinstance(out[action], frozenset) else {out[action]}
+                assert grant not in before, f"{action} granted twice alike"
+                out[action] = frozenset({*before, grant})
+            else:
+                out[action] = grant
     return out
 
 
@@ -204,7 +226,9 @@ def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: Offlin
             ),
         ),
         "s3:PutObject": ((f"{bucket_arn}/{run.stack}/*",), "null"),
-        "s3:GetObject": ((f"{bucket_arn}/{run.stack}/*",), "null"),
+        "s3:GetObject": frozenset(
+            {((f"{bucket_arn}/{run.stack}/*",), "null"), ((release_arn(run),), "null")}
+        ),
         "s3:ListBucket": ((bucket_arn,), own_prefix),
         "sns:Publish": ((run.outputs["alertTopicArn"],), "null"),
         "ssm:UpdateInstanceInformation": (
@@ -227,6 +251,11 @@ def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: Offlin
     assert grants(policy_json(policy)) == expected
 
 
+def release_arn(run: OfflineRun) -> str:
+    cfg = cfg_of(run)
+    return f"arn:aws:s3:::{cfg.release_bucket}/{naming.release_object_key(cfg.wheel_version)}"
+
+
 def test_daily_snapshots_keep_the_configured_days(run: OfflineRun) -> None:
     dlm = run.one("aws:dlm/lifecyclePolicy:LifecyclePolicy").inputs
     (schedule,) = dlm["policyDetails"]["schedules"]
@@ -247,6 +276,7 @@ def test_firewall_allowlist_is_exactly_the_configured_domains(run: OfflineRun) -
     expected = [".binance.com"]  # spot only: no stack sets tradewarden:futures
     if run.stack != "prod":
         expected.append(".binance.vision")
+    expected += ["hooks.slack.com", "slack.com"]  # every stack sets tradewarden:slack true
     assert source["targets"] == expected
     assert source["generatedRulesType"] == "ALLOWLIST"
     assert source["targetTypes"] == ["TLS_SNI", "HTTP_HOST"]
@@ -265,17 +295,19 @@ def test_custom_allowlist_reaches_both_firewalls_exactly() -> None:
     raw["tradewarden:allowedDomains"] = [
         "api.binance.com",
         "*.binancefuture.com",
-        "hooks.slack.com",
+        "status.example.org",
     ]
+    raw["tradewarden:slack"] = False
+    del raw["tradewarden:slackChannel"]
     run = run_offline("custom-allowlist", raw)
     source = run.one(t.NFW_RULE_GROUP).inputs["ruleGroup"]["rulesSource"]["rulesSourceList"]
-    assert source["targets"] == ["api.binance.com", ".binancefuture.com", "hooks.slack.com"]
+    assert source["targets"] == ["api.binance.com", ".binancefuture.com", "status.example.org"]
     dns = run.one(t.DNS_DOMAIN_LIST, "network-dns-allowed").inputs["domains"]
     assert set(dns) == {
         "api.binance.com",
         "binancefuture.com",
         "*.binancefuture.com",
-        "hooks.slack.com",
+        "status.example.org",
         *aws_service_domains("eu-west-1"),
     }
     assert run.outputs["egressAllowList"] == source["targets"]
@@ -338,7 +370,9 @@ def test_aws_traffic_stays_in_the_vpc(run: OfflineRun) -> None:
         e.inputs["serviceName"]: e.inputs for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
     }
     interface = {k for k, v in endpoints.items() if v["vpcEndpointType"] == "Interface"}
-    assert interface == {f"com.amazonaws.eu-west-1.{s}" for s in INTERFACE_ENDPOINT_SERVICES}
+    assert interface == {
+        f"com.amazonaws.eu-west-1.{s}" for s in (*INTERFACE_ENDPOINT_SERVICES, "email-smtp")
+    }
     assert {
         "ssm",
         "ssmmessages",
@@ -356,7 +390,10 @@ def test_aws_traffic_stays_in_the_vpc(run: OfflineRun) -> None:
     assert s3["vpcEndpointType"] == "Gateway"
     repos, objects, listing = json.loads(s3["policy"])["Statement"]
     assert repos["Action"] == ["s3:GetObject"]
-    assert repos["Resource"] == ["arn:aws:s3:::al2023-repos-eu-west-1-de612dc2/*"]
+    assert repos["Resource"] == [
+        "arn:aws:s3:::al2023-repos-eu-west-1-de612dc2/*",
+        release_arn(run),
+    ]
     bucket_arn = f"arn:aws:s3:::{run.outputs['backupBucket']}"
     account = run.outputs["kmsKeyArn"].split(":")[4]
     own = {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}
@@ -386,7 +423,7 @@ def test_flow_logs_go_to_encrypted_cloudwatch_logs(run: OfflineRun) -> None:
 # --- secrets --------------------------------------------------------------------------------
 
 
-def test_secrets_are_named_for_the_daemon_encrypted_and_empty(run: OfflineRun) -> None:
+def test_secrets_are_named_for_the_daemon_encrypted_and_empty_but_smtp(run: OfflineRun) -> None:
     names = sorted(s.inputs["name"] for s in run.of_type(t.SECRET))
     s = run.stack
     assert names == sorted(
@@ -400,11 +437,15 @@ def test_secrets_are_named_for_the_daemon_encrypted_and_empty(run: OfflineRun) -
     )
     for secret in run.of_type(t.SECRET):
         assert secret.inputs["kmsKeyId"] == run.outputs["kmsKeyArn"]
-    assert not [
+    # The one value Pulumi writes: the SES SMTP credentials it creates (a Pulumi secret,
+    # test_email.py); the others are put with `tradewarden secrets put`.
+    (version,) = [
         r for r in run.resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"
     ]
-    for r in run.resources:  # no secret value anywhere in the program's inputs
-        assert "secretString" not in r.inputs and "secretBinary" not in r.inputs
+    assert version.inputs["secretId"] == run.outputs["secretArns"]["smtp"]
+    for r in run.resources:  # no other secret value anywhere in the program's inputs
+        if r is not version:
+            assert "secretString" not in r.inputs and "secretBinary" not in r.inputs
 
 
 def test_secret_policy_denies_everyone_but_host_and_admin(run: OfflineRun) -> None:

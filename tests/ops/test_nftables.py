@@ -26,7 +26,8 @@ PREFIX = "tradewarden-egress-drop: "
 
 BINANCE = "10.201.0.2"  # api.binance.com inside the test namespace
 OTHER = "10.201.0.3"  # anything else
-VPC_ADDR = "10.201.5.5"  # an "interface endpoint" in the VPC range
+SLACK = "10.201.0.4"  # hooks.slack.com inside the test namespace
+VPC_ADDR = "10.201.5.5"  # an "interface endpoint" in the VPC range (SES email-smtp too)
 VPC_CIDR = "10.201.5.0/24"
 
 SERVER = """
@@ -36,7 +37,7 @@ def serve(port):
     s.bind(("0.0.0.0", port)); s.listen(64)
     while True:
         c, _ = s.accept(); c.close()
-for p in (80, 443):
+for p in (25, 80, 443, 465, 587):
     threading.Thread(target=serve, args=(p,), daemon=True).start()
 print("listening", flush=True)
 sys.stdin.read()
@@ -68,8 +69,11 @@ class Net:
     client: str
     server: str
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "netns", "exec", self.client, *args, check=check)
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        extra = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
+        return sh("ip", "netns", "exec", self.client, *extra, *args, check=check)
 
     def connect(self, *targets: str) -> dict[str, str]:
         out = self.run(sys.executable, "-c", CLIENT, *targets).stdout
@@ -137,14 +141,16 @@ def net() -> Iterator[Net]:
         sh("ip", "link", "set", va, "netns", n.client)
         sh("ip", "link", "set", vb, "netns", n.server)
         sh("ip", "-n", n.client, "addr", "add", "10.201.0.1/16", "dev", va)
-        for addr in (BINANCE, OTHER, VPC_ADDR):
+        for addr in (BINANCE, OTHER, SLACK, VPC_ADDR):
             sh("ip", "-n", n.server, "addr", "add", f"{addr}/16", "dev", vb)
         for ns, dev in ((n.client, va), (n.server, vb)):
             sh("ip", "-n", ns, "link", "set", dev, "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
         # `ip netns exec` bind-mounts /etc/netns/<ns>/hosts over /etc/hosts: real name lookup
         hosts_dir.mkdir(parents=True)
-        (hosts_dir / "hosts").write_text(f"127.0.0.1 localhost\n{BINANCE} api.binance.com\n")
+        (hosts_dir / "hosts").write_text(
+            f"127.0.0.1 localhost\n{BINANCE} api.binance.com\n{SLACK} hooks.slack.com\n"
+        )
         server = subprocess.Popen(
             ["ip", "netns", "exec", n.server, sys.executable, "-c", SERVER],
             stdin=subprocess.PIPE,
@@ -239,3 +245,47 @@ def test_the_release_and_backup_buckets_are_allowed_through_the_gateway_endpoint
     assert "tw-backups.s3.eu-west-1.amazonaws.com" in names
     assert mod.s3_bucket("/var/backups/tradewarden") == ""
     assert mod.aws_hosts("", "x") == []  # no region, no AWS names
+
+
+def refresh(net: Net, state: Path, alert_hosts: str) -> subprocess.CompletedProcess[str]:
+    """The refresh as tradewarden-egress.service runs it: the host list from host.env."""
+    return net.run(
+        sys.executable, str(REFRESH), "--no-defaults", "--host", "api.binance.com",
+        "--vpc-cidr", VPC_CIDR, "--state-file", str(state), "--nft", NFT,
+        env={"TRADEWARDEN_EGRESS_ALERT_HOSTS": alert_hosts},
+    )  # fmt: skip
+
+
+def test_alert_egress_slack_from_the_host_list_and_smtp_only_to_the_vpc_endpoint(
+    net: Net, tmp_path: Path
+) -> None:
+    net.run(NFT, "-f", str(RULESET))
+    done = refresh(net, tmp_path / "seen.json", "hooks.slack.com,slack.com")
+    assert "alert_v4=1" in done.stdout, done.stdout + done.stderr  # slack.com: not resolvable
+    listed = net.run(NFT, "list", "set", "inet", "tradewarden", "alert_v4").stdout
+    assert SLACK in listed and BINANCE not in listed
+
+    smtp_before, dropped_before = net.counter("smtp_refused"), net.dropped()
+    targets = [
+        f"{SLACK}:443",  # Slack, from the config's host list
+        f"{VPC_ADDR}:587",  # SES SMTP through the VPC endpoint
+        f"{OTHER}:587",  # submission anywhere else
+        f"{OTHER}:25",
+        f"{OTHER}:465",
+        f"{BINANCE}:587",  # an allowed host, but not for SMTP
+        f"{SLACK}:587",
+        f"{VPC_ADDR}:25",  # the endpoint, but not on 25
+    ]
+    got = net.connect(*targets)
+    assert got[f"{SLACK}:443"] == "connected"
+    assert got[f"{VPC_ADDR}:587"] == "connected"
+    refused = [t for t in targets[2:] if got[t] != "connected"]
+    assert refused == targets[2:], got
+    assert net.counter("smtp_refused") >= smtp_before + len(refused)
+    assert net.dropped() > dropped_before
+
+    # Slack off in the stack: the host list is empty, the set empties, Slack is dropped.
+    net.run(NFT, "-f", str(RULESET))
+    done = refresh(net, tmp_path / "seen.json", "")
+    assert "alert_v4=0" in done.stdout, done.stdout
+    assert net.connect(f"{SLACK}:443")[f"{SLACK}:443"] != "connected"
