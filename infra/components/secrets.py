@@ -1,7 +1,9 @@
 """Secrets: the stack's KMS key and the Secrets Manager secrets the daemon reads.
 
 Secrets are created empty (no secret version): values are put with
-``tradewarden secrets put`` and never pass through Pulumi config or state.
+``tradewarden secrets put`` and never pass through Pulumi config or state. The one
+exception is ``smtp``: its value is the SES SMTP credentials Pulumi itself creates
+(infra/components/email.py), written as a Pulumi secret.
 """
 
 from __future__ import annotations

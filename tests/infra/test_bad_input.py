@@ -83,6 +83,18 @@ def test_program_stops_before_creating_anything(
     assert mocks.calls == []
 
 
+@pytest.mark.parametrize(
+    "key", ["releaseBucket", "availabilityZone", "mode", "slack", "alertEmailFrom"]
+)
+def test_half_host_stops_pulumi_preview_naming_the_key(key: str) -> None:
+    """During `pulumi preview` (unknown ids and outputs), before any resource exists."""
+    mocks = RecordingMocks(preview=True)
+    with pytest.raises(pulumi.RunError) as info:
+        run_offline(f"half-{key.lower()}", broken(**{key: None}), mocks=mocks)
+    assert f"tradewarden:{key}: required but not set" in str(info.value)
+    assert mocks.resources == [] and mocks.calls == []
+
+
 def test_deploying_as_someone_other_than_the_admin_role_is_refused() -> None:
     mocks = RecordingMocks(caller_arn="arn:aws:sts::111111111111:assumed-role/intern/laptop")
     with pytest.raises(pulumi.RunError, match="tradewarden:adminRoleArn: run Pulumi as"):

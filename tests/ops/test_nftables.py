@@ -289,3 +289,28 @@ def test_alert_egress_slack_from_the_host_list_and_smtp_only_to_the_vpc_endpoint
     done = refresh(net, tmp_path / "seen.json", "")
     assert "alert_v4=0" in done.stdout, done.stdout
     assert net.connect(f"{SLACK}:443")[f"{SLACK}:443"] != "connected"
+
+
+def test_refresh_takes_the_alert_hosts_from_host_env() -> None:
+    """TRADEWARDEN_EGRESS_ALERT_HOSTS (host.env, from the stack config) fills alert_v4;
+    empty, the set is flushed and stays empty (no namespace needed: --dry-run)."""
+    import tempfile
+
+    def dry(hosts: str) -> str:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run(
+                [sys.executable, str(REFRESH), "--no-defaults", "--host", "localhost",
+                 "--vpc-cidr", VPC_CIDR, "--state-file", f"{tmp}/s.json", "--dry-run"],
+                capture_output=True, text=True, timeout=30, check=False,
+                env={**os.environ, "TRADEWARDEN_EGRESS_ALERT_HOSTS": hosts},
+            )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    filled = dry("localhost, ")
+    assert "flush set inet tradewarden alert_v4\n" in filled
+    assert "add element inet tradewarden alert_v4 { 127.0.0.1 }" in filled
+    assert "alert_v4=1" in filled
+    empty = dry("")
+    assert "flush set inet tradewarden alert_v4\n" in empty
+    assert "add element inet tradewarden alert_v4" not in empty and "alert_v4=0" in empty
