@@ -144,7 +144,9 @@ class Network(pulumi.ComponentResource):
             name=f"tradewarden-{cfg.stack}-egress-allowlist",
             type="STATEFUL",
             capacity=100,
-            description="Binance (+ alert hosts) egress: TLS SNI / HTTP Host allow-list",
+            # Unchanged since the alert hosts joined the targets: an existing stack keeps its
+            # group as it is (the firewall policy references it).
+            description="Binance-only egress: TLS SNI / HTTP Host allow-list",
             rule_group={
                 "rules_source": {
                     "rules_source_list": {
