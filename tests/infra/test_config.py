@@ -274,3 +274,17 @@ def test_slack_hosts_join_every_egress_layer_only_when_slack_is_on() -> None:
     # listed in allowedDomains as well: once
     both = load(slack="true", slackChannel="#ops", allowedDomains='[".binance.com", "slack.com"]')
     assert both.network_firewall_targets == (".binance.com", "slack.com", "hooks.slack.com")
+
+
+def test_infra_readme_documents_every_key_and_the_walkthrough_names_the_required_ones() -> None:
+    from pathlib import Path
+
+    from infra.config import KEYS
+
+    text = (Path(__file__).resolve().parents[2] / "infra" / "README.md").read_text()
+    table = text.split("## Config keys", 1)[1].split("\n## ", 1)[0]
+    walk = text.split("## From an empty account to a trading host", 1)[1].split("\n## ", 1)[0]
+    assert [k for k in KEYS if f"| `{k}`" not in table] == []
+    required = [k for k, spec in KEYS.items() if spec.required] + ["slackChannel"]
+    assert [k for k in required if f"`tradewarden:{k}`" not in walk] == []
+    assert "build_release.py" in walk and "tradewarden:grafana" in walk
