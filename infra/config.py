@@ -37,9 +37,9 @@ MAX_BACKUP_RETENTION_DAYS = 3650
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 
 _STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
-)
+# Addresses land in the host's env file (TRADEWARDEN_EMAIL_TO/FROM, systemd
+# EnvironmentFile): no quotes, dollar signs or backslashes in the local part.
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")

@@ -156,6 +156,8 @@ def test_allowlist_duplicates_and_size_limit() -> None:
         ("vpcCidr", "8.8.0.0/16", "private"),
         ("vpcCidr", "10.0.0.0/8", "/16 to /22"),
         ("alertEmails", '["not-an-email"]', "e-mail"),
+        ("alertEmails", '["o\'neil$x@example.com"]', "e-mail"),  # env-file unsafe
+        ("alertEmailFrom", "alerts@", "e-mail"),
         ("alertSmsNumbers", '["07700900123"]', "E.164"),
         ("adminRoleArn", "arn:aws:iam::1:user/bob", "IAM role ARN"),
         ("wheelVersion", "latest", "release version"),
