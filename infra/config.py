@@ -259,7 +259,7 @@ class _Key:
 KEYS: dict[str, _Key] = {
     # The one source of truth for what the host trades (TRADEWARDEN_MODE on the host).
     "mode": _Key(
-        "mode", _as_str(re.compile(r"^(paper|testnet|live)$"), "paper, testnet or live"), True
+        "mode", _as_str(re.compile(rf"^({'|'.join(MODES)})$"), "paper, testnet or live"), True
     ),
     # Which Binance network: implied by mode testnet (true) and live (false); a paper stack
     # must say it (paper against the testnet's or the live market data). When set next to a
