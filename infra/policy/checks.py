@@ -46,6 +46,7 @@ EBS_VOLUME = "aws:ebs/volume:Volume"
 SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105  # nosec B105
 TOPIC = "aws:sns/topic:Topic"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+AMP_WORKSPACE = "aws:amp/workspace:Workspace"
 IAM_ROLE = "aws:iam/role:Role"
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"
@@ -401,7 +402,8 @@ def _bucket_sse_problems(props: Props) -> list[str]:
 
 
 def check_customer_kms_encryption(resource_type: str, props: Props) -> list[str]:
-    """Volumes, secrets, topics, log groups and S3 default encryption use a customer KMS key."""
+    """Volumes, secrets, topics, log groups, Prometheus (AMP) workspaces and S3 default
+    encryption use a customer KMS key."""
     out: list[str] = []
     if resource_type == INSTANCE:
         root = props.get("rootBlockDevice") or {}
@@ -422,6 +424,11 @@ def check_customer_kms_encryption(resource_type: str, props: Props) -> list[str]
     elif resource_type == LOG_GROUP:
         if not _customer_key(props.get("kmsKeyId")):
             out.append("the log group must be encrypted with a customer KMS key (kmsKeyId)")
+    elif resource_type == AMP_WORKSPACE:
+        if not _customer_key(props.get("kmsKeyArn")):
+            out.append(
+                "the Prometheus workspace must be encrypted with a customer KMS key (kmsKeyArn)"
+            )
     elif resource_type == S3_BUCKET_SSE:
         out.extend(_bucket_sse_problems(props))
     return out

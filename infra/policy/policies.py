@@ -30,8 +30,8 @@ DESCRIPTIONS: dict[str, str] = {
     "imdsv2-required": "Instances require IMDSv2 tokens with a hop limit of 1.",
     "no-public-ip": "No public IP on instances, no public subnets by default, no attached EIP.",
     "customer-kms-encryption": (
-        "EBS volumes, secrets, SNS topics, log groups and S3 default encryption use a "
-        "customer-managed KMS key."
+        "EBS volumes, secrets, SNS topics, log groups, Prometheus (AMP) workspaces and S3 "
+        "default encryption use a customer-managed KMS key."
     ),
     "iam-no-wildcards": "IAM policies have no '*' action and no '*' resource.",
     "egress-firewall-resources-fail-closed": (

@@ -58,6 +58,8 @@ def test_every_cloud_resource_is_parented_to_a_component(run: OfflineRun) -> Non
         "tradewarden:infra:Host",
         "tradewarden:infra:Alerting",
         "tradewarden:infra:Backups",
+        "tradewarden:infra:ManagedPrometheus",
+        "tradewarden:infra:PrometheusHostAccess",
     }
     for r in run.resources:
         if r.id and r.type != "pulumi:providers:aws":  # the provider belongs to the stack
@@ -83,11 +85,16 @@ def test_host_has_no_ingress_at_all(run: OfflineRun) -> None:
     assert run.one(t.INSTANCE).inputs["vpcSecurityGroupIds"] == [sg.id]
     for rule in run.of_type(t.VPC_INGRESS_RULE) + run.of_type(t.SECURITY_GROUP_RULE):
         assert rule.inputs.get("securityGroupId") != sg.id
-    # The only ingress rule in the stack lets the host reach the VPC endpoints.
-    (rule,) = run.of_type(t.VPC_INGRESS_RULE)
-    assert rule.inputs["securityGroupId"] == run.one(t.SECURITY_GROUP, "network-endpoints-sg").id
-    assert rule.inputs["referencedSecurityGroupId"] == sg.id
-    assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (443, 443)
+    # The only ingress rules in the stack let the host reach the VPC endpoints (the shared
+    # group, and the aps-workspaces endpoint's own).
+    rules = run.of_type(t.VPC_INGRESS_RULE)
+    assert sorted(r.inputs["securityGroupId"] for r in rules) == sorted(
+        run.one(t.SECURITY_GROUP, name).id
+        for name in ("network-endpoints-sg", "prometheus-endpoint-sg")
+    )
+    for rule in rules:
+        assert rule.inputs["referencedSecurityGroupId"] == sg.id
+        assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (443, 443)
     default_sg = run.one(t.DEFAULT_SECURITY_GROUP)
     assert default_sg.inputs["ingress"] == [] and default_sg.inputs["egress"] == []
 
@@ -157,7 +164,9 @@ def grants(document: dict[str, Any]) -> dict[str, Any]:
 
 def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: OfflineRun) -> None:
     role = run.one(t.IAM_ROLE, "host-role")
-    (policy,) = [p for p in run.of_type(t.IAM_ROLE_POLICY) if p.inputs["role"] == role.id]
+    policies = [p for p in run.of_type(t.IAM_ROLE_POLICY) if p.inputs["role"] == role.id]
+    # the host's own policy, and remote_write to the AMP workspace (infra/components/monitoring)
+    assert sorted(p.name for p in policies) == ["host-role-policy", "prometheus-host-remote-write"]
     assert not [a for a in run.of_type(t.IAM_ROLE_POLICY_ATTACHMENT) if a.inputs["role"] == role.id]
     key = run.outputs["kmsKeyArn"]
     vpc = run.outputs["vpcId"]
@@ -223,8 +232,14 @@ def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: Offlin
                 sort_keys=True,
             ),
         ),
+        "aps:RemoteWrite": ((run.one("aws:amp/workspace:Workspace").outputs["arn"],), "null"),
     }
-    assert grants(policy_json(policy)) == expected
+    granted: dict[str, Any] = {}
+    for policy in policies:
+        for action, grant in grants(policy_json(policy)).items():
+            assert action not in granted, f"{action} granted twice"
+            granted[action] = grant
+    assert granted == expected
 
 
 def test_daily_snapshots_keep_the_configured_days(run: OfflineRun) -> None:
@@ -338,7 +353,9 @@ def test_aws_traffic_stays_in_the_vpc(run: OfflineRun) -> None:
         e.inputs["serviceName"]: e.inputs for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
     }
     interface = {k for k, v in endpoints.items() if v["vpcEndpointType"] == "Interface"}
-    assert interface == {f"com.amazonaws.eu-west-1.{s}" for s in INTERFACE_ENDPOINT_SERVICES}
+    assert interface == {
+        f"com.amazonaws.eu-west-1.{s}" for s in (*INTERFACE_ENDPOINT_SERVICES, "aps-workspaces")
+    }
     assert {
         "ssm",
         "ssmmessages",
