@@ -27,6 +27,7 @@ from infra.policy import checks as t
 
 from .conftest import all_violations, policy_json, resource_violations
 from .test_backups import decide
+from .test_policy_preview import analyze
 from .test_schema import args_class, unknown_keys
 
 AMP_WORKSPACE = "aws:amp/workspace:Workspace"
@@ -283,9 +284,15 @@ def test_the_data_source_uid_is_wired_not_assumed(tmp_path: Path) -> None:
         dashboard_json(plain, DATASOURCE_UID)
 
 
-def test_preview_of_a_new_stack_with_grafana_does_not_crash() -> None:
-    """`pulumi preview` of a new stack: no workspace endpoint, no token, no AMP URL yet."""
+def test_preview_of_a_new_stack_with_grafana_does_not_crash(analyzer: Any) -> None:
+    """`pulumi preview` of a new stack: no workspace endpoint, no token, no AMP URL yet;
+    the running policy pack blocks nothing."""
     run = run_offline("staging", with_grafana(), preview=True)
+    found = analyze(analyzer, run.resources)
+    assert [d for d in found if d.mandatory] == []
+    assert ("customer-kms-encryption", "prometheus-workspace") in {
+        (d.policy, d.resource) for d in found
+    }  # decided during `up`, once the key's ARN is known
     provider = run.one(GRAFANA_PROVIDER)
     assert engine_value(provider.inputs.get("url")) in (UNKNOWN, None)
     assert len(run.of_type(DASHBOARD)) == len(dashboard_files())
