@@ -298,7 +298,11 @@ class Grafana(pulumi.ComponentResource):
             auth=pulumi.Output.secret(token.key),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        on_grafana = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        # Fixed uids: a replacement must delete the old one first (creating its twin first
+        # would overwrite it, and the old one's deletion would then remove the new).
+        on_grafana = pulumi.ResourceOptions(
+            parent=self, provider=self.provider, delete_before_replace=True
+        )
 
         self.data_source = grafana.oss.DataSource(
             f"{name}-amp",

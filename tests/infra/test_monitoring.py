@@ -230,6 +230,7 @@ def test_pulumi_reaches_grafana_with_a_short_lived_secret_token(gr: OfflineRun) 
     assert len(grafana_side) >= 5
     for r in grafana_side:
         assert r.options["provider"].startswith(provider.urn + "::"), r.name
+        assert r.options["deleteBeforeReplace"], r.name  # fixed uids
     for r in [*grafana_side, provider, token, ws]:
         assert r.urn.split("::")[2].startswith("tradewarden:infra:Grafana$"), r.urn
 
