@@ -806,6 +806,9 @@ DESTRUCTIVE_ACTIONS: tuple[str, ...] = (
     "logs:DisassociateKmsKey",
     "logs:DeleteSubscriptionFilter",
     "logs:PutSubscriptionFilter",
+    # Amazon Managed Prometheus: the metrics history and its log (monitoring.py)
+    "aps:DeleteWorkspace",
+    "aps:DeleteLoggingConfiguration",
     "kms:ScheduleKeyDeletion",
     "kms:DisableKey",
     "kms:PutKeyPolicy",
@@ -870,7 +873,8 @@ def destructive_grant_problems(document: Any) -> list[str]:
 
 def check_no_destructive_grants(resource_type: str, props: Props) -> list[str]:
     """No IAM policy of the stack, and no key, bucket, secret or topic policy, grants actions
-    that erase history (backups, Object Lock, logs, the key, snapshots) or change the host's
+    that erase history (backups, Object Lock, logs, the key, snapshots, the Prometheus
+    workspace) or change the host's
     egress (Network Firewall, DNS Firewall, routes, security groups, IAM)."""
     out: list[str] = []
     for doc in _policy_documents(resource_type, props):

@@ -56,8 +56,8 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "no-destructive-grants": (
         "No IAM, key, bucket, secret or topic policy grants erasing history (backups, Object "
-        "Lock, logs, the key, snapshots) or changing the host's egress (firewalls, DNS "
-        "Firewall, routes, security groups, IAM)."
+        "Lock, logs, the key, snapshots, the AMP workspace) or changing the host's egress "
+        "(firewalls, DNS Firewall, routes, security groups, IAM)."
     ),
     "dns-allow-list-narrow": (
         "No DNS Firewall ALLOW or ALERT rule covers '*' or a wildcard wider than the "

@@ -385,3 +385,21 @@ def test_an_amp_workspace_without_the_stack_key_is_refused(gr: OfflineRun) -> No
         assert resource_violations("customer-kms-encryption", AMP_WORKSPACE, bad) == [
             "the Prometheus workspace must be encrypted with a customer KMS key (kmsKeyArn)"
         ]
+
+
+@pytest.mark.parametrize(
+    "action", ["aps:DeleteWorkspace", "aps:DeleteLoggingConfiguration", "aps:Delete*", "aps:*"]
+)
+def test_no_policy_may_grant_erasing_the_metrics_history(gr: OfflineRun, action: str) -> None:
+    """The AMP workspace is history like the logs: deleting it (or its logging) is for the
+    admin role, outside the stack."""
+    policy = gr.one(t.IAM_ROLE_POLICY, "prometheus-host-remote-write")
+    document = policy_json(policy)
+    document["Statement"][0]["Action"] = ["aps:RemoteWrite", action]
+    found = resource_violations(
+        "no-destructive-grants",
+        t.IAM_ROLE_POLICY,
+        {**policy.inputs, "policy": json.dumps(document)},
+    )
+    assert len(found) == 1 and "erasing history" in found[0], found
+    assert resource_violations("no-destructive-grants", t.IAM_ROLE_POLICY, policy.inputs) == []
