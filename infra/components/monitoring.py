@@ -206,9 +206,9 @@ class Grafana(pulumi.ComponentResource):
         args: GrafanaArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("tradewarden:infra:Grafana", name, None, opts)
         if not cfg.grafana_enabled:
             raise ValueError("Grafana is built only for a stack with tradewarden:grafanaEnabled")
+        super().__init__("tradewarden:infra:Grafana", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         tags = naming.tags(cfg.stack)
 

@@ -10,19 +10,33 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi.runtime import settings as pulumi_settings
 
 from infra.cloud_init import render_user_data
 from infra.components.monitoring import (
     DATASOURCE_UID,
     TOKEN_TTL_SECONDS,
+    Grafana,
+    GrafanaArgs,
+    ManagedPrometheus,
+    ManagedPrometheusArgs,
     dashboard_files,
     dashboard_json,
     token_name,
 )
 from infra.config import ConfigError, load_stack_config
 from infra.iam import AMP_QUERY_ACTIONS
-from infra.offline import UNKNOWN, OfflineRun, engine_value, read_stack_file, run_offline
+from infra.naming import AwsContext
+from infra.offline import (
+    UNKNOWN,
+    OfflineRun,
+    RecordingMocks,
+    engine_value,
+    read_stack_file,
+    run_offline,
+)
 from infra.policy import checks as t
 
 from .conftest import all_violations, policy_json, resource_violations
@@ -403,3 +417,76 @@ def test_no_policy_may_grant_erasing_the_metrics_history(gr: OfflineRun, action:
     )
     assert len(found) == 1 and "erasing history" in found[0], found
     assert resource_violations("no-destructive-grants", t.IAM_ROLE_POLICY, policy.inputs) == []
+
+
+# --- the components on their own (classic set_mocks unit style) --------------------------------
+
+
+def component_mocks(preview: bool) -> RecordingMocks:
+    recording = RecordingMocks(preview=preview)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        recording, project="tradewarden", stack="unit-monitoring", preview=preview
+    )
+    return recording
+
+
+UNIT_CTX = AwsContext(
+    "aws",
+    "eu-west-1",
+    "111111111111",
+    "arn:aws:sts::111111111111:assumed-role/a/b",
+    ("eu-west-1a",),
+)
+
+
+def test_grafana_component_takes_its_clock_and_dashboards_from_its_args(tmp_path: Path) -> None:
+    mocks = component_mocks(preview=False)
+    cfg = load_stack_config({**read_stack_file("dev"), **GRAFANA}, "unit")
+    for stem in ("a", "b"):
+        board = json.loads(dashboard_files()[0].read_text(encoding="utf-8"))
+        board["uid"] = f"unit-{stem}"
+        (tmp_path / f"{stem}.json").write_text(json.dumps(board), encoding="utf-8")
+    args = GrafanaArgs(
+        amp_workspace_arn="arn:aws:aps:eu-west-1:111111111111:workspace/ws-1",
+        amp_query_url="https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/",
+        dashboards=dashboard_files(tmp_path),
+        now=lambda: datetime(2026, 12, 3, 22, 30, tzinfo=UTC),
+    )
+
+    @pulumi.runtime.test
+    def build() -> Any:
+        return Grafana("g", cfg, UNIT_CTX, args).url
+
+    build()
+    (token,) = [r for r in mocks.resources if r.type == TOKEN]
+    assert token.inputs["name"] == "pulumi-2026120322"
+    boards = [r for r in mocks.resources if r.type == DASHBOARD]
+    assert sorted(json.loads(b.inputs["configJson"])["uid"] for b in boards) == [
+        "unit-a",
+        "unit-b",
+    ]
+    disabled = load_stack_config(read_stack_file("dev"), "unit")
+    with pytest.raises(ValueError, match="grafanaEnabled"):
+        Grafana("off", disabled, UNIT_CTX, args)
+
+
+def test_managed_prometheus_at_preview_leaves_the_url_unknown() -> None:
+    mocks = component_mocks(preview=True)
+    cfg = load_stack_config(read_stack_file("dev"), "unit")
+    seen: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def build() -> Any:
+        amp = ManagedPrometheus(
+            "p",
+            cfg,
+            UNIT_CTX,
+            ManagedPrometheusArgs(vpc_id="vpc-1", subnet_id="subnet-1", kms_key_arn="arn:k"),
+        )
+        return amp.remote_write_url.apply(lambda url: seen.setdefault("url", url))
+
+    build()
+    assert "url" not in seen  # unknown at preview: the apply never ran
+    (endpoint,) = [r for r in mocks.resources if r.type == t.VPC_ENDPOINT]
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.eu-west-1.aps-workspaces"
