@@ -16,6 +16,10 @@ MAX_USER_DATA_BYTES = 16 * 1024  # EC2 limit (before base64)
 # The host's local backup directory (ops/systemd/tradewarden-backup.service may write it).
 LOCAL_BACKUP_DIR = "/var/backups/tradewarden"
 _IPV4 = re.compile(r"^([0-9]{1,3}\.){3}[0-9]{1,3}$")
+_AMP_URL = re.compile(
+    r"^https://aps-workspaces\.[a-z0-9-]+\.amazonaws\.com/workspaces/ws-[A-Za-z0-9-]+"
+    r"/api/v1/remote_write$"
+)
 
 
 def template_values(
@@ -25,6 +29,7 @@ def template_values(
     alert_topic_arn: str,
     backup_to: str = LOCAL_BACKUP_DIR,
     egress_ip: str = "",
+    amp_remote_write_url: str = "",
 ) -> dict[str, str]:
     values = {
         "stack": cfg.stack,
@@ -55,6 +60,8 @@ def template_values(
         "audit_anchor_prefix": naming.audit_anchor_prefix(cfg.stack),
         # The NAT's Elastic IP: what Binance sees (`tradewarden diagnose` shows it).
         "egress_ip": egress_ip,
+        # The host Prometheus's remote_write (SigV4) target: the stack's AMP workspace.
+        "amp_remote_write_url": amp_remote_write_url,
     }
     for key in naming.SECRET_PATHS:
         values["secret_" + key.replace("-", "_")] = naming.secret_name(cfg.stack, key)
@@ -68,6 +75,7 @@ def render_user_data(
     alert_topic_arn: str,
     backup_to: str = LOCAL_BACKUP_DIR,
     egress_ip: str = "",
+    amp_remote_write_url: str = "",
     template: Path = TEMPLATE,
 ) -> str:
     """Substitute the stack's values; a placeholder without a value raises KeyError.
@@ -84,6 +92,8 @@ def render_user_data(
         )
     if egress_ip and not _IPV4.match(egress_ip):
         raise ValueError(f"egress_ip must be an IPv4 address, got {egress_ip!r}")
+    if amp_remote_write_url and not _AMP_URL.fullmatch(amp_remote_write_url):
+        raise ValueError(f"amp_remote_write_url is not an AMP URL: {amp_remote_write_url!r}")
     text = Template(template.read_text(encoding="utf-8")).substitute(
         template_values(
             cfg,
@@ -91,6 +101,7 @@ def render_user_data(
             alert_topic_arn=alert_topic_arn,
             backup_to=backup_to,
             egress_ip=egress_ip,
+            amp_remote_write_url=amp_remote_write_url,
         )
     )
     if len(text.encode()) > MAX_USER_DATA_BYTES:

@@ -51,6 +51,9 @@ _SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 # What the daemon trades (its TRADEWARDEN_MODE): the in-process paper broker, orders on the
 # Binance spot testnet, or live orders (still only when every gate of the daemon holds).
 MODES = ("paper", "testnet", "live")
+_GRAFANA_AUTH = re.compile(r"^(AWS_SSO|SAML)$")
+_GRAFANA_GROUP = re.compile(r"^[A-Za-z0-9][\w.@=+,/ -]{0,255}$")
+_HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$")
 
 
 class ConfigError(ValueError):
@@ -96,6 +99,11 @@ class StackConfig:
     futures: bool = False
     backup_lock_mode: str = "GOVERNANCE"
     backup_lock_days: int = 35
+    # Amazon Managed Grafana (infra/components/monitoring.py); see _grafana_problems.
+    grafana_enabled: bool = False
+    grafana_auth_providers: tuple[str, ...] = ()
+    grafana_admin_group: str | None = None
+    grafana_saml_metadata_url: str | None = None
 
     @property
     def account_id(self) -> str:
@@ -324,6 +332,19 @@ KEYS: dict[str, _Key] = {
     # Days each backup version is locked (S3 Object Lock default retention); at most the
     # backup retention. Default: backupRetentionDays.
     "backupLockDays": _Key("backup_lock_days", _as_int(1, MAX_BACKUP_RETENTION_DAYS)),
+    # --- Amazon Managed Grafana (checked together by _grafana_problems) ---
+    "grafanaEnabled": _Key("grafana_enabled", _as_bool),
+    "grafanaAuthProviders": _Key(
+        "grafana_auth_providers",
+        _as_list_of(_as_str(_GRAFANA_AUTH, "AWS_SSO or SAML"), non_empty=True, max_items=2),
+    ),
+    # AWS_SSO: an IAM Identity Center group id; SAML: the role assertion value of admins.
+    "grafanaAdminGroup": _Key(
+        "grafana_admin_group", _as_str(_GRAFANA_GROUP, "a group id or SAML role value")
+    ),
+    "grafanaSamlMetadataUrl": _Key(
+        "grafana_saml_metadata_url", _as_str(_HTTPS_URL, "an https:// URL of the IdP metadata")
+    ),
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -369,6 +390,7 @@ def load_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
                 for key in PROD_EXPLICIT_KEYS
                 if key not in ours
             ]
+    problems += _grafana_problems(values, problems)
     if problems:
         raise ConfigError(stack, problems)
     if "allowed_domains" not in values:
@@ -465,6 +487,34 @@ def _lock_problems(stack: str, values: dict[str, Any]) -> list[str]:
         out.append(
             f"{NAMESPACE}:backupLockDays: must not exceed backupRetentionDays ({retention}), "
             f"got {values['backup_lock_days']}"
+        )
+    return out
+
+
+def _grafana_problems(values: dict[str, Any], found: list[str]) -> list[str]:
+    """An enabled Grafana needs its sign-in (AWS_SSO and/or SAML) and its admin group; SAML
+    needs the IdP's metadata. With grafanaEnabled false (the default) the other grafana*
+    keys are ignored and nothing Grafana-related is created (the Amazon Managed Prometheus
+    workspace and the host's remote_write are always there)."""
+    if not values.get("grafana_enabled"):
+        return []
+    out: list[str] = []
+    said = " ".join(found)  # a key already reported as malformed is not also "missing"
+    providers = values.get("grafana_auth_providers", ())
+    if not providers and f"{NAMESPACE}:grafanaAuthProviders:" not in said:
+        out.append(
+            f"{NAMESPACE}:grafanaAuthProviders: required when grafanaEnabled is true "
+            "(AWS_SSO and/or SAML)"
+        )
+    if not values.get("grafana_admin_group") and f"{NAMESPACE}:grafanaAdminGroup:" not in said:
+        out.append(
+            f"{NAMESPACE}:grafanaAdminGroup: required when grafanaEnabled is true (the IAM "
+            "Identity Center group id, or the SAML role value, of Grafana's admins)"
+        )
+    saml_url_said = f"{NAMESPACE}:grafanaSamlMetadataUrl:" in said
+    if "SAML" in providers and not values.get("grafana_saml_metadata_url") and not saml_url_said:
+        out.append(
+            f"{NAMESPACE}:grafanaSamlMetadataUrl: required when grafanaAuthProviders lists SAML"
         )
     return out
 

@@ -135,6 +135,9 @@ def aws_service_domains(region: str) -> tuple[str, ...]:
         f"*.s3.{region}.amazonaws.com",
         f"s3.dualstack.{region}.amazonaws.com",
         f"*.s3.dualstack.{region}.amazonaws.com",
+        # Amazon Managed Prometheus (remote_write) through its interface endpoint
+        # (infra/components/monitoring.py).
+        f"aps-workspaces.{region}.amazonaws.com",
         # The instance's own private host name (reverse and forward lookups).
         f"{region}.compute.internal",
         f"*.{region}.compute.internal",

@@ -386,3 +386,37 @@ def interface_endpoint_policy(ctx: AwsContext) -> Document:
             },
         }
     )
+
+
+# Amazon Managed Service for Prometheus: the host writes, Grafana reads, each only there.
+AMP_QUERY_ACTIONS: tuple[str, ...] = (
+    "aps:QueryMetrics",
+    "aps:GetSeries",
+    "aps:GetLabels",
+    "aps:GetMetricMetadata",
+)
+
+
+def amp_remote_write_policy(workspace_arn: str) -> Document:
+    """The host's Prometheus may only push samples (``remote_write``) into the stack's
+    workspace: no query, no other workspace, no workspace management."""
+    return document(
+        {
+            "Sid": "RemoteWriteOwnWorkspace",
+            "Effect": "Allow",
+            "Action": ["aps:RemoteWrite"],
+            "Resource": [workspace_arn],
+        }
+    )
+
+
+def amp_query_policy(workspace_arn: str) -> Document:
+    """Amazon Managed Grafana's workspace role: read-only queries of the stack's workspace."""
+    return document(
+        {
+            "Sid": "QueryOwnWorkspace",
+            "Effect": "Allow",
+            "Action": list(AMP_QUERY_ACTIONS),
+            "Resource": [workspace_arn],
+        }
+    )

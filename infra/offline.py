@@ -255,6 +255,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif typ == "aws:ec2/instance:Instance":
             out.update(privateIp="10.42.2.10", publicIp="", instanceState="running")
             out["arn"] = f"arn:aws:ec2:{region}:{acct}:instance/{rid}"
+        elif typ == "aws:amp/workspace:Workspace":
+            rid = "ws-" + _hex(typ, name, length=8) + "-0000-4000-8000-" + _hex(name, length=12)
+            out["arn"] = f"arn:aws:aps:{region}:{acct}:workspace/{rid}"
+            out["prometheusEndpoint"] = (
+                f"https://aps-workspaces.{region}.amazonaws.com/workspaces/{rid}/"
+            )
+        elif typ == "aws:grafana/workspace:Workspace":
+            rid = "g-" + _hex(typ, name, length=10)
+            out["arn"] = f"arn:aws:grafana:{region}:{acct}:/workspaces/{rid}"
+            out["endpoint"] = f"{rid}.grafana-workspace.{region}.amazonaws.com"
+        elif typ == "aws:grafana/workspaceServiceAccount:WorkspaceServiceAccount":
+            out["serviceAccountId"] = _hex(typ, name, length=6)
+        elif typ == "aws:grafana/workspaceServiceAccountToken:WorkspaceServiceAccountToken":
+            out["key"] = "glsa_" + _hex(typ, name, length=32)
+            out["serviceAccountTokenId"] = _hex(name, length=6)
         elif typ == "aws:networkfirewall/firewall:Firewall":
             out["firewallStatuses"] = [
                 {

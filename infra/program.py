@@ -13,6 +13,14 @@ from infra.components.alerting import Alerting
 from infra.components.backups import Backups
 from infra.components.email import AlertEmail
 from infra.components.host import Host
+from infra.components.monitoring import (
+    Grafana,
+    GrafanaArgs,
+    ManagedPrometheus,
+    ManagedPrometheusArgs,
+    PrometheusHostAccess,
+    PrometheusHostAccessArgs,
+)
 from infra.components.network import Network
 from infra.components.secrets import Secrets
 from infra.config import ConfigError, StackConfig, load_from_pulumi
@@ -94,6 +102,17 @@ def build(cfg: StackConfig, ctx: AwsContext, provider: aws.Provider) -> dict[str
         backup_bucket_arn=backups.bucket_arn,
         opts=opts,
     )
+    prometheus = ManagedPrometheus(
+        "prometheus",
+        cfg,
+        ctx,
+        ManagedPrometheusArgs(
+            vpc_id=network.vpc.id,
+            subnet_id=network.private_subnet.id,
+            kms_key_arn=secrets.key.arn,
+        ),
+        opts=opts,
+    )
     host = Host(
         "host",
         cfg,
@@ -109,10 +128,36 @@ def build(cfg: StackConfig, ctx: AwsContext, provider: aws.Provider) -> dict[str
         backup_bucket_arn=backups.bucket_arn,
         backup_url=backups.url,
         egress_ip=network.nat_public_ip,
+        amp_remote_write_url=prometheus.remote_write_url,
         invoke=pulumi.InvokeOptions(provider=provider),
         opts=opts,
     )
     email = AlertEmail("email", cfg, ctx, smtp_secret_id=secrets.secrets["smtp"].id, opts=opts)
+    PrometheusHostAccess(
+        "prometheus-host",
+        cfg,
+        PrometheusHostAccessArgs(
+            host_security_group_id=host.security_group.id,
+            host_role_id=host.role.id,
+            endpoint_security_group_id=prometheus.endpoint_sg.id,
+            workspace_arn=prometheus.workspace_arn,
+        ),
+        opts=opts,
+    )
+    # Grafana only where the stack enables it; AMP and the host's remote_write always.
+    grafana = (
+        Grafana(
+            "grafana",
+            cfg,
+            ctx,
+            GrafanaArgs(
+                amp_workspace_arn=prometheus.workspace_arn, amp_query_url=prometheus.query_url
+            ),
+            opts=opts,
+        )
+        if cfg.grafana_enabled
+        else None
+    )
     alerting = Alerting(
         "alerting",
         cfg,
@@ -146,6 +191,9 @@ def build(cfg: StackConfig, ctx: AwsContext, provider: aws.Provider) -> dict[str
         "mode": cfg.mode,
         "alertEgressHosts": list(cfg.host_alert_hosts),
         "sesDkimRecords": email.dkim_records,
+        "ampWorkspaceId": prometheus.workspace.id,
+        "ampRemoteWriteUrl": prometheus.remote_write_url,
+        "grafanaUrl": grafana.url if grafana else "",
     }
 
 

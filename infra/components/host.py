@@ -77,6 +77,7 @@ class Host(pulumi.ComponentResource):
         backup_bucket_arn: pulumi.Input[str],
         backup_url: pulumi.Input[str],
         egress_ip: pulumi.Input[str],
+        amp_remote_write_url: pulumi.Input[str] = "",
         invoke: pulumi.InvokeOptions | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -209,9 +210,14 @@ class Host(pulumi.ComponentResource):
         )
 
         # --- the instance
-        user_data = pulumi.Output.all(backup_url, egress_ip).apply(
+        user_data = pulumi.Output.all(backup_url, egress_ip, amp_remote_write_url).apply(
             lambda a: render_user_data(
-                cfg, region=ctx.region, alert_topic_arn=topic_arn, backup_to=a[0], egress_ip=a[1]
+                cfg,
+                region=ctx.region,
+                alert_topic_arn=topic_arn,
+                backup_to=a[0],
+                egress_ip=a[1],
+                amp_remote_write_url=a[2],
             )
         )
         self.instance = aws.ec2.Instance(

@@ -46,6 +46,7 @@ EBS_VOLUME = "aws:ebs/volume:Volume"
 SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105  # nosec B105
 TOPIC = "aws:sns/topic:Topic"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+AMP_WORKSPACE = "aws:amp/workspace:Workspace"
 IAM_ROLE = "aws:iam/role:Role"
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"
@@ -434,7 +435,8 @@ def _bucket_sse_problems(props: Props) -> list[str]:
 
 
 def check_customer_kms_encryption(resource_type: str, props: Props) -> list[str]:
-    """Volumes, secrets, topics, log groups and S3 default encryption use a customer KMS key."""
+    """Volumes, secrets, topics, log groups, Prometheus (AMP) workspaces and S3 default
+    encryption use a customer KMS key."""
     out: list[str] = []
     if resource_type == INSTANCE:
         root = props.get("rootBlockDevice") or {}
@@ -455,6 +457,11 @@ def check_customer_kms_encryption(resource_type: str, props: Props) -> list[str]
     elif resource_type == LOG_GROUP:
         if not _customer_key(props.get("kmsKeyId")):
             out.append("the log group must be encrypted with a customer KMS key (kmsKeyId)")
+    elif resource_type == AMP_WORKSPACE:
+        if not _customer_key(props.get("kmsKeyArn")):
+            out.append(
+                "the Prometheus workspace must be encrypted with a customer KMS key (kmsKeyArn)"
+            )
     elif resource_type == S3_BUCKET_SSE:
         out.extend(_bucket_sse_problems(props))
     return out
@@ -846,6 +853,9 @@ DESTRUCTIVE_ACTIONS: tuple[str, ...] = (
     "logs:DisassociateKmsKey",
     "logs:DeleteSubscriptionFilter",
     "logs:PutSubscriptionFilter",
+    # Amazon Managed Prometheus: the metrics history and its log (monitoring.py)
+    "aps:DeleteWorkspace",
+    "aps:DeleteLoggingConfiguration",
     "kms:ScheduleKeyDeletion",
     "kms:DisableKey",
     "kms:PutKeyPolicy",
@@ -910,7 +920,8 @@ def destructive_grant_problems(document: Any) -> list[str]:
 
 def check_no_destructive_grants(resource_type: str, props: Props) -> list[str]:
     """No IAM policy of the stack, and no key, bucket, secret or topic policy, grants actions
-    that erase history (backups, Object Lock, logs, the key, snapshots) or change the host's
+    that erase history (backups, Object Lock, logs, the key, snapshots, the Prometheus
+    workspace) or change the host's
     egress (Network Firewall, DNS Firewall, routes, security groups, IAM)."""
     out: list[str] = []
     for doc in _policy_documents(resource_type, props):

@@ -33,8 +33,8 @@ DESCRIPTIONS: dict[str, str] = {
     "imdsv2-required": "Instances require IMDSv2 tokens with a hop limit of 1.",
     "no-public-ip": "No public IP on instances, no public subnets by default, no attached EIP.",
     "customer-kms-encryption": (
-        "EBS volumes, secrets, SNS topics, log groups and S3 default encryption use a "
-        "customer-managed KMS key."
+        "EBS volumes, secrets, SNS topics, log groups, Prometheus (AMP) workspaces and S3 "
+        "default encryption use a customer-managed KMS key."
     ),
     "iam-no-wildcards": "IAM policies have no '*' action and no '*' resource.",
     "egress-firewall-resources-fail-closed": (
@@ -59,8 +59,8 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "no-destructive-grants": (
         "No IAM, key, bucket, secret or topic policy grants erasing history (backups, Object "
-        "Lock, logs, the key, snapshots) or changing the host's egress (firewalls, DNS "
-        "Firewall, routes, security groups, IAM)."
+        "Lock, logs, the key, snapshots, the AMP workspace) or changing the host's egress "
+        "(firewalls, DNS Firewall, routes, security groups, IAM)."
     ),
     "dns-allow-list-narrow": (
         "No DNS Firewall ALLOW or ALERT rule covers '*' or a wildcard wider than the "

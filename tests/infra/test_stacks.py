@@ -60,6 +60,8 @@ def test_every_cloud_resource_is_parented_to_a_component(run: OfflineRun) -> Non
         "tradewarden:infra:Alerting",
         "tradewarden:infra:Backups",
         "tradewarden:infra:AlertEmail",
+        "tradewarden:infra:ManagedPrometheus",
+        "tradewarden:infra:PrometheusHostAccess",
     }
     for r in run.resources:
         if r.id and r.type != "pulumi:providers:aws":  # the provider belongs to the stack
@@ -86,20 +88,25 @@ def test_host_has_no_ingress_at_all(run: OfflineRun) -> None:
     for rule in run.of_type(t.VPC_INGRESS_RULE) + run.of_type(t.SECURITY_GROUP_RULE):
         assert rule.inputs.get("securityGroupId") != sg.id
     # The only ingress rules in the stack let the host reach the VPC endpoints: HTTPS to
-    # the AWS APIs' endpoints, SMTP submission (587) to the SES endpoint.
-    rules = {
-        r.inputs["securityGroupId"]: (
+    # the AWS APIs' endpoints (the shared group, and the aps-workspaces endpoint's own),
+    # SMTP submission (587) to the SES endpoint.
+    rules = sorted(
+        (
+            r.inputs["securityGroupId"],
             r.inputs["referencedSecurityGroupId"],
             r.inputs["ipProtocol"],
             r.inputs["fromPort"],
             r.inputs["toPort"],
         )
         for r in run.of_type(t.VPC_INGRESS_RULE)
-    }
-    assert rules == {
-        run.one(t.SECURITY_GROUP, "network-endpoints-sg").id: (sg.id, "tcp", 443, 443),
-        run.one(t.SECURITY_GROUP, "network-smtp-endpoint-sg").id: (sg.id, "tcp", 587, 587),
-    }
+    )
+    assert rules == sorted(
+        [
+            (run.one(t.SECURITY_GROUP, "network-endpoints-sg").id, sg.id, "tcp", 443, 443),
+            (run.one(t.SECURITY_GROUP, "prometheus-endpoint-sg").id, sg.id, "tcp", 443, 443),
+            (run.one(t.SECURITY_GROUP, "network-smtp-endpoint-sg").id, sg.id, "tcp", 587, 587),
+        ]
+    )
     default_sg = run.one(t.DEFAULT_SECURITY_GROUP)
     assert default_sg.inputs["ingress"] == [] and default_sg.inputs["egress"] == []
 
@@ -179,7 +186,9 @@ def grants(document: dict[str, Any]) -> dict[str, Any]:
 
 def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: OfflineRun) -> None:
     role = run.one(t.IAM_ROLE, "host-role")
-    (policy,) = [p for p in run.of_type(t.IAM_ROLE_POLICY) if p.inputs["role"] == role.id]
+    policies = [p for p in run.of_type(t.IAM_ROLE_POLICY) if p.inputs["role"] == role.id]
+    # the host's own policy, and remote_write to the AMP workspace (infra/components/monitoring)
+    assert sorted(p.name for p in policies) == ["host-role-policy", "prometheus-host-remote-write"]
     assert not [a for a in run.of_type(t.IAM_ROLE_POLICY_ATTACHMENT) if a.inputs["role"] == role.id]
     key = run.outputs["kmsKeyArn"]
     vpc = run.outputs["vpcId"]
@@ -247,8 +256,14 @@ def test_host_role_grants_only_the_listed_actions_on_the_listed_arns(run: Offlin
                 sort_keys=True,
             ),
         ),
+        "aps:RemoteWrite": ((run.one("aws:amp/workspace:Workspace").outputs["arn"],), "null"),
     }
-    assert grants(policy_json(policy)) == expected
+    granted: dict[str, Any] = {}
+    for policy in policies:
+        for action, grant in grants(policy_json(policy)).items():
+            assert action not in granted, f"{action} granted twice"
+            granted[action] = grant
+    assert granted == expected
 
 
 def release_arn(run: OfflineRun) -> str:
@@ -371,7 +386,8 @@ def test_aws_traffic_stays_in_the_vpc(run: OfflineRun) -> None:
     }
     interface = {k for k, v in endpoints.items() if v["vpcEndpointType"] == "Interface"}
     assert interface == {
-        f"com.amazonaws.eu-west-1.{s}" for s in (*INTERFACE_ENDPOINT_SERVICES, "email-smtp")
+        f"com.amazonaws.eu-west-1.{s}"
+        for s in (*INTERFACE_ENDPOINT_SERVICES, "email-smtp", "aps-workspaces")
     }
     assert {
         "ssm",
