@@ -454,6 +454,13 @@ def test_runbook_commands_exist(book: Path) -> None:
 
 
 LOCAL_URL = re.compile(r"\b(?:localhost|127\.0\.0\.1):(\d+)")
+DAEMON_URL = re.compile(r"\b(?:localhost|127\.0\.0\.1):9108(/[A-Za-z0-9_./-]*)?")
+METRICS_PY = REPO / "daemon" / "tradewarden" / "metrics.py"
+
+
+def daemon_paths() -> set[str]:
+    """The paths the daemon's HTTP server answers (its handler in tradewarden/metrics.py)."""
+    return set(re.findall(r'self\.path == "(/[a-z]+)"', METRICS_PY.read_text()))
 
 
 @pytest.mark.parametrize("book", all_runbooks(), ids=lambda p: p.name)
@@ -461,6 +468,12 @@ def test_runbook_local_urls_are_served_on_the_host(book: Path) -> None:
     ports = listening_ports()
     bad = sorted({int(p) for p in LOCAL_URL.findall(book.read_text())} - set(ports))
     assert bad == [], f"nothing on the host listens on {bad}; listening: {ports}"
+
+
+@pytest.mark.parametrize("book", all_runbooks(), ids=lambda p: p.name)
+def test_runbook_daemon_urls_name_paths_it_serves(book: Path) -> None:
+    paths = {m or "/" for m in DAEMON_URL.findall(book.read_text())}
+    assert paths - daemon_paths() == set()
 
 
 def test_host_facts_come_from_the_deployed_files() -> None:
@@ -514,6 +527,8 @@ def test_checker_catches_unknown_local_ports() -> None:
         "3000",
     }
     assert 3000 not in listening_ports()
+    assert daemon_paths() == {"/metrics", "/healthz", "/readyz"}
+    assert DAEMON_URL.findall("curl -s localhost:9108/ready") == ["/ready"]
 
 
 def test_every_runbook_is_in_the_index() -> None:
