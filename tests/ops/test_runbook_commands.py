@@ -252,6 +252,14 @@ class Command:
     words: tuple[str, ...]  # the command without sudo, VAR=x prefixes or redirections
     sudo: bool
     raw: str
+    admin: bool = False  # run with the admin role's credentials passed through sudo
+
+
+# Writes to Secrets Manager: the host role may only read secrets (infra/iam.py), and
+# `sudo tradewarden` passes no AWS credentials through, so on the host these run in the
+# admin-role block (sudo --preserve-env=AWS_... -u tradewarden sh -c '...', approvers.md).
+ADMIN_WRITES = {("secrets", "put"), ("secrets", "rotate"), ("approvers", "add"),
+                ("approvers", "remove")}  # fmt: skip
 
 
 ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -288,10 +296,10 @@ def _open_quote(line: str) -> bool:
     return False
 
 
-def _unwrap(words: list[str]) -> tuple[list[str], bool]:
+def _unwrap(words: list[str]) -> tuple[list[str], bool, bool]:
     """Strip VAR=x prefixes and sudo (with its options); sudo ... sh -c '<runs the venv's
     tradewarden "$@">' tradewarden ARGS is the CLI with ARGS, under sudo."""
-    sudo = False
+    sudo = admin = False
     while words and ASSIGN.match(words[0]):
         words = words[1:]
     if words and words[0] == "sudo":
@@ -300,13 +308,16 @@ def _unwrap(words: list[str]) -> tuple[list[str], bool]:
         while words and words[0].startswith("-"):
             opt = words[0]
             words = words[1:]
+            admin = admin or (opt.startswith("--preserve-env=") and "AWS_SESSION_TOKEN" in opt)
             if opt in SUDO_ARG_OPTS and words:
                 words = words[1:]
         while words and ASSIGN.match(words[0]):
             words = words[1:]
     if words[:2] == ["sh", "-c"] and len(words) >= 4 and "bin/tradewarden" in words[2]:
         words = ["tradewarden", *words[4:]]
-    return words, sudo
+    else:
+        admin = False
+    return words, sudo, admin
 
 
 def commands(text: str, book: str = "") -> list[Command]:
@@ -341,9 +352,9 @@ def commands(text: str, book: str = "") -> list[Command]:
             if not full:
                 continue
             for words in _simple_commands(full):
-                inner, sudo = _unwrap(words)
+                inner, sudo, admin = _unwrap(words)
                 if inner:
-                    out.append(Command(book, where, tuple(inner), sudo, full))
+                    out.append(Command(book, where, tuple(inner), sudo, full, admin))
             continue
         for span in re.findall(r"`([^`]+)`", line):
             try:
@@ -357,9 +368,9 @@ def commands(text: str, book: str = "") -> list[Command]:
             if first not in known and not first.startswith("/"):
                 continue
             for words in simple:
-                inner, sudo = _unwrap(words)
+                inner, sudo, admin = _unwrap(words)
                 if inner:
-                    out.append(Command(book, "inline", tuple(inner), sudo, span))
+                    out.append(Command(book, "inline", tuple(inner), sudo, span, admin))
     return out
 
 
@@ -406,6 +417,8 @@ def problems_of(c: Command) -> list[str]:
         on_host = where in ("host", "inline") and sub not in OFF_HOST_SUBCOMMANDS
         if on_host and not c.sudo:
             out.append("the host's tradewarden wrapper needs sudo: `sudo tradewarden ...`")
+        if on_host and tuple(c.words[1:3]) in ADMIN_WRITES and not c.admin:
+            out.append("writes a secret: the host role may only read; use the admin-role block")
         if where == "workstation":
             out.append("tradewarden runs on the host (sudo tradewarden), not a workstation")
         return out
@@ -518,6 +531,9 @@ def test_checker_catches_what_would_fail_on_the_host() -> None:
         "  tradewarden secrets rotate trade --prompt\n```"
     )
     assert errs(admin) == []
+    assert "admin-role block" in errs("`sudo tradewarden secrets rotate trade --prompt`")[0]
+    assert "admin-role block" in errs("```sh\nsudo tradewarden approvers add bob\n```")[0]
+    assert errs("`sudo tradewarden secrets check`") == []
     assert "unknown flag" in errs(admin.replace("--prompt", "--typed"))[0]
 
 
