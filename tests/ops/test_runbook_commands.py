@@ -561,3 +561,19 @@ def test_runbooks_have_the_sections_a_responder_needs() -> None:
             if "procedure" in text[:200] or book.name == "cold-backup-verification.md":
                 break  # procedures (not incidents) have steps instead
             assert section in text, f"{book.name} lacks {section}"
+
+
+KEY_INCIDENTS = ("suspected-key-leak.md", "lost-hot-key.md", "host-compromise.md")
+
+
+@pytest.mark.parametrize("name", KEY_INCIDENTS)
+def test_key_incidents_halt_first_then_revoke_then_rotate(name: str) -> None:
+    """One safe order: the halt cancels open orders, which needs the key, so it comes
+    before the key is revoked on Binance; the new key goes in with `secrets rotate`."""
+    text = (RUNBOOKS / name).read_text()
+    first = text[text.index("## First five minutes") :]
+    first = first[first.index("\n1. ") : first.index("\n## ", 1)].lower()  # the steps
+    halt = first.index("sudo tradewarden halt")
+    revoke = min(i for w in ("revoke", "delete the key") if (i := first.find(w)) >= 0)
+    assert halt < revoke, "halt before revoking the key"
+    assert "secrets rotate trade --prompt" in text[text.index("## Fix") :]
