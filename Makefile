@@ -43,8 +43,9 @@ bench: setup ## benchmarks: prints figures and ratios
 chaos: setup ## crash-chaos cycles (CYCLES=500 for a long run)
 	CHAOS_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos
 
-drill: setup ## incident drill on local stand-ins: trip a breaker, walk the runbook's commands
-	ops/drill.sh
+drill: setup ## incident drills on local stand-ins: breaker trip and key leak, each runbook's commands
+	ops/drill.sh breaker
+	ops/drill.sh key-leak
 
 clean:
 	rm -rf .venv var .pytest_cache .ruff_cache

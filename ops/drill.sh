@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Breaker-trip drill on local stand-ins (`make drill`): nothing leaves this machine.
+# Incident drills on local stand-ins (`make drill` runs both): nothing leaves this machine.
 #
+#   ops/drill.sh [breaker]   the breaker-trip drill (runbooks/breaker-tripped.md)
+#   ops/drill.sh key-leak    the key-leak drill (runbooks/suspected-key-leak.md)
+#
+# Breaker drill:
 # 1. starts the fake Slack (tests/fakes/slack) and a paper daemon in a temp state dir;
 # 2. the shipped market scenario trips the consecutive-losses breaker of both bots (as the
 #    tests do); the daemon's critical alert must reach Slack;
@@ -8,11 +12,29 @@
 #    verify, reset --reason, then status / diagnose / audit verify again;
 # 4. stops the daemon cleanly. Every step prints its command, its output and [ok] or [FAIL].
 #
+# Key-leak drill: the fake Binance (tests/fakes/binance) holds the old key; a testnet daemon
+# trades on it with the key from the encrypted credential file (secret source `file`).
+# Someone uses the leaked key (a foreign order on the fake); then the runbook's commands in
+# its order: halt (open orders cancelled while the key still works), revoke the key on the
+# fake (signed calls with it are refused, -2015), status / audit verify / secrets check,
+# a new key on the fake, `secrets rotate trade --prompt` (typed at the hidden prompts,
+# verified on the fake before it becomes current), secrets check / diagnose / audit verify,
+# reset; the daemon then trades with the new key only.
+#
 # Exit 0 when every step behaved as the runbook says, 1 otherwise.
 # Settings: TRADEWARDEN_CMD (default: .venv/bin/tradewarden, else `uv run --frozen
 # tradewarden`), DRILL_PYTHON (default: .venv/bin/python, else python3), DRILL_TIMEOUT
 # (seconds per wait, default 90), DRILL_KEEP=1 keeps the temp dir for a look afterwards.
 set -euo pipefail
+
+SCENARIO="${1:-breaker}"
+case "$SCENARIO" in
+breaker | key-leak) ;;
+*)
+    echo "usage: ops/drill.sh [breaker|key-leak]" >&2
+    exit 2
+    ;;
+esac
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -44,6 +66,7 @@ export TRADEWARDEN_METRICS_PORT=0
 export TRADEWARDEN_MODE=paper
 DAEMON_PID=""
 SLACK_PID=""
+FAKE_PID=""
 STEP=0
 
 cleanup() {
@@ -51,6 +74,7 @@ cleanup() {
     set +e
     [[ -n "$DAEMON_PID" ]] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
     [[ -n "$SLACK_PID" ]] && kill "$SLACK_PID" 2>/dev/null && wait "$SLACK_PID" 2>/dev/null
+    [[ -n "$FAKE_PID" ]] && kill "$FAKE_PID" 2>/dev/null && wait "$FAKE_PID" 2>/dev/null
     if [[ "${DRILL_KEEP:-0}" == 1 ]]; then
         echo "kept: $WORK"
     else
@@ -65,6 +89,11 @@ fail() {
     if [[ -f "$WORK/daemon.log" ]]; then
         echo "--- daemon log (last 20 lines)"
         tail -n 20 "$WORK/daemon.log"
+    fi
+    if [[ -n "${FAKE:-}" ]]; then
+        echo "--- fake Binance: the last requests"
+        ctl requests 2>/dev/null | "$PY" -c 'import json,sys
+for r in json.loads(sys.stdin.read())[-5:]: print(r)' || true
     fi
     echo "drill FAILED"
     exit 1
@@ -85,7 +114,8 @@ run() {
         [[ "$arg" == *" "* ]] && arg="\"$arg\""
         shown+=("$arg")
     done
-    echo "\$ ${shown[*]}"
+    echo "\$ ${SHOW:-${shown[*]}}"
+    SHOW=""
     set +e
     OUT="$("$@" 2>&1)"
     RC=$?
@@ -109,32 +139,57 @@ tw() { "${TW[@]}" "$@"; }
 http_get() { "$PY" -c 'import sys, urllib.request
 sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
 
+start_slack() {
+    "$PY" -m tests.fakes.slack --port 0 >"$WORK/slack.log" 2>&1 &
+    SLACK_PID=$!
+    wait_for "the fake Slack" grep -q "Web API" "$WORK/slack.log"
+    SLACK_API="$(sed -n 's/.*Web API \(http[^ ]*\) .*/\1/p' "$WORK/slack.log")"
+    SLACK_URL="${SLACK_API%api/}"
+    export TRADEWARDEN_SLACK_BASE_URL="$SLACK_API"
+    export TRADEWARDEN_SLACK_TOKEN="test-slack-fake-token" # the fake's default; not a real secret
+}
+
+# start_daemon: `tradewarden run` in the background; sets DAEMON_PID and PORT once ready
+start_daemon() {
+    "${TW[@]}" run --follow --no-console >"$WORK/daemon.log" 2>&1 &
+    DAEMON_PID=$!
+    local deadline=$((SECONDS + TIMEOUT))
+    until ready; do
+        ((SECONDS < deadline)) || fail "the daemon was not ready after ${TIMEOUT}s"
+        sleep 0.2
+    done
+    PORT="$("$PY" -c 'import json,sys
+for line in open(sys.argv[1]):
+    if "\"daemon ready\"" in line: print(json.loads(line)["metrics_port"]); break' "$WORK/daemon.log")"
+}
+ready() {
+    kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon exited: $(tail -n 5 "$WORK/daemon.log")"
+    grep -q '"daemon ready"' "$WORK/daemon.log"
+}
+
+stop_daemon() {
+    kill -TERM "$DAEMON_PID"
+    set +e
+    wait "$DAEMON_PID"
+    RC=$?
+    set -e
+    DAEMON_PID=""
+    [[ "$RC" == 0 ]] || fail "the daemon exited $RC on SIGTERM"
+}
+
+if [[ "$SCENARIO" == key-leak ]]; then
+    # shellcheck source=ops/drill_key_leak.sh
+    . "$REPO/ops/drill_key_leak.sh"
+    exit 0
+fi
+
 echo "tradewarden breaker-trip drill (paper, local stand-ins) in $WORK"
 echo
 
 STEP=1
 echo "== step 1: start the fake Slack and a paper daemon"
-"$PY" -m tests.fakes.slack --port 0 >"$WORK/slack.log" 2>&1 &
-SLACK_PID=$!
-wait_for "the fake Slack" grep -q "Web API" "$WORK/slack.log"
-SLACK_API="$(sed -n 's/.*Web API \(http[^ ]*\) .*/\1/p' "$WORK/slack.log")"
-SLACK_URL="${SLACK_API%api/}"
-export TRADEWARDEN_SLACK_BASE_URL="$SLACK_API"
-export TRADEWARDEN_SLACK_TOKEN="test-slack-fake-token" # the fake's default; not a real secret
-"${TW[@]}" run --follow --no-console >"$WORK/daemon.log" 2>&1 &
-DAEMON_PID=$!
-ready() {
-    kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon exited: $(tail -n 5 "$WORK/daemon.log")"
-    grep -q '"daemon ready"' "$WORK/daemon.log"
-}
-deadline=$((SECONDS + TIMEOUT))
-until ready; do
-    ((SECONDS < deadline)) || fail "the daemon was not ready after ${TIMEOUT}s"
-    sleep 0.2
-done
-PORT="$("$PY" -c 'import json,sys
-for line in open(sys.argv[1]):
-    if "\"daemon ready\"" in line: print(json.loads(line)["metrics_port"]); break' "$WORK/daemon.log")"
+start_slack
+start_daemon
 ok "daemon pid $DAEMON_PID ready, metrics on 127.0.0.1:$PORT, fake Slack at $SLACK_URL"
 
 STEP=2
@@ -200,13 +255,7 @@ ok "audit chain intact and it records the reset with its reason"
 
 STEP=11
 echo "== step 11: stop the daemon (SIGTERM)"
-kill -TERM "$DAEMON_PID"
-set +e
-wait "$DAEMON_PID"
-RC=$?
-set -e
-DAEMON_PID=""
-[[ "$RC" == 0 ]] || fail "the daemon exited $RC on SIGTERM"
+stop_daemon
 ok "daemon stopped cleanly"
 
 echo "drill passed: $STEP steps"

@@ -24,6 +24,7 @@ from tradewarden.secrets.bundle import (
     REQUIRED,
     SecretKind,
     SecretRole,
+    is_public_metadata,
     parse_created_at,
     parse_payload,
     secret_fields,
@@ -115,8 +116,8 @@ def _read_payload(kind: SecretKind, prompt: bool) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise _fail("stdin: expected a JSON object", 2)
-    for v in data.values():
-        if isinstance(v, str):
+    for k, v in data.items():
+        if isinstance(v, str) and not is_public_metadata(k, v.strip()):
             scrub.register(v)
             scrub.register(v.strip())
     return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}

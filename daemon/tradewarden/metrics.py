@@ -45,6 +45,15 @@ class Metrics:
         self.pnl_unrealized = g(
             "tradewarden_pnl_unrealized_usd", "Unrealised P&L", ["bot"], registry=r
         )
+        self.fees = g(
+            "tradewarden_fees_paid_usd", "Commissions paid, in the quote asset", ["bot"], registry=r
+        )
+        self.position_value = g(
+            "tradewarden_position_value_usd",
+            "Open exposure: the bot's position at the last price",
+            ["bot"],
+            registry=r,
+        )
         self.win_rate = g(
             "tradewarden_win_rate_ratio", "Winning round trips / all", ["bot"], registry=r
         )
@@ -162,6 +171,9 @@ class Metrics:
         for bot, b in (eq.get("bots") or {}).items():
             self.pnl_realized.labels(bot).set(b["realized_pnl"])
             self.pnl_unrealized.labels(bot).set(b["unrealized_pnl"])
+            self.fees.labels(bot).set(b.get("fees", 0.0))
+            if "equity" in b and "cash" in b:
+                self.position_value.labels(bot).set(b["equity"] - b["cash"])
             self.win_rate.labels(bot).set(b["win_rate"] or 0.0)
             pf = b["profit_factor"]
             self.profit_factor.labels(bot).set(pf if pf is not None else 0.0)

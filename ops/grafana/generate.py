@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
-"""Generate the Grafana dashboards in ops/grafana/dashboards/ from plain Python dicts.
+"""Generate the Grafana dashboards in ops/grafana/dashboards/ with grafana-foundation-sdk.
 
-    python ops/grafana/generate.py          # rewrite the JSON files
-    python ops/grafana/generate.py --check  # exit 1 if a file differs from what this makes
+    uv run python ops/grafana/generate.py          # rewrite the JSON files
+    uv run python ops/grafana/generate.py --check  # exit 1 if a file differs from what this makes
 
-Three dashboards, provisioned by ops/grafana/provisioning/ (folder "tradewarden"):
+The dashboards are built with the SDK's typed builders (grafana_foundation_sdk.builders:
+dashboard, rows, panels, Prometheus queries, variables, annotations) and encoded with its
+JSONEncoder, so every field has the name and type Grafana's schema gives it. The JSON files
+are plain dashboard models: provisioned as files (ops/grafana/provisioning/) and into Amazon
+Managed Grafana.
 
+Four dashboards (folder "tradewarden"):
+
+- pnl-risk: the trader's page. Equity, P&L, fees, open exposure at a glance; drawdown and
+  daily loss against their breaker thresholds; how much of each breaker is used;
 - overview: equity and wallets, P&L, drawdown vs its limits, breakers vs limits and their
   states, trading state, emergency stop, readiness, orders, alert outbox;
 - exchange: API latency by endpoint, request weight vs limit, answers by code, errors,
@@ -14,211 +22,223 @@ Three dashboards, provisioned by ops/grafana/provisioning/ (folder "tradewarden"
   1 GiB MemoryMax, CPU, DB time, heartbeat).
 
 Every expression reads only metrics the daemon exports (daemon/tradewarden/metrics.py),
-node_exporter's, Prometheus' own or the recording rules (ops/prometheus/rules/recording.yml);
-tests/ops/test_grafana.py checks that and that the files are in sync with this script.
-No third-party library: the JSON model is small enough to write directly.
+node_exporter's, Prometheus' own or the recording rules (ops/prometheus/rules/recording.yml):
+tests/ops/test_grafana.py checks the names against a running paper daemon's /metrics and a
+running node_exporter, and that the files are what this script makes.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, statetimeline
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import timeseries as ts
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"
 DATASOURCE_UID = "tradewarden-prometheus"  # provisioning/datasources/prometheus.yml
-DS = {"type": "prometheus", "uid": "${datasource}"}
-SCHEMA_VERSION = 38
+DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 GIB = 1073741824
+Pairs = Sequence[tuple[str, str]]
 
 
 # --- building blocks -------------------------------------------------------------------------
-def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> dict[str, Any]:
-    t: dict[str, Any] = {
-        "datasource": DS,
-        "expr": expr,
-        "legendFormat": legend or "__auto",
-        "refId": ref,
-        "range": not instant,
-        "instant": instant,
-    }
-    return t
+def query(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> Builder[Any]:
+    q = prometheus.Dataquery().expr(expr).legend_format(legend or "__auto").ref_id(ref)
+    q = q.datasource(DS)
+    return q.instant() if instant else q.range()
 
 
-def targets(*pairs: tuple[str, str]) -> list[dict[str, Any]]:
-    return [target(expr, legend, chr(ord("A") + i)) for i, (expr, legend) in enumerate(pairs)]
+def queries(pairs: Pairs, instant: bool = False) -> list[Builder[Any]]:
+    return [query(e, leg, chr(ord("A") + i), instant) for i, (e, leg) in enumerate(pairs)]
 
 
-def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
-    return {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in steps]}
-
-
-def panel(
-    kind: str,
-    title: str,
-    tgts: list[dict[str, Any]],
-    *,
-    w: int = 12,
-    h: int = 8,
-    unit: str = "short",
-    description: str = "",
-    defaults: dict[str, Any] | None = None,
-    options: dict[str, Any] | None = None,
-    overrides: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    field: dict[str, Any] = {"unit": unit}
-    field.update(defaults or {})
-    return {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": tgts,
-        "fieldConfig": {"defaults": field, "overrides": overrides or []},
-        "options": options or {},
-        "gridPos": {"w": w, "h": h},
-    }
-
-
-def timeseries(title: str, tgts: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
-    kw.setdefault(
-        "options",
-        {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi"}},
+def thresholds(*steps: tuple[float | None, str]) -> db.ThresholdsConfig:
+    return (
+        db.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=v, color=c) for v, c in steps])
     )
-    return panel("timeseries", title, tgts, **kw)
 
 
-def stat(title: str, tgts: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
-    kw.setdefault("w", 6)
-    kw.setdefault("h", 4)
-    kw.setdefault(
-        "options",
-        {
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background",
-            "graphMode": "none",
-            "textMode": "value_and_name",
-        },
-    )
-    return panel("stat", title, tgts, **kw)
-
-
-def mapping(values: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+def mapping(values: dict[str, tuple[str, str]]) -> list[dm.ValueMapping]:
     """value -> (text, color) as one Grafana value mapping."""
     return [
-        {
-            "type": "value",
-            "options": {
-                v: {"text": text, "color": color, "index": i}
+        dm.ValueMap(
+            options={
+                v: dm.ValueMappingResult(text=text, color=color, index=i)
                 for i, (v, (text, color)) in enumerate(values.items())
-            },
-        }
+            }
+        )
     ]
 
 
-def row(title: str) -> dict[str, Any]:
-    return {
-        "type": "row",
-        "title": title,
-        "collapsed": False,
-        "panels": [],
-        "gridPos": {"w": 24, "h": 1},
-    }
+def dashed_red(regexp: str) -> tuple[str, list[dm.DynamicConfigValue]]:
+    """Threshold series drawn as red dashed lines."""
+    return regexp, [
+        dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
+        dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
+    ]
 
 
-def layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Ids and positions: left to right, wrapping at 24 columns; rows start a new line."""
-    x = y = line_h = 0
-    out = []
-    for i, p in enumerate(panels, start=1):
-        w, h = p["gridPos"]["w"], p["gridPos"]["h"]
-        if p["type"] == "row" or x + w > 24:
-            x, y, line_h = 0, y + line_h, 0
-        p = {**p, "id": i, "gridPos": {"x": x, "y": y, "w": w, "h": h}}
-        out.append(p)
-        x += w
-        line_h = max(line_h, h)
-        if p["type"] == "row":
-            x, y, line_h = 0, y + h, 0
-    return out
+def common(panel: Any, title: str, pairs: Pairs, unit: str, description: str, w: int, h: int,
+           instant: bool = False) -> Any:  # fmt: skip
+    panel = panel.title(title).datasource(DS).unit(unit).span(w).height(h)
+    if description:
+        panel = panel.description(description)
+    return panel.targets(queries(pairs, instant))
 
 
-def variables(instance_metric: str, label: str = "instance") -> dict[str, Any]:
-    return {
-        "list": [
-            {
-                "name": "datasource",
-                "label": "Prometheus",
-                "type": "datasource",
-                "query": "prometheus",
-                "current": {"text": "Prometheus", "value": DATASOURCE_UID},
-                "hide": 0,
-                "refresh": 1,
-            },
-            {
-                "name": label,
-                "label": label,
-                "type": "query",
-                "datasource": DS,
-                "query": {"query": f"label_values({instance_metric}, instance)", "refId": "vars"},
-                "definition": f"label_values({instance_metric}, instance)",
-                "includeAll": True,
-                "multi": True,
-                "allValue": ".*",
-                "current": {"text": "All", "value": "$__all"},
-                "refresh": 2,
-                "sort": 1,
-                "hide": 0,
-            },
-        ]
-    }
+def timeseries(
+    title: str,
+    pairs: Pairs,
+    *,
+    unit: str = "short",
+    description: str = "",
+    w: int = 12,
+    h: int = 8,
+    min_max: tuple[float, float] | None = None,
+    limits: str = "",
+) -> ts.Panel:
+    p = common(ts.Panel(), title, pairs, unit, description, w, h)
+    p = p.legend(
+        cb.VizLegendOptions()
+        .display_mode(cm.LegendDisplayMode.LIST)
+        .placement(cm.LegendPlacement.BOTTOM)
+        .show_legend(True)
+    ).tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
+    if min_max:
+        p = p.min(min_max[0]).max(min_max[1])
+    if limits:
+        p = p.override_by_regexp(*dashed_red(limits))
+    return p
+
+
+def reduce_last() -> cb.ReduceDataOptions:
+    return cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False).fields("")
+
+
+def single(
+    title: str,
+    expr: str,
+    *,
+    unit: str = "short",
+    description: str = "",
+    w: int = 6,
+    h: int = 4,
+    mappings: list[dm.ValueMapping] | None = None,
+    steps: tuple[tuple[float | None, str], ...] = (),
+    color: str = "",
+) -> stat.Panel:
+    p = common(stat.Panel(), title, [(expr, "{{instance}}")], unit, description, w, h)
+    p = (
+        p.reduce_options(reduce_last())
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .text_mode(cm.BigValueTextMode.VALUE_AND_NAME)
+    )
+    if mappings:
+        p = p.mappings(mappings)
+    if steps:
+        p = p.thresholds(thresholds(*steps))
+    if color:
+        p = p.color_scheme(db.FieldColor().mode(dm.FieldColorModeId.FIXED).fixed_color(color))
+    return p
+
+
+def utilisation_bars(title: str, expr: str, description: str, w: int = 12, h: int = 8) -> Any:
+    p = common(bargauge.Panel(), title, [(expr, "{{breaker}} {{bot}}")], "percentunit",
+               description, w, h, instant=True)  # fmt: skip
+    return (
+        p.min(0)
+        .max(1)
+        .thresholds(thresholds((None, "green"), (0.8, "orange"), (1, "red")))
+        .orientation(cm.VizOrientation.HORIZONTAL)
+        .display_mode(cm.BarGaugeDisplayMode.GRADIENT)
+        .reduce_options(reduce_last())
+    )
+
+
+def variables(instance_metric: str) -> list[Builder[Any]]:
+    definition = f"label_values({instance_metric}, instance)"
+    return [
+        db.DatasourceVariable("datasource")
+        .label("Prometheus")
+        .type("prometheus")
+        .current(dm.VariableOption(text="Prometheus", value=DATASOURCE_UID, selected=True)),
+        db.QueryVariable("instance")
+        .label("instance")
+        .datasource(DS)
+        .query(definition)
+        .include_all(True)
+        .multi(True)
+        .all_value(".*")
+        .current(dm.VariableOption(text="All", value="$__all", selected=True))
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC),
+    ]
 
 
 def dashboard(
-    uid: str, title: str, description: str, panels: list[dict[str, Any]], instance_metric: str
+    uid: str,
+    title: str,
+    description: str,
+    rows: list[tuple[str, list[Builder[Any]]]],
+    instance_metric: str,
 ) -> dict[str, Any]:
-    return {
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": ["tradewarden"],
-        "timezone": "utc",
-        "editable": False,
-        "graphTooltip": 1,
-        "refresh": "30s",
-        "time": {"from": "now-24h", "to": "now"},
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "templating": variables(instance_metric),
-        "annotations": {
-            "list": [
-                {
-                    "name": "Breaker trips",
-                    "datasource": DS,
-                    "enable": True,
-                    "iconColor": "red",
-                    "expr": "changes(tradewarden_breaker_trips_total"
-                    '{job="tradewarden", instance=~"$instance"}[1m]) > 0',
-                    "titleFormat": "{{breaker}} tripped on {{bot}}",
-                    "step": "60s",
-                }
-            ]
-        },
-        "links": [
-            {
-                "title": "tradewarden dashboards",
-                "type": "dashboards",
-                "tags": ["tradewarden"],
-                "asDropdown": True,
-            }
-        ],
-        "panels": layout(panels),
-    }
+    """Rows of panels: the SDK lays them out left to right (each line's widths add up to 24);
+    ids are given in order."""
+    d = (
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["tradewarden"])
+        .timezone("utc")
+        .readonly()
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .refresh("30s")
+        .time("now-24h", "now")
+        .version(1)
+        .variables(variables(instance_metric))
+        .annotation(
+            db.AnnotationQuery()
+            .name("Breaker trips")
+            .datasource(DS)
+            .enable(True)
+            .icon_color("red")
+            .expr(
+                "changes(tradewarden_breaker_trips_total"
+                '{job="tradewarden", instance=~"$instance"}[1m]) > 0'
+            )
+        )
+        .link(
+            db.DashboardLink("tradewarden dashboards")
+            .type(dm.DashboardLinkType.DASHBOARDS)
+            .tags(["tradewarden"])
+            .as_dropdown(True)
+        )
+    )
+    n = 0
+    for row_title, panels in rows:
+        n += 1
+        d = d.with_row(db.Row(row_title).id(n))
+        for p in panels:
+            n += 1
+            d = d.with_panel(p.id(n))
+    return json.loads(json.dumps(d.build(), cls=JSONEncoder))
 
 
-# --- the dashboards --------------------------------------------------------------------------
+# --- selectors -------------------------------------------------------------------------------
 def tw(metric: str, extra: str = "") -> str:
     """A selector of the daemon's metric on the chosen instances."""
     labels = 'job="tradewarden", instance=~"$instance"' + (f", {extra}" if extra else "")
@@ -236,154 +256,208 @@ def rate(selector: str) -> str:
 
 STATE = mapping({"0": ("ACTIVE", "green"), "1": ("REDUCING", "orange"), "2": ("HALTED", "red")})
 TRIPPED = mapping({"0": ("ok", "green"), "1": ("TRIPPED", "red")})
-REDUCE_LAST = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+DRAWDOWN = 'breaker=~"bot_drawdown|portfolio_drawdown"'
+
+
+def trading_state() -> str:
+    reducing = tw("tradewarden_trading_state", 'state="reducing"')
+    halted = tw("tradewarden_trading_state", 'state="halted"')
+    return f"max by (instance) ({reducing}) + 2 * max by (instance) ({halted})"
+
+
+def by_instance(metric: str, extra: str = "") -> str:
+    return f"sum by (instance) ({tw(metric, extra)})"
+
+
+# --- the dashboards --------------------------------------------------------------------------
+def pnl_risk() -> dict[str, Any]:
+    equity = by_instance("tradewarden_portfolio_value_usd")
+    pnl = (
+        f"{by_instance('tradewarden_pnl_realized_usd')}"
+        f" + {by_instance('tradewarden_pnl_unrealized_usd')}"
+    )
+    exposure = by_instance("tradewarden_position_value_usd")
+    value = tw("tradewarden_breaker_value")
+    limit = tw("tradewarden_breaker_threshold")
+    used = f"{value} / ({limit} > 0)"
+    daily = 'breaker="daily_loss"'
+    glance = [
+        single("Equity", equity, unit="currencyUSD", w=4, color="blue",
+               description="Portfolio equity: every bot's cash and position at the last price."),
+        single("P&L (realised + unrealised)", pnl, unit="currencyUSD", w=4,
+               steps=((None, "red"), (0, "green"))),
+        single("Fees paid", by_instance("tradewarden_fees_paid_usd"), unit="currencyUSD", w=4,
+               color="purple", description="Commissions since the ledger began, in USD."),
+        single("Open exposure", exposure, unit="currencyUSD", w=4, color="blue",
+               description="Every open position at the last price."),
+        single("Exposure / equity", f"{exposure} / ({equity} > 0)", unit="percentunit", w=4,
+               steps=((None, "green"), (0.8, "orange"), (1, "red"))),
+        single("Trading state", trading_state(), w=4, mappings=STATE,
+               description="ACTIVE, REDUCING (exposure-reducing orders only) or HALTED."),
+    ]  # fmt: skip
+    limits = [
+        timeseries(
+            "Drawdown vs breaker thresholds",
+            [
+                (tw("tradewarden_breaker_value", DRAWDOWN), "{{breaker}} {{bot}}"),
+                (
+                    f"max by (breaker) ({tw('tradewarden_breaker_threshold', DRAWDOWN)})",
+                    "threshold {{breaker}}",
+                ),
+            ],  # fmt: skip
+            unit="percentunit",
+            description="Drawdown from peak equity per bot (bot_drawdown) and for the"
+            " portfolio (portfolio_drawdown: the emergency stop), with each breaker's"
+            " threshold as a red dashed line.",
+            limits="threshold .*",
+        ),
+        timeseries(
+            "Daily loss vs breaker threshold",
+            [
+                (tw("tradewarden_breaker_value", daily), "daily loss {{bot}}"),
+                (f"max by (breaker) ({tw('tradewarden_breaker_threshold', daily)})", "threshold"),
+            ],  # fmt: skip
+            unit="percentunit",
+            description="Today's loss as a share of the day-start equity (UTC day).",
+            limits="threshold",
+        ),
+        utilisation_bars(
+            "Breakers used (share of threshold)",
+            used,
+            "Each breaker's reading over its threshold: warns at 80%, trips at 100%.",
+            w=24,
+            h=7,
+        ),
+    ]
+    exposure_fees = [
+        timeseries(
+            "Open exposure by bot",
+            [
+                (tw("tradewarden_position_value_usd"), "{{bot}}"),
+                (equity, "equity"),
+            ],
+            unit="currencyUSD",
+        ),
+        timeseries(
+            "P&L and fees by bot",
+            [
+                (tw("tradewarden_pnl_realized_usd"), "realised {{bot}}"),
+                (tw("tradewarden_pnl_unrealized_usd"), "unrealised {{bot}}"),
+                (tw("tradewarden_fees_paid_usd"), "fees {{bot}}"),
+            ],
+            unit="currencyUSD",
+            description="Realised P&L is after fees; fees are shown on their own to see"
+            " what trading costs.",
+        ),
+    ]
+    return dashboard(
+        "tradewarden-pnl-risk",
+        "tradewarden / P&L and risk",
+        "For the trader: equity, P&L, fees and open exposure at a glance; drawdown and daily"
+        " loss against their breaker thresholds.",
+        [
+            ("At a glance", glance),
+            ("Losses vs breaker thresholds", limits),
+            ("Exposure, P&L and fees", exposure_fees),
+        ],
+        "tradewarden_build_info",
+    )
 
 
 def overview() -> dict[str, Any]:
-    reducing = tw("tradewarden_trading_state", 'state="reducing"')
-    halted = tw("tradewarden_trading_state", 'state="halted"')
-    state = f"max by (instance) ({reducing}) + 2 * max by (instance) ({halted})"
     trips = tw("tradewarden_breaker_trips_total")
-    limits = tw("tradewarden_breaker_threshold", 'breaker=~"bot_drawdown|portfolio_drawdown"')
-    panels = [
-        row("Now"),
-        stat(
-            "Portfolio equity",
-            [
-                target(
-                    f"sum by (instance) ({tw('tradewarden_portfolio_value_usd')})", "{{instance}}"
-                )
-            ],
-            unit="currencyUSD",
-            defaults={"color": {"mode": "fixed", "fixedColor": "blue"}},
-        ),
-        stat(
-            "Trading state",
-            [target(state, "{{instance}}")],
-            defaults={"mappings": STATE},
-            description="ACTIVE, REDUCING (exposure-reducing orders only) or HALTED.",
-        ),
-        stat(
-            "Emergency stop",
-            [target(f"max by (instance) ({tw('tradewarden_emergency_stop')})", "{{instance}}")],
-            defaults={"mappings": mapping({"0": ("off", "green"), "1": ("EMERGENCY STOP", "red")})},
-        ),
-        stat(
-            "Ready (/readyz)",
-            [target(f"min by (instance) ({tw('tradewarden_ready')})", "{{instance}}")],
-            defaults={"mappings": mapping({"0": ("NOT READY", "red"), "1": ("ready", "green")})},
-        ),
-        row("Equity and P&L"),
+    limits = tw("tradewarden_breaker_threshold", DRAWDOWN)
+    now = [
+        single("Portfolio equity", by_instance("tradewarden_portfolio_value_usd"),
+               unit="currencyUSD", color="blue"),
+        single("Trading state", trading_state(), mappings=STATE,
+               description="ACTIVE, REDUCING (exposure-reducing orders only) or HALTED."),
+        single("Emergency stop", f"max by (instance) ({tw('tradewarden_emergency_stop')})",
+               mappings=mapping({"0": ("off", "green"), "1": ("EMERGENCY STOP", "red")})),
+        single("Ready (/readyz)", f"min by (instance) ({tw('tradewarden_ready')})",
+               mappings=mapping({"0": ("NOT READY", "red"), "1": ("ready", "green")})),
+    ]  # fmt: skip
+    pnl = [
         timeseries(
             "Equity and wallets",
-            targets(
+            [
                 (tw("tradewarden_portfolio_value_usd"), "portfolio {{instance}}"),
                 (tw("tradewarden_wallet_balance_usd"), "{{wallet}}"),
-            ),
+            ],
             unit="currencyUSD",
             description="Portfolio equity; hot (exchange), cold (declared) and target hot.",
         ),
         timeseries(
             "P&L by bot",
-            targets(
+            [
                 (tw("tradewarden_pnl_realized_usd"), "realized {{bot}}"),
                 (tw("tradewarden_pnl_unrealized_usd"), "unrealized {{bot}}"),
                 ('tradewarden:pnl_usd:sum{instance=~"$instance"}', "total"),
-            ),
+            ],
             unit="currencyUSD",
         ),
         timeseries(
             "Drawdown vs limits",
-            targets(
+            [
                 (tw("tradewarden_drawdown_ratio"), "drawdown {{bot}}"),
                 (f"max by (breaker) ({limits})", "limit {{breaker}}"),
-            ),
+            ],
             unit="percentunit",
             description="Drawdown from peak equity per bot and for the portfolio, with the"
             " bot-drawdown (25%) and portfolio-drawdown emergency-stop (40%) limits.",
-            overrides=[
-                {
-                    "matcher": {"id": "byRegexp", "options": "limit .*"},
-                    "properties": [
-                        {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
-                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
-                    ],
-                }
-            ],
+            limits="limit .*",
         ),
         timeseries(
             "Win rate and profit factor",
-            targets(
+            [
                 (tw("tradewarden_win_rate_ratio"), "win rate {{bot}}"),
                 (tw("tradewarden_profit_factor"), "profit factor {{bot}}"),
-            ),
+            ],
             description="Promotion criteria: win rate >= 60%, profit factor >= 1.5.",
         ),
-        row("Breakers"),
-        panel(
-            "bargauge",
+    ]
+    states = (
+        common(statetimeline.Panel(), "Breaker states",
+               [(tw("tradewarden_breaker_tripped"), "{{breaker}} {{bot}}")], "short",
+               "Sticky: a trip stays until a human `tradewarden reset --reason ...`.", 12, 8)
+        .mappings(TRIPPED)
+        .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+        .thresholds(thresholds((None, "green"), (1, "red")))
+        .show_value(cm.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.8)
+    )  # fmt: skip
+    breakers = [
+        utilisation_bars(
             "Breakers vs limits",
-            [
-                target(
-                    'tradewarden:breaker_utilisation:ratio{instance=~"$instance"}',
-                    "{{breaker}} {{bot}}",
-                    instant=True,
-                )
-            ],
-            unit="percentunit",
-            defaults={
-                "min": 0,
-                "max": 1,
-                "thresholds": thresholds((None, "green"), (0.8, "orange"), (1, "red")),
-            },
-            options={
-                "orientation": "horizontal",
-                "displayMode": "gradient",
-                "reduceOptions": REDUCE_LAST,
-            },
-            description="Each breaker's reading as a share of its threshold:"
-            " warns at 80%, trips at 100%.",
+            'tradewarden:breaker_utilisation:ratio{instance=~"$instance"}',
+            "Each breaker's reading as a share of its threshold: warns at 80%, trips at 100%.",
         ),
-        panel(
-            "state-timeline",
-            "Breaker states",
-            [target(tw("tradewarden_breaker_tripped"), "{{breaker}} {{bot}}")],
-            defaults={
-                "mappings": TRIPPED,
-                "color": {"mode": "thresholds"},
-                "thresholds": thresholds((None, "green"), (1, "red")),
-            },
-            options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8},
-            description="Sticky: a trip stays until a human `tradewarden reset --reason ...`.",
-        ),
+        states,
         timeseries(
             "Breaker trips",
-            [
-                target(
-                    f"sum by (breaker, bot) (increase({trips}[1h]))",
-                    "{{breaker}} {{bot}}",
-                )
-            ],
+            [(f"sum by (breaker, bot) (increase({trips}[1h]))", "{{breaker}} {{bot}}")],
             description="Trips per hour.",
         ),
         timeseries(
             "Orders by outcome and denials",
-            targets(
+            [
                 (f"sum by (outcome) ({rate(tw('tradewarden_orders_total'))})", "{{outcome}}"),
                 (
                     f"sum by (reason) ({rate(tw('tradewarden_order_denials_total'))})",
                     "denied: {{reason}}",
                 ),
-            ),
+            ],
             unit="ops",
         ),
-        row("Alerts"),
+    ]
+    alerts = [
         timeseries(
             "Alert outbox",
-            targets(
+            [
                 (tw("tradewarden_alert_outbox_depth"), "pending deliveries"),
                 (tw("tradewarden_alert_outbox_oldest_age_seconds"), "oldest age (s)"),
-            ),
+            ],
             description="The daemon's own Slack/email/SMS outbox;"
             " AlertOutboxBacklog fires past 300 s.",
             w=24,
@@ -394,7 +468,7 @@ def overview() -> dict[str, Any]:
         "tradewarden-overview",
         "tradewarden / overview",
         "Equity, P&L, drawdown vs limits, breaker states, trading state.",
-        panels,
+        [("Now", now), ("Equity and P&L", pnl), ("Breakers", breakers), ("Alerts", alerts)],
         "tradewarden_build_info",
     )
 
@@ -405,75 +479,54 @@ def exchange() -> dict[str, Any]:
     not_paper = 'tradewarden_build_info{job="tradewarden", mode!="paper"}'
     since = f"time() - {tw('tradewarden_reconciliation_last_success_timestamp_seconds')}"
     ban = f"max by (instance) ({tw('tradewarden_exchange_ban_until_timestamp_seconds')})"
-    panels = [
-        row("Latency"),
+    latency = [
         timeseries(
             "API latency p95 by endpoint",
-            [
-                target(
-                    f"histogram_quantile(0.95, sum by (le, endpoint) ({buckets}))", "{{endpoint}}"
-                )
-            ],
+            [(f"histogram_quantile(0.95, sum by (le, endpoint) ({buckets}))", "{{endpoint}}")],
             unit="s",
         ),
         timeseries(
             "API latency p50 / p99 (all endpoints)",
-            targets(
+            [
                 (f"histogram_quantile(0.5, sum by (le) ({buckets}))", "p50"),
                 (f"histogram_quantile(0.99, sum by (le) ({buckets}))", "p99"),
-            ),
+            ],
             unit="s",
         ),
         timeseries(
             "Requests by endpoint",
-            [
-                target(
-                    f"sum by (endpoint) ({rate(counts)})",
-                    "{{endpoint}}",
-                )
-            ],
+            [(f"sum by (endpoint) ({rate(counts)})", "{{endpoint}}")],
             unit="reqps",
+            w=24,
         ),
-        row("Rate limits"),
+    ]
+    weight_gauge = (
+        common(gauge.Panel(), "Weight used",
+               [('tradewarden:rate_limit_weight_utilisation:ratio{instance=~"$instance"}',
+                 "{{instance}}")], "percentunit", "", 6, 8, instant=True)
+        .min(0)
+        .max(1)
+        .thresholds(thresholds((None, "green"), (0.8, "orange"), (0.95, "red")))
+        .reduce_options(reduce_last())
+    )  # fmt: skip
+    limits = [
         timeseries(
             "Request weight used vs limit",
-            targets(
+            [
                 (tw("tradewarden_rate_limit_weight_used"), "used (X-MBX-USED-WEIGHT-1M)"),
                 (tw("tradewarden_rate_limit_weight_limit"), "limit per minute"),
-            ),
+            ],
             description="The exchange counts per IP; RateLimitNearBudget fires above 80%.",
         ),
-        panel(
-            "gauge",
-            "Weight used",
-            [
-                target(
-                    'tradewarden:rate_limit_weight_utilisation:ratio{instance=~"$instance"}',
-                    "{{instance}}",
-                    instant=True,
-                )
-            ],
-            unit="percentunit",
-            w=6,
-            defaults={
-                "min": 0,
-                "max": 1,
-                "thresholds": thresholds((None, "green"), (0.8, "orange"), (0.95, "red")),
-            },
-            options={"reduceOptions": REDUCE_LAST},
-        ),
-        stat(
-            "418 ban remaining",
-            [target(f"clamp_min({ban} - time(), 0)", "{{instance}}")],
-            unit="s",
-            h=8,
-            defaults={"thresholds": thresholds((None, "green"), (1, "red"))},
-        ),
-        row("Errors"),
+        weight_gauge,
+        single("418 ban remaining", f"clamp_min({ban} - time(), 0)", unit="s", h=8,
+               steps=((None, "green"), (1, "red"))),
+    ]  # fmt: skip
+    errors = [
         timeseries(
             "Exchange answers by code",
             [
-                target(
+                (
                     f"sum by (code) ({rate(tw('tradewarden_exchange_responses_total'))})",
                     "{{code}}",
                 )
@@ -483,22 +536,24 @@ def exchange() -> dict[str, Any]:
         ),
         timeseries(
             "Errors by kind",
-            [target(f"sum by (kind) ({rate(tw('tradewarden_errors_total'))})", "{{kind}}")],
+            [(f"sum by (kind) ({rate(tw('tradewarden_errors_total'))})", "{{kind}}")],
             unit="ops",
         ),
-        row("Time and reconciliation"),
-        timeseries(
-            "Clock skew (exchange minus host)",
-            [target(tw("tradewarden_clock_skew_seconds"), "{{instance}}")],
-            unit="s",
-            defaults={
-                "thresholds": thresholds((None, "green"), (0.5, "orange"), (1, "red")),
-                "custom": {"thresholdsStyle": {"mode": "line"}},
-            },
-        ),
+    ]
+    skew = timeseries(
+        "Clock skew (exchange minus host)",
+        [(tw("tradewarden_clock_skew_seconds"), "{{instance}}")],
+        unit="s",
+    )
+    skew = skew.thresholds(thresholds((None, "green"), (0.5, "orange"), (1, "red")))
+    skew = skew.thresholds_style(
+        cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.LINE)
+    )
+    time_rec = [
+        skew,
         timeseries(
             "Time since last reconciliation",
-            [target(f"{since} and on (instance, job) {not_paper}", "{{instance}}")],
+            [(f"{since} and on (instance, job) {not_paper}", "{{instance}}")],
             unit="s",
             description="Testnet/live only; ReconciliationStale fires past 180 s.",
         ),
@@ -507,7 +562,12 @@ def exchange() -> dict[str, Any]:
         "tradewarden-exchange",
         "tradewarden / exchange",
         "Binance gateway: latency, request weight, answers and errors, clock, reconciliation.",
-        panels,
+        [
+            ("Latency", latency),
+            ("Rate limits", limits),
+            ("Errors", errors),
+            ("Time and reconciliation", time_rec),
+        ],
         "tradewarden_build_info",
     )
 
@@ -516,98 +576,72 @@ def host() -> dict[str, Any]:
     idle = rate(node("node_cpu_seconds_total", 'mode="idle"'))
     root = 'mountpoint="/"'
     nic = 'device!="lo"'
-    panels = [
-        row("Host (node_exporter)"),
-        timeseries(
-            "CPU busy",
-            [target(f"1 - avg by (instance) ({idle})", "{{instance}}")],
-            unit="percentunit",
-            defaults={"min": 0, "max": 1},
-        ),
-        timeseries(
-            "Load",
-            targets(
-                (node("node_load1"), "1m"),
-                (node("node_load5"), "5m"),
-                (node("node_load15"), "15m"),
-            ),
-        ),
+    machine = [
+        timeseries("CPU busy", [(f"1 - avg by (instance) ({idle})", "{{instance}}")],
+                   unit="percentunit", min_max=(0, 1)),
+        timeseries("Load", [(node("node_load1"), "1m"), (node("node_load5"), "5m"),
+                            (node("node_load15"), "15m")]),
         timeseries(
             "Memory used",
-            [
-                target(
-                    f"1 - {node('node_memory_MemAvailable_bytes')}"
-                    f" / {node('node_memory_MemTotal_bytes')}",
-                    "{{instance}}",
-                )
-            ],
+            [(f"1 - {node('node_memory_MemAvailable_bytes')}"
+              f" / {node('node_memory_MemTotal_bytes')}", "{{instance}}")],
             unit="percentunit",
-            defaults={"min": 0, "max": 1},
+            min_max=(0, 1),
         ),
         timeseries(
             "Memory",
-            targets(
+            [
                 (node("node_memory_MemTotal_bytes"), "total"),
                 (node("node_memory_MemAvailable_bytes"), "available"),
-                (
-                    f"{node('node_memory_SwapTotal_bytes')} - {node('node_memory_SwapFree_bytes')}",
-                    "swap used",
-                ),
-            ),
+                (f"{node('node_memory_SwapTotal_bytes')} - {node('node_memory_SwapFree_bytes')}",
+                 "swap used"),
+            ],
             unit="bytes",
         ),
         timeseries(
             "Disk free (/)",
-            [
-                target(
-                    f"{node('node_filesystem_avail_bytes', root)}"
-                    f" / {node('node_filesystem_size_bytes', root)}",
-                    "{{instance}}",
-                )
-            ],
+            [(f"{node('node_filesystem_avail_bytes', root)}"
+              f" / {node('node_filesystem_size_bytes', root)}", "{{instance}}")],
             unit="percentunit",
-            defaults={"min": 0, "max": 1},
+            min_max=(0, 1),
         ),
         timeseries(
             "Network",
-            targets(
-                (
-                    f"sum by (instance) ({rate(node('node_network_receive_bytes_total', nic))})",
-                    "in",
-                ),
-                (
-                    f"sum by (instance) ({rate(node('node_network_transmit_bytes_total', nic))})",
-                    "out",
-                ),
-            ),
+            [
+                (f"sum by (instance) ({rate(node('node_network_receive_bytes_total', nic))})",
+                 "in"),
+                (f"sum by (instance) ({rate(node('node_network_transmit_bytes_total', nic))})",
+                 "out"),
+            ],
             unit="Bps",
         ),
-        row("The daemon process"),
+    ]  # fmt: skip
+    process = [
         timeseries(
             "Daemon memory (RSS) vs MemoryMax",
-            targets(
+            [
                 ('process_resident_memory_bytes{job="tradewarden"}', "RSS {{instance}}"),
                 (f"vector({GIB})", "MemoryMax (1 GiB)"),
-            ),
+            ],
             unit="bytes",
             description="MemoryGrowth warns when RSS is on track to pass 90% of 1 GiB within 6 h.",
         ),
         timeseries(
             "Daemon CPU",
-            [target(rate('process_cpu_seconds_total{job="tradewarden"}'), "{{instance}}")],
+            [(rate('process_cpu_seconds_total{job="tradewarden"}'), "{{instance}}")],
             unit="percentunit",
         ),
         timeseries(
             "State database time p95",
-            [target("tradewarden:db_query_duration_seconds:p95_5m", "{{instance}}")],
+            [("tradewarden:db_query_duration_seconds:p95_5m", "{{instance}}")],
             unit="s",
         ),
         timeseries(
             "Heartbeat age and scrape health",
-            targets(
+            [
                 ("tradewarden:heartbeat_age_seconds", "heartbeat age (s) {{instance}}"),
                 ('up{job=~"tradewarden|node"}', "up {{job}}"),
-            ),
+            ],
             description="The main loop refreshes the heartbeat every second;"
             " HeartbeatStale fires past 60 s.",
         ),
@@ -616,12 +650,17 @@ def host() -> dict[str, Any]:
         "tradewarden-host",
         "tradewarden / host",
         "Host CPU, memory, disk, network (node_exporter) and the daemon process.",
-        panels,
+        [("Host (node_exporter)", machine), ("The daemon process", process)],
         "node_load1",
     )
 
 
-DASHBOARDS = {"overview.json": overview, "exchange.json": exchange, "host.json": host}
+DASHBOARDS = {
+    "pnl-risk.json": pnl_risk,
+    "overview.json": overview,
+    "exchange.json": exchange,
+    "host.json": host,
+}
 
 
 def render(data: dict[str, Any]) -> str:
@@ -646,7 +685,8 @@ def main(argv: list[str]) -> int:
             path.write_text(text)
     if stale:
         print(
-            f"out of date: {', '.join(stale)}; run: python ops/grafana/generate.py", file=sys.stderr
+            f"out of date: {', '.join(stale)}; run: uv run python ops/grafana/generate.py",
+            file=sys.stderr,
         )
         return 1
     return 0

@@ -4,6 +4,7 @@ does not behave as the runbook says."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,10 @@ def drill(**extra: str) -> subprocess.CompletedProcess[str]:
             "DRILL_TIMEOUT": "90",
         }
     )
+    args = extra.pop("DRILL_ARGS", "").split()
     env.update(extra)
     return subprocess.run(
-        ["bash", str(DRILL)],
+        ["bash", str(DRILL), *args],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -57,3 +59,41 @@ def test_the_drill_fails_when_the_daemon_does_not_start() -> None:
     out = res.stdout + res.stderr
     assert res.returncode == 1
     assert "[FAIL] step 1" in out and "drill FAILED" in out
+
+
+def runbook_order(text: str) -> list[str]:
+    """The `tradewarden` subcommands a runbook names, in order (first mention each)."""
+    out: list[str] = []
+    for m in re.finditer(r"tradewarden ((?:secrets|audit) [a-z-]+|[a-z-]+)", text):
+        if m.group(1) not in out:
+            out.append(m.group(1))
+    return out
+
+
+def test_the_key_leak_drill_walks_the_key_incident_runbook_in_its_order() -> None:
+    res = drill(DRILL_ARGS="key-leak")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert out.count("[ok] step") == 11 and "[FAIL]" not in out
+    assert out.rstrip().endswith("key-leak drill passed: 11 steps")
+    # the drill types the runbook's commands in the runbook's order: halt before the
+    # revocation, the revocation before the rotation, the rotation before the reset
+    typed = [
+        m.group(1) for m in re.finditer(r"^\$ tradewarden ([a-z-]+(?: [a-z][a-z-]*)?)", out, re.M)
+    ]
+    book = runbook_order((REPO / "runbooks" / "suspected-key-leak.md").read_text())
+    key = ["halt", "secrets rotate", "reset"]
+    assert [c for c in book if c in key] == key
+    assert [c for c in dict.fromkeys(typed) if c in key] == key
+    assert (
+        out.index("$ tradewarden halt")
+        < out.index("remove_key")
+        < out.index("$ tradewarden secrets rotate trade --prompt")
+        < out.index("$ tradewarden reset")
+    )
+    for sub in dict.fromkeys(typed):  # every command the drill types is one the runbook names
+        assert sub in book or sub.split()[0] in book, sub
+    # each step's effect, as the drill saw it
+    assert "answers 401, code -2015" in out  # revoked on the fake
+    assert "verified: account readable at http://127.0.0.1:" in out  # rotate verified it
+    assert "trading again, with the new key only" in out

@@ -92,6 +92,22 @@ OPTIONAL: dict[SecretKind, tuple[str, ...]] = {
 }
 
 
+def is_public_metadata(name: str, value: object) -> bool:
+    """A well-formed scope ("live"/"testnet") or created_at date: printed by `secrets check`
+    and `status`, and not secret. Registered with the log scrubber they would blank every
+    "live", "testnet" or that date in every log line. A malformed value may be a secret
+    pasted into the wrong field: it is not metadata (and is scrubbed)."""
+    if name == "scope":
+        return value in SCOPES
+    if name == "created_at" and isinstance(value, str) and len(value) <= 40:
+        try:
+            parse_created_at(value, "")
+        except SecretFormatError:
+            return False
+        return True
+    return False
+
+
 def secret_fields(kind: SecretKind) -> tuple[str, ...]:
     """The value fields of a kind (not metadata), in prompt order."""
     return tuple(f for f in REQUIRED[kind] + OPTIONAL[kind] if f not in META_FIELDS)
@@ -163,8 +179,8 @@ def parse_payload(
             f" {', '.join(REQUIRED[kind]) or 'fields'}",
             secret_id,
         )
-    for value in data.values():  # first of all: nothing below may echo a value
-        if isinstance(value, str):
+    for name, value in data.items():  # first of all: nothing below may echo a value
+        if isinstance(value, str) and not is_public_metadata(name, value):
             scrub.register(value)
     allowed = set(REQUIRED[kind]) | set(OPTIONAL[kind])
     unknown = sorted(k for k in data if k not in allowed)

@@ -40,7 +40,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from tradewarden.config import SecretSource
 from tradewarden.secrets import scrub
-from tradewarden.secrets.bundle import SecretBundle, SecretKind, parse_payload
+from tradewarden.secrets.bundle import SecretBundle, SecretKind, is_public_metadata, parse_payload
 from tradewarden.secrets.errors import (
     SecretAccessError,
     SecretConfigError,
@@ -206,8 +206,8 @@ class FernetFileSource:
             )
         for entry in data["secrets"].values():
             if isinstance(entry, dict) and isinstance(entry.get("value"), dict):
-                for v in entry["value"].values():
-                    if isinstance(v, str):
+                for name, v in entry["value"].items():
+                    if isinstance(v, str) and not is_public_metadata(name, v):
                         scrub.register(v)
         return data
 
