@@ -42,13 +42,13 @@ def textfile_dir() -> str:
     return os.environ.get("TRADEWARDEN_TEXTFILE_DIR") or TEXTFILE_DIR
 
 
-def write_textfile(name: str, help_text: str, value: float, directory: str) -> str:
-    """<directory>/<name>.prom holding one gauge; returns the path."""
+def write_textfile(stem: str, name: str, help_text: str, value: float, directory: str) -> str:
+    """<directory>/<stem>.prom holding one gauge `name`; returns the path."""
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    path = os.path.join(directory, name + ".prom")
+    path = os.path.join(directory, stem + ".prom")
     body = f"# HELP {name} {help_text}\n# TYPE {name} gauge\n{name} {value:.3f}\n"
     # a name node_exporter ignores (*.prom only) until the rename
-    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix="." + stem + ".", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write(body)
@@ -82,6 +82,7 @@ def main(argv: list[str]) -> int:
             value = reboot_required()
             write_textfile(
                 REBOOT_METRIC,
+                REBOOT_METRIC,
                 "1 if installed updates need a reboot (dnf needs-restarting -r), else 0.",
                 value,
                 directory,
@@ -100,7 +101,11 @@ def main(argv: list[str]) -> int:
             )
             return 2
         path = write_textfile(
-            metric_name(job), f"Unix time {JOBS[job]} last succeeded.", when, directory
+            "tradewarden_" + job,
+            metric_name(job),
+            f"Unix time {JOBS[job]} last succeeded.",
+            when,
+            directory,
         )
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         print(f"error: no stamp written: {exc}", file=sys.stderr)
