@@ -192,6 +192,7 @@ def test_watchdog_from_real_prometheus_becomes_the_alert_pipeline_beat(
     heartbeat publishes AlertPipeline; the Watchdog gone (resolved) -> it stops."""
     import datetime as dt
     import time
+    import urllib.request
 
     from tests.integration.e2e_alerting.stack import (
         alertmanager_config,
@@ -201,6 +202,7 @@ def test_watchdog_from_real_prometheus_becomes_the_alert_pipeline_beat(
         start_alertmanager,
         start_prometheus,
     )
+    from tests.ops.promql import PROMETHEUS_SELF
 
     cw = boto3.client("cloudwatch")
     am = start_alertmanager(
@@ -240,6 +242,11 @@ def test_watchdog_from_real_prometheus_becomes_the_alert_pipeline_beat(
         assert "no heartbeat sent" in sent.stderr
         assert datapoints(cw, "AlertPipeline", "pipeline") == [1.0]
         assert datapoints(cw, "Heartbeat", "pipeline") == []
+
+        # the rules' Prometheus self-metrics are ones this Prometheus (2.42) exports
+        with urllib.request.urlopen(prom.url + "/metrics", timeout=5) as r:  # noqa: S310
+            exported = r.read().decode()
+        assert {n for n in PROMETHEUS_SELF if f"\n{n}" not in exported} == set()
 
         # Prometheus gone: Alertmanager resolves the Watchdog when its endsAt passes
         prom.stop()
