@@ -145,6 +145,13 @@ def test_emergency_stop_inhibits_breaker_alerts() -> None:
     assert stop[0]["equal"] == ["instance"]
 
 
+def test_critical_hides_only_its_own_warning() -> None:
+    """A critical for one channel (or filesystem, or secret) must not hide another's warning."""
+    rules = yaml.safe_load(CONFIG.read_text())["inhibit_rules"]
+    (rule,) = [r for r in rules if r["source_matchers"] == ['severity="critical"']]
+    assert {"alertname", "instance", "secret", "integration", "mountpoint"} <= set(rule["equal"])
+
+
 def test_every_inhibited_alert_name_is_a_rule() -> None:
     """A typo in a target matcher would inhibit nothing, silently."""
     import re
