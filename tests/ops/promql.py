@@ -37,6 +37,7 @@ NODE_EXPORTER = {
     "node_network_transmit_bytes_total",
     "node_boot_time_seconds",
     "node_time_seconds",
+    "process_start_time_seconds",  # its own start (the Go process collector)
     # node alerts: filesystem, --collector.systemd, timex (node_exporter 1.5)
     "node_filesystem_readonly",
     "node_systemd_unit_state",

@@ -116,6 +116,8 @@ def test_the_units_stamp_lines_write_what_node_exporter_reads(tmp_path: Path) ->
             "--collector.disable-defaults",
             "--collector.textfile",
             f"--collector.textfile.directory={textfiles}",
+            "--collector.filesystem",
+            "--collector.timex",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -135,6 +137,18 @@ def test_the_units_stamp_lines_write_what_node_exporter_reads(tmp_path: Path) ->
         proc.wait(timeout=10)
     scraped = {s.name: s.value for fam in text_string_to_metric_families(body) for s in fam.samples}
     assert scraped["node_textfile_scrape_error"] == 0
+    # the names the host alerts read are this node_exporter's (systemd's needs a system bus:
+    # node_systemd_unit_state is checked on the host, not here)
+    for name in (
+        "process_start_time_seconds",
+        "node_filesystem_avail_bytes",
+        "node_filesystem_size_bytes",
+        "node_filesystem_readonly",
+        "node_timex_sync_status",
+        "node_timex_maxerror_seconds",
+        "node_timex_offset_seconds",
+    ):
+        assert name in scraped, name
     for job in job_stamp.JOBS:
         assert scraped[job_stamp.metric_name(job)] > 0, job
 
