@@ -2,7 +2,12 @@
 
 Alarms: instance status check, system status check (with EC2 auto-recover), CPU, and the
 daemon's heartbeat (``Tradewarden/Heartbeat`` with dimension ``Stack=<stack>``), where
-missing data counts as breaching: a silent daemon is an alert.
+missing data counts as breaching: a silent daemon is an alert. Meta-monitoring (issue 17):
+the alert pipeline's dead-man's switch (``Tradewarden/AlertPipeline``, published by
+ops/probe/heartbeat.py only while Prometheus keeps the Watchdog alert active in
+Alertmanager; missing data breaches), the daemon up but not ready for too long
+(``Tradewarden/Ready``), and the host's disk and memory (CWAgent, dimension ``Stack``:
+ops/cloud-init/cloudwatch-agent.json).
 E-mail subscriptions must be confirmed by their recipients (SNS sends a link).
 """
 
@@ -19,6 +24,17 @@ from infra.config import StackConfig
 from infra.naming import AwsContext
 
 RUNBOOK_BASE = "https://github.com/tradewarden/tradewarden/blob/main/runbooks/"
+# published by ops/probe/heartbeat.py (same namespace and dimension as the heartbeat)
+READY_METRIC = "Ready"
+ALERT_PIPELINE_METRIC = "AlertPipeline"
+ALERT_PIPELINE_MISSING_MINUTES = 10  # the heartbeat timer publishes it every 30 s
+NOT_READY_MINUTES = 15  # up but not trading (HALTED, exchange unreachable, ...) this long
+DISK_USED_PERCENT = 85
+MEMORY_USED_PERCENT = 90
+# A planned deploy restarts the daemon: these alarms' actions are disabled for its window
+# (runbooks/deploy-rollback.md). Never the status checks, the egress/DNS firewall alarms or
+# the alert pipeline: a deploy does not touch them.
+DEPLOY_MUTED = ("heartbeat-missing", "daemon-not-ready", "cpu-high")
 
 
 class Alerting(pulumi.ComponentResource):
@@ -149,6 +165,75 @@ class Alerting(pulumi.ComponentResource):
             treat_missing_data="breaching",
             alarm_actions=notify,
         )
+
+        # --- meta-monitoring: the alert pipeline, the daemon not ready, disk and memory
+        alarm(
+            "alert-pipeline-dead",
+            "The alert pipeline's dead-man's switch: no Watchdog beat from the host for "
+            f"{ALERT_PIPELINE_MISSING_MINUTES} minutes (Prometheus, Alertmanager or the "
+            "heartbeat timer is down, or everything is silenced).",
+            "alert-pipeline.md",
+            namespace=naming.HEARTBEAT_NAMESPACE,
+            metric_name=ALERT_PIPELINE_METRIC,
+            dimensions={"Stack": cfg.stack},
+            statistic="SampleCount",
+            period=60,
+            evaluation_periods=ALERT_PIPELINE_MISSING_MINUTES,
+            datapoints_to_alarm=ALERT_PIPELINE_MISSING_MINUTES,
+            threshold=1,
+            comparison_operator="LessThanThreshold",
+            treat_missing_data="breaching",
+            alarm_actions=notify,
+        )
+        alarm(
+            "daemon-not-ready",
+            f"The daemon answers but has not been ready for {NOT_READY_MINUTES} minutes "
+            "(halted, exchange unreachable, rate-limit pause or stale reconciliation).",
+            "daemon-down.md",
+            namespace=naming.HEARTBEAT_NAMESPACE,
+            metric_name=READY_METRIC,
+            dimensions={"Stack": cfg.stack},
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=NOT_READY_MINUTES // 5,
+            datapoints_to_alarm=NOT_READY_MINUTES // 5,
+            threshold=1,
+            comparison_operator="LessThanThreshold",
+            # no datapoint = the daemon does not answer at all: heartbeat-missing pages
+            treat_missing_data="notBreaching",
+            alarm_actions=notify,
+        )
+        alarm(
+            "disk-used-high",
+            f"The host's root filesystem is more than {DISK_USED_PERCENT}% full.",
+            "host-disk.md",
+            namespace=naming.CWAGENT_NAMESPACE,
+            metric_name="disk_used_percent",
+            dimensions={"Stack": cfg.stack, "path": "/"},
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=3,
+            threshold=DISK_USED_PERCENT,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="missing",
+            alarm_actions=notify,
+        )
+        alarm(
+            "memory-high",
+            f"The host's memory is more than {MEMORY_USED_PERCENT}% used for 15 minutes.",
+            "host-memory-high.md",
+            namespace=naming.CWAGENT_NAMESPACE,
+            metric_name="mem_used_percent",
+            dimensions={"Stack": cfg.stack},
+            statistic="Average",
+            period=300,
+            evaluation_periods=3,
+            threshold=MEMORY_USED_PERCENT,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="missing",
+            alarm_actions=notify,
+        )
+        self.deploy_muted_alarm_names = [naming.alarm_name(cfg.stack, w) for w in DEPLOY_MUTED]
 
         # --- egress and snapshots: the firewalls refusing something, DLM failing
         # one occurrence in a period is enough; no data is nothing happened

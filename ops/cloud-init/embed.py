@@ -64,6 +64,11 @@ HOST_FILES: dict[str, tuple[str, int]] = {
     ),
     "usr/local/libexec/tradewarden/heartbeat.py": ("ops/probe/heartbeat.py", 0o755),
     "usr/local/libexec/tradewarden/uptime_probe.py": ("ops/probe/uptime_probe.py", 0o755),
+    "usr/local/libexec/tradewarden/job_stamp.py": ("ops/probe/job_stamp.py", 0o755),
+    "etc/systemd/system/dnf-automatic.service.d/tradewarden-reboot-required.conf": (
+        "ops/systemd/dnf-automatic-reboot-required.conf",
+        0o644,
+    ),
 }
 
 

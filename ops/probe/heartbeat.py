@@ -1,19 +1,85 @@
 #!/opt/tradewarden/venv/bin/python
-"""Publish the daemon's heartbeat to CloudWatch (tradewarden-heartbeat.timer, every 30 s).
+"""Publish the daemon's heartbeat and the alert pipeline's to CloudWatch
+(tradewarden-heartbeat.timer, every 30 s).
 
-Probes /readyz with uptime_probe.py (installed beside this file). If the daemon answers at
-all (ready, or HALTED/starting) put <namespace>/<metric> = 1 (Tradewarden/Heartbeat) and
-<namespace>/Ready = 1 or 0, dimension Stack=<stack>. If it is down put nothing: the
-heartbeat-missing alarm treats missing data as breaching. Settings: the unit's environment
-files. Exit 0 sent, 1 daemon down or CloudWatch refused, 2 not configured.
+Daemon: probes /readyz with uptime_probe.py (installed beside this file). If the daemon
+answers at all (ready, or HALTED/starting) put <namespace>/<metric> = 1
+(Tradewarden/Heartbeat) and <namespace>/Ready = 1 or 0. If it is down put neither: the
+heartbeat-missing alarm treats missing data as breaching.
+
+Alert pipeline (the dead-man's switch): put <namespace>/AlertPipeline = 1 only while
+Alertmanager's API (/api/v2/alerts) shows the always-firing `Watchdog` alert active (not
+silenced, not inhibited) and refreshed by Prometheus within the last 5 minutes
+(Prometheus re-sends firing alerts every minute; Alertmanager records each as updatedAt).
+Prometheus down, not evaluating rules, unable to reach Alertmanager, Alertmanager down or
+a silence over everything: no datapoint, and the alert-pipeline-dead alarm pages over SNS.
+
+Every metric has the dimension Stack=<stack>. Settings: the unit's environment files
+(TRADEWARDEN_STACK; optional TRADEWARDEN_HEARTBEAT_NAMESPACE, ..._METRIC,
+TRADEWARDEN_PROBE_URL, TRADEWARDEN_ALERTMANAGER_URL, default http://127.0.0.1:9093).
+Exit 0 CloudWatch took what was measured, 1 nothing to send or CloudWatch refused,
+2 not configured.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
 
 from uptime_probe import probe
+
+WATCHDOG = "Watchdog"
+PIPELINE_METRIC = "AlertPipeline"
+READY_METRIC = "Ready"
+WATCHDOG_MAX_AGE_SECONDS = 300.0
+
+
+def watchdog_fresh(alerts: Any, now: dt.datetime, max_age: float = WATCHDOG_MAX_AGE_SECONDS) -> str:
+    """'' if `alerts` (Alertmanager's /api/v2/alerts answer) holds an active Watchdog
+    updated within `max_age` seconds of `now`; else why not."""
+    if not isinstance(alerts, list):
+        return "Alertmanager's answer is not a list of alerts"
+    seen = [
+        a
+        for a in alerts
+        if isinstance(a, dict) and a.get("labels", {}).get("alertname") == WATCHDOG
+    ]
+    if not seen:
+        return "no Watchdog alert in Alertmanager"
+    why = ""
+    for alert in seen:
+        state = (alert.get("status") or {}).get("state")
+        if state != "active":
+            why = f"Watchdog is {state}"
+            continue
+        try:
+            updated = dt.datetime.fromisoformat(str(alert.get("updatedAt")))
+        except ValueError:
+            why = "Watchdog has no valid updatedAt"
+            continue
+        age = (now - updated).total_seconds()
+        if age <= max_age:
+            return ""
+        why = f"Watchdog last refreshed {age:.0f} s ago"
+    return why
+
+
+def alert_pipeline(am_url: str, timeout: float = 5.0) -> str:
+    """'' if the Watchdog is alive in Alertmanager at `am_url`; else why not."""
+    query = urllib.parse.urlencode({"filter": f'alertname="{WATCHDOG}"'})
+    url = am_url.rstrip("/") + "/api/v2/alerts?" + query
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - localhost
+            alerts = json.loads(r.read())
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        return f"Alertmanager unreachable at {am_url}: {exc}"
+    return watchdog_fresh(alerts, dt.datetime.now(dt.UTC))
 
 
 def main() -> int:
@@ -27,15 +93,26 @@ def main() -> int:
     base = env.get(
         "TRADEWARDEN_PROBE_URL", "http://127.0.0.1:" + env.get("TRADEWARDEN_METRICS_PORT", "9108")
     )
+    am_url = env.get("TRADEWARDEN_ALERTMANAGER_URL", "http://127.0.0.1:9093")
+
+    data: list[tuple[str, float]] = []
     res = probe(base)
-    if not res.alive:
+    if res.alive:
+        data += [(metric, 1.0), (READY_METRIC, 1.0 if res.ready else 0.0)]
+    else:
         print("no heartbeat sent: " + res.detail, file=sys.stderr)
+    pipeline_down = alert_pipeline(am_url)
+    if pipeline_down:
+        print("no alert-pipeline beat sent: " + pipeline_down, file=sys.stderr)
+    else:
+        data.append((PIPELINE_METRIC, 1.0))
+    if not data:
         return 1
+
     import boto3  # in the daemon's venv; honours AWS_REGION and AWS_ENDPOINT_URL
     from botocore.exceptions import BotoCoreError, ClientError
 
     dims = [{"Name": "Stack", "Value": stack}]
-    data = [(metric, 1.0), ("Ready", 1.0 if res.ready else 0.0)]
     try:
         boto3.client("cloudwatch").put_metric_data(
             Namespace=ns,
@@ -46,7 +123,8 @@ def main() -> int:
     except (BotoCoreError, ClientError) as exc:
         print("error: CloudWatch refused the heartbeat: " + str(exc), file=sys.stderr)
         return 1
-    print("heartbeat sent (" + ns + "/" + metric + " Stack=" + stack + "): " + res.detail)
+    sent = ", ".join(f"{ns}/{n}={v:g}" for n, v in data)
+    print(f"sent {sent} (Stack={stack}); daemon: {res.detail}")
     return 0
 
 

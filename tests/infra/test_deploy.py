@@ -104,14 +104,16 @@ def host(tmp_path: Path) -> Path:
 
 
 def deploy(
-    run: OfflineRun, host: Path, readyz: Readyz, **params: str
+    run: OfflineRun, host: Path, readyz: Readyz, alertmanager: str | None = None, **params: str
 ) -> subprocess.CompletedProcess:
+    """The document's script; Alertmanager at `alertmanager` (default: a closed port)."""
     env = {
         "PATH": "/usr/bin:/bin",
         "TRADEWARDEN_ETC": str(host / "etc"),
         "TRADEWARDEN_INSTALL_HOST": str(host / "install-host.sh"),
         "TRADEWARDEN_VENV_LINK": str(host / "venv"),
         "TRADEWARDEN_READYZ_URL": readyz.url,
+        "TRADEWARDEN_ALERTMANAGER_URL": alertmanager or f"http://127.0.0.1:{free_port()}",
     }
     return subprocess.run(
         ["bash", "-c", script(run, **params)],
@@ -208,3 +210,68 @@ def test_attack_a_refused_release_is_not_recorded_as_the_stack_version(
     proc = deploy(stack_runs["dev"], host, readyz, version="0.2.0", sha256=SHA)
     assert proc.returncode != 0
     assert host_env(host)["TRADEWARDEN_WHEEL_VERSION"] == "0.0.9"
+
+
+def test_the_deploy_window_is_silenced_in_alertmanager_and_unmuted_after(
+    stack_runs: dict[str, OfflineRun], host: Path, readyz: Readyz, tmp_path: Path
+) -> None:
+    """A real Alertmanager (Debian's) and amtool: during the install the restart's alerts are
+    silenced (never the Watchdog); after a good deploy and after a rolled-back one the
+    silence is expired; with Alertmanager down the deploy still goes on."""
+    from tests.integration.e2e_alerting.stack import get_json, start_alertmanager
+
+    config = tmp_path / "am.yml"
+    config.write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
+    am = start_alertmanager(tmp_path / "am", config)
+    try:
+        # the install stand-in records the silences active while it runs
+        (host / "install-host.sh").write_text(
+            "#!/bin/bash\n"
+            f'echo "$* sha=${{TRADEWARDEN_RELEASE_SHA256:-}}" >> {host}/calls\n'
+            f"curl -fsS {am.url}/api/v2/silences >> {host}/silences-during\n"
+        )
+
+        def silences() -> list[dict]:
+            return get_json(am.url + "/api/v2/silences")
+
+        readyz.status = 200
+        ok = deploy(stack_runs["dev"], host, readyz, am.url, version="0.2.0", sha256=SHA)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        (during,) = json.loads((host / "silences-during").read_text())
+        assert during["status"]["state"] == "active"
+        assert during["createdBy"] == "tradewarden-deploy" and "deploy 0.2.0" in during["comment"]
+        matcher = {m["name"]: m for m in during["matchers"]}["alertname"]
+        assert matcher["isRegex"] is True
+        assert set(matcher["value"].split("|")) == {
+            "DaemonDown",
+            "DaemonNotReady",
+            "HeartbeatStale",
+            "ReconciliationStale",
+        }
+        assert [s["status"]["state"] for s in silences()] == ["expired"]
+        assert f"silence {during['id']} expired" in ok.stdout
+
+        readyz.status = 503  # never ready: rolled back, the command fails, unmuted anyway
+        (host / "silences-during").unlink()
+        bad = deploy(
+            stack_runs["dev"],
+            host,
+            readyz,
+            am.url,
+            version="0.3.0",
+            sha256=SHA,
+            readyTimeoutSeconds="0",
+        )
+        assert bad.returncode == 1 and "rolled back" in bad.stdout
+        assert {s["status"]["state"] for s in silences()} == {"expired"}
+        assert len(silences()) == 2
+    finally:
+        am.stop()
+
+    (host / "install-host.sh").write_text(
+        f'#!/bin/bash\necho "$* sha=${{TRADEWARDEN_RELEASE_SHA256:-}}" >> {host}/calls\n'
+    )
+    readyz.status = 200
+    down = deploy(stack_runs["dev"], host, readyz, version="0.4.0", sha256=SHA)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "no Alertmanager silence" in down.stdout

@@ -518,6 +518,11 @@ def test_alarms_cover_status_cpu_and_heartbeat(run: OfflineRun) -> None:
         "StatusCheckFailed_System",
         "CPUUtilization",
         "Heartbeat",
+        # meta-monitoring: tests/infra/test_alerting_meta.py
+        "AlertPipeline",
+        "Ready",
+        "disk_used_percent",
+        "mem_used_percent",
         # egress and snapshots: tests/infra/test_stack_lifecycle.py
         "DroppedPackets",
         "FirewallRuleQueryVolume",

@@ -37,6 +37,27 @@ NODE_EXPORTER = {
     "node_network_transmit_bytes_total",
     "node_boot_time_seconds",
     "node_time_seconds",
+    "process_start_time_seconds",  # its own start (the Go process collector)
+    # node alerts: filesystem, --collector.systemd, timex (node_exporter 1.5)
+    "node_filesystem_readonly",
+    "node_systemd_unit_state",
+    "node_timex_sync_status",
+    "node_timex_maxerror_seconds",
+    "node_timex_offset_seconds",
+}
+# Prometheus 2.42's and Alertmanager 0.25's own /metrics (read from the running Debian
+# binaries; tests/ops/test_alertmanager.py checks Alertmanager's against a live one)
+PROMETHEUS_SELF = {
+    "prometheus_rule_evaluation_failures_total",
+    "prometheus_notifications_errors_total",
+    "prometheus_notifications_sent_total",
+    "prometheus_notifications_alertmanagers_discovered",
+    "prometheus_config_last_reload_successful",
+}
+ALERTMANAGER_SELF = {
+    "alertmanager_notifications_total",
+    "alertmanager_notifications_failed_total",
+    "alertmanager_config_last_reload_successful",
 }
 KEYWORDS = {
     "by",
@@ -117,10 +138,29 @@ def recording_rules() -> list[dict[str, Any]]:
     return [r for g in load_yaml(RECORDING_RULES)["groups"] for r in g["rules"]]
 
 
+def textfile_names() -> set[str]:
+    """The background jobs' freshness gauges (ops/probe/job_stamp.py, textfile collector)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("job_stamp", REPO / "ops/probe/job_stamp.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return {mod.metric_name(job) for job in mod.JOBS} | {mod.REBOOT_METRIC}
+
+
 def known_names() -> set[str]:
     """What a dashboard or rule may read: exported, Prometheus', node_exporter's, recorded."""
     recorded = {r["record"] for r in recording_rules()}
-    return exported_metric_names() | PROMETHEUS_SERIES | NODE_EXPORTER | recorded
+    return (
+        exported_metric_names()
+        | PROMETHEUS_SERIES
+        | NODE_EXPORTER
+        | PROMETHEUS_SELF
+        | ALERTMANAGER_SELF
+        | textfile_names()
+        | recorded
+    )
 
 
 def runbook_path(url: str) -> Path | None:

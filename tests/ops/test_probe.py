@@ -36,9 +36,17 @@ def run_probe(port: int) -> subprocess.CompletedProcess[str]:
     )
 
 
-def heartbeat(port: int, stack: str = "test") -> subprocess.CompletedProcess[str]:
+def heartbeat(
+    port: int, stack: str = "test", alertmanager: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """heartbeat.py as the timer runs it; Alertmanager at `alertmanager` (default: a closed
+    port, so no alert-pipeline beat)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_")}
-    env.update(TRADEWARDEN_STACK=stack, TRADEWARDEN_PROBE_URL=f"http://127.0.0.1:{port}")
+    env.update(
+        TRADEWARDEN_STACK=stack,
+        TRADEWARDEN_PROBE_URL=f"http://127.0.0.1:{port}",
+        TRADEWARDEN_ALERTMANAGER_URL=alertmanager or f"http://127.0.0.1:{free_port()}",
+    )
     return subprocess.run(
         [sys.executable, str(HEARTBEAT)], env=env, capture_output=True, text=True, timeout=60
     )
@@ -131,6 +139,7 @@ def test_heartbeat_reaches_cloudwatch_only_while_the_daemon_answers(
     assert sent.returncode == 0, sent.stderr
     assert datapoints(cw, "Heartbeat", "test") == [1.0]
     assert datapoints(cw, "Ready", "test") == [1.0]
+    assert datapoints(cw, "AlertPipeline", "test") == []  # no Alertmanager here
 
     assert tw(state, "halt", "--reason", "heartbeat test").returncode == 0
     assert heartbeat(port, stack="halted").returncode == 0
@@ -152,3 +161,106 @@ def test_the_heartbeat_timer_runs_the_probe_often_enough() -> None:
     timer = dict(ln.split("=", 1) for ln in TIMER.read_text().splitlines() if "=" in ln)
     assert timer["OnUnitActiveSec"] == "30s" and timer["OnBootSec"]
     assert "heartbeat.py" in SERVICE.read_text()
+
+
+# --- the alert pipeline's dead-man's switch (Watchdog -> heartbeat -> CloudWatch) ----------
+
+
+def test_watchdog_freshness_rules() -> None:
+    import datetime as dt
+
+    sys.path.insert(0, str(HEARTBEAT.parent))
+    from heartbeat import watchdog_fresh
+
+    now = dt.datetime(2026, 12, 3, 22, 0, tzinfo=dt.UTC)
+
+    def alert(state: str, updated: str, name: str = "Watchdog") -> dict:
+        return {"labels": {"alertname": name}, "status": {"state": state}, "updatedAt": updated}
+
+    assert watchdog_fresh([alert("active", "2026-12-03T21:59:02.733Z")], now) == ""
+    assert "refreshed 360 s ago" in watchdog_fresh([alert("active", "2026-12-03T21:54:00Z")], now)
+    assert "suppressed" in watchdog_fresh([alert("suppressed", "2026-12-03T21:59:59Z")], now)
+    assert "no Watchdog" in watchdog_fresh([alert("active", "2026-12-03T21:59:59Z", "X")], now)
+    assert "no valid updatedAt" in watchdog_fresh([alert("active", "yesterday")], now)
+    assert "not a list" in watchdog_fresh({"error": "x"}, now)
+
+
+def test_watchdog_from_real_prometheus_becomes_the_alert_pipeline_beat(
+    tmp_path: Path, aws_env: str
+) -> None:
+    """Real Prometheus (the repo's rules) -> real Alertmanager (the repo's routes) -> the
+    heartbeat publishes AlertPipeline; the Watchdog gone (resolved) -> it stops."""
+    import datetime as dt
+    import time
+    import urllib.request
+
+    from tests.integration.e2e_alerting.stack import (
+        alertmanager_config,
+        get_json,
+        post_alerts,
+        prometheus_config,
+        start_alertmanager,
+        start_prometheus,
+    )
+    from tests.ops.promql import PROMETHEUS_SELF
+
+    cw = boto3.client("cloudwatch")
+    am = start_alertmanager(
+        tmp_path / "am",
+        alertmanager_config(
+            tmp_path / "am", slack_webhook_url="http://127.0.0.1:9/x", smtp=("127.0.0.1", 9)
+        ),
+    )
+    prom = None
+    try:
+        am.wait_ready()
+        prom = start_prometheus(
+            tmp_path / "prom",
+            prometheus_config(
+                tmp_path / "prom", f"127.0.0.1:{free_port()}", f"127.0.0.1:{am.port}"
+            ),
+            resend_delay="1s",  # the Watchdog is re-sent (and refreshed) every second
+        )
+
+        def watchdog() -> list[dict]:
+            return [
+                a
+                for a in get_json(am.url + "/api/v2/alerts")
+                if a["labels"]["alertname"] == "Watchdog"
+            ]
+
+        assert wait_for(lambda: bool(watchdog()), timeout=60), prom.output()
+        (dog,) = watchdog()
+        assert [r["name"] for r in dog["receivers"]] == ["deadmans-switch"]
+        assert dog["status"]["state"] == "active"
+        first = dog["updatedAt"]
+        assert wait_for(lambda: watchdog()[0]["updatedAt"] > first, timeout=30)  # refreshed
+
+        daemon_down = free_port()
+        sent = heartbeat(daemon_down, stack="pipeline", alertmanager=am.url)
+        assert sent.returncode == 0, sent.stderr  # the pipeline beat alone is a success
+        assert "no heartbeat sent" in sent.stderr
+        assert datapoints(cw, "AlertPipeline", "pipeline") == [1.0]
+        assert datapoints(cw, "Heartbeat", "pipeline") == []
+
+        # the rules' Prometheus self-metrics are ones this Prometheus (2.42) exports
+        with urllib.request.urlopen(prom.url + "/metrics", timeout=5) as r:  # noqa: S310
+            exported = r.read().decode()
+        assert {n for n in PROMETHEUS_SELF if f"\n{n}" not in exported} == set()
+
+        # Prometheus gone: Alertmanager resolves the Watchdog when its endsAt passes
+        prom.stop()
+        prom = None
+        ended = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
+        post_alerts(am, [{"labels": dog["labels"], "endsAt": ended}])
+        assert wait_for(
+            lambda: all(a["status"]["state"] != "active" for a in watchdog()), timeout=30
+        )
+        time.sleep(0.1)
+        dead = heartbeat(daemon_down, stack="dead", alertmanager=am.url)
+        assert dead.returncode == 1 and "no alert-pipeline beat sent" in dead.stderr
+        assert datapoints(cw, "AlertPipeline", "dead") == []
+    finally:
+        if prom is not None:
+            prom.stop()
+        am.stop()

@@ -84,11 +84,15 @@ def alertmanager_config(
     email_to: str = "oncall@example.org",
     group_wait: str = "0s",
     group_interval: str = "1s",
+    sns: tuple[str, str] | None = None,
 ) -> Path:
     """ops/alertmanager/alertmanager.yml aimed at the local Slack and SMTP stand-ins.
 
     With `smtp_ca_file` the relay is STARTTLS (required, as in production) and trusted
     through that CA; Alertmanager sends SMTP AUTH only over TLS, so `smtp_password` needs it.
+    `sns` = (endpoint URL, topic ARN): the receivers' `sns_configs` publish there (moto, with
+    its throwaway keys, where production signs with the instance role); without it they are
+    dropped, so that no test reaches for AWS.
     """
     config: dict[str, Any] = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
     secrets = workdir / "secrets"
@@ -112,6 +116,17 @@ def alertmanager_config(
         for slack in receiver.get("slack_configs", []):
             assert "api_url" not in slack, "the Slack URL must come from api_url_file"
             slack["api_url_file"] = str(url_file)
+        if sns is None:
+            receiver.pop("sns_configs", None)
+        for topic in receiver.get("sns_configs", []):
+            assert sns is not None
+            assert "access_key" not in topic["sigv4"], "production signs with the instance role"
+            topic["api_url"], topic["topic_arn"] = sns
+            topic["sigv4"] = {
+                "region": topic["topic_arn"].split(":")[3],
+                "access_key": "testing",
+                "secret_key": "testing",
+            }
         for mail in receiver.get("email_configs", []):
             mail["to"] = email_to
             if smtp_ca_file is not None:
@@ -245,7 +260,9 @@ def start_alertmanager(workdir: Path, config: Path) -> Server:
     )
 
 
-def start_prometheus(workdir: Path, config: Path) -> Server:
+def start_prometheus(workdir: Path, config: Path, *, resend_delay: str = "1m") -> Server:
+    """`resend_delay`: how often a firing alert is sent again (Prometheus' default 1m; an
+    alert that fires before Alertmanager is discovered waits that long)."""
     port = free_port()
     data = workdir / "prom-data"
     data.mkdir(parents=True, exist_ok=True)
@@ -256,6 +273,7 @@ def start_prometheus(workdir: Path, config: Path) -> Server:
             f"--config.file={config}",
             f"--storage.tsdb.path={data}",
             f"--web.listen-address=127.0.0.1:{port}",
+            f"--rules.alert.resend-delay={resend_delay}",
             "--log.level=warn",
         ],
         workdir,
