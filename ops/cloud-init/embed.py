@@ -54,6 +54,7 @@ HOST_FILES: dict[str, tuple[str, int]] = {
             "tradewarden-egress.service",
             "tradewarden-egress.timer",
             "tradewarden-journal-export.service",
+            "tradewarden-unit-failed@.service",
             "node_exporter.service",
         )
     },
@@ -64,6 +65,7 @@ HOST_FILES: dict[str, tuple[str, int]] = {
     ),
     "usr/local/libexec/tradewarden/heartbeat.py": ("ops/probe/heartbeat.py", 0o755),
     "usr/local/libexec/tradewarden/uptime_probe.py": ("ops/probe/uptime_probe.py", 0o755),
+    "usr/local/libexec/tradewarden/unit_failed.py": ("ops/probe/unit_failed.py", 0o755),
 }
 
 
