@@ -69,9 +69,11 @@ def test_exchange_down_at_start_waits_not_ready_then_trades(tmp_path: Path) -> N
     bad = tw(state, "run", "--no-console", **daemon_env(down, TRADEWARDEN_MODE="sometimes"))
     assert bad.returncode == 2 and "TRADEWARDEN_MODE" in bad.stderr, bad.stderr
 
-    # a SIGTERM while waiting stops cleanly
-    first = Running(state, down)
+    # while it waits a halt is applied at once (its housekeeping runs); a SIGTERM stops it
+    first = Running(tmp_path / "first", down)
     waiting_port(first)
+    halt = tw(first.state, "halt", "--reason", "outage drill", **daemon_env(down))
+    assert halt.returncode == 0 and "applied by the running daemon" in halt.stdout, halt.stderr
     assert first.stop() == 0, first.err
     assert not first.said("daemon ready")
 
