@@ -35,12 +35,14 @@ class Service:
 
     def waiting(self, status: str) -> None:
         """Not ready yet, on purpose (see startup.py): WATCHDOG=1, STATUS= says why, and
-        EXTEND_TIMEOUT_USEC= (one watchdog period, at least 30 s) so TimeoutStartSec= does
-        not end a start that waits for the exchange; a hung loop stops extending it."""
+        EXTEND_TIMEOUT_USEC= (one watchdog period, at least 90 s: a try in between may
+        block on one request for up to TRADEWARDEN_REQUEST_TIMEOUT_SECONDS) so
+        TimeoutStartSec= does not end a start that waits for the exchange; a hung loop
+        stops extending it and systemd ends the start."""
         now = time.monotonic()
         if now - self._last_watchdog >= self._every:
             self._last_watchdog = now
-            extend = int(max(self._every * 3, 30.0) * 1e6)
+            extend = int(max(self._every * 3, 90.0) * 1e6)
             self._send(f"WATCHDOG=1\nSTATUS={status}\nEXTEND_TIMEOUT_USEC={extend}")
 
     def stopping(self) -> None:
