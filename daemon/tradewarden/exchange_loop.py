@@ -55,7 +55,12 @@ UNRESOLVED = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
 
 
 class ExchangeStartError(Exception):
-    """The exchange could not be reached or reconciled at start: do not become READY."""
+    """The exchange could not be reached or reconciled at start: do not become READY.
+    `cause`: the gateway's error (startup.heals_by_itself decides whether to wait)."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class MetricsBridge:
@@ -97,7 +102,8 @@ class ExchangeLoop:
             report = self.reconcile()
         except BrokerError as exc:
             raise ExchangeStartError(
-                f"exchange at {self.settings.effective_binance_url} not usable at start: {exc}"
+                f"exchange at {self.settings.effective_binance_url} not usable at start: {exc}",
+                exc,
             ) from None
         self.d.trader.refresh_balances()
         for symbol in sorted(self.d.trader.by_symbol):

@@ -5,9 +5,11 @@
 1. the gate on the settings alone, assuming the run-time checks pass: if even then the
    answer is paper, no key is read and no request is made;
 2. otherwise the trade key pair is read from the secret source (a bad or missing secret
-   stops the start: exit 1 with the secret's id, never its value);
+   stops the start: exit 1 with the secret's id, never its value; a source that cannot be
+   reached is waited out NOT READY, see startup.py);
 3. only when every static live condition holds (`gate.wants_live_checks`): the key's
-   permissions are asked from the exchange (``apiRestrictions``) and every bot's signed
+   permissions are asked from the exchange (``apiRestrictions``; an exchange that cannot
+   be asked is waited out NOT READY, never taken as a verdict) and every bot's signed
    paper-to-live promotion is checked against its symbol, strategy parameters and the
    strategy package's hash;
 4. the gate again with the real inputs. Whatever fails is listed, by setting, in the
@@ -45,6 +47,7 @@ from tradewarden.secrets.credentials import BinanceKeys, admin_secret, binance_k
 from tradewarden.secrets.errors import SecretError
 from tradewarden.secrets.source import Source
 from tradewarden.secrets.value import Secret
+from tradewarden.startup import StartupUnreachableError, heals_by_itself
 from tradewarden.store import Store
 
 log = logging.getLogger(__name__)
@@ -110,7 +113,8 @@ def plan_run(settings: Settings, source: Source) -> RunPlan:
 
 
 def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
-    """The key-permission check before the daemon starts (a broker on a scratch store)."""
+    """The key-permission check before the daemon starts (a broker on a scratch store).
+    Raises `StartupUnreachableError` when the exchange could not be asked at all."""
     scratch = Store(":memory:", durable=False)
     try:
         broker = BinanceBroker(
@@ -121,9 +125,13 @@ def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
             request_timeout_s=settings.request_timeout_seconds,
             **read_key(keys),
         )
-        return check_broker_keys(broker)
+        result = check_broker_keys(broker)
     finally:
         scratch.close()
+    if result.error is not None and heals_by_itself(result.error) is not None:
+        # the exchange could not be asked: not a verdict on the key (wait, never paper)
+        raise StartupUnreachableError(result.summary(), result.error)
+    return result
 
 
 def promotions(settings: Settings, source: Source) -> list[PromotionCheck]:

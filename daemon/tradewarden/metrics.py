@@ -228,6 +228,11 @@ class MetricsServer:
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
         self._thread.start()
 
+    def serve(self, metrics: Metrics) -> None:
+        """Serve these metrics from now on (the daemon's, once built, after a start-up
+        wait served the waiting ones)."""
+        self._server.RequestHandlerClass.metrics = metrics  # type: ignore[attr-defined]
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -59,6 +59,8 @@ class PermissionResult:
     warnings: tuple[str, ...] = ()
     flags: Mapping[str, Any] = field(default_factory=dict)
     checked_at: float = 0.0
+    # the exchange could not be asked (this error): startup.py waits it out at start
+    error: BrokerError | None = field(default=None, compare=False, repr=False)
 
     def summary(self) -> str:
         if self.ok:
@@ -138,6 +140,7 @@ def check_key_permissions(reader: RestrictionsReader, role: str = "trade") -> Pe
             role=role,
             problems=(f"GET /sapi/v1/account/apiRestrictions failed: {exc}",),
             checked_at=time.time(),
+            error=exc,
         )
     if not isinstance(flags, Mapping):
         return PermissionResult(

@@ -1,7 +1,10 @@
 """`tradewarden run`: start everything in order, run, and stop cleanly.
 
-Exit codes: 0 done, 1 could not start safely (state, audit, lock, secrets), 2 bad config
-or scenario. Nothing is half-started: every check runs before the first market event.
+Exit codes: 0 done (or stopped while waiting to start), 1 could not start safely (state,
+audit, lock, a refused key, a missing secret), 2 bad config or scenario. Nothing is
+half-started: every check runs before the first market event. What can heal by itself
+(the exchange or the secret source unreachable, a 5xx, a 418 ban) is waited out NOT READY
+instead of exiting (startup.py).
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ from tradewarden.exchange_wiring import (
 )
 from tradewarden.logs import setup_logging
 from tradewarden.market import ScenarioError
-from tradewarden.metrics import start_http_server
 from tradewarden.models import Tick
 from tradewarden.secrets import scrub
 from tradewarden.secrets.credentials import alert_secrets
 from tradewarden.secrets.errors import SecretConfigError, SecretError
 from tradewarden.secrets.factory import build_source
 from tradewarden.service import Service, main_thread_only
+from tradewarden.startup import MetricsPortError, StartupStopped, StartupWait
 from tradewarden.store import StateError, Store
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,32 @@ def run_daemon(
     else:
         setup_logging("INFO", sys.stdout)
     scrub.install()  # every log record: known secret values -> ***
+    service = Service()
+    waiter = StartupWait(settings, service)
+    waiter.install_signal_handlers()
+    try:
+        return _run(settings, service, waiter, console, follow, demo, config_file)
+    except StartupStopped:
+        log.info("stopped while waiting to start: never ready, nothing traded")
+        service.stopping()
+        return 0
+    except MetricsPortError as exc:  # the port, taken when a start-up wait opens it
+        _err(str(exc))
+        return 1
+    finally:
+        if waiter.server is not None:
+            waiter.server.stop()
+
+
+def _run(
+    settings: Settings,
+    service: Service,
+    waiter: StartupWait,
+    console: bool,
+    follow: bool,
+    demo: bool,
+    config_file: Path | str | None,
+) -> int:
     ticks: list[Tick] = []
     if not may_use_exchange(settings):  # paper: a bad scenario stops before anything opens
         try:
@@ -75,7 +104,8 @@ def run_daemon(
         _err(str(exc))
         return 1
     try:
-        key = audit_key(settings, source)  # prod: the audit HMAC key is required
+        # prod: the audit HMAC key is required
+        key = waiter.until_ok(lambda: audit_key(settings, source))
     except AuditConfigError as exc:
         _err(str(exc))
         return 2
@@ -94,7 +124,7 @@ def run_daemon(
         _err(str(exc))
         return 1
     try:
-        channel_secrets = alert_secrets(settings, source)
+        channel_secrets = waiter.until_ok(lambda: alert_secrets(settings, source))
     except SecretError as exc:
         _err(f"alert channels: {exc}")
         return 1
@@ -110,7 +140,10 @@ def run_daemon(
         _err(f"alert channels: {exc}")
         return 2
     try:
-        plan = plan_run(settings, source)
+        plan = waiter.until_ok(lambda: plan_run(settings, source))
+    except StartupStopped:
+        dispatcher.close(0)
+        raise
     except SecretError as exc:
         # no trading on a key we cannot read: a critical alert, then exit 1
         dispatcher.notify("system_error", component="secrets", error=str(exc), state="STOPPED")
@@ -155,32 +188,32 @@ def run_daemon(
         dispatcher.close(0)
         _err(f"exchange at {settings.effective_binance_url} not usable at start: {exc}")
         return 1
+    waiter.attach(daemon)  # its signal handlers, stop event and readiness from now on
     loop = ExchangeLoop(daemon, daemon.broker) if exchange else None
     if loop is None:
         recover_interrupted(daemon)  # paper has the same crash windows (the loop does its own)
     if loop is not None:
         try:
-            loop.start()  # time sync, exchangeInfo, first reconciliation: before READY
-        except ExchangeStartError as exc:
+            # time sync, exchangeInfo, first reconciliation: before READY; waited out NOT
+            # READY while the exchange cannot be reached
+            waiter.until_ok(loop.start)
+        except (ExchangeStartError, StartupStopped, MetricsPortError) as exc:
             daemon.close()
             dispatcher.close(0)
-            _err(str(exc))
-            return 1
+            if isinstance(exc, ExchangeStartError):
+                _err(str(exc))
+                return 1
+            raise
     daemon.outbox_stats = dispatcher.stats
     dispatcher.start()
     try:
-        server = start_http_server(
-            daemon.metrics, settings.metrics_host, settings.metrics_port, readiness=daemon.readiness
-        )
-    except OSError as exc:
+        server = waiter.start_server()
+    except MetricsPortError as exc:
         daemon.close()
-        _err(
-            f"TRADEWARDEN_METRICS_PORT: cannot serve metrics on "
-            f"{settings.metrics_host}:{settings.metrics_port}: {exc.strerror or exc}"
-        )
+        dispatcher.stop(5.0)
+        dispatcher.close(0)
+        _err(str(exc))
         return 1
-    daemon.install_signal_handlers()
-    service = Service()
     daemon.on_housekeeping.append(lambda: service.watchdog(f"state {daemon.risk.state.label}"))
     if loop is not None:
         loop.broker.on_wait.append(main_thread_only(service.watchdog, "waiting on the exchange"))
@@ -229,7 +262,6 @@ def run_daemon(
         dispatcher.close(0)
         if not flushed:
             log.warning("alerts still pending; they are kept and sent at the next start")
-        server.stop()
         log.info("daemon stopped", extra={"ticks": daemon.trader.ticks})
     return 0
 

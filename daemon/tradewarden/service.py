@@ -33,6 +33,18 @@ class Service:
             self._last_watchdog = now
             self._send("WATCHDOG=1" + (f"\nSTATUS={status}" if status else ""))
 
+    def waiting(self, status: str) -> None:
+        """Not ready yet, on purpose (see startup.py): WATCHDOG=1, STATUS= says why, and
+        EXTEND_TIMEOUT_USEC= (one watchdog period, at least 90 s: a try in between may
+        block on one request for up to TRADEWARDEN_REQUEST_TIMEOUT_SECONDS) so
+        TimeoutStartSec= does not end a start that waits for the exchange; a hung loop
+        stops extending it and systemd ends the start."""
+        now = time.monotonic()
+        if now - self._last_watchdog >= self._every:
+            self._last_watchdog = now
+            extend = int(max(self._every * 3, 90.0) * 1e6)
+            self._send(f"WATCHDOG=1\nSTATUS={status}\nEXTEND_TIMEOUT_USEC={extend}")
+
     def stopping(self) -> None:
         self._send("STOPPING=1\nSTATUS=stopping: flushing audit and alert outbox")
 

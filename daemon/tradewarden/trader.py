@@ -16,6 +16,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 from tradewarden.audit import AuditLog
+from tradewarden.broker import BrokerError
 from tradewarden.ledger import DUST_KEY, Ledger
 from tradewarden.models import Fill, OrderRequest, OrderStatus, OrderType, Side, Tick
 from tradewarden.order_gate import OrderGate, Submission
@@ -103,7 +104,14 @@ class Trader:
         self._exits_owed: dict[str, tuple[Signal, float, float]] = {}
         risk.hooks.on_trip.append(self._on_trip)
         risk.hooks.on_approach.append(self._on_approach)
-        self.refresh_balances()
+        try:
+            self.refresh_balances()
+        except BrokerError as exc:
+            # the exchange is down at start: its balances come with the first
+            # reconciliation (ExchangeLoop.start, before READY); none known till then, so
+            # every balance check refuses (startup.py waits NOT READY meanwhile)
+            log.warning("balances unknown at start", extra={"error": str(exc)})
+            risk.book.free = {}
 
     # --- market events ----------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:

@@ -54,6 +54,7 @@ HOST_FILES: dict[str, tuple[str, int]] = {
             "tradewarden-egress.service",
             "tradewarden-egress.timer",
             "tradewarden-journal-export.service",
+            "tradewarden-unit-failed@.service",
             "node_exporter.service",
         )
     },
@@ -69,6 +70,7 @@ HOST_FILES: dict[str, tuple[str, int]] = {
         "ops/systemd/dnf-automatic-reboot-required.conf",
         0o644,
     ),
+    "usr/local/libexec/tradewarden/unit_failed.py": ("ops/probe/unit_failed.py", 0o755),
 }
 
 

@@ -31,7 +31,7 @@ switch_to() {
 if [ "${1:-}" = "--switch" ]; then
   [ -n "${2:-}" ] || die "usage: install-host.sh --switch VERSION"
   switch_to "$2"
-  systemctl restart tradewarden.service
+  systemctl restart --no-block tradewarden.service  # READY may wait for the exchange
   exit 0
 fi
 
@@ -75,6 +75,8 @@ systemctl enable --now tradewarden-journal-export.service node_exporter.service
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/tradewarden.json
 systemctl enable tradewarden.service
-systemctl restart tradewarden.service
+# --no-block: a daemon that cannot reach Binance yet waits NOT READY (the start job lasts
+# as long as the outage); readiness is /readyz's business (the SSM deploy waits on it)
+systemctl restart --no-block tradewarden.service
 systemctl enable --now tradewarden-heartbeat.timer tradewarden-backup.timer
 log "release $version installed; check with: sudo tradewarden status"

@@ -4,7 +4,8 @@
     python3 ops/probe/uptime_probe.py --base-url http://127.0.0.1:9108
 
 Calls the daemon's ``/readyz`` (200 ``{"ready": true}``; 503 lists the reasons: HALTED with
-its reason, starting, stopping) and prints one line. Exit codes, for any monitor:
+its reason, starting, waiting at start for an unreachable exchange or secret source,
+stopping) and prints one line. Exit codes, for any monitor:
 
     0  ready: the daemon answers and may trade
     1  alive but not ready (HALTED, starting, stopping): the process is up

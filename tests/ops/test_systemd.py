@@ -312,3 +312,67 @@ def test_install_script_fetches_the_object_infra_grants() -> None:
     (pattern,) = re.findall(r'^key="([^"]+)"', script, re.M)
     assert pattern.replace("$version", "9.9.9") == naming.release_object_key("9.9.9")
     assert "--switch" in script and "mv -T" in script  # rollback = an atomic symlink switch
+
+
+# --- start-up ordering, restart limits, the on-failure alert (issue 15, item 4) ---------------
+def unit_settings(unit: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in unit.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def seconds(value: str) -> float:
+    m = re.fullmatch(r"(\d+)(s|min)?", value)
+    assert m, value
+    return float(m.group(1)) * (60 if m.group(2) == "min" else 1)
+
+
+def test_daemon_starts_after_the_egress_refresh_and_pages_on_failure() -> None:
+    daemon = unit_settings(DAEMON_UNIT)
+    assert "tradewarden-egress.service" in daemon["After"][0].split()
+    assert "tradewarden-egress.service" in daemon["Wants"][0].split()
+    assert daemon["OnFailure"] == ["tradewarden-unit-failed@%n.service"]
+    egress = unit_settings(UNITS / "tradewarden-egress.service")
+    # a oneshot whose start job ends when the sets are filled; RemainAfterExit would stop
+    # the timer from running it again
+    assert egress["Type"] == ["oneshot"] and "RemainAfterExit" not in egress
+    assert egress["OnFailure"] == ["tradewarden-unit-failed@%n.service"]
+    assert "nftables.service" in egress["After"][0].split()
+    alert = unit_settings(UNITS / "tradewarden-unit-failed@.service")
+    assert alert["ExecStart"][0].endswith("/unit_failed.py %i")
+    assert alert["Restart"] == ["on-failure"] and alert["StartLimitIntervalSec"] == ["0"]
+    # the alert must not need the daemon; nothing that runs while it waits NOT READY may be
+    # ordered after it (its start job lasts as long as the outage)
+    for unit in unit_files():
+        if unit.name != DAEMON_UNIT.name:
+            text = unit.read_text()
+            assert not re.search(r"^(After|Requires|BindsTo)=.*tradewarden\.service", text, re.M), (
+                unit.name
+            )
+
+
+def test_restart_limits_survive_a_30_minute_outage_and_catch_a_crash_loop() -> None:
+    """The arithmetic in the unit's comments. An outage causes no restart (the daemon waits
+    NOT READY); a crash every 3 minutes during it must not reach the start limit, a crash
+    loop (exit within seconds) must, within a few minutes. systemd 252 (Amazon Linux 2023)
+    has no RestartSteps=/RestartMaxDelaySec= (254)."""
+    s = unit_settings(DAEMON_UNIT)
+    interval = seconds(s["StartLimitIntervalSec"][0])
+    burst = int(s["StartLimitBurst"][0])
+    restart = seconds(s["RestartSec"][0])
+    crash_every = 180.0
+    assert interval // crash_every + 1 < burst, "a crash every 3 minutes would fail the unit"
+    loop = burst * (restart + 5.0)  # exits ~5 s after each start
+    assert loop < interval and loop <= 5 * 60, "a crash loop would not fail the unit soon"
+    assert "RestartSteps" not in s and "RestartMaxDelaySec" not in s
+    assert seconds(s["TimeoutStartSec"][0]) >= 60  # extended by the daemon while it waits
+
+
+def test_new_units_exposure(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alert = exposure(root, "tradewarden-unit-failed@tradewarden.service.service")
+    with capsys.disabled():
+        print(f"\nsystemd-analyze security tradewarden-unit-failed@.service: exposure {alert}")
+    assert alert <= MAX_EXPOSURE

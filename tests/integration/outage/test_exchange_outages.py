@@ -7,7 +7,8 @@ through a TCP hop we can break), alone and in pairs:
   order booked but never answered is resolved by query and its symbol trades again;
 - Secrets Manager down, slow or erroring: the cached key is used until TTL + grace; past
   that nothing is signed, no order goes out and /readyz says the trade key is unavailable;
-  trading resumes once the secret can be read. Down at start: exit 1, nothing traded.
+  trading resumes once the secret can be read. Down at start: up NOT READY, nothing
+  traded, until it answers (startup.py).
 
 One daemon run walks through the cells in turn. Rate limits (429/418) and maintenance
 (-1016) are asserted in tests/integration/testnet/test_daemon_on_fake_exchange.py.
@@ -117,15 +118,33 @@ def stopped_cell(
     return f"| {name} | 503: {reasons[0][:48]}... | 0 orders | ready {back:.1f}s after heal |"
 
 
-def test_secrets_manager_down_at_start_refuses_to_start(
+def test_secrets_manager_down_at_start_waits_not_ready(
     tmp_path: Path, deps: Deps, sm_hop: TcpProxy
 ) -> None:
+    """Secrets Manager unreachable at start: up NOT READY (the secret's id in the reason,
+    never its value), nothing traded; it starts and trades once the secret can be read.
+    It used to exit 1, which systemd turned into a failed unit after five restarts."""
     sm_hop.down()
-    proc = tw(tmp_path / "state", "run", "--no-console", **aws_env(deps, sm_hop), timeout=120)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "Secrets Manager unreachable" in proc.stderr and "tradewarden/" in proc.stderr
-    assert "daemon ready" not in proc.stdout
-    assert posts(deps.fx) == []
+    d = Running(tmp_path / "state", deps.fx, **aws_env(deps, sm_hop))
+    try:
+        waiting = "not ready: waiting to start"
+        assert wait_for(lambda: d.said(waiting) or d.proc.poll() is not None, 60)
+        assert d.proc.poll() is None, d.stop_output()
+        rec = next(r for r in d.logs() if r.get("msg") == waiting)
+        code, reasons = ready(int(rec["metrics_port"]))
+        assert code == 503, reasons
+        assert any(
+            "secret source unreachable at start" in r and "tradewarden/" in r for r in reasons
+        )
+        assert not d.said("daemon ready") and posts(deps.fx) == []
+        sm_hop.up()
+        port = d.wait_ready()
+        assert wait_for(lambda: ready(port)[0] == 200, 30), ready(port)
+        assert wait_for(lambda: len(posts(deps.fx)) >= 1, 60), "no trading once the secret was read"
+        assert d.stop() == 0, d.err
+    finally:
+        d.stop()
+    assert SECRET not in "".join(d.lines) + d.err
 
 
 def test_binance_and_secrets_manager_outages_while_trading(

@@ -147,3 +147,28 @@ def test_the_fake_reports_leverage_rights_and_the_check_refuses_them(
     r = check_with(fx, store, tmp_path, {flag: True})
     assert not r.ok and r.problems[0].startswith(f"{flag} is true"), r.problems
     assert r.bad_flags == {flag: True}
+
+
+def test_an_exchange_that_cannot_be_asked_at_start_is_waited_for_not_a_verdict(
+    fx: FakeBinance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live start's permission probe: maintenance on /sapi is no verdict on the key (it
+    would have started paper on a good live key); the start waits NOT READY (startup.py)
+    and the key is judged once the exchange answers."""
+    from tradewarden.exchange_wiring import permission_probe
+    from tradewarden.secrets.credentials import binance_keys
+    from tradewarden.secrets.factory import build_source
+    from tradewarden.startup import StartupUnreachableError, heals_by_itself
+
+    monkeypatch.setenv("TRADEWARDEN_BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("TRADEWARDEN_BINANCE_API_SECRET", SECRET)
+    settings = make_settings(
+        tmp_path, fx, secret_source="env", binance_testnet=False, profile="staging"
+    )
+    keys = binance_keys(settings, build_source(settings))
+    fx.fault("maintenance", path="/sapi/*", count=None)
+    with pytest.raises(StartupUnreachableError) as err:
+        permission_probe(settings, keys)
+    assert heals_by_itself(err.value) is not None and "apiRestrictions" in str(err.value)
+    fx.clear_faults()
+    assert permission_probe(settings, keys).ok

@@ -201,25 +201,6 @@ def test_foreign_order_is_a_security_event(fx: FakeBinance, daemon: Callable[...
     assert '"security_event"' in audit
 
 
-def test_unreachable_exchange_at_start_exits_1_and_never_ready(
-    tmp_path: Path, fx: FakeBinance
-) -> None:
-    url = fx.url
-    fx.stop()
-    state = tmp_path / "state"
-    env = {
-        "TRADEWARDEN_MODE": "testnet",
-        "TRADEWARDEN_BINANCE_BASE_URL": url,
-        "TRADEWARDEN_BINANCE_API_KEY": KEY,
-        "TRADEWARDEN_BINANCE_API_SECRET": SECRET,
-        "TRADEWARDEN_REQUEST_TIMEOUT_SECONDS": "1",
-    }
-    proc = tw(state, "run", "--no-console", **env)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "not usable at start" in proc.stderr
-    assert "daemon ready" not in proc.stdout
-
-
 def test_missing_key_stops_the_start_with_a_critical_alert(tmp_path: Path) -> None:
     state = tmp_path / "state"
     proc = tw(state, "run", "--no-console", TRADEWARDEN_MODE="testnet")
