@@ -30,6 +30,7 @@ from tradewarden.models import Fill, OrderStatus, Side, Tick
 from tradewarden.order_gate import OrderGate
 from tradewarden.paper import PaperBroker
 from tradewarden.ramp import SizeRamp
+from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
 from tradewarden.risk.state import TradingState
@@ -102,6 +103,7 @@ class Daemon:
         self.readiness_checks: list[Callable[[], list[str]]] = []
         try:
             self.store = Store(settings.db_path, durable=self.decision.mode is not Mode.PAPER)
+            self.store.observe = self.metrics.db_time.observe  # every query and transaction
             try:
                 self.audit = open_audit(settings, self.store, key=audit_key)
             except AuditConfigError as exc:
@@ -179,6 +181,15 @@ class Daemon:
         for kind in ERROR_KINDS:
             self.metrics.errors.labels(kind)
         self._alert_counts: dict[tuple[str, str], int] = {}
+        self.metrics.declare_breakers(
+            [
+                (b.name, bot, b.threshold)
+                for b in self.risk.breakers
+                for bot in (
+                    [PORTFOLIO] if b.portfolio_scope or b.emergency else [x.name for x in self.bots]
+                )
+            ]
+        )
         self.risk.hooks.on_trip.append(lambda t: self.metrics.count_trip(t.breaker, t.bot))
         self.trader.events.on_order.append(self._count_order)
         self.started = False

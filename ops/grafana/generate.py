@@ -244,7 +244,7 @@ def overview() -> dict[str, Any]:
     halted = tw("tradewarden_trading_state", 'state="halted"')
     state = f"max by (instance) ({reducing}) + 2 * max by (instance) ({halted})"
     trips = tw("tradewarden_breaker_trips_total")
-    limits = tw("tradewarden_breaker_threshold", 'breaker=~"bot_drawdown|portfolio_drawdown"')
+    limits = tw("tradewarden_breaker_threshold_ratio", 'breaker=~"bot_drawdown|portfolio_drawdown"')
     panels = [
         row("Now"),
         stat(
