@@ -23,6 +23,7 @@ from tradewarden.audit import UNSET, AuditConfigError, canonical, open_audit, re
 from tradewarden.audit_anchor import AnchorJob, S3Anchor
 from tradewarden.config import Mode, Settings
 from tradewarden.control import ControlDesk, DaemonLock, current_actor
+from tradewarden.daemon_alerts import announce_executed_rebalances, breaker_scopes
 from tradewarden.ledger import Ledger, load_dust
 from tradewarden.market import load_scenario
 from tradewarden.metrics import Metrics
@@ -30,7 +31,6 @@ from tradewarden.models import Fill, OrderStatus, Side, Tick
 from tradewarden.order_gate import OrderGate
 from tradewarden.paper import PaperBroker
 from tradewarden.ramp import SizeRamp
-from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
 from tradewarden.risk.state import TradingState
@@ -181,15 +181,7 @@ class Daemon:
         for kind in ERROR_KINDS:
             self.metrics.errors.labels(kind)
         self._alert_counts: dict[tuple[str, str], int] = {}
-        self.metrics.declare_breakers(
-            [
-                (b.name, bot, b.threshold)
-                for b in self.risk.breakers
-                for bot in (
-                    [PORTFOLIO] if b.portfolio_scope or b.emergency else [x.name for x in self.bots]
-                )
-            ]
-        )
+        self.metrics.declare_breakers(breaker_scopes(self.risk, [b.name for b in self.bots]))
         self.risk.hooks.on_trip.append(lambda t: self.metrics.count_trip(t.breaker, t.bot))
         self.trader.events.on_order.append(self._count_order)
         self.started = False
@@ -373,6 +365,7 @@ class Daemon:
         cold = declared_cold(self.store)
         if not cold["address"]:
             return
+        announce_executed_rebalances(self)
         w = wallet_view(
             self.store, self.ledger.portfolio_equity(), self.settings.hot_wallet_percentage
         )
