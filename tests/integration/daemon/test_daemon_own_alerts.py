@@ -30,7 +30,6 @@ from tests.integration.daemon.test_halt_and_emergency_alerts import flat_hours
 from tradewarden.alerts.factory import SLACK_BOT_TOKEN, build_dispatcher
 from tradewarden.app import Daemon
 from tradewarden.config import Settings
-from tradewarden.daemon_alerts import DailySummary
 from tradewarden.secrets.bundle import SecretKind
 from tradewarden.secrets.fernet_file import FernetFileSource
 from tradewarden.secrets.value import Secret
@@ -197,6 +196,8 @@ def test_daemon_raises_its_own_alerts_and_not_without_cause(
 def test_daily_summary_once_a_day_across_restarts_and_catches_up(
     tmp_path: Path, stand_ins: tuple[FakeSlack, FakeSmtp]
 ) -> None:
+    from tradewarden.daemon_alerts import DailySummary
+
     slack, smtp = stand_ins
     settings = Settings(
         state_dir=tmp_path / "state",
