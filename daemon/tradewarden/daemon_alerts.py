@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tradewarden.alerts.catalogue import COUNT_BREAKERS
 from tradewarden.audit import VerifyResult, recorded_head
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.secrets.age import CRITICAL_DAYS, DAY, WARN_DAYS
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from tradewarden.app import Daemon
 
 log = logging.getLogger(__name__)
-COUNT_BREAKERS = ("consecutive_losses",)
 
 
 def breaker_scopes(risk: Any, bots: list[str]) -> list[tuple[str, str, float]]:

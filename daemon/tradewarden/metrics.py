@@ -24,8 +24,9 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from tradewarden.alerts.catalogue import COUNT_BREAKERS  # the breakers counted in losses
+
 STATES = ("active", "reducing", "halted")
-COUNT_BREAKERS = ("consecutive_losses",)  # as alerts.catalogue: the breakers counted in losses
 
 
 class Metrics:
