@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -148,9 +149,13 @@ class DailySummary:
 class AuditWatch:
     """Verifies the audit chain every `TRADEWARDEN_AUDIT_VERIFY_SECONDS` against the head
     SQLite recorded and the last head anchored off the host (the start verified it already).
-    On the main loop's thread, like the appends: the chain is read as one consistent
-    instant. A break is a security event: sticky HALT, open orders cancelled, the critical
-    ``audit_chain_broken`` alert (once per process; a restart refuses to start on it)."""
+
+    The verification reads the whole retained chain (90 days of it can take minutes), so it
+    runs on a thread of its own and never stalls the trading loop or the systemd watchdog;
+    it reads the files as they stood at one instant (`AuditLog.verify_chain`). The main
+    loop's housekeeping acts on a break: a security event, sticky HALT, open orders
+    cancelled, the critical ``audit_chain_broken`` alert (once per process; a restart
+    refuses to start on it)."""
 
     def __init__(
         self, daemon: Daemon, interval: float, clock: Callable[[], float] = time.monotonic
@@ -159,20 +164,36 @@ class AuditWatch:
         self.interval = interval
         self.clock = clock
         self._next = clock() + interval
+        self._thread: threading.Thread | None = None
+        self._result: VerifyResult | None = None
         self.broken: VerifyResult | None = None
         self.checks = 0
 
     def __call__(self) -> None:
-        if self.broken is not None or self.clock() < self._next:
+        if self.broken is not None:
+            return
+        result, self._result = self._result, None
+        if result is not None and not result.ok:
+            self.broken = result
+            self.act(result)
+            return
+        running = self._thread is not None and self._thread.is_alive()
+        if running or self.clock() < self._next:
             return
         self._next = self.clock() + self.interval
-        result = self.verify()
+        self._thread = threading.Thread(target=self._check, name="audit-verify", daemon=True)
+        self._thread.start()
+
+    def _check(self) -> None:
+        try:
+            result = self.verify()
+        except Exception as exc:  # e.g. the store closed at stop: checked again next time
+            log.warning("audit chain not verified", extra={"error": str(exc)})
+            return
         self.checks += 1
         if result.ok:
             log.info("audit chain verified", extra={"entries": result.lines})
-        else:
-            self.broken = result
-            self.act(result)
+        self._result = result
 
     def verify(self) -> VerifyResult:
         refs = []
