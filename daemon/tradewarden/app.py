@@ -23,6 +23,7 @@ from tradewarden.audit import UNSET, AuditConfigError, canonical, open_audit, re
 from tradewarden.audit_anchor import AnchorJob, S3Anchor
 from tradewarden.config import Mode, Settings
 from tradewarden.control import ControlDesk, DaemonLock, current_actor
+from tradewarden.daemon_alerts import announce_executed_rebalances, breaker_scopes
 from tradewarden.ledger import Ledger, load_dust
 from tradewarden.market import load_scenario
 from tradewarden.metrics import Metrics
@@ -102,6 +103,7 @@ class Daemon:
         self.readiness_checks: list[Callable[[], list[str]]] = []
         try:
             self.store = Store(settings.db_path, durable=self.decision.mode is not Mode.PAPER)
+            self.store.observe = self.metrics.db_time.observe  # every query and transaction
             try:
                 self.audit = open_audit(settings, self.store, key=audit_key)
             except AuditConfigError as exc:
@@ -179,6 +181,7 @@ class Daemon:
         for kind in ERROR_KINDS:
             self.metrics.errors.labels(kind)
         self._alert_counts: dict[tuple[str, str], int] = {}
+        self.metrics.declare_breakers(breaker_scopes(self.risk, [b.name for b in self.bots]))
         self.risk.hooks.on_trip.append(lambda t: self.metrics.count_trip(t.breaker, t.bot))
         self.trader.events.on_order.append(self._count_order)
         self.started = False
@@ -362,6 +365,7 @@ class Daemon:
         cold = declared_cold(self.store)
         if not cold["address"]:
             return
+        announce_executed_rebalances(self)
         w = wallet_view(
             self.store, self.ledger.portfolio_equity(), self.settings.hot_wallet_percentage
         )

@@ -721,3 +721,35 @@ class ApprovalQueue:
             "proposal_rejected", {"id": pid, "reason": reason}, actor=actor, sync=True
         )
         return self.get(pid)
+
+    def mark_executed(self, pid: int, actor: str, note: str) -> Proposal:
+        """A human moved the funds of an approved rebalance/transfer by hand: record it done
+        (``executed``, audited); the daemon then raises the ``rebalance_executed`` info
+        alert for a rebalance. Only an approved proposal can be executed, once."""
+        with self.store.tx() as db:
+            rows = db.execute("SELECT * FROM proposals WHERE id=?", (pid,)).fetchall()
+            if not rows:
+                raise ApprovalError(f"no proposal #{pid}")
+            p = _proposal(rows[0], self._clock())
+            if p.kind not in ("rebalance", "transfer"):
+                raise ApprovalError(f"proposal #{pid} is a {p.kind}, not a rebalance or transfer")
+            if p.status != "approved":
+                raise ApprovalError(f"proposal #{pid} is {p.status}, not approved")
+            db.execute(
+                "UPDATE proposals SET status='executed', decided_reason=? WHERE id=?", (note, pid)
+            )
+        self.audit.append(
+            f"{p.kind}_executed",
+            {"id": pid, "amount_usd": p.amount_usd, "payload": p.payload, "note": note},
+            actor=actor,
+            sync=True,
+        )
+        return self.get(pid)
+
+    def executed(self, kind: str, after: int = 0) -> list[Proposal]:
+        """Proposals of `kind` recorded executed, with an id above `after`, oldest first."""
+        rows = self.store.query(
+            "SELECT id FROM proposals WHERE kind=? AND status='executed' AND id>? ORDER BY id",
+            (kind, after),
+        )
+        return [self.get(r["id"]) for r in rows]

@@ -266,9 +266,18 @@ app.add_typer(wallet_app, name="wallet")
 def wallet_declare_cold(
     amount: Annotated[float, typer.Option("--amount", help="Cold wallet value in USD.")],
     address: Annotated[str, typer.Option("--address", help="Cold wallet receive address.")],
+    proposal: Annotated[
+        int | None,
+        typer.Option(
+            "--proposal",
+            help="The approved rebalance this balance follows: recorded executed (audited),"
+            " and the daemon sends the 'Rebalance executed' alert.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Record the cold balance (verified now by you) and its address; audited."""
+    from tradewarden.approvals import ApprovalError, ApprovalQueue
     from tradewarden.control import current_actor
     from tradewarden.operator import open_store_or_exit
     from tradewarden.wallet.ledger import declare_cold
@@ -278,15 +287,24 @@ def wallet_declare_cold(
     try:
         audit = audit_or_exit(settings, store)  # before the change: no unaudited change
         try:
-            rec = declare_cold(store, amount, address, current_actor())
+            if not amount >= 0:
+                raise ValueError("--amount must be >= 0")
+            actor = current_actor()
+            if proposal is not None:
+                ApprovalQueue(settings, store, audit).mark_executed(
+                    proposal, actor, f"cold balance {amount:,.2f} USD declared at {address}"
+                )
+            rec = declare_cold(store, amount, address, actor)
             audit.append("cold_wallet_declared", rec, actor=rec["by"], sync=True)
-        except ValueError as exc:
+        except (ValueError, ApprovalError) as exc:
             raise fail(str(exc), 2) from None
         finally:
             audit.close()
     finally:
         store.close()
     typer.echo(f"cold wallet {address}: {amount:,.2f} USD recorded")
+    if proposal is not None:
+        typer.echo(f"proposal #{proposal} recorded executed")
 
 
 @wallet_app.command("status")

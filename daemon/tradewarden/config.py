@@ -437,6 +437,24 @@ class Settings(BaseSettings):
         description="Prefix of runbook links in alerts.",
     )
 
+    # --- what the running daemon checks and announces on its own (issue 17) ----------------
+    daily_summary_utc: str = _env(
+        "TRADEWARDEN_DAILY_SUMMARY_UTC",
+        "00:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        description="UTC time (HH:MM) of the daily summary (info: P&L, trades, win rate, breakers, hot/cold) of the 24 h before it; once a day across restarts, sent at the next start if the daemon was down then (default: midnight, the UTC trading day of the daily-loss breaker).",
+    )
+    audit_verify_seconds: Annotated[float, Field(ge=1)] = _env(
+        "TRADEWARDEN_AUDIT_VERIFY_SECONDS",
+        3600.0,
+        description="How often the running daemon verifies the audit hash chain (HMACs, the head in SQLite, the last off-host anchor); a break halts trading and raises the critical audit-chain alert.",
+    )
+    clock_check_seconds: Annotated[float, Field(ge=1)] = _env(
+        "TRADEWARDEN_CLOCK_CHECK_SECONDS",
+        120.0,
+        description="Testnet/live: how often the exchange's clock is read (GET /api/v3/time, weight 1) for the signing offset and tradewarden_clock_skew_seconds.",
+    )
+
     @field_validator("symbols", "bots", "email_to", mode="before")
     @classmethod
     def _split_csv(cls, v: Any) -> Any:

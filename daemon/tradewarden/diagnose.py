@@ -187,6 +187,35 @@ def check_outbox(view: OutboxView | None) -> Check:
     return Check("alert outbox", PASS, f"{head}; {done}", data)
 
 
+SUMMARY_GRACE_S = 120.0  # the daemon queues the summary within a second of its time
+
+
+def check_daily_summary(settings: Settings, store: Any, now: float) -> Check:
+    """Was the latest daily summary (TRADEWARDEN_DAILY_SUMMARY_UTC) queued? Its delivery is
+    the outbox check's business."""
+    from datetime import UTC, datetime
+
+    from tradewarden.daemon_alerts import SUMMARY_KEY, last_due, seconds_of_day
+
+    def utc(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    last = store.get(SUMMARY_KEY)
+    if last is None:
+        return Check("daily summary", SKIP, "no daemon has run on this state yet")
+    due = last_due(now, seconds_of_day(settings.daily_summary_utc))
+    data = {"last_due": float(last), "due": due}
+    if float(last) >= due or now - due < SUMMARY_GRACE_S:
+        return Check("daily summary", PASS, f"{utc(due)} queued; next {utc(due + 86_400)}", data)
+    return Check(
+        "daily summary",
+        FAIL,
+        f"the summary of {utc(due)} was not sent (last: {utc(float(last))}): the daemon was"
+        " not running then; it sends it at its next start (runbooks/daemon-down.md)",
+        data,
+    )
+
+
 def read_outbox(store: Any, now: float) -> OutboxView | None:
     """The outbox tables (tradewarden.alerts.outbox) read through the state store; None if
     the daemon never created them. Read-only: diagnose never claims or changes a row."""
@@ -413,6 +442,7 @@ def run_checks(
             check_state(status),
             check_breakers(status),
             check_outbox(read_outbox(store, now())),
+            check_daily_summary(settings, store, now()),
         ]
         exchange = ("connectivity", "clock skew", "limiter headroom", "key permissions")
         if settings.mode is Mode.PAPER:

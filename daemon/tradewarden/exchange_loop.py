@@ -92,6 +92,10 @@ class ExchangeLoop:
         self._backoff = self.settings.poll_interval_seconds
         self.rounds = 0
         self._balances_stale = False
+        # the exchange's clock read every TRADEWARDEN_CLOCK_CHECK_SECONDS (weight 1): the
+        # signing offset follows a drifting host clock before Binance answers -1021, and
+        # tradewarden_clock_skew_seconds shows the drift (and its end once NTP is fixed)
+        self._next_clock = time.monotonic() + self.settings.clock_check_seconds
         daemon.readiness_checks.append(self.readiness_reasons)
 
     # --- start ------------------------------------------------------------------------------
@@ -153,6 +157,9 @@ class ExchangeLoop:
             # balance check would then refuse the exit of the position just bought
             self.d.trader.refresh_balances()
             self._balances_stale = False
+        if time.monotonic() >= self._next_clock:
+            self._next_clock = time.monotonic() + self.settings.clock_check_seconds
+            self.broker.sync_time()
         now_s = self.broker.timesync.server_ms() / 1000.0
         ticks = []
         for symbol in sorted(self.d.trader.by_symbol):

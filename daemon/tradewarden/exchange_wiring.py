@@ -36,6 +36,7 @@ from typing import Any
 
 from tradewarden.broker import BrokerError
 from tradewarden.config import ConfigError, Mode, Settings, load_settings
+from tradewarden.daemon_alerts import alert_secret_ages
 from tradewarden.exchange import BinanceBroker
 from tradewarden.exchange_loop import MetricsBridge
 from tradewarden.gate import GateDecision, live_gate, wants_live_checks
@@ -432,6 +433,7 @@ class PeriodicChecks:
             return
         for sid, age in ages.items():
             self.d.metrics.secret_age.labels(sid).set(age)
+        alert_secret_ages(self.d, ages)  # warning at 80 days, critical at 90
 
     def recheck_permissions(self) -> PermissionResult:
         result = check_broker_keys(self.d.broker)

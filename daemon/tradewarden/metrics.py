@@ -24,6 +24,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from tradewarden.alerts.catalogue import COUNT_BREAKERS  # the breakers counted in losses
+
 STATES = ("active", "reducing", "halted")
 
 
@@ -66,11 +68,23 @@ class Metrics:
         self.breaker_tripped = g(
             "tradewarden_breaker_tripped", "1 while tripped", ["breaker", "bot"], registry=r
         )
-        self.breaker_value = g(
-            "tradewarden_breaker_value", "Current breaker reading", ["breaker", "bot"], registry=r
+        # one unit per metric: the count breaker (consecutive losses) apart from the ratio
+        # breakers (daily loss, bot and portfolio drawdown, 0..1)
+        lb = ["breaker", "bot"]
+        self.breaker_value_ratio = g(
+            "tradewarden_breaker_value_ratio", "Ratio breaker reading (0..1)", lb, registry=r
         )
-        self.breaker_threshold = g(
-            "tradewarden_breaker_threshold", "Breaker threshold", ["breaker", "bot"], registry=r
+        self.breaker_threshold_ratio = g(
+            "tradewarden_breaker_threshold_ratio", "Ratio breaker threshold (0..1)", lb, registry=r
+        )
+        self.breaker_value_losses = g(
+            "tradewarden_breaker_value_losses", "Losing round trips in a row", lb, registry=r
+        )
+        self.breaker_threshold_losses = g(
+            "tradewarden_breaker_threshold_losses",
+            "Losing round trips in a row that trip the breaker",
+            lb,
+            registry=r,
         )
         self.breaker_trips = c(
             "tradewarden_breaker_trips", "Breaker trips", ["breaker", "bot"], registry=r
@@ -182,13 +196,29 @@ class Metrics:
         tripped = {(t["breaker"], t["bot"]) for t in st.get("trips", [])}
         for b in st.get("breakers", []):
             key = (b["breaker"], b["bot"])
-            self.breaker_value.labels(*key).set(b["value"])
-            self.breaker_threshold.labels(*key).set(b["threshold"])
+            self.set_breaker(b["breaker"], b["bot"], b["value"], b["threshold"])
             self.breaker_tripped.labels(*key).set(1.0 if key in tripped else 0.0)
             if b["breaker"].endswith("drawdown"):
                 self.drawdown.labels(b["bot"]).set(b["value"])
         self.emergency_stop.set(1.0 if any(t[0] == "portfolio_drawdown" for t in tripped) else 0.0)
         self.size_factor.set(float(st.get("size_factor", 1.0)))
+
+    def set_breaker(self, breaker: str, bot: str, value: float, threshold: float) -> None:
+        """A breaker's reading and threshold, on the gauge pair of its unit."""
+        if breaker in COUNT_BREAKERS:
+            self.breaker_value_losses.labels(breaker, bot).set(value)
+            self.breaker_threshold_losses.labels(breaker, bot).set(threshold)
+        else:
+            self.breaker_value_ratio.labels(breaker, bot).set(value)
+            self.breaker_threshold_ratio.labels(breaker, bot).set(threshold)
+
+    def declare_breakers(self, series: list[tuple[str, str, float]]) -> None:
+        """Every (breaker, bot, threshold) exists from the start: the trip counter at 0 (so
+        increase()/changes() see the first trip), the reading at 0 and the threshold."""
+        for breaker, bot, threshold in series:
+            self.breaker_trips.labels(breaker, bot)
+            self.breaker_tripped.labels(breaker, bot)
+            self.set_breaker(breaker, bot, 0.0, threshold)
 
     def count_trip(self, breaker: str, bot: str) -> None:
         self.breaker_trips.labels(breaker, bot).inc()

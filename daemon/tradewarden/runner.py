@@ -23,6 +23,7 @@ from tradewarden.audit import AuditConfigError, AuditError, audit_key
 from tradewarden.broker import BrokerError
 from tradewarden.config import Mode, Profile, Settings
 from tradewarden.console import RunPrinter
+from tradewarden.daemon_alerts import AuditWatch, DailySummary, bots_started, bots_stopped
 from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError, recover_interrupted
 from tradewarden.exchange_wiring import (
     LiveGuard,
@@ -218,10 +219,13 @@ def _run(
     if loop is not None:
         loop.broker.on_wait.append(main_thread_only(service.watchdog, "waiting on the exchange"))
     daemon.on_housekeeping.append(PeriodicChecks(daemon, settings, source, guard))
+    daemon.on_housekeeping.append(DailySummary(daemon))
+    daemon.on_housekeeping.append(AuditWatch(daemon, settings.audit_verify_seconds))
     if guard is not None:
         daemon.readiness_checks.append(guard.readiness_reasons)
         daemon.on_housekeeping.append(lambda: guard.housekeeping(daemon))
     printer = RunPrinter(daemon.trader) if console else None
+    stop_reason = "the daemon stopped"
     try:
         if printer and not exchange:
             _header(printer, settings, daemon, len(ticks), server.port)
@@ -237,6 +241,7 @@ def _run(
                 "metrics_port": server.port,
             },
         )
+        bots_started(daemon)
         if loop is not None:
             loop.run()
         else:
@@ -255,8 +260,18 @@ def _run(
         while follow and not daemon.stopping.is_set():
             daemon.housekeeping()
             daemon._wake.wait(0.2)
+        stop_reason = (
+            "stop requested (SIGTERM/SIGINT)"
+            if daemon.stopping.is_set()
+            else "the paper scenario ended"
+        )
+    except BaseException as exc:
+        stop_reason = f"the daemon failed: {type(exc).__name__}"
+        raise
     finally:
         service.stopping()
+        if daemon.started:
+            bots_stopped(daemon, stop_reason)  # into the outbox: flushed below or next start
         daemon.close()
         flushed = dispatcher.stop(5.0)
         dispatcher.close(0)

@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.durable = durable
         self._lock = threading.RLock()
+        # called with the seconds each query / transaction took (the daemon's DB-time
+        # histogram, tradewarden_db_query_duration_seconds); None: not measured
+        self.observe: Callable[[float], None] | None = None
         try:
             self._db = sqlite3.connect(
                 str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
@@ -214,6 +217,7 @@ class Store:
         a fill, a trip or an approval."""
         with self._lock:
             relax = self.durable and not fsync
+            started = time.perf_counter()
             try:
                 if relax:
                     self._db.execute("PRAGMA synchronous=NORMAL")
@@ -229,6 +233,7 @@ class Store:
             finally:
                 if relax:
                     self._db.execute("PRAGMA synchronous=FULL")
+                self._observe(started)
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Read-only access for modules that own their own tables (approvals, promotions)."""
@@ -236,10 +241,17 @@ class Store:
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
+            started = time.perf_counter()
             try:
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.DatabaseError as exc:
                 raise StateError(f"state database {self.path}: {exc}") from None
+            finally:
+                self._observe(started)
+
+    def _observe(self, started: float) -> None:
+        if self.observe is not None:
+            self.observe(time.perf_counter() - started)
 
     # --- orders -----------------------------------------------------------------------------
     def record_intent(self, order: Order) -> None:

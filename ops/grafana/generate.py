@@ -277,9 +277,12 @@ def pnl_risk() -> dict[str, Any]:
         f" + {by_instance('tradewarden_pnl_unrealized_usd')}"
     )
     exposure = by_instance("tradewarden_position_value_usd")
-    value = tw("tradewarden_breaker_value")
-    limit = tw("tradewarden_breaker_threshold")
-    used = f"{value} / ({limit} > 0)"
+    # one unit per metric: ratios (daily loss, drawdowns) apart from counts (losses)
+    used = (
+        f"({tw('tradewarden_breaker_value_ratio')} / ({tw('tradewarden_breaker_threshold_ratio')} > 0))"
+        f" or ({tw('tradewarden_breaker_value_losses')}"
+        f" / ({tw('tradewarden_breaker_threshold_losses')} > 0))"
+    )
     daily = 'breaker="daily_loss"'
     glance = [
         single("Equity", equity, unit="currencyUSD", w=4, color="blue",
@@ -299,9 +302,9 @@ def pnl_risk() -> dict[str, Any]:
         timeseries(
             "Drawdown vs breaker thresholds",
             [
-                (tw("tradewarden_breaker_value", DRAWDOWN), "{{breaker}} {{bot}}"),
+                (tw("tradewarden_breaker_value_ratio", DRAWDOWN), "{{breaker}} {{bot}}"),
                 (
-                    f"max by (breaker) ({tw('tradewarden_breaker_threshold', DRAWDOWN)})",
+                    f"max by (breaker) ({tw('tradewarden_breaker_threshold_ratio', DRAWDOWN)})",
                     "threshold {{breaker}}",
                 ),
             ],  # fmt: skip
@@ -314,8 +317,11 @@ def pnl_risk() -> dict[str, Any]:
         timeseries(
             "Daily loss vs breaker threshold",
             [
-                (tw("tradewarden_breaker_value", daily), "daily loss {{bot}}"),
-                (f"max by (breaker) ({tw('tradewarden_breaker_threshold', daily)})", "threshold"),
+                (tw("tradewarden_breaker_value_ratio", daily), "daily loss {{bot}}"),
+                (
+                    f"max by (breaker) ({tw('tradewarden_breaker_threshold_ratio', daily)})",
+                    "threshold",
+                ),
             ],  # fmt: skip
             unit="percentunit",
             description="Today's loss as a share of the day-start equity (UTC day).",
@@ -366,7 +372,7 @@ def pnl_risk() -> dict[str, Any]:
 
 def overview() -> dict[str, Any]:
     trips = tw("tradewarden_breaker_trips_total")
-    limits = tw("tradewarden_breaker_threshold", DRAWDOWN)
+    limits = tw("tradewarden_breaker_threshold_ratio", DRAWDOWN)
     now = [
         single("Portfolio equity", by_instance("tradewarden_portfolio_value_usd"),
                unit="currencyUSD", color="blue"),

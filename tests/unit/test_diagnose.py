@@ -84,7 +84,34 @@ def test_a_healthy_paper_daemon_passes_every_line(running: Settings) -> None:
         )
     for name in ("connectivity", "clock skew", "limiter headroom", "key permissions"):
         assert any(line.startswith("SKIP") and name in line for line in lines), name
-    assert lines[-1] == "all 5 checks passed, 4 skipped"
+    assert lines[-1] == "all 5 checks passed, 5 skipped"  # + no daily summary scheduled yet
+
+
+def test_daily_summary_check_passes_once_queued_and_fails_when_missed(
+    running: Settings,
+) -> None:
+    """Issue 17: "summary missing" is a check that can pass (runbooks/daily-summary.md)."""
+    from datetime import UTC, datetime
+
+    from tradewarden.daemon_alerts import SUMMARY_KEY
+
+    due = datetime(2026, 12, 3, 0, 0, tzinfo=UTC).timestamp()  # the default 00:00 UTC
+    store = Store(running.db_path)
+    try:
+        store.put(SUMMARY_KEY, due)  # what the daemon records once it queued that summary
+    finally:
+        store.close()
+    at = {"t": due + 3600}
+
+    def check() -> Check:
+        return by_name(run_checks(running, now=lambda: at["t"]))["daily summary"]
+
+    assert check().status == PASS and "2026-12-03 00:00 UTC queued" in check().detail
+    at["t"] = due + 86_400 + 30  # the next one is due this minute: not missing yet
+    assert check().status == PASS
+    at["t"] = due + 86_400 + 3600  # an hour past the next one, never queued
+    missed = check()
+    assert missed.status == FAIL and "2026-12-04 00:00 UTC was not sent" in missed.detail
 
 
 def test_a_tripped_breaker_and_a_halt_fail_and_exit_1(running: Settings) -> None:
@@ -100,7 +127,7 @@ def test_a_tripped_breaker_and_a_halt_fail_and_exit_1(running: Settings) -> None
         "FAIL  breakers          1 tripped: consecutive_losses on b1 (3 vs limit 3)" in res.output
     )
     assert "FAIL  trading state     HALTED: drill" in res.output
-    assert res.output.splitlines()[-1] == "2 of 9 checks failed: trading state, breakers"
+    assert res.output.splitlines()[-1] == "2 of 10 checks failed: trading state, breakers"
     doc = json.loads(
         cli(
             running.state_dir, "--json", TRADEWARDEN_SYMBOLS="BTCUSDT", TRADEWARDEN_BOTS=BOTS[0]

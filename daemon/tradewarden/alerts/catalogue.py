@@ -39,6 +39,7 @@ RUNBOOKS: dict[str, str] = {
     "bot_stopped": "bot-lifecycle.md",
     "rebalance_executed": "cold-wallet-rebalance.md",
     "daily_summary": "daily-summary.md",
+    "secret_age": "secret-age.md",
     "custom": "alerts.md",
 }
 
@@ -575,23 +576,70 @@ def daily_summary(
     *,
     win_rate: float | None = None,
     state: str = "",
+    period: str = "",
+    breakers: Mapping[str, str] | None = None,
+    hot_usd: float | None = None,
+    cold_usd: float | None = None,
+    late: str = "",
     runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
     created_at: float | None = None,
 ) -> Alert:
-    """``breaker_headroom``: breaker name -> remaining fraction of its threshold (0..1)."""
+    """``breaker_headroom``: breaker name -> remaining fraction of its threshold (0..1);
+    ``breakers``: breaker name -> its reading against its threshold, as text; ``late``: why
+    it comes after its time (the daemon was down then)."""
     headroom = {k: f"{v:.0%}" for k, v in sorted(breaker_headroom.items())}
     return _alert(
         "daily_summary",
         Severity.INFO,
         f"Daily summary {date}: P&L ${pnl_usd:,.2f}, {trades} trades",
-        f"Trading day {date} (UTC).",
+        f"Trading {period or f'day {date}'} (UTC)." + (f" Sent late: {late}." if late else ""),
         f"daily-summary:{date}",
         {
             "pnl_usd": pnl_usd,
             "trades": trades,
             "win_rate": win_rate,
             "breaker_headroom": headroom,
+            "breakers": dict(breakers) if breakers else None,
+            "hot_usd": hot_usd,
+            "cold_usd": cold_usd,
             "state": state or None,
+        },
+        runbook_base_url,
+        created_at,
+    )
+
+
+def secret_age(
+    secret: str,
+    age_days: float,
+    *,
+    critical: bool,
+    warn_days: float = 80,
+    critical_days: float = 90,
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
+    created_at: float | None = None,
+) -> Alert:
+    """A secret past the rotation warning (80 days: warning) or the seed's 90-day rotation
+    (critical), as the daemon reads it from the secret source."""
+    limit = critical_days if critical else warn_days
+    return _alert(
+        "secret_age",
+        Severity.CRITICAL if critical else Severity.WARNING,
+        f"Secret {secret} is {age_days:.0f} days old"
+        + (
+            ": past the 90-day rotation"
+            if critical
+            else f": rotate within {critical_days - age_days:.0f} days"
+        ),
+        f"{secret} was created {age_days:.1f} days ago; the rotation policy rotates every"
+        f" {critical_days:g} days.",
+        f"secret-age:{secret}:{'critical' if critical else 'warning'}",
+        {
+            "what": f"secret {secret}",
+            "value": round(age_days, 2),
+            "threshold": limit,
+            "unit": "days",
+            "check_command": "tradewarden secrets check",
         },
         runbook_base_url,
         created_at,

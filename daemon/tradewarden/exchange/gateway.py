@@ -159,6 +159,10 @@ class BinanceBroker:
         self.reader.sync_time()
         self.load_exchange_info()
 
+    def sync_time(self) -> int:
+        """Measure the server-time offset again (GET /api/v3/time, weight 1); in ms."""
+        return self.reader.sync_time()
+
     def load_exchange_info(self) -> None:
         info = self.reader.call(ep.EXCHANGE_INFO, "get_exchange_info")
         limits = limits_from_exchange_info(info.get("rateLimits", []))

@@ -66,6 +66,7 @@ def test_metrics_health_and_readiness(tmp_path: Path) -> None:
         assert "tradewarden_orders_total{" in text
         assert 'tradewarden_wallet_balance_usd{wallet="hot"}' in text
         assert "tradewarden_size_factor_ratio 1.0" in text  # no gradual restart running
+        assert_breaker_series_and_db_time(text)
         promtool = shutil.which("promtool")
         assert promtool, "promtool missing: .ci/run installs Debian's prometheus package"
         check = subprocess.run(
@@ -86,6 +87,60 @@ def test_metrics_health_and_readiness(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+BOTS = ("trend-btc", "trend-eth")
+BREAKERS = {  # breaker -> the bot label of its series (the default two bots)
+    "consecutive_losses": BOTS,
+    "bot_drawdown": BOTS,
+    "daily_loss": ("portfolio",),
+    "portfolio_drawdown": ("portfolio",),
+}
+
+
+def samples(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def assert_breaker_series_and_db_time(text: str) -> None:
+    """Issue 17: a trip counter for every breaker x bot from the start (so increase() sees
+    the first trip), breaker value and threshold one unit per metric (losses apart from
+    ratios), and the state database's query time observed."""
+    got = samples(text)
+    trips = got["tradewarden_breaker_trips_total"]
+    for breaker, bots in BREAKERS.items():
+        for bot in bots:
+            assert (("bot", bot), ("breaker", breaker)) in trips, (breaker, bot, trips)
+            unit = "losses" if breaker == "consecutive_losses" else "ratio"
+            for metric in ("value", "threshold"):
+                series = got[f"tradewarden_breaker_{metric}_{unit}"]
+                assert (("bot", bot), ("breaker", breaker)) in series, (metric, breaker, bot)
+    assert all(
+        k[1] == ("breaker", "consecutive_losses") for k in got["tradewarden_breaker_value_losses"]
+    )
+    assert (
+        got["tradewarden_breaker_threshold_losses"][
+            (("bot", "trend-btc"), ("breaker", "consecutive_losses"))
+        ]
+        == 3.0
+    )
+    assert (
+        got["tradewarden_breaker_threshold_ratio"][
+            (("bot", "portfolio"), ("breaker", "portfolio_drawdown"))
+        ]
+        == 0.4
+    )
+    assert not any(
+        k[1] == ("breaker", "consecutive_losses") for k in got["tradewarden_breaker_value_ratio"]
+    )
+    assert "tradewarden_breaker_value" not in got  # the mixed-unit gauge is gone
+    assert got["tradewarden_db_query_duration_seconds_count"][()] > 0
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:

@@ -104,6 +104,33 @@ def test_clock_skew_recovers_by_resync(fx: FakeBinance, daemon: Callable[..., Ru
     assert_one_to_one(fx, d.state)
 
 
+def skew(port: int) -> float:
+    import re
+
+    found = re.search(r"^tradewarden_clock_skew_seconds (\S+)$", metrics(port), re.M)
+    assert found, "no clock skew gauge"
+    return float(found.group(1))
+
+
+def test_clock_skew_is_measured_continuously_and_clears(
+    fx: FakeBinance, daemon: Callable[..., Running]
+) -> None:
+    """Issue 17: the exchange's clock is read every TRADEWARDEN_CLOCK_CHECK_SECONDS, not only
+    at start and on -1021: a drift under recvWindow shows in the gauge (ClockSkew warns)
+    before any request is refused, and the gauge goes back once the clocks agree."""
+    d = daemon(TRADEWARDEN_CLOCK_CHECK_SECONDS="1")
+    port = d.wait_ready()
+    assert abs(skew(port)) < 0.2
+    fx.set_clock_skew(700)  # the host clock drifts 0.7 s behind: within recvWindow (1 s)
+    assert wait_for(lambda: 0.55 < skew(port) < 0.85, timeout=30), skew(port)
+    fx.set_clock_skew(0)  # NTP fixed
+    assert wait_for(lambda: abs(skew(port)) < 0.15, timeout=30), skew(port)
+    assert not any(r["code"] == -1021 for r in fx.requests()), "a request was refused first"
+    times = [r for r in fx.requests() if r["path"] == "/api/v3/time"]
+    assert len(times) >= 3  # start + the periodic reads (weight 1 each)
+    assert d.stop() == 0
+
+
 def test_418_ban_stops_all_traffic_until_retry_after(
     fx: FakeBinance, daemon: Callable[..., Running]
 ) -> None:

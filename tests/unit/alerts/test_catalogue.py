@@ -49,6 +49,10 @@ SAMPLES: dict[str, Callable[[], Alert]] = {
     "daily_summary": lambda: cat.daily_summary(
         "2026-11-24", 123.4, 17, {"daily_loss": 0.8}, runbook_base_url=BASE
     ),
+    # warning at 80 days; critical at 90 (test_secret_age_is_critical_from_90_days)
+    "secret_age": lambda: cat.secret_age(
+        "tradewarden/prod/binance/trade", 84.2, critical=False, runbook_base_url=BASE
+    ),
 }
 
 SEED_SEVERITY = {
@@ -67,6 +71,7 @@ SEED_SEVERITY = {
         "unusual_activity",
         "low_balance",
         "rebalance_proposed",
+        "secret_age",
     },
     Severity.INFO: {"bot_started", "bot_stopped", "rebalance_executed", "daily_summary"},
 }
@@ -235,3 +240,9 @@ def test_every_command_an_alert_tells_a_responder_to_type_exists(kind: str) -> N
         for word in rest:
             if word.startswith("-"):
                 assert word in known, f"{text}: no option {word}"
+
+
+def test_secret_age_is_critical_from_90_days() -> None:
+    a = alert_for("secret_age", {"secret": "s/slack", "age_days": 95.0, "critical": True}, BASE)
+    assert a.kind == "secret_age" and a.severity is Severity.CRITICAL
+    assert "past the 90-day rotation" in a.title and a.dedup_key == "secret-age:s/slack:critical"

@@ -98,6 +98,33 @@ def test_single_approval_yields_instructions(desk: Desk) -> None:
     assert verify(desk.audit.dir).ok
 
 
+def test_only_an_approved_rebalance_is_recorded_executed_once(desk: Desk) -> None:
+    """Issue 17: `wallet declare-cold --proposal ID` records the rebalance done (audited);
+    the daemon announces what `executed` lists."""
+    desk.enrol("alice")
+    pid = desk.q.propose("rebalance", 5_000.0, {"direction": "cold_to_hot"}, "daemon")
+    with pytest.raises(ApprovalError, match="pending, not approved"):
+        desk.q.mark_executed(pid, "bob@host uid=1001", "too early")
+    desk.q.approve(pid, desk.code("alice"), "hot below 80%", actor="alice@host uid=1000")
+    assert desk.q.executed("rebalance") == []
+    p = desk.q.mark_executed(pid, "bob@host uid=1001", "moved by hand, tx 0xabc")
+    assert p.status == "executed"
+    assert [x.id for x in desk.q.executed("rebalance")] == [pid]
+    assert desk.q.executed("rebalance", after=pid) == []
+    with pytest.raises(ApprovalError, match="executed, not approved"):
+        desk.q.mark_executed(pid, "bob@host uid=1001", "twice")
+    with pytest.raises(ApprovalError, match="no proposal #999"):
+        desk.q.mark_executed(999, "bob@host uid=1001", "none")
+    assert verify(desk.audit.dir).ok
+    events = [
+        json.loads(x)["event"]
+        for x in desk.audit.dir.joinpath(sorted(f.name for f in desk.audit.dir.glob("*.jsonl"))[0])
+        .read_text()
+        .splitlines()
+    ]
+    assert "rebalance_executed" in events
+
+
 def test_two_distinct_enrolled_approvers_above_threshold(desk: Desk) -> None:
     desk.enrol("alice")
     desk.enrol("bob")
