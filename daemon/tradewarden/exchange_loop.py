@@ -74,6 +74,9 @@ class MetricsBridge:
     def count_response(self, code: int) -> None:
         self.m.exchange_responses.labels(str(code)).inc()
 
+    def count_error(self, kind: str) -> None:
+        self.m.errors.labels(kind).inc()
+
 
 class ExchangeLoop:
     def __init__(self, daemon: Daemon, broker: BinanceBroker) -> None:
@@ -87,6 +90,7 @@ class ExchangeLoop:
         self._backoff = self.settings.poll_interval_seconds
         self.rounds = 0
         self._balances_stale = False
+        self._uncounted = True
         daemon.readiness_checks.append(self.readiness_reasons)
 
     # --- start ------------------------------------------------------------------------------
@@ -207,7 +211,10 @@ class ExchangeLoop:
             self.d.housekeeping()
 
     def _on_error(self, exc: BrokerError, interval: float) -> float:
-        """Say why there is no trading; how long to wait before the next round."""
+        """Say why there is no trading; how long to wait before the next round. The error
+        is counted where its request failed (`ExchangeClient.call`), once per request; one
+        that did not come from a request is counted here."""
+        self._uncounted = not getattr(exc, "counted", False)
         if isinstance(exc, RateLimitedError):
             self._trouble("rate_limited", f"rate limited, all requests paused: {exc}")
             return max(interval, min(exc.retry_after, MAX_BACKOFF_S))
@@ -228,7 +235,8 @@ class ExchangeLoop:
         if self.problem != message:
             log.warning("no trading this round", extra={"reason": message})
         self.problem = message
-        self.d.metrics.errors.labels(kind).inc()
+        if self._uncounted:
+            self.d.metrics.errors.labels(kind).inc()
 
     # --- readiness --------------------------------------------------------------------------
     def readiness_reasons(self) -> list[str]:

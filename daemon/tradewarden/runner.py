@@ -13,13 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-from tradewarden import paper_report
+from tradewarden import critical, paper_report
 from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.app import Daemon, LiveDecision, StartupError, load_ticks
 from tradewarden.audit import AuditConfigError, AuditError, audit_key
 from tradewarden.broker import BrokerError
 from tradewarden.config import Mode, Profile, Settings
 from tradewarden.console import RunPrinter
+from tradewarden.critical import CRITICAL_ERRORS
 from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError, recover_interrupted
 from tradewarden.exchange_wiring import (
     LiveGuard,
@@ -204,10 +205,15 @@ def run_daemon(
                 "metrics_port": server.port,
             },
         )
-        if loop is not None:
-            loop.run()
-        else:
-            daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
+        try:
+            if loop is not None:
+                loop.run()
+            else:
+                daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
+        except CRITICAL_ERRORS as exc:  # critical.py: HALT, cancel, flatten, page
+            critical.emergency_stop(daemon, exc)
+            _hold_not_ready(daemon, service)
+            return 1
         if printer and not exchange:
             if printer.last_ts:
                 printer.progress(printer.last_ts)
@@ -224,7 +230,13 @@ def run_daemon(
             daemon._wake.wait(0.2)
     finally:
         service.stopping()
-        daemon.close()
+        try:
+            daemon.close()
+        except CRITICAL_ERRORS as exc:
+            if daemon.critical is None:
+                raise
+            log.critical("closed without its final audit entry", extra={"error": str(exc)})
+            daemon.lock.release()
         flushed = dispatcher.stop(5.0)
         dispatcher.close(0)
         if not flushed:
@@ -232,6 +244,15 @@ def run_daemon(
         server.stop()
         log.info("daemon stopped", extra={"ticks": daemon.trader.ticks})
     return 0
+
+
+def _hold_not_ready(daemon: Daemon, service: Service) -> None:
+    """After a system critical error: no more trading in this run; stay up (metrics,
+    /readyz says why, alerts delivered) until stopped. Nothing that writes state runs."""
+    while not daemon.stopping.is_set():
+        daemon.readiness()
+        service.watchdog("HALTED after a system critical error")
+        daemon._wake.wait(0.2)
 
 
 def _header(printer: RunPrinter, settings: Settings, daemon: Daemon, n: int, port: int) -> None:
