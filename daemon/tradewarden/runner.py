@@ -210,24 +210,25 @@ def run_daemon(
                 loop.run()
             else:
                 daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
+            if printer and not exchange:
+                if printer.last_ts:
+                    printer.progress(printer.last_ts)
+                reports = paper_report.report(daemon.store, [b.name for b in daemon.bots])
+                printer.summary(daemon.status(), paper_report.render(reports))
+                printer.p(
+                    f"State, audit log and alerts are in {settings.state_dir}/. Look around with:"
+                )
+                env = f"TRADEWARDEN_STATE_DIR={settings.state_dir} " if demo else ""
+                printer.p(f"  {env}uv run tradewarden status")
+                printer.p(f"  {env}uv run tradewarden audit verify")
+            while follow and not daemon.stopping.is_set():
+                daemon.housekeeping()
+                daemon._wake.wait(0.2)
         except CRITICAL_ERRORS as exc:  # critical.py: HALT, cancel, flatten, page
             critical.emergency_stop(daemon, exc)
-            _hold_not_ready(daemon, service)
+            if loop is not None or follow:  # a service: stay up, not ready; a replay ends
+                _hold_not_ready(daemon, service)
             return 1
-        if printer and not exchange:
-            if printer.last_ts:
-                printer.progress(printer.last_ts)
-            reports = paper_report.report(daemon.store, [b.name for b in daemon.bots])
-            printer.summary(daemon.status(), paper_report.render(reports))
-            printer.p(
-                f"State, audit log and alerts are in {settings.state_dir}/. Look around with:"
-            )
-            env = f"TRADEWARDEN_STATE_DIR={settings.state_dir} " if demo else ""
-            printer.p(f"  {env}uv run tradewarden status")
-            printer.p(f"  {env}uv run tradewarden audit verify")
-        while follow and not daemon.stopping.is_set():
-            daemon.housekeeping()
-            daemon._wake.wait(0.2)
     finally:
         service.stopping()
         try:
