@@ -66,6 +66,7 @@ def test_unusual_activity_foreign_order_and_critical_error_page(
         fx.clear_faults()
         # refused orders are ordinary errors: no system error, no emergency stop
         assert not slack_with(slack, "System error") and not slack_with(slack, "EMERGENCY")
+        assert not slack_with(slack, "was not placed by tradewarden")  # all orders are ours
         # 2. an order nobody here placed
         fx.place_foreign_order("BTCUSDT", "BUY", 0.001, 20_000.0)
         assert wait_for(lambda: slack_with(slack, "was not placed by tradewarden"), 30)
