@@ -40,6 +40,7 @@ from tradewarden.strategy import build_strategy
 from tradewarden.trader import Bot, Notifier, Trader
 from tradewarden.wallet.ledger import check_rebalance, declared_cold
 from tradewarden.wallet.ledger import view as wallet_view
+from tradewarden.watch import ActivityWatch
 
 log = logging.getLogger(__name__)
 # error kinds the rules watch: each series exists from the start (rate()/increase() see the
@@ -159,6 +160,11 @@ class Daemon:
             self.lock.release()
             raise
         self.notifier = notifier
+        # large position, unusual activity, low balance (watch.py); a system critical error
+        # (critical.py) sets `critical`: HALTED, not ready, no more trading in this run
+        self.watch = ActivityWatch(settings, self.trader, notifier)
+        self.watch.attach()
+        self.critical: str | None = None
         self.controls = ControlDesk(self)
         # a halt takes effect while the loop waits on the exchange, and stops the order it
         # waits to send (see control.py)
@@ -348,6 +354,7 @@ class Daemon:
     def housekeeping(self, last_ts: float | None = None) -> None:
         for hook in self.on_housekeeping:
             hook()
+        self.watch.check_balances()  # cheap: the balances the last fill/refresh left
         now = time.monotonic()
         if self._wake.is_set() or now - self._last_control >= CONTROL_EVERY:
             self._wake.clear()
@@ -413,6 +420,8 @@ class Daemon:
             reasons.append(f"HALTED: {self.risk.state_reason}")
         if self.stopping.is_set():
             reasons.append("stopping")
+        if self.critical:
+            reasons.append(self.critical)
         for check in self.readiness_checks:
             reasons.extend(check())
         self.metrics.ready.set(0.0 if reasons else 1.0)

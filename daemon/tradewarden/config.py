@@ -79,6 +79,11 @@ LIVE_PROFILE_BOUNDS: dict[str, tuple[float, float]] = {
     "max_bot_drawdown_pct": (0.05, 0.30),  # seed 0.25
     "max_portfolio_drawdown_pct": (0.10, 0.40),  # seed 0.40: tighter only
     "hot_wallet_percentage": (0.10, 0.20),  # seed 0.15; never more than 20% hot
+    # alert thresholds (issue 17): a "never" value cannot switch the warning off
+    "large_position_pct": (0.01, 0.20),  # seed 0.20: tighter only
+    "unusual_window_seconds": (10, 3600),  # default 60
+    "unusual_failed_orders": (1, 50),  # default 5
+    "unusual_rejected_orders": (1, 50),  # default 5
 }
 LIVE_PROFILE_BLOCKED_ZONES = (4, 5)  # must stay blocked in staging and prod
 # A bot may not be called like the portfolio: the daily-loss and portfolio-drawdown breakers
@@ -435,6 +440,39 @@ class Settings(BaseSettings):
         "TRADEWARDEN_RUNBOOK_BASE_URL",
         "https://github.com/tradewarden/tradewarden/blob/main/runbooks/",
         description="Prefix of runbook links in alerts.",
+    )
+    # --- alert thresholds: large position, unusual activity, low balance (issue 17) ------
+    # (daemon/tradewarden/watch.py raises them; the seeds name no figure for unusual
+    # activity, so its defaults are the catalogue's own example: 5 in 60 s)
+    large_position_usd: PositiveFloat = _env(
+        "TRADEWARDEN_LARGE_POSITION_USD",
+        1_000.0,
+        description="Warn (large position opened) when a fill makes a bot's position worth more than this in quote currency (seed: $1,000, the mark above which a transfer needs a human).",
+    )
+    large_position_pct: Fraction = _env(
+        "TRADEWARDEN_LARGE_POSITION_PCT",
+        0.20,
+        description="Warn (large position opened) when a fill makes a bot's position more than this share of the portfolio equity (seed: never put more than 20% at risk on the hot side).",
+    )
+    unusual_window_seconds: PositiveFloat = _env(
+        "TRADEWARDEN_UNUSUAL_WINDOW_SECONDS",
+        60.0,
+        description="Unusual activity: the sliding window the two counts below are taken over.",
+    )
+    unusual_failed_orders: PositiveInt = _env(
+        "TRADEWARDEN_UNUSUAL_FAILED_ORDERS",
+        5,
+        description="Unusual activity: this many order attempts that failed (sent or not, refused, unanswered) within the window warn.",
+    )
+    unusual_rejected_orders: PositiveInt = _env(
+        "TRADEWARDEN_UNUSUAL_REJECTED_ORDERS",
+        5,
+        description="Unusual activity: this many orders refused by the exchange (an error code in its answer) within the window warn.",
+    )
+    low_balance_usd: PositiveFloat = _env(
+        "TRADEWARDEN_LOW_BALANCE_USD",
+        1_000.0,
+        description="Warn (low balance) when the free USD-stable quote balance falls below this, or below what the bots' next entry needs (seed: $1,000, the largest top-up without a human approval).",
     )
 
     # --- what the running daemon checks and announces on its own (issue 17) ----------------

@@ -79,6 +79,9 @@ class MetricsBridge:
     def count_response(self, code: int) -> None:
         self.m.exchange_responses.labels(str(code)).inc()
 
+    def count_error(self, kind: str) -> None:
+        self.m.errors.labels(kind).inc()
+
 
 class ExchangeLoop:
     def __init__(self, daemon: Daemon, broker: BinanceBroker) -> None:
@@ -96,6 +99,7 @@ class ExchangeLoop:
         # signing offset follows a drifting host clock before Binance answers -1021, and
         # tradewarden_clock_skew_seconds shows the drift (and its end once NTP is fixed)
         self._next_clock = time.monotonic() + self.settings.clock_check_seconds
+        self._uncounted = True
         daemon.readiness_checks.append(self.readiness_reasons)
 
     # --- start ------------------------------------------------------------------------------
@@ -220,7 +224,10 @@ class ExchangeLoop:
             self.d.housekeeping()
 
     def _on_error(self, exc: BrokerError, interval: float) -> float:
-        """Say why there is no trading; how long to wait before the next round."""
+        """Say why there is no trading; how long to wait before the next round. The error
+        is counted where its request failed (`ExchangeClient.call`), once per request; one
+        that did not come from a request is counted here."""
+        self._uncounted = not getattr(exc, "counted", False)
         if isinstance(exc, RateLimitedError):
             self._trouble("rate_limited", f"rate limited, all requests paused: {exc}")
             return max(interval, min(exc.retry_after, MAX_BACKOFF_S))
@@ -241,7 +248,8 @@ class ExchangeLoop:
         if self.problem != message:
             log.warning("no trading this round", extra={"reason": message})
         self.problem = message
-        self.d.metrics.errors.labels(kind).inc()
+        if self._uncounted:
+            self.d.metrics.errors.labels(kind).inc()
 
     # --- readiness --------------------------------------------------------------------------
     def readiness_reasons(self) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from tradewarden.audit import AuditLog
 from tradewarden.broker import Broker, BrokerError, OutcomeUnknownError
 from tradewarden.exchange.client_ids import ClientOrderIds
+from tradewarden.exchange.errors import FilterRejectedError, IntentMissingError
 from tradewarden.models import Order, OrderRequest, OrderStatus
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
@@ -27,6 +28,9 @@ class Submission:
     order: Order | None
     denied: DenyReason | None = None
     error: str = ""
+    # the exchange answered with a (negative) Binance error code: refused by the exchange,
+    # not a local filter or an unanswered request (unusual-activity watch, watch.py)
+    exchange_code: int | None = None
 
     @property
     def accepted(self) -> bool:
@@ -127,7 +131,9 @@ class OrderGate:
             self.audit.append(
                 "order_rejected", {"client_order_id": cid, "code": exc.code, "error": str(exc)}
             )
-            return Submission(intent, error=str(exc))
+            local = isinstance(exc, FilterRejectedError | IntentMissingError)
+            code = exc.code if not local and exc.code is not None and exc.code < 0 else None
+            return Submission(intent, error=str(exc), exchange_code=code)
         # Fill state is written only together with the fill itself (Trader.process_fills), so
         # a crash can never leave an order FILLED without its fill booked.
         accepted = Order(**{f: getattr(order, f) for f in Order.__slots__})  # type: ignore[attr-defined]

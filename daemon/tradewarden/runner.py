@@ -16,13 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-from tradewarden import paper_report
+from tradewarden import critical, paper_report
 from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.app import Daemon, LiveDecision, StartupError, load_ticks
 from tradewarden.audit import AuditConfigError, AuditError, audit_key
 from tradewarden.broker import BrokerError
 from tradewarden.config import Mode, Profile, Settings
 from tradewarden.console import RunPrinter
+from tradewarden.critical import CRITICAL_ERRORS
 from tradewarden.daemon_alerts import AuditWatch, DailySummary, bots_started, bots_stopped
 from tradewarden.exchange_loop import ExchangeLoop, ExchangeStartError, recover_interrupted
 from tradewarden.exchange_wiring import (
@@ -242,43 +243,68 @@ def _run(
             },
         )
         bots_started(daemon)
-        if loop is not None:
-            loop.run()
-        else:
-            daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
-        if printer and not exchange:
-            if printer.last_ts:
-                printer.progress(printer.last_ts)
-            reports = paper_report.report(daemon.store, [b.name for b in daemon.bots])
-            printer.summary(daemon.status(), paper_report.render(reports))
-            printer.p(
-                f"State, audit log and alerts are in {settings.state_dir}/. Look around with:"
+        try:
+            if loop is not None:
+                loop.run()
+            else:
+                daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
+            if printer and not exchange:
+                if printer.last_ts:
+                    printer.progress(printer.last_ts)
+                reports = paper_report.report(daemon.store, [b.name for b in daemon.bots])
+                printer.summary(daemon.status(), paper_report.render(reports))
+                printer.p(
+                    f"State, audit log and alerts are in {settings.state_dir}/. Look around with:"
+                )
+                env = f"TRADEWARDEN_STATE_DIR={settings.state_dir} " if demo else ""
+                printer.p(f"  {env}uv run tradewarden status")
+                printer.p(f"  {env}uv run tradewarden audit verify")
+            while follow and not daemon.stopping.is_set():
+                daemon.housekeeping()
+                daemon._wake.wait(0.2)
+            stop_reason = (
+                "stop requested (SIGTERM/SIGINT)"
+                if daemon.stopping.is_set()
+                else "the paper scenario ended"
             )
-            env = f"TRADEWARDEN_STATE_DIR={settings.state_dir} " if demo else ""
-            printer.p(f"  {env}uv run tradewarden status")
-            printer.p(f"  {env}uv run tradewarden audit verify")
-        while follow and not daemon.stopping.is_set():
-            daemon.housekeeping()
-            daemon._wake.wait(0.2)
-        stop_reason = (
-            "stop requested (SIGTERM/SIGINT)"
-            if daemon.stopping.is_set()
-            else "the paper scenario ended"
-        )
+        except CRITICAL_ERRORS as exc:  # critical.py: HALT, cancel, flatten, page
+            stop_reason = f"system critical error: {type(exc).__name__}"
+            critical.emergency_stop(daemon, exc)
+            if loop is not None or follow:  # a service: stay up, not ready; a replay ends
+                _hold_not_ready(daemon, service)
+            return 1
     except BaseException as exc:
         stop_reason = f"the daemon failed: {type(exc).__name__}"
         raise
     finally:
         service.stopping()
         if daemon.started:
-            bots_stopped(daemon, stop_reason)  # into the outbox: flushed below or next start
-        daemon.close()
+            try:  # into the outbox: flushed below or at the next start
+                bots_stopped(daemon, stop_reason)
+            except CRITICAL_ERRORS as exc:  # the state database may be what failed
+                log.error("bot-stopped alerts not queued", extra={"error": str(exc)})
+        try:
+            daemon.close()
+        except CRITICAL_ERRORS as exc:
+            if daemon.critical is None:
+                raise
+            log.critical("closed without its final audit entry", extra={"error": str(exc)})
+            daemon.lock.release()
         flushed = dispatcher.stop(5.0)
         dispatcher.close(0)
         if not flushed:
             log.warning("alerts still pending; they are kept and sent at the next start")
         log.info("daemon stopped", extra={"ticks": daemon.trader.ticks})
     return 0
+
+
+def _hold_not_ready(daemon: Daemon, service: Service) -> None:
+    """After a system critical error: no more trading in this run; stay up (metrics,
+    /readyz says why, alerts delivered) until stopped. Nothing that writes state runs."""
+    while not daemon.stopping.is_set():
+        daemon.readiness()
+        service.watchdog("HALTED after a system critical error")
+        daemon._wake.wait(0.2)
 
 
 def _header(printer: RunPrinter, settings: Settings, daemon: Daemon, n: int, port: int) -> None:

@@ -279,7 +279,8 @@ def pnl_risk() -> dict[str, Any]:
     exposure = by_instance("tradewarden_position_value_usd")
     # one unit per metric: ratios (daily loss, drawdowns) apart from counts (losses)
     used = (
-        f"({tw('tradewarden_breaker_value_ratio')} / ({tw('tradewarden_breaker_threshold_ratio')} > 0))"
+        f"({tw('tradewarden_breaker_value_ratio')}"
+        f" / ({tw('tradewarden_breaker_threshold_ratio')} > 0))"
         f" or ({tw('tradewarden_breaker_value_losses')}"
         f" / ({tw('tradewarden_breaker_threshold_losses')} > 0))"
     )

@@ -291,7 +291,9 @@ def test_every_dashboard_query_reads_series_a_running_daemon_and_node_exporter_e
         )
         text = scrape_until(
             f"http://127.0.0.1:{port}/metrics",
-            lambda t: "\ntradewarden_pnl_realized_usd{" in t and "tradewarden_breaker_value_ratio{" in t,
+            lambda t: (
+                "\ntradewarden_pnl_realized_usd{" in t and "tradewarden_breaker_value_ratio{" in t
+            ),
         )
         node_text = scrape_until(
             f"http://127.0.0.1:{node_port}/metrics", lambda t: "node_load1 " in t

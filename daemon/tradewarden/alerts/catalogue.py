@@ -353,9 +353,13 @@ def large_position_opened(
     notional_usd: float,
     threshold_usd: float,
     *,
+    share: float | None = None,
+    threshold_share: float | None = None,
     runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
     created_at: float | None = None,
 ) -> Alert:
+    """`share`/`threshold_share`: the position as a share of the portfolio equity and the
+    share mark (TRADEWARDEN_LARGE_POSITION_PCT), when that is the mark it passed."""
     return _alert(
         "large_position_opened",
         Severity.WARNING,
@@ -367,6 +371,8 @@ def large_position_opened(
             "value": notional_usd,
             "threshold": threshold_usd,
             "unit": "usd",
+            "share_of_equity": round(share, 4) if share is not None else None,
+            "threshold_share": threshold_share,
             "check_command": "tradewarden status",
         },
         runbook_base_url,

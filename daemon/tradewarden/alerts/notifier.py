@@ -22,6 +22,15 @@ CONSTRUCTORS: dict[str, Callable[..., Alert]] = {
 
 
 def _emergency(ctx: dict[str, Any], base: str) -> Alert:
+    if ctx.get("trigger") and not ctx.get("breaker"):  # not a breaker: a system critical error
+        return catalogue.emergency_stop(
+            str(ctx["trigger"]),
+            reason=str(ctx.get("reason", "")),
+            state=ctx.get("state", "HALTED"),
+            orders_cancelled=ctx.get("orders_cancelled", ()),
+            positions_closed=ctx.get("positions_closed", ()),
+            runbook_base_url=base,
+        )
     breaker = ctx.get("breaker") or "portfolio drawdown"
     reason = str(ctx.get("reason", ""))
     if ctx.get("positions_left"):  # the flatten could not sell these (yet): retried

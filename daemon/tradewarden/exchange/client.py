@@ -49,6 +49,7 @@ from tradewarden.exchange.hooks import (
 )
 from tradewarden.exchange.ratelimit import RateLimiter
 from tradewarden.exchange.timesync import TimeSync
+from tradewarden.secrets.errors import SecretError
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,21 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
         return float(headers.get("Retry-After", ""))
     except ValueError:
         return None
+
+
+def error_kind(exc: BrokerError) -> str | None:
+    """The ``tradewarden_errors_total`` kind of a failed request, or None for an answer that
+    is not an error of ours or the exchange's (an order refused with a 4xx code, -2013 while
+    resolving an order: counted by the order outcome metrics instead)."""
+    if isinstance(exc, SecretError):
+        return "secrets"
+    if isinstance(exc, RateLimitedError):
+        return "rate_limited"
+    if isinstance(exc, ExchangeUnavailableError):
+        return "maintenance"
+    if isinstance(exc, TransportError | AuthError):
+        return "exchange"
+    return None
 
 
 class ExchangeClient:
@@ -193,7 +209,29 @@ class ExchangeClient:
         """Send one request through the limiter; see the module docstring for the error map.
 
         `before_send` runs after any wait in the limiter, right before the request leaves;
-        a `BrokerError` from it stops the request (nothing sent)."""
+        a `BrokerError` from it stops the request (nothing sent).
+
+        Every failed request is counted once (`count_error`, the daemon's
+        ``tradewarden_errors_total``) by `error_kind`, so an outage counts one error per
+        request it fails, not one per loop round; the exception is marked ``counted``."""
+        try:
+            return self._call(endpoint, method, low_priority, before_send, params)
+        except BrokerError as exc:
+            kind = error_kind(exc)
+            count = getattr(self.metrics, "count_error", None)
+            if kind is not None and count is not None and not getattr(exc, "counted", False):
+                count(kind)
+                exc.counted = True  # type: ignore[attr-defined]
+            raise
+
+    def _call(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        low_priority: bool,
+        before_send: Callable[[], None] | None,
+        params: dict[str, Any],
+    ) -> Any:
         for attempt in (1, 2):
             client = self._current()
             self.limiter.acquire(

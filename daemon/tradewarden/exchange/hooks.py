@@ -23,6 +23,10 @@ class ExchangeMetrics(Protocol):
         """HTTP status of an answer; 0 when none came (timeout, dropped connection)."""
         ...
 
+    def count_error(self, kind: str) -> None:
+        """One failed request (`client.error_kind`): rate_limited, maintenance, exchange..."""
+        ...
+
 
 class NullMetrics:
     def observe_latency(self, endpoint: str, seconds: float) -> None:
@@ -32,4 +36,7 @@ class NullMetrics:
         return None
 
     def count_response(self, code: int) -> None:
+        return None
+
+    def count_error(self, kind: str) -> None:
         return None

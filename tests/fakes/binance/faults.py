@@ -32,12 +32,15 @@ kind                        effect (parameters, defaults)
                             not shown to reads (GET order -> -2013, openOrders, myTrades) until
                             ``seconds`` (default 5) have passed on the limits clock (manual
                             clock: `advance_clock`); it fills and can be cancelled meanwhile
+``reject``                  answer HTTP ``status`` (default 400) with ``{"code": code, "msg":
+                            msg}`` (default -2010 "Account has insufficient balance for
+                            requested action."): the exchange refuses; nothing is handled
 ``waf_403``                 answer HTTP 403 with an HTML page (rest-api.md: a WAF rule was
                             violated); nothing is handled
 ==========================  ===================================================================
 
 Faults never apply to the ``/_control`` API. Several faults may hit one request: latency
-and skew add up; the first of drop/maintenance/ban/waf_403 wins; then after-accept ones
+and skew add up; the first of drop/maintenance/ban/waf_403/reject wins; then after-accept ones
 (timeout, then html_503, then code, then error); ``late_visible`` combines with any.
 """
 
@@ -58,6 +61,7 @@ FAULT_KINDS = (
     "code_after_accept",
     "late_visible",
     "waf_403",
+    "reject",
 )
 
 
@@ -108,6 +112,9 @@ def make_fault(spec: dict[str, Any]) -> Fault:
             raise ValueError("code_after_accept code must be -1006 or -1007")
         if not 400 <= int(spec.get("status", 500)) <= 599:
             raise ValueError("code_after_accept status must be a 4xx or 5xx")
+    if kind == "reject":
+        if int(spec.get("code", -2010)) >= 0 or not 400 <= int(spec.get("status", 400)) <= 499:
+            raise ValueError("reject needs a negative Binance code and a 4xx status")
     if kind == "late_visible" and float(spec.get("seconds", 5)) <= 0:
         raise ValueError("late_visible seconds must be > 0")
     return Fault(

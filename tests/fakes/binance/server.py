@@ -691,6 +691,12 @@ class FakeBinanceServer:
             }
             self._record(method, path, 418, api_key, fault="ban", code=-1003)
             return self._json(418, body, {"Retry-After": str(retry)})
+        if "reject" in by_kind:
+            f = by_kind["reject"]
+            status, code = int(f.params.get("status", 400)), int(f.params.get("code", -2010))
+            msg = f.params.get("msg", "Account has insufficient balance for requested action.")
+            self._record(method, path, status, api_key, fault="reject", code=code)
+            return self._json(status, {"code": code, "msg": msg})
         if "waf_403" in by_kind:
             # rest-api.md: HTTP 403 = a WAF rule was violated; the page is not JSON
             self._record(method, path, 403, api_key, fault="waf_403")

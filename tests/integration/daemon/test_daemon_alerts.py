@@ -44,6 +44,10 @@ def test_trip_alert_delivered_to_slack_and_email_without_leaking(tmp_path: Path)
         "runbooks/breaker-tripped.md" in t and "tradewarden reset --reason" in t for t in trips
     )
     assert sum("Breaker tripped" in m for m in mails) == 1
+    # issue 17: with the default marks (TRADEWARDEN_LARGE_POSITION_USD/PCT, _LOW_BALANCE_USD,
+    # _UNUSUAL_*) this run's entries (500 USDT of 10,000) raise none of the watch warnings
+    for quiet in ("Large position opened", "Low balance", "Unusual activity", "System error"):
+        assert not [t for t in slack_texts + mails if quiet in t], quiet
     everything = proc.stdout + proc.stderr + "".join(slack_texts) + "".join(mails)
     for f in state.rglob("*"):
         if f.is_file():
