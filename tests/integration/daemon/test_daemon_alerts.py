@@ -34,6 +34,8 @@ def test_trip_alert_delivered_to_slack_and_email_without_leaking(tmp_path: Path)
             TRADEWARDEN_EMAIL_TO="oncall@example.org",
             TRADEWARDEN_SMTP_USERNAME="alerts",
             TRADEWARDEN_SMTP_PASSWORD=CANARY_PASSWORD,
+            # 2 of 3 consecutive losses (67%) is past this mark: the warning before the trip
+            TRADEWARDEN_APPROACH_WARN_RATIO="0.6",
         )
         assert proc.returncode == 0, proc.stderr
         slack_texts = [" ".join(m.texts()) for m in slack.messages]
@@ -44,6 +46,9 @@ def test_trip_alert_delivered_to_slack_and_email_without_leaking(tmp_path: Path)
         "runbooks/breaker-tripped.md" in t and "tradewarden reset --reason" in t for t in trips
     )
     assert sum("Breaker tripped" in m for m in mails) == 1
+    # the approaching-breaker warning came first, to Slack and email
+    near = "Approaching breaker: consecutive_losses on trend-btc"
+    assert any(near in t for t in slack_texts) and any(near in m for m in mails)
     # issue 17: with the default marks (TRADEWARDEN_LARGE_POSITION_USD/PCT, _LOW_BALANCE_USD,
     # _UNUSUAL_*) this run's entries (500 USDT of 10,000) raise none of the watch warnings
     for quiet in ("Large position opened", "Low balance", "Unusual activity", "System error"):
