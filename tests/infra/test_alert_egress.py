@@ -146,7 +146,12 @@ def test_smtp_user_may_only_send_as_the_stack_sender(run: OfflineRun) -> None:
         "Effect": "Allow",
         "Action": "ses:SendRawEmail",
         "Resource": f"arn:aws:ses:eu-west-1:{account}:identity/alerts.example.com",
-        "Condition": {"StringEquals": {"ses:FromAddress": sender}},
+        "Condition": {
+            "StringEquals": {"ses:FromAddress": sender},
+            "ForAllValues:StringEquals": {
+                "ses:Recipients": sorted(read_stack_file(run.stack)["tradewarden:alertEmails"])
+            },
+        },
     }
     identity = run.one("aws:sesv2/emailIdentity:EmailIdentity")
     assert identity.inputs["emailIdentity"] == "alerts.example.com"
@@ -177,3 +182,23 @@ def test_the_rendered_daemon_env_is_what_the_daemon_reads(
     assert list(settings.email_to) == cfg["tradewarden:alertEmails"]
     assert settings.email_from == cfg["tradewarden:alertEmailFrom"]
     assert settings.slack_channel == cfg["tradewarden:slackChannel"]
+
+
+def test_attack_the_smtp_credentials_mail_anyone_out_of_the_vpc(run: OfflineRun) -> None:
+    """The SMTP password sits on the host (the daemon reads it). Whoever runs code there
+    could send anything to any address on the internet through SES: a mail channel out,
+    around the Network Firewall's SNI list and the host's nftables. The SMTP user may
+    send only to the stack's alert recipients (``ses:Recipients`` covers To, Cc and Bcc;
+    ``ForAllValues``: every recipient must be one of them)."""
+    recipients = read_stack_file(run.stack)["tradewarden:alertEmails"]
+    (policy,) = run.of_type("aws:iam/userPolicy:UserPolicy")
+    statements = policy_json(policy)["Statement"]
+    assert statements, policy
+    for st in statements:
+        assert st["Effect"] == "Allow"
+        allowed = st.get("Condition", {}).get("ForAllValues:StringEquals", {})
+        assert "ses:Recipients" in allowed, st
+        # SES compares case-sensitively: the addresses as written, and their lower case.
+        assert set(allowed["ses:Recipients"]) == {
+            form for a in recipients for form in (a, a.lower())
+        }, st
