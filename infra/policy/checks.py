@@ -341,14 +341,21 @@ def _egress_problem(protocol: Any, port: int | None, destinations: list[str]) ->
 
 
 def check_egress_https_dns_only(resource_type: str, props: Props) -> list[str]:
-    """Security groups may send only TCP 443, and DNS (53) to a named resolver."""
+    """Security groups may send only TCP 443, DNS (53) to a named resolver and SMTP
+    submission (587) inside the VPC.
+
+    A managed prefix list is a destination too (it may hold 0.0.0.0/0): never a resolver,
+    never "inside the VPC", so a 53 or 587 rule naming one is refused, even next to a
+    VPC address."""
     out: list[str] = []
     if resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
         for i, rule in enumerate(_items(props.get("egress"))):
             problem = _egress_problem(
                 rule.get("protocol"),
                 _single_port(rule.get("fromPort"), rule.get("toPort")),
-                _strings(rule.get("cidrBlocks")) + _strings(rule.get("ipv6CidrBlocks")),
+                _strings(rule.get("cidrBlocks"))
+                + _strings(rule.get("ipv6CidrBlocks"))
+                + _strings(rule.get("prefixListIds")),
             )
             if problem:
                 out.append(f"egress rule {i}: {problem}")
@@ -356,7 +363,9 @@ def check_egress_https_dns_only(resource_type: str, props: Props) -> list[str]:
         problem = _egress_problem(
             props.get("protocol"),
             _single_port(props.get("fromPort"), props.get("toPort")),
-            _strings(props.get("cidrBlocks")) + _strings(props.get("ipv6CidrBlocks")),
+            _strings(props.get("cidrBlocks"))
+            + _strings(props.get("ipv6CidrBlocks"))
+            + _strings(props.get("prefixListIds")),
         )
         if problem:
             out.append(problem)
@@ -364,7 +373,9 @@ def check_egress_https_dns_only(resource_type: str, props: Props) -> list[str]:
         problem = _egress_problem(
             props.get("ipProtocol"),
             _single_port(props.get("fromPort"), props.get("toPort")),
-            _strings(props.get("cidrIpv4")) + _strings(props.get("cidrIpv6")),
+            _strings(props.get("cidrIpv4"))
+            + _strings(props.get("cidrIpv6"))
+            + _strings(props.get("destinationPrefixListId")),
         )
         if problem:
             out.append(problem)

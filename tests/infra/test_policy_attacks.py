@@ -812,3 +812,50 @@ def test_attack_endpoint_without_a_policy(dev: OfflineRun, service: str, kind: s
         props["routeTableIds"] = s3.state["routeTableIds"]
     found = every_violation(dev, {}, [extra(s3, t.VPC_ENDPOINT, f"vpce-{service}", props)])
     assert "resource-policies-no-wildcards" in policies(found), found
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # 587 "inside the VPC" by its CIDR, and to a customer-managed prefix list that may
+        # hold 0.0.0.0/0: SMTP submission to any mail server on the internet.
+        {
+            "protocol": "tcp",
+            "fromPort": 587,
+            "toPort": 587,
+            "cidrBlocks": ["10.42.0.0/16"],
+            "prefixListIds": ["pl-0123456789abcdef0"],
+        },
+        # The same trick for DNS: the VPC resolver, and a prefix list of one's own resolvers.
+        {
+            "protocol": "udp",
+            "fromPort": 53,
+            "toPort": 53,
+            "cidrBlocks": ["10.42.0.2/32"],
+            "prefixListIds": ["pl-0123456789abcdef0"],
+        },
+    ],
+)
+def test_attack_smtp_or_dns_egress_to_a_prefix_list_next_to_a_vpc_cidr(
+    dev: OfflineRun, rule: dict[str, Any]
+) -> None:
+    def widen(state: dict[str, Any]) -> dict[str, Any]:
+        state["egress"].append(rule)
+        return state
+
+    found = every_violation(dev, {"host-sg": widen})
+    assert "egress-https-and-dns-only" in policies(found), found
+    # The separate rule resources: the same, by prefix list alone or next to a CIDR.
+    sgr = {k: v for k, v in rule.items() if k != "cidrBlocks"} | {"type": "egress"}
+    assert t.check_egress_https_dns_only(
+        t.SECURITY_GROUP_RULE, sgr | {"cidrBlocks": rule["cidrBlocks"]}
+    )
+    assert t.check_egress_https_dns_only(
+        t.VPC_EGRESS_RULE,
+        {
+            "ipProtocol": rule["protocol"],
+            "fromPort": rule["fromPort"],
+            "toPort": rule["toPort"],
+            "destinationPrefixListId": "pl-0123456789abcdef0",
+        },
+    )
