@@ -133,3 +133,14 @@ def test_inventory_reports_bad_config_and_exits_2(tmp_path: Path) -> None:
     assert "tradewarden:colour: unknown key" in proc.stderr
     assert "tradewarden:alertEmails: required but not set" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_attack_a_zone_without_the_ses_smtp_endpoint_builds_a_host_that_cannot_mail() -> None:
+    """Not every zone offers SES's email-smtp interface endpoint. A stack in such a zone
+    passed preview; `pulumi up` then created the host (it does not wait for the endpoint)
+    and failed on the endpoint: a trading host whose alert email can never leave. It must
+    stop before anything is created, naming the key."""
+    mocks = RecordingMocks(ses_smtp_zone_suffixes="bc")
+    with pytest.raises(pulumi.RunError, match="tradewarden:availabilityZone: 'eu-west-1a'.*SES"):
+        run_offline("no-smtp-zone", read_stack_file("dev"), mocks=mocks)
+    assert cloud_resources(mocks) == []
