@@ -53,6 +53,9 @@ IAM_USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 IAM_GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
 IAM_ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 IAM_POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+IAM_USER_POLICY_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"
+IAM_USER_GROUP_MEMBERSHIP = "aws:iam/userGroupMembership:UserGroupMembership"
+IAM_GROUP_MEMBERSHIP = "aws:iam/groupMembership:GroupMembership"
 INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
 VPC = "aws:ec2/vpc:Vpc"
 NFW_FIREWALL = "aws:networkfirewall/firewall:Firewall"
@@ -530,18 +533,47 @@ def policy_document_problems(document: Any) -> list[str]:
                 out.append(f"{label}: wildcard resource {resource!r}")
         if not resources:
             out.append(f"{label}: no Resource")
+        out.extend(_ses_send_problems(label, actions, st.get("Condition")))
     return out
+
+
+# SES sending: whoever holds the credentials (the SMTP password is on the host) can mail
+# anything out around the egress firewalls, unless every recipient is pinned.
+_SES_SEND = re.compile(r"^ses:Send", re.IGNORECASE)
+
+
+def _ses_send_problems(label: str, actions: list[str], condition: Any) -> list[str]:
+    if not any(_SES_SEND.match(a) for a in actions):
+        return []
+    pinned = (condition or {}).get("ForAllValues:StringEquals") or {}
+    recipients = _strings(pinned.get("ses:Recipients")) if isinstance(pinned, Mapping) else []
+    if not recipients or any(c in r for r in recipients for c in "*?$"):
+        return [
+            f"{label}: SES sending to any recipient (pin ses:Recipients with "
+            "ForAllValues:StringEquals to the alert addresses)"
+        ]
+    return []
 
 
 def check_iam_no_wildcards(resource_type: str, props: Props) -> list[str]:
     """No ``*`` action and no ``*`` resource in customer IAM policies.
 
     The single exception: actions AWS gives no resource type (SSM session channels,
-    PutMetricData) may use ``"Resource": "*"`` when the statement has a Condition.
+    PutMetricData) may use ``"Resource": "*"`` when the statement has a Condition. SES
+    sending names every recipient (``ses:Recipients``, no wildcard); IAM users get no
+    managed policy and no group.
     """
     out: list[str] = []
     for doc in _policy_documents(resource_type, props):
         out.extend(policy_document_problems(doc))
+    # IAM users (the SES SMTP user) hold only their inline policy, checked above: IAM
+    # grants the union, so a managed policy or a group would widen it unseen.
+    if resource_type == IAM_USER_POLICY_ATTACHMENT or (
+        resource_type == IAM_POLICY_ATTACHMENT and _strings(props.get("users"))
+    ):
+        out.append("a managed policy is attached to an IAM user: users take inline policies only")
+    if resource_type in (IAM_USER_GROUP_MEMBERSHIP, IAM_GROUP_MEMBERSHIP):
+        out.append("an IAM user is put into a group: users take inline policies only")
     return out
 
 
