@@ -15,7 +15,7 @@ from infra.components.email import AlertEmail
 from infra.components.host import Host
 from infra.components.network import Network
 from infra.components.secrets import Secrets
-from infra.config import ConfigError, StackConfig, load_from_pulumi
+from infra.config import ConfigError, StackConfig, load_from_pulumi, ses_identity_clashes
 from infra.domains import SES_SMTP_SERVICE
 from infra.naming import AwsContext
 
@@ -84,6 +84,7 @@ def preflight(cfg: StackConfig, ctx: AwsContext) -> str:
             f"(com.amazonaws.{ctx.region}.{SES_SMTP_SERVICE}); alert email needs one of: "
             f"{', '.join(ctx.ses_smtp_zones) or 'none'}"
         )
+    problems += ses_identity_clashes(cfg.stack, cfg, ctx.account_id, ctx.region)
     if problems:
         raise ConfigError(cfg.stack, problems)
     return zone

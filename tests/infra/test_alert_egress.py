@@ -24,6 +24,12 @@ from tradewarden.secrets.bundle import OPTIONAL, REQUIRED, SecretKind, parse_tex
 
 from .conftest import policy_json
 
+SENDERS = {
+    "dev": "tradewarden-dev@dev.alerts.example.com",
+    "staging": "tradewarden-staging@alerts.example.com",
+    "prod": "tradewarden-prod@alerts.example.com",
+}
+
 
 @pytest.fixture(scope="module")
 def slack_off() -> OfflineRun:
@@ -76,7 +82,7 @@ def test_mode_and_email_reach_the_daemon_env(run: OfflineRun) -> None:
     assert env["BINANCE_TESTNET"] == ("false" if run.stack == "prod" else "true")
     assert env["TRADEWARDEN_SMTP_HOST"] == "email-smtp.eu-west-1.amazonaws.com"
     assert (env["TRADEWARDEN_SMTP_PORT"], env["TRADEWARDEN_SMTP_TLS"]) == ("587", "starttls")
-    assert env["TRADEWARDEN_EMAIL_FROM"] == f"tradewarden-{run.stack}@alerts.example.com"
+    assert env["TRADEWARDEN_EMAIL_FROM"] == SENDERS[run.stack]
     emails = read_stack_file(run.stack)["tradewarden:alertEmails"]
     assert env["TRADEWARDEN_EMAIL_TO"].split(",") == emails
     # The SES name resolves inside the VPC (private DNS of the endpoint).
@@ -139,13 +145,14 @@ def test_smtp_user_may_only_send_as_the_stack_sender(run: OfflineRun) -> None:
     (policy,) = run.of_type("aws:iam/userPolicy:UserPolicy")
     assert policy.inputs["user"] == user.outputs["name"]
     (statement,) = policy_json(policy)["Statement"]
-    sender = f"tradewarden-{run.stack}@alerts.example.com"
+    sender = SENDERS[run.stack]
+    domain = sender.split("@")[1]  # each stack its own SES identity (one per account+region)
     account = run.outputs["kmsKeyArn"].split(":")[4]
     assert statement == {
         "Sid": "SendAlertEmailAsTheStackSender",
         "Effect": "Allow",
         "Action": "ses:SendRawEmail",
-        "Resource": f"arn:aws:ses:eu-west-1:{account}:identity/alerts.example.com",
+        "Resource": f"arn:aws:ses:eu-west-1:{account}:identity/{domain}",
         "Condition": {
             "StringEquals": {"ses:FromAddress": sender},
             "ForAllValues:StringEquals": {
@@ -154,10 +161,10 @@ def test_smtp_user_may_only_send_as_the_stack_sender(run: OfflineRun) -> None:
         },
     }
     identity = run.one("aws:sesv2/emailIdentity:EmailIdentity")
-    assert identity.inputs["emailIdentity"] == "alerts.example.com"
+    assert identity.inputs["emailIdentity"] == domain
     tokens = identity.outputs["dkimSigningAttributes"]["tokens"]
     assert run.outputs["sesDkimRecords"] == [
-        f"{tok}._domainkey.alerts.example.com CNAME {tok}.dkim.amazonses.com" for tok in tokens
+        f"{tok}._domainkey.{domain} CNAME {tok}.dkim.amazonses.com" for tok in tokens
     ]
 
 
