@@ -36,9 +36,17 @@ def ses_identity_arn(ctx: AwsContext, identity: str) -> str:
     return ctx.arn("ses", f"identity/{identity}")
 
 
+def recipient_forms(address: str) -> tuple[str, ...]:
+    """An address as written, with its domain in lower case, and all in lower case: IAM
+    compares case-sensitively, and a recipient SES reports in another case must still
+    match (an alert refused by the policy would never be delivered)."""
+    local, _, domain = address.rpartition("@")
+    return (address, f"{local}@{domain.lower()}", address.lower())
+
+
 def alert_recipients(cfg: StackConfig) -> list[str]:
-    """``alertEmails`` as written and in lower case (IAM compares case-sensitively)."""
-    return sorted({form for a in cfg.alert_emails for form in (a, a.lower())})
+    """Every form of every ``alertEmails`` address (`recipient_forms`)."""
+    return sorted({form for a in cfg.alert_emails for form in recipient_forms(a)})
 
 
 def smtp_user_policy(ctx: AwsContext, cfg: StackConfig) -> dict[str, Any]:

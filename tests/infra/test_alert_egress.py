@@ -205,7 +205,18 @@ def test_attack_the_smtp_credentials_mail_anyone_out_of_the_vpc(run: OfflineRun)
         assert st["Effect"] == "Allow"
         allowed = st.get("Condition", {}).get("ForAllValues:StringEquals", {})
         assert "ses:Recipients" in allowed, st
-        # SES compares case-sensitively: the addresses as written, and their lower case.
-        assert set(allowed["ses:Recipients"]) == {
-            form for a in recipients for form in (a, a.lower())
-        }, st
+        # IAM compares case-sensitively: each address as written, with its domain in lower
+        # case, and all in lower case; nothing else.
+        forms = {
+            f
+            for a in recipients
+            for f in (a, a.rsplit("@", 1)[0] + "@" + a.rsplit("@", 1)[1].lower(), a.lower())
+        }
+        assert set(allowed["ses:Recipients"]) == forms, st
+    from infra.components.email import recipient_forms
+
+    assert recipient_forms("OnCall@Example.COM") == (
+        "OnCall@Example.COM",
+        "OnCall@example.com",
+        "oncall@example.com",
+    )
