@@ -449,6 +449,13 @@ def _mode_problems(stack: str, values: dict[str, Any], testnet_set: bool) -> lis
     if mode == "live" and stack == "dev":
         # The dev profile refuses live endpoints: the daemon would never trade live.
         return [f"{NAMESPACE}:mode: live on stack dev (the dev profile refuses live)"]
+    if mode == "testnet" and stack == "prod":
+        # The prod profile refuses testnet endpoints and keys (tradewarden.gate): the daemon
+        # would fall back to paper while the stack says testnet.
+        return [
+            f"{NAMESPACE}:mode: testnet on stack prod (the prod profile refuses testnet: "
+            "the host would trade paper)"
+        ]
     return []
 
 
@@ -533,6 +540,44 @@ def stack_file_keys(stack: str, directory: Path | None = None) -> set[str]:
         return set()
     config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
     return {k for k in config if isinstance(k, str) and k.startswith(NAMESPACE + ":")}
+
+
+def ses_identity_clashes(
+    stack: str, cfg: StackConfig, account: str, region: str, directory: Path | None = None
+) -> list[str]:
+    """The other stack files (next to this one) that send alert email from the same domain
+    in the same account and region. An SES identity exists once there: the second stack's
+    `pulumi up` fails on it (after creating its host), and destroying either stack deletes
+    the identity the other sends from."""
+    import yaml
+
+    out = []
+    for path in sorted((directory or STACK_FILE_DIR).glob("Pulumi.*.yaml")):
+        other = path.name[len("Pulumi.") : -len(".yaml")]
+        if other == stack:
+            continue
+        try:
+            config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config")
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(config, dict):
+            continue
+        sender, role = (
+            config.get(f"{NAMESPACE}:alertEmailFrom"),
+            config.get(f"{NAMESPACE}:adminRoleArn"),
+        )
+        if not isinstance(sender, str) or not isinstance(role, str) or "@" not in sender:
+            continue
+        parts = role.split(":")
+        if len(parts) < 5 or parts[4] != account or config.get("aws:region") != region:
+            continue
+        if sender.strip().rsplit("@", 1)[1].lower() == cfg.email_sender_domain:
+            out.append(
+                f"{NAMESPACE}:alertEmailFrom: the domain {cfg.email_sender_domain} is also the "
+                f"SES identity of stack {other} in account {account} ({region}); an identity "
+                "belongs to one stack (give each its own sender domain, e.g. a subdomain)"
+            )
+    return out
 
 
 def load_from_pulumi() -> StackConfig:

@@ -32,6 +32,8 @@ class AwsContext:
     account_id: str
     caller_arn: str
     availability_zones: tuple[str, ...]
+    # Zones offering the SES SMTP interface endpoint (None: not asked, e.g. in unit tests).
+    ses_smtp_zones: tuple[str, ...] | None = None
 
     def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         region = self.region if regional else ""

@@ -158,6 +158,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[Recorded] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     preview: bool = False
+    # The zones (suffixes of the region) where the region offers the SES SMTP interface
+    # endpoint (com.amazonaws.<region>.email-smtp); not every zone does.
+    ses_smtp_zone_suffixes: str = "abc"
 
     # --- data sources ------------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
@@ -186,6 +189,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "state": "available",
                 "id": self.region,
                 "groupNames": [self.region],
+            }
+        if fn == "aws:ec2/getVpcEndpointService:getVpcEndpointService":
+            service = args.args.get("serviceName", "")
+            if service != f"com.amazonaws.{self.region}.email-smtp":
+                raise NotImplementedError(f"offline mocks know no endpoint service {service}")
+            return {
+                "id": self.region,
+                "serviceName": service,
+                "serviceType": "Interface",
+                "availabilityZones": [f"{self.region}{s}" for s in self.ses_smtp_zone_suffixes],
+                "vpcEndpointPolicySupported": False,
             }
         if fn == "aws:ec2/getAmi:getAmi":
             filters = {f["name"]: f["values"] for f in args.args.get("filters", [])}

@@ -23,7 +23,8 @@ from infra.components.monitoring import (
 )
 from infra.components.network import Network
 from infra.components.secrets import Secrets
-from infra.config import ConfigError, StackConfig, load_from_pulumi
+from infra.config import ConfigError, StackConfig, load_from_pulumi, ses_identity_clashes
+from infra.domains import SES_SMTP_SERVICE
 from infra.naming import AwsContext
 
 
@@ -44,12 +45,16 @@ def aws_context(provider: aws.Provider) -> AwsContext:
     identity = aws.get_caller_identity(opts=invoke)
     region = aws.get_region(opts=invoke)
     zones = aws.get_availability_zones(state="available", opts=invoke)
+    smtp = aws.ec2.get_vpc_endpoint_service(
+        service_name=f"com.amazonaws.{region.region}.{SES_SMTP_SERVICE}", opts=invoke
+    )
     return AwsContext(
         partition=identity.arn.split(":")[1],
         region=region.region,
         account_id=identity.account_id,
         caller_arn=identity.arn,
         availability_zones=tuple(zones.names),
+        ses_smtp_zones=tuple(smtp.availability_zones or ()),
     )
 
 
@@ -79,6 +84,15 @@ def preflight(cfg: StackConfig, ctx: AwsContext) -> str:
             f"tradewarden:availabilityZone: {zone!r} is not an available zone in {ctx.region} "
             f"({', '.join(ctx.availability_zones) or 'none'})"
         )
+    elif ctx.ses_smtp_zones is not None and zone not in ctx.ses_smtp_zones:
+        # The host would be created, then the email-smtp endpoint would fail: a trading
+        # host whose alert email never leaves.
+        problems.append(
+            f"tradewarden:availabilityZone: {zone!r} has no SES SMTP endpoint "
+            f"(com.amazonaws.{ctx.region}.{SES_SMTP_SERVICE}); alert email needs one of: "
+            f"{', '.join(ctx.ses_smtp_zones) or 'none'}"
+        )
+    problems += ses_identity_clashes(cfg.stack, cfg, ctx.account_id, ctx.region)
     if problems:
         raise ConfigError(cfg.stack, problems)
     return zone

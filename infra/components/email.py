@@ -4,9 +4,10 @@
   DKIM CNAME records are the stack output ``sesDkimRecords`` (whoever runs the domain's DNS
   publishes them; SES sends nothing before the identity is verified).
 * SMTP user: an IAM user whose only permission is ``ses:SendRawEmail`` from that identity
-  with that sender address. Its access key's ``ses_smtp_password_v4`` (the SMTP password
-  AWS derives for the stack's region) and key id (the SMTP user name) are written to the
-  stack's ``smtp`` secret as ``{"username", "password"}``: the JSON fields the daemon reads
+  with that sender address, to the stack's ``alertEmails`` only. Its access key's
+  ``ses_smtp_password_v4`` (the SMTP password AWS derives for the stack's region) and key
+  id (the SMTP user name) are written to the stack's ``smtp`` secret as
+  ``{"username", "password"}``: the JSON fields the daemon reads
   (``tradewarden.secrets.bundle``, kind smtp) through ``TRADEWARDEN_SECRET_SMTP_ID``.
   The values are Pulumi secrets (encrypted in the state), never plain config.
 
@@ -35,8 +36,24 @@ def ses_identity_arn(ctx: AwsContext, identity: str) -> str:
     return ctx.arn("ses", f"identity/{identity}")
 
 
+def recipient_forms(address: str) -> tuple[str, ...]:
+    """An address as written, with its domain in lower case, and all in lower case: IAM
+    compares case-sensitively, and a recipient SES reports in another case must still
+    match (an alert refused by the policy would never be delivered)."""
+    local, _, domain = address.rpartition("@")
+    return (address, f"{local}@{domain.lower()}", address.lower())
+
+
+def alert_recipients(cfg: StackConfig) -> list[str]:
+    """Every form of every ``alertEmails`` address (`recipient_forms`)."""
+    return sorted({form for a in cfg.alert_emails for form in recipient_forms(a)})
+
+
 def smtp_user_policy(ctx: AwsContext, cfg: StackConfig) -> dict[str, Any]:
-    """Send raw email (what SMTP uses) from the stack's identity, as its sender only."""
+    """Send raw email (what SMTP uses) from the stack's identity, as its sender only, and
+    only to the stack's alert recipients: the password is on the host, and mail to anyone
+    would be a channel out around the egress firewalls (``ses:Recipients`` holds To, Cc
+    and Bcc; ``ForAllValues``: every one of them must be listed)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -45,7 +62,10 @@ def smtp_user_policy(ctx: AwsContext, cfg: StackConfig) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": "ses:SendRawEmail",
                 "Resource": ses_identity_arn(ctx, cfg.email_sender_domain),
-                "Condition": {"StringEquals": {"ses:FromAddress": cfg.alert_email_from}},
+                "Condition": {
+                    "StringEquals": {"ses:FromAddress": cfg.alert_email_from},
+                    "ForAllValues:StringEquals": {"ses:Recipients": alert_recipients(cfg)},
+                },
             }
         ],
     }

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pulumi
 import pulumi_aws as aws
@@ -37,7 +38,25 @@ def deploy_document_content(cfg: StackConfig, egress_ip: str) -> str:
     doc = yaml.safe_load(DEPLOY_DOCUMENT.read_text(encoding="utf-8"))
     doc["parameters"]["version"]["default"] = cfg.wheel_version
     doc["parameters"]["egressIp"]["default"] = egress_ip
+    # What user data wrote at creation, as the stack says it now; each pinned to its value.
+    for name, value in stack_env_values(cfg).items():
+        doc["parameters"][name]["default"] = value
+        doc["parameters"][name]["allowedPattern"] = "^" + re.escape(value) + "$"
     return json.dumps(doc, indent=2)
+
+
+def stack_env_values(cfg: StackConfig) -> dict[str, str]:
+    """The deploy document's pinned parameters: the host env settings that follow the stack
+    (the same values `infra.cloud_init.template_values` renders into the user data)."""
+    return {
+        "mode": cfg.mode,
+        "binanceTestnet": "true" if cfg.testnet else "false",
+        "profile": cfg.profile,
+        "emailFrom": cfg.alert_email_from,
+        "emailTo": ",".join(cfg.alert_emails),
+        "slackChannel": cfg.slack_channel or "",
+        "alertHosts": ",".join(cfg.host_alert_hosts),
+    }
 
 
 def lookup_ami(cfg: StackConfig, invoke: pulumi.InvokeOptions | None = None) -> str:

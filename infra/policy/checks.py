@@ -54,6 +54,9 @@ IAM_USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 IAM_GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
 IAM_ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 IAM_POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+IAM_USER_POLICY_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"
+IAM_USER_GROUP_MEMBERSHIP = "aws:iam/userGroupMembership:UserGroupMembership"
+IAM_GROUP_MEMBERSHIP = "aws:iam/groupMembership:GroupMembership"
 INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
 VPC = "aws:ec2/vpc:Vpc"
 NFW_FIREWALL = "aws:networkfirewall/firewall:Firewall"
@@ -342,14 +345,21 @@ def _egress_problem(protocol: Any, port: int | None, destinations: list[str]) ->
 
 
 def check_egress_https_dns_only(resource_type: str, props: Props) -> list[str]:
-    """Security groups may send only TCP 443, and DNS (53) to a named resolver."""
+    """Security groups may send only TCP 443, DNS (53) to a named resolver and SMTP
+    submission (587) inside the VPC.
+
+    A managed prefix list is a destination too (it may hold 0.0.0.0/0): never a resolver,
+    never "inside the VPC", so a 53 or 587 rule naming one is refused, even next to a
+    VPC address."""
     out: list[str] = []
     if resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
         for i, rule in enumerate(_items(props.get("egress"))):
             problem = _egress_problem(
                 rule.get("protocol"),
                 _single_port(rule.get("fromPort"), rule.get("toPort")),
-                _strings(rule.get("cidrBlocks")) + _strings(rule.get("ipv6CidrBlocks")),
+                _strings(rule.get("cidrBlocks"))
+                + _strings(rule.get("ipv6CidrBlocks"))
+                + _strings(rule.get("prefixListIds")),
             )
             if problem:
                 out.append(f"egress rule {i}: {problem}")
@@ -357,7 +367,9 @@ def check_egress_https_dns_only(resource_type: str, props: Props) -> list[str]:
         problem = _egress_problem(
             props.get("protocol"),
             _single_port(props.get("fromPort"), props.get("toPort")),
-            _strings(props.get("cidrBlocks")) + _strings(props.get("ipv6CidrBlocks")),
+            _strings(props.get("cidrBlocks"))
+            + _strings(props.get("ipv6CidrBlocks"))
+            + _strings(props.get("prefixListIds")),
         )
         if problem:
             out.append(problem)
@@ -365,7 +377,9 @@ def check_egress_https_dns_only(resource_type: str, props: Props) -> list[str]:
         problem = _egress_problem(
             props.get("ipProtocol"),
             _single_port(props.get("fromPort"), props.get("toPort")),
-            _strings(props.get("cidrIpv4")) + _strings(props.get("cidrIpv6")),
+            _strings(props.get("cidrIpv4"))
+            + _strings(props.get("cidrIpv6"))
+            + _strings(props.get("destinationPrefixListId")),
         )
         if problem:
             out.append(problem)
@@ -526,18 +540,47 @@ def policy_document_problems(document: Any) -> list[str]:
                 out.append(f"{label}: wildcard resource {resource!r}")
         if not resources:
             out.append(f"{label}: no Resource")
+        out.extend(_ses_send_problems(label, actions, st.get("Condition")))
     return out
+
+
+# SES sending: whoever holds the credentials (the SMTP password is on the host) can mail
+# anything out around the egress firewalls, unless every recipient is pinned.
+_SES_SEND = re.compile(r"^ses:Send", re.IGNORECASE)
+
+
+def _ses_send_problems(label: str, actions: list[str], condition: Any) -> list[str]:
+    if not any(_SES_SEND.match(a) for a in actions):
+        return []
+    pinned = (condition or {}).get("ForAllValues:StringEquals") or {}
+    recipients = _strings(pinned.get("ses:Recipients")) if isinstance(pinned, Mapping) else []
+    if not recipients or any(c in r for r in recipients for c in "*?$"):
+        return [
+            f"{label}: SES sending to any recipient (pin ses:Recipients with "
+            "ForAllValues:StringEquals to the alert addresses)"
+        ]
+    return []
 
 
 def check_iam_no_wildcards(resource_type: str, props: Props) -> list[str]:
     """No ``*`` action and no ``*`` resource in customer IAM policies.
 
     The single exception: actions AWS gives no resource type (SSM session channels,
-    PutMetricData) may use ``"Resource": "*"`` when the statement has a Condition.
+    PutMetricData) may use ``"Resource": "*"`` when the statement has a Condition. SES
+    sending names every recipient (``ses:Recipients``, no wildcard); IAM users get no
+    managed policy and no group.
     """
     out: list[str] = []
     for doc in _policy_documents(resource_type, props):
         out.extend(policy_document_problems(doc))
+    # IAM users (the SES SMTP user) hold only their inline policy, checked above: IAM
+    # grants the union, so a managed policy or a group would widen it unseen.
+    if resource_type == IAM_USER_POLICY_ATTACHMENT or (
+        resource_type == IAM_POLICY_ATTACHMENT and _strings(props.get("users"))
+    ):
+        out.append("a managed policy is attached to an IAM user: users take inline policies only")
+    if resource_type in (IAM_USER_GROUP_MEMBERSHIP, IAM_GROUP_MEMBERSHIP):
+        out.append("an IAM user is put into a group: users take inline policies only")
     return out
 
 

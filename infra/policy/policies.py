@@ -36,7 +36,10 @@ DESCRIPTIONS: dict[str, str] = {
         "EBS volumes, secrets, SNS topics, log groups, Prometheus (AMP) workspaces and S3 "
         "default encryption use a customer-managed KMS key."
     ),
-    "iam-no-wildcards": "IAM policies have no '*' action and no '*' resource.",
+    "iam-no-wildcards": (
+        "IAM policies have no '*' action and no '*' resource; SES sending names every "
+        "recipient; IAM users take no managed policy or group."
+    ),
     "egress-firewall-resources-fail-closed": (
         "Each egress-firewall resource fails closed on its own: the firewall policy drops by "
         "default in strict order, the DNS Firewall config is fail-closed, domain lists are "

@@ -24,6 +24,12 @@ from tradewarden.secrets.bundle import OPTIONAL, REQUIRED, SecretKind, parse_tex
 
 from .conftest import policy_json
 
+SENDERS = {
+    "dev": "tradewarden-dev@dev.alerts.example.com",
+    "staging": "tradewarden-staging@alerts.example.com",
+    "prod": "tradewarden-prod@alerts.example.com",
+}
+
 
 @pytest.fixture(scope="module")
 def slack_off() -> OfflineRun:
@@ -76,7 +82,7 @@ def test_mode_and_email_reach_the_daemon_env(run: OfflineRun) -> None:
     assert env["BINANCE_TESTNET"] == ("false" if run.stack == "prod" else "true")
     assert env["TRADEWARDEN_SMTP_HOST"] == "email-smtp.eu-west-1.amazonaws.com"
     assert (env["TRADEWARDEN_SMTP_PORT"], env["TRADEWARDEN_SMTP_TLS"]) == ("587", "starttls")
-    assert env["TRADEWARDEN_EMAIL_FROM"] == f"tradewarden-{run.stack}@alerts.example.com"
+    assert env["TRADEWARDEN_EMAIL_FROM"] == SENDERS[run.stack]
     emails = read_stack_file(run.stack)["tradewarden:alertEmails"]
     assert env["TRADEWARDEN_EMAIL_TO"].split(",") == emails
     # The SES name resolves inside the VPC (private DNS of the endpoint).
@@ -139,20 +145,26 @@ def test_smtp_user_may_only_send_as_the_stack_sender(run: OfflineRun) -> None:
     (policy,) = run.of_type("aws:iam/userPolicy:UserPolicy")
     assert policy.inputs["user"] == user.outputs["name"]
     (statement,) = policy_json(policy)["Statement"]
-    sender = f"tradewarden-{run.stack}@alerts.example.com"
+    sender = SENDERS[run.stack]
+    domain = sender.split("@")[1]  # each stack its own SES identity (one per account+region)
     account = run.outputs["kmsKeyArn"].split(":")[4]
     assert statement == {
         "Sid": "SendAlertEmailAsTheStackSender",
         "Effect": "Allow",
         "Action": "ses:SendRawEmail",
-        "Resource": f"arn:aws:ses:eu-west-1:{account}:identity/alerts.example.com",
-        "Condition": {"StringEquals": {"ses:FromAddress": sender}},
+        "Resource": f"arn:aws:ses:eu-west-1:{account}:identity/{domain}",
+        "Condition": {
+            "StringEquals": {"ses:FromAddress": sender},
+            "ForAllValues:StringEquals": {
+                "ses:Recipients": sorted(read_stack_file(run.stack)["tradewarden:alertEmails"])
+            },
+        },
     }
     identity = run.one("aws:sesv2/emailIdentity:EmailIdentity")
-    assert identity.inputs["emailIdentity"] == "alerts.example.com"
+    assert identity.inputs["emailIdentity"] == domain
     tokens = identity.outputs["dkimSigningAttributes"]["tokens"]
     assert run.outputs["sesDkimRecords"] == [
-        f"{tok}._domainkey.alerts.example.com CNAME {tok}.dkim.amazonses.com" for tok in tokens
+        f"{tok}._domainkey.{domain} CNAME {tok}.dkim.amazonses.com" for tok in tokens
     ]
 
 
@@ -177,3 +189,34 @@ def test_the_rendered_daemon_env_is_what_the_daemon_reads(
     assert list(settings.email_to) == cfg["tradewarden:alertEmails"]
     assert settings.email_from == cfg["tradewarden:alertEmailFrom"]
     assert settings.slack_channel == cfg["tradewarden:slackChannel"]
+
+
+def test_attack_the_smtp_credentials_mail_anyone_out_of_the_vpc(run: OfflineRun) -> None:
+    """The SMTP password sits on the host (the daemon reads it). Whoever runs code there
+    could send anything to any address on the internet through SES: a mail channel out,
+    around the Network Firewall's SNI list and the host's nftables. The SMTP user may
+    send only to the stack's alert recipients (``ses:Recipients`` covers To, Cc and Bcc;
+    ``ForAllValues``: every recipient must be one of them)."""
+    recipients = read_stack_file(run.stack)["tradewarden:alertEmails"]
+    (policy,) = run.of_type("aws:iam/userPolicy:UserPolicy")
+    statements = policy_json(policy)["Statement"]
+    assert statements, policy
+    for st in statements:
+        assert st["Effect"] == "Allow"
+        allowed = st.get("Condition", {}).get("ForAllValues:StringEquals", {})
+        assert "ses:Recipients" in allowed, st
+        # IAM compares case-sensitively: each address as written, with its domain in lower
+        # case, and all in lower case; nothing else.
+        forms = {
+            f
+            for a in recipients
+            for f in (a, a.rsplit("@", 1)[0] + "@" + a.rsplit("@", 1)[1].lower(), a.lower())
+        }
+        assert set(allowed["ses:Recipients"]) == forms, st
+    from infra.components.email import recipient_forms
+
+    assert recipient_forms("OnCall@Example.COM") == (
+        "OnCall@Example.COM",
+        "OnCall@example.com",
+        "oncall@example.com",
+    )

@@ -77,11 +77,23 @@ def test_prod_daemon_settings_from_the_host_env_have_an_anchor(
 
 
 def test_deploy_document_leaves_the_anchor_settings_alone() -> None:
-    """The SSM deploy document rewrites host.env lines only; the anchor settings live in
-    tradewarden.env, which it never touches."""
+    """The SSM deploy document rewrites host.env lines and, in tradewarden.env, only the
+    stack's mode and alert settings (each line by its key, the others left as they are:
+    tests/infra/test_deploy.py); the anchor settings are never touched."""
+    import re
+
     doc = Path(__file__).resolve().parents[2] / "ops" / "ssm" / "tradewarden-deploy.yaml"
     script = yaml.safe_load(doc.read_text())["mainSteps"][0]["inputs"]["runCommand"][0]
-    assert "tradewarden.env" not in script
+    written = re.findall(r"set_in tradewarden\.env (\w+) ", script)
+    assert set(written) == {
+        "TRADEWARDEN_PROFILE",
+        "TRADEWARDEN_MODE",
+        "BINANCE_TESTNET",
+        "TRADEWARDEN_EMAIL_FROM",
+        "TRADEWARDEN_EMAIL_TO",
+        "TRADEWARDEN_SLACK_CHANNEL",
+    }
+    assert script.count("tradewarden.env") == len(written)
     assert "AUDIT_ANCHOR" not in script
 
 

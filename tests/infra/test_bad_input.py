@@ -133,3 +133,63 @@ def test_inventory_reports_bad_config_and_exits_2(tmp_path: Path) -> None:
     assert "tradewarden:colour: unknown key" in proc.stderr
     assert "tradewarden:alertEmails: required but not set" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_attack_a_zone_without_the_ses_smtp_endpoint_builds_a_host_that_cannot_mail() -> None:
+    """Not every zone offers SES's email-smtp interface endpoint. A stack in such a zone
+    passed preview; `pulumi up` then created the host (it does not wait for the endpoint)
+    and failed on the endpoint: a trading host whose alert email can never leave. It must
+    stop before anything is created, naming the key."""
+    mocks = RecordingMocks(ses_smtp_zone_suffixes="bc")
+    with pytest.raises(pulumi.RunError, match="tradewarden:availabilityZone: 'eu-west-1a'.*SES"):
+        run_offline("no-smtp-zone", read_stack_file("dev"), mocks=mocks)
+    assert cloud_resources(mocks) == []
+
+
+def test_attack_two_stacks_in_one_account_share_one_ses_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SES identity (the sender's domain) exists once per account and region. Two
+    stacks sending from one domain there: the second `pulumi up` creates its host, then
+    fails on the identity; destroying either stack deletes the identity the other sends
+    from, and its alert email stops for good (retried, never delivered). The shipped dev
+    and staging stacks did exactly that. Preview must stop, naming the key and the other
+    stack."""
+    import shutil
+
+    from infra import config as infra_config
+    from infra.config import load_stack_config
+    from infra.naming import AwsContext
+    from infra.program import preflight
+
+    for stack in ("dev", "staging", "prod"):
+        shutil.copy(REPO / f"Pulumi.{stack}.yaml", tmp_path)
+    monkeypatch.setattr(infra_config, "STACK_FILE_DIR", tmp_path)
+
+    def check(stack: str, raw: dict[str, Any]) -> None:
+        cfg = load_stack_config(raw, stack)
+        account = cfg.account_id
+        ctx = AwsContext(
+            "aws",
+            raw["aws:region"],
+            account,
+            f"arn:aws:sts::{account}:assumed-role/tradewarden-admin/pulumi",
+            (cfg.availability_zone,),
+        )
+        preflight(cfg, ctx)
+
+    shipped = {s: read_stack_file(s) for s in ("dev", "staging", "prod")}
+    for stack, raw in shipped.items():
+        check(stack, raw)  # the shipped stacks each have their own identity
+    raw = dict(shipped["dev"])
+    raw["tradewarden:alertEmailFrom"] = (
+        "other@" + shipped["staging"]["tradewarden:alertEmailFrom"].split("@")[1].upper()
+    )
+    with pytest.raises(ConfigError) as info:
+        check("dev", raw)
+    (problem,) = info.value.problems
+    assert problem.startswith("tradewarden:alertEmailFrom:") and "stack staging" in problem
+    # Another account (prod's) or another region may use the same domain.
+    raw = dict(shipped["prod"])
+    raw["tradewarden:alertEmailFrom"] = shipped["staging"]["tradewarden:alertEmailFrom"]
+    check("prod", raw)

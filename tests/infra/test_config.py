@@ -290,3 +290,34 @@ def test_infra_readme_documents_every_key_and_the_walkthrough_names_the_required
     required = [k for k, spec in KEYS.items() if spec.required] + ["slackChannel"]
     assert [k for k in required if f"`tradewarden:{k}`" not in walk] == []
     assert "build_release.py" in walk and "tradewarden:grafana" in walk
+
+
+def test_attack_testnet_mode_on_the_prod_stack_deploys_a_paper_host() -> None:
+    """A stack file says ``mode: testnet`` on stack prod: the host gets
+    TRADEWARDEN_PROFILE=prod, BINANCE_TESTNET=true, TRADEWARDEN_MODE=testnet, and the
+    daemon's gate (prod refuses testnet endpoints and keys) quietly runs paper — the stack
+    says one mode, the host trades another. It must stop at preview naming the key."""
+    from tradewarden.config import Mode, Profile, SecretSource
+    from tradewarden.gate import GateInputs, decide
+
+    # What the daemon would do with the env this stack renders (a testnet-scoped key, all
+    # else holding): paper, because of the profile alone.
+    decision = decide(
+        GateInputs(
+            requested=Mode.TESTNET,
+            profile=Profile.PROD,
+            binance_testnet=True,
+            final_hammer=False,
+            terms_accepted=True,
+            secret_source=SecretSource.AWS,
+            permissions_ok=True,
+            promotion_ok=True,
+            key_scope="testnet",
+        )
+    )
+    assert decision.mode is Mode.PAPER and "prod refuses testnet" in decision.fallback
+    found = problems(stack="prod", mode="testnet", **PROD_EXPLICIT)
+    assert found == [
+        "tradewarden:mode: testnet on stack prod (the prod profile refuses testnet: "
+        "the host would trade paper)"
+    ]

@@ -275,3 +275,40 @@ def test_the_deploy_window_is_silenced_in_alertmanager_and_unmuted_after(
     down = deploy(stack_runs["dev"], host, readyz, version="0.4.0", sha256=SHA)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "no Alertmanager silence" in down.stdout
+
+
+def test_attack_a_mode_or_alert_change_never_reaches_the_running_host(
+    stack_runs: dict[str, OfflineRun], host: Path, readyz: Readyz
+) -> None:
+    """User data is ignored after the host is created: `mode: paper` written into a live
+    stack, or a new on-call address, passed `pulumi up` (the outputs said so) while the
+    host kept trading and mailing as before; with the SMTP user pinned to the new
+    recipients, every alert email was refused from then on. The deploy document (the
+    controlled restart) brings the stack's mode, network, profile and alert settings into
+    the host's env files, and they cannot be overridden when it is run."""
+    readyz.status = 200
+    (host / "etc" / "tradewarden.env").write_text(
+        "TRADEWARDEN_PROFILE=dev\nTRADEWARDEN_MODE=paper\nBINANCE_TESTNET=false\n"
+        "TRADEWARDEN_EMAIL_TO=old-oncall@example.com\nTRADEWARDEN_SLACK_CHANNEL=\n"
+        "TRADEWARDEN_SMTP_PORT=587\n"
+    )
+    run = stack_runs["dev"]
+    proc = deploy(run, host, readyz, version="0.2.0", sha256=SHA)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = (host / "etc" / "tradewarden.env").read_text().splitlines()
+    daemon = dict(line.split("=", 1) for line in lines)
+    from infra.offline import read_stack_file
+
+    raw = read_stack_file("dev")
+    assert daemon["TRADEWARDEN_MODE"] == raw["tradewarden:mode"] == "testnet"
+    assert (daemon["BINANCE_TESTNET"], daemon["TRADEWARDEN_PROFILE"]) == ("true", "dev")
+    assert daemon["TRADEWARDEN_EMAIL_TO"] == ",".join(raw["tradewarden:alertEmails"])
+    assert daemon["TRADEWARDEN_EMAIL_FROM"] == raw["tradewarden:alertEmailFrom"]
+    assert daemon["TRADEWARDEN_SLACK_CHANNEL"] == raw["tradewarden:slackChannel"]
+    assert daemon["TRADEWARDEN_SMTP_PORT"] == "587"  # the rest is left alone
+    assert host_env(host)["TRADEWARDEN_EGRESS_ALERT_HOSTS"] == "hooks.slack.com,slack.com"
+    # The stack's values are the only ones the document accepts.
+    params = document(run)["parameters"]
+    assert not re.match(params["mode"]["allowedPattern"], "live")
+    assert not re.match(params["emailTo"]["allowedPattern"], "attacker@example.net")
+    assert not re.match(params["alertHosts"]["allowedPattern"], "pastebin.com")

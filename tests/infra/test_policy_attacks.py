@@ -812,3 +812,112 @@ def test_attack_endpoint_without_a_policy(dev: OfflineRun, service: str, kind: s
         props["routeTableIds"] = s3.state["routeTableIds"]
     found = every_violation(dev, {}, [extra(s3, t.VPC_ENDPOINT, f"vpce-{service}", props)])
     assert "resource-policies-no-wildcards" in policies(found), found
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # 587 "inside the VPC" by its CIDR, and to a customer-managed prefix list that may
+        # hold 0.0.0.0/0: SMTP submission to any mail server on the internet.
+        {
+            "protocol": "tcp",
+            "fromPort": 587,
+            "toPort": 587,
+            "cidrBlocks": ["10.42.0.0/16"],
+            "prefixListIds": ["pl-0123456789abcdef0"],
+        },
+        # The same trick for DNS: the VPC resolver, and a prefix list of one's own resolvers.
+        {
+            "protocol": "udp",
+            "fromPort": 53,
+            "toPort": 53,
+            "cidrBlocks": ["10.42.0.2/32"],
+            "prefixListIds": ["pl-0123456789abcdef0"],
+        },
+    ],
+)
+def test_attack_smtp_or_dns_egress_to_a_prefix_list_next_to_a_vpc_cidr(
+    dev: OfflineRun, rule: dict[str, Any]
+) -> None:
+    def widen(state: dict[str, Any]) -> dict[str, Any]:
+        state["egress"].append(rule)
+        return state
+
+    found = every_violation(dev, {"host-sg": widen})
+    assert "egress-https-and-dns-only" in policies(found), found
+    # The separate rule resources: the same, by prefix list alone or next to a CIDR.
+    sgr = {k: v for k, v in rule.items() if k != "cidrBlocks"} | {"type": "egress"}
+    assert t.check_egress_https_dns_only(
+        t.SECURITY_GROUP_RULE, sgr | {"cidrBlocks": rule["cidrBlocks"]}
+    )
+    assert t.check_egress_https_dns_only(
+        t.VPC_EGRESS_RULE,
+        {
+            "ipProtocol": rule["protocol"],
+            "fromPort": rule["fromPort"],
+            "toPort": rule["toPort"],
+            "destinationPrefixListId": "pl-0123456789abcdef0",
+        },
+    )
+
+
+# --- the SES SMTP user: its password is on the host, so its grants are a channel out -------
+
+
+def _mail_anyone(state: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(state["policy"])
+    for st in doc["Statement"]:
+        st["Condition"].pop("ForAllValues:StringEquals", None)
+    state["policy"] = json.dumps(doc)
+    return state
+
+
+def _recipients_like_anything(state: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(state["policy"])
+    for st in doc["Statement"]:
+        st["Condition"]["ForAllValues:StringLike"] = {"ses:Recipients": ["*"]}
+        st["Condition"].pop("ForAllValues:StringEquals", None)
+    state["policy"] = json.dumps(doc)
+    return state
+
+
+@pytest.mark.parametrize("change", [_mail_anyone, _recipients_like_anything])
+def test_attack_smtp_user_mails_any_recipient(dev: OfflineRun, change: Any) -> None:
+    """The SMTP user's inline policy without its recipient pin: whoever holds the host
+    sends anything to anyone through SES, around the egress firewalls."""
+    found = every_violation(dev, {"email-smtp-user-policy": change})
+    assert "iam-no-wildcards" in policies(found), found
+
+
+@pytest.mark.parametrize(
+    ("typ", "state"),
+    [
+        (
+            "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+            {
+                "user": "tradewarden-dev-ses-smtp",
+                "policyArn": "arn:aws:iam::aws:policy/AmazonSESFullAccess",
+            },
+        ),
+        (
+            t.IAM_POLICY_ATTACHMENT,
+            {
+                "name": "x",
+                "users": ["tradewarden-dev-ses-smtp"],
+                "policyArn": "arn:aws:iam::aws:policy/AmazonSESFullAccess",
+            },
+        ),
+        (
+            "aws:iam/userGroupMembership:UserGroupMembership",
+            {"user": "tradewarden-dev-ses-smtp", "groups": ["ses-senders"]},
+        ),
+    ],
+)
+def test_attack_smtp_user_gets_a_managed_policy_or_a_group(
+    dev: OfflineRun, typ: str, state: dict[str, Any]
+) -> None:
+    """A managed policy (AmazonSESFullAccess: ses:* on *) or a group next to the pinned
+    inline policy: IAM grants the union, and the SMTP password mails anyone again."""
+    like = dev.one("aws:iam/userPolicy:UserPolicy")
+    found = every_violation(dev, {}, [extra(like, typ, "grant", state)])
+    assert "iam-no-wildcards" in policies(found), found
