@@ -639,3 +639,19 @@ def test_attack_a_command_wrapped_in_another_is_still_checked(tmp_path: Path, li
     book.write_text(text.replace(anchor, anchor + line + "\n", 1))
     problems = [e for c in commands(book.read_text(), book.name) for e in problems_of(c)]
     assert problems, f"{line!r} passed the runbook check"
+
+
+@pytest.mark.parametrize("name", KEY_INCIDENTS)
+def test_attack_key_incidents_check_binance_open_orders_after_revoking(name: str) -> None:
+    """Adversarial review: `Open orders: 0` in `status` is the daemon's own count. Its halt
+    cancels only on its own symbols, a failed cancel is logged (`cancel_failed`) and the halt
+    still reports success, and the daemon's MARKET orders are never open: orders the leaked
+    key placed elsewhere (or that a failed cancel left) were never looked for. After the
+    revocation, a key incident has the responder check every pair's open orders on Binance
+    and cancel what is left there."""
+    text = (RUNBOOKS / name).read_text()
+    first = text[text.index("## First five minutes") :]
+    first = first[first.index("\n1. ") : first.index("\n## ", 1)].lower()  # the steps
+    revoke = min(i for w in ("revoke", "delete the key") if (i := first.find(w)) >= 0)
+    after = first[revoke:]
+    assert "open orders" in after and "all pairs" in after and "cancel_failed" in first
