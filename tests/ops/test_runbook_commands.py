@@ -655,3 +655,19 @@ def test_attack_key_incidents_check_binance_open_orders_after_revoking(name: str
     revoke = min(i for w in ("revoke", "delete the key") if (i := first.find(w)) >= 0)
     after = first[revoke:]
     assert "open orders" in after and "all pairs" in after and "cancel_failed" in first
+
+
+def test_attack_host_compromise_re_enrols_the_approvers_before_any_approval() -> None:
+    """Adversarial review: the host role reads every approver's TOTP seed
+    (admin/approver/*), so after a host compromise the attacker can make every approver's
+    codes; the runbook then moved funds "through the approval flow" with those seeds.
+    Every approver is re-enrolled (`approvers add <name> --replace`) before that step. And
+    the old Fix rotated first, on a new host built two steps later, while the role's stolen
+    temporary credentials could still read the new secrets: sessions are revoked first."""
+    fix = (RUNBOOKS / "host-compromise.md").read_text()
+    fix = fix[fix.index("## Fix") : fix.index("## Verify")]
+    assert "approvers add" in fix and "--replace" in fix
+    assert fix.index("--replace") < fix.index("approval flow")
+    # the stolen role credentials are revoked, and the new host exists, before any rotation
+    rotate = fix.index("secrets rotate trade --prompt")
+    assert fix.index("aws:TokenIssueTime") < rotate and fix.index("pulumi up --replace") < rotate
