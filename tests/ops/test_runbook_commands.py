@@ -501,8 +501,9 @@ def test_runbook_commands_exist(book: Path) -> None:
     assert problems == []
 
 
-LOCAL_URL = re.compile(r"\b(?:localhost|127\.0\.0\.1):(\d+)")
-DAEMON_URL = re.compile(r"\b(?:localhost|127\.0\.0\.1):9108(/[A-Za-z0-9_./-]*)?")
+LOCAL_HOST = r"(?:\blocalhost|\b127\.0\.0\.1|\b0\.0\.0\.0|\[::1?\])"
+LOCAL_URL = re.compile(LOCAL_HOST + r":(\d+)")
+DAEMON_URL = re.compile(LOCAL_HOST + r":9108(/[A-Za-z0-9_./-]*)?")
 METRICS_PY = REPO / "daemon" / "tradewarden" / "metrics.py"
 
 
@@ -671,3 +672,14 @@ def test_attack_host_compromise_re_enrols_the_approvers_before_any_approval() ->
     # the stolen role credentials are revoked, and the new host exists, before any rotation
     rotate = fix.index("secrets rotate trade --prompt")
     assert fix.index("aws:TokenIssueTime") < rotate and fix.index("pulumi up --replace") < rotate
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1]:3000/", "http://0.0.0.0:3000/", "curl -s [::1]:9108/metricz"]
+)
+def test_attack_a_local_url_in_another_spelling_is_checked(url: str) -> None:
+    """Adversarial review: only localhost and 127.0.0.1 were read as local, so the same
+    port or path written as [::1] or 0.0.0.0 passed unchecked."""
+    ports = {int(p) for p in LOCAL_URL.findall(url)}
+    paths = {m or "/" for m in DAEMON_URL.findall(url)}
+    assert ports - set(listening_ports()) or paths - daemon_paths()
