@@ -54,6 +54,8 @@ fp, since = sys.argv[1], int(sys.argv[2])
 print(sum(1 for r in reqs[since:] if r["method"] == "POST" and r["path"] == "/api/v3/order"
           and r["status"] == 200 and r.get("api_key_fp") == fp))' "$1" "${2:-0}"
 }
+# audited <event> [key=value ...]: the audit log has such an entry (ops/audit_has.py)
+audited() { "$PY" ops/audit_has.py "$TRADEWARDEN_STATE_DIR/audit" "$@"; }
 traded_with() { (("$(orders_by "$1" "${2:-0}")" >= 1)); } # for wait_for (evaluated each try)
 no_open_orders() { (("$(open_on_fake)" == 0)); }
 request_count() { ctl requests | "$PY" -c 'import json,sys; print(len(json.loads(sys.stdin.read())))'; }
@@ -171,8 +173,7 @@ run 0 tw secrets check
 run 1 tw diagnose
 [[ "$OUT" == *"FAIL  trading state"* ]] || fail "diagnose does not show the halt"
 run 0 tw audit verify
-grep -h '"secret_rotated"' "$TRADEWARDEN_STATE_DIR"/audit/*.jsonl | grep -q "$NEW4" ||
-    fail "the rotation is not in the audit log"
+audited secret_rotated role=trade "fingerprint=$NEW4" || fail "the rotation is not in the audit log"
 [[ "$(orders_by "$OLD_FP" "$HALTED_AT")$(orders_by "$NEW_FP" "$HALTED_AT")" == 00 ]] ||
     fail "an order was placed while HALTED"
 ok "new fingerprint current, the rotation audited, nothing placed while halted"
@@ -191,9 +192,9 @@ echo "== step 10 (runbook, verify): status, audit verify shows halt, rotation an
 run 0 tw status
 [[ "$OUT" == *"State:       ACTIVE"* ]] || fail "not ACTIVE after the reset"
 run 0 tw audit verify
-for event in '"halt"' '"secret_rotated"' '"reset"'; do
-    grep -hq "$event" "$TRADEWARDEN_STATE_DIR"/audit/*.jsonl || fail "no $event in the audit log"
-done
+audited halt "reason=drill: suspected key leak" || fail "no halt entry for the responder's halt"
+audited secret_rotated "fingerprint=$NEW4" || fail "no secret_rotated entry"
+audited reset || fail "no reset entry"
 ok "ACTIVE; the audit chain holds the halt, the rotation and the reset"
 
 STEP=11
