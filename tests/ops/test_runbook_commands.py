@@ -683,3 +683,26 @@ def test_attack_a_local_url_in_another_spelling_is_checked(url: str) -> None:
     ports = {int(p) for p in LOCAL_URL.findall(url)}
     paths = {m or "/" for m in DAEMON_URL.findall(url)}
     assert ports - set(listening_ports()) or paths - daemon_paths()
+
+
+def test_attack_no_doc_has_a_responder_type_secret_json() -> None:
+    """Adversarial review: audit-chain-broken.md (and infra/README.md) offered `secrets put
+    admin` "with {"promotion_key": "...", "audit_key": "..."} on stdin": typed by a
+    responder, that is `echo '{...}' | ...`, the keys in the shell history. Secrets go in at
+    the hidden prompts (--prompt) only; no doc shows a secret field's JSON to fill in."""
+    from tradewarden.secrets.bundle import SecretKind, secret_fields
+
+    fields = {f for kind in SecretKind for f in secret_fields(kind)}
+    docs = [
+        *all_runbooks(),
+        RUNBOOKS / "README.md",
+        REPO / "infra" / "README.md",
+        REPO / "README.md",
+    ]
+    found = [
+        f"{doc.relative_to(REPO)}: {field}"
+        for doc in docs
+        for field in sorted(fields)
+        if re.search(rf'"{field}"\s*:\s*"', doc.read_text())
+    ]
+    assert found == []
