@@ -54,6 +54,8 @@ fp, since = sys.argv[1], int(sys.argv[2])
 print(sum(1 for r in reqs[since:] if r["method"] == "POST" and r["path"] == "/api/v3/order"
           and r["status"] == 200 and r.get("api_key_fp") == fp))' "$1" "${2:-0}"
 }
+# audited <event> [key=value ...]: the audit log has such an entry (ops/audit_has.py)
+audited() { "$PY" ops/audit_has.py "$TRADEWARDEN_STATE_DIR/audit" "$@"; }
 traded_with() { (("$(orders_by "$1" "${2:-0}")" >= 1)); } # for wait_for (evaluated each try)
 no_open_orders() { (("$(open_on_fake)" == 0)); }
 request_count() { ctl requests | "$PY" -c 'import json,sys; print(len(json.loads(sys.stdin.read())))'; }
@@ -102,14 +104,32 @@ ok "the daemon raised the critical foreign-order alert (the runbook's symptom)"
 
 STEP=3
 echo "== step 3 (runbook, first five minutes 1): halt first, while the key still cancels"
+# DRILL_HALT_FAULT='{"kind": ..., "path": ...}': a fake-Binance fault from the halt on (a
+# rehearsal of a halt whose cancel does not get through: the drill must fail here)
+[[ -z "${DRILL_HALT_FAULT:-}" ]] || ctl fault "$DRILL_HALT_FAULT" >/dev/null
+BEFORE_HALT="$(request_count)"
 run 0 tw halt --reason "drill: suspected key leak"
 [[ "$OUT" == *"applied by the running daemon"* ]] || fail "the running daemon did not apply the halt"
+# The halt's own cancel, not an earlier one: the reconciliation may already have halted and
+# cancelled the foreign order, so "Open orders: 0" alone proves nothing. Every DELETE
+# /api/v3/openOrders since the halt was signed with the old key and answered: 200 or -2011
+# (nothing open to cancel).
+CANCELS="$(ctl requests | "$PY" -c 'import json,sys
+reqs = json.loads(sys.stdin.read())[int(sys.argv[1]):]
+dels = [r for r in reqs if r["method"] == "DELETE" and r["path"] == "/api/v3/openOrders"]
+good = [r for r in dels if r.get("api_key_fp") == sys.argv[2]
+        and (r["status"] == 200 or r.get("code") == -2011)]
+print(len(dels), len(good))' "$BEFORE_HALT" "$OLD_FP")"
+read -r N_CANCELS N_ANSWERED <<<"$CANCELS"
+echo "    the halt's cancel-all: $N_CANCELS request(s) to DELETE /api/v3/openOrders, $N_ANSWERED answered"
+((N_CANCELS >= 1 && N_CANCELS == N_ANSWERED)) ||
+    fail "the halt's cancel-all did not get through ($N_ANSWERED of $N_CANCELS answered)"
 run 0 tw status
 [[ "$OUT" == *"State:       HALTED"* ]] || fail "status is not HALTED"
 [[ "$OUT" == *"Open orders: 0"* ]] || fail "open orders remain after the halt"
 wait_for "no open order on the exchange" no_open_orders
 HALTED_AT="$(request_count)"
-ok "HALTED; no open order left on the exchange (cancelled while the key still worked)"
+ok "HALTED; the halt's cancel-all answered with the key still working; no open order left"
 
 STEP=4
 echo "== step 4 (runbook, first five minutes 2): revoke the key on Binance (API Management: delete)"
@@ -153,8 +173,7 @@ run 0 tw secrets check
 run 1 tw diagnose
 [[ "$OUT" == *"FAIL  trading state"* ]] || fail "diagnose does not show the halt"
 run 0 tw audit verify
-grep -h '"secret_rotated"' "$TRADEWARDEN_STATE_DIR"/audit/*.jsonl | grep -q "$NEW4" ||
-    fail "the rotation is not in the audit log"
+audited secret_rotated role=trade "fingerprint=$NEW4" || fail "the rotation is not in the audit log"
 [[ "$(orders_by "$OLD_FP" "$HALTED_AT")$(orders_by "$NEW_FP" "$HALTED_AT")" == 00 ]] ||
     fail "an order was placed while HALTED"
 ok "new fingerprint current, the rotation audited, nothing placed while halted"
@@ -173,9 +192,9 @@ echo "== step 10 (runbook, verify): status, audit verify shows halt, rotation an
 run 0 tw status
 [[ "$OUT" == *"State:       ACTIVE"* ]] || fail "not ACTIVE after the reset"
 run 0 tw audit verify
-for event in '"halt"' '"secret_rotated"' '"reset"'; do
-    grep -hq "$event" "$TRADEWARDEN_STATE_DIR"/audit/*.jsonl || fail "no $event in the audit log"
-done
+audited halt "reason=drill: suspected key leak" || fail "no halt entry for the responder's halt"
+audited secret_rotated "fingerprint=$NEW4" || fail "no secret_rotated entry"
+audited reset || fail "no reset entry"
 ok "ACTIVE; the audit chain holds the halt, the rotation and the reset"
 
 STEP=11

@@ -82,6 +82,7 @@ _LABEL_LISTS = re.compile(
     r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", re.IGNORECASE
 )
 _VARIABLES = re.compile(r"\$\{[^}]*\}|\$\w+")
+_NAME_MATCHER = re.compile(r"""\b__name__\s*(=~|!~|!=|=)\s*["'`]((?:\\.|[^"'`\\])*)["'`]""")
 _TOKENS = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*|\d[\w.]*|\S")
 
 
@@ -92,12 +93,14 @@ def metric_names(expr: str) -> set[str]:
     first; then every identifier that is not a function call, keyword or number is a name.
     """
     text = _VARIABLES.sub("1", expr)
+    # a `__name__` matcher names a series inside the braces: its value is the name (a regex
+    # is kept as written, so it is never a known name: the check fails closed)
+    names = {m.group(2) for b in _BRACES.findall(text) for m in _NAME_MATCHER.finditer(b)}
     text = _BRACES.sub(" ", text)
     text = _RANGES.sub(" ", text)
     text = _STRINGS.sub(" ", text)
     text = _LABEL_LISTS.sub(" ", text)
     tokens = _TOKENS.findall(text)
-    names = set()
     for i, tok in enumerate(tokens):
         if not re.match(r"[A-Za-z_:]", tok) or tok.lower() in KEYWORDS:
             continue

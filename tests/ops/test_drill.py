@@ -3,6 +3,7 @@ does not behave as the runbook says."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -97,3 +98,40 @@ def test_the_key_leak_drill_walks_the_key_incident_runbook_in_its_order() -> Non
     assert "answers 401, code -2015" in out  # revoked on the fake
     assert "verified: account readable at http://127.0.0.1:" in out  # rotate verified it
     assert "trading again, with the new key only" in out
+
+
+def test_attack_the_key_leak_drill_fails_when_the_halt_cannot_cancel() -> None:
+    """Adversarial review: the reconciliation had already halted the daemon and cancelled the
+    foreign order, so the responder's halt had nothing left to cancel ("orders_cancelled":
+    0) and step 3 passed whatever its cancel did. With the exchange refusing the halt's
+    DELETE /api/v3/openOrders (as after a revoked key), step 3 must fail."""
+    spec = {"kind": "maintenance", "path": "/api/v3/openOrders", "method": "DELETE", "count": None}
+    fault = json.dumps(spec)
+    res = drill(DRILL_ARGS="key-leak", DRILL_HALT_FAULT=fault)
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert "[FAIL] step 3" in out and "[ok] step 3" not in out
+
+
+def test_attack_the_drills_audit_checks_match_entries_not_words(tmp_path: Path) -> None:
+    """Adversarial review: step 10 grepped the audit files for '"halt"', which the
+    reconciliation's security_event already carries ("action": "halt"), and step 8 grepped
+    the rotation line for a 4-hex fingerprint, which its hashes may contain: both passed
+    with no such entry. The drill now asks ops/audit_has.py for the entry itself."""
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    lines = [
+        {"event": "security_event", "data": {"reconcile": {"action": "halt"}}, "seq": 1},
+        {"event": "secret_rotated", "data": {"fingerprint": "ab12"}, "hash": "00ff" * 16},
+    ]
+    (audit / "audit-2026-12-03.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+
+    def has(*args: str) -> int:
+        cmd = [sys.executable, str(REPO / "ops" / "audit_has.py"), str(audit), *args]
+        return subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode
+
+    assert has("halt") == 1
+    assert has("secret_rotated", "fingerprint=00ff") == 1
+    assert has("secret_rotated", "fingerprint=ab12") == 0
+    script = (REPO / "ops" / "drill_key_leak.sh").read_text()
+    assert not re.search(r"grep[^\n]*audit/\*\.jsonl", script)  # every audit check is exact

@@ -69,9 +69,14 @@ def dashboards() -> dict[str, dict[str, Any]]:
     return {p.name: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
 
 
+def all_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel, also those inside a collapsed row (Grafana keeps them in the row)."""
+    return [q for p in board["panels"] for q in (p, *p.get("panels", []))]
+
+
 def exprs(board: dict[str, Any]) -> list[str]:
     """Every PromQL expression: panel targets, annotations, variable queries' metrics."""
-    out = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    out = [t["expr"] for p in all_panels(board) for t in p.get("targets", [])]
     out += [a["expr"] for a in board["annotations"]["list"] if "expr" in a]
     for v in board["templating"]["list"]:
         if v["type"] == "query":
@@ -327,7 +332,7 @@ def test_every_dashboard_query_reads_series_a_running_daemon_and_node_exporter_e
     for name, board in dashboards().items():
         gone = lost(set().union(*(metric_names(e) for e in exprs(board))), daemon_names)
         if name == "pnl-risk.json":  # the trader's panels show numbers, not "No data"
-            panels = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+            panels = [t["expr"] for p in all_panels(board) for t in p.get("targets", [])]
             gone |= lost(set().union(*(metric_names(e) for e in panels)), daemon_samples)
         if gone:
             missing[name] = sorted(gone)
@@ -343,3 +348,24 @@ def test_the_live_check_catches_a_name_nobody_exports() -> None:
     assert {"a_total", "c_total", "h_bucket", "h_count", "g"} <= declared
     assert sampled == {"a_total", "g"}
     assert "tradewarden_no_such_metric" not in declared
+
+
+def test_attack_a_query_hidden_from_the_name_check_is_caught() -> None:
+    """Adversarial review: a query may name a metric nobody exports through a `__name__`
+    matcher (the label-matcher braces were dropped before names were read) or from a panel
+    inside a collapsed row (only top-level panels were read). Both must be reported."""
+    board = json.loads((DASHBOARDS / "overview.json").read_text())
+    bogus = "tradewarden_no_such_metric"
+    panel = next(p for p in board["panels"] if p.get("targets"))
+    panel["targets"][0]["expr"] = f'sum({{__name__="{bogus}_a", bot="b1"}})'
+    board["panels"].append(
+        {
+            "type": "row",
+            "title": "Hidden",
+            "collapsed": True,
+            "panels": [{"type": "stat", "title": "x", "targets": [{"expr": f"{bogus}_b"}]}],
+        }
+    )
+    names = set().union(*(metric_names(e) for e in exprs(board)))
+    assert {f"{bogus}_a", f"{bogus}_b"} <= names - known_names()
+    assert metric_names('{__name__=~"tradewarden_.*"}') == {"tradewarden_.*"}  # not a name

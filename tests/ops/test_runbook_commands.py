@@ -9,6 +9,8 @@
   listed package by package), the release bundle (install-host.sh: the venv, node_exporter
   and the monitoring binaries) and bash's builtins. Lines under a `# from a workstation`
   comment are checked against WORKSTATION instead, `# offline` lines against OFFLINE.
+  Commands inside others are checked too: the script of `sh -c '...'`, the command after
+  env/xargs/timeout/nice/exec, and `$(...)` substitutions.
 * commands that need root on the host (journalctl: the SSM login is not in systemd-journal;
   systemctl verbs that change state; nft) are run with sudo.
 * `systemctl`/`journalctl -u` name units the host has.
@@ -320,6 +322,38 @@ def _unwrap(words: list[str]) -> tuple[list[str], bool, bool]:
     return words, sudo, admin
 
 
+WRAPPERS = {"env", "xargs", "timeout", "nice", "nohup", "watch", "exec", "command", "time"}
+SUBSTITUTION = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
+
+
+def _expand(words: list[str]) -> list[tuple[list[str], bool, bool]]:
+    """(command, sudo, admin) for a simple command and every command it runs: the script of
+    sh/bash -c (the admin block's too), the command after env/xargs/timeout/... A wrapped
+    command runs with the wrapper's sudo."""
+    inner, sudo, admin = _unwrap(words)
+    out = [(inner, sudo, admin)]
+    script = None
+    if admin:  # sudo ... sh -c '<script>' tradewarden ARGS: the script runs as well
+        i = words.index("-c")
+        script = words[i + 1]
+    elif inner[:2] in (["sh", "-c"], ["bash", "-c"]) and len(inner) >= 3:
+        script = inner[2]
+    if script is not None:
+        for cmd in _simple_commands(script):
+            out += [(w, sudo or s, a) for w, s, a in _expand(cmd)]
+    elif inner and inner[0] in WRAPPERS and inner[0] not in BUILTINS | {"exec"}:
+        rest = inner[1:]
+        while rest and (rest[0].startswith("-") or ASSIGN.match(rest[0])):
+            rest = rest[1:]
+        if inner[0] == "timeout" and rest:
+            rest = rest[1:]  # the duration
+        if rest:
+            out += [(w, sudo or s, a) for w, s, a in _expand(rest)]
+    elif inner and inner[0] == "exec" and len(inner) > 1:
+        out += [(w, sudo or s, a) for w, s, a in _expand(inner[1:])]
+    return out
+
+
 def commands(text: str, book: str = "") -> list[Command]:
     out: list[Command] = []
     where = "host"
@@ -351,10 +385,11 @@ def commands(text: str, book: str = "") -> list[Command]:
             pending = ""
             if not full:
                 continue
-            for words in _simple_commands(full):
-                inner, sudo, admin = _unwrap(words)
-                if inner:
-                    out.append(Command(book, where, tuple(inner), sudo, full, admin))
+            subs = [a or b for a, b in SUBSTITUTION.findall(full)]
+            for words in [w for part in (full, *subs) for w in _simple_commands(part)]:
+                for inner, sudo, admin in _expand(words):
+                    if inner:
+                        out.append(Command(book, where, tuple(inner), sudo, full, admin))
             continue
         for span in re.findall(r"`([^`]+)`", line):
             try:
@@ -368,9 +403,9 @@ def commands(text: str, book: str = "") -> list[Command]:
             if first not in known and not first.startswith("/"):
                 continue
             for words in simple:
-                inner, sudo, admin = _unwrap(words)
-                if inner:
-                    out.append(Command(book, "inline", tuple(inner), sudo, span, admin))
+                for inner, sudo, admin in _expand(words):
+                    if inner:
+                        out.append(Command(book, "inline", tuple(inner), sudo, span, admin))
     return out
 
 
@@ -466,8 +501,9 @@ def test_runbook_commands_exist(book: Path) -> None:
     assert problems == []
 
 
-LOCAL_URL = re.compile(r"\b(?:localhost|127\.0\.0\.1):(\d+)")
-DAEMON_URL = re.compile(r"\b(?:localhost|127\.0\.0\.1):9108(/[A-Za-z0-9_./-]*)?")
+LOCAL_HOST = r"(?:\blocalhost|\b127\.0\.0\.1|\b0\.0\.0\.0|\[::1?\])"
+LOCAL_URL = re.compile(LOCAL_HOST + r":(\d+)")
+DAEMON_URL = re.compile(LOCAL_HOST + r":9108(/[A-Za-z0-9_./-]*)?")
 METRICS_PY = REPO / "daemon" / "tradewarden" / "metrics.py"
 
 
@@ -577,3 +613,96 @@ def test_key_incidents_halt_first_then_revoke_then_rotate(name: str) -> None:
     revoke = min(i for w in ("revoke", "delete the key") if (i := first.find(w)) >= 0)
     assert halt < revoke, "halt before revoking the key"
     assert "secrets rotate trade --prompt" in text[text.index("## Fix") :]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "sudo sh -c 'jq .state /var/lib/tradewarden/status.json'",
+        'sudo bash -c "lsof -i :9108"',
+        "env FOO=1 jq . /tmp/x",
+        "timeout 5 fuser /var/lib/tradewarden",
+        "ps -e | xargs nslookup",
+        'echo "$(dig +short api.binance.com)"',
+        "sudo -u tradewarden sh -c 'umask 077; jq . /x' tradewarden",
+        "sudo --preserve-env=AWS_SESSION_TOKEN -u tradewarden sh -c 'lsof -p 1;"
+        ' exec /opt/tradewarden/venv/bin/tradewarden "$@"\' tradewarden status',
+        "systemctl status tradewarden | sh -c 'tradewarden status'",
+    ],
+)
+def test_attack_a_command_wrapped_in_another_is_still_checked(tmp_path: Path, line: str) -> None:
+    """Adversarial review: a missing command (or the CLI without sudo) hidden inside
+    sh -c '...', behind env/timeout/xargs or in a $(...) substitution passed the check.
+    A copy of a key-incident runbook with such a line in its diagnosis block must fail."""
+    book = tmp_path / "suspected-key-leak.md"
+    text = (RUNBOOKS / "suspected-key-leak.md").read_text()
+    anchor = "sudo tradewarden secrets check\n"
+    book.write_text(text.replace(anchor, anchor + line + "\n", 1))
+    problems = [e for c in commands(book.read_text(), book.name) for e in problems_of(c)]
+    assert problems, f"{line!r} passed the runbook check"
+
+
+@pytest.mark.parametrize("name", KEY_INCIDENTS)
+def test_attack_key_incidents_check_binance_open_orders_after_revoking(name: str) -> None:
+    """Adversarial review: `Open orders: 0` in `status` is the daemon's own count. Its halt
+    cancels only on its own symbols, a failed cancel is logged (`cancel_failed`) and the halt
+    still reports success, and the daemon's MARKET orders are never open: orders the leaked
+    key placed elsewhere (or that a failed cancel left) were never looked for. After the
+    revocation, a key incident has the responder check every pair's open orders on Binance
+    and cancel what is left there."""
+    text = (RUNBOOKS / name).read_text()
+    first = text[text.index("## First five minutes") :]
+    first = first[first.index("\n1. ") : first.index("\n## ", 1)].lower()  # the steps
+    revoke = min(i for w in ("revoke", "delete the key") if (i := first.find(w)) >= 0)
+    after = first[revoke:]
+    assert "open orders" in after and "all pairs" in after and "cancel_failed" in first
+
+
+def test_attack_host_compromise_re_enrols_the_approvers_before_any_approval() -> None:
+    """Adversarial review: the host role reads every approver's TOTP seed
+    (admin/approver/*), so after a host compromise the attacker can make every approver's
+    codes; the runbook then moved funds "through the approval flow" with those seeds.
+    Every approver is re-enrolled (`approvers add <name> --replace`) before that step. And
+    the old Fix rotated first, on a new host built two steps later, while the role's stolen
+    temporary credentials could still read the new secrets: sessions are revoked first."""
+    fix = (RUNBOOKS / "host-compromise.md").read_text()
+    fix = fix[fix.index("## Fix") : fix.index("## Verify")]
+    assert "approvers add" in fix and "--replace" in fix
+    assert fix.index("--replace") < fix.index("approval flow")
+    # the stolen role credentials are revoked, and the new host exists, before any rotation
+    rotate = fix.index("secrets rotate trade --prompt")
+    assert fix.index("aws:TokenIssueTime") < rotate and fix.index("pulumi up --replace") < rotate
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1]:3000/", "http://0.0.0.0:3000/", "curl -s [::1]:9108/metricz"]
+)
+def test_attack_a_local_url_in_another_spelling_is_checked(url: str) -> None:
+    """Adversarial review: only localhost and 127.0.0.1 were read as local, so the same
+    port or path written as [::1] or 0.0.0.0 passed unchecked."""
+    ports = {int(p) for p in LOCAL_URL.findall(url)}
+    paths = {m or "/" for m in DAEMON_URL.findall(url)}
+    assert ports - set(listening_ports()) or paths - daemon_paths()
+
+
+def test_attack_no_doc_has_a_responder_type_secret_json() -> None:
+    """Adversarial review: audit-chain-broken.md (and infra/README.md) offered `secrets put
+    admin` "with {"promotion_key": "...", "audit_key": "..."} on stdin": typed by a
+    responder, that is `echo '{...}' | ...`, the keys in the shell history. Secrets go in at
+    the hidden prompts (--prompt) only; no doc shows a secret field's JSON to fill in."""
+    from tradewarden.secrets.bundle import SecretKind, secret_fields
+
+    fields = {f for kind in SecretKind for f in secret_fields(kind)}
+    docs = [
+        *all_runbooks(),
+        RUNBOOKS / "README.md",
+        REPO / "infra" / "README.md",
+        REPO / "README.md",
+    ]
+    found = [
+        f"{doc.relative_to(REPO)}: {field}"
+        for doc in docs
+        for field in sorted(fields)
+        if re.search(rf'"{field}"\s*:\s*"', doc.read_text())
+    ]
+    assert found == []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -92,6 +93,14 @@ OPTIONAL: dict[SecretKind, tuple[str, ...]] = {
 }
 
 
+# A date or date-time as written by hand or printed by `secrets check`: nothing past the
+# microseconds (Python's ISO parser accepts and drops any number of digits there, so a
+# secret pasted behind a date would otherwise count as metadata), no other ISO forms.
+_PLAIN_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?)?"
+)
+
+
 def is_public_metadata(name: str, value: object) -> bool:
     """A well-formed scope ("live"/"testnet") or created_at date: printed by `secrets check`
     and `status`, and not secret. Registered with the log scrubber they would blank every
@@ -99,7 +108,7 @@ def is_public_metadata(name: str, value: object) -> bool:
     pasted into the wrong field: it is not metadata (and is scrubbed)."""
     if name == "scope":
         return value in SCOPES
-    if name == "created_at" and isinstance(value, str) and len(value) <= 40:
+    if name == "created_at" and isinstance(value, str) and _PLAIN_DATE.fullmatch(value):
         try:
             parse_created_at(value, "")
         except SecretFormatError:

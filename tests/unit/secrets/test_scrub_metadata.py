@@ -59,3 +59,35 @@ def test_reading_the_credential_file_scrubs_values_not_metadata(
     assert len(fresh) > 0
     assert scrub.scrub(LINE) == LINE
     assert scrub.scrub(KEY) == "***"
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "2025-01-31T00:00:00.83920174461038572910",  # digits past the microsecond are dropped
+        "20250131T000000.839201744610385729104711",  # the basic format, same
+        "2025-01-31T00:00:00,839201744610385729",
+    ],
+)
+def test_attack_a_date_carrying_more_than_a_date_is_scrubbed(
+    registry: scrub.SecretRegistry, created_at: str
+) -> None:
+    """Adversarial review: Python's ISO parser accepts (and silently drops) any number of
+    digits after the microseconds, so a secret pasted behind the date was "well-formed"
+    metadata: stored, accepted and never scrubbed. Only a date as `secrets check` would
+    print it is metadata; anything else in created_at is scrubbed like a value."""
+    payload = {"api_key": KEY, "api_secret": SECRET, "created_at": created_at}
+    bundle = parse_payload("tradewarden/dev/binance/trade", SecretKind.BINANCE, payload)
+    assert bundle.created_at is not None  # still a usable date
+    assert scrub.scrub(f"created {created_at}") == "created ***"
+
+
+@pytest.mark.parametrize(
+    "created_at", ["2025-01-31", "2025-01-31T12:34:56", "2025-01-31T12:34:56.123456+00:00"]
+)
+def test_a_plain_date_or_date_time_is_metadata(
+    registry: scrub.SecretRegistry, created_at: str
+) -> None:
+    payload = {"api_key": KEY, "api_secret": SECRET, "created_at": created_at}
+    parse_payload("tradewarden/dev/binance/trade", SecretKind.BINANCE, payload)
+    assert scrub.scrub(created_at) == created_at
