@@ -17,6 +17,11 @@ LOCAL_BACKUP_DIR = "/var/backups/tradewarden"
 _IPV4 = re.compile(r"^([0-9]{1,3}\.){3}[0-9]{1,3}$")
 
 
+def ses_smtp_host(region: str) -> str:
+    """Amazon SES's SMTP endpoint in `region` (resolved to the VPC endpoint's addresses)."""
+    return f"email-smtp.{region}.amazonaws.com"
+
+
 def template_values(
     cfg: StackConfig,
     *,
@@ -34,6 +39,10 @@ def template_values(
         "release_bucket": cfg.release_bucket or "",
         "release_key": naming.release_object_key(cfg.wheel_version),
         "alert_topic_arn": alert_topic_arn,
+        # Alert email (the daemon and the host's Alertmanager): Amazon SES SMTP through its
+        # VPC interface endpoint (private DNS), port 587 with STARTTLS.
+        "smtp_host": ses_smtp_host(region),
+        "alert_emails": ",".join(cfg.alert_emails),
         "log_group": naming.host_log_group_name(cfg.stack),
         "heartbeat_namespace": naming.HEARTBEAT_NAMESPACE,
         "heartbeat_metric": naming.HEARTBEAT_METRIC,
