@@ -221,6 +221,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--secrets-dir", type=Path, help="alertmanager: where the secret files go")
     p.add_argument("--owner", help="user that owns the written files (the service's user)")
     a = p.parse_args(argv)
+    if os.environ.get("TRADEWARDEN_NO_SYSTEMD") == "1":
+        a.owner = None  # tests/hostbox: no service users on the test machine
     env = host_env()
     try:
         if a.what == "prometheus":
