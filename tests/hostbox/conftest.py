@@ -531,6 +531,13 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         finally:
             for u in reversed(started_units):
                 u.stop()
+            logs = root / "var/log/hostbox"
+            if logs.is_dir():  # the units' output, kept for a failed run's reader
+                shutil.rmtree(REPO / "var/hostbox-logs", ignore_errors=True)
+                shutil.copytree(logs, REPO / "var/hostbox-logs")
+                daemon_logs = root / "var/log/tradewarden"
+                if daemon_logs.is_dir():
+                    shutil.copytree(daemon_logs, REPO / "var/hostbox-logs/tradewarden")
             for close in reversed(closers):
                 with contextlib.suppress(Exception):
                     world.call(close)
@@ -540,3 +547,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             if transcript:
                 TRANSCRIPT.parent.mkdir(parents=True, exist_ok=True)
                 TRANSCRIPT.write_text("\n".join(transcript) + "\n")
+                # shown with -s; the lead copies it into the issue note
+                print(f"\n--- host-in-a-box transcript ({TRANSCRIPT.relative_to(REPO)}) ---")
+                print("\n".join(transcript))

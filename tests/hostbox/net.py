@@ -149,8 +149,10 @@ class TlsForwarder:
         await asyncio.gather(self._pipe(cr, bw), self._pipe(br, cw))
 
     def start(self) -> TlsForwarder:
-        """Call on a thread inside the namespace the listener belongs to."""
-        self._thread.start()
+        """Call on a thread inside the namespace the listener belongs to (again after
+        `stop()` to come back)."""
+        if not self._thread.is_alive():
+            self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._handle, *self.listen, ssl=self.ctx, reuse_address=True),
             self._loop,
