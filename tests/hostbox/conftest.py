@@ -291,6 +291,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     from tests.fakes.binance import FakeBinance
     from tests.fakes.smtp import FakeSmtp
     from tests.integration.e2e_alerting.stack import AlertmanagerSlack, relay_login_prompts
+    from tests.integration.testnet.conftest import LOSING_WAVE
 
     if subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
         pytest.fail("network namespaces are needed (run as root)")
@@ -358,6 +359,10 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
                     balances={"USDT": 10_000.0, "BTC": 0.0, "ETH": 0.0},
                 )
                 fx.start()
+                # every ma_cross round trip loses (tests/integration/testnet): a testnet
+                # daemon polling each second trips consecutive_losses within a minute or so
+                fx.set_price_path("BTCUSDT", LOSING_WAVE, loop=True)
+                fx.auto_step(500)
                 fx_tls = TlsForwarder((net.BINANCE_ADDR, 443), ("127.0.0.1", fx.port), tls).start()
                 slack = AlertmanagerSlack().start()
                 slack_tls = TlsForwarder((net.SLACK_ADDR, 443), ("127.0.0.1", slack.port), tls)
@@ -438,7 +443,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
                     CreateBucketConfiguration=where,
                     ObjectLockEnabledForBucket=True,
                 )
-                binance = json.dumps({"api_key": KEY, "api_secret": SECRET})
+                # a dev stack trades the testnet: its keys are stored with scope testnet
+                binance = json.dumps({"api_key": KEY, "api_secret": SECRET, "scope": "testnet"})
                 secrets = {
                     "TRADEWARDEN_SECRET_TRADE_KEY_ID": binance,
                     "TRADEWARDEN_SECRET_READ_KEY_ID": binance,

@@ -151,6 +151,8 @@ class TlsForwarder:
     def start(self) -> TlsForwarder:
         """Call on a thread inside the namespace the listener belongs to (again after
         `stop()` to come back)."""
+        if self._server is not None:
+            return self
         if not self._thread.is_alive():
             self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(

@@ -170,3 +170,24 @@ def test_a_missing_destination_setting_is_named() -> None:
     env = {k: v for k, v in ENV.items() if k != "TRADEWARDEN_EMAIL_TO"}
     with pytest.raises(render.ConfigError, match="TRADEWARDEN_EMAIL_TO"):
         render.alertmanager_config(env, Path("/s"), "u", REPO / "ops/alertmanager")
+
+
+def test_install_script_starts_monitoring_before_the_daemon_and_keeps_the_host_path() -> None:
+    """The scratch-root switches (tests/hostbox) change nothing on a host: with
+    TRADEWARDEN_NO_SYSTEMD unset every systemctl step runs, the monitoring units before the
+    daemon; every file path is under $R (empty on a host)."""
+    script = (REPO / "ops/cloud-init/install-host.sh").read_text()
+    steps = [ln.strip() for ln in script.splitlines() if ln.strip().startswith("systemctl ")]
+    monitoring = steps.index(
+        "systemctl restart node_exporter.service alertmanager.service prometheus.service"
+    )
+    assert monitoring < steps.index("systemctl restart tradewarden.service")
+    assert steps.index("systemctl start tradewarden-egress.service") < monitoring
+    assert 'NO_SYSTEMD="${TRADEWARDEN_NO_SYSTEMD:-0}"' in script
+    assert re.search(
+        r"^if ! on_host; then\n.*\n  exit 0\nfi\nsystemctl daemon-reload$", script, re.M
+    )
+    for b in ("prometheus", "promtool", "alertmanager", "amtool", "node_exporter"):
+        assert b in script.split("MONITORING_BINARIES=", 1)[1].splitlines()[0]
+    unprefixed = re.findall(r'(?<![R}\w])"?/(?:opt|etc|var|usr)/\S*', script.split("set -euo")[1])
+    assert all("amazon-cloudwatch-agent" in p for p in unprefixed), unprefixed
