@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit.py
 
-.PHONY: help setup run test lint fmt bandit todo-check pytest bench chaos drill clean
+.PHONY: help setup run test lint fmt bandit todo-check pytest wheelhouse bench chaos drill clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,7 +34,17 @@ bandit: setup ## bandit: 0 high-severity findings allowed
 todo-check: ## critical paths must not hold TODO/FIXME
 	@if grep -rnE 'TODO|FIXME' $(CRITICAL_PATHS) 2>/dev/null; then echo "TODO/FIXME found in critical paths" >&2; exit 1; else echo "todo-check: critical paths clean"; fi
 
-pytest: setup ## the test suite (starts its own local servers)
+# The locked runtime wheels for the host (manylinux x86_64, CPython 3.11), downloaded once
+# (PyPI at setup time, like `uv sync`); the release bundle is then built offline with
+# `build_release.py --wheels-from var/wheelhouse` (tests/hostbox does).
+WHEELHOUSE := var/wheelhouse
+wheelhouse: $(WHEELHOUSE)/.complete ## download the host's locked wheels into var/wheelhouse
+
+$(WHEELHOUSE)/.complete: uv.lock
+	$(RUN) python ops/cloud-init/build_release.py --wheels --out $(WHEELHOUSE)
+	@touch $@
+
+pytest: setup wheelhouse ## the test suite (starts its own local servers)
 	$(RUN) pytest -q tests --ignore=tests/bench
 
 bench: setup ## benchmarks: prints figures and ratios

@@ -10,6 +10,8 @@ from infra import naming
 from infra.config import StackConfig
 from infra.domains import SES_SMTP_PORT, ses_smtp_host
 
+__all__ = ["render_user_data", "ses_smtp_host", "template_values"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "ops" / "cloud-init" / "user-data.yaml.tmpl"
 MAX_USER_DATA_BYTES = 16 * 1024  # EC2 limit (before base64)

@@ -56,7 +56,27 @@ HOST_FILES: dict[str, tuple[str, int]] = {
             "tradewarden-journal-export.service",
             "tradewarden-unit-failed@.service",
             "node_exporter.service",
+            "prometheus.service",
+            "alertmanager.service",
         )
+    },
+    # the host's Prometheus and Alertmanager inputs (rendered at start by monitoring-config.py)
+    "usr/local/libexec/tradewarden/monitoring-config.py": (
+        "ops/monitoring/monitoring_config.py",
+        0o755,
+    ),
+    "etc/tradewarden/prometheus/prometheus.yml": ("ops/prometheus/prometheus.yml", 0o644),
+    **{
+        f"etc/tradewarden/prometheus/rules/{p.name}": (f"ops/prometheus/rules/{p.name}", 0o644)
+        for p in sorted((REPO / "ops/prometheus/rules").glob("*.yml"))
+    },
+    "etc/tradewarden/alertmanager/alertmanager.yml": ("ops/alertmanager/alertmanager.yml", 0o644),
+    **{
+        f"etc/tradewarden/alertmanager/templates/{p.name}": (
+            f"ops/alertmanager/templates/{p.name}",
+            0o644,
+        )
+        for p in sorted((REPO / "ops/alertmanager/templates").glob("*.tmpl"))
     },
     "etc/nftables/tradewarden.nft": ("ops/nftables/tradewarden.nft", 0o644),
     "usr/local/libexec/tradewarden/refresh-allowlist.py": (

@@ -314,11 +314,18 @@ def test_install_script_fetches_the_object_infra_grants() -> None:
     assert "--switch" in script and "mv -T" in script  # rollback = an atomic symlink switch
 
 
+# --- the host's monitoring units (issue 15) -------------------------------------------------
+MONITORING_UNITS = ("prometheus.service", "alertmanager.service", "node_exporter.service")
+MAX_MONITORING_EXPOSURE = MAX_EXPOSURE  # as for the daemon
+
+
 # --- start-up ordering, restart limits, the on-failure alert (issue 15, item 4) ---------------
-def unit_settings(unit: Path) -> dict[str, list[str]]:
+def unit_settings(unit: Path | str) -> dict[str, list[str]]:
+    """KEY -> values of a unit file (a name means a file in ops/systemd)."""
+    path = unit if isinstance(unit, Path) else UNITS / unit
     out: dict[str, list[str]] = {}
-    for line in unit.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
             key, value = line.split("=", 1)
             out.setdefault(key, []).append(value)
     return out
@@ -376,3 +383,30 @@ def test_new_units_exposure(root: Path, capsys: pytest.CaptureFixture[str]) -> N
     with capsys.disabled():
         print(f"\nsystemd-analyze security tradewarden-unit-failed@.service: exposure {alert}")
     assert alert <= MAX_EXPOSURE
+
+
+def test_monitoring_units_exposure_is_bounded(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scores = {unit: exposure(root, unit) for unit in MONITORING_UNITS}
+    with capsys.disabled():
+        for unit, score in scores.items():
+            print(f"\nsystemd-analyze security --offline=yes {unit}: exposure {score}")
+    assert all(s <= MAX_MONITORING_EXPOSURE for s in scores.values()), scores
+
+
+def test_monitoring_units_listen_on_localhost_and_start_before_the_daemon() -> None:
+    for unit, port in zip(MONITORING_UNITS, (9090, 9093, 9100), strict=True):
+        s = unit_settings(unit)
+        (start,) = s["ExecStart"]
+        assert f"--web.listen-address=127.0.0.1:{port}" in start, unit
+        assert start.startswith("/usr/local/bin/"), unit  # installed from the bundle
+        assert "tradewarden.service" in " ".join(s["Before"]), unit
+        assert s["ProtectSystem"] == ["strict"] and s["NoNewPrivileges"] == ["yes"], unit
+        assert s["CapabilityBoundingSet"] == [""], unit
+        assert s.get("DynamicUser") == ["yes"] or s["User"] != ["root"], unit
+    am = unit_settings("alertmanager.service")
+    assert "--cluster.listen-address=" in am["ExecStart"][0]  # no gossip port
+    # only the secret-fetching step runs as root; it writes into the RuntimeDirectory
+    assert am["ExecStartPre"][0].startswith("+") and "--owner alertmanager" in am["ExecStartPre"][0]
+    assert not any(p.startswith("+") for p in unit_settings("prometheus.service")["ExecStartPre"])
