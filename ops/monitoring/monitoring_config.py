@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -152,16 +153,24 @@ def alertmanager_config(
         else:
             receiver.pop("email_configs", None)
         if receiver["name"] in critical:
-            sns: dict[str, Any] = {
-                "topic_arn": topic,
-                "sigv4": {"region": region},
-                "subject": '{{ template "tradewarden.email.subject" . }}',
-                "message": '{{ template "tradewarden.email.text" . }}',
-                "send_resolved": True,
-            }
-            if env.get("AWS_ENDPOINT_URL"):
-                sns["api_url"] = env["AWS_ENDPOINT_URL"]
-            receiver["sns_configs"] = [sns]
+            # ops/alertmanager/alertmanager.yml carries the SNS entries (its SMS-sized
+            # message template); the host fills in the topic, the region and, in tests, the
+            # endpoint. A critical receiver without one would never page.
+            entries = receiver.get("sns_configs") or []
+            if not entries:
+                raise ConfigError(
+                    f"alertmanager.yml: the critical receiver {receiver['name']!r} has no "
+                    "sns_configs (critical alerts must page)"
+                )
+            for sns in entries:
+                sns["topic_arn"] = topic
+                sns["sigv4"] = {"region": region}
+                sns.setdefault("send_resolved", True)
+                if env.get("AWS_ENDPOINT_URL"):
+                    sns["api_url"] = env["AWS_ENDPOINT_URL"]
+    left = re.findall(r"\$\{\w+\}", yaml.safe_dump(config))
+    if left:  # a placeholder the host did not fill would be sent as is (or fail to parse)
+        raise ConfigError(f"alertmanager.yml: placeholders left unfilled: {sorted(set(left))}")
     return config
 
 

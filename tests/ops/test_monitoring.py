@@ -123,7 +123,12 @@ def test_host_prometheus_config_scrapes_rules_alerts_and_remote_writes(tmp_path:
 
 
 def receivers(config: dict[str, Any]) -> dict[str, set[str]]:
-    by_severity = {r["matchers"][0].split('"')[1]: r["receiver"] for r in config["route"]["routes"]}
+    by_severity = {
+        m.split('"')[1]: r["receiver"]
+        for r in config["route"]["routes"]
+        for m in r["matchers"]
+        if m.startswith("severity=")
+    }
     named = {r["name"]: r for r in config["receivers"]}
     return {
         sev: {k for k in named[rcv] if k.endswith("_configs")} for sev, rcv in by_severity.items()
@@ -144,6 +149,11 @@ def test_host_alertmanager_config_routes_critical_to_slack_email_and_sns(tmp_pat
     (sns,) = critical["sns_configs"]
     assert sns["topic_arn"] == ENV["TRADEWARDEN_SNS_TOPIC_ARN"]
     assert sns["sigv4"] == {"region": "eu-west-1"}  # the instance role: no keys in the file
+    assert "tradewarden.sns.message" in sns["message"]  # the SMS-sized text of the repo's file
+    # the Watchdog goes to the dead-man's switch only (the heartbeat reads it), never a page
+    watchdog = next(r for r in config["route"]["routes"] if 'alertname="Watchdog"' in r["matchers"])
+    dead = next(r for r in config["receivers"] if r["name"] == watchdog["receiver"])
+    assert not [k for k in dead if k.endswith("_configs")]
     (mail,) = critical["email_configs"]
     assert mail["to"] == "oncall@example.com, desk@example.com"
     assert mail["auth_password_file"] == str(secrets / "smtp_password")
@@ -181,7 +191,7 @@ def test_install_script_starts_monitoring_before_the_daemon_and_keeps_the_host_p
     monitoring = steps.index(
         "systemctl restart node_exporter.service alertmanager.service prometheus.service"
     )
-    assert monitoring < steps.index("systemctl restart tradewarden.service")
+    assert monitoring < steps.index("systemctl restart --no-block tradewarden.service")
     assert steps.index("systemctl start tradewarden-egress.service") < monitoring
     assert 'NO_SYSTEMD="${TRADEWARDEN_NO_SYSTEMD:-0}"' in script
     assert re.search(
