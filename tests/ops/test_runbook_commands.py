@@ -102,6 +102,9 @@ BASE_IMAGE: dict[str, set[str]] = {
     "findutils": {"find", "xargs"},
     "procps-ng": {"ps", "top", "free", "uptime", "pgrep", "vmstat"},
     "util-linux": {"dmesg", "findmnt", "lsblk", "mount"},
+    # the root filesystem is XFS on a partition; cloud-init's growpart/resizefs use these
+    "xfsprogs": {"xfs_growfs"},
+    "cloud-utils-growpart": {"growpart"},
     "systemd": {"systemctl", "journalctl", "systemd-analyze", "timedatectl", "hostnamectl"},
     "curl-minimal": {"curl"},  # AL2023's default curl (http/https only: all we need)
     "awscli-2": {"aws"},  # AWS CLI v2 is part of the AL2023 AMI
@@ -115,9 +118,10 @@ BASE_IMAGE: dict[str, set[str]] = {
     "python3": {"python3"},  # the system Python (3.9); refresh-allowlist.py runs on it
     "amazon-ssm-agent": {"amazon-ssm-agent"},
 }
-# bash builtins and keywords a runbook line may use
+# bash builtins and keywords a runbook line may use. trap: deploy-rollback.md re-enables the
+# muted alarms on the shell's EXIT however the deploy ends (a POSIX special builtin, in every sh)
 BUILTINS = {"cd", "export", "read", "set", "unset", "umask", "exec", ".", "source", "for", "do",
-            "done", "if", "then", "fi", "kill", "wait"}  # fmt: skip
+            "done", "if", "then", "fi", "kill", "wait", "trap"}  # fmt: skip
 
 # What install-host.sh installs from the release bundle. The monitoring binaries are pinned
 # in the bundle and installed to /usr/local/bin (issue 15: promtool, amtool, prometheus,
@@ -268,8 +272,52 @@ ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 SUDO_ARG_OPTS = {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U"}
 
 
+def _substitutions(line: str) -> tuple[str, list[str]]:
+    """The line with each $(...) replaced by a word, and the commands inside them (nested
+    ones too), so a command in a substitution is checked like any other."""
+    out, inner = [], []
+    i, quote = 0, ""
+    while i < len(line):
+        ch = line[i]
+        if ch == "'" and quote != '"':
+            quote = "" if quote == "'" else "'"
+        elif ch == '"' and quote != "'":
+            quote = "" if quote == '"' else '"'
+        elif ch == "\\" and quote != "'":
+            out.append(line[i : i + 2])
+            i += 2
+            continue
+        elif line.startswith("$(", i) and quote != "'":
+            depth, j, q = 1, i + 2, ""
+            while j < len(line) and depth:
+                c = line[j]
+                if c in "'\"" and q in ("", c):
+                    q = "" if q == c else c
+                elif not q and c == "(":
+                    depth += 1
+                elif not q and c == ")":
+                    depth -= 1
+                j += 1
+            if depth:
+                raise ValueError(f"unclosed $( in {line!r}")
+            body, nested = _substitutions(line[i + 2 : j - 1])
+            inner += [body, *nested]
+            out.append("X")
+            i = j
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out), inner
+
+
 def _simple_commands(line: str) -> list[list[str]]:
-    """A shell line split into simple commands (|, &&, ||, ;), redirections dropped."""
+    """A shell line split into simple commands (|, &&, ||, ;), redirections dropped; the
+    commands inside $(...) follow the line's own."""
+    line, inner = _substitutions(line)
+    return [c for part in (line, *inner) for c in _split(part)]
+
+
+def _split(line: str) -> list[list[str]]:
     lex = shlex.shlex(re.sub(r"<[^>\s]*>", "X", line), posix=True, punctuation_chars=True)
     lex.whitespace_split = True
     lex.commenters = "#"
@@ -396,9 +444,14 @@ def commands(text: str, book: str = "") -> list[Command]:
                 simple = _simple_commands(span)
             except ValueError:
                 continue
-            if not simple or len(simple[0]) < 2:
+            if not simple:
+                continue
+            lead = simple[0]
+            if len(lead) == 1 and ASSIGN.match(lead[0]) and len(simple) > 1:
+                lead = simple[1]  # VAR="$(cmd ...)": the command is the substitution's
+            if len(lead) < 2:
                 continue  # a bare word is a name, not a command
-            first = simple[0][0]
+            first = lead[0]
             known = host_commands() | WORKSTATION | NOT_ON_HOST | {"tradewarden", "sudo"}
             if first not in known and not first.startswith("/"):
                 continue
@@ -571,6 +624,12 @@ def test_checker_catches_what_would_fail_on_the_host() -> None:
     assert "admin-role block" in errs("```sh\nsudo tradewarden approvers add bob\n```")[0]
     assert errs("`sudo tradewarden secrets check`") == []
     assert "unknown flag" in errs(admin.replace("--prompt", "--typed"))[0]
+    # commands inside $(...) are checked too, nested quotes and all
+    subst = 'id="$(aws ssm x --name "$(pulumi stack output doc)" --q Id)"'
+    assert errs(f"```sh\n{subst}\n```") == ["'pulumi' is not a command on the host"]
+    assert errs(f"```sh\n# from a workstation\n{subst}\n```") == []
+    assert "'jq' is not a command" in errs('`X="$(curl -s localhost:9108/x | jq -r .a)"`')[0]
+    assert errs("```sh\ntrap 'rm -f /tmp/x' EXIT\n```") == []  # a builtin
 
 
 def test_checker_catches_unknown_local_ports() -> None:
