@@ -153,12 +153,6 @@ OFF_HOST_SUBCOMMANDS = {"recovery-check"}
 
 # Default ports of the binaries the units run, when a unit gives no --web.listen-address.
 DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093, "node_exporter": 9100}
-# Monitoring units the "host in a box" work (issue 15) adds next to these: used only while
-# ops/systemd has no unit running that binary; once it has one, the unit's flags decide.
-MONITORING_UNITS_PENDING = {
-    "prometheus": "prometheus.service",
-    "alertmanager": "alertmanager.service",
-}
 
 # Units the host has besides ops/systemd's: from its packages and the base image.
 SYSTEM_UNITS = {"nftables", "amazon-cloudwatch-agent", "dnf-automatic", "dnf-automatic.timer",
@@ -187,14 +181,6 @@ def user_data_packages() -> list[str]:
 
 def unit_files() -> dict[str, str]:
     return {p.name: p.read_text() for p in UNITS.glob("*.service")}
-
-
-def binaries_run_by_units() -> set[str]:
-    out = set()
-    for text in unit_files().values():
-        for m in re.finditer(r"^ExecStart=(\S+)", text, re.M):
-            out.add(Path(m.group(1)).name)
-    return out
 
 
 def host_commands() -> set[str]:
@@ -235,19 +221,12 @@ def listening_ports() -> dict[int, str]:
             ports[DEFAULT_PORTS[binary]] = name
         elif binary == "tradewarden" and " run" in args and "EnvironmentFile=" in text:
             ports[int(daemon_env()["TRADEWARDEN_METRICS_PORT"])] = name
-    running = binaries_run_by_units()
-    for binary, unit in MONITORING_UNITS_PENDING.items():
-        if binary not in running:
-            ports.setdefault(DEFAULT_PORTS[binary], unit)
     return ports
 
 
 def host_units() -> set[str]:
     names = {p.stem for p in UNITS.iterdir() if p.suffix in (".service", ".timer")}
     names |= {p.name for p in UNITS.iterdir() if p.suffix == ".timer"}
-    running = binaries_run_by_units()
-    pending = MONITORING_UNITS_PENDING.items()
-    names |= {u.removesuffix(".service") for b, u in pending if b not in running}
     return names | SYSTEM_UNITS
 
 
@@ -459,7 +438,7 @@ def commands(text: str, book: str = "") -> list[Command]:
                 for inner, sudo, admin in _expand(words):
                     if inner:
                         out.append(Command(book, "inline", tuple(inner), sudo, span, admin))
-    return out
+    return list(dict.fromkeys(out))  # a nested $(...) is found by two walks: once each
 
 
 def check(cmdline: str) -> str | None:
@@ -593,7 +572,10 @@ def test_every_package_is_mapped() -> None:
     assert pkgs, "no packages: list in the user data"
     assert [p for p in pkgs if p not in PACKAGE_COMMANDS] == []
     installed = INSTALL_HOST.read_text()
-    assert "/usr/local/bin/node_exporter" in installed  # the bundle's binaries land there
+    # the bundle's binaries land in /usr/local/bin (the host's command set counts them there)
+    listed = installed.split("MONITORING_BINARIES=", 1)[1].splitlines()[0]
+    assert set(listed.strip('"').split()) >= {"promtool", "amtool", "node_exporter"}
+    assert 'install -m 0755 "$house/monitoring/$b" "$R/usr/local/bin/$b"' in installed
 
 
 def test_checker_catches_what_would_fail_on_the_host() -> None:
