@@ -38,6 +38,7 @@ from tradewarden.broker import BrokerError
 from tradewarden.config import ConfigError, Mode, Settings, load_settings
 from tradewarden.daemon_alerts import alert_secret_ages
 from tradewarden.exchange import BinanceBroker
+from tradewarden.exchange.gateway import BAN_KEY
 from tradewarden.exchange_loop import MetricsBridge
 from tradewarden.gate import GateDecision, live_gate, wants_live_checks
 from tradewarden.metrics import Metrics
@@ -118,6 +119,9 @@ def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
     Raises `StartupUnreachableError` when the exchange could not be asked at all."""
     scratch = Store(":memory:", durable=False)
     try:
+        # a 418 ban the last process persisted still holds for this first request (each
+        # request during a ban lengthens it); a ban met here is kept for the daemon's broker
+        _copy_ban(Store(settings.db_path), scratch, close="src")
         broker = BinanceBroker(
             settings,
             scratch,
@@ -127,12 +131,25 @@ def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
             **read_key(keys),
         )
         result = check_broker_keys(broker)
+        _copy_ban(scratch, Store(settings.db_path), close="dst")
     finally:
         scratch.close()
     if result.error is not None and heals_by_itself(result.error) is not None:
         # the exchange could not be asked: not a verdict on the key (wait, never paper)
         raise StartupUnreachableError(result.summary(), result.error)
     return result
+
+
+def _copy_ban(src: Store, dst: Store, *, close: str) -> None:
+    """The exchange ban (`BAN_KEY`) of `src` into `dst` when it lasts longer there."""
+    try:
+        until = src.get(BAN_KEY)
+        if isinstance(until, int | float) and until > time.time():
+            current = dst.get(BAN_KEY)
+            if not isinstance(current, int | float) or current < until:
+                dst.put(BAN_KEY, until)
+    finally:
+        (src if close == "src" else dst).close()
 
 
 def promotions(settings: Settings, source: Source) -> list[PromotionCheck]:

@@ -13,7 +13,8 @@ unit's result and exit status as ``MONITOR_SERVICE_RESULT`` / ``MONITOR_EXIT_COD
 
 Storms are stopped, failures are not dropped: one message per unit per
 ``TRADEWARDEN_UNIT_FAILED_QUIET_SECONDS`` (default 1800; state in ``$STATE_DIRECTORY``), and
-a publish that fails exits 1 so the unit's ``Restart=on-failure`` tries again.
+a publish that fails exits 1 so the unit's ``Restart=on-failure`` tries again; one that went
+out exits 0 even when it cannot be recorded (a full disk would otherwise repeat it every 30 s).
 Exit 0 sent (or within the quiet time), 1 SNS refused or unreachable, 2 not configured.
 Runbook: runbooks/daemon-down.md.
 """
@@ -120,8 +121,13 @@ def main(argv: list[str]) -> int:
     except (BotoCoreError, ClientError) as exc:
         print(f"error: SNS refused the alert for {unit} (retried): {exc}", file=sys.stderr)
         return 1
-    remember(state, unit, now)
     print(f"alert sent to {topic}: {subject}")
+    try:
+        remember(state, unit, now)
+    except OSError as exc:
+        # sent: exit 0 all the same, or Restart=on-failure would send it again every 30 s
+        # (a disk that is full stays full); only the quiet time is lost for the next failure
+        print(f"warning: alert sent but not recorded in {state}: {exc}", file=sys.stderr)
     return 0
 
 

@@ -75,3 +75,23 @@ def test_a_failed_unit_pages_through_sns_once_per_quiet_time(aws_env: str, tmp_p
     assert down.returncode == 1 and "SNS refused" in down.stderr
     unset = run("tradewarden.service", tmp_path, **{**env, "TRADEWARDEN_SNS_TOPIC_ARN": ""})
     assert unset.returncode == 2 and "TRADEWARDEN_SNS_TOPIC_ARN" in unset.stderr
+
+
+def test_attack_a_page_sent_but_not_recorded_is_not_sent_again_every_30s(
+    aws_env: str, tmp_path: Path
+) -> None:
+    """The state file cannot be written (disk full, the very thing that may have failed the
+    daemon): the page went out, so the run must not exit 1 - the unit's Restart=on-failure
+    would publish it again every 30 s, an SMS storm, for as long as the disk stays full."""
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="tw-unit-failed-full")["TopicArn"]
+    queue = sqs.create_queue(QueueName="tw-unit-failed-full-sink")["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn["Attributes"]["QueueArn"])
+    unwritable = tmp_path / "no-such-state-dir"  # every write of sent.json fails (OSError)
+    sent = run("tradewarden.service", unwritable, TRADEWARDEN_SNS_TOPIC_ARN=topic)
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    assert len(got) == 1
+    assert sent.returncode == 0, sent.stderr
+    assert "not recorded" in sent.stderr and "Traceback" not in sent.stderr

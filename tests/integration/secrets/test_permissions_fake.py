@@ -172,3 +172,36 @@ def test_an_exchange_that_cannot_be_asked_at_start_is_waited_for_not_a_verdict(
     assert heals_by_itself(err.value) is not None and "apiRestrictions" in str(err.value)
     fx.clear_faults()
     assert permission_probe(settings, keys).ok
+
+
+def test_attack_a_restart_during_a_ban_probes_permissions_before_the_ban_ends(
+    fx: FakeBinance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live start while the exchange's 418 ban (persisted by the last process) still runs:
+    the permission probe's scratch broker must not send a request before the ban ends (each
+    request during a ban lengthens it, up to 3 days); it waits NOT READY until Retry-After."""
+    import time
+
+    from tradewarden.exchange import ratelimit
+    from tradewarden.exchange.gateway import BAN_KEY
+    from tradewarden.exchange_wiring import permission_probe
+    from tradewarden.secrets.credentials import binance_keys
+    from tradewarden.secrets.factory import build_source
+    from tradewarden.startup import StartupUnreachableError, heals_by_itself
+
+    monkeypatch.setattr(ratelimit, "_PROCESS_LIMITER", None)  # a new process
+    monkeypatch.setenv("TRADEWARDEN_BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("TRADEWARDEN_BINANCE_API_SECRET", SECRET)
+    settings = make_settings(
+        tmp_path, fx, secret_source="env", binance_testnet=False, profile="staging"
+    )
+    state = Store(settings.db_path)
+    state.put(BAN_KEY, time.time() + 600.0)  # the previous process was banned for 10 min
+    state.close()
+    keys = binance_keys(settings, build_source(settings))
+    before = len(fx.requests())
+    with pytest.raises(StartupUnreachableError) as err:
+        permission_probe(settings, keys)
+    assert fx.requests()[before:] == []
+    heal = heals_by_itself(err.value)
+    assert heal is not None and heal[1] > 500.0, heal
