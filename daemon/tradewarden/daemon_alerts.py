@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tradewarden.alerts.catalogue import COUNT_BREAKERS
-from tradewarden.audit import VerifyResult, recorded_head
+from tradewarden.audit import AuditError, VerifyResult, recorded_head
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.secrets.age import CRITICAL_DAYS, DAY, WARN_DAYS
 from tradewarden.wallet.ledger import view as wallet_view
@@ -155,7 +155,10 @@ class AuditWatch:
     it reads the files as they stood at one instant (`AuditLog.verify_chain`). The main
     loop's housekeeping acts on a break: a security event, sticky HALT, open orders
     cancelled, the critical ``audit_chain_broken`` alert (once per process; a restart
-    refuses to start on it)."""
+    refuses to start on it). A verification that fails (a file that cannot be read, the
+    state database failing) is an `AuditError` on the main loop, i.e. a system critical
+    error (critical.py: emergency stop): a chain nobody can vouch for is not traded on.
+    Only while the daemon stops is a failed check just logged."""
 
     def __init__(
         self, daemon: Daemon, interval: float, clock: Callable[[], float] = time.monotonic
@@ -166,12 +169,18 @@ class AuditWatch:
         self._next = clock() + interval
         self._thread: threading.Thread | None = None
         self._result: VerifyResult | None = None
+        self._error: Exception | None = None
         self.broken: VerifyResult | None = None
         self.checks = 0
 
     def __call__(self) -> None:
         if self.broken is not None:
             return
+        error, self._error = self._error, None
+        if error is not None and not self.d.stopping.is_set():
+            raise AuditError(
+                f"audit chain could not be verified: {type(error).__name__}: {error}"
+            ) from error
         result, self._result = self._result, None
         if result is not None and not result.ok:
             self.broken = result
@@ -187,8 +196,13 @@ class AuditWatch:
     def _check(self) -> None:
         try:
             result = self.verify()
-        except Exception as exc:  # e.g. the store closed at stop: checked again next time
-            log.warning("audit chain not verified", extra={"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - judged on the main loop
+            if self.d.stopping.is_set():  # e.g. the store closed at stop: no emergency
+                log.warning("audit chain not verified", extra={"error": str(exc)})
+                return
+            # a chain that cannot be read cannot be vouched for: fail closed (unknown
+            # state, no new orders) on the main loop, where the runner's emergency stop is
+            self._error = exc
             return
         self.checks += 1
         if result.ok:

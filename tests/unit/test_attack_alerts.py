@@ -1,0 +1,68 @@
+"""Adversarial review of issue 17's alerts (items 1-2): attacks that worked, kept as tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tradewarden.app import Daemon
+from tradewarden.config import ConfigError, Settings, load_settings
+from tradewarden.critical import CRITICAL_ERRORS
+from tradewarden.daemon_alerts import AuditWatch
+from tradewarden.notify import LogNotifier
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        # the periodic audit verification, in effect never (once in 31,000 years)
+        ("TRADEWARDEN_AUDIT_VERIFY_SECONDS", "1e12"),
+        # the exchange's clock never read again after the start
+        ("TRADEWARDEN_CLOCK_CHECK_SECONDS", "1e12"),
+        # the notional large-position mark switched off
+        ("TRADEWARDEN_LARGE_POSITION_USD", "1e15"),
+        # the low-balance floor switched off (a bot in position needs no entry)
+        ("TRADEWARDEN_LOW_BALANCE_USD", "0.000001"),
+    ],
+)
+def test_attack_prod_switches_a_daemon_check_off(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    load_settings()  # dev: the field's own range only
+    monkeypatch.setenv("TRADEWARDEN_PROFILE", "prod")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert var in str(err.value)
+
+
+def test_attack_unverifiable_audit_chain_keeps_trading(tmp_path: Path) -> None:
+    """An audit file that cannot be read (replaced by a directory, unreadable, ...) made
+    the verification thread raise: it logged a warning and tried again, forever. Nothing
+    halted, nothing paged; the daemon traded on with a chain nobody could vouch for. The
+    failure must reach the main loop as a system critical error (emergency stop)."""
+    settings = Settings(state_dir=tmp_path / "state", metrics_port=0)
+    settings.state_dir.mkdir(parents=True)
+    daemon = Daemon(settings, notifier=LogNotifier())
+    try:
+        now = [0.0]
+        watch = AuditWatch(daemon, 10.0, clock=lambda: now[0])
+        (daemon.audit.dir / "audit-2000-01-01.jsonl").mkdir()  # an old day, unreadable
+        now[0] = 11.0
+        watch()  # starts the check
+        assert watch._thread is not None
+        watch._thread.join(30)
+        with pytest.raises(CRITICAL_ERRORS) as err:
+            watch()  # the main loop's next housekeeping
+        assert "could not be verified" in str(err.value)
+        # a check failing at shutdown (the store closed) is no emergency
+        daemon.stopping.set()
+        now[0] = 100.0
+        watch()
+        watch._thread.join(30)
+        watch()
+    finally:
+        daemon.close()
