@@ -89,7 +89,9 @@ class DailySummary:
 
     The last scheduled time sent is persisted (`SUMMARY_KEY`), so a restart does not send it
     twice. Down at the scheduled time: the missed summary (the latest one only, not one per
-    missed day) is sent at the next start, marked late. The very first start of a state
+    missed day) is sent at the next start, marked late. A last time sent that lies in the
+    future (the clock was ahead and corrected) is reset to the latest scheduled time, so
+    the next one is sent. The very first start of a state
     directory sends none: it records the latest scheduled time and begins with the next."""
 
     def __init__(self, daemon: Daemon, clock: Callable[[], float] = time.time) -> None:
@@ -105,6 +107,16 @@ class DailySummary:
     def __call__(self) -> None:
         now = self.clock()
         due = last_due(now, self.at)
+        if self.last > now:
+            # the last one was sent while the clock was ahead (a bad NTP source, a wrong
+            # RTC): that future time would silence every summary until the clock gets
+            # there again. Start again from the latest scheduled time of the clock as is.
+            log.warning(
+                "daily summary schedule was ahead of the clock: reset",
+                extra={"was": _utc(self.last, "%Y-%m-%d %H:%M"), "now": _utc(now, "%H:%M")},
+            )
+            self.d.store.put(SUMMARY_KEY, due)
+            self.last = due
         if due <= self.last:
             return
         late = ""

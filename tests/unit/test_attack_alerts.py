@@ -66,3 +66,33 @@ def test_attack_unverifiable_audit_chain_keeps_trading(tmp_path: Path) -> None:
         watch()
     finally:
         daemon.close()
+
+
+def test_attack_daily_summary_lost_for_years_after_a_clock_jump(tmp_path: Path) -> None:
+    """The host clock jumps a year ahead (a bad NTP source, a wrong RTC after a reboot) and
+    is corrected: the summary sent meanwhile persisted a scheduled time a year in the
+    future, and every daily summary until then was silently skipped."""
+    from datetime import UTC, datetime
+
+    from tradewarden.daemon_alerts import SUMMARY_KEY, DailySummary
+
+    settings = Settings(state_dir=tmp_path / "state", metrics_port=0, daily_summary_utc="18:00")
+    settings.state_dir.mkdir(parents=True)
+    notifier = LogNotifier()
+    daemon = Daemon(settings, notifier=notifier)
+    try:
+        t0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC).timestamp()
+        now = [t0]
+        summary = DailySummary(daemon, clock=lambda: now[0])
+        now[0] = t0 + 365 * 86_400.0  # the clock a year ahead for a while
+        summary()
+        now[0] = t0 + 3600  # corrected: 13:00
+        summary()
+        now[0] = t0 + 6.5 * 3600  # 18:30 the same (real) day: today's summary is due
+        summary()
+        sent = [ctx for kind, ctx in notifier.sent if kind == "daily_summary"]
+        assert [s["date"] for s in sent][-1] == "2026-12-03", sent
+        # and a restart after the correction does not carry the future schedule either
+        assert float(daemon.store.get(SUMMARY_KEY)) <= now[0]
+    finally:
+        daemon.close()
