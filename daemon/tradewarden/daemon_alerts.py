@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from tradewarden.alerts.catalogue import COUNT_BREAKERS
 from tradewarden.audit import AuditError, VerifyResult, recorded_head
 from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.risk.state import TradingState
 from tradewarden.secrets.age import CRITICAL_DAYS, DAY, WARN_DAYS
 from tradewarden.wallet.ledger import view as wallet_view
 
@@ -235,6 +236,18 @@ class AuditWatch:
         d = self.d
         reason = f"audit chain broken at {result.file} line {result.line}: {result.problem}"
         log.error("audit chain broken", extra={"file": result.file, "line": result.line})
+        # no new orders at once, and the page out before anything that writes the audit
+        # log: on a tampered tail that write raises (a system critical error: the runner's
+        # emergency stop follows) and must not take the security alert with it
+        if d.risk.state is not TradingState.HALTED:
+            d.risk.state, d.risk.state_reason = TradingState.HALTED, reason
+        d.notifier.notify(
+            "audit_chain_broken",
+            path=str(d.audit.dir / result.file),
+            line=result.line,
+            detail=result.problem,
+            state="HALTED",
+        )
         d.risk.halt(reason, "audit verification")
         cancelled = d.gate.cancel_all(sorted(d.trader.by_symbol), reason=reason)
         d.audit.append(
@@ -242,13 +255,6 @@ class AuditWatch:
             {"audit_chain": result.describe(), "cancelled": len(cancelled)},
             actor="audit verification",
             sync=True,
-        )
-        d.notifier.notify(
-            "audit_chain_broken",
-            path=str(d.audit.dir / result.file),
-            line=result.line,
-            detail=result.problem,
-            state=d.risk.state.label.upper(),
         )
         d.write_snapshot()
 

@@ -96,3 +96,35 @@ def test_attack_daily_summary_lost_for_years_after_a_clock_jump(tmp_path: Path) 
         assert float(daemon.store.get(SUMMARY_KEY)) <= now[0]
     finally:
         daemon.close()
+
+
+def test_attack_tail_tamper_swallows_the_audit_chain_alert(tmp_path: Path) -> None:
+    """A line of garbage appended to the audit log: the verification finds the break, but
+    recording the halt (an audit entry on a tail that cannot be read) raised first, so the
+    security alert ``audit_chain_broken`` was never queued (only the generic system-error
+    emergency stop was, which does not say the record was tampered with)."""
+    settings = Settings(state_dir=tmp_path / "state", metrics_port=0)
+    settings.state_dir.mkdir(parents=True)
+    notifier = LogNotifier()
+    daemon = Daemon(settings, notifier=notifier)
+    try:
+        now = [0.0]
+        watch = AuditWatch(daemon, 10.0, clock=lambda: now[0])
+        (last,) = sorted(daemon.audit.dir.glob("audit-*.jsonl"))[-1:]
+        with last.open("ab") as fh:
+            fh.write(b'{"seq": "forged"}\n')
+        now[0] = 11.0
+        watch()
+        assert watch._thread is not None
+        watch._thread.join(30)
+        try:
+            watch()
+        except CRITICAL_ERRORS:
+            pass  # the runner's emergency stop follows; the security alert must be out
+        assert "audit_chain_broken" in [k for k, _ in notifier.sent], notifier.sent
+        assert daemon.risk.state.label == "halted"
+    finally:
+        try:
+            daemon.close()
+        except CRITICAL_ERRORS:
+            pass  # its final audit entry cannot go on the tampered tail
