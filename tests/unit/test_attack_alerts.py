@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,23 @@ def test_attack_tail_tamper_swallows_the_audit_chain_alert(tmp_path: Path) -> No
             daemon.close()
         except CRITICAL_ERRORS:
             pass  # its final audit entry cannot go on the tampered tail
+
+
+def test_attack_audit_rotation_failure_is_no_critical_error(tmp_path: Path) -> None:
+    """At midnight UTC the audit log opens the new day's file. When that fails (disk or
+    inodes full, the path taken) the OSError was not an `AuditError`: no emergency stop
+    (open orders left on the exchange, nothing flattened, no system-error page), the
+    daemon just crashed out of its loop."""
+    settings = Settings(state_dir=tmp_path / "state", metrics_port=0)
+    settings.state_dir.mkdir(parents=True)
+    daemon = Daemon(settings, notifier=LogNotifier())
+    try:
+        (daemon.audit.dir / "audit-2099-01-01.jsonl").mkdir()  # the new day's file: taken
+        tomorrow = datetime(2099, 1, 1, 0, 0, 1, tzinfo=UTC).timestamp()
+        with pytest.raises(CRITICAL_ERRORS):
+            daemon.audit.append("probe", {}, ts=tomorrow)
+    finally:
+        try:
+            daemon.close()
+        except CRITICAL_ERRORS:
+            pass
