@@ -89,6 +89,9 @@ LIVE_PROFILE_BOUNDS: dict[str, tuple[float, float]] = {
     # the daemon's own checks: a "never" interval cannot switch them off
     "audit_verify_seconds": (60, 86_400),  # default 3600: at least daily
     "clock_check_seconds": (10, 600),  # default 120
+    # a repeat of an alert is swallowed this long: a longer window loses the next storm,
+    # fall or position of alerts whose key is never resolved
+    "alert_dedup_seconds": (0, 3600),  # default 300
 }
 LIVE_PROFILE_BLOCKED_ZONES = (4, 5)  # must stay blocked in staging and prod
 # A bot may not be called like the portfolio: the daily-loss and portfolio-drawdown breakers

@@ -27,6 +27,9 @@ pytestmark = pytest.mark.usefixtures("clean_env")
         ("TRADEWARDEN_LARGE_POSITION_USD", "1e15"),
         # the low-balance floor switched off (a bot in position needs no entry)
         ("TRADEWARDEN_LOW_BALANCE_USD", "0.000001"),
+        # every alert whose key is never resolved (unusual activity, low balance, large
+        # position, a system error) sent once per process lifetime and never again
+        ("TRADEWARDEN_ALERT_DEDUP_SECONDS", "1e12"),
     ],
 )
 def test_attack_prod_switches_a_daemon_check_off(
