@@ -332,13 +332,24 @@ class AuditLog:
         return entry
 
     def _rotate(self, day: str) -> None:
-        if self._fh:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+        """The new day's file opened before the old one is closed: a failure (disk or
+        inodes full, the path taken) is an `AuditError` (a system critical error), and the
+        log keeps its open file rather than a closed one."""
         path = self.dir / f"audit-{day}.jsonl"
-        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
-        os.chmod(path, 0o600)
+        try:
+            fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
+        except OSError as exc:
+            raise AuditError(f"cannot open audit log {path}: {exc}") from None
+        try:
+            os.chmod(path, 0o600)
+            if self._fh:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+        except OSError as exc:
+            fh.close()
+            raise AuditError(f"cannot rotate audit log in {self.dir}: {exc}") from None
+        self._fh = fh
         self._day = day
 
     def sync(self) -> None:

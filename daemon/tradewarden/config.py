@@ -84,6 +84,14 @@ LIVE_PROFILE_BOUNDS: dict[str, tuple[float, float]] = {
     "unusual_window_seconds": (10, 3600),  # default 60
     "unusual_failed_orders": (1, 50),  # default 5
     "unusual_rejected_orders": (1, 50),  # default 5
+    "large_position_usd": (1, 1_000),  # seed $1,000: tighter only
+    "low_balance_usd": (100, 100_000),  # default 1,000
+    # the daemon's own checks: a "never" interval cannot switch them off
+    "audit_verify_seconds": (60, 86_400),  # default 3600: at least daily
+    "clock_check_seconds": (10, 600),  # default 120
+    # a repeat of an alert is swallowed this long: a longer window loses the next storm,
+    # fall or position of alerts whose key is never resolved
+    "alert_dedup_seconds": (0, 3600),  # default 300
 }
 LIVE_PROFILE_BLOCKED_ZONES = (4, 5)  # must stay blocked in staging and prod
 # A bot may not be called like the portfolio: the daily-loss and portfolio-drawdown breakers

@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tradewarden.alerts.catalogue import COUNT_BREAKERS
-from tradewarden.audit import VerifyResult, recorded_head
+from tradewarden.audit import AuditError, VerifyResult, recorded_head
 from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.risk.state import TradingState
 from tradewarden.secrets.age import CRITICAL_DAYS, DAY, WARN_DAYS
 from tradewarden.wallet.ledger import view as wallet_view
 
@@ -89,7 +90,9 @@ class DailySummary:
 
     The last scheduled time sent is persisted (`SUMMARY_KEY`), so a restart does not send it
     twice. Down at the scheduled time: the missed summary (the latest one only, not one per
-    missed day) is sent at the next start, marked late. The very first start of a state
+    missed day) is sent at the next start, marked late. A last time sent that lies in the
+    future (the clock was ahead and corrected) is reset to the latest scheduled time, so
+    the next one is sent. The very first start of a state
     directory sends none: it records the latest scheduled time and begins with the next."""
 
     def __init__(self, daemon: Daemon, clock: Callable[[], float] = time.time) -> None:
@@ -105,6 +108,16 @@ class DailySummary:
     def __call__(self) -> None:
         now = self.clock()
         due = last_due(now, self.at)
+        if self.last > now:
+            # the last one was sent while the clock was ahead (a bad NTP source, a wrong
+            # RTC): that future time would silence every summary until the clock gets
+            # there again. Start again from the latest scheduled time of the clock as is.
+            log.warning(
+                "daily summary schedule was ahead of the clock: reset",
+                extra={"was": _utc(self.last, "%Y-%m-%d %H:%M"), "now": _utc(now, "%H:%M")},
+            )
+            self.d.store.put(SUMMARY_KEY, due)
+            self.last = due
         if due <= self.last:
             return
         late = ""
@@ -155,7 +168,10 @@ class AuditWatch:
     it reads the files as they stood at one instant (`AuditLog.verify_chain`). The main
     loop's housekeeping acts on a break: a security event, sticky HALT, open orders
     cancelled, the critical ``audit_chain_broken`` alert (once per process; a restart
-    refuses to start on it)."""
+    refuses to start on it). A verification that fails (a file that cannot be read, the
+    state database failing) is an `AuditError` on the main loop, i.e. a system critical
+    error (critical.py: emergency stop): a chain nobody can vouch for is not traded on.
+    Only while the daemon stops is a failed check just logged."""
 
     def __init__(
         self, daemon: Daemon, interval: float, clock: Callable[[], float] = time.monotonic
@@ -166,12 +182,18 @@ class AuditWatch:
         self._next = clock() + interval
         self._thread: threading.Thread | None = None
         self._result: VerifyResult | None = None
+        self._error: Exception | None = None
         self.broken: VerifyResult | None = None
         self.checks = 0
 
     def __call__(self) -> None:
         if self.broken is not None:
             return
+        error, self._error = self._error, None
+        if error is not None and not self.d.stopping.is_set():
+            raise AuditError(
+                f"audit chain could not be verified: {type(error).__name__}: {error}"
+            ) from error
         result, self._result = self._result, None
         if result is not None and not result.ok:
             self.broken = result
@@ -187,8 +209,13 @@ class AuditWatch:
     def _check(self) -> None:
         try:
             result = self.verify()
-        except Exception as exc:  # e.g. the store closed at stop: checked again next time
-            log.warning("audit chain not verified", extra={"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - judged on the main loop
+            if self.d.stopping.is_set():  # e.g. the store closed at stop: no emergency
+                log.warning("audit chain not verified", extra={"error": str(exc)})
+                return
+            # a chain that cannot be read cannot be vouched for: fail closed (unknown
+            # state, no new orders) on the main loop, where the runner's emergency stop is
+            self._error = exc
             return
         self.checks += 1
         if result.ok:
@@ -209,6 +236,18 @@ class AuditWatch:
         d = self.d
         reason = f"audit chain broken at {result.file} line {result.line}: {result.problem}"
         log.error("audit chain broken", extra={"file": result.file, "line": result.line})
+        # no new orders at once, and the page out before anything that writes the audit
+        # log: on a tampered tail that write raises (a system critical error: the runner's
+        # emergency stop follows) and must not take the security alert with it
+        if d.risk.state is not TradingState.HALTED:
+            d.risk.state, d.risk.state_reason = TradingState.HALTED, reason
+        d.notifier.notify(
+            "audit_chain_broken",
+            path=str(d.audit.dir / result.file),
+            line=result.line,
+            detail=result.problem,
+            state="HALTED",
+        )
         d.risk.halt(reason, "audit verification")
         cancelled = d.gate.cancel_all(sorted(d.trader.by_symbol), reason=reason)
         d.audit.append(
@@ -216,13 +255,6 @@ class AuditWatch:
             {"audit_chain": result.describe(), "cancelled": len(cancelled)},
             actor="audit verification",
             sync=True,
-        )
-        d.notifier.notify(
-            "audit_chain_broken",
-            path=str(d.audit.dir / result.file),
-            line=result.line,
-            detail=result.problem,
-            state=d.risk.state.label.upper(),
         )
         d.write_snapshot()
 
