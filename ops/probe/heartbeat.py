@@ -13,6 +13,9 @@ silenced, not inhibited) and refreshed by Prometheus within the last 5 minutes
 (Prometheus re-sends firing alerts every minute; Alertmanager records each as updatedAt).
 Prometheus down, not evaluating rules, unable to reach Alertmanager, Alertmanager down or
 a silence over everything: no datapoint, and the alert-pipeline-dead alarm pages over SNS.
+Likewise while AlertmanagerNotificationsFailing is active at critical (an integration has
+been failing for 30 minutes: with Slack, e-mail and SNS all refusing, every Prometheus
+alert would be lost, that one included, while the Watchdog stays fresh).
 
 Every metric has the dimension Stack=<stack>. Settings: the unit's environment files
 (TRADEWARDEN_STACK; optional TRADEWARDEN_HEARTBEAT_NAMESPACE, ..._METRIC,
@@ -35,6 +38,7 @@ from typing import Any
 from uptime_probe import probe
 
 WATCHDOG = "Watchdog"
+DELIVERY_FAILING = "AlertmanagerNotificationsFailing"
 PIPELINE_METRIC = "AlertPipeline"
 READY_METRIC = "Ready"
 WATCHDOG_MAX_AGE_SECONDS = 300.0
@@ -42,9 +46,18 @@ WATCHDOG_MAX_AGE_SECONDS = 300.0
 
 def watchdog_fresh(alerts: Any, now: dt.datetime, max_age: float = WATCHDOG_MAX_AGE_SECONDS) -> str:
     """'' if `alerts` (Alertmanager's /api/v2/alerts answer) holds an active Watchdog
-    updated within `max_age` seconds of `now`; else why not."""
+    updated within `max_age` seconds of `now` and no active critical
+    AlertmanagerNotificationsFailing; else why not."""
     if not isinstance(alerts, list):
         return "Alertmanager's answer is not a list of alerts"
+    for a in alerts:
+        labels = a.get("labels", {}) if isinstance(a, dict) else {}
+        if (
+            labels.get("alertname") == DELIVERY_FAILING
+            and labels.get("severity") == "critical"
+            and (a.get("status") or {}).get("state") == "active"
+        ):
+            return f"Alertmanager cannot deliver over {labels.get('integration', '?')}"
     seen = [
         a
         for a in alerts
@@ -71,8 +84,8 @@ def watchdog_fresh(alerts: Any, now: dt.datetime, max_age: float = WATCHDOG_MAX_
 
 
 def alert_pipeline(am_url: str, timeout: float = 5.0) -> str:
-    """'' if the Watchdog is alive in Alertmanager at `am_url`; else why not."""
-    query = urllib.parse.urlencode({"filter": f'alertname="{WATCHDOG}"'})
+    """'' if the Watchdog is alive in Alertmanager at `am_url` and it delivers; else why not."""
+    query = urllib.parse.urlencode({"filter": f'alertname=~"{WATCHDOG}|{DELIVERY_FAILING}"'})
     url = am_url.rstrip("/") + "/api/v2/alerts?" + query
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - localhost

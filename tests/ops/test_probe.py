@@ -185,6 +185,41 @@ def test_watchdog_freshness_rules() -> None:
     assert "not a list" in watchdog_fresh({"error": "x"}, now)
 
 
+def test_attack_no_pipeline_beat_while_alertmanager_cannot_deliver_pages() -> None:
+    """Slack, e-mail and SNS all refuse (egress cut, expired credentials): Prometheus and
+    Alertmanager run, the Watchdog is fresh, so the beat went on and alert-pipeline-dead
+    never paged while every Prometheus critical (and AlertmanagerNotificationsFailing
+    itself) was lost. A delivery failure at critical (30 minutes) stops the beat."""
+    import datetime as dt
+
+    sys.path.insert(0, str(HEARTBEAT.parent))
+    from heartbeat import watchdog_fresh
+
+    now = dt.datetime(2026, 12, 3, 22, 0, tzinfo=dt.UTC)
+    watchdog = {
+        "labels": {"alertname": "Watchdog", "severity": "none"},
+        "status": {"state": "active"},
+        "updatedAt": "2026-12-03T21:59:30Z",
+    }
+
+    def failing(severity: str, state: str = "active") -> dict:
+        return {
+            "labels": {
+                "alertname": "AlertmanagerNotificationsFailing",
+                "severity": severity,
+                "integration": "sns",
+            },
+            "status": {"state": state},
+            "updatedAt": "2026-12-03T21:59:30Z",
+        }
+
+    assert "cannot deliver" in watchdog_fresh([watchdog, failing("critical")], now)
+    assert "sns" in watchdog_fresh([failing("critical"), watchdog], now)
+    # a warning (5 minutes) still reaches the other channels; a silenced one is known
+    assert watchdog_fresh([watchdog, failing("warning")], now) == ""
+    assert watchdog_fresh([watchdog, failing("critical", "suppressed")], now) == ""
+
+
 def test_watchdog_from_real_prometheus_becomes_the_alert_pipeline_beat(
     tmp_path: Path, aws_env: str
 ) -> None:
