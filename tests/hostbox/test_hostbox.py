@@ -54,8 +54,8 @@ def _slack(box: Box) -> tuple[list[str], list[str]]:
         body = json.dumps(m.payload)
         if "BreakerTripped" in text or "BreakerTripped" in body:
             am.append(text)
-        elif re.search(r"tripped", body, re.I):
-            daemon.append(text or body)
+        elif "Breaker tripped" in text or "Breaker tripped" in body:
+            daemon.append(text or body)  # the daemon's own trip alert (not "Bot started")
     return am, daemon
 
 
@@ -65,7 +65,7 @@ def _mail(box: Box) -> tuple[list[Any], list[Any]]:
         subject = str(m.message["Subject"])
         if "BreakerTripped" in subject:
             am.append(m)
-        elif re.search(r"tripped", subject, re.I):
+        elif "Breaker tripped" in subject:
             daemon.append(m)
     return am, daemon
 
@@ -79,7 +79,7 @@ def _sns(box: Box) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     daemon = [
         m
         for m in SNS_SEEN
-        if m not in am and re.search(r"tripped", m.get("Subject", "") + m["Message"], re.I)
+        if m not in am and "Breaker tripped" in m.get("Subject", "") + m["Message"]
     ]
     return am, daemon
 
