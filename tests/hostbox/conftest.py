@@ -340,22 +340,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
                 fx = FakeBinance(
                     api_key=KEY,
                     api_secret=SECRET,
-                    symbols={
-                        "BTCUSDT": {
-                            "price": 30000.0,
-                            "tick": 0.01,
-                            "step": 0.00001,
-                            "min_qty": 0.00001,
-                            "min_notional": 5.0,
-                        },
-                        "ETHUSDT": {
-                            "price": 2000.0,
-                            "tick": 0.01,
-                            "step": 0.0001,
-                            "min_qty": 0.0001,
-                            "min_notional": 5.0,
-                        },
-                    },
                     balances={"USDT": 10_000.0, "BTC": 0.0, "ETH": 0.0},
                 )
                 fx.start()

@@ -4,24 +4,17 @@ pages, instead of logging a warning and trading on (the old behaviour)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.slack.server import FakeSlack, running_fake_slack
+from tests.fakes.slack.server import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import start, status, terminate, wait_for
 from tests.integration.daemon.test_halt_and_emergency_alerts import flat_hours
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 TOKEN = "test-slack-attack-audit-watch"  # noqa: S105 - a fake Slack's token
-
-
-@pytest.fixture()
-def stand_ins() -> Iterator[tuple[FakeSlack, FakeSmtp]]:
-    with running_fake_slack(token=TOKEN) as slack, FakeSmtp(tls="none") as smtp:
-        yield slack, smtp
 
 
 def test_attack_unreadable_audit_file_halts_the_running_daemon(

@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pyotp
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.fakes.slack.server import FakeSlack, running_fake_slack
+from tests.fakes.slack.server import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import env_for, start, status, terminate, tw, wait_for
 from tests.integration.daemon.test_halt_and_emergency_alerts import flat_hours
@@ -39,12 +38,6 @@ TOKEN = "test-slack-own-alerts-token"  # noqa: S105 - a fake Slack's token
 TRADE_ID = "tradewarden/dev/binance/trade"
 SLACK_ID = "tradewarden/dev/slack"
 DAY = 86_400.0
-
-
-@pytest.fixture()
-def stand_ins() -> Iterator[tuple[FakeSlack, FakeSmtp]]:
-    with running_fake_slack(token=TOKEN) as slack, FakeSmtp(tls="none") as smtp:
-        yield slack, smtp
 
 
 def _iso_days_ago(days: float) -> str:

@@ -7,12 +7,11 @@ drawdown emergency stop trips: both alerts reach Slack and email.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.slack.server import FakeSlack, running_fake_slack
+from tests.fakes.slack.server import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import start, status, terminate, tw, wait_for
 from tradewarden.alerts.factory import SLACK_BOT_TOKEN, build_dispatcher
@@ -26,12 +25,6 @@ from tradewarden.secrets.value import Secret
 pytestmark = pytest.mark.usefixtures("clean_env")
 TOKEN = "test-slack-halt-vs-stop-token"  # noqa: S105 - a fake Slack's token
 T0 = 1_767_571_200.0
-
-
-@pytest.fixture()
-def stand_ins() -> Iterator[tuple[FakeSlack, FakeSmtp]]:
-    with running_fake_slack(token=TOKEN) as slack, FakeSmtp(tls="none") as smtp:
-        yield slack, smtp
 
 
 def test_manual_halt_then_drawdown_stop_both_reach_slack_and_email(
