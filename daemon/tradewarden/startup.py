@@ -21,7 +21,9 @@ host without a daemon after a short outage). It stays up NOT READY instead:
 - SIGTERM while waiting stops cleanly (exit 0).
 
 Only what can heal by itself is waited out (`heals_by_itself`): a network error, a 5xx or
-maintenance answer, a 429/418, the secret source unreachable. Bad configuration still
+maintenance answer, a 429/418, the secret source unreachable (AWS credentials not found
+yet or expired included: the instance metadata service answers again, the role's
+credentials refresh). Bad configuration still
 exits 2 naming the setting, and a refused key or a missing secret still exits 1: waiting
 would not fix them.
 """
