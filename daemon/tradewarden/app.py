@@ -85,11 +85,14 @@ class Daemon:
         broker: Any = None,
         make_broker: Callable[[Store, Metrics], Any] | None = None,
         audit_key: Secret | None = UNSET,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         """`broker`: a ready broker (tests); `make_broker(store, metrics)`: the exchange
         gateway, built once the state is open. Neither: the paper broker. With an exchange,
         open orders are resolved by the first reconciliation (`ExchangeLoop.start`).
-        `audit_key`: the audit HMAC key (default: read from the configured secret source)."""
+        `audit_key`: the audit HMAC key (default: read from the configured secret source).
+        `progress(status)`: called while a slow start-up step makes progress (the audit
+        chain's verification; the runner extends systemd's start timeout from it)."""
         self.settings = settings
         self.decision = decision or LiveDecision(Mode.PAPER, ["paper mode requested"])
         self.lock = DaemonLock(settings.state_dir)
@@ -109,7 +112,7 @@ class Daemon:
                 self.audit = open_audit(settings, self.store, key=audit_key)
             except AuditConfigError as exc:
                 raise StartupError(str(exc)) from None
-            self._check_audit_chain(settings)
+            self._check_audit_chain(settings, progress)
             self.audit.prune()
             specs = settings.bot_specs()
             self.bots = [Bot(n, s, build_strategy(st)) for n, s, st in specs]
@@ -203,7 +206,9 @@ class Daemon:
             )
             self.anchor_job.start()
 
-    def _check_audit_chain(self, settings: Settings) -> None:
+    def _check_audit_chain(
+        self, settings: Settings, progress: Callable[[str], None] | None = None
+    ) -> None:
         """The chain must verify, HMACs included, and reach the head SQLite recorded."""
         head = recorded_head(self.store)
         if head is None and not settings.audit_dir.is_dir():
@@ -223,7 +228,14 @@ class Daemon:
                 found = None
             if found is not None:
                 refs.append(found.as_head(remote.describe()))
-        chain = self.audit.verify_chain(refs)
+        tick = None
+        if progress is not None:
+            report = progress
+
+            def tick(n: int) -> None:
+                report(f"starting: verifying the audit chain, {n} entries checked")
+
+        chain = self.audit.verify_chain(refs, progress=tick)
         if not chain.ok:
             raise StartupError(
                 f"refusing to start: {chain.describe()}. Treat it as a security event "

@@ -34,7 +34,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 ANCHOR = "chain-anchor.json"
+PROGRESS_EVERY = 1000  # entries between two `verify` progress calls
 MAC_CONTEXT = b"tradewarden-audit-v1\n"
 MIN_KEY_CHARS = 32
 KEY_FIELD = "audit_key"
@@ -220,10 +221,12 @@ class AuditLog:
                 f" with (seq {self._seq}): refusing to write; run `tradewarden audit verify`"
             )
 
-    def verify_chain(self, refs: Sequence[Head] = ()) -> VerifyResult:
+    def verify_chain(
+        self, refs: Sequence[Head] = (), progress: Callable[[int], None] | None = None
+    ) -> VerifyResult:
         """`verify` this log's directory with this log's key, as it stood at one instant
         (the file sizes are taken under the writers' lock, so an append in progress is
-        not mistaken for a truncated line)."""
+        not mistaken for a truncated line). `progress`: see `verify`."""
         with self._lock:
             fcntl.flock(self._lockfd, fcntl.LOCK_EX)
             try:
@@ -236,6 +239,7 @@ class AuditLog:
             refs=refs,
             sizes=sizes,
             retention_days=self.retention_days,
+            progress=progress,
         )
 
     def head(self) -> Head:
@@ -443,6 +447,7 @@ def verify(
     sizes: dict[str, int] | None = None,
     retention_days: int | None = None,
     today: date | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Walk every file and line; report the first place the chain breaks.
 
@@ -452,6 +457,8 @@ def verify(
     hash (and HMAC); a chain that ends before it was truncated, one that differs was
     rewritten. A ref's `signed_from` says from which seq every entry must be signed.
     `sizes`: verify only these files up to these sizes (`AuditLog.verify_chain`).
+    `progress(entries checked so far)`: called per file and every `PROGRESS_EVERY` entries
+    (the daemon extends systemd's start timeout from it while a long chain is verified).
 
     Each line must be exactly the canonical JSON of its entry (no duplicate keys, escapes
     or spacing that show a reader something the hash does not cover). With a key, the
@@ -498,6 +505,8 @@ def verify(
         return VerifyResult(False, total, len(files), problem, fname, no, last_seq=seq)
 
     for f in files:
+        if progress is not None:
+            progress(total)
         raw = f.read_bytes()
         if sizes is not None:
             raw = raw[: sizes[f.name]]
@@ -597,6 +606,8 @@ def verify(
                 found[e["seq"]] = (e["hash"], mac, f.name, no)
             prev, seq, last_mac = e["hash"], e["seq"], mac
             total += 1
+            if progress is not None and total % PROGRESS_EVERY == 0:
+                progress(total)
         last_file, last_no = f.name, no
     if restarted is not None and seq == restarted[0]:
         return broken(

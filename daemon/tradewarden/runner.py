@@ -181,6 +181,7 @@ def _run(
             decision=decision,
             make_broker=make_broker,
             audit_key=key,
+            progress=service.extending,  # a long audit chain: TimeoutStartSec= extended
         )
     except (StartupError, StateError, AuditError) as exc:
         dispatcher.close(0)
@@ -195,6 +196,14 @@ def _run(
     if loop is None:
         recover_interrupted(daemon)  # paper has the same crash windows (the loop does its own)
     if loop is not None:
+        # a slow but working first reconciliation (a degraded exchange: many requests, each
+        # close to the request timeout) extends TimeoutStartSec= at every request that ends
+        # and every wait in the limiter; a hung one does not
+        extend = main_thread_only(
+            service.extending, "starting: first reconciliation with the exchange"
+        )
+        loop.broker.on_progress.append(extend)
+        loop.broker.on_wait.append(extend)
         try:
             # time sync, exchangeInfo, first reconciliation: before READY; waited out NOT
             # READY while the exchange cannot be reached
@@ -206,6 +215,9 @@ def _run(
                 _err(str(exc))
                 return 1
             raise
+        finally:
+            loop.broker.on_progress.remove(extend)
+            loop.broker.on_wait.remove(extend)
     daemon.outbox_stats = dispatcher.stats
     dispatcher.start()
     try:

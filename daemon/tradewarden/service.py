@@ -19,6 +19,16 @@ class Service:
         usec = os.environ.get("WATCHDOG_USEC")
         # ping at a third of the watchdog period (or every 2 s when none is set)
         self._every = int(usec) / 3e6 if usec and usec.isdigit() else 2.0
+        # start-timeout extensions on progress: at most every few seconds, the first one a
+        # little after the process started (a quick start sends none)
+        self._extend_every = min(self._every, 5.0)
+        self._last_extend = time.monotonic()
+
+    @property
+    def _extension_usec(self) -> int:
+        # one watchdog period, at least 90 s: between two signs of progress the daemon may
+        # block on one request for up to TRADEWARDEN_REQUEST_TIMEOUT_SECONDS
+        return int(max(self._every * 3, 90.0) * 1e6)
 
     def _send(self, msg: str) -> None:
         if self.enabled:
@@ -42,8 +52,19 @@ class Service:
         now = time.monotonic()
         if now - self._last_watchdog >= self._every:
             self._last_watchdog = now
-            extend = int(max(self._every * 3, 90.0) * 1e6)
-            self._send(f"WATCHDOG=1\nSTATUS={status}\nEXTEND_TIMEOUT_USEC={extend}")
+            self._last_extend = now
+            self._send(f"WATCHDOG=1\nSTATUS={status}\nEXTEND_TIMEOUT_USEC={self._extension_usec}")
+
+    def extending(self, status: str) -> None:
+        """A start-up step made progress (audit entries verified, an exchange request
+        answered during the first reconciliation): EXTEND_TIMEOUT_USEC= and STATUS= (at most
+        every few seconds), so TimeoutStartSec= does not end a start that is slow but
+        working. Called only on progress, never from a timer: a start that hangs stops
+        extending it and systemd ends it. (No WATCHDOG=1: the watchdog runs from READY.)"""
+        now = time.monotonic()
+        if now - self._last_extend >= self._extend_every:
+            self._last_extend = now
+            self._send(f"STATUS={status}\nEXTEND_TIMEOUT_USEC={self._extension_usec}")
 
     def stopping(self) -> None:
         self._send("STOPPING=1\nSTATUS=stopping: flushing audit and alert outbox")

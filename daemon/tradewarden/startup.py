@@ -15,11 +15,15 @@ host without a daemon after a short outage). It stays up NOT READY instead:
   anything before that), never hammered;
 - the systemd watchdog is fed (WATCHDOG=1), STATUS= says what it waits for and
   EXTEND_TIMEOUT_USEC= keeps TimeoutStartSec= from ending a start that waits on purpose
-  (a hung main loop stops extending it, and systemd restarts the unit);
+  (a hung main loop stops extending it, and systemd restarts the unit); a slow step that
+  makes progress (the audit chain's verification, a first reconciliation against a slow
+  exchange) extends it too, on each sign of progress (`Service.extending`);
 - SIGTERM while waiting stops cleanly (exit 0).
 
 Only what can heal by itself is waited out (`heals_by_itself`): a network error, a 5xx or
-maintenance answer, a 429/418, the secret source unreachable. Bad configuration still
+maintenance answer, a 429/418, the secret source unreachable (AWS credentials not found
+yet or expired included: the instance metadata service answers again, the role's
+credentials refresh). Bad configuration still
 exits 2 naming the setting, and a refused key or a missing secret still exits 1: waiting
 would not fix them.
 """

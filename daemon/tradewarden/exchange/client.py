@@ -143,6 +143,8 @@ class ExchangeClient:
         self.max_queue_s = max_queue_s
         self._on_ban = on_ban
         self.on_wait: Callable[[], None] | None = None  # called while queued in the limiter
+        # called when a request ends (answered or not): progress, for a slow start-up
+        self.on_progress: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self._client: _ThreadSafeClient | None = None
         self._creds: tuple[Any, Any] | None = None
@@ -268,6 +270,8 @@ class ExchangeClient:
 
     def _after(self, endpoint: Endpoint, started: float, response: Any) -> None:
         self.metrics.observe_latency(endpoint.name, time.perf_counter() - started)
+        if self.on_progress is not None:
+            self.on_progress()
         status = int(getattr(response, "status_code", 0) or 0)
         self.metrics.count_response(status)
         headers = getattr(response, "headers", None)

@@ -141,6 +141,10 @@ class BinanceBroker:
         # request queued in the limiter): the daemon feeds the systemd watchdog from it
         self.on_wait: list[Callable[[], None]] = []
         self.client.on_wait = self.reader.on_wait = self._waiting
+        # called when a request ends, answered or not (the daemon extends systemd's start
+        # timeout from it while the first reconciliation makes slow progress)
+        self.on_progress: list[Callable[[], None]] = []
+        self.client.on_progress = self.reader.on_progress = self._progressed
         # called right before an order leaves (after any wait in the limiter); a BrokerError
         # refuses it unsent (the daemon's halt check: a halt sent while the order waited)
         self.before_send: list[Callable[[OrderRequest], None]] = []
@@ -303,6 +307,13 @@ class BinanceBroker:
     def _before_send(self, req: OrderRequest) -> None:
         for hook in self.before_send:
             hook(req)
+
+    def _progressed(self) -> None:
+        for hook in self.on_progress:
+            try:
+                hook()
+            except Exception:  # a hook must never break a request
+                log.exception("progress hook failed")
 
     def _waiting(self) -> None:
         for hook in self.on_wait:

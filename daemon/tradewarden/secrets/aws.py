@@ -47,9 +47,11 @@ _DENIED = {
     "UnrecognizedClientException",
     "InvalidClientTokenId",
     "InvalidSignatureException",
-    "ExpiredTokenException",
     "SignatureDoesNotMatch",
 }
+# the role's temporary credentials ran out before botocore refreshed them (the instance
+# metadata service did not answer in time): they refresh by themselves, so transient
+_EXPIRED = {"ExpiredTokenException", "ExpiredToken", "RequestExpired"}
 _KMS = {
     "DecryptionFailure",
     "KMSAccessDeniedException",
@@ -105,6 +107,12 @@ class AwsSecretsManagerSource:
         self.retry_s = retry_s if retry_s is not None else min(30.0, max(1.0, ttl_s / 30.0))
         self._clock = clock
         self._client = client or _make_client(max_attempts, connect_timeout_s, read_timeout_s)
+        # our own client is re-made after a credentials failure: botocore resolves the
+        # credential chain once per client, so one made while the instance metadata service
+        # did not answer would never find the role's credentials
+        self._remake: Callable[[], Any] | None = None
+        if client is None:
+            self._remake = lambda: _make_client(max_attempts, connect_timeout_s, read_timeout_s)
         self._cache: dict[tuple[str, SecretKind], _Entry] = {}
         self._locks: dict[tuple[str, SecretKind], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -400,11 +408,22 @@ class AwsSecretsManagerSource:
         try:
             return fn(**kw)
         except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code") or "") in _EXPIRED:
+                self._remake_client()  # a refreshed credentials file or role: found again
             raise _map_client_error(secret_id, action, exc) from None
-        except (NoCredentialsError, PartialCredentialsError):
-            raise SecretAccessError(
+        except NoCredentialsError:
+            # on a host: the instance metadata service did not answer (yet); it comes back,
+            # so the source is unreachable for now (the start-up waits NOT READY), not denied
+            self._remake_client()
+            raise SecretUnavailableError(
                 f"secret {secret_id}: no AWS credentials found (instance role, AWS_PROFILE or"
-                " AWS_ACCESS_KEY_ID)",
+                " AWS_ACCESS_KEY_ID); will ask again",
+                secret_id,
+            ) from None
+        except PartialCredentialsError:
+            raise SecretAccessError(
+                f"secret {secret_id}: incomplete AWS credentials (AWS_ACCESS_KEY_ID without"
+                " AWS_SECRET_ACCESS_KEY, or a partial profile)",
                 secret_id,
             ) from None
         except BotoCoreError as exc:
@@ -413,6 +432,15 @@ class AwsSecretsManagerSource:
                 f" {self._client.meta.endpoint_url} ({type(exc).__name__})",
                 secret_id,
             ) from None
+
+    def _remake_client(self) -> None:
+        """The next request resolves the AWS credential chain again (a new client)."""
+        if self._remake is None:
+            return
+        try:
+            self._client = self._remake()
+        except Exception:  # keep the old client; the next failure tries again
+            log.warning("could not re-make the Secrets Manager client", exc_info=True)
 
 
 def _validated(secret_id: str, kind: SecretKind, payload: Mapping[str, str]) -> str:
@@ -435,6 +463,11 @@ def _map_client_error(secret_id: str, action: str, exc: Any) -> SecretError:
         return SecretAccessError(
             f"{what}: Secrets Manager could not decrypt it with its KMS key ({code}); check"
             " kms:Decrypt for this role on the secret's key and that the key is enabled",
+            secret_id,
+        )
+    if code in _EXPIRED:
+        return SecretUnavailableError(
+            f"{what}: AWS credentials expired ({code}); waiting for them to be refreshed",
             secret_id,
         )
     if code in _DENIED or status == 403 or code == "403":

@@ -8,7 +8,8 @@ value; `secret_id` carries the id for callers that want it separately.
   empty.
 - `SecretAccessError`: the reader may not read it (IAM / KMS denied, decryption failed,
   wrong Fernet key).
-- `SecretUnavailableError`: the source could not be asked (unreachable, throttled, 5xx) and
+- `SecretUnavailableError`: the source could not be asked (unreachable, throttled, 5xx, no
+  AWS credentials found yet or expired ones: the instance role's come back) and
   no cached value is usable any more. It is also a `BrokerError`, so when the gateway's
   credential provider raises it mid-request the gateway fails closed (nothing is sent, the
   order is REJECTED); the daemon loop should catch it first and HALT.

@@ -93,8 +93,15 @@ def test_exchange_down_at_start_waits_not_ready_then_trades(tmp_path: Path) -> N
         assert d.proc.poll() is None
         assert local_orders(state) == {}, "an order was recorded while the exchange was down"
 
-        with wave_exchange(WAVE, 100, port=port) as fx:  # the exchange comes up
+        with wave_exchange(WAVE, 100, port=port) as fx:  # the exchange comes up, slow:
+            # every answer takes 0.6 s (under the 1 s request timeout); the first
+            # reconciliation's requests that end extend TimeoutStartSec= (slow, not hung)
+            fx.fault("latency", ms=600, count=None)
             assert wait_for(lambda: notify.sent("READY=1"), 90), notify.got
+            fx.clear_faults()
+            before = notify.got[: next(i for i, m in enumerate(notify.got) if "READY=1" in m)]
+            slow = [m for m in before if "first reconciliation with the exchange" in m]
+            assert slow and all("EXTEND_TIMEOUT_USEC=" in m for m in slow), before[-5:]
             assert readyz(metrics_port)[0] == 200
             assert d.said("daemon ready")
             # (drained meanwhile: a full notify socket would block the daemon's sends)
