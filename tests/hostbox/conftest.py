@@ -319,6 +319,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(leaf, key)
     started_units: list[Unit] = []
+    units: dict[str, Unit] = {}  # the Box's: tests may put a restarted unit in here
     closers: list[Any] = []
     moto: subprocess.Popen[bytes] | None = None
     with contextlib.ExitStack() as stack:
@@ -379,7 +380,9 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
                 f"https://hooks.slack.com = {net.SLACK_ADDR}:443; IMDS {net.IMDS_ADDR}; "
                 f"not allowed: {net.OTHER_ADDR}:443"
             )
-            b = Box(root, host, world, {}, fx, fx_tls, slack, smtp, other, "", "", ca, transcript)
+            b = Box(
+                root, host, world, units, fx, fx_tls, slack, smtp, other, "", "", ca, transcript
+            )
 
             def wait_moto() -> None:
                 wait_until(lambda: _moto_up(), "moto", 30, 0.2)
@@ -519,7 +522,9 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             say(f"tradewarden.service: started (pid {daemon.pid})")
             yield b
         finally:
-            for u in reversed(started_units):
+            # the units the fixture started and any a test started in their place (the
+            # outage check restarts the daemon): none may outlive the box
+            for u in {id(u): u for u in [*reversed(started_units), *units.values()]}.values():
                 u.stop()
             logs = root / "var/log/hostbox"
             if logs.is_dir():  # the units' output, kept for a failed run's reader
