@@ -97,7 +97,12 @@ ok "daemon pid $DAEMON_PID ready on $FAKE, $(orders_by "$OLD_FP") order(s) place
 STEP=2
 echo "== step 2 (symptom): someone uses the leaked key: an order we did not place"
 ctl foreign_order '{"symbol": "BTCUSDT", "side": "BUY", "qty": 0.001, "price": 20000.0}' | sed 's/^/    /'
-alerted() { grep -q "was not placed by tradewarden" "$WORK/daemon.log"; }
+# both lines: the daemon logs the finding before its console prints the alert, and the
+# alert line is what is shown below (under load the two can be a moment apart)
+alerted() {
+    grep -q "was not placed by tradewarden" "$WORK/daemon.log" &&
+        grep -q 'ALERT \[CRITICAL\] Security: ' "$WORK/daemon.log"
+}
 wait_for "the foreign-order alert" alerted
 grep -m1 -o 'ALERT \[CRITICAL\] Security: [^|]*' "$WORK/daemon.log" | sed 's/^/    /'
 ok "the daemon raised the critical foreign-order alert (the runbook's symptom)"

@@ -68,7 +68,10 @@ def test_no_credentials_at_start_waits_not_ready_until_they_appear(
         )
         assert wait_for(lambda: said("daemon ready"), 60), lines
         assert proc.poll() is None, lines
-        assert readyz(int(rec["metrics_port"]))[0] == 200
+        # /readyz follows the daemon's first housekeeping round after READY
+        assert wait_for(lambda: readyz(int(rec["metrics_port"]))[0] == 200, 30), readyz(
+            int(rec["metrics_port"])
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
