@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
-CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit.py
+CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit/chain.py
 
 .PHONY: help setup run test lint fmt bandit todo-check pytest wheelhouse bench chaos drill clean
 

@@ -450,7 +450,7 @@ def _mode_problems(stack: str, values: dict[str, Any], testnet_set: bool) -> lis
         # The dev profile refuses live endpoints: the daemon would never trade live.
         return [f"{NAMESPACE}:mode: live on stack dev (the dev profile refuses live)"]
     if mode == "testnet" and stack == "prod":
-        # The prod profile refuses testnet endpoints and keys (tradewarden.gate): the daemon
+        # The prod profile refuses testnet endpoints and keys (tradewarden.live.gate): the daemon
         # would fall back to paper while the stack says testnet.
         return [
             f"{NAMESPACE}:mode: testnet on stack prod (the prod profile refuses testnet: "

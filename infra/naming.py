@@ -111,7 +111,7 @@ def bucket_of(url: str) -> str:
 
 def approver_secret_pattern(stack: str) -> str:
     """Secret names of the approvers' TOTP seeds: `tradewarden approvers add NAME` creates
-    ``<admin secret>/approver/NAME`` at run time (daemon/tradewarden/approvals.py)."""
+    ``<admin secret>/approver/NAME`` at run time (daemon/tradewarden/wallet/approvals.py)."""
     return f"{secret_name(stack, 'admin')}/approver/*"
 
 

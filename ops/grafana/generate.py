@@ -21,7 +21,7 @@ Four dashboards (folder "tradewarden"):
 - host: CPU, load, memory, disk, network (node_exporter) and the daemon process (RSS vs its
   1 GiB MemoryMax, CPU, DB time, heartbeat).
 
-Every expression reads only metrics the daemon exports (daemon/tradewarden/metrics.py),
+Every expression reads only metrics the daemon exports (daemon/tradewarden/runtime/metrics.py),
 node_exporter's, Prometheus' own or the recording rules (ops/prometheus/rules/recording.yml):
 tests/ops/test_grafana.py checks the names against a running paper daemon's /metrics and a
 running node_exporter, and that the files are what this script makes.

@@ -54,19 +54,19 @@ from tests.integration.e2e_alerting.stack import (
     start_alerting,
 )
 from tradewarden.alerts.factory import build_dispatcher
-from tradewarden.app import SNAPSHOT_EVERY
-from tradewarden.audit import AuditLog
-from tradewarden.config import Settings, load_settings
+from tradewarden.audit.chain import AuditLog
+from tradewarden.core.config import Settings, load_settings
+from tradewarden.core.models import Fill, OrderRequest, OrderType, Side
 from tradewarden.exchange import BinanceBroker, RateLimiter
-from tradewarden.ledger import Ledger
-from tradewarden.metrics import Metrics, start_http_server
-from tradewarden.models import Fill, OrderRequest, OrderType, Side
-from tradewarden.order_gate import OrderGate
 from tradewarden.risk.engine import RiskEngine, Trip
+from tradewarden.runtime.daemon import SNAPSHOT_EVERY
+from tradewarden.runtime.metrics import Metrics, start_http_server
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 from tradewarden.strategy import Signal, build_strategy
-from tradewarden.trader import Bot, Trader
+from tradewarden.trading.bot_ledger import Ledger
+from tradewarden.trading.order_gate import OrderGate
+from tradewarden.trading.trader import Bot, Trader
 
 N_TRIPS = 20
 TARGET_C_P95_S = 0.200

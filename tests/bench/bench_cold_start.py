@@ -8,7 +8,7 @@ Each run spawns `tradewarden run` on a fresh state directory and measures, from 
 Testnet READY includes the work done before it: time sync, exchangeInfo, the first
 reconciliation (balances, open orders) and the balance refresh, over HTTP to the fake.
 Baseline in the same run: spawning ``python -c "import tradewarden"`` and the imports
-the daemon needs (``import tradewarden.runner``). Median of RUNS; target <= 1.5 s.
+the daemon needs (``import tradewarden.runtime.runner``). Median of RUNS; target <= 1.5 s.
 """
 
 from __future__ import annotations
@@ -101,7 +101,10 @@ def spawn(code: str) -> float:
 
 def main() -> int:
     results: dict[str, list[tuple[float, float]]] = {"paper": [], "testnet": []}
-    base: dict[str, list[float]] = {"import tradewarden": [], "import tradewarden.runner": []}
+    base: dict[str, list[float]] = {
+        "import tradewarden": [],
+        "import tradewarden.runtime.runner": [],
+    }
     with (
         tempfile.TemporaryDirectory() as tmpdir,
         FakeBinance(api_key=KEY, api_secret=SECRET, symbols={"BTCUSDT": SPEC}) as fx,
@@ -113,16 +116,18 @@ def main() -> int:
         }
         for n in range(RUNS):  # interleaved, so drift hits every series alike
             base["import tradewarden"].append(spawn("import tradewarden"))
-            base["import tradewarden.runner"].append(spawn("import tradewarden.runner"))
+            base["import tradewarden.runtime.runner"].append(
+                spawn("import tradewarden.runtime.runner")
+            )
             results["paper"].append(one_start(tmp, 2 * n, {}, ["--follow"]))
             results["testnet"].append(one_start(tmp, 2 * n + 1, testnet, []))
     floor = statistics.median(base["import tradewarden"])
-    imports = statistics.median(base["import tradewarden.runner"])
+    imports = statistics.median(base["import tradewarden.runtime.runner"])
     print("## bench_cold_start")
     print(f"cold start, spawn -> READY (median of {RUNS}; target <= {TARGET_S} s):")
     print(
         "| mode | READY=1 (sd_notify) | /readyz 200 | min / max READY |"
-        " ratio to `import tradewarden` | READY minus `import tradewarden.runner` |"
+        " ratio to `import tradewarden` | READY minus `import tradewarden.runtime.runner` |"
     )
     print("|---|---|---|---|---|---|")
     ok = True

@@ -26,11 +26,11 @@ import requests
 
 from tests.bench.table import row
 from tests.fakes.binance import FakeBinance
-from tradewarden.config import load_settings
+from tradewarden.core.config import load_settings
+from tradewarden.core.models import Order, OrderRequest, OrderStatus, OrderType, Side
 from tradewarden.exchange import BinanceBroker, RateLimiter
-from tradewarden.models import Order, OrderRequest, OrderStatus, OrderType, Side
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 N = 400
 WARMUP = 50

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 from tests.bench.table import row
-from tradewarden.app import Daemon, LiveDecision
-from tradewarden.config import Mode, load_settings
-from tradewarden.market import load_scenario
-from tradewarden.models import OrderRequest, Side
-from tradewarden.notify import LogNotifier
+from tradewarden.core.config import Mode, load_settings
+from tradewarden.core.models import OrderRequest, Side
+from tradewarden.runtime.alert_adapter import LogNotifier
+from tradewarden.runtime.daemon import Daemon, LiveDecision
 from tradewarden.scenarios.generate import generate, write
 from tradewarden.strategy.ma_cross import MaCross
+from tradewarden.trading.market_data import load_scenario
 
 N_CHECKS = 200_000
 

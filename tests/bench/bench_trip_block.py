@@ -25,12 +25,12 @@ from pathlib import Path
 
 from tests.bench.table import row
 from tradewarden.alerts.factory import build_dispatcher
-from tradewarden.app import Daemon, LiveDecision
-from tradewarden.config import Mode, load_settings
-from tradewarden.models import OrderRequest, Side, Tick
-from tradewarden.paper import PaperBroker
+from tradewarden.core.config import Mode, load_settings
+from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.engine import ResetScope
 from tradewarden.risk.reasons import DenyReason
+from tradewarden.runtime.daemon import Daemon, LiveDecision
+from tradewarden.trading.paper_broker import PaperBroker
 
 TRIPS = 200
 CHECKS = 20_000

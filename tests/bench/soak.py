@@ -25,9 +25,9 @@ from pathlib import Path
 
 from tests.bench.table import row
 from tradewarden.alerts.factory import build_dispatcher
-from tradewarden.app import Daemon, LiveDecision
-from tradewarden.config import Mode, load_settings
-from tradewarden.models import Tick
+from tradewarden.core.config import Mode, load_settings
+from tradewarden.core.models import Tick
+from tradewarden.runtime.daemon import Daemon, LiveDecision
 
 SAMPLE_EVERY = 2.0
 

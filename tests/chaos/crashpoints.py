@@ -42,11 +42,11 @@ POINTS: dict[str, tuple[str, str, str, str, Callable[..., bool]]] = {
     ),
     # a closing fill is booked (fills + order row); the round trip is not recorded and the
     # breakers have not seen it
-    "fill_booked": ("tradewarden.store", "Store", "record_trade", "before", _always),
+    "fill_booked": ("tradewarden.state.store", "Store", "record_trade", "before", _always),
     # the round trip is recorded; the breakers have not seen it
     "trade_recorded": ("tradewarden.risk.engine", "RiskEngine", "observe", "before", _is_trade),
     # a breaker trip is committed; open orders not cancelled, nothing audited or alerted
-    "trip_committed": ("tradewarden.store", "Store", "trip", "after", _always),
+    "trip_committed": ("tradewarden.state.store", "Store", "trip", "after", _always),
     # Slack / the SMTP server accepted the alert; the outbox row is not marked delivered
     "slack_sent": ("tradewarden.alerts.slack", "SlackChannel", "send", "after", _always),
     "email_sent": ("tradewarden.alerts.email", "EmailChannel", "send", "after", _always),
@@ -79,7 +79,7 @@ def main() -> None:
     point = os.environ.get(ENV, "")
     if point:
         install(point)
-    from tradewarden.cli import main as cli_main
+    from tradewarden.cli.main import main as cli_main
 
     sys.argv = ["tradewarden", *sys.argv[1:]]
     cli_main()

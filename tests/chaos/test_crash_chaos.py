@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.daemon.helpers import env_for, tw
-from tradewarden.audit import verify
+from tradewarden.audit.chain import verify
 from tradewarden.scenarios.generate import generate, write
 
 CYCLES = int(os.environ.get("CHAOS_CYCLES", "50"))

@@ -59,9 +59,9 @@ from tests.integration.testnet.conftest import (
     posts,
     wave_exchange,
 )
-from tradewarden.audit import verify as verify_audit
-from tradewarden.ledger import DUST_KEY, Ledger
-from tradewarden.store import fill_from_row
+from tradewarden.audit.chain import verify as verify_audit
+from tradewarden.state.store import fill_from_row
+from tradewarden.trading.bot_ledger import DUST_KEY, Ledger
 
 REPO = Path(__file__).resolve().parents[2]
 CYCLES = int(os.environ.get("CHAOS_CYCLES", "10"))

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradewarden.config import ConfigError, load_settings
-from tradewarden.market import ScenarioError, load_scenario
-from tradewarden.models import OrderRequest, Side
+from tradewarden.core.config import ConfigError, load_settings
+from tradewarden.core.models import OrderRequest, Side
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
+from tradewarden.trading.market_data import ScenarioError, load_scenario
 
 VARS = [
     "MAX_DAILY_LOSS_PCT",

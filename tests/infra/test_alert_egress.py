@@ -173,7 +173,7 @@ def test_the_rendered_daemon_env_is_what_the_daemon_reads(
 ) -> None:
     """The host's tradewarden.env, read by the daemon's own Settings: the stack's mode,
     network and alert destinations arrive as the stack file says."""
-    from tradewarden.config import Settings
+    from tradewarden.core.config import Settings
 
     for name in list(os.environ):
         if name.startswith(("TRADEWARDEN_", "BINANCE_", "FINAL_HAMMER")):

@@ -1,10 +1,10 @@
 """The host the stack builds provides what the daemon's audit chain and approvers need.
 
-* The audit chain's off-host anchor (daemon/tradewarden/audit_anchor.py): the daemon's
+* The audit chain's off-host anchor (daemon/tradewarden/audit/anchor.py): the daemon's
   environment names the stack's backup bucket and a prefix inside the host's backup
   prefix; the daemon's real anchor calls (moto) pass the host role, the S3 endpoint and the
   bucket policy, and an anchor outside the prefix is refused.
-* The approvers' TOTP seeds (daemon/tradewarden/approvals.py, ``<admin id>/approver/NAME``):
+* The approvers' TOTP seeds (daemon/tradewarden/wallet/approvals.py, ``<admin id>/approver/NAME``):
   the host role reads them and nothing else there; `approvers add` (the admin role) creates
   each seed with the stack's KMS key, its tags and the same resource policy as the admin
   secret, replayed against moto.
@@ -62,8 +62,8 @@ def test_prod_daemon_settings_from_the_host_env_have_an_anchor(
 ) -> None:
     """The prod daemon's own settings, loaded from the rendered env file, pass the runner's
     TRADEWARDEN_AUDIT_ANCHOR_BUCKET check and point S3Anchor at the stack's bucket."""
-    from tradewarden.audit_anchor import S3Anchor
-    from tradewarden.config import Profile, load_settings
+    from tradewarden.audit.anchor import S3Anchor
+    from tradewarden.core.config import Profile, load_settings
 
     prod = stack_runs["prod"]
     for key, value in daemon_env(prod).items():
@@ -123,8 +123,8 @@ def test_daemon_anchor_calls_fit_the_grants_and_leaving_the_prefix_is_refused(
     monkeypatch: pytest.MonkeyPatch,
     stack_runs: dict[str, OfflineRun],
 ) -> None:
-    from tradewarden.audit import AuditLog
-    from tradewarden.audit_anchor import S3Anchor, publish
+    from tradewarden.audit.anchor import S3Anchor, publish
+    from tradewarden.audit.chain import AuditLog
 
     prod = stack_runs["prod"]
     env = daemon_env(prod)
@@ -175,7 +175,7 @@ def test_reading_a_missing_anchor_needs_no_404(
     its prefix only (an ``s3:prefix`` condition, absent from a GetObject), so it would get
     403 AccessDenied and the daemon would never write the first anchor. The daemon must
     find out that there is none by listing its prefix, which the host may do."""
-    from tradewarden.audit_anchor import S3Anchor
+    from tradewarden.audit.anchor import S3Anchor
 
     prod = stack_runs["prod"]
     env = daemon_env(prod)
@@ -284,10 +284,10 @@ def test_approver_seed_inherits_key_tags_and_policy_and_the_host_reads_it(
     import botocore.client
     import pyotp
 
-    from tradewarden.approvals import Approvers
-    from tradewarden.config import load_settings
+    from tradewarden.core.config import load_settings
     from tradewarden.secrets.aws import AwsSecretsManagerSource
-    from tradewarden.store import Store
+    from tradewarden.state.store import Store
+    from tradewarden.wallet.approvals import Approvers
 
     run = moto_stack
     admin_id, key_id, policy = _stack_admin_secret(run)

@@ -451,9 +451,9 @@ def test_the_evaluator_refuses_what_the_grants_leave_out(
 
 
 def make_state(state: Path) -> Any:
-    from tradewarden.audit import AuditLog
-    from tradewarden.config import load_settings
-    from tradewarden.store import Store
+    from tradewarden.audit.chain import AuditLog
+    from tradewarden.core.config import load_settings
+    from tradewarden.state.store import Store
 
     settings = load_settings(None, state_dir=state)
     store, audit = Store(settings.db_path), AuditLog(settings.audit_dir)
@@ -524,7 +524,7 @@ def test_daemon_backup_and_restore_check_fit_the_grants(
     versioning): every S3 call the daemon makes is allowed by the host role and the S3
     endpoint and not denied by the bucket policy; every object lands under the stack's
     prefix, SSE-KMS with the stack's key (the bucket default; the daemon sends no header)."""
-    from tradewarden.backup import BackupError, create_backup, verify_backup
+    from tradewarden.operations.backup import BackupError, create_backup, verify_backup
 
     dev = stack_runs["dev"]
     bucket, url = dev.outputs["backupBucket"], dev.outputs["backupUrl"]

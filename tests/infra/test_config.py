@@ -297,8 +297,8 @@ def test_attack_testnet_mode_on_the_prod_stack_deploys_a_paper_host() -> None:
     TRADEWARDEN_PROFILE=prod, BINANCE_TESTNET=true, TRADEWARDEN_MODE=testnet, and the
     daemon's gate (prod refuses testnet endpoints and keys) quietly runs paper — the stack
     says one mode, the host trades another. It must stop at preview naming the key."""
-    from tradewarden.config import Mode, Profile, SecretSource
-    from tradewarden.gate import GateInputs, decide
+    from tradewarden.core.config import Mode, Profile, SecretSource
+    from tradewarden.live.gate import GateInputs, decide
 
     # What the daemon would do with the env this stack renders (a testnet-scoped key, all
     # else holding): paper, because of the profile alone.

@@ -22,8 +22,8 @@ def host_env_of(run: OfflineRun) -> str:
 
 @pytest.mark.usefixtures("clean_env")
 def test_diagnose_shows_the_stack_egress_ip(tmp_path: Path, run: OfflineRun) -> None:
-    from tradewarden.config import load_settings
-    from tradewarden.diagnose import PASS, check_egress_ip, render, run_checks
+    from tradewarden.core.config import load_settings
+    from tradewarden.operations.diagnose import PASS, check_egress_ip, render, run_checks
 
     host_env = tmp_path / "host.env"
     host_env.write_text(host_env_of(run), encoding="utf-8")
@@ -40,7 +40,7 @@ def test_diagnose_shows_the_stack_egress_ip(tmp_path: Path, run: OfflineRun) -> 
 
 @pytest.mark.usefixtures("clean_env")
 def test_diagnose_off_the_host_or_on_an_older_host(tmp_path: Path) -> None:
-    from tradewarden.diagnose import SKIP, check_egress_ip
+    from tradewarden.operations.diagnose import SKIP, check_egress_ip
 
     assert check_egress_ip(tmp_path / "absent.env") is None  # not a tradewarden host
     old = tmp_path / "host.env"

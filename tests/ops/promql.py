@@ -111,8 +111,8 @@ def metric_names(expr: str) -> set[str]:
 
 
 def exported_metric_names() -> set[str]:
-    """Every series name the daemon's exporter can produce (tradewarden/metrics.py)."""
-    from tradewarden.metrics import Metrics
+    """Every series name the daemon's exporter can produce (tradewarden/runtime/metrics.py)."""
+    from tradewarden.runtime.metrics import Metrics
 
     suffixes = {
         "counter": ("_total", "_created"),

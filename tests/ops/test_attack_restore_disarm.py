@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.ops.test_backup import make_state
-from tradewarden.backup import create_backup, restore_backup
-from tradewarden.exchange_wiring import DISARM_KEY, read_disarm
-from tradewarden.store import Store
+from tradewarden.operations.backup import create_backup, restore_backup
+from tradewarden.runtime.wiring import DISARM_KEY, read_disarm
+from tradewarden.state.store import Store
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tradewarden.audit import AuditLog, canonical, entry_hash
-from tradewarden.audit import verify as verify_audit
-from tradewarden.backup import (
+from tradewarden.audit.chain import AuditLog, canonical, entry_hash
+from tradewarden.audit.chain import verify as verify_audit
+from tradewarden.core.config import Settings, load_settings
+from tradewarden.operations.backup import (
     DB_NAME,
     MANIFEST,
     BackupError,
@@ -26,12 +27,11 @@ from tradewarden.backup import (
     sha256_file,
     verify_backup,
 )
-from tradewarden.config import Settings, load_settings
-from tradewarden.control import DaemonLock
-from tradewarden.ramp import SizeRamp
+from tradewarden.operations.control import DaemonLock
 from tradewarden.risk.engine import ResetScope, RiskEngine
+from tradewarden.risk.ramp import SizeRamp
 from tradewarden.risk.state import TradingState
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

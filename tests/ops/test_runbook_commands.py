@@ -31,7 +31,7 @@ import click
 import pytest
 import typer
 
-from tradewarden.cli import app
+from tradewarden.cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOKS = REPO / "runbooks"
@@ -540,7 +540,7 @@ METRICS_PY = REPO / "daemon" / "tradewarden" / "metrics.py"
 
 
 def daemon_paths() -> set[str]:
-    """The paths the daemon's HTTP server answers (its handler in tradewarden/metrics.py)."""
+    """The paths the daemon's HTTP server answers (its handler: tradewarden/runtime/metrics.py)."""
     return set(re.findall(r'self\.path == "(/[a-z]+)"', METRICS_PY.read_text()))
 
 

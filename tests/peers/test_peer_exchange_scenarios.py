@@ -27,7 +27,7 @@ from tests.integration.exchange.conftest import (  # noqa: F401 - fixtures
     store,
 )
 from tradewarden.exchange import BinanceBroker, RateLimitedError, RateLimiter
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 BOTS = 6
 LIMIT = 240  # weight per minute on the fake, so a few seconds of demand exceed it

@@ -19,19 +19,19 @@ from pathlib import Path
 import pytest
 
 from tests.integration.daemon.helpers import start, status, tw, wait_for
-from tradewarden.audit import AuditLog
-from tradewarden.config import load_settings
-from tradewarden.ledger import Ledger
-from tradewarden.models import OrderRequest, Side, Tick
-from tradewarden.notify import LogNotifier
-from tradewarden.order_gate import OrderGate
-from tradewarden.paper import PaperBroker
+from tradewarden.audit.chain import AuditLog
+from tradewarden.core.config import load_settings
+from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
-from tradewarden.store import Store
+from tradewarden.runtime.alert_adapter import LogNotifier
+from tradewarden.state.store import Store
 from tradewarden.strategy.ma_cross import MaCross
-from tradewarden.trader import Bot, Trader
+from tradewarden.trading.bot_ledger import Ledger
+from tradewarden.trading.order_gate import OrderGate
+from tradewarden.trading.paper_broker import PaperBroker
+from tradewarden.trading.trader import Bot, Trader
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 T0 = 1_767_571_200.0

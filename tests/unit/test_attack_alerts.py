@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.app import Daemon
-from tradewarden.config import ConfigError, Settings, load_settings
-from tradewarden.critical import CRITICAL_ERRORS
-from tradewarden.daemon_alerts import AuditWatch
-from tradewarden.notify import LogNotifier
+from tradewarden.core.config import ConfigError, Settings, load_settings
+from tradewarden.runtime.alert_adapter import LogNotifier
+from tradewarden.runtime.critical import CRITICAL_ERRORS
+from tradewarden.runtime.daemon import Daemon
+from tradewarden.runtime.self_alerts import AuditWatch
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -78,7 +78,7 @@ def test_attack_daily_summary_lost_for_years_after_a_clock_jump(tmp_path: Path) 
     future, and every daily summary until then was silently skipped."""
     from datetime import UTC, datetime
 
-    from tradewarden.daemon_alerts import SUMMARY_KEY, DailySummary
+    from tradewarden.runtime.self_alerts import SUMMARY_KEY, DailySummary
 
     settings = Settings(state_dir=tmp_path / "state", metrics_port=0, daily_summary_utc="18:00")
     settings.state_dir.mkdir(parents=True)

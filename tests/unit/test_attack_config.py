@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tradewarden.config import ConfigError, load_settings
+from tradewarden.core.config import ConfigError, load_settings
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

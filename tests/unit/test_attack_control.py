@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -97,7 +97,7 @@ CLAIMING_DAEMON = STALLED_DAEMON.replace(
     'print("locked", flush=True)\ntime.sleep(120)',
     """print("locked", flush=True)
 sys.path[:0] = [p for p in sys.argv[3:]]
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 store = Store(sys.argv[2])
 while True:
     for row in store.pending_controls():
@@ -115,9 +115,9 @@ def test_attack_a_request_the_daemon_took_is_never_reported_not_applied(
     "error: reset not applied: ..." although the reset was being applied (it cleared the
     trip moments later). A request the daemon has taken is reported as taken, result
     unknown, never as not applied."""
-    from tradewarden import control
-    from tradewarden.config import load_settings
-    from tradewarden.operator import human_action, human_reset
+    from tradewarden.core.config import load_settings
+    from tradewarden.operations import control
+    from tradewarden.operations.actions import human_action, human_reset
     from tradewarden.risk.engine import ResetScope
 
     state = tmp_path / "state"
@@ -158,7 +158,7 @@ def test_attack_a_request_the_daemon_took_is_never_reported_not_applied(
 # `audit new-chain`, ...), with the project's own DaemonLock.
 LOCK_HOLDING_CLI = """
 import sys, time
-from tradewarden.control import DaemonLock
+from tradewarden.operations.control import DaemonLock
 lock = DaemonLock(__import__("pathlib").Path(sys.argv[1]))
 assert lock.acquire()
 print("locked", flush=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tradewarden.audit import AuditError, AuditLog, verify
-from tradewarden.cli import app
+from tradewarden.audit.chain import AuditError, AuditLog, verify
+from tradewarden.cli.main import app
 
 DAY = 86_400
 T0 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
@@ -49,7 +49,7 @@ def test_edit_is_caught(tmp_path: Path) -> None:
 
 
 def test_edit_with_recomputed_hash_is_caught_by_the_next_line(tmp_path: Path) -> None:
-    from tradewarden.audit import canonical, entry_hash
+    from tradewarden.audit.chain import canonical, entry_hash
 
     f = only_file(write(tmp_path))
     ls = lines(f)
@@ -153,7 +153,7 @@ def test_two_processes_append_concurrently(tmp_path: Path) -> None:
     import sys
 
     code = (
-        "import sys; from tradewarden.audit import AuditLog; log = AuditLog(sys.argv[1]);"
+        "import sys; from tradewarden.audit.chain import AuditLog; log = AuditLog(sys.argv[1]);"
         "[log.append('p', {'n': n}) for n in range(300)]; log.close()"
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)]) for _ in range(3)]

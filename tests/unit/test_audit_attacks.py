@@ -86,8 +86,8 @@ def test_a_real_prune_still_verifies_and_its_start_is_checked(tmp_path: Path) ->
     it leaves cannot be moved to a recent entry or continued unsigned."""
     import time
 
-    from tradewarden.audit import ANCHOR, AuditLog, canonical, entry_hash
-    from tradewarden.audit import verify as verify_dir
+    from tradewarden.audit.chain import ANCHOR, AuditLog, canonical, entry_hash
+    from tradewarden.audit.chain import verify as verify_dir
 
     d = tmp_path / "audit"
     log = AuditLog(d, retention_days=90, key=AUDIT_KEY)
@@ -119,7 +119,7 @@ def test_attack_a_torn_last_line_fails_closed_and_is_recoverable(
     from the head the database recorded."""
     from typer.testing import CliRunner
 
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
     declare(2)
@@ -150,7 +150,7 @@ def test_attack_an_unsigned_remade_chain_is_blessed_by_the_next_signed_write(
     recorded."""
     from typer.testing import CliRunner
 
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
     declare(3)
@@ -170,8 +170,8 @@ def test_attack_recent_files_renamed_old_are_pruned_away(tmp_path: Path) -> None
     verified, and the next prune deleted them as if they were past retention."""
     import time
 
-    from tradewarden.audit import AuditLog
-    from tradewarden.audit import verify as verify_dir
+    from tradewarden.audit.chain import AuditLog
+    from tradewarden.audit.chain import verify as verify_dir
 
     d = tmp_path / "audit"
     log = AuditLog(d, retention_days=90, key=AUDIT_KEY)
@@ -203,7 +203,7 @@ def test_attack_an_undecodable_argument_makes_an_unaudited_change(
     was recorded with no audit entry. Every string is now recordable."""
     from typer.testing import CliRunner
 
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", AUDIT_KEY)
     declare(1)

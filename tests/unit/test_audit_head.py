@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tradewarden.audit import canonical, entry_hash
-from tradewarden.cli import app
+from tradewarden.audit.chain import canonical, entry_hash
+from tradewarden.cli.main import app
 
 runner = CliRunner()
 AUDIT_KEY = "audit-key-canary-5f3e9d1c7b2a4e6f8091a2b3c4d5e6f7"
@@ -172,8 +172,8 @@ def test_legacy_entries_verify_with_a_note(state: Path, monkeypatch: pytest.Monk
 
 
 def test_missing_key_in_prod_is_a_configuration_error(tmp_path: Path) -> None:
-    from tradewarden.audit import AuditConfigError, audit_key
-    from tradewarden.config import load_settings
+    from tradewarden.audit.chain import AuditConfigError, audit_key
+    from tradewarden.core.config import load_settings
     from tradewarden.secrets.env import EnvSource
 
     dev = load_settings(state_dir=tmp_path)
@@ -187,9 +187,9 @@ def test_missing_key_in_prod_is_a_configuration_error(tmp_path: Path) -> None:
 def test_the_daemon_records_the_head_and_refuses_a_truncated_chain(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradewarden.app import Daemon, StartupError, safe_config
-    from tradewarden.config import load_settings
-    from tradewarden.notify import LogNotifier
+    from tradewarden.core.config import load_settings
+    from tradewarden.runtime.alert_adapter import LogNotifier
+    from tradewarden.runtime.daemon import Daemon, StartupError, safe_config
 
     monkeypatch.setenv("BINANCE_CREDENTIAL_KEY", CREDENTIAL_KEY_CANARY)
     settings = load_settings()
@@ -209,13 +209,13 @@ def test_the_daemon_records_the_head_and_refuses_a_truncated_chain(
 def test_an_order_intent_and_its_audit_head_commit_together(tmp_path: Path) -> None:
     """The order gate writes the intent and the audit head in one transaction: an intent
     whose audit entry cannot be written is not committed (and nothing is sent)."""
-    from tradewarden.audit import AuditLog
-    from tradewarden.config import load_settings
-    from tradewarden.models import OrderRequest, OrderType, Side
-    from tradewarden.order_gate import OrderGate
-    from tradewarden.paper import PaperBroker
+    from tradewarden.audit.chain import AuditLog
+    from tradewarden.core.config import load_settings
+    from tradewarden.core.models import OrderRequest, OrderType, Side
     from tradewarden.risk.engine import RiskEngine
-    from tradewarden.store import Store
+    from tradewarden.state.store import Store
+    from tradewarden.trading.order_gate import OrderGate
+    from tradewarden.trading.paper_broker import PaperBroker
 
     settings = load_settings(state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross", symbols="BTCUSDT")
     store = Store(settings.db_path)
@@ -295,12 +295,13 @@ def test_processes_appending_with_the_head_keep_one_chain(tmp_path: Path) -> Non
     import subprocess
     import sys
 
-    from tradewarden.audit import recorded_head
-    from tradewarden.audit import verify as verify_dir
-    from tradewarden.store import Store
+    from tradewarden.audit.chain import recorded_head
+    from tradewarden.audit.chain import verify as verify_dir
+    from tradewarden.state.store import Store
 
     code = (
-        "import sys; from tradewarden.audit import AuditLog; from tradewarden.store import Store;"
+        "import sys; from tradewarden.audit.chain import AuditLog;"
+        "from tradewarden.state.store import Store;"
         "s = Store(sys.argv[1] + '/db.sqlite3', durable=False);"
         f"log = AuditLog(sys.argv[1] + '/audit', key={AUDIT_KEY!r}, store=s);"
         "[log.append('p', {'n': n}) for n in range(100)]; log.close(); s.close()"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.config import ConfigError, load_settings
+from tradewarden.core.config import ConfigError, load_settings
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

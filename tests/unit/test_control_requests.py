@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 
 def test_an_expired_request_can_never_be_claimed(tmp_path: Path) -> None:

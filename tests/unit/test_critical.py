@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden import critical
-from tradewarden.app import Daemon, load_ticks
-from tradewarden.audit import AuditError
-from tradewarden.config import Settings
-from tradewarden.notify import LogNotifier
+from tradewarden.audit.chain import AuditError
+from tradewarden.core.config import Settings
 from tradewarden.risk.state import TradingState
+from tradewarden.runtime import critical
+from tradewarden.runtime.alert_adapter import LogNotifier
+from tradewarden.runtime.daemon import Daemon, load_ticks
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

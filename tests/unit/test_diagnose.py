@@ -16,12 +16,12 @@ from tests.conftest import free_port
 from tests.fakes.binance import FakeBinance
 from tradewarden.alerts import catalogue
 from tradewarden.alerts.outbox import Outbox
-from tradewarden.cli import app
-from tradewarden.config import Settings, load_settings
-from tradewarden.control import DaemonLock
-from tradewarden.diagnose import FAIL, PASS, SKIP, Check, check_mode, run_checks
+from tradewarden.cli.main import app
+from tradewarden.core.config import Settings, load_settings
+from tradewarden.operations.control import DaemonLock
+from tradewarden.operations.diagnose import FAIL, PASS, SKIP, Check, check_mode, run_checks
 from tradewarden.risk.engine import RiskEngine
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 BOTS = ("b1:BTCUSDT:ma_cross",)
@@ -93,7 +93,7 @@ def test_daily_summary_check_passes_once_queued_and_fails_when_missed(
     """Issue 17: "summary missing" is a check that can pass (runbooks/daily-summary.md)."""
     from datetime import UTC, datetime
 
-    from tradewarden.daemon_alerts import SUMMARY_KEY
+    from tradewarden.runtime.self_alerts import SUMMARY_KEY
 
     due = datetime(2026, 12, 3, 0, 0, tzinfo=UTC).timestamp()  # the default 00:00 UTC
     store = Store(running.db_path)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.config import load_settings
-from tradewarden.exchange_wiring import DISARM_KEY, LiveGuard, LiveRefusedError
-from tradewarden.permissions import PermissionResult
-from tradewarden.promotion import PromotionCheck
+from tradewarden.core.config import load_settings
+from tradewarden.live.key_permissions import PermissionResult
+from tradewarden.live.promotion import PromotionCheck
+from tradewarden.runtime.wiring import DISARM_KEY, LiveGuard, LiveRefusedError
 from tradewarden.secrets.credentials import binance_keys
 from tradewarden.secrets.env import EnvSource
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 LIVE_ENV = {
     "TRADEWARDEN_MODE": "live",

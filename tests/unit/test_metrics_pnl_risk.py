@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tradewarden.metrics import Metrics
+from tradewarden.runtime.metrics import Metrics
 
 
 def samples(m: Metrics) -> dict[tuple[str, str], float]:

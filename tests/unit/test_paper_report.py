@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tradewarden.paper_report import evaluate
+from tradewarden.live.paper_report import evaluate
 
 
 def crit(report, name):

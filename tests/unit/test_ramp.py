@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tradewarden.ramp import SizeRamp
-from tradewarden.store import Store
+from tradewarden.risk.ramp import SizeRamp
+from tradewarden.state.store import Store
 
 
 def test_ramp_steps_up_and_survives_restart(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-import tradewarden.control as control
-from tradewarden.approvals import is_proposer, ssm_session
+import tradewarden.operations.control as control
+from tradewarden.wallet.approvals import is_proposer, ssm_session
 
 
 def test_attack_sudo_user_cannot_inject_an_ssm_session_or_a_name(

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.config import load_settings
+from tradewarden.core.config import load_settings
 from tradewarden.exchange import AuthError, RateLimitedError, TransportError
-from tradewarden.exchange_loop import ExchangeStartError
+from tradewarden.runtime.exchange_loop import ExchangeStartError
+from tradewarden.runtime.startup import StartupStopped, StartupWait, heals_by_itself
+from tradewarden.runtime.systemd import Service
 from tradewarden.secrets.errors import SecretNotFoundError, SecretUnavailableError
-from tradewarden.service import Service
-from tradewarden.startup import StartupStopped, StartupWait, heals_by_itself
 
 
 def test_what_heals_by_itself() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 FULL, NORMAL = 2, 1
 

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.audit import AuditError
-from tradewarden.broker import BrokerError
-from tradewarden.config import ConfigError, load_settings
-from tradewarden.critical import CRITICAL_ERRORS, component_of, is_critical
+from tradewarden.audit.chain import AuditError
+from tradewarden.core.config import ConfigError, load_settings
 from tradewarden.exchange.client import error_kind
 from tradewarden.exchange.errors import (
     AuthError,
@@ -24,9 +22,11 @@ from tradewarden.exchange.errors import (
     RateLimitedError,
     TransportError,
 )
+from tradewarden.runtime.critical import CRITICAL_ERRORS, component_of, is_critical
+from tradewarden.runtime.watch import Burst, large_position_mark, low_balance_threshold
 from tradewarden.secrets.errors import SecretError, SecretUnavailableError
-from tradewarden.store import StateError
-from tradewarden.watch import Burst, large_position_mark, low_balance_threshold
+from tradewarden.state.store import StateError
+from tradewarden.trading.broker import BrokerError
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 WATCH_SETTINGS = (

@@ -15,7 +15,7 @@ from tradewarden.alerts.factory import build_channels
 from tradewarden.alerts.model import Alert, Severity
 from tradewarden.alerts.outbox import Outbox
 from tradewarden.alerts.routing import route
-from tradewarden.control import current_actor
+from tradewarden.operations.control import current_actor
 from tradewarden.secrets import scrub
 from tradewarden.secrets.credentials import alert_secrets
 from tradewarden.secrets.errors import SecretError
@@ -23,7 +23,7 @@ from tradewarden.secrets.errors import SecretError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tradewarden.config import Settings
+    from tradewarden.core.config import Settings
     from tradewarden.secrets.source import Source
 
 

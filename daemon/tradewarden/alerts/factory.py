@@ -26,7 +26,7 @@ from tradewarden.alerts.outbox import Outbox
 from tradewarden.alerts.redact import GLOBAL_REDACTOR
 from tradewarden.alerts.slack import SlackChannel, SlackWebhookChannel
 from tradewarden.alerts.sns import SnsChannel
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 from tradewarden.secrets.value import Secret
 
 SLACK_BOT_TOKEN = "slack_bot_token"  # noqa: S105 - the name of a credential

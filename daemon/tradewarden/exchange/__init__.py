@@ -1,8 +1,8 @@
 """The Binance gateway: python-binance behind a process-wide rate limiter, server-time sync,
 symbol filters, idempotent submits resolved by query, fill polling and reconciliation.
 
-Paper mode uses `tradewarden.paper.PaperBroker`; testnet and live use `BinanceBroker` with
-the base URL from the settings.
+Paper mode uses `tradewarden.trading.paper_broker.PaperBroker`; testnet and live use
+`BinanceBroker` with the base URL from the settings.
 """
 
 from tradewarden.exchange.client_ids import ClientOrderIds

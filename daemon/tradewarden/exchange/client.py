@@ -32,7 +32,6 @@ from binance.client import Client
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 from requests.adapters import HTTPAdapter
 
-from tradewarden.broker import BrokerError
 from tradewarden.exchange import endpoints as ep_
 from tradewarden.exchange.endpoints import Endpoint
 from tradewarden.exchange.errors import (
@@ -50,6 +49,7 @@ from tradewarden.exchange.hooks import (
 from tradewarden.exchange.ratelimit import RateLimiter
 from tradewarden.exchange.timesync import TimeSync
 from tradewarden.secrets.errors import SecretError
+from tradewarden.trading.broker import BrokerError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tradewarden.models import CLIENT_ORDER_ID_RE
+from tradewarden.core.models import CLIENT_ORDER_ID_RE
 
 PREFIX = "tw"
 _OURS_RE = re.compile(r"^tw-([A-Za-z0-9]{1,8})-([0-9a-z]{1,13})-([0-9a-f]{4})$")

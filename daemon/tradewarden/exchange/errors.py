@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from tradewarden.broker import BrokerError, OutcomeUnknownError
+from tradewarden.trading.broker import BrokerError, OutcomeUnknownError
 
 __all__ = [
     "AuthError",

@@ -14,12 +14,12 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from tradewarden.broker import BrokerError
+from tradewarden.core.models import Fill, Order
 from tradewarden.exchange import endpoints as ep
 from tradewarden.exchange.mapping import fill_from_trade, order_from_json
 from tradewarden.exchange.orderstate import QTY_EPS, record_exchange_state
-from tradewarden.models import Fill, Order
 from tradewarden.risk.checks import split_symbol
+from tradewarden.trading.broker import BrokerError
 
 if TYPE_CHECKING:
     from tradewarden.exchange.gateway import BinanceBroker

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
+from tradewarden.core.models import OrderType, Side
 from tradewarden.exchange.errors import FilterReject, FilterRejectedError
-from tradewarden.models import OrderType, Side
 
 ZERO = Decimal(0)
 

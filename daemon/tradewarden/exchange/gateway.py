@@ -36,8 +36,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tradewarden.broker import BrokerError, OutcomeUnknownError
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
+from tradewarden.core.models import (
+    CLIENT_ORDER_ID_RE,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+)
 from tradewarden.exchange import endpoints as ep
 from tradewarden.exchange.client import ExchangeClient
 from tradewarden.exchange.errors import FilterReject, FilterRejectedError, IntentMissingError
@@ -56,15 +63,8 @@ from tradewarden.exchange.ratelimit import (
     process_limiter,
 )
 from tradewarden.exchange.timesync import TimeSync
-from tradewarden.models import (
-    CLIENT_ORDER_ID_RE,
-    Fill,
-    Order,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-)
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import BrokerError, OutcomeUnknownError
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from tradewarden.core.models import Fill, Order, OrderStatus, OrderType, Side
 from tradewarden.exchange.filters import to_decimal
-from tradewarden.models import Fill, Order, OrderStatus, OrderType, Side
 
 _STATUS = {
     "NEW": OrderStatus.NEW,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import time
 
-from tradewarden.models import Order, OrderStatus
-from tradewarden.store import Store
+from tradewarden.core.models import Order, OrderStatus
+from tradewarden.state.store import Store
 
 QTY_EPS = 1e-10
 

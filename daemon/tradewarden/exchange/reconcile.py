@@ -41,8 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradewarden.broker import Broker, BrokerError
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
+from tradewarden.core.models import Order, OrderStatus, Side
 from tradewarden.exchange.client_ids import is_ours
 from tradewarden.exchange.orderstate import (
     QTY_EPS,
@@ -52,9 +52,9 @@ from tradewarden.exchange.orderstate import (
     record_exchange_state,
     record_status,
 )
-from tradewarden.models import Order, OrderStatus, Side
 from tradewarden.risk.checks import split_symbol
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import Broker, BrokerError
 
 log = logging.getLogger(__name__)
 

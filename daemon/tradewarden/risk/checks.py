@@ -6,7 +6,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from tradewarden.models import OrderRequest, Side
+from tradewarden.core.models import OrderRequest, Side
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
 

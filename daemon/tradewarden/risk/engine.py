@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradewarden.config import Settings, TripScope
-from tradewarden.models import OrderRequest
+from tradewarden.core.config import Settings, TripScope
+from tradewarden.core.models import OrderRequest
 from tradewarden.risk.breakers import (
     BotDrawdown,
     Breaker,
@@ -28,7 +28,7 @@ from tradewarden.risk.breakers.drawdown import PeakDrawdown as PeakDrawdownBase
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 PEAK_PERSIST_STEP = 0.001  # persist equity peaks when they rise by 0.1% (and on every trade)
 MANUAL = "manual"

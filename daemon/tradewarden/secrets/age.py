@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 from tradewarden.secrets.bundle import SecretRole
 from tradewarden.secrets.errors import SecretError, SecretNotFoundError
 from tradewarden.secrets.source import Source

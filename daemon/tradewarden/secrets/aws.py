@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tradewarden.config import SecretSource
+from tradewarden.core.config import SecretSource
 from tradewarden.secrets.bundle import SecretBundle, SecretKind, encode, parse_payload, parse_text
 from tradewarden.secrets.errors import (
     SecretAccessError,

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 from tradewarden.secrets import scrub
 from tradewarden.secrets.errors import SecretFormatError
 from tradewarden.secrets.value import Secret

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 from tradewarden.secrets.bundle import SecretBundle, SecretKind, SecretRole
 from tradewarden.secrets.errors import SecretError, SecretNotFoundError, SecretUnavailableError
 from tradewarden.secrets.source import Source
@@ -183,7 +183,7 @@ def admin_secret(settings: Settings, source: Source, name: str) -> Secret:
     """One field of the admin secret (``promotion_key``, ``audit_key``); raises
     `SecretNotFoundError` naming the secret id and the field when it is not there. Approvals
     do not use a ``totp_secret`` here: each approver has their own seed
-    (`tradewarden.approvals`)."""
+    (`tradewarden.wallet.approvals`)."""
     secret_id = SecretRole.ADMIN.secret_id(settings)
     bundle = source.get(secret_id, SecretKind.ADMIN)
     value = bundle.get(name)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from tradewarden.config import SecretSource, Settings
+from tradewarden.core.config import SecretSource, Settings
 from tradewarden.secrets.bundle import SecretBundle, SecretKind, SecretRole, parse_payload
 from tradewarden.secrets.errors import SecretNotFoundError
 

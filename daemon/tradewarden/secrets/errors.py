@@ -17,7 +17,7 @@ value; `secret_id` carries the id for callers that want it separately.
 
 from __future__ import annotations
 
-from tradewarden.broker import BrokerError
+from tradewarden.trading.broker import BrokerError
 
 
 class SecretError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradewarden.config import Profile, SecretSource, Settings
+from tradewarden.core.config import Profile, SecretSource, Settings
 from tradewarden.secrets.errors import SecretConfigError
 from tradewarden.secrets.source import Source
 from tradewarden.secrets.value import Secret

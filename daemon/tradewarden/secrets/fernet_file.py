@@ -38,7 +38,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from tradewarden.config import SecretSource
+from tradewarden.core.config import SecretSource
 from tradewarden.secrets import scrub
 from tradewarden.secrets.bundle import SecretBundle, SecretKind, is_public_metadata, parse_payload
 from tradewarden.secrets.errors import (

@@ -18,14 +18,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tradewarden.broker import BrokerError
-from tradewarden.config import Settings
-from tradewarden.permissions import PermissionResult, check_key_permissions
+from tradewarden.core.config import Settings
+from tradewarden.live.key_permissions import PermissionResult, check_key_permissions
 from tradewarden.secrets.aws import PENDING, AwsSecretsManagerSource
 from tradewarden.secrets.bundle import SecretBundle, SecretKind, SecretRole, parse_payload
 from tradewarden.secrets.errors import SecretConfigError, SecretError, SecretNotFoundError
 from tradewarden.secrets.fernet_file import FernetFileSource
 from tradewarden.secrets.source import Source
+from tradewarden.trading.broker import BrokerError
 
 
 class RotationError(SecretError):
@@ -61,7 +61,7 @@ def verify_key(
     from tradewarden.exchange import endpoints as ep
     from tradewarden.exchange.client import ExchangeClient
     from tradewarden.exchange.ratelimit import RateLimiter
-    from tradewarden.gate import endpoint_kind
+    from tradewarden.live.gate import endpoint_kind
 
     url = settings.effective_binance_url
     pair = (bundle["api_key"], bundle["api_secret"])

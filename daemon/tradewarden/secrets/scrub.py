@@ -16,7 +16,7 @@ Two layers, so nothing depends on which handler is attached when:
   so no formatter can render the raw exception again);
 - a `ScrubFilter` on the root handlers scrubs what is attached after the record is made
   (``extra=`` fields) and copies the scrubbed traceback to ``record.exc`` for the JSON
-  formatter of `tradewarden.logs`.
+  formatter of `tradewarden.core.logs`.
 
 Also redacted: anything after ``SecretString``/``SecretBinary`` in a record (botocore logs
 Secrets Manager request and response bodies at DEBUG before our code sees the value).

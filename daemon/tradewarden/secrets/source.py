@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from tradewarden.config import SecretSource
+from tradewarden.core.config import SecretSource
 from tradewarden.secrets.bundle import SecretBundle, SecretKind
 
 

@@ -7,7 +7,7 @@ import inspect
 from dataclasses import dataclass
 from typing import ClassVar
 
-from tradewarden.models import Side, Tick
+from tradewarden.core.models import Side, Tick
 
 
 @dataclass(frozen=True, slots=True)

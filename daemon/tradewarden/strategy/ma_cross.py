@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from tradewarden.models import Side, Tick
+from tradewarden.core.models import Side, Tick
 from tradewarden.strategy.base import Signal, Strategy
 from tradewarden.strategy.zones import AtrZone
 

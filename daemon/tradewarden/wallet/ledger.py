@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tradewarden.approvals import ApprovalQueue
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.wallet.approvals import ApprovalQueue
 from tradewarden.wallet.split import Proposal, WalletView
 
 COLD_KEY = "cold_wallet"

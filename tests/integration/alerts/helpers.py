@@ -15,7 +15,7 @@ import boto3
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tradewarden.alerts.outbox import Outbox
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 
 FOOTER_ID = re.compile(r"\balert ([0-9a-f]{32})\b")
 REGION = "eu-west-1"

@@ -15,7 +15,7 @@ from tests.integration.alerts.helpers import SnsSink, settings_for
 from tests.unit.alerts.doubles import FakeClock
 from tradewarden.alerts import Backoff, build_dispatcher
 from tradewarden.alerts import catalogue as cat
-from tradewarden.logs import JsonFormatter
+from tradewarden.core.logs import JsonFormatter
 from tradewarden.secrets.value import Secret
 
 HOOK_PATH = "/services/TCANARY01/BCANARY01/whk-CANARY-3e7a1c9d"

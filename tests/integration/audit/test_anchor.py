@@ -16,7 +16,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from tradewarden.cli import app
+from tradewarden.cli.main import app
 
 runner = CliRunner()
 BUCKET = "tw-audit-anchor"
@@ -70,7 +70,7 @@ def anchor_object(s3: Any) -> dict[str, Any]:
 
 def rewrite_with_the_key(st: Path, es: list[dict[str, Any]]) -> None:
     """An attacker who holds the host (files, database and audit key) rewrites the chain."""
-    from tradewarden.audit import canonical, entry_hash, entry_mac
+    from tradewarden.audit.chain import canonical, entry_hash, entry_mac
 
     prev, out = "0" * 64, []
     for seq, e in enumerate(es, start=1):
@@ -146,9 +146,9 @@ def test_the_anchor_does_not_move_backwards_unless_a_human_says_why(
 
 
 def test_the_daemon_anchors_at_start_and_at_stop(s3: Any, tmp_path: Path) -> None:
-    from tradewarden.app import Daemon
-    from tradewarden.config import load_settings
-    from tradewarden.notify import LogNotifier
+    from tradewarden.core.config import load_settings
+    from tradewarden.runtime.alert_adapter import LogNotifier
+    from tradewarden.runtime.daemon import Daemon
 
     d = Daemon(load_settings(), notifier=LogNotifier())
     assert d.anchor_job is not None
@@ -167,9 +167,9 @@ def test_the_daemon_anchors_at_start_and_at_stop(s3: Any, tmp_path: Path) -> Non
 def test_a_failing_anchor_is_counted_and_trading_goes_on(
     s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradewarden.app import Daemon
-    from tradewarden.config import load_settings
-    from tradewarden.notify import LogNotifier
+    from tradewarden.core.config import load_settings
+    from tradewarden.runtime.alert_adapter import LogNotifier
+    from tradewarden.runtime.daemon import Daemon
 
     monkeypatch.setenv("TRADEWARDEN_AUDIT_ANCHOR_BUCKET", "no-such-bucket")
     d = Daemon(load_settings(), notifier=LogNotifier())

@@ -22,7 +22,7 @@ from tests.integration.audit.test_anchor import (
     s3,  # noqa: F401 - fixture
     state,
 )
-from tradewarden.cli import app
+from tradewarden.cli.main import app
 
 runner = CliRunner()
 
@@ -92,9 +92,9 @@ def test_attack_the_daemon_anchor_job_blesses_a_cut_chain(
     """The anchor job trusted its own last anchor: cut the chain under a running daemon and
     roll the database head back with it, and the next tick moved the anchor backwards to
     the cut chain, after which `verify --anchor` said OK."""
-    from tradewarden.audit import AuditLog, recorded_head, verify
-    from tradewarden.audit_anchor import AnchorJob, S3Anchor
-    from tradewarden.store import Store
+    from tradewarden.audit.anchor import AnchorJob, S3Anchor
+    from tradewarden.audit.chain import AuditLog, recorded_head, verify
+    from tradewarden.state.store import Store
 
     st = tmp_path / "st"
     st.mkdir()
@@ -149,7 +149,7 @@ def test_attack_force_reason_moves_the_anchor_back_unseen(
     --force-reason`: the anchor (the one record off the host) follows the cut chain. The
     only trace was an entry in the very chain they control, by the actor "operator".
     Now the entry names who ran it and a critical alert leaves the host."""
-    from tradewarden.control import current_actor
+    from tradewarden.operations.control import current_actor
 
     declare(3)
     assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0
@@ -192,9 +192,9 @@ def test_attack_the_daemon_starts_on_a_chain_cut_behind_the_anchor(
     anchor is read at start; a chain that does not contain it is refused like a broken
     one (an S3 outage is not: that is logged and the job retries)."""
     from tests.integration.audit.test_anchor import rewrite_with_the_key
-    from tradewarden.app import Daemon, StartupError
-    from tradewarden.config import load_settings
-    from tradewarden.notify import LogNotifier
+    from tradewarden.core.config import load_settings
+    from tradewarden.runtime.alert_adapter import LogNotifier
+    from tradewarden.runtime.daemon import Daemon, StartupError
 
     declare(4)
     assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0

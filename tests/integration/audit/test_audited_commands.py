@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import tw
 from tests.integration.secrets.conftest import KEY, NEW_KEY, NEW_SECRET, SECRET, TRADE_ID, pair
-from tradewarden.cli import app
+from tradewarden.cli.main import app
 
 runner = CliRunner()
 AUDIT_KEY = "audit-key-canary-7e6d5c4b3a2918273645546372819aab"
@@ -161,10 +161,10 @@ def test_promote_is_audited(tmp_path: Path, clean_env: None) -> None:
 
 
 def test_approvals_are_audited_with_the_head(tmp_path: Path, clean_env: None, monkeypatch) -> None:
-    from tradewarden.approvals import ApprovalQueue
-    from tradewarden.audit import AuditLog
-    from tradewarden.config import load_settings
-    from tradewarden.store import Store
+    from tradewarden.audit.chain import AuditLog
+    from tradewarden.core.config import load_settings
+    from tradewarden.state.store import Store
+    from tradewarden.wallet.approvals import ApprovalQueue
 
     seed = pyotp.random_base32()
     st = tmp_path / "state"

@@ -27,8 +27,8 @@ from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import env_for, start, status, terminate, tw, wait_for
 from tests.integration.daemon.test_halt_and_emergency_alerts import flat_hours
 from tradewarden.alerts.factory import SLACK_BOT_TOKEN, build_dispatcher
-from tradewarden.app import Daemon
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
+from tradewarden.runtime.daemon import Daemon
 from tradewarden.secrets.bundle import SecretKind
 from tradewarden.secrets.fernet_file import FernetFileSource
 from tradewarden.secrets.value import Secret
@@ -189,7 +189,7 @@ def test_daemon_raises_its_own_alerts_and_not_without_cause(
 def test_daily_summary_once_a_day_across_restarts_and_catches_up(
     tmp_path: Path, stand_ins: tuple[FakeSlack, FakeSmtp]
 ) -> None:
-    from tradewarden.daemon_alerts import DailySummary
+    from tradewarden.runtime.self_alerts import DailySummary
 
     slack, smtp = stand_ins
     settings = Settings(

@@ -15,10 +15,10 @@ from tests.fakes.slack.server import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import start, status, terminate, tw, wait_for
 from tradewarden.alerts.factory import SLACK_BOT_TOKEN, build_dispatcher
-from tradewarden.app import Daemon, apply_action
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.runtime.daemon import Daemon, apply_action
 from tradewarden.scenarios.generate import write
 from tradewarden.secrets.value import Secret
 

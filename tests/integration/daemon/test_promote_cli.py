@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.daemon.helpers import status, tw
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 KEY = {"TRADEWARDEN_PROMOTION_KEY": "promotion-key-for-the-cli-test"}

@@ -58,7 +58,7 @@ def test_slow_start_extends_the_start_timeout_on_progress(tmp_path: Path) -> Non
     few thousand entries checked extend TimeoutStartSec= (EXTEND_TIMEOUT_USEC=, STATUS=),
     so systemd does not kill a slow but working start. The extension comes from progress,
     not a timer: a stopped (hung) daemon sends none."""
-    from tradewarden.audit import AuditLog
+    from tradewarden.audit.chain import AuditLog
 
     state = tmp_path / "state"
     audit = AuditLog(state / "audit")

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from tests.fakes.binance import FakeBinance
-from tradewarden.config import Settings, load_settings
+from tradewarden.core.config import Settings, load_settings
+from tradewarden.core.models import Order, OrderRequest, OrderStatus, OrderType, Side
 from tradewarden.exchange import BinanceBroker, RateLimiter
-from tradewarden.models import Order, OrderRequest, OrderStatus, OrderType, Side
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 KEY = "tw-test-key-8b1f"
 SECRET = "tw-test-secret-c0ffee-never-log-me"

@@ -14,17 +14,17 @@ from cryptography.fernet import Fernet
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import KEY, SECRET, intent
-from tradewarden.broker import BrokerError
-from tradewarden.config import Settings, load_settings
+from tradewarden.core.config import Settings, load_settings
 from tradewarden.exchange import RateLimiter
 from tradewarden.exchange.ratelimit import LimitKind, RateLimit
-from tradewarden.exchange_wiring import DISARM_KEY, GuardedBroker, LiveGuard
-from tradewarden.permissions import PermissionResult
-from tradewarden.promotion import PromotionCheck
+from tradewarden.live.key_permissions import PermissionResult
+from tradewarden.live.promotion import PromotionCheck
+from tradewarden.runtime.wiring import DISARM_KEY, GuardedBroker, LiveGuard
 from tradewarden.secrets.bundle import SecretKind
 from tradewarden.secrets.credentials import binance_keys
 from tradewarden.secrets.fernet_file import FernetFileSource
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import BrokerError
 
 NEW_KEY = "tw-rotated-key-5e7a"
 NEW_SECRET = "tw-rotated-secret-0b5e55ed"

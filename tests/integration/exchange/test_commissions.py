@@ -7,11 +7,11 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import intent
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
+from tradewarden.core.models import Fill, OrderStatus
 from tradewarden.exchange import BinanceBroker, Reconciler, ReconcileReport
-from tradewarden.ledger import Ledger
-from tradewarden.models import Fill, OrderStatus
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.trading.bot_ledger import Ledger
 
 WITH_BNB = {
     "kind": False,

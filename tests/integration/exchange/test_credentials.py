@@ -11,7 +11,7 @@ from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import KEY, SECRET, intent
 from tradewarden.exchange import AuthError, BinanceBroker
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 NEW_KEY, NEW_SECRET = "tw-rotated-key-51aa", "tw-rotated-secret-feed-never-log"
 

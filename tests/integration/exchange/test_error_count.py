@@ -14,11 +14,11 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import intent
-from tradewarden.broker import BrokerError
 from tradewarden.exchange import BinanceBroker
-from tradewarden.exchange_loop import MetricsBridge
-from tradewarden.metrics import Metrics
-from tradewarden.store import Store
+from tradewarden.runtime.exchange_loop import MetricsBridge
+from tradewarden.runtime.metrics import Metrics
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import BrokerError
 
 
 def errors(m: Metrics, kind: str) -> float:

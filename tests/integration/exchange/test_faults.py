@@ -9,10 +9,10 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import intent, posts
-from tradewarden.broker import OutcomeUnknownError
+from tradewarden.core.models import Fill, OrderStatus, OrderType, Side
 from tradewarden.exchange import BinanceBroker, ExchangeUnavailableError
-from tradewarden.models import Fill, OrderStatus, OrderType, Side
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import OutcomeUnknownError
 
 ORDER = {"path": "/api/v3/order", "method": "POST"}
 

@@ -10,10 +10,10 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import creds
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 from tradewarden.exchange import BinanceBroker, RateLimitedError, RateLimiter
 from tradewarden.exchange.ratelimit import LimitKind
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 
 def test_418_stops_all_traffic_of_the_process(

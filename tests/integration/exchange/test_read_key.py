@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import KEY, intent
+from tradewarden.core.models import OrderStatus, OrderType
 from tradewarden.exchange import AuthError, BinanceBroker
-from tradewarden.models import OrderStatus, OrderType
-from tradewarden.permissions import check_broker_keys
+from tradewarden.live.key_permissions import check_broker_keys
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 READ_KEY, READ_SECRET = "tw-read-key-7c21", "tw-read-secret-5e5e-never-log"
 READ_ONLY = {"enableSpotAndMarginTrading": False}

@@ -9,11 +9,11 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import creds, intent, posts
-from tradewarden.broker import OutcomeUnknownError
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
+from tradewarden.core.models import Fill, OrderStatus, OrderType, Side
 from tradewarden.exchange import BinanceBroker, Reconciler, ReconcileReport
-from tradewarden.models import Fill, OrderStatus, OrderType, Side
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import OutcomeUnknownError
 
 
 def reconciler(

@@ -6,11 +6,11 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import intent, posts
-from tradewarden.broker import BrokerError
+from tradewarden.core.models import OrderRequest, OrderStatus, OrderType, Side
 from tradewarden.exchange import BinanceBroker, FilterReject, FilterRejectedError
 from tradewarden.exchange.errors import IntentMissingError
-from tradewarden.models import OrderRequest, OrderStatus, OrderType, Side
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import BrokerError
 
 
 def test_market_order_is_placed_once_with_our_client_id(

@@ -18,11 +18,11 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import intent, posts
-from tradewarden.broker import OutcomeUnknownError
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
+from tradewarden.core.models import Fill, OrderStatus, OrderType, Side
 from tradewarden.exchange import BinanceBroker, RateLimitedError, Reconciler, ReconcileReport
-from tradewarden.models import Fill, OrderStatus, OrderType, Side
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import OutcomeUnknownError
 
 ORDER = {"path": "/api/v3/order", "method": "POST"}
 HTML_503 = (
@@ -330,7 +330,7 @@ def test_market_order_on_a_thin_book_fills_at_several_prices(
 ) -> None:
     """0.0025 BTC against 0.001 a level, 1 USDT apart: three fills at three prices. The
     average, the commission (in BTC) and the ledger's P&L follow the fills."""
-    from tradewarden.ledger import Ledger
+    from tradewarden.trading.bot_ledger import Ledger
 
     req = intent(store, qty=0.0025)
     order = broker.submit(req)

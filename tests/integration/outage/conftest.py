@@ -24,8 +24,8 @@ from tests.integration.alerts.helpers import REGION, SnsSink
 from tests.integration.daemon.helpers import db, readyz, wait_for
 from tests.integration.outage.proxy import TcpProxy
 from tests.integration.testnet.conftest import LOSING_WAVE, Running, wave_exchange
-from tradewarden.control import DaemonLock, request_via_daemon
-from tradewarden.store import Store
+from tradewarden.operations.control import DaemonLock, request_via_daemon
+from tradewarden.state.store import Store
 
 BOT = "loser"
 TRIP_KEY = f"breaker:consecutive_losses:{BOT}"

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import free_port, wait_http
 from tests.fakes.binance import FakeBinance
-from tradewarden.config import Settings, load_settings
+from tradewarden.core.config import Settings, load_settings
 from tradewarden.secrets import scrub
 
 KEY = "tw-secrets-key-1f0c"

@@ -26,7 +26,6 @@ from tests.integration.secrets.conftest import (
     private_moto,
     sm_client,
 )
-from tradewarden.broker import BrokerError
 from tradewarden.secrets.aws import AwsSecretsManagerSource
 from tradewarden.secrets.bundle import SecretKind
 from tradewarden.secrets.credentials import BinanceCredentials
@@ -38,6 +37,7 @@ from tradewarden.secrets.errors import (
     SecretUnavailableError,
 )
 from tradewarden.secrets.factory import build_source
+from tradewarden.trading.broker import BrokerError
 
 
 def clean(exc: BaseException, *values: str) -> str:

@@ -19,13 +19,13 @@ from cryptography.fernet import Fernet
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import intent
 from tests.integration.secrets.conftest import TRADE_ID
-from tradewarden.config import load_settings
+from tradewarden.core.config import load_settings
+from tradewarden.core.logs import JsonFormatter
 from tradewarden.exchange import AuthError, BinanceBroker, RateLimiter
-from tradewarden.logs import JsonFormatter
 from tradewarden.secrets import scrub
 from tradewarden.secrets.credentials import BinanceCredentials
 from tradewarden.secrets.factory import build_source
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 CANARY_KEY = "CANARYKEY7d1f3e9a2b4c6d8e0f1a2b3c4d5e6f7a"
 CANARY_SECRET = "CANARYSECRETf00dfeedbeefcafe1234567890abcd"
@@ -39,7 +39,7 @@ BOOT = (
     "logging.basicConfig(level=logging.DEBUG, filename=sys.argv[1],"
     " format='%(name)s %(levelname)s %(message)s')\n"
     "sys.argv = ['tradewarden'] + sys.argv[2:]\n"
-    "from tradewarden.cli import main\n"
+    "from tradewarden.cli.main import main\n"
     "main()\n"
 )
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.secrets.conftest import KEY, NEW_KEY, NEW_SECRET, SECRET, TRADE_ID, pair
-from tradewarden.cli import app
+from tradewarden.cli.main import app
 from tradewarden.secrets.fernet_file import FernetFileSource
 
 runner = CliRunner()

@@ -11,11 +11,11 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.secrets.conftest import KEY, READ_ID, SECRET, TRADE_ID, make_settings, pair
-from tradewarden.diagnose import FAIL, PASS, Check, run_checks
 from tradewarden.exchange import BinanceBroker, RateLimiter
-from tradewarden.permissions import check_key_permissions
+from tradewarden.live.key_permissions import check_key_permissions
+from tradewarden.operations.diagnose import FAIL, PASS, Check, run_checks
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 OTHER_KEY, OTHER_SECRET = "perm-test-key-0e3a", "perm-test-secret-6b1d"
 
@@ -155,10 +155,10 @@ def test_an_exchange_that_cannot_be_asked_at_start_is_waited_for_not_a_verdict(
     """The live start's permission probe: maintenance on /sapi is no verdict on the key (it
     would have started paper on a good live key); the start waits NOT READY (startup.py)
     and the key is judged once the exchange answers."""
-    from tradewarden.exchange_wiring import permission_probe
+    from tradewarden.runtime.startup import StartupUnreachableError, heals_by_itself
+    from tradewarden.runtime.wiring import permission_probe
     from tradewarden.secrets.credentials import binance_keys
     from tradewarden.secrets.factory import build_source
-    from tradewarden.startup import StartupUnreachableError, heals_by_itself
 
     monkeypatch.setenv("TRADEWARDEN_BINANCE_API_KEY", KEY)
     monkeypatch.setenv("TRADEWARDEN_BINANCE_API_SECRET", SECRET)
@@ -184,10 +184,10 @@ def test_attack_a_restart_during_a_ban_probes_permissions_before_the_ban_ends(
 
     from tradewarden.exchange import ratelimit
     from tradewarden.exchange.gateway import BAN_KEY
-    from tradewarden.exchange_wiring import permission_probe
+    from tradewarden.runtime.startup import StartupUnreachableError, heals_by_itself
+    from tradewarden.runtime.wiring import permission_probe
     from tradewarden.secrets.credentials import binance_keys
     from tradewarden.secrets.factory import build_source
-    from tradewarden.startup import StartupUnreachableError, heals_by_itself
 
     monkeypatch.setattr(ratelimit, "_PROCESS_LIMITER", None)  # a new process
     monkeypatch.setenv("TRADEWARDEN_BINANCE_API_KEY", KEY)

@@ -10,11 +10,11 @@ import boto3
 import pyotp
 import pytest
 
-from tradewarden.approvals import ApprovalError, ApprovalQueue, Approvers, approver_secret_id
-from tradewarden.audit import AuditLog
-from tradewarden.config import load_settings
+from tradewarden.audit.chain import AuditLog
+from tradewarden.core.config import load_settings
 from tradewarden.secrets.factory import build_source
-from tradewarden.store import Store
+from tradewarden.state.store import Store
+from tradewarden.wallet.approvals import ApprovalError, ApprovalQueue, Approvers, approver_secret_id
 
 T0 = 1_800_000_000.0
 

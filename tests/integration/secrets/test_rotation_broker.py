@@ -21,14 +21,14 @@ from tests.integration.secrets.conftest import (
     make_settings,
     pair,
 )
+from tradewarden.core.models import OrderStatus
 from tradewarden.exchange import AuthError, BinanceBroker, RateLimiter
-from tradewarden.models import OrderStatus
 from tradewarden.secrets.aws import AwsSecretsManagerSource
 from tradewarden.secrets.bundle import SecretRole
 from tradewarden.secrets.credentials import BinanceCredentials
 from tradewarden.secrets.factory import build_source
 from tradewarden.secrets.rotation import rotate
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 
 @pytest.fixture()

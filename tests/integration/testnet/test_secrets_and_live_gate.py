@@ -17,10 +17,10 @@ import pytest
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import status, tw, wait_for
 from tests.integration.testnet.conftest import KEY, SECRET, Running, daemon_env
-from tradewarden.paper_report import evaluate
-from tradewarden.promotion import binding, promote
+from tradewarden.live.paper_report import evaluate
+from tradewarden.live.promotion import binding, promote
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 TRADE_ID = "tradewarden/staging/binance/trade"
 ADMIN_ID = "tradewarden/staging/admin"

@@ -220,7 +220,7 @@ def test_unknown_kinds_still_become_alerts() -> None:
 def _cli() -> object:
     import typer
 
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     return typer.main.get_command(app)
 

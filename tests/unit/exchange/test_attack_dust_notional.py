@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.exchange.test_ledger_fees import _trade
-from tradewarden.ledger import Ledger
-from tradewarden.models import Side
+from tradewarden.core.models import Side
+from tradewarden.trading.bot_ledger import Ledger
 
 
 def test_attack_a_leftover_below_min_notional_is_dust_for_the_strategy() -> None:

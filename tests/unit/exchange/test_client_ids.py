@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tradewarden.core.models import CLIENT_ORDER_ID_RE
 from tradewarden.exchange.client_ids import ClientOrderIds, base36, bot_tag, is_ours, parse
-from tradewarden.models import CLIENT_ORDER_ID_RE
 
 
 def test_format_and_length() -> None:
@@ -43,7 +43,7 @@ def test_helpers() -> None:
 
 def test_the_ids_the_gate_sends_are_recognised_as_ours() -> None:
     """Issue 14: the OrderGate made ``tw-<bot>-<run>-<seq>`` ids that `is_ours` refused."""
-    from tradewarden.order_gate import ClientIds
+    from tradewarden.trading.order_gate import ClientIds
 
     ids = ClientIds()
     got = [ids.next("trend-btc") for _ in range(3)]

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradewarden.core.models import OrderType, Side
 from tradewarden.exchange.errors import FilterReject, FilterRejectedError
 from tradewarden.exchange.filters import SymbolFilters, filters_from_exchange_info, plain
-from tradewarden.models import OrderType, Side
 
 INFO = {
     "symbol": "BTCUSDT",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tradewarden.core.models import Fill, Order, OrderStatus, OrderType, Side
 from tradewarden.exchange.mapping import fill_from_trade
-from tradewarden.ledger import Ledger
-from tradewarden.models import Fill, Order, OrderStatus, OrderType, Side
+from tradewarden.trading.bot_ledger import Ledger
 
 
 def _order(side: Side) -> Order:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tradewarden.core.models import OrderStatus, OrderType, Side
 from tradewarden.exchange.mapping import (
     balances_from_account,
     fill_from_trade,
     order_from_json,
     order_status,
 )
-from tradewarden.models import OrderStatus, OrderType, Side
 
 QUERY = {
     "symbol": "BTCUSDT",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tradewarden.core.models import Fill, Order, OrderStatus, OrderType, Side
 from tradewarden.exchange.orderstate import record_exchange_state, record_status, status_to_store
-from tradewarden.models import Fill, Order, OrderStatus, OrderType, Side
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 
 def order(status: OrderStatus, filled: float = 0.0, **kw) -> Order:

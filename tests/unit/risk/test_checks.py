@@ -6,7 +6,7 @@ from collections import deque
 
 import pytest
 
-from tradewarden.models import OrderRequest, Side
+from tradewarden.core.models import OrderRequest, Side
 from tradewarden.risk.checks import BookView, CheckLimits, is_reducing, pre_trade_check
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState

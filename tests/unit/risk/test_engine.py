@@ -7,22 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.audit import AuditLog, verify
-from tradewarden.config import TripScope, load_settings
-from tradewarden.ledger import Ledger
-from tradewarden.models import OrderRequest, Side, Tick
-from tradewarden.notify import LogNotifier
-from tradewarden.order_gate import OrderGate
-from tradewarden.paper import PaperBroker
+from tradewarden.audit.chain import AuditLog, verify
+from tradewarden.core.config import TripScope, load_settings
+from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.engine import ResetScope, RiskEngine
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
-from tradewarden.store import Store
+from tradewarden.runtime.alert_adapter import LogNotifier
+from tradewarden.state.store import Store
 from tradewarden.strategy.base import Signal
 from tradewarden.strategy.ma_cross import MaCross
-from tradewarden.trader import Bot, Trader
+from tradewarden.trading.bot_ledger import Ledger
+from tradewarden.trading.order_gate import OrderGate
+from tradewarden.trading.paper_broker import PaperBroker
+from tradewarden.trading.trader import Bot, Trader
 
 T0 = 1_767_571_200.0
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.config import load_settings
+from tradewarden.core.config import load_settings
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.state import TradingState
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 BOTS = ["b1", "b2"]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.config import load_settings
+from tradewarden.core.config import load_settings
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
 from tradewarden.risk.state import TradingState
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 T0 = 1_767_571_200.0
 BOTS = ["b1", "b2"]

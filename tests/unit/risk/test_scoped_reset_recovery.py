@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tradewarden.app import Daemon, LiveDecision
-from tradewarden.config import Mode, load_settings
-from tradewarden.exchange_loop import recover_interrupted
-from tradewarden.models import Fill, Side
-from tradewarden.notify import LogNotifier
-from tradewarden.paper import PaperBroker
+from tradewarden.core.config import Mode, load_settings
+from tradewarden.core.models import Fill, Side
 from tradewarden.risk.engine import ResetScope, RiskEngine
-from tradewarden.store import Store
+from tradewarden.runtime.alert_adapter import LogNotifier
+from tradewarden.runtime.daemon import Daemon, LiveDecision
+from tradewarden.runtime.exchange_loop import recover_interrupted
+from tradewarden.state.store import Store
+from tradewarden.trading.paper_broker import PaperBroker
 
 
 def losing_round_trip(store: Store, bot: str, n: int, ts: float) -> None:

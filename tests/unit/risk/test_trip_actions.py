@@ -15,21 +15,21 @@ from typing import Any
 
 import pytest
 
-from tradewarden.audit import AuditLog
-from tradewarden.config import TripScope, load_settings
-from tradewarden.ledger import Ledger
-from tradewarden.models import OrderRequest, Side, Tick
-from tradewarden.notify import LogNotifier
-from tradewarden.order_gate import OrderGate
-from tradewarden.paper import PaperBroker
+from tradewarden.audit.chain import AuditLog
+from tradewarden.core.config import TripScope, load_settings
+from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
-from tradewarden.store import Store
+from tradewarden.runtime.alert_adapter import LogNotifier
+from tradewarden.state.store import Store
 from tradewarden.strategy.ma_cross import MaCross
-from tradewarden.trader import Bot, Trader
+from tradewarden.trading.bot_ledger import Ledger
+from tradewarden.trading.order_gate import OrderGate
+from tradewarden.trading.paper_broker import PaperBroker
+from tradewarden.trading.trader import Bot, Trader
 
 DAY = 86_400.0
 T0 = 1_767_571_200.0  # 2026-01-05 00:00 UTC
@@ -204,7 +204,7 @@ def test_trip_scope_bot_narrows_a_trip_to_the_tripping_bot(make_world: Any) -> N
 
 
 def test_trip_scope_is_validated(tmp_path: Path, clean_env: None) -> None:
-    from tradewarden.config import ConfigError
+    from tradewarden.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="TRADEWARDEN_TRIP_SCOPE"):
         load_settings(state_dir=tmp_path, trip_scope="some")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tradewarden.config import load_settings
+from tradewarden.core.config import load_settings
 from tradewarden.secrets.age import DAY, AgeStatus, age_status, check_ages, secret_ages
 from tradewarden.secrets.bundle import SecretKind
 from tradewarden.secrets.factory import build_source

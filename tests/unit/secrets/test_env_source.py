@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.config import load_settings
+from tradewarden.core.config import load_settings
 from tradewarden.secrets.bundle import SecretKind
 from tradewarden.secrets.credentials import alert_secrets, binance_keys
 from tradewarden.secrets.env import EnvSource

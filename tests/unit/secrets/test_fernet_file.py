@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tradewarden.config import load_settings
+from tradewarden.core.config import load_settings
 from tradewarden.secrets.bundle import SecretKind
 from tradewarden.secrets.errors import (
     SecretAccessError,

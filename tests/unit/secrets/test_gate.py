@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradewarden.config import Mode, Profile, SecretSource, load_settings
-from tradewarden.gate import (
+from tradewarden.core.config import Mode, Profile, SecretSource, load_settings
+from tradewarden.live.gate import (
     EndpointError,
     GateInputs,
     decide,
@@ -21,8 +21,8 @@ from tradewarden.gate import (
     parse_endpoint,
     wants_live_checks,
 )
-from tradewarden.permissions import PermissionResult
-from tradewarden.promotion import PromotionCheck
+from tradewarden.live.key_permissions import PermissionResult
+from tradewarden.live.promotion import PromotionCheck
 
 BOOLS = ("binance_testnet", "final_hammer", "terms_accepted", "source_not_env", "perms", "promo")
 NAMES = {  # condition -> the text its blocker must contain
@@ -263,7 +263,7 @@ def test_a_hostile_url_never_runs_testnet(url: str, profile: Profile, scope: str
 def test_a_hostile_url_in_the_settings_exits_2_or_runs_paper(
     url: str, tmp_path: Path, clean_env: None
 ) -> None:
-    from tradewarden.config import ConfigError
+    from tradewarden.core.config import ConfigError
 
     try:
         s = load_settings(
@@ -306,7 +306,7 @@ def test_parse_endpoint_uses_the_clients_view() -> None:
 
 
 def test_prod_refuses_a_loopback_url(tmp_path: Path, clean_env: None) -> None:
-    from tradewarden.config import ConfigError
+    from tradewarden.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="TRADEWARDEN_BINANCE_BASE_URL"):
         load_settings(state_dir=tmp_path, profile="prod", binance_base_url="http://127.0.0.1:1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tradewarden.permissions import evaluate_restrictions
+from tradewarden.live.key_permissions import evaluate_restrictions
 
 GOOD = {
     "ipRestrict": True,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tradewarden.logs import JsonFormatter
+from tradewarden.core.logs import JsonFormatter
 from tradewarden.secrets import scrub
 from tradewarden.secrets.value import Secret
 

@@ -13,10 +13,10 @@ import pyotp
 import pytest
 from typer.testing import CliRunner
 
-from tradewarden.approvals import ApprovalQueue
-from tradewarden.audit import AuditLog
-from tradewarden.config import load_settings
-from tradewarden.store import Store
+from tradewarden.audit.chain import AuditLog
+from tradewarden.core.config import load_settings
+from tradewarden.state.store import Store
+from tradewarden.wallet.approvals import ApprovalQueue
 
 
 def _propose(amount: float) -> int:
@@ -45,7 +45,7 @@ def _status(pid: int) -> str:
 def test_user_variable_and_a_shared_seed_do_not_make_two_approvers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
 ) -> None:
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     shared = pyotp.random_base32()
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
@@ -65,7 +65,7 @@ def test_one_code_cannot_approve_a_proposal_twice(
 ) -> None:
     """The replay guard is keyed by the proposal and the time step, not by a name the
     caller chooses: the same code replayed under another name is refused."""
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     shared = pyotp.random_base32()
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))

@@ -11,18 +11,18 @@ import pyotp
 import pytest
 from cryptography.fernet import Fernet
 
-from tradewarden.approvals import (
+from tradewarden.audit.chain import AuditLog, verify
+from tradewarden.core.config import load_settings
+from tradewarden.secrets.bundle import SecretKind
+from tradewarden.secrets.factory import build_source
+from tradewarden.state.store import Store
+from tradewarden.wallet.approvals import (
     MAX_WRONG_CODES,
     ApprovalError,
     ApprovalQueue,
     Approvers,
     approver_secret_id,
 )
-from tradewarden.audit import AuditLog, verify
-from tradewarden.config import load_settings
-from tradewarden.secrets.bundle import SecretKind
-from tradewarden.secrets.factory import build_source
-from tradewarden.store import Store
 
 T0 = 1_800_000_000.0
 
@@ -310,7 +310,7 @@ def test_cli_enrol_list_approve_remove(
 ) -> None:
     from typer.testing import CliRunner
 
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("TRADEWARDEN_SECRET_SOURCE", "file")

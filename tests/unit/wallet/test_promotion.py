@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.paper_report import BotReport, evaluate
-from tradewarden.promotion import Binding, PromotionError, binding, is_promoted, promote
+from tradewarden.live.paper_report import BotReport, evaluate
+from tradewarden.live.promotion import Binding, PromotionError, binding, is_promoted, promote
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 KEY = Secret("promotion-hmac-key", "promotion")
 

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 import tradewarden.strategy
-from tradewarden.config import load_settings
-from tradewarden.exchange_wiring import promotions
+from tradewarden.core.config import load_settings
+from tradewarden.runtime.wiring import promotions
 from tradewarden.secrets.factory import build_source
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 
 KEY = "promotion-key-for-the-binding-test"
 
@@ -34,7 +34,7 @@ def _history(db: Path) -> None:
 
 @pytest.fixture()
 def promoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> Path:
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("TRADEWARDEN_PROMOTION_KEY", KEY)
@@ -63,8 +63,8 @@ def test_another_symbol_is_not_promoted(promoted: Path, monkeypatch: pytest.Monk
 def test_a_change_anywhere_in_the_strategy_package_invalidates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
 ) -> None:
-    import tradewarden.promotion as promotion
-    from tradewarden.cli import app
+    import tradewarden.live.promotion as promotion
+    from tradewarden.cli.main import app
 
     pkg = tmp_path / "strategy"
     shutil.copytree(Path(tradewarden.strategy.__file__).parent, pkg)

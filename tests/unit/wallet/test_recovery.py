@@ -82,7 +82,7 @@ def test_cli_never_echoes_the_words(
 ) -> None:
     from typer.testing import CliRunner
 
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))  # no cold wallet recorded
 

@@ -38,7 +38,7 @@ def test_bip44_49_84_first_addresses(path: str, address: str) -> None:
 def test_cli_compares_with_the_recorded_cold_address(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
 ) -> None:
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
     runner = CliRunner()

@@ -10,7 +10,7 @@ import pyotp
 import pytest
 
 from tests.unit.wallet.test_approvals import Desk
-from tradewarden.approvals import VOUCH_COOLOFF_S, ApprovalError
+from tradewarden.wallet.approvals import VOUCH_COOLOFF_S, ApprovalError
 
 
 @pytest.fixture()
@@ -89,7 +89,7 @@ def test_attack_guessing_codes_across_proposals_hits_a_global_lockout(desk: Desk
     """The wrong-code lockout was per proposal: rejecting a locked proposal (no code
     needed) and guessing on the next one gave unlimited guesses at a 6-digit code that
     any active approver's seed (three steps each) would accept."""
-    from tradewarden.approvals import MAX_WRONG_CODES
+    from tradewarden.wallet.approvals import MAX_WRONG_CODES
 
     desk.enrol("alice")
     right = desk.code("alice")
@@ -113,7 +113,7 @@ def test_attack_cli_replace_without_a_voucher_prints_no_seed(
     from cryptography.fernet import Fernet
     from typer.testing import CliRunner
 
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("TRADEWARDEN_SECRET_SOURCE", "file")
@@ -150,8 +150,8 @@ def test_attack_a_seed_rewritten_in_the_secret_source_behind_approvers_is_not_us
     """Whoever can write the secret source (an IAM role with PutSecretValue, the key of
     the credential file) swaps alice's seed for one of their own, bypassing `approvers`
     (no vouch, no audit): the rewritten seed must not approve as alice."""
-    from tradewarden.approvals import approver_secret_id
     from tradewarden.secrets.bundle import SecretKind
+    from tradewarden.wallet.approvals import approver_secret_id
 
     desk.enrol("alice")
     desk.enrol("bob")
@@ -199,8 +199,8 @@ def test_attack_parallel_guesses_do_not_pass_the_lockout_together(desk: Desk) ->
     after: guesses started together (one process each) all passed the count. Here each
     guess starts the next one (on its own connection, as another process would) while it
     is being checked; no more than MAX_WRONG_CODES may reach the seeds."""
-    from tradewarden.approvals import MAX_WRONG_CODES, ApprovalQueue, Approvers
-    from tradewarden.store import Store
+    from tradewarden.state.store import Store
+    from tradewarden.wallet.approvals import MAX_WRONG_CODES, ApprovalQueue, Approvers
 
     desk.enrol("alice")
     pid = desk.q.propose("rebalance", 1_000.0, {}, "daemon")
@@ -230,11 +230,11 @@ def test_attack_parallel_guesses_do_not_pass_the_lockout_together(desk: Desk) ->
 
 
 def _approve_in_child(settings_kw: dict, pid: int, code: str, barrier, out) -> None:  # type: ignore[no-untyped-def]
-    from tradewarden.approvals import ApprovalQueue, Approvers
-    from tradewarden.audit import AuditLog
-    from tradewarden.config import load_settings
+    from tradewarden.audit.chain import AuditLog
+    from tradewarden.core.config import load_settings
     from tradewarden.secrets.factory import build_source
-    from tradewarden.store import Store
+    from tradewarden.state.store import Store
+    from tradewarden.wallet.approvals import ApprovalQueue, Approvers
 
     settings = load_settings(**settings_kw)
     store = Store(settings.db_path)
@@ -259,11 +259,11 @@ def test_two_processes_racing_one_approvers_two_codes_give_one_approval(
 
     from cryptography.fernet import Fernet
 
-    from tradewarden.approvals import ApprovalQueue, Approvers
-    from tradewarden.audit import AuditLog
-    from tradewarden.config import load_settings
+    from tradewarden.audit.chain import AuditLog
+    from tradewarden.core.config import load_settings
     from tradewarden.secrets.factory import build_source
-    from tradewarden.store import Store
+    from tradewarden.state.store import Store
+    from tradewarden.wallet.approvals import ApprovalQueue, Approvers
 
     kw = {
         "state_dir": tmp_path,
@@ -312,8 +312,8 @@ def test_attack_approver_changes_are_loud_not_only_audited(
     from typer.testing import CliRunner
 
     from tradewarden.alerts.outbox import Outbox
-    from tradewarden.cli import app
-    from tradewarden.config import load_settings
+    from tradewarden.cli.main import app
+    from tradewarden.core.config import load_settings
 
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("TRADEWARDEN_SECRET_SOURCE", "file")
@@ -353,8 +353,8 @@ def test_attack_the_approver_raises_the_two_approver_threshold_in_their_own_env(
     """`sudo TRADEWARDEN_TWO_APPROVERS_USD=1e12 tradewarden approvals approve ...`: the
     number of approvers was computed from the approving process's settings, so one
     approver's code approved a $50,000 transfer the daemon filed as needing two."""
-    from tradewarden.approvals import ApprovalQueue
-    from tradewarden.config import load_settings
+    from tradewarden.core.config import load_settings
+    from tradewarden.wallet.approvals import ApprovalQueue
 
     desk.enrol("alice")
     desk.enrol("bob")
@@ -380,8 +380,8 @@ def test_attack_another_secret_source_in_the_approvers_env_is_not_trusted(
 
     from cryptography.fernet import Fernet
 
-    from tradewarden.approvals import ApprovalQueue, Approvers, approver_secret_id
     from tradewarden.secrets.fernet_file import FernetFileSource
+    from tradewarden.wallet.approvals import ApprovalQueue, Approvers, approver_secret_id
 
     desk.enrol("alice")
     (row,) = [r for r in desk.approvers.list() if r["name"] == "alice"]
@@ -416,7 +416,7 @@ def test_attack_an_approver_removed_while_the_code_is_checked_does_not_approve(
 ) -> None:
     """`approvers remove alice` lands between the seed check and the approval's
     transaction (another process): the approval must not be recorded for alice."""
-    from tradewarden.approvals import ApprovalQueue, Approvers
+    from tradewarden.wallet.approvals import ApprovalQueue, Approvers
 
     desk.enrol("alice")
 
@@ -469,7 +469,7 @@ def test_attack_a_forged_seed_with_the_recorded_version_and_source_is_not_used(
 
     from cryptography.fernet import Fernet
 
-    from tradewarden.approvals import approver_secret_id
+    from tradewarden.wallet.approvals import approver_secret_id
 
     desk.enrol("alice")
     (row,) = [r for r in desk.approvers.list() if r["name"] == "alice"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tradewarden
 import tradewarden.strategy
-from tradewarden.promotion import package_hash
+from tradewarden.live.promotion import package_hash
 
 SRC = Path(tradewarden.__file__).parent
 
@@ -22,7 +22,9 @@ def _tree(tmp_path: Path) -> Path:
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     shutil.copy(SRC / "__init__.py", project / "__init__.py")
-    shutil.copy(SRC / "models.py", project / "models.py")
+    (project / "core").mkdir()
+    shutil.copy(SRC / "core" / "__init__.py", project / "core" / "__init__.py")
+    shutil.copy(SRC / "core" / "models.py", project / "core" / "models.py")
     return project / "strategy"
 
 
@@ -45,11 +47,11 @@ def test_attack_a_data_file_in_the_package_changes_the_hash(tmp_path: Path) -> N
 
 
 def test_attack_a_project_module_the_strategy_imports_changes_the_hash(tmp_path: Path) -> None:
-    """ma_cross.py imports Side and Tick from tradewarden/models.py: swapping BUY and SELL
+    """ma_cross.py imports Side and Tick from tradewarden/core/models.py: swapping BUY and SELL
     there inverts every signal of a promoted bot without touching tradewarden/strategy/."""
     pkg = _tree(tmp_path)
     before = package_hash(pkg)
-    models = pkg.parent / "models.py"
+    models = pkg.parent / "core" / "models.py"
     text = models.read_text()
     assert 'BUY = "BUY"' in text
     models.write_text(text.replace('BUY = "BUY"', 'BUY = "SELL"', 1))

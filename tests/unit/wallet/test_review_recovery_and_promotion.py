@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.promotion import binding, is_promoted, promote
+from tradewarden.live.promotion import binding, is_promoted, promote
 from tradewarden.secrets.value import Secret
-from tradewarden.store import Store
+from tradewarden.state.store import Store
 from tradewarden.wallet.recovery import DerivationError, check, default_path, parse_path
 
 ABOUT = "abandon " * 11 + "about"

@@ -1,0 +1,1 @@
+"""The `tradewarden` command line, one module per command group."""

@@ -1,0 +1,5 @@
+"""`python -m tradewarden.cli` runs the command line."""
+
+from tradewarden.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Foundation: settings, shared data types, JSON logs. Imports nothing else of tradewarden."""

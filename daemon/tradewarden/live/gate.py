@@ -1,0 +1,405 @@
+"""The live-trading gate: which mode really runs, and exactly what keeps it out of live.
+
+`decide(GateInputs) -> GateDecision` is a pure function. Live orders only when every
+condition holds:
+
+==================  ===============================================================
+condition           holds when
+==================  ===============================================================
+mode                ``TRADEWARDEN_MODE=live`` (live was asked for)
+testnet             ``BINANCE_TESTNET=false``
+final_hammer        ``FINAL_HAMMER=true``
+terms               ``BINANCE_TERMS_ACCEPTED=true``
+secret_source       ``TRADEWARDEN_SECRET_SOURCE`` is aws or file (env is dev only)
+permissions         the key-permission check passed (`tradewarden.live.key_permissions`)
+promotion           every bot has a valid paper-to-live promotion (`tradewarden.live.promotion`)
+profile             ``TRADEWARDEN_PROFILE`` is not dev (dev refuses live endpoints)
+endpoint            the Binance URL is usable (`parse_endpoint`) and not a testnet host
+key_scope           the trade key's ``scope`` is not "testnet"
+armed               live was not withdrawn (``tradewarden live disarm``)
+==================  ===============================================================
+
+Every other combination runs **testnet** when all of these hold: testnet or live was
+asked for, ``BINANCE_TESTNET=true``, the profile is not prod (prod refuses testnet
+endpoints and keys), the host is a known testnet host (`TESTNET_HOSTS`; a loopback host,
+the local fake exchange, only in the dev profile), and the trade key's recorded scope is
+"testnet" (an unscoped key only on loopback in dev). Any other host is production: the
+whole live gate or paper. Otherwise it runs **paper** (the in-process broker: no orders
+leave the host). So a refused live request never lands on the live endpoint, and a
+request for testnet never reaches a production host.
+
+The URL is parsed as the HTTP client parses it (requests' preparation, urllib3's
+``parse_url``), cross-checked with ``urllib.parse``; a URL they could read differently
+(userinfo, backslashes, a path, ...) is refused outright (`EndpointError`; the settings
+turn it into exit 2).
+
+`GateDecision.blockers` lists one human-readable line per failed live condition, naming
+the setting; `failed` lists the same conditions by name; `fallback` says why the mode that
+runs is testnet or paper. Empty blockers <=> live.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
+from tradewarden.core.config import Mode, Profile, SecretSource, Settings
+from tradewarden.live.key_permissions import PermissionResult
+from tradewarden.live.promotion import PromotionCheck
+
+EndpointKind = Literal["live", "testnet"]
+HostKind = Literal["testnet", "loopback", "production"]
+CONDITIONS = (
+    "mode",
+    "testnet",
+    "final_hammer",
+    "terms",
+    "secret_source",
+    "permissions",
+    "promotion",
+    "profile",
+    "endpoint",
+    "key_scope",
+    "armed",
+)
+# The only hosts testnet mode talks to (Binance's spot testnet). Anything else that is not
+# loopback is treated as production: it needs the whole live gate.
+TESTNET_HOSTS = frozenset({"testnet.binance.vision"})
+LIVE_HOSTS = frozenset(
+    {
+        "api.binance.com",
+        "api1.binance.com",
+        "api2.binance.com",
+        "api3.binance.com",
+        "api4.binance.com",
+        "api-gcp.binance.com",
+    }
+)
+DEFAULT_TESTNET_URL = "https://testnet.binance.vision"
+DEFAULT_LIVE_URL = "https://api.binance.com"
+_PROBE_PATH = "/api/v3/ping"  # what python-binance appends to the base URL (+ /api)
+
+
+class EndpointError(ValueError):
+    """A Binance base URL that is refused outright (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A base URL as the HTTP client will really use it."""
+
+    url: str  # canonical: scheme://host[:port], lower-case host, no trailing dot
+    scheme: str
+    host: str
+    port: int | None
+    kind: HostKind
+
+
+def _norm_host(host: str) -> str:
+    h = host.strip().lower()
+    if h.startswith("[") and h.endswith("]"):
+        h = h[1:-1]
+    if h.endswith("."):
+        h = h[:-1]
+    if not h or h.endswith(".") or ".." in h:
+        raise EndpointError(f"host {host!r} is not a valid host name")
+    try:
+        return h.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise EndpointError(f"host {host!r} is not a valid host name") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """Parse a Binance base URL with the HTTP client's own parser (requests' preparation and
+    urllib3's ``parse_url``), cross-checked against ``urllib.parse``; raise `EndpointError`
+    when the URL is ambiguous or unusual: userinfo, backslashes, whitespace, a path, query or
+    fragment, parsers that disagree, plain http to anything but loopback, or a port other
+    than 443 on a non-loopback host. The host is normalised (lower-case, one trailing dot
+    stripped, IDNA)."""
+    if not isinstance(url, str) or not url:
+        raise EndpointError("empty URL")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise EndpointError("the URL contains whitespace or control characters")
+    if "\\" in url:
+        raise EndpointError("the URL contains a backslash (HTTP parsers disagree on it)")
+    if "@" in url:
+        raise EndpointError("the URL contains userinfo ('@'): not allowed in a base URL")
+    if "?" in url or "#" in url:
+        raise EndpointError("a base URL has no query or fragment")
+    base = url.rstrip("/")
+    try:
+        sent = requests.Request("GET", base + _PROBE_PATH).prepare().url or ""
+        client = parse_url(sent)
+        other = urlsplit(base)
+        other_port = other.port
+    except (requests.RequestException, ValueError, LocationParseError) as exc:
+        raise EndpointError(f"not a usable URL ({type(exc).__name__})") from None
+    scheme = (client.scheme or "").lower()
+    if scheme not in ("https", "http") or scheme != other.scheme.lower():
+        raise EndpointError("the scheme must be https")
+    if client.auth or other.username or other.password:
+        raise EndpointError("the URL contains userinfo: not allowed in a base URL")
+    if other.path not in ("", "/") or client.path != _PROBE_PATH:
+        raise EndpointError("a base URL has no path (python-binance adds /api itself)")
+    if not client.host or not other.hostname:
+        raise EndpointError("the URL has no host")
+    host = _norm_host(client.host)
+    if host != _norm_host(other.hostname) or client.port != other_port:
+        raise EndpointError("URL parsers disagree about the host: refused")
+    kind: HostKind
+    if host in TESTNET_HOSTS:
+        kind = "testnet"
+    elif _is_loopback(host):
+        kind = "loopback"
+    else:
+        kind = "production"
+    if scheme != "https" and kind != "loopback":
+        raise EndpointError("plain http is only for a loopback test exchange; use https")
+    if kind != "loopback" and client.port not in (None, 443):
+        raise EndpointError(f"port {client.port} is not Binance's (443)")
+    shown = f"[{host}]" if ":" in host else host
+    port = f":{client.port}" if client.port is not None else ""
+    return Endpoint(f"{scheme}://{shown}{port}", scheme, host, client.port, kind)
+
+
+def host_kind(url: str) -> HostKind | None:
+    """testnet / loopback / production, or None for a refused URL."""
+    try:
+        return parse_endpoint(url).kind
+    except EndpointError:
+        return None
+
+
+def endpoint_kind(url: str, binance_testnet: bool) -> EndpointKind:
+    """Whether a URL gets testnet or live treatment: a known testnet host is testnet,
+    loopback (the local fake exchange) is whatever ``BINANCE_TESTNET`` says, and anything
+    else, a refused URL included, is live (every live check applies)."""
+    kind = host_kind(url)
+    if kind == "testnet":
+        return "testnet"
+    if kind == "loopback":
+        return "testnet" if binance_testnet else "live"
+    return "live"
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    requested: Mode
+    profile: Profile
+    binance_testnet: bool
+    final_hammer: bool
+    terms_accepted: bool
+    secret_source: SecretSource
+    permissions_ok: bool
+    promotion_ok: bool
+    endpoint: str = ""  # "" = Binance's default URL for BINANCE_TESTNET
+    key_scope: str | None = None  # the trade secret's "scope": live, testnet or None
+    permission_problems: tuple[str, ...] = ()
+    promotion_problems: tuple[str, ...] = ()
+    disarmed: str = ""  # why live was withdrawn (`tradewarden live disarm`), "" = armed
+
+    @property
+    def url(self) -> str:
+        if self.endpoint:
+            return self.endpoint
+        return DEFAULT_TESTNET_URL if self.binance_testnet else DEFAULT_LIVE_URL
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    mode: Mode
+    blockers: list[str] = field(default_factory=list)
+    failed: tuple[str, ...] = ()
+    fallback: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.mode is Mode.LIVE
+
+    def describe(self) -> str:
+        """The start-up / status line."""
+        if self.live:
+            return "mode live: every live-trading gate holds"
+        return f"mode {self.mode.value} ({self.fallback}); not live because: " + "; ".join(
+            self.blockers
+        )
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def decide(inp: GateInputs) -> GateDecision:
+    url = inp.url
+    try:
+        ep: Endpoint | None = parse_endpoint(url)
+        refused = ""
+    except EndpointError as exc:
+        ep, refused = None, str(exc)
+    kind = ep.kind if ep is not None else None
+    shown = ep.url if ep is not None else repr(url)
+    failed: list[str] = []
+    blockers: list[str] = []
+
+    def block(condition: str, text: str) -> None:
+        failed.append(condition)
+        blockers.append(text)
+
+    if inp.requested is not Mode.LIVE:
+        block("mode", f"TRADEWARDEN_MODE={inp.requested.value}: live was not requested")
+    if inp.binance_testnet:
+        block("testnet", "BINANCE_TESTNET=true: orders go to the testnet")
+    if not inp.final_hammer:
+        block("final_hammer", "FINAL_HAMMER=false: the live switch is off")
+    if not inp.terms_accepted:
+        block("terms", "BINANCE_TERMS_ACCEPTED=false: the Binance Developer Terms are not accepted")
+    if inp.secret_source is SecretSource.ENV:
+        block(
+            "secret_source",
+            "TRADEWARDEN_SECRET_SOURCE=env: environment secrets are for development only",
+        )
+    if not inp.permissions_ok:
+        detail = "; ".join(inp.permission_problems) or "not run or not passed"
+        block("permissions", f"key-permission check: {detail}")
+    if not inp.promotion_ok:
+        detail = "; ".join(inp.promotion_problems) or "no valid promotion record"
+        block("promotion", f"paper-to-live promotion: {detail}")
+    if inp.profile is Profile.DEV:
+        block("profile", "TRADEWARDEN_PROFILE=dev: the dev profile refuses live endpoints")
+    if ep is None:
+        block("endpoint", f"TRADEWARDEN_BINANCE_BASE_URL: {shown} is refused: {refused}")
+    elif kind != "loopback" and (kind == "testnet") != inp.binance_testnet:
+        what = "testnet" if kind == "testnet" else "live"
+        block(
+            "endpoint",
+            f"TRADEWARDEN_BINANCE_BASE_URL: {shown} is a {what} endpoint but"
+            f" BINANCE_TESTNET={_flag(inp.binance_testnet)}",
+        )
+    if inp.key_scope == "testnet":
+        block("key_scope", "trade key scope is testnet: a testnet key is never used live")
+    if inp.disarmed:
+        block("armed", f"live disarmed: {inp.disarmed}")
+
+    if not blockers:
+        return GateDecision(Mode.LIVE, [], (), "all gates hold")
+
+    testnet_refusals = []
+    if inp.requested is Mode.PAPER:
+        testnet_refusals.append("paper requested")
+    if not inp.binance_testnet:
+        testnet_refusals.append("BINANCE_TESTNET=false")
+    if ep is None:
+        testnet_refusals.append(f"{shown} is refused ({refused})")
+    elif kind == "production":
+        testnet_refusals.append(
+            f"{shown} is not a testnet host (testnet mode talks only to"
+            f" {', '.join(sorted(TESTNET_HOSTS))}); any other host is production"
+        )
+    elif kind == "loopback" and inp.profile is not Profile.DEV:
+        testnet_refusals.append(
+            f"{shown} is a loopback endpoint: only the dev profile (tests) may use one"
+        )
+    if inp.profile is Profile.PROD:
+        testnet_refusals.append("TRADEWARDEN_PROFILE=prod refuses testnet endpoints and keys")
+    if inp.key_scope == "live":
+        testnet_refusals.append("trade key scope is live: never used on the testnet")
+    elif inp.key_scope != "testnet" and not (kind == "loopback" and inp.profile is Profile.DEV):
+        testnet_refusals.append(
+            "the trade key has no recorded scope: testnet mode needs a key stored with"
+            " scope testnet (`tradewarden secrets put trade --scope testnet`)"
+        )
+    if testnet_refusals:
+        mode, fallback = Mode.PAPER, "paper: " + "; ".join(testnet_refusals)
+    else:
+        mode, fallback = Mode.TESTNET, "testnet: BINANCE_TESTNET=true"
+    return GateDecision(mode, blockers, tuple(failed), fallback)
+
+
+def promotion_summary(checks: Iterable[PromotionCheck] | None) -> tuple[bool, tuple[str, ...]]:
+    """All bots promoted? And the reasons of those that are not."""
+    items = list(checks or [])
+    if not items:
+        return False, ("no promotion checked",)
+    bad = tuple(c.reason for c in items if not c.ok)
+    return not bad, bad
+
+
+def inputs_from_settings(
+    settings: Settings,
+    *,
+    permissions: PermissionResult | Sequence[PermissionResult] | None,
+    promotions: Iterable[PromotionCheck] | None,
+    key_scope: str | None = None,
+    disarmed: str = "",
+) -> GateInputs:
+    """Gate inputs from the settings plus the run-time checks (None = not run: fails)."""
+    if isinstance(permissions, PermissionResult):
+        permissions = [permissions]
+    perms = list(permissions or [])
+    perm_ok = bool(perms) and all(p.ok for p in perms)
+    perm_problems = tuple(f"{p.role}: {x}" for p in perms for x in p.problems)
+    promo_ok, promo_problems = promotion_summary(promotions)
+    return GateInputs(
+        requested=settings.mode,
+        profile=settings.profile,
+        binance_testnet=settings.binance_testnet,
+        final_hammer=settings.final_hammer,
+        terms_accepted=settings.terms_accepted,
+        secret_source=settings.secret_source,
+        permissions_ok=perm_ok,
+        promotion_ok=promo_ok,
+        endpoint=settings.effective_binance_url,
+        key_scope=key_scope,
+        permission_problems=perm_problems,
+        promotion_problems=promo_problems,
+        disarmed=disarmed,
+    )
+
+
+def live_gate(
+    settings: Settings,
+    *,
+    permissions: PermissionResult | Sequence[PermissionResult] | None = None,
+    promotions: Iterable[PromotionCheck] | None = None,
+    key_scope: str | None = None,
+    disarmed: str = "",
+) -> GateDecision:
+    """`decide` on the settings and the run-time checks."""
+    return decide(
+        inputs_from_settings(
+            settings,
+            permissions=permissions,
+            promotions=promotions,
+            key_scope=key_scope,
+            disarmed=disarmed,
+        )
+    )
+
+
+def wants_live_checks(settings: Settings) -> bool:
+    """Whether the run-time checks (key permissions, promotions) can change the outcome:
+    only when every static live condition already holds. Saves a /sapi call otherwise."""
+    static = decide(
+        inputs_from_settings(
+            settings,
+            permissions=[PermissionResult(ok=True, role="trade")],
+            promotions=[PromotionCheck(True, "assumed")],
+        )
+    )
+    return static.live

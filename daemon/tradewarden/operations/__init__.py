@@ -1,0 +1,1 @@
+"""What a human does: control requests, actions, status, backup, diagnose."""

@@ -1,0 +1,312 @@
+"""What the CLI does for a human: read the status, halt, reduce, reset."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import typer
+
+from tradewarden import __version__
+from tradewarden.core.config import Settings
+from tradewarden.operations.control import (
+    DEFAULT_WAIT_S,
+    DaemonLock,
+    current_actor,
+    request_via_daemon,
+)
+from tradewarden.risk.engine import HUMAN_HALT, ResetPlan, ResetScope, RiskEngine
+from tradewarden.risk.ramp import SizeRamp
+from tradewarden.state.store import StateError, Store
+
+
+def _daemon_running(settings: Settings) -> bool:
+    lock = DaemonLock(settings.state_dir)
+    if lock.acquire():
+        lock.release()
+        return False
+    return True
+
+
+def open_store_or_exit(settings: Settings) -> Store:
+    try:
+        return Store(settings.db_path)
+    except StateError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def read_status(settings: Settings) -> dict[str, Any]:
+    store = open_store_or_exit(settings)
+    try:
+        snap = store.get("status_snapshot") or {}
+        risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])
+        live = risk.status()  # trips and state straight from the database
+        st: dict[str, Any] = {
+            "version": __version__,
+            "mode": snap.get("mode"),
+            "why_not_live": snap.get("why_not_live"),
+            "equity": snap.get("equity"),
+            "ticks": snap.get("ticks"),
+            "snapshot_ts": snap.get("snapshot_ts"),
+            "breakers": snap.get("breakers") or live["breakers"],
+            "open_orders": len(store.open_orders()),
+            "size_factor": (store.get("size_ramp") or {"factor": 1.0})["factor"],
+        }
+        st.update({k: live[k] for k in ("state", "state_reason", "bots", "trips", "halts")})
+        tripped = {(t["breaker"], t["bot"]) for t in live["trips"]}
+        for b in st["breakers"]:
+            b["tripped"] = (b["breaker"], b["bot"]) in tripped
+        if st["mode"] is None:
+            from tradewarden.runtime.daemon import decide_mode
+
+            d = decide_mode(settings)
+            st["mode"], st["why_not_live"] = d.mode.value, d.blockers
+        st["daemon_running"] = _daemon_running(settings)
+        return st
+    finally:
+        store.close()
+
+
+def resolve_offline(settings: Settings, risk: RiskEngine, cleared: list[str], note: str) -> None:
+    """The daemon is not running: resolve the cleared trips' alerts in the outbox itself
+    (a RESOLVED row per channel the alert went to, sent at the next start; the dedup key
+    inactive at once)."""
+    from tradewarden.alerts.outbox import Outbox
+    from tradewarden.runtime.daemon import trip_alert_keys
+
+    box = Outbox(settings.db_path, dedup_seconds=settings.alert_dedup_seconds)
+    try:
+        for key in trip_alert_keys(risk, cleared):
+            original = box.active_alert(key)
+            if original is None:
+                continue
+            channels = sorted({r.channel for r in box.rows() if r.alert.dedup_key == key})
+            box.enqueue(original.resolution(note), channels)
+    finally:
+        box.close()
+
+
+def _refresh_snapshot(store: Store, risk: RiskEngine) -> None:
+    snap = store.get("status_snapshot") or {}
+    if snap:
+        snap.update(risk.status())
+        snap["snapshot_ts"] = time.time()
+        store.put("status_snapshot", snap)
+
+
+def human_action(
+    settings: Settings, action: str, reason: str, *, wait: float = DEFAULT_WAIT_S
+) -> int:
+    """Apply halt/reduce through the running daemon, or directly when none runs."""
+    if not reason.strip():
+        typer.echo("error: --reason must not be empty", err=True)
+        return 2
+    who = current_actor()
+    lock = DaemonLock(settings.state_dir)
+    if not lock.acquire():
+        store = open_store_or_exit(settings)
+        try:
+            res = request_via_daemon(store, lock, action, reason, who, timeout=wait)
+        finally:
+            store.close()
+        if res["status"] == "held":
+            typer.echo(
+                f"{action} in force now ({res['result']['state']}): the running daemon is "
+                "waiting on the exchange and refuses every order that has not left; it "
+                "cancels open orders as soon as that wait ends"
+            )
+            return 0
+        if res["status"] == "applying":
+            typer.echo(f"error: {action} result unknown: {res['result']}", err=True)
+            return 1
+        if res["status"] != "done":
+            typer.echo(f"error: {action} not applied: {res['result']}", err=True)
+            if res["status"] == "expired":
+                typer.echo(
+                    "The daemon is not responding: stop it (`sudo systemctl stop tradewarden`)"
+                    f" and run `tradewarden {action if action == 'halt' else 'halt --reducing'}`"
+                    " again; with no daemon running it is recorded for the next start.",
+                    err=True,
+                )
+            return 1
+        typer.echo(f"{action} applied by the running daemon: {res['result']}")
+        return 0
+    try:
+        from tradewarden.cli.main import audit_or_exit
+
+        store = open_store_or_exit(settings)
+        try:
+            audit = audit_or_exit(settings, store)
+        except BaseException:
+            store.close()
+            raise
+        try:
+            risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])
+            risk.halt(reason, who, reducing=action == "reduce", kind=HUMAN_HALT)
+            audit.append(action, {"reason": reason, "daemon_running": False}, actor=who, sync=True)
+            typer.echo(
+                f"{action} recorded by {who}; state {risk.state.label}. The daemon is "
+                "not running: it will start in this state and cancel open orders."
+            )
+            _refresh_snapshot(store, risk)
+        finally:
+            audit.close()
+            store.close()
+    finally:
+        lock.release()
+    return 0
+
+
+def _print_plan(plan: ResetPlan) -> None:
+    if plan.clear:
+        typer.echo("This reset clears:")
+        for item in plan.clear:
+            typer.echo(f"  - {item.describe()}")
+    if plan.keep:
+        typer.echo("It keeps:")
+        for kept in plan.keep:
+            typer.echo(f"  - {kept.item.describe()} [{kept.why}]")
+
+
+def _print_kept(store: Store, risk: RiskEngine, scope: ResetScope, who: str) -> None:
+    left = risk.plan_reset(ResetScope(all=True, include_manual_halt=True), who).clear
+    if left:
+        typer.echo("Still in force:")
+        for item in left:
+            typer.echo(f"  - {item.describe()}")
+        if any(k.why.endswith("--include-manual-halt") for k in risk.plan_reset(scope, who).keep):
+            typer.echo(
+                "A manual halt set by someone else stays until they agree and you add "
+                "--include-manual-halt."
+            )
+
+
+def human_reset(
+    settings: Settings,
+    reason: str,
+    scope: ResetScope,
+    *,
+    yes: bool = False,
+    wait: float = DEFAULT_WAIT_S,
+) -> int:
+    """`tradewarden reset`: say what the scope clears and keeps, confirm `--all`, then clear
+    exactly the listed items (through the running daemon, or directly when none runs)."""
+    if not reason.strip():
+        typer.echo("error: --reason must say why it is safe to resume", err=True)
+        return 2
+    bots = [b[0] for b in settings.bot_specs()]
+    unknown_bots = sorted(scope.bots - set(bots))
+    if unknown_bots:
+        typer.echo(
+            f"error: --bot {', '.join(unknown_bots)}: not one of TRADEWARDEN_BOTS "
+            f"({', '.join(bots)})",
+            err=True,
+        )
+        return 2
+    who = current_actor()
+    store = open_store_or_exit(settings)
+    try:
+        risk = RiskEngine(settings, store, bots)
+        names = [b.name for b in risk.breakers]
+        unknown = sorted(scope.breakers - set(names))
+        if unknown:
+            typer.echo(
+                f"error: --breaker {', '.join(unknown)}: not a breaker ({', '.join(names)})",
+                err=True,
+            )
+            return 2
+        if scope.empty:
+            _print_plan(risk.plan_reset(ResetScope(all=True, include_manual_halt=True), who))
+            typer.echo(
+                "error: say what to reset: --bot NAME and/or --breaker NAME for trips, --all "
+                "for every trip and halt (asks first), --include-manual-halt for a halt set "
+                "by someone else. See `tradewarden reset --help`.",
+                err=True,
+            )
+            return 2
+        plan = risk.plan_reset(scope, who)
+    finally:
+        store.close()
+    _print_plan(plan)
+    if not plan.clear:
+        typer.echo("Nothing to clear in that scope.")
+        return 0
+    if (scope.all or scope.include_manual_halt) and not yes:
+        if not sys.stdin.isatty():
+            flag = "--all" if scope.all else "--include-manual-halt"
+            typer.echo(
+                f"error: {flag} clears every item listed above; confirm with --yes when not "
+                "interactive",
+                err=True,
+            )
+            return 2
+        if not typer.confirm(f"Clear these {len(plan.clear)} item(s)?", default=False):
+            typer.echo("reset cancelled: nothing cleared")
+            return 1
+    payload = {"scope": scope.as_dict(), "confirmed": [i.ident for i in plan.clear]}
+    lock = DaemonLock(settings.state_dir)
+    if not lock.acquire():
+        store = open_store_or_exit(settings)
+        try:
+            res = request_via_daemon(
+                store, lock, "reset", reason, who, timeout=wait, payload=payload
+            )
+        finally:
+            store.close()
+        if res["status"] == "applying":
+            typer.echo(f"error: reset result unknown: {res['result']}", err=True)
+            return 1
+        if res["status"] != "done":
+            typer.echo(f"error: reset not applied: {res['result']}", err=True)
+            return 1
+        cleared = res["result"]["cleared"]
+        state = res["result"]["state"]
+        typer.echo(
+            f"reset applied by the running daemon: cleared {', '.join(cleared) or 'nothing'};"
+            f" state {state}"
+        )
+    else:
+        try:
+            from tradewarden.cli.main import audit_or_exit
+
+            store = open_store_or_exit(settings)
+            try:
+                audit = audit_or_exit(settings, store)  # signed, head recorded
+            except BaseException:
+                store.close()
+                raise
+            try:
+                risk = RiskEngine(settings, store, bots)
+                cleared = risk.reset(reason, who, scope, confirmed=set(payload["confirmed"]))
+                if cleared:
+                    SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
+                        f"reset: {reason}"
+                    )
+                audit.append(
+                    "reset",
+                    {"reason": reason, "cleared": cleared, "scope": scope.as_dict()},
+                    actor=who,
+                    sync=True,
+                )
+                resolve_offline(settings, risk, cleared, f"reset by {who}: {reason}")
+                typer.echo(
+                    f"reset by {who}: cleared {', '.join(cleared) or 'nothing'}; "
+                    f"state {risk.state.label}"
+                )
+                _refresh_snapshot(store, risk)
+            finally:
+                audit.close()
+                store.close()
+        finally:
+            lock.release()
+    missed = [i.key for i in plan.clear if i.key not in cleared]
+    if missed:
+        typer.echo(f"Not cleared (changed since it was listed): {', '.join(missed)}")
+    store = open_store_or_exit(settings)
+    try:
+        _print_kept(store, RiskEngine(settings, store, bots), scope, who)
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,1 @@
+"""What runs: the daemon, its wiring, loops, start-up, systemd, metrics."""

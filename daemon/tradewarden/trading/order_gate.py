@@ -1,0 +1,177 @@
+"""OrderGate: the one path by which any order reaches a broker.
+
+check (risk engine) -> record intent in SQLite + audit (one commit) -> broker.submit.
+An answer we cannot get (timeout, 5xx) leaves the order UNKNOWN and blocks its symbol
+until it is resolved by a query; it is never resent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from tradewarden.audit.chain import AuditLog
+from tradewarden.core.models import Order, OrderRequest, OrderStatus
+from tradewarden.exchange.client_ids import ClientOrderIds
+from tradewarden.exchange.errors import FilterRejectedError, IntentMissingError
+from tradewarden.risk.engine import RiskEngine
+from tradewarden.risk.reasons import DenyReason
+from tradewarden.state.store import Store
+from tradewarden.trading.broker import Broker, BrokerError, OutcomeUnknownError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    order: Order | None
+    denied: DenyReason | None = None
+    error: str = ""
+    # the exchange answered with a (negative) Binance error code: refused by the exchange,
+    # not a local filter or an unanswered request (unusual-activity watch, watch.py)
+    exchange_code: int | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.order is not None and self.denied is None and not self.error
+
+
+# One client order id scheme: the ids sent here are the ones reconciliation recognises.
+ClientIds = ClientOrderIds
+
+
+class OrderGate:
+    def __init__(
+        self,
+        risk: RiskEngine,
+        broker: Broker,
+        store: Store,
+        audit: AuditLog,
+        *,
+        clock: callable = time.monotonic,  # type: ignore[valid-type]
+    ) -> None:
+        self.risk = risk
+        self._broker = broker
+        self.store = store
+        self.audit = audit
+        self.ids = ClientIds()
+        self.clock = clock
+        self.denials: dict[str, int] = {}
+        self.on_denied: list = []
+
+    def submit(self, req: OrderRequest, price: float | None) -> Submission:
+        reason = self.risk.check(req, price, self.clock())
+        if reason is not None:
+            self.denials[reason] = self.denials.get(reason, 0) + 1
+            self.audit.append(
+                "order_denied",
+                {
+                    "bot": req.bot,
+                    "symbol": req.symbol,
+                    "side": str(req.side),
+                    "qty": req.qty,
+                    "reason": str(reason),
+                },
+            )
+            for hook in self.on_denied:
+                hook(req, reason)
+            return Submission(None, denied=reason)
+        cid = req.client_order_id or self.ids.next(req.bot)
+        req = OrderRequest(
+            bot=req.bot,
+            symbol=req.symbol,
+            side=req.side,
+            qty=req.qty,
+            order_type=req.order_type,
+            price=req.price,
+            client_order_id=cid,
+            zone=req.zone,
+            directional=req.directional,
+        )
+        intent = Order(
+            client_order_id=cid,
+            bot=req.bot,
+            symbol=req.symbol,
+            side=req.side,
+            order_type=req.order_type,
+            qty=req.qty,
+            price=req.price or price,
+            status=OrderStatus.PENDING,
+            created_at=time.time(),
+        )
+        # the intent and its audit head commit together, before anything leaves the process
+        with self.store.tx() as db:
+            self.store.insert_intent(db, intent)
+            self.audit.append(
+                "order_intent",
+                {
+                    "client_order_id": cid,
+                    "bot": req.bot,
+                    "symbol": req.symbol,
+                    "side": str(req.side),
+                    "type": str(req.order_type),
+                    "qty": req.qty,
+                    "price": req.price or price,
+                },
+                db=db,
+            )
+        self.risk.book.recent_orders.append(self.clock())
+        try:
+            order = self._broker.submit(req)
+        except OutcomeUnknownError as exc:
+            intent.status = OrderStatus.UNKNOWN
+            self.store.update_order(intent)
+            self.risk.book.unknown_symbols.add(req.symbol)
+            self.audit.append("order_unknown", {"client_order_id": cid, "error": str(exc)})
+            return Submission(intent, error=f"outcome unknown: {exc}")
+        except BrokerError as exc:
+            intent.status = OrderStatus.REJECTED
+            self.store.update_order(intent)
+            self.audit.append(
+                "order_rejected", {"client_order_id": cid, "code": exc.code, "error": str(exc)}
+            )
+            local = isinstance(exc, FilterRejectedError | IntentMissingError)
+            code = exc.code if not local and exc.code is not None and exc.code < 0 else None
+            return Submission(intent, error=str(exc), exchange_code=code)
+        # Fill state is written only together with the fill itself (Trader.process_fills), so
+        # a crash can never leave an order FILLED without its fill booked.
+        accepted = Order(**{f: getattr(order, f) for f in Order.__slots__})  # type: ignore[attr-defined]
+        if accepted.filled_qty > 0 or accepted.status is OrderStatus.FILLED:
+            # executed (in full, or in part before a MARKET order EXPIRED on a thin book):
+            # the row stays open until the fill poller books every fill; then the exchange's
+            # final status is written (`orderstate.record_exchange_state`)
+            accepted.status, accepted.filled_qty, accepted.avg_price = OrderStatus.NEW, 0.0, 0.0
+        self.store.update_order(accepted)
+        if order.status.is_open:
+            self.risk.book.open_orders += 1
+        self.audit.append(
+            "order_placed",
+            {
+                "client_order_id": cid,
+                "status": str(order.status),
+                "exchange_order_id": order.exchange_order_id,
+            },
+        )
+        return Submission(order)
+
+    # cancels are always allowed: they only ever reduce risk
+    def cancel_all(self, symbols: list[str], reason: str) -> list[Order]:
+        cancelled: list[Order] = []
+        for symbol in symbols:
+            try:
+                done = self._broker.cancel_all(symbol)
+            except BrokerError as exc:
+                log.error("cancel_all failed", extra={"symbol": symbol, "error": str(exc)})
+                self.audit.append("cancel_failed", {"symbol": symbol, "error": str(exc)})
+                continue
+            for o in done:
+                self.store.update_order(o)
+                cancelled.append(o)
+        self.risk.book.open_orders = max(0, self.risk.book.open_orders - len(cancelled))
+        if cancelled:
+            self.audit.append(
+                "orders_cancelled",
+                {"reason": reason, "client_order_ids": [o.client_order_id for o in cancelled]},
+            )
+        return cancelled
