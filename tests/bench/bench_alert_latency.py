@@ -55,7 +55,7 @@ from tests.integration.e2e_alerting.stack import (
 )
 from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.audit.chain import AuditLog
-from tradewarden.core.config import Settings, load_settings
+from tradewarden.core.config import Settings, TripScope, load_settings
 from tradewarden.core.models import Fill, OrderRequest, OrderType, Side
 from tradewarden.exchange import BinanceBroker, RateLimiter
 from tradewarden.risk.engine import RiskEngine, Trip
@@ -149,6 +149,7 @@ def settings_for(
         symbols=(SYMBOL,),
         bots=tuple(f"b{i:02d}:{SYMBOL}:ma_cross" for i in range(1, N_TRIPS + 1)),
         max_consecutive_losses=1,
+        trip_scope=TripScope.BOT,  # twenty bots trip one by one, each measured alone
         max_orders_per_minute=10_000,
         starting_balance_usdt=20_000.0,
         alert_dedup_seconds=0,
@@ -338,6 +339,9 @@ def measure(
 
     trader.events.on_fill.append(on_fill)
     risk.hooks.on_trip.insert(0, refuse_next)
+    # What the daemon does on its first tick of a symbol: learn the lot step, below which
+    # the commission's remainder is dust (flat), so that the exit closes the round trip.
+    trader.learn_dust(SYMBOL)
     for i in range(1, N_TRIPS + 1):
         bot = trader.bots[i - 1]
         t = TripTimes(bot.name)
