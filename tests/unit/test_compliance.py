@@ -225,3 +225,29 @@ def test_masking_is_consistent_and_hides_ids_ips_and_amounts() -> None:
     assert da["ts"] == "2026-12-04T02:17:40.019487+00:00"
     # another packet (another key): other tokens, so packets cannot be linked
     assert Masker().line(a) != a and Masker().token("id", "x") != m.token("id", "x")
+
+
+def test_a_secret_that_reaches_the_packet_deletes_it_and_fails(
+    tmp_path: Path, clean_env: None, monkeypatch
+) -> None:
+    """The packet's own canary sweep: a log line carrying the trade key in free text (which
+    the masking cannot recognise) is found in the excerpt, the zip and nowhere kept."""
+    from tradewarden.cli import app
+
+    key = "LEAKYKEY0123456789abcdefCANARY0123456789"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TRADEWARDEN_BINANCE_API_KEY", key)
+    monkeypatch.setenv("TRADEWARDEN_BINANCE_API_SECRET", "another-secret-CANARY-" + "z" * 30)
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text(json.dumps({"msg": f"request failed for {key}"}) + "\n")
+    out = tmp_path / "pk"
+    res = CliRunner().invoke(
+        app, ["compliance", "packet", "--out", str(out), "--journal", str(journal)]
+    )
+    assert res.exit_code == 1
+    assert "SECRET FOUND" in res.output
+    assert "pk/logs/journal-excerpt.jsonl: trade.api_key" in res.output
+    assert "pk.zip:pk/logs/journal-excerpt.jsonl: trade.api_key" in res.output
+    assert key not in res.output
+    assert not out.exists() and not (tmp_path / "pk.zip").exists()

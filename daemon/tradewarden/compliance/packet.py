@@ -271,9 +271,9 @@ def secret_values(
     return [(w, v) for w, v in out if v and len(v) >= 8]
 
 
-def _texts(path: Path) -> Iterable[tuple[str, bytes]]:
+def _texts(path: Path, shown: str) -> Iterable[tuple[str, bytes]]:
     data = path.read_bytes()
-    yield path.name, data
+    yield shown, data
     if path.suffix == ".zip":
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
@@ -293,15 +293,19 @@ def _pdf_text(name: str, data: bytes) -> Iterable[tuple[str, bytes]]:
     yield f"{name} (text)", proc.stdout
 
 
-def sweep(paths: Iterable[Path], values: Sequence[tuple[str, str]]) -> list[str]:
-    """Every place a secret value occurs (as-is or JSON-escaped): "file: what"."""
+def sweep(
+    paths: Iterable[Path], values: Sequence[tuple[str, str]], base: Path | None = None
+) -> list[str]:
+    """Every place a secret value occurs (as-is or JSON-escaped): "file: what"; files are
+    named relative to `base`."""
     findings = []
     needles = []
     for what, v in values:
         forms = {v, json.dumps(v)[1:-1]}
         needles += [(what, f.encode()) for f in forms]
     for p in paths:
-        for where, blob in _texts(p):
+        shown = p.relative_to(base).as_posix() if base and p.is_relative_to(base) else p.name
+        for where, blob in _texts(p, shown):
             for what, needle in needles:
                 if needle in blob:
                     findings.append(f"{where}: {what}")
@@ -577,7 +581,7 @@ def build(
     if facts_stack.get("_account_id"):
         values.append(("AWS account id", str(facts_stack["_account_id"])))
     every = [p for p in out.rglob("*") if p.is_file()] + [zpath]
-    leaks = sweep(every, values)
+    leaks = sweep(every, values, out.parent)
     if leaks:  # fail closed: nothing that holds a secret stays on disk
         shutil.rmtree(out)
         zpath.unlink()
