@@ -391,6 +391,9 @@ def _audit_check(settings: Settings) -> tuple[str, bool | None]:
 
 def _outbox(settings: Settings) -> dict[str, Any]:
     from tradewarden.diagnose import read_outbox
+    from tradewarden.secrets.bundle import SecretKind
+    from tradewarden.secrets.errors import SecretError
+    from tradewarden.secrets.factory import build_source
     from tradewarden.store import Store
 
     configured = ["console"]
@@ -398,7 +401,11 @@ def _outbox(settings: Settings) -> dict[str, Any]:
         configured.append(f"email ({len(settings.email_to)} recipient(s))")
     if settings.sns_topic_arn:
         configured.append("sns")
-    configured.append(f"slack {settings.slack_channel} when its secret is stored")
+    try:
+        build_source(settings).get(settings.secret_slack_id, SecretKind.SLACK)
+        configured.append(f"slack ({settings.slack_channel}; its secret is stored)")
+    except SecretError:
+        pass  # no Slack secret: the daemon sends nothing to Slack
     out: dict[str, Any] = {"configured": configured}
     if settings.db_path.exists():
         store = Store(settings.db_path)

@@ -35,6 +35,12 @@ class Facts:
     missing: list[str] = field(default_factory=list)
 
 
+def _routes() -> list[tuple[str, tuple[str, ...]]]:
+    from tradewarden.alerts.routing import ROUTES
+
+    return [(str(sev.value), chans) for sev, chans in ROUTES.items()]
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:g}%"
 
@@ -167,9 +173,9 @@ def markdown(f: Facts) -> str:
         + (", ".join(chans) or "none")
         + "; delivered from this state's outbox: "
         + (", ".join(f"{c} {n}" for c, n in sorted(delivered.items())) or "nothing")
-        + f"; pending: {f.outbox.get('depth', 0)}. Critical goes to Slack, email and SMS"
-        " (SNS), warning to Slack and email, info to Slack; an undeliverable alert is retried,"
-        " never dropped."
+        + f"; pending: {f.outbox.get('depth', 0)}. Routing (alerts/routing.py): "
+        + "; ".join(f"{sev} to {', '.join(ch)}" for sev, ch in _routes())
+        + "; an undeliverable alert stays in the outbox and is retried, never dropped."
     )
     sf = f.stack_facts
     if sf.get("error"):
