@@ -150,9 +150,10 @@ def test_packet_cli_exits_1_naming_the_failed_control(
     by_id = {c.id: c for c in ctl.CONTROLS}
     junit = _junit(tmp_path, {by_id["manual-reset"].tests[0]: "failed"})
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path / "state"))
     res = CliRunner().invoke(
-        app, ["compliance", "packet", "--out", str(tmp_path / "pk"), "--junit", str(junit)]
+        app,
+        ["compliance", "packet", "--out", str(tmp_path / "pk"), "--junit", str(junit)]
+        + ["--state-dir", str(tmp_path / "state")],
     )
     assert res.exit_code == 1, res.output
     assert "NOT MET manual-reset: 1 of 3 tests failed" in res.output
@@ -251,3 +252,32 @@ def test_a_secret_that_reaches_the_packet_deletes_it_and_fails(
     assert "pk.zip:pk/logs/journal-excerpt.jsonl: trade.api_key" in res.output
     assert key not in res.output
     assert not out.exists() and not (tmp_path / "pk.zip").exists()
+
+
+def test_accept_terms_records_who_when_and_which_text_and_the_packet_shows_it(
+    tmp_path: Path, clean_env: None, monkeypatch
+) -> None:
+    import hashlib
+
+    from tradewarden.cli import app
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TRADEWARDEN_AUDIT_KEY", "audit-key-canary-" + "a" * 32)
+    terms = tmp_path / "terms.html"
+    terms.write_text("<h1>Binance Developer Terms</h1> ... revised 2025-06-01")
+    res = CliRunner().invoke(
+        app, ["compliance", "accept-terms", "--version", "2025-06-01", "--text", str(terms)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "BINANCE_TERMS_ACCEPTED is still false" in res.output
+    res = CliRunner().invoke(app, ["compliance", "accept-terms", "--version", " "])
+    assert res.exit_code == 2
+    res = CliRunner().invoke(app, ["compliance", "packet", "--out", str(tmp_path / "pk")])
+    assert res.exit_code == 1  # no JUnit report: every control NOT MET
+    md = (tmp_path / "pk" / "terms.md").read_text()
+    assert "terms version '2025-06-01'" in md
+    assert hashlib.sha256(terms.read_bytes()).hexdigest() in md
+    assert "| who |" in md and "uid=" in md  # the real uid, not $USER
+    assert "`BINANCE_TERMS_ACCEPTED` = **false**" in md
+    assert "audit chain OK" in (tmp_path / "pk" / "summary.md").read_text()

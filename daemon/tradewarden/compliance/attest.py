@@ -147,6 +147,7 @@ def attest(
         at.ages = [a.as_dict() for a in check_ages(settings, build_source(settings), now)]
         for a in at.ages:
             a.pop("fingerprint", None)  # not needed to attest an age
+            a["detail"] = scrub.scrub(str(a.get("detail") or ""))
     except (ConfigError, SecretError) as exc:
         at.ages_error = scrub.scrub(str(exc))
     return at
@@ -176,15 +177,16 @@ def _ip_statement(at: Attestation) -> str:
 
 
 def markdown(at: Attestation) -> str:
-    out = [
-        "# Key-permission attestation",
-        "",
-        f"Read {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(at.checked_at))} in mode"
-        f" `{at.mode}` from `{at.endpoint}` (`GET /sapi/v1/account/apiRestrictions`, judged"
-        " by `tradewarden.permissions.evaluate_restrictions`). Values are shown as flags"
-        " only.",
-        "",
-    ]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at.checked_at))
+    how = (
+        "`GET /sapi/v1/account/apiRestrictions`, judged by"
+        " `tradewarden.permissions.evaluate_restrictions`; values shown as flags only"
+    )
+    out = ["# Key-permission attestation", ""]
+    if at.keys:
+        out += [f"Read {when} in mode `{at.mode}` from `{at.endpoint}` ({how}).", ""]
+    else:
+        out += [f"Built {when} in mode `{at.mode}`: no key was read ({how} when one is).", ""]
     if at.not_read:
         out += [f"**Not read:** {at.not_read}", ""]
     for k in at.keys:
@@ -203,12 +205,16 @@ def markdown(at: Attestation) -> str:
     if at.ages_error:
         out += [f"Not readable: {at.ages_error}", ""]
     else:
-        out += ["| Role | Secret id | Status | Age (days) | Version |", "|---|---|---|---|---|"]
+        out += [
+            "| Role | Secret id | Status | Age (days) | Version | Detail |",
+            "|---|---|---|---|---|---|",
+        ]
         for a in at.ages:
             age = "unknown" if a["age_days"] is None else f"{a['age_days']:.1f}"
+            detail = str(a.get("detail") or "").replace("|", "/")
             out.append(
                 f"| {a['role']} | `{a['secret_id']}` | {a['status']} | {age} |"
-                f" {a['version'] or ''} |"
+                f" {a['version'] or ''} | {detail} |"
             )
         out.append("")
         out.append("ok below 80 days, warn from 80, critical from 90 (the seed's rotation period).")

@@ -439,6 +439,7 @@ def _diagram(out: Path, stack: str | None) -> tuple[list[Path], str]:
         from tradewarden.compliance.diagram import render_architecture  # c21b's module
     except ImportError as exc:
         return [], f"architecture diagram: tradewarden.compliance.diagram not available ({exc})"
+    (out / "diagram").mkdir(parents=True, exist_ok=True)
     files = render_architecture(out / "diagram", stack)
     missing = [p for p in files if not Path(p).is_file()]
     if not files or missing:
