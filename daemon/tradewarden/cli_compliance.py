@@ -85,6 +85,8 @@ def packet(
     for r in res.rows:
         if not r.met:
             typer.echo(f"  NOT MET {r.control.id}: {r.short_why}")
+    for p in res.problems:
+        typer.echo(f"  PROBLEM {p}")
     for m in res.missing:
         typer.echo(f"  MISSING {m}")
     for n in res.notes:

@@ -47,12 +47,14 @@ class Result:
     zip_path: Path | None
     rows: list[ctl.Row]
     missing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what a check found wrong now
     leaks: list[str] = field(default_factory=list)  # "file: which secret" (never the value)
     notes: list[str] = field(default_factory=list)
 
     @property
     def code(self) -> int:
-        return 0 if all(r.met for r in self.rows) and not self.missing and not self.leaks else 1
+        ok = all(r.met for r in self.rows) and not (self.missing or self.problems or self.leaks)
+        return 0 if ok else 1
 
 
 # --- where things are -----------------------------------------------------------------------
@@ -487,6 +489,11 @@ def build(
     _write(out / "controls.json", json.dumps(ctl.matrix_json(rows, report), indent=2) + "\n")
 
     at = attest_mod.attest(settings, egress_ip=egress_ip, host_env=host_env, now=now)
+    problems = [
+        f"{k.role} key NOT ACCEPTABLE: " + "; ".join(k.problems)
+        for k in at.keys
+        if k.read and not k.ok
+    ]
     _write(out / "attestation.md", attest_mod.markdown(at))
     _write(out / "attestation.json", json.dumps(at.as_dict(), indent=2, default=str) + "\n")
 
@@ -538,7 +545,7 @@ def build(
 
     audit_text, audit_ok = _audit_check(settings)
     if audit_ok is False:
-        missing.append(f"audit chain: {audit_text}")
+        problems.append(f"audit chain: {' '.join(audit_text.split())}")
     decision, gate_note = _gate(settings, at)
     facts = summary_mod.Facts(
         settings=settings,
@@ -560,6 +567,7 @@ def build(
         test_run=ctl.run_date(report),
         terms=terms,
         missing=missing,
+        problems=problems,
     )
     md = summary_mod.markdown(facts)
     _write(out / "summary.md", md)
@@ -573,6 +581,7 @@ def build(
         "controls_total": len(rows),
         "not_met": [r.control.id for r in rows if not r.met],
         "missing": missing,
+        "problems": problems,
         "diagram": [p.relative_to(out).as_posix() for p in diagram_files],
     }
     _write(out / "packet.json", json.dumps(index, indent=2) + "\n")
@@ -594,9 +603,9 @@ def build(
         shutil.rmtree(out)
         zpath.unlink()
         zpath.with_name(zpath.name + ".sha256").unlink()
-        return Result(out, None, rows, missing, leaks, notes)
+        return Result(out, None, rows, missing, problems, leaks, notes)
     notes.append(f"canary sweep: {len(values)} secret value(s) checked, none found")
-    return Result(out, zpath, rows, missing, [], notes)
+    return Result(out, zpath, rows, missing, problems, [], notes)
 
 
 def _sha256(p: Path) -> str:

@@ -33,6 +33,7 @@ class Facts:
     test_run: str
     terms: dict[str, Any]
     missing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def _routes() -> list[tuple[str, tuple[str, ...]]]:
@@ -213,6 +214,9 @@ def markdown(f: Facts) -> str:
         lines.append("")
         lines.append("NOT MET:")
         lines += [f"- {r.control.id}: {r.short_why}" for r in bad]
+    if f.problems:
+        lines += ["", "## Problems found by the checks run for this packet", ""]
+        lines += [f"- {p}" for p in f.problems]
     if f.missing:
         lines += ["", "## Missing from this packet", ""]
         lines += [f"- {m}" for m in f.missing]

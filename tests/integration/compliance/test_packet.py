@@ -225,3 +225,34 @@ def test_packet_from_a_testnet_run_on_the_fake_exchange(
         assert f'"{o["orderId"]}"' not in logs
     assert "127.0.0.1" not in logs
     _sweep(out, [KEY, SECRET, *ALERT_CANARIES.values(), FAKE_UID, AWS_ACCOUNT])
+
+
+def test_a_key_that_can_withdraw_is_reported_and_fails_the_packet(
+    tmp_path: Path,
+    junit: Path,
+    fx: FakeBinance,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The attestation is a check that runs: withdrawals switched on for the key on the
+    exchange show as NOT ACCEPTABLE in the attestation and the summary, and exit 1."""
+    from tradewarden.compliance.packet import build
+    from tradewarden.config import load_settings
+
+    fx.add_key(KEY, SECRET, restrictions={"enableWithdrawals": True})
+    for k, v in daemon_env(fx).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(ROOT)
+    settings = load_settings(state_dir=tmp_path / "state")
+    res = build(settings, tmp_path / "pk", junit=junit)
+    assert res.code == 1
+    assert res.problems == [
+        "trade key NOT ACCEPTABLE: enableWithdrawals is true (withdrawals are enabled: the key"
+        " could move funds off the exchange)"
+    ]
+    at = json.loads((tmp_path / "pk" / "attestation.json").read_text())
+    assert at["keys"][0]["flags"]["enableWithdrawals"] is True
+    assert at["all_keys_acceptable"] is False
+    summary = (tmp_path / "pk" / "summary.md").read_text()
+    assert "trade key: NOT acceptable" in summary
+    assert "key-permission check: trade: enableWithdrawals is true" in summary  # gate.decide
+    _sweep(tmp_path / "pk", [KEY, SECRET, FAKE_UID])
