@@ -281,3 +281,52 @@ def test_accept_terms_records_who_when_and_which_text_and_the_packet_shows_it(
     assert "| who |" in md and "uid=" in md  # the real uid, not $USER
     assert "`BINANCE_TERMS_ACCEPTED` = **false**" in md
     assert "audit chain OK" in (tmp_path / "pk" / "summary.md").read_text()
+
+
+def test_the_diagram_is_taken_from_render_architecture_or_reported_missing(
+    tmp_path: Path, clean_env: None, monkeypatch
+) -> None:
+    """The interface with `tradewarden.compliance.diagram` (issue 21): its files land in the
+    packet and its manifest; a renderer that fails or writes no PNG makes the diagram
+    MISSING (exit 1), never a stand-in. (A test double of the renderer, in this test only.)"""
+    import sys
+    import types
+
+    from tradewarden.compliance.packet import build
+    from tradewarden.config import load_settings
+
+    monkeypatch.chdir(ROOT)
+    settings = load_settings(state_dir=tmp_path / "state")
+    calls = []
+
+    def render(out_dir: Path, stack: str | None) -> list[Path]:
+        calls.append((out_dir, stack))
+        paths = [out_dir / f"architecture.{ext}" for ext in ("dot", "svg", "png")]
+        for p in paths:
+            p.write_text(f"{p.suffix} for {stack}")
+        return paths
+
+    mod = types.ModuleType("tradewarden.compliance.diagram")
+    mod.render_architecture = render  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tradewarden.compliance.diagram", mod)
+    res = build(settings, tmp_path / "a", stack="dev")
+    assert calls == [(tmp_path / "a" / "diagram", "dev")]
+    assert not [m for m in res.missing if m.startswith("architecture diagram")]
+    index = json.loads((tmp_path / "a" / "packet.json").read_text())
+    assert index["diagram"] == [f"diagram/architecture.{e}" for e in ("dot", "svg", "png")]
+    assert "diagram/architecture.png" in (tmp_path / "a" / "MANIFEST.sha256").read_text()
+
+    mod.render_architecture = lambda out_dir, stack: [out_dir / "architecture.dot"]  # type: ignore[attr-defined]
+    (tmp_path / "b").mkdir()
+    res = build(settings, tmp_path / "b", stack="dev")
+    assert res.code == 1 and any("did not write an SVG and a PNG" in m for m in res.missing)
+
+    def broken(out_dir: Path, stack: str | None) -> list[Path]:
+        raise RuntimeError("dot: not found")
+
+    mod.render_architecture = broken  # type: ignore[attr-defined]
+    res = build(settings, tmp_path / "c", stack="dev")
+    assert any("RuntimeError: dot: not found" in m for m in res.missing)
+    monkeypatch.setitem(sys.modules, "tradewarden.compliance.diagram", None)  # not there
+    res = build(settings, tmp_path / "d", stack="dev")
+    assert any("diagram not available" in m for m in res.missing)

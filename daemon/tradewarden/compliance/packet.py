@@ -442,11 +442,18 @@ def _diagram(out: Path, stack: str | None) -> tuple[list[Path], str]:
     except ImportError as exc:
         return [], f"architecture diagram: tradewarden.compliance.diagram not available ({exc})"
     (out / "diagram").mkdir(parents=True, exist_ok=True)
-    files = render_architecture(out / "diagram", stack)
-    missing = [p for p in files if not Path(p).is_file()]
-    if not files or missing:
-        return [], "architecture diagram: render_architecture wrote no files"
-    return [Path(p) for p in files], ""
+    try:
+        files = [Path(p) for p in render_architecture(out / "diagram", stack)]
+    except Exception as exc:  # any failure of the renderer: reported, never papered over
+        return [], f"architecture diagram: render_architecture failed: {type(exc).__name__}: {exc}"
+    absent = [p.name for p in files if not p.is_file() or not p.resolve().is_relative_to(out)]
+    kinds = {p.suffix for p in files}
+    if absent or not {".svg", ".png"} <= kinds:
+        return [], (
+            "architecture diagram: render_architecture did not write an SVG and a PNG inside"
+            f" the packet (got {sorted(p.name for p in files)}, absent {absent})"
+        )
+    return files, ""
 
 
 def build(
