@@ -468,6 +468,18 @@ def build(
     extra_secrets: Iterable[tuple[str, str]] = (),
     root: Path | None = None,
 ) -> Result:
+    import importlib.util
+
+    if importlib.util.find_spec("fpdf") is None:
+        raise PacketInputError(
+            "fpdf2 is not installed: build the packet from a repository checkout with the dev"
+            " dependencies (`uv sync --group dev`), not on the trading host"
+        )
+    if shutil.which("pdftotext") is None:
+        raise PacketInputError(
+            "pdftotext is missing (Debian package poppler-utils): the"
+            " packet's PDF could not be swept for secrets"
+        )
     out = out.resolve()
     zpath = out.with_name(out.name + ".zip")
     if out.exists() and any(out.iterdir()):
