@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit/chain.py
 
-.PHONY: help setup run test lint fmt bandit todo-check pytest wheelhouse bench chaos drill clean
+.PHONY: help setup run test lint fmt bandit todo-check pytest compliance wheelhouse bench chaos drill clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,7 +18,8 @@ setup: ## install uv if missing, then the locked environment into .venv
 run: setup ## paper-trade the shipped market scenario on embedded defaults
 	@$(RUN) tradewarden run --demo
 
-test: setup lint bandit todo-check pytest ## lint, security scan and the whole test suite
+test: setup lint bandit todo-check pytest ## lint, security scan, the whole test suite, then the compliance packet
+	@$(MAKE) --no-print-directory compliance
 
 lint: setup ## ruff lint + format check
 	$(RUN) ruff check .
@@ -44,8 +45,29 @@ $(WHEELHOUSE)/.complete: uv.lock
 	$(RUN) python ops/cloud-init/build_release.py --wheels --out $(WHEELHOUSE)
 	@touch $@
 
-pytest: setup wheelhouse ## the test suite (starts its own local servers)
-	$(RUN) pytest -q tests --ignore=tests/bench
+pytest: setup wheelhouse ## the test suite (starts its own local servers); JUnit XML in var/junit.xml
+	@mkdir -p var
+	$(RUN) pytest -q tests --ignore=tests/bench --junitxml var/junit.xml
+
+# The compliance evidence packet (issue 21) from a paper demo run in a scratch state dir and
+# the JUnit XML of the last `make pytest`: fails (exit 1) when any control is not met, a
+# piece of the packet is missing, or the packet's sweep finds one of the secrets planted
+# here (fake canary values, development env source) in any file, the zip or the PDF text.
+COMPLIANCE := var/compliance
+COMPLIANCE_SECRETS := TRADEWARDEN_BINANCE_API_KEY=tw-ci-canary-trade-key-$$RANDOM$$RANDOM-0123456789abcdef \
+	TRADEWARDEN_BINANCE_API_SECRET=tw-ci-canary-trade-secret-$$RANDOM$$RANDOM-fedcba9876543210 \
+	TRADEWARDEN_AUDIT_KEY=tw-ci-canary-audit-key-$$RANDOM$$RANDOM-0123456789abcdef \
+	TRADEWARDEN_PROMOTION_KEY=tw-ci-canary-promotion-key-$$RANDOM$$RANDOM
+COMPLIANCE_ALERT_SECRETS := TRADEWARDEN_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/TCANARY/BCANARY/$$RANDOM$$RANDOM \
+	TRADEWARDEN_SMTP_USERNAME=tw-ci-canary-smtp-user TRADEWARDEN_SMTP_PASSWORD=tw-ci-canary-smtp-password-$$RANDOM
+compliance: setup ## the compliance packet (var/compliance/packet[.zip]) from a paper demo run and var/junit.xml
+	@test -f var/junit.xml || { echo "var/junit.xml missing: run make pytest first" >&2; exit 2; }
+	rm -rf $(COMPLIANCE) && mkdir -p $(COMPLIANCE)
+	set -e; export $(COMPLIANCE_SECRETS) TRADEWARDEN_STATE_DIR=$(COMPLIANCE)/state TRADEWARDEN_METRICS_PORT=0; \
+	  $(RUN) tradewarden run --no-console > $(COMPLIANCE)/journal.jsonl; \
+	  export $(COMPLIANCE_ALERT_SECRETS); \
+	  $(RUN) tradewarden compliance packet --out $(COMPLIANCE)/packet --junit var/junit.xml \
+	    --journal $(COMPLIANCE)/journal.jsonl --stack dev
 
 bench: setup ## benchmarks: prints figures and ratios
 	$(RUN) python -m tests.bench

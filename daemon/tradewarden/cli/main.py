@@ -758,6 +758,15 @@ def _mount_ops() -> None:
 _mount_ops()
 
 
+def _mount_compliance() -> None:
+    from tradewarden.cli_compliance import app as compliance_app
+
+    app.add_typer(compliance_app, name="compliance")
+
+
+_mount_compliance()
+
+
 def main() -> None:
     app()
 
