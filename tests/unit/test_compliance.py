@@ -145,7 +145,7 @@ def test_a_parametrised_test_fails_if_any_case_fails(tmp_path: Path) -> None:
 def test_packet_cli_exits_1_naming_the_failed_control(
     tmp_path: Path, clean_env: None, monkeypatch
 ) -> None:
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     by_id = {c.id: c for c in ctl.CONTROLS}
     junit = _junit(tmp_path, {by_id["manual-reset"].tests[0]: "failed"})
@@ -233,7 +233,7 @@ def test_a_secret_that_reaches_the_packet_deletes_it_and_fails(
 ) -> None:
     """The packet's own canary sweep: a log line carrying the trade key in free text (which
     the masking cannot recognise) is found in the excerpt, the zip and nowhere kept."""
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     key = "LEAKYKEY0123456789abcdefCANARY0123456789"
     monkeypatch.chdir(ROOT)
@@ -259,7 +259,7 @@ def test_accept_terms_records_who_when_and_which_text_and_the_packet_shows_it(
 ) -> None:
     import hashlib
 
-    from tradewarden.cli import app
+    from tradewarden.cli.main import app
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("TRADEWARDEN_STATE_DIR", str(tmp_path / "state"))
@@ -293,7 +293,7 @@ def test_the_diagram_is_taken_from_render_architecture_or_reported_missing(
     import types
 
     from tradewarden.compliance.packet import build
-    from tradewarden.config import load_settings
+    from tradewarden.core.config import load_settings
 
     monkeypatch.chdir(ROOT)
     settings = load_settings(state_dir=tmp_path / "state")

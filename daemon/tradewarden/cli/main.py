@@ -759,7 +759,7 @@ _mount_ops()
 
 
 def _mount_compliance() -> None:
-    from tradewarden.cli_compliance import app as compliance_app
+    from tradewarden.cli.compliance import app as compliance_app
 
     app.add_typer(compliance_app, name="compliance")
 

@@ -1,6 +1,6 @@
 """Key-permission attestation: what each Binance key may do, read now from
 ``GET /sapi/v1/account/apiRestrictions`` and judged by the daemon's own rule
-(`tradewarden.permissions.evaluate_restrictions`), the egress address against the key's IP
+(`tradewarden.live.key_permissions.evaluate_restrictions`), the egress address against the key's IP
 restriction, and the age of every stored secret (`tradewarden.secrets.age`).
 
 Only flags are kept (true/false; anything else is reported as "not a boolean"): never a
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tradewarden.config import Mode, Settings
+from tradewarden.core.config import Mode, Settings
 
 
 @dataclass
@@ -75,9 +75,9 @@ def _flags_only(raw: Any) -> dict[str, bool | str]:
 
 
 def read_keys(settings: Settings, broker: Any) -> list[KeyReading]:
-    from tradewarden.broker import BrokerError
-    from tradewarden.permissions import evaluate_restrictions
+    from tradewarden.live.key_permissions import evaluate_restrictions
     from tradewarden.secrets import scrub
+    from tradewarden.trading.broker import BrokerError
 
     out = []
     for role in broker.key_roles:
@@ -108,13 +108,13 @@ def attest(
     broker_factory: Any = None,
     now: float | None = None,
 ) -> Attestation:
-    from tradewarden import diagnose
-    from tradewarden.config import ConfigError
+    from tradewarden.core.config import ConfigError
+    from tradewarden.operations import diagnose
     from tradewarden.secrets import scrub
     from tradewarden.secrets.age import check_ages
     from tradewarden.secrets.errors import SecretError
     from tradewarden.secrets.factory import build_source
-    from tradewarden.store import StateError, Store
+    from tradewarden.state.store import StateError, Store
 
     at = Attestation(
         settings.mode.value, settings.effective_binance_url, time.time() if now is None else now
@@ -180,7 +180,7 @@ def markdown(at: Attestation) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at.checked_at))
     how = (
         "`GET /sapi/v1/account/apiRestrictions`, judged by"
-        " `tradewarden.permissions.evaluate_restrictions`; values shown as flags only"
+        " `tradewarden.live.key_permissions.evaluate_restrictions`; values shown as flags only"
     )
     out = ["# Key-permission attestation", ""]
     if at.keys:

@@ -38,7 +38,7 @@ CONTROLS: tuple[Control, ...] = (
         "API key scope: no withdrawals or transfers, IP-restricted",
         "Read + spot trade only; withdrawals disabled at the API level; IP whitelisting",
         (BINANCE, CRYPTOPULSE),
-        ("daemon/tradewarden/permissions.py", "daemon/tradewarden/exchange_wiring.py"),
+        ("daemon/tradewarden/live/key_permissions.py", "daemon/tradewarden/runtime/wiring.py"),
         (
             "tests/unit/secrets/test_permissions_eval.py::test_each_problem_is_listed_alone",
             "tests/unit/secrets/test_permissions_eval.py::test_leverage_rights_fail_the_check",
@@ -87,7 +87,7 @@ CONTROLS: tuple[Control, ...] = (
         "HTTPS only to the exchange; hostile URLs refused",
         "All network traffic encrypted (HTTPS/TLS for API calls)",
         (CRYPTOPULSE, BINANCE),
-        ("daemon/tradewarden/gate.py",),
+        ("daemon/tradewarden/live/gate.py",),
         ("tests/unit/secrets/test_gate.py::test_parse_endpoint_refuses_or_parses_any_text",),
     ),
     Control(
@@ -114,7 +114,7 @@ CONTROLS: tuple[Control, ...] = (
         (
             "daemon/tradewarden/secrets/rotation.py",
             "daemon/tradewarden/secrets/age.py",
-            "daemon/tradewarden/cli_secrets.py",
+            "daemon/tradewarden/cli/secrets.py",
         ),
         (
             "tests/unit/secrets/test_fernet_file.py::test_multifernet_old_key_still_reads_and_rekey_moves_to_the_newest",
@@ -166,7 +166,7 @@ CONTROLS: tuple[Control, ...] = (
         "Breakers cannot be switched off in staging/prod",
         "NEVER disable circuit breakers in production",
         (PETS,),
-        ("daemon/tradewarden/config.py",),
+        ("daemon/tradewarden/core/config.py",),
         (
             "tests/unit/test_config.py::test_live_profiles_refuse_a_limit_outside_its_band",
             "tests/unit/test_config.py::test_cli_run_in_prod_exits_2_naming_the_setting",
@@ -178,7 +178,7 @@ CONTROLS: tuple[Control, ...] = (
         "Stop all bots immediately; close positions (configurable); send alerts; emergency"
         " stop ready",
         (PETS,),
-        ("daemon/tradewarden/risk/engine.py", "daemon/tradewarden/operator.py"),
+        ("daemon/tradewarden/risk/engine.py", "daemon/tradewarden/operations/actions.py"),
         (
             "tests/unit/risk/test_engine.py::test_trip_blocks_synchronously_and_persists",
             "tests/unit/risk/test_engine.py::test_emergency_stop_cancels_flattens_then_halts",
@@ -190,7 +190,7 @@ CONTROLS: tuple[Control, ...] = (
         "A trip is sticky until a human resets it (with a reason)",
         "Require manual reset",
         (PETS,),
-        ("daemon/tradewarden/risk/engine.py", "daemon/tradewarden/cli.py"),
+        ("daemon/tradewarden/risk/engine.py", "daemon/tradewarden/cli/main.py"),
         (
             "tests/unit/risk/test_engine.py::test_only_reset_clears_and_is_recorded",
             "tests/integration/daemon/test_sticky_restart.py::test_trip_is_sticky_across_a_process_restart_until_reset",
@@ -213,7 +213,7 @@ CONTROLS: tuple[Control, ...] = (
         "Human approval for cold-wallet moves, transfers > $1,000; no withdrawal path",
         "Manual approval required: all cold wallet operations, transfers > $1,000, withdrawals",
         (PETS,),
-        ("daemon/tradewarden/approvals.py", "daemon/tradewarden/cli_approvals.py"),
+        ("daemon/tradewarden/wallet/approvals.py", "daemon/tradewarden/cli/approvals.py"),
         (
             "tests/unit/wallet/test_approvals.py::test_single_approval_yields_instructions",
             "tests/unit/wallet/test_approvals.py::test_two_distinct_enrolled_approvers_above_threshold",
@@ -233,7 +233,7 @@ CONTROLS: tuple[Control, ...] = (
         "Tamper-evident audit log (hash chain, HMAC, off-host anchor)",
         "All security-relevant events logged (JSON, timestamp, event, user); immutable audit logs",
         (PETS, CRYPTOPULSE, BINANCE),
-        ("daemon/tradewarden/audit.py", "daemon/tradewarden/audit_anchor.py"),
+        ("daemon/tradewarden/audit/chain.py", "daemon/tradewarden/audit/anchor.py"),
         (
             "tests/unit/test_audit.py::test_edit_is_caught",
             "tests/unit/test_audit.py::test_deletion_is_caught",
@@ -245,7 +245,7 @@ CONTROLS: tuple[Control, ...] = (
         "Audit retention: 90 days, pruning keeps the chain verifiable",
         "Log retention: 90 days minimum",
         (PETS,),
-        ("daemon/tradewarden/audit.py", "daemon/tradewarden/config.py"),
+        ("daemon/tradewarden/audit/chain.py", "daemon/tradewarden/core/config.py"),
         (
             "tests/unit/test_audit.py::test_prune_keeps_the_remaining_chain_verifiable",
             "tests/unit/test_audit_attacks.py::test_attack_recent_files_renamed_old_are_pruned_away",
@@ -268,7 +268,7 @@ CONTROLS: tuple[Control, ...] = (
         "Prometheus metrics and rules; every alert with a runbook",
         "Prometheus metrics configured; alert thresholds set",
         (PETS,),
-        ("daemon/tradewarden/metrics.py", "ops/prometheus"),
+        ("daemon/tradewarden/runtime/metrics.py", "ops/prometheus"),
         (
             "tests/ops/test_prometheus_rules.py::test_every_alert_is_tested_firing_and_not_firing",
             "tests/ops/test_prometheus_rules.py::test_rules_read_only_metrics_that_exist",
@@ -279,7 +279,7 @@ CONTROLS: tuple[Control, ...] = (
         "Backups with a SHA-256 manifest, verified restore; object-locked in prod",
         "Backups configured; backup current state; restore from last known good state",
         (PETS,),
-        ("daemon/tradewarden/backup.py", "infra/components/backups.py"),
+        ("daemon/tradewarden/operations/backup.py", "infra/components/backups.py"),
         (
             "tests/ops/test_backup.py::test_local_round_trip_restores_everything_and_starts_halted",
             "tests/ops/test_backup.py::test_a_file_that_does_not_match_the_manifest_is_refused",
@@ -292,7 +292,7 @@ CONTROLS: tuple[Control, ...] = (
         "BINANCE_TERMS_ACCEPTED must be set after accepting the Developer Terms;"
         " non-testnet trading blocked until then",
         (BINANCE,),
-        ("daemon/tradewarden/gate.py", "daemon/tradewarden/config.py"),
+        ("daemon/tradewarden/live/gate.py", "daemon/tradewarden/core/config.py"),
         (
             "tests/unit/secrets/test_gate.py::test_truth_table",
             "tests/unit/secrets/test_gate.py::test_the_table_covers_every_combination",
@@ -304,7 +304,7 @@ CONTROLS: tuple[Control, ...] = (
         "BINANCE_TESTNET=1 keeps paper mode; FINAL_HAMMER=FALSE prevents live orders; the"
         " flag is checked right before live execution",
         (BINANCE,),
-        ("daemon/tradewarden/gate.py", "daemon/tradewarden/exchange_wiring.py"),
+        ("daemon/tradewarden/live/gate.py", "daemon/tradewarden/runtime/wiring.py"),
         (
             "tests/unit/test_live_guard.py::test_final_hammer_withdrawn_in_the_config_file",
             "tests/integration/daemon/test_cli_daemon.py::test_live_without_its_gates_runs_paper_and_says_why",
@@ -316,7 +316,7 @@ CONTROLS: tuple[Control, ...] = (
         "Paper trading completed; win rate, profit factor, max drawdown validated; never"
         " deploy without paper trading first",
         (PETS,),
-        ("daemon/tradewarden/promotion.py", "daemon/tradewarden/paper_report.py"),
+        ("daemon/tradewarden/live/promotion.py", "daemon/tradewarden/live/paper_report.py"),
         (
             "tests/unit/wallet/test_promotion.py::test_promotion_only_when_all_criteria_pass",
             "tests/unit/wallet/test_promotion.py::test_changed_code_wrong_key_or_edited_record_invalidate",

@@ -30,7 +30,7 @@ from tradewarden.compliance import attest as attest_mod
 from tradewarden.compliance import controls as ctl
 from tradewarden.compliance import summary as summary_mod
 from tradewarden.compliance.mask import Masker
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 
 MANIFEST = "MANIFEST.sha256"
 EXCERPT_LINES = 60
@@ -324,9 +324,9 @@ def _write(path: Path, text: str) -> Path:
 def _gate(settings: Settings, at: attest_mod.Attestation) -> tuple[Any, str]:
     """`gate.decide` on the settings and the checks run now: the key permissions just read,
     the promotions verified with the promotion key, the key's recorded scope, a disarm."""
-    from tradewarden.exchange_wiring import disarm_text, promotions, read_disarm
-    from tradewarden.gate import live_gate
-    from tradewarden.permissions import PermissionResult
+    from tradewarden.live.gate import live_gate
+    from tradewarden.live.key_permissions import PermissionResult
+    from tradewarden.runtime.wiring import disarm_text, promotions, read_disarm
     from tradewarden.secrets.credentials import binance_keys
     from tradewarden.secrets.errors import SecretError
     from tradewarden.secrets.factory import build_source
@@ -363,11 +363,11 @@ def _gate(settings: Settings, at: attest_mod.Attestation) -> tuple[Any, str]:
 
 
 def _audit_check(settings: Settings) -> tuple[str, bool | None]:
-    from tradewarden.audit import AuditError, audit_key, recorded_head, verify
+    from tradewarden.audit.chain import AuditError, audit_key, recorded_head, verify
     from tradewarden.secrets import scrub
     from tradewarden.secrets.errors import SecretError
     from tradewarden.secrets.factory import build_source
-    from tradewarden.store import Store
+    from tradewarden.state.store import Store
 
     if not settings.audit_dir.is_dir():
         return "no audit directory in this state directory", None
@@ -392,11 +392,11 @@ def _audit_check(settings: Settings) -> tuple[str, bool | None]:
 
 
 def _outbox(settings: Settings) -> dict[str, Any]:
-    from tradewarden.diagnose import read_outbox
+    from tradewarden.operations.diagnose import read_outbox
     from tradewarden.secrets.bundle import SecretKind
     from tradewarden.secrets.errors import SecretError
     from tradewarden.secrets.factory import build_source
-    from tradewarden.store import Store
+    from tradewarden.state.store import Store
 
     configured = ["console"]
     if settings.smtp_host and settings.email_to:
@@ -427,7 +427,7 @@ def _risk_state(settings: Settings) -> dict[str, Any]:
         return {}
     import typer
 
-    from tradewarden.operator import read_status
+    from tradewarden.operations.actions import read_status
 
     try:
         st = read_status(settings)

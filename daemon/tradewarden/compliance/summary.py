@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tradewarden import __version__
-from tradewarden.config import Settings
+from tradewarden.core.config import Settings
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Facts:
     settings: Settings
     generated_at: float
     stack: str | None
-    gate: Any  # tradewarden.gate.GateDecision
+    gate: Any  # tradewarden.live.gate.GateDecision
     gate_inputs_note: str
     last_run: dict[str, Any]  # the last daemon_started audit entry's data (or {})
     risk_state: dict[str, Any]  # operator.read_status() subset, {} without a state database

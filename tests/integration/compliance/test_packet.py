@@ -236,7 +236,7 @@ def test_a_key_that_can_withdraw_is_reported_and_fails_the_packet(
     """The attestation is a check that runs: withdrawals switched on for the key on the
     exchange show as NOT ACCEPTABLE in the attestation and the summary, and exit 1."""
     from tradewarden.compliance.packet import build
-    from tradewarden.config import load_settings
+    from tradewarden.core.config import load_settings
 
     fx.add_key(KEY, SECRET, restrictions={"enableWithdrawals": True})
     for k, v in daemon_env(fx).items():
