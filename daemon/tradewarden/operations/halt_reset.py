@@ -178,7 +178,8 @@ class DaemonSite:
 
     @property
     def risk(self) -> RiskEngine:
-        return self.d.risk  # type: ignore[no-any-return]
+        risk: RiskEngine = self.d.risk
+        return risk
 
     @property
     def audit(self) -> Any:
