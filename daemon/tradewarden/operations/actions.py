@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import typer
@@ -16,8 +15,8 @@ from tradewarden.operations.control import (
     current_actor,
     request_via_daemon,
 )
-from tradewarden.risk.engine import HUMAN_HALT, ResetPlan, ResetScope, RiskEngine
-from tradewarden.risk.ramp import SizeRamp
+from tradewarden.operations.halt_reset import OfflineSite, apply_halt, apply_reset
+from tradewarden.risk.engine import ResetPlan, ResetScope, RiskEngine
 from tradewarden.state.store import StateError, Store
 
 
@@ -69,37 +68,11 @@ def read_status(settings: Settings) -> dict[str, Any]:
         store.close()
 
 
-def resolve_offline(settings: Settings, risk: RiskEngine, cleared: list[str], note: str) -> None:
-    """The daemon is not running: resolve the cleared trips' alerts in the outbox itself
-    (a RESOLVED row per channel the alert went to, sent at the next start; the dedup key
-    inactive at once)."""
-    from tradewarden.alerts.outbox import Outbox
-    from tradewarden.runtime.daemon import trip_alert_keys
-
-    box = Outbox(settings.db_path, dedup_seconds=settings.alert_dedup_seconds)
-    try:
-        for key in trip_alert_keys(risk, cleared):
-            original = box.active_alert(key)
-            if original is None:
-                continue
-            channels = sorted({r.channel for r in box.rows() if r.alert.dedup_key == key})
-            box.enqueue(original.resolution(note), channels)
-    finally:
-        box.close()
-
-
-def _refresh_snapshot(store: Store, risk: RiskEngine) -> None:
-    snap = store.get("status_snapshot") or {}
-    if snap:
-        snap.update(risk.status())
-        snap["snapshot_ts"] = time.time()
-        store.put("status_snapshot", snap)
-
-
 def human_action(
     settings: Settings, action: str, reason: str, *, wait: float = DEFAULT_WAIT_S
 ) -> int:
-    """Apply halt/reduce through the running daemon, or directly when none runs."""
+    """Apply halt/reduce through the running daemon, or directly when none runs (both by
+    halt_reset.py's one implementation)."""
     if not reason.strip():
         typer.echo("error: --reason must not be empty", err=True)
         return 2
@@ -144,13 +117,11 @@ def human_action(
             raise
         try:
             risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])
-            risk.halt(reason, who, reducing=action == "reduce", kind=HUMAN_HALT)
-            audit.append(action, {"reason": reason, "daemon_running": False}, actor=who, sync=True)
+            apply_halt(OfflineSite(settings, store, audit, risk), action, reason, who)
             typer.echo(
                 f"{action} recorded by {who}; state {risk.state.label}. The daemon is "
                 "not running: it will start in this state and cancel open orders."
             )
-            _refresh_snapshot(store, risk)
         finally:
             audit.close()
             store.close()
@@ -279,23 +250,13 @@ def human_reset(
                 raise
             try:
                 risk = RiskEngine(settings, store, bots)
-                cleared = risk.reset(reason, who, scope, confirmed=set(payload["confirmed"]))
-                if cleared:
-                    SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
-                        f"reset: {reason}"
-                    )
-                audit.append(
-                    "reset",
-                    {"reason": reason, "cleared": cleared, "scope": scope.as_dict()},
-                    actor=who,
-                    sync=True,
-                )
-                resolve_offline(settings, risk, cleared, f"reset by {who}: {reason}")
+                site = OfflineSite(settings, store, audit, risk)
+                res = apply_reset(site, reason, who, scope, confirmed=set(payload["confirmed"]))
+                cleared = res["cleared"]
                 typer.echo(
                     f"reset by {who}: cleared {', '.join(cleared) or 'nothing'}; "
-                    f"state {risk.state.label}"
+                    f"state {res['state']}"
                 )
-                _refresh_snapshot(store, risk)
             finally:
                 audit.close()
                 store.close()

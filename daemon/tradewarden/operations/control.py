@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from tradewarden.core.models import OrderRequest
+from tradewarden.operations.halt_reset import HALT_ACTIONS, DaemonSite, apply_request, hold_halt
 from tradewarden.risk.checks import is_reducing
-from tradewarden.risk.engine import HUMAN_HALT
 from tradewarden.risk.state import TradingState
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError
@@ -41,7 +41,6 @@ SSM_SESSION_VARS = ("SSM_SESSION_ID", "AWS_SSM_SESSION_ID")
 log = logging.getLogger(__name__)
 DEFAULT_WAIT_S = 10.0  # how long the CLI waits for the daemon: the request's time-to-live
 APPLY_GRACE_S = 30.0  # once the daemon has taken a request, how long the CLI waits for it
-HALT_ACTIONS = ("halt", "reduce")
 # the host's `sudo tradewarden` wrapper (ops/cloud-init/tradewarden-cli.py) runs the CLI as
 # this service user with SUDO_USER set to the human who ran sudo
 SERVICE_USER = "tradewarden"
@@ -198,6 +197,7 @@ class ControlDesk:
 
     def __init__(self, daemon: Any) -> None:
         self.d = daemon
+        self.site = DaemonSite(daemon)  # halt/reset applied by halt_reset.py, as the CLI's
         self._in_hook = False
         expired = daemon.store.expire_stale_controls()
         if expired:
@@ -212,11 +212,9 @@ class ControlDesk:
                 self._apply(row, in_force=False)
 
     def _apply(self, row: Any, *, in_force: bool) -> None:
-        from tradewarden.runtime.daemon import apply_action
-
         try:
-            result = apply_action(
-                self.d,
+            result = apply_request(
+                self.site,
                 row["action"],
                 row["reason"],
                 row["actor"],
@@ -240,15 +238,7 @@ class ControlDesk:
             for row in self.d.store.pending_controls(HALT_ACTIONS):
                 if not self.d.store.hold_control(row["id"]):
                     continue
-                reducing = row["action"] == "reduce"
-                self.d.risk.halt(row["reason"], row["actor"], reducing=reducing, kind=HUMAN_HALT)
-                self.d.audit.append(
-                    row["action"],
-                    {"reason": row["reason"], "in_force_while": "waiting on the exchange"},
-                    actor=row["actor"],
-                    sync=True,
-                )
-                result = {"state": self.d.risk.state.label, "orders_cancelled": "pending"}
+                result = hold_halt(self.site, row["action"], row["reason"], row["actor"])
                 self.d.store.finish_control(row["id"], "held", result)
                 log.warning("halt in force while waiting on the exchange", extra=result)
         finally:

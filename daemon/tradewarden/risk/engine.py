@@ -2,6 +2,12 @@
 
 A trip is committed to SQLite and the in-memory state changed *before* `observe` returns,
 so the very next `check` (on any path) refuses. Only a human reset clears a trip.
+
+The breakers are built from the registry (risk/breakers/registry.py): this module names
+no breaker class; what a breaker observes, persists and resets it declares itself. Every
+change of the trading state (the whole state, its reason, a bot's state) goes through
+`_set_state`, which emits one `TradingStateChanged` to `hooks.on_state_changed` (as
+NautilusTrader's RiskEngine.set_trading_state publishes TradingStateChanged).
 """
 
 from __future__ import annotations
@@ -14,23 +20,13 @@ from typing import Any
 
 from tradewarden.core.config import Settings, TripScope
 from tradewarden.core.models import OrderRequest
-from tradewarden.risk.breakers import (
-    BotDrawdown,
-    Breaker,
-    ConsecutiveLosses,
-    DailyLoss,
-    Observation,
-    PortfolioDrawdown,
-    Reading,
-)
+from tradewarden.risk.breakers import BREAKERS, Breaker, Observation, Reading, Registry
 from tradewarden.risk.breakers.base import PORTFOLIO
-from tradewarden.risk.breakers.drawdown import PeakDrawdown as PeakDrawdownBase
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
 from tradewarden.state.store import Store
 
-PEAK_PERSIST_STEP = 0.001  # persist equity peaks when they rise by 0.1% (and on every trade)
 MANUAL = "manual"
 LEGACY_HALT = "manual_state"  # the single halt record of older state files (and of `restore`)
 HUMAN_HALT = "manual"  # halt kinds: a person's `tradewarden halt` ...
@@ -139,23 +135,48 @@ class ResetPlan:
         }
 
 
+# what changed the trading state (`TradingStateChanged.cause`)
+CAUSE_LOAD = "load"  # rebuilt from the store (start, CLI, restore)
+CAUSE_TRIP = "trip"  # a breaker tripped
+CAUSE_HALT = "halt"  # a halt recorded (a person's, or the daemon's own)
+CAUSE_RESET = "reset"  # a human reset cleared trips/halts
+CAUSE_EMERGENCY = "emergency"  # HALTED in memory before anything is recorded
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateChanged:
+    """One change of the trading state, emitted by `RiskEngine._set_state` only."""
+
+    state: TradingState
+    previous: TradingState
+    reason: str
+    bots: dict[str, TradingState]  # every bot's own state after the change
+    changed_bots: tuple[str, ...]  # the bots whose own state changed
+    cause: str
+    ts: float
+
+
 @dataclass(slots=True)
 class _Hooks:
     on_trip: list[Callable[[Trip], None]] = field(default_factory=list)
     on_approach: list[Callable[[Reading], None]] = field(default_factory=list)
+    on_state_changed: list[Callable[[TradingStateChanged], None]] = field(default_factory=list)
 
 
-def build_breakers(settings: Settings) -> list[Breaker]:
-    return [
-        ConsecutiveLosses(settings.max_consecutive_losses),
-        DailyLoss(settings.max_daily_loss_pct),
-        BotDrawdown(settings.max_bot_drawdown_pct),
-        PortfolioDrawdown(settings.max_portfolio_drawdown_pct),
-    ]
+def build_breakers(settings: Settings, registry: Registry = BREAKERS) -> list[Breaker]:
+    """Every registered breaker, built from the settings (in registry order)."""
+    return registry.build(settings)
 
 
 class RiskEngine:
-    def __init__(self, settings: Settings, store: Store, bots: list[str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        bots: list[str],
+        *,
+        registry: Registry = BREAKERS,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.bots = list(bots)
@@ -167,45 +188,78 @@ class RiskEngine:
             blocked_zones=frozenset(settings.blocked_zones),
         )
         self.book = BookView()
-        self.breakers = build_breakers(settings)
-        self._peak_breakers = {b.name for b in self.breakers if hasattr(b, "peaks")}
-        by_kind = {"trade": [ConsecutiveLosses], "equity": [DailyLoss, PeakDrawdownBase]}
-        self._for_kind = {
-            k: [b for b in self.breakers if isinstance(b, tuple(types))]
-            for k, types in by_kind.items()
-        }
+        self.breakers = build_breakers(settings, registry)
+        self._by_name = {b.name: b for b in self.breakers}
+        # observation kind -> the breakers that observe it (a kind none declares: all)
+        self._for_kind: dict[str, list[Breaker]] = {}
+        for b in self.breakers:
+            for kind in sorted(b.observes):
+                self._for_kind.setdefault(kind, []).append(b)
         self.hooks = _Hooks()
         self.state = TradingState.ACTIVE
         self.bot_states: dict[str, TradingState] = {b: TradingState.ACTIVE for b in self.bots}
         self.state_reason = ""
         self._warned: set[tuple[str, str]] = set()
-        self._persisted_peaks: dict[str, float] = {}
         self._flatten_scope: dict[str, bool] = {}  # bot -> whole state lowered too
         self.load()
 
+    def breaker(self, name: str) -> Breaker | None:
+        return self._by_name.get(name)
+
+    # --- the trading state ------------------------------------------------------------------
+    def _set_state(
+        self,
+        state: TradingState,
+        reason: str,
+        bot_states: dict[str, TradingState] | None = None,
+        *,
+        cause: str,
+    ) -> TradingStateChanged | None:
+        """The one writer of `state`, `state_reason` and `bot_states`: apply the change and
+        emit one `TradingStateChanged` when anything changed (the state, its reason, a
+        bot's state)."""
+        bots = dict(self.bot_states if bot_states is None else bot_states)
+        changed = tuple(
+            b
+            for b in sorted(set(bots) | set(self.bot_states))
+            if bots.get(b) is not self.bot_states.get(b)
+        )
+        previous = self.state
+        if state is previous and reason == self.state_reason and not changed:
+            return None
+        self.state, self.state_reason, self.bot_states = state, reason, bots
+        event = TradingStateChanged(
+            state, previous, reason, dict(bots), changed, cause, time.time()
+        )
+        for hook in self.hooks.on_state_changed:
+            hook(event)
+        return event
+
+    def halt_in_memory(self, reason: str) -> None:
+        """HALTED at once, before anything is written (the store may be what failed): a
+        system critical error, a broken audit chain. Record it with `halt` right after."""
+        self._set_state(TradingState.HALTED, reason, cause=CAUSE_EMERGENCY)
+
     # --- persistence ------------------------------------------------------------------------
-    def load(self) -> None:
+    def load(self, *, cause: str = CAUSE_LOAD) -> None:
         """Rebuild the state from SQLite: sticky trips and manual halts survive restarts."""
-        self.state = TradingState.ACTIVE
-        self.bot_states = {b: TradingState.ACTIVE for b in self.bots}
-        self.state_reason = ""
+        state, reason = TradingState.ACTIVE, ""
+        bot_states = {b: TradingState.ACTIVE for b in self.bots}
         for b in self.breakers:
-            b.load(self.store.get(f"breaker:{b.name}", {}))
-            if hasattr(b, "peaks"):
-                self._persisted_peaks.update({f"{b.name}:{k}": v for k, v in b.peaks.items()})
+            b.load(self.store.get(b.record_key, {}))
         for halt in self._halts():
-            self._raise_state(TradingState.parse(halt.state), halt.reason)
-        by_name = {b.name: b for b in self.breakers}
+            state, reason = _raised(state, reason, TradingState.parse(halt.state), halt.reason)
         for row in self.store.tripped():
-            breaker = by_name.get(row["breaker"])
-            reason = row["reason"] or row["breaker"]
+            breaker = self._by_name.get(row["breaker"])
+            why = row["reason"] or row["breaker"]
             # an unknown breaker's trip (a manual one, a newer version's) stops everything
             if row["bot"] == PORTFOLIO or breaker is None:
-                self._raise_state(TradingState.HALTED, reason)
+                state, reason = _raised(state, reason, TradingState.HALTED, why)
             elif self.trip_halts_all(breaker, row["bot"]):
-                self._halt_all(breaker, reason)
+                state, reason = _halted_all(breaker, state, reason, why)
             if row["bot"] != PORTFOLIO:
-                self.bot_states[row["bot"]] = TradingState.HALTED
+                bot_states[row["bot"]] = TradingState.HALTED
+        self._set_state(state, reason, bot_states, cause=cause)
 
     def halts_all(self, breaker: Breaker) -> bool:
         """Does a trip of `breaker` stop every bot? The emergency stop and the portfolio's
@@ -227,20 +281,8 @@ class RiskEngine:
             return self.halts_all(breaker)
         return bool(recorded != TripScope.BOT.value)
 
-    def _halt_all(self, breaker: Breaker, reason: str) -> None:
-        """HALTED for a trip that stops every bot. A bot breaker's trip (halting all by
-        TRADEWARDEN_TRIP_SCOPE) keeps the reason of a halt already in force (a manual halt,
-        a restore, an earlier trip), at run time and after a restart alike."""
-        if breaker.emergency or breaker.portfolio_scope or self.state is not TradingState.HALTED:
-            self._raise_state(TradingState.HALTED, reason)
-
-    def _raise_state(self, new: TradingState, reason: str) -> None:
-        if new >= self.state:
-            self.state = new
-            self.state_reason = reason
-
     def _persist_counters(self, breaker: Breaker) -> None:
-        self.store.put(f"breaker:{breaker.name}", breaker.dump())
+        self.store.put(breaker.record_key, breaker.dump())
         breaker.dirty = False
 
     # --- the order path ---------------------------------------------------------------------
@@ -284,10 +326,8 @@ class RiskEngine:
             reading = breaker.observe(obs)
             if reading is None:
                 continue
-            if obs.kind == "trade" or breaker.dirty:  # e.g. a new UTC day's baseline
+            if breaker.dirty:  # a round trip, a new UTC day's baseline, a risen peak ...
                 self._persist_counters(breaker)
-            elif breaker.name in self._peak_breakers:
-                self._maybe_persist_peak(breaker, reading.bot)
             if reading.tripped:
                 trip = self._trip(breaker, reading, obs.ts)
                 if trip:
@@ -299,13 +339,6 @@ class RiskEngine:
                     for hook in self.hooks.on_approach:
                         hook(reading)
         return trips
-
-    def _maybe_persist_peak(self, breaker: Breaker, key: str) -> None:
-        peak = breaker.peaks.get(key, 0.0)  # type: ignore[attr-defined]
-        k = f"{breaker.name}:{key}"
-        if peak > self._persisted_peaks.get(k, 0.0) * (1 + PEAK_PERSIST_STEP):
-            self._persisted_peaks[k] = peak
-            self._persist_counters(breaker)
 
     def _trip(self, breaker: Breaker, reading: Reading, ts: float) -> Trip | None:
         scope_all = self.halts_all(breaker)
@@ -322,10 +355,13 @@ class RiskEngine:
         self.store.trip(breaker.name, reading.bot, reading.value, reading.threshold, reason)
         self._persist_counters(breaker)
         # 2. block synchronously
+        state, why = self.state, self.state_reason
         if scope_all:
-            self._halt_all(breaker, reason)
+            state, why = _halted_all(breaker, state, why, reason)
+        bot_states = dict(self.bot_states)
         if reading.bot != PORTFOLIO:
-            self.bot_states[reading.bot] = TradingState.HALTED
+            bot_states[reading.bot] = TradingState.HALTED
+        self._set_state(state, why, bot_states, cause=CAUSE_TRIP)
         trip = Trip(
             breaker.name,
             reading.bot,
@@ -378,7 +414,7 @@ class RiskEngine:
         reset clears a halt. `kind`: HUMAN_HALT for a person's `tradewarden halt`."""
         state = TradingState.REDUCING if reducing else TradingState.HALTED
         self.store.add_halt(state.name, reason, actor, kind)
-        self._raise_state(state, reason)
+        self._set_state(*_raised(self.state, self.state_reason, state, reason), cause=CAUSE_HALT)
 
     def _halts(self) -> list[ResetItem]:
         out = []
@@ -479,23 +515,15 @@ class RiskEngine:
         )
         if legacy:
             self.store.put(LEGACY_HALT, None)
-        by_name = {b.name: b for b in self.breakers}
         for item in cleared:
             breaker, _, bot = item.partition(":")
-            b = by_name.get(breaker)
+            b = self._by_name.get(breaker)
             if b is None:
                 continue
-            if isinstance(b, ConsecutiveLosses):
-                b.losses[bot] = 0
-            elif scope.rebase_peaks and isinstance(b, PeakDrawdownBase):
-                b.peaks.pop(bot, None)
-                b.drawdowns.pop(bot, None)
-                self._persisted_peaks.pop(f"{b.name}:{bot}", None)
-            elif scope.rebase_peaks and isinstance(b, DailyLoss):
-                b.day = -1  # the next portfolio mark is the new day-start equity
+            b.reset(bot, rebase=scope.rebase_peaks)  # the breaker knows what restarts
             self._persist_counters(b)
             self._warned.discard((breaker, bot))
-        self.load()
+        self.load(cause=CAUSE_RESET)
         return cleared
 
     def status(self) -> dict[str, Any]:
@@ -522,6 +550,24 @@ class RiskEngine:
 
 def _scope_key(breaker: str, bot: str) -> str:
     return f"trip_scope:{breaker}:{bot}"
+
+
+def _raised(
+    state: TradingState, reason: str, new: TradingState, why: str
+) -> tuple[TradingState, str]:
+    """A state only rises (HALTED then REDUCING stays HALTED); an equal one takes the reason."""
+    return (new, why) if new >= state else (state, reason)
+
+
+def _halted_all(
+    breaker: Breaker, state: TradingState, reason: str, why: str
+) -> tuple[TradingState, str]:
+    """HALTED for a trip that stops every bot. A bot breaker's trip (halting all by
+    TRADEWARDEN_TRIP_SCOPE) keeps the reason of a halt already in force (a manual halt, a
+    restore, an earlier trip), at run time and after a restart alike."""
+    if breaker.emergency or breaker.portfolio_scope or state is not TradingState.HALTED:
+        return _raised(state, reason, TradingState.HALTED, why)
+    return state, reason
 
 
 def _halted_to_reducing(state: TradingState) -> TradingState:

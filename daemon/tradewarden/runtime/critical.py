@@ -27,7 +27,6 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from tradewarden.audit.chain import AuditError
-from tradewarden.risk.state import TradingState
 from tradewarden.state.store import StateError
 
 if TYPE_CHECKING:
@@ -64,8 +63,7 @@ def emergency_stop(d: Daemon, exc: BaseException) -> dict[str, Any]:
     log.critical("system critical error: emergency stop", extra={"error": error})
     actions: list[str] = []
     # 1. no new orders, at once: the in-memory state first (the store may be what failed)
-    d.risk.state = TradingState.HALTED
-    d.risk.state_reason = reason
+    d.risk.halt_in_memory(reason)
     try:
         d.risk.halt(reason, ACTOR)
         actions.append("HALTED (recorded)")

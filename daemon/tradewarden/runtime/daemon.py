@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradewarden import __version__
-from tradewarden.alerts.catalogue import MANUAL_HALT_KEY, trip_dedup_key
 from tradewarden.audit.anchor import AnchorJob, S3Anchor
 from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_audit, recorded_head
 from tradewarden.core.config import Mode, Settings
 from tradewarden.core.models import Fill, OrderStatus, Side, Tick
 from tradewarden.operations.control import ControlDesk, DaemonLock, current_actor
+from tradewarden.operations.halt_reset import DaemonSite, apply_request
 from tradewarden.risk.checks import split_symbol
-from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
+from tradewarden.risk.engine import RiskEngine, TradingStateChanged
 from tradewarden.risk.ramp import SizeRamp
 from tradewarden.risk.state import TradingState
 from tradewarden.runtime.metrics import Metrics
@@ -192,6 +192,7 @@ class Daemon:
         self._alert_counts: dict[tuple[str, str], int] = {}
         self.metrics.declare_breakers(breaker_scopes(self.risk, [b.name for b in self.bots]))
         self.risk.hooks.on_trip.append(lambda t: self.metrics.count_trip(t.breaker, t.bot))
+        self.risk.hooks.on_state_changed.append(self._on_state_changed)
         self.trader.events.on_order.append(self._count_order)
         self.started = False
         self.outbox_stats: Callable[[], Any] | None = None
@@ -414,6 +415,24 @@ class Daemon:
         )
         return s
 
+    def _on_state_changed(self, event: TradingStateChanged) -> None:
+        """Every trading-state change (RiskEngine._set_state): the gauge follows at once
+        (not only at the next snapshot) and the change is logged. Its audit entry and alert
+        are the cause's own, written where the cause is handled: `breaker_tripped` and the
+        trip alert (Trader._on_trip), `halt`/`reduce`/`reset` (operations/halt_reset.py),
+        `security_event` (reconciliation, the audit watch), the emergency stop's."""
+        self.metrics.set_trading_state(event.state.label)
+        log.warning(
+            "trading state changed",
+            extra={
+                "state": event.state.label,
+                "previous": event.previous.label,
+                "reason": event.reason,
+                "cause": event.cause,
+                "bots": {b: event.bots[b].label for b in event.changed_bots if b in event.bots},
+            },
+        )
+
     def _count_order(self, bot: Any, signal: Any, sub: Any) -> None:
         if sub.denied is not None:
             self.metrics.denials.labels(str(sub.denied)).inc()
@@ -490,83 +509,17 @@ def apply_action(
     asked_at: float | None = None,
     in_force: bool = False,
 ) -> Any:
-    """Apply a human action inside the daemon (queued control) — see control.py.
-
-    `in_force`: a halt already put in force (and audited) by the wait hook; only its
-    cancels, alert and snapshot are left. A reset carries its scope (and the items the
-    human confirmed) in `payload` and clears nothing recorded after `asked_at`."""
-    d = daemon_or_none
-    if action in ("halt", "reduce"):
-        if not in_force:
-            d.risk.halt(reason, actor, reducing=action == "reduce", kind=HUMAN_HALT)
-        cancelled = []
-        if action == "halt":
-            cancelled = d.gate.cancel_all(
-                sorted(d.trader.by_symbol), reason=f"manual halt: {reason}"
-            )
-        if not in_force:
-            d.audit.append(
-                action, {"reason": reason, "cancelled": len(cancelled)}, actor=actor, sync=True
-            )
-        d.notifier.notify(
-            "manual_halt",
-            action=action,
-            reason=reason,
-            actor=actor,
-            orders_cancelled=[o.client_order_id for o in cancelled],
-        )
-        d.write_snapshot()
-        return {"state": d.risk.state.label, "orders_cancelled": len(cancelled)}
-    if action == "reset":
-        if not isinstance(payload, dict) or not isinstance(payload.get("scope"), dict):
-            raise ValueError("a reset needs a scope (--bot, --breaker or --all)")
-        scope = ResetScope.from_dict(payload["scope"])
-        if scope.empty:
-            raise ValueError("a reset needs a scope (--bot, --breaker or --all)")
-        confirmed = payload.get("confirmed")
-        cleared = d.risk.reset(
-            reason,
-            actor,
-            scope,
-            asked_at=asked_at,
-            confirmed=set(confirmed) if confirmed is not None else None,
-        )
-        if cleared:
-            d.trader.ramp.begin(f"reset: {reason}")
-        d.audit.append(
-            "reset",
-            {"reason": reason, "cleared": cleared, "scope": scope.as_dict()},
-            actor=actor,
-            sync=True,
-        )
-        resolve_cleared_alerts(d.notifier, d.risk, cleared, f"reset by {actor}: {reason}")
-        d.write_snapshot()
-        return {"state": d.risk.state.label, "cleared": cleared}
-    raise ValueError(f"unknown action {action!r}")
-
-
-def trip_alert_keys(risk: RiskEngine, cleared: list[str]) -> list[str]:
-    """The alert dedup keys of what a reset cleared ("breaker:bot", "halt#id", "manual_state")."""
-    emergency = {b.name for b in risk.breakers if b.emergency}
-    keys = set()
-    for item in cleared:
-        breaker, _, bot = item.partition(":")
-        if item == "manual_state" or item.startswith("halt#"):
-            keys.add(MANUAL_HALT_KEY)
-        else:
-            keys.add(trip_dedup_key(breaker, bot, emergency=breaker in emergency))
-    return sorted(keys)
-
-
-def resolve_cleared_alerts(notifier: Any, risk: RiskEngine, cleared: list[str], note: str) -> None:
-    """A reset ends the incidents it clears: their alerts are resolved (a RESOLVED message,
-    and the dedup key no longer active), so the same breaker tripping again pages again,
-    even within TRADEWARDEN_ALERT_DEDUP_SECONDS."""
-    resolve = getattr(notifier, "resolve", None)
-    if resolve is None:
-        return
-    for key in trip_alert_keys(risk, cleared):
-        resolve(key, note)
+    """Apply a human action inside the daemon, as a queued control request is: the one
+    halt/reset implementation (operations/halt_reset.py) the CLI uses too."""
+    return apply_request(
+        DaemonSite(daemon_or_none),
+        action,
+        reason,
+        actor,
+        payload=payload,
+        asked_at=asked_at,
+        in_force=in_force,
+    )
 
 
 def safe_config(settings: Settings) -> dict[str, Any]:

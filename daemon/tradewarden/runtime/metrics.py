@@ -191,8 +191,7 @@ class Metrics:
             self.win_rate.labels(bot).set(b["win_rate"] or 0.0)
             pf = b["profit_factor"]
             self.profit_factor.labels(bot).set(pf if pf is not None else 0.0)
-        for s in STATES:
-            self.trading_state.labels(s).set(1.0 if st.get("state") == s else 0.0)
+        self.set_trading_state(st.get("state"))
         tripped = {(t["breaker"], t["bot"]) for t in st.get("trips", [])}
         for b in st.get("breakers", []):
             key = (b["breaker"], b["bot"])
@@ -211,6 +210,11 @@ class Metrics:
         else:
             self.breaker_value_ratio.labels(breaker, bot).set(value)
             self.breaker_threshold_ratio.labels(breaker, bot).set(threshold)
+
+    def set_trading_state(self, state: str | None) -> None:
+        """`tradewarden_trading_state{state}`: 1 for the current state, 0 for the others."""
+        for s in STATES:
+            self.trading_state.labels(s).set(1.0 if state == s else 0.0)
 
     def declare_breakers(self, series: list[tuple[str, str, float]]) -> None:
         """Every (breaker, bot, threshold) exists from the start: the trip counter at 0 (so

@@ -240,7 +240,7 @@ class AuditWatch:
         # log: on a tampered tail that write raises (a system critical error: the runner's
         # emergency stop follows) and must not take the security alert with it
         if d.risk.state is not TradingState.HALTED:
-            d.risk.state, d.risk.state_reason = TradingState.HALTED, reason
+            d.risk.halt_in_memory(reason)
         d.notifier.notify(
             "audit_chain_broken",
             path=str(d.audit.dir / result.file),

@@ -1,12 +1,33 @@
-"""The common breaker interface (shape borrowed from freqtrade's protections, but sticky)."""
+"""The common breaker interface (shape borrowed from freqtrade's protections, but sticky).
+
+A breaker declares everything the engine needs, so the engine never names a concrete one:
+
+- what it observes: `observes`, the kinds of :class:`Observation` it reads (closed round
+  trips, equity marks; the UTC day roll is read from an equity mark's time);
+- how it is built: `setting`, the `Settings` field with its threshold (`from_settings`);
+- how it persists: one serialisable record (`dump`/`load`, stored under `record_key`),
+  written by the engine whenever the breaker sets `dirty`;
+- how it resets: `counter_scope` says what its counters are kept per ("bot", "portfolio",
+  or "day": rolled by the breaker itself at 00:00 UTC) and `reset` restarts them for what a
+  human reset cleared. A trip itself is sticky: only a human reset clears it (the seeds:
+  a breaker trip needs a human reset), so no breaker clears its own trip.
+
+A breaker module registers its class with `@register` (registry.py); the package imports
+every module in it, so adding a breaker is one file plus its threshold setting.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from tradewarden.core.config import Settings
 
 PORTFOLIO = "portfolio"
+TRADE = "trade"  # Observation kind: a round trip closed
+EQUITY = "equity"  # Observation kind: an equity mark (a bot's, or the portfolio's)
+CounterScope = Literal["bot", "portfolio", "day"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,29 +68,48 @@ class Breaker(ABC):
     stops every bot too unless TRADEWARDEN_TRIP_SCOPE=bot (the engine decides, `halts_all`).
     """
 
-    name: str = ""
-    emergency: bool = False
-    portfolio_scope: bool = False
+    name: ClassVar[str] = ""
+    emergency: ClassVar[bool] = False
+    portfolio_scope: ClassVar[bool] = False
+    observes: ClassVar[frozenset[str]] = frozenset()
+    counter_scope: ClassVar[CounterScope] = "bot"
+    setting: ClassVar[str] = ""  # the Settings field holding the threshold
 
     def __init__(self, threshold: float) -> None:
         self.threshold = float(threshold)
         # set by a breaker whose counters changed in a way a restart must not lose (the
-        # engine persists them at once and clears it)
+        # engine persists its record at once and clears it)
         self.dirty = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Breaker:
+        return cls(getattr(settings, cls.setting))
+
+    @property
+    def record_key(self) -> str:
+        """The store key of this breaker's one persisted record."""
+        return f"breaker:{self.name}"
 
     @abstractmethod
     def observe(self, obs: Observation) -> Reading | None:
-        """Update from one observation; return the new reading if this breaker cares."""
+        """Update from one observation (one of `observes`); return the new reading."""
 
     @abstractmethod
     def readings(self) -> list[Reading]: ...
 
     @abstractmethod
     def dump(self) -> dict[str, Any]:
-        """Counters to persist so a restart resumes where it was."""
+        """The record to persist so a restart resumes where it was (JSON-serialisable)."""
 
     @abstractmethod
-    def load(self, data: dict[str, Any]) -> None: ...
+    def load(self, data: dict[str, Any]) -> None:
+        """Resume from a record `dump` wrote (empty: a fresh start)."""
+
+    @abstractmethod
+    def reset(self, key: str, *, rebase: bool) -> None:
+        """A human reset cleared this breaker's trip on `key` (a bot, or "portfolio"):
+        restart the counters a trip is measured from. `rebase`: measured quantities (peaks,
+        the day-start equity) restart from the next mark too; without it they are kept."""
 
     def describe(self, r: Reading) -> str:
         return f"{self.name} {r.value:.4g} >= {r.threshold:.4g}"
