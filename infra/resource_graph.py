@@ -21,16 +21,30 @@ from it, so a resource added to the program shows up there.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from infra.offline import REPO_ROOT, OfflineRun, Recorded, read_stack_file, run_offline
 
 COMPONENT_PREFIX = "tradewarden:infra:"
+# The host's own egress filter and monitoring, as the release installs them (ops/).
+NFT_RULES = Path("ops/nftables/tradewarden.nft")
+NFT_REFRESH = Path("ops/nftables/refresh-allowlist.py")
+PROMETHEUS_CONFIG = Path("ops/prometheus/prometheus.yml")
+ALERTMANAGER_CONFIG = Path("ops/alertmanager/alertmanager.yml")
+SYSTEMD_DIR = Path("ops/systemd")
+_NFT_ACCEPT = re.compile(
+    r"^\s*ip daddr @(?P<set>\w+) tcp dport (?P<port>\d+) accept comment \"(?P<why>[^\"]*)\"",
+    re.M,
+)
 
 
 def _rules(rules: Any) -> list[dict[str, Any]]:
@@ -210,9 +224,49 @@ def _region(run: OfflineRun) -> str | None:
     return str(provider.inputs.get("region")) if provider else None
 
 
+def host_side(testnet: bool, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """What the release sets up on the host, read from ``ops/``: the nftables output rules
+    (set -> port, why) and the Binance host names the refresh fills in, Prometheus' scrape
+    jobs and Alertmanager's receivers with their kinds of destination, the systemd units."""
+    spec = importlib.util.spec_from_file_location("_refresh_allowlist", root / NFT_REFRESH)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(root / NFT_REFRESH)
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    nft = (root / NFT_RULES).read_text(encoding="utf-8")
+    rules = [
+        {"set": m["set"], "port": int(m["port"]), "why": m["why"]}
+        for m in _NFT_ACCEPT.finditer(nft)
+    ]
+    prom = yaml.safe_load((root / PROMETHEUS_CONFIG).read_text(encoding="utf-8"))
+    scrapes = [
+        {"job": j["job_name"], "targets": [t for sc in j["static_configs"] for t in sc["targets"]]}
+        for j in prom.get("scrape_configs", [])
+    ]
+    am = yaml.safe_load((root / ALERTMANAGER_CONFIG).read_text(encoding="utf-8"))
+    receivers = {
+        r["name"]: sorted(k.removesuffix("_configs") for k in r if k.endswith("_configs"))
+        for r in am.get("receivers", [])
+    }
+    return {
+        "nftables": {
+            "policy": "drop",
+            "rules": rules,
+            "binance_hosts": list(refresh.LIVE_HOSTS)
+            + (list(refresh.TESTNET_HOSTS) if testnet else []),
+        },
+        "prometheus": {"scrapes": scrapes},
+        "alertmanager": {"receivers": receivers},
+        "units": sorted(p.name for p in (root / SYSTEMD_DIR).glob("*.service")),
+    }
+
+
 def resource_graph(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
-    """Run `stack` (``Pulumi.<stack>.yaml`` in `root`) offline and return its graph."""
-    return graph_of(run_offline(stack, read_stack_file(stack, root)))
+    """Run `stack` (``Pulumi.<stack>.yaml`` in `root`) offline and return its graph, with
+    the host side (`host_side`) under ``host_services``."""
+    graph = graph_of(run_offline(stack, read_stack_file(stack, root)))
+    graph["host_services"] = host_side(bool(graph["testnet"]), root)
+    return graph
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""The compliance evidence packet: generated from what the system really does."""
