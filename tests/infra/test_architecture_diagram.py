@@ -125,6 +125,11 @@ def test_without_the_infra_checkout_the_error_says_so(monkeypatch: pytest.Monkey
         diagram.infra_graph("dev")
 
 
+def test_an_unknown_stack_is_named() -> None:
+    with pytest.raises(DiagramError, match=r"stack 'nosuchstack': no stack file"):
+        diagram.infra_graph("nosuchstack")
+
+
 def test_a_renamed_daemon_class_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     gone = diagram.Part("gate", "order gate", "tradewarden.order_gate:NoSuchGate")
     monkeypatch.setattr(diagram, "PARTS", (*diagram.PARTS[:2], gone, *diagram.PARTS[3:]))

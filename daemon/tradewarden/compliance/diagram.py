@@ -175,6 +175,11 @@ def infra_graph(stack: str) -> dict[str, Any]:
         return resource_graph(stack, root)
     except FileNotFoundError as exc:
         raise DiagramError(f"architecture diagram: stack {stack!r}: {exc}") from exc
+    except Exception as exc:  # the program refused the stack's config, or a mock gap
+        raise DiagramError(
+            f"architecture diagram: the Pulumi program failed offline for stack {stack!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def daemon_parts(settings: Settings | None = None) -> dict[str, Any]:
