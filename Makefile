@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit/chain.py
 
-.PHONY: help setup run test lint fmt bandit todo-check pytest compliance wheelhouse bench chaos drill clean
+.PHONY: help setup run test lint fmt bandit todo-check secrets-scan pytest compliance wheelhouse bench chaos drill clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ setup: ## install uv if missing, then the locked environment into .venv
 run: setup ## paper-trade the shipped market scenario on embedded defaults
 	@$(RUN) tradewarden run --demo
 
-test: setup lint bandit todo-check pytest ## lint, security scan, the whole test suite, then the compliance packet
+test: setup lint bandit todo-check secrets-scan pytest ## lint, security scans (bandit, detect-secrets), the whole test suite, then the compliance packet
 	@$(MAKE) --no-print-directory compliance
 
 lint: setup ## ruff lint + format check
@@ -34,6 +34,9 @@ bandit: setup ## bandit: 0 high-severity findings allowed
 
 todo-check: ## critical paths must not hold TODO/FIXME
 	@if grep -rnE 'TODO|FIXME' $(CRITICAL_PATHS) 2>/dev/null; then echo "TODO/FIXME found in critical paths" >&2; exit 1; else echo "todo-check: critical paths clean"; fi
+
+secrets-scan: ## detect-secrets: nothing secret-looking beyond the reviewed .secrets.baseline
+	$(RUN) python .ci/secrets_scan.py
 
 # The locked runtime wheels for the host (manylinux x86_64, CPython 3.11), downloaded once
 # (PyPI at setup time, like `uv sync`); the release bundle is then built offline with

@@ -82,6 +82,12 @@ class Recorded:
         return {**self.outputs, "id": self.id}
 
 
+def _urn_type(urn: str) -> str:
+    """A resource's own type from its URN (the qualified type is ``parent$...$type``)."""
+    parts = urn.split("::")
+    return parts[2].split("$")[-1] if len(parts) >= 4 else ""
+
+
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # how the engine sends an unknown value
 
 
@@ -129,6 +135,7 @@ class RecordingMonitor(MockMonitor):
             self.registrations[response.urn] = Registration(
                 custom=bool(request.custom),
                 options={
+                    "parent": request.parent,
                     "protect": request.protect,
                     "deleteBeforeReplace": request.deleteBeforeReplace,
                     "retainOnDelete": request.retainOnDelete,
@@ -398,10 +405,12 @@ def run_offline(
         pulumi.runtime.set_all_config({})
         infra_config.STACK_FILE_DIR = saved_dir
         stack_dir.cleanup()
-    urns = {urn.rsplit("::", 1)[-1]: urn for urn in monitor.resources}
+    # Keyed by type and name: two resources may share a name (the firewall's subnet and
+    # the firewall itself are both "<network>-firewall").
+    urns = {(_urn_type(urn), urn.rsplit("::", 1)[-1]): urn for urn in monitor.resources}
     resources = []
     for r in mocks.resources:
-        urn = urns.get(r.name, "")
+        urn = urns.get((r.type, r.name), "")
         reg = monitor.registrations.get(urn)
         extra = (
             {"options": reg.options, "property_dependencies": reg.property_dependencies}

@@ -62,7 +62,7 @@ def one_start(tmp: Path, n: int, extra: dict[str, str], args: list[str]) -> tupl
     )
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tradewarden.cli", "run", "--no-console", *args],
+        [sys.executable, "-m", "tradewarden.cli.main", "run", "--no-console", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -79,7 +79,7 @@ def test_crash_chaos(tmp_path: Path) -> None:
     kills = 0
     for _ in range(CYCLES):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tradewarden.cli", "run", "--no-console"],
+            [sys.executable, "-m", "tradewarden.cli.main", "run", "--no-console"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -24,7 +24,7 @@ def _tw(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_")}
     env["TRADEWARDEN_STATE_DIR"] = str(state)
     return subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli", *args],
+        [sys.executable, "-m", "tradewarden.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -350,7 +350,7 @@ def cli(state: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]
     full = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_")}
     full.update(TRADEWARDEN_STATE_DIR=str(state), **env)
     return subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli", *args],
+        [sys.executable, "-m", "tradewarden.cli.main", *args],
         env=full,
         capture_output=True,
         text=True,

@@ -65,7 +65,7 @@ def test_attack_a_reset_interrupted_with_ctrl_c_never_applies_later(tmp_path: Pa
     try:
         assert daemon.stdout is not None and daemon.stdout.readline().strip() == "locked"
         cli = subprocess.Popen(
-            [sys.executable, "-m", "tradewarden.cli", "reset", "--reason", "resume"]
+            [sys.executable, "-m", "tradewarden.cli.main", "reset", "--reason", "resume"]
             + ["--breaker", "daily_loss", "--wait", "300"],
             env=_env(state),
             stdout=subprocess.PIPE,
@@ -184,7 +184,7 @@ def test_attack_a_halt_never_kills_the_cli_that_holds_the_lock(tmp_path: Path) -
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         halt = subprocess.run(
-            [sys.executable, "-m", "tradewarden.cli", "halt", "--reason", "b", "--wait", "1"],
+            [sys.executable, "-m", "tradewarden.cli.main", "halt", "--reason", "b", "--wait", "1"],
             env=_env(state),
             capture_output=True,
             text=True,

@@ -101,7 +101,7 @@ def test_cli_exits_2_and_starts_nothing(tmp_path: Path) -> None:
         "TRADEWARDEN_STATE_DIR": str(state),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli", "run"],
+        [sys.executable, "-m", "tradewarden.cli.main", "run"],
         env=env,
         capture_output=True,
         text=True,
@@ -115,7 +115,7 @@ def test_cli_exits_2_and_starts_nothing(tmp_path: Path) -> None:
 
 def test_unknown_cli_flag_exits_non_zero(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli", "run", "--yolo"],
+        [sys.executable, "-m", "tradewarden.cli.main", "run", "--yolo"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -166,7 +166,7 @@ def test_cli_run_exits_2_on_a_duplicate_file_key(tmp_path: Path) -> None:
     f = tmp_path / "tw.toml"
     f.write_text("FINAL_HAMMER = false\nFinal_Hammer = true\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli", "run", "--config", str(f)],
+        [sys.executable, "-m", "tradewarden.cli.main", "run", "--config", str(f)],
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         capture_output=True,
         text=True,
@@ -223,7 +223,7 @@ def test_the_bands_admit_the_seed_defaults_and_tighter_values(
 def test_cli_run_in_prod_exits_2_naming_the_setting(tmp_path: Path) -> None:
     state = tmp_path / "state"
     proc = subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli", "run"],
+        [sys.executable, "-m", "tradewarden.cli.main", "run"],
         env={
             "PATH": "/usr/bin:/bin",
             "HOME": str(tmp_path),

@@ -61,7 +61,7 @@ def test_a_bad_threshold_names_its_setting(
 
 def test_a_nan_threshold_stops_the_daemon_with_exit_2(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli", "run", "--no-console"],
+        [sys.executable, "-m", "tradewarden.cli.main", "run", "--no-console"],
         env={
             "PATH": "/usr/bin:/bin",
             "HOME": str(tmp_path),

@@ -1,4 +1,4 @@
-"""`python -m tradewarden.cli` runs the command line."""
+"""`python -m tradewarden.cli.main` runs the command line."""
 
 from tradewarden.cli.main import main
 

@@ -72,7 +72,7 @@ def _seen(slack: FakeSlack, smtp: FakeSmtp) -> tuple[list[str], list[tuple[str, 
 
 def _cli(state: Path, args: list[str], stdin: str, env: dict[str, str]) -> Any:
     return subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli", *args],
+        [sys.executable, "-m", "tradewarden.cli.main", *args],
         input=stdin,
         capture_output=True,
         text=True,
