@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import LogNotifier
 from tests.integration.daemon.helpers import start, status, tw, wait_for
 from tradewarden.audit.chain import AuditLog
 from tradewarden.core.config import load_settings
@@ -25,7 +26,6 @@ from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.state.store import Store
 from tradewarden.strategy.ma_cross import MaCross
 from tradewarden.trading.bot_ledger import Ledger

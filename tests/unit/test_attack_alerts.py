@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import LogNotifier
 from tradewarden.core.config import ConfigError, Settings, load_settings
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.runtime.critical import CRITICAL_ERRORS
 from tradewarden.runtime.daemon import Daemon
 from tradewarden.runtime.self_alerts import AuditWatch

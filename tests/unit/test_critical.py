@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import LogNotifier
 from tradewarden.audit.chain import AuditError
 from tradewarden.core.config import Settings
 from tradewarden.risk.state import TradingState
 from tradewarden.runtime import critical
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.runtime.daemon import Daemon, load_ticks
 
 pytestmark = pytest.mark.usefixtures("clean_env")

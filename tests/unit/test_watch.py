@@ -22,7 +22,7 @@ from tradewarden.exchange.errors import (
     RateLimitedError,
     TransportError,
 )
-from tradewarden.runtime.critical import CRITICAL_ERRORS, component_of, is_critical
+from tradewarden.runtime.critical import CRITICAL_ERRORS, component_of
 from tradewarden.runtime.watch import Burst, large_position_mark, low_balance_threshold
 from tradewarden.secrets.errors import SecretError, SecretUnavailableError
 from tradewarden.state.store import StateError
@@ -145,10 +145,13 @@ def test_errors_counted_per_failed_request_by_kind() -> None:
 
 
 def test_which_errors_are_critical() -> None:
-    assert is_critical(AuditError("cannot write")) and component_of(AuditError()) == "audit log"
-    assert is_critical(StateError("integrity check failed"))
-    assert is_critical(sqlite3.DatabaseError("database disk image is malformed"))
+    assert (
+        isinstance(AuditError("cannot write"), CRITICAL_ERRORS)
+        and component_of(AuditError()) == "audit log"
+    )
+    assert isinstance(StateError("integrity check failed"), CRITICAL_ERRORS)
+    assert isinstance(sqlite3.DatabaseError("database disk image is malformed"), CRITICAL_ERRORS)
     assert component_of(sqlite3.DatabaseError()) == "state database"
     for ordinary in (BrokerError("x"), TransportError("x"), SecretError("x"), ValueError("x")):
-        assert not is_critical(ordinary), ordinary
+        assert not isinstance(ordinary, CRITICAL_ERRORS), ordinary
     assert set(CRITICAL_ERRORS) == {AuditError, StateError, sqlite3.DatabaseError}

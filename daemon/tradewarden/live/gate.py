@@ -56,32 +56,9 @@ from tradewarden.live.promotion import PromotionCheck
 
 EndpointKind = Literal["live", "testnet"]
 HostKind = Literal["testnet", "loopback", "production"]
-CONDITIONS = (
-    "mode",
-    "testnet",
-    "final_hammer",
-    "terms",
-    "secret_source",
-    "permissions",
-    "promotion",
-    "profile",
-    "endpoint",
-    "key_scope",
-    "armed",
-)
 # The only hosts testnet mode talks to (Binance's spot testnet). Anything else that is not
 # loopback is treated as production: it needs the whole live gate.
 TESTNET_HOSTS = frozenset({"testnet.binance.vision"})
-LIVE_HOSTS = frozenset(
-    {
-        "api.binance.com",
-        "api1.binance.com",
-        "api2.binance.com",
-        "api3.binance.com",
-        "api4.binance.com",
-        "api-gcp.binance.com",
-    }
-)
 DEFAULT_TESTNET_URL = "https://testnet.binance.vision"
 DEFAULT_LIVE_URL = "https://api.binance.com"
 _PROBE_PATH = "/api/v3/ping"  # what python-binance appends to the base URL (+ /api)

@@ -31,7 +31,6 @@ from tradewarden.risk.state import TradingState
 from tradewarden.state.store import Store
 
 PEAK_PERSIST_STEP = 0.001  # persist equity peaks when they rise by 0.1% (and on every trade)
-MANUAL = "manual"
 LEGACY_HALT = "manual_state"  # the single halt record of older state files (and of `restore`)
 HUMAN_HALT = "manual"  # halt kinds: a person's `tradewarden halt` ...
 SYSTEM_HALT = "system"  # ... or the daemon's own (reconciliation, key-permission check)

@@ -22,7 +22,7 @@ from tradewarden.audit.anchor import AnchorJob, S3Anchor
 from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_audit, recorded_head
 from tradewarden.core.config import Mode, Settings
 from tradewarden.core.models import Fill, OrderStatus, Side, Tick
-from tradewarden.operations.control import ControlDesk, DaemonLock, current_actor
+from tradewarden.operations.control import ControlDesk, DaemonLock
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
 from tradewarden.risk.ramp import SizeRamp
@@ -603,7 +603,3 @@ def _paper_balances(settings: Settings, fills: list[Fill]) -> dict[str, float]:
 
 def load_ticks(settings: Settings) -> list[Tick]:
     return load_scenario(settings.scenario, settings.symbols)
-
-
-def actor() -> str:
-    return current_actor()

@@ -93,7 +93,6 @@ class ExchangeLoop:
         self.last_reconciled = 0.0  # monotonic time of the last successful run
         self._next_reconcile = 0.0
         self._backoff = self.settings.poll_interval_seconds
-        self.rounds = 0
         self._balances_stale = False
         # the exchange's clock read every TRADEWARDEN_CLOCK_CHECK_SECONDS (weight 1): the
         # signing offset follows a drifting host clock before Binance answers -1021, and
@@ -175,7 +174,6 @@ class ExchangeLoop:
             self.reconcile()
         else:
             self._unblock_resolved()  # the fill poller may have resolved one by query
-        self.rounds += 1
 
     def _settle_delay(self) -> float:
         """How long after a request was sent it can no longer land (recvWindow + margin)."""

@@ -435,7 +435,6 @@ class PeriodicChecks:
         now = time.monotonic()
         self._next_perm = now + settings.permission_check_seconds
         self._next_ages = now
-        self.last_permissions: PermissionResult | None = None
 
     def __call__(self) -> None:
         now = time.monotonic()
@@ -458,7 +457,6 @@ class PeriodicChecks:
 
     def recheck_permissions(self) -> PermissionResult:
         result = check_broker_keys(self.d.broker)
-        self.last_permissions = result
         if result.ok:
             return result
         if self.guard is not None:  # live is withdrawn too: a reset of the HALT alone

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import LogNotifier
 from tradewarden.audit.chain import AuditLog, verify
 from tradewarden.core.config import TripScope, load_settings
 from tradewarden.core.models import OrderRequest, Side, Tick
@@ -15,7 +16,6 @@ from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.engine import ResetScope, RiskEngine
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.state.store import Store
 from tradewarden.strategy.base import Signal
 from tradewarden.strategy.ma_cross import MaCross

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import LogNotifier
 from tradewarden.audit.chain import AuditLog
 from tradewarden.core.config import TripScope, load_settings
 from tradewarden.core.models import OrderRequest, Side, Tick
@@ -23,7 +24,6 @@ from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.state.store import Store
 from tradewarden.strategy.ma_cross import MaCross
 from tradewarden.trading.bot_ledger import Ledger

@@ -1,0 +1,131 @@
+"""The one place tests build the daemon's parts: settings, stores, risk engines, order gates,
+traders and the paper world they make together, plus a recording notifier.
+
+Every builder takes keyword overrides and builds the real classes (no mocks of our own
+code); a test that needs something else passes it in (e.g. its own `broker=`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tradewarden.audit.chain import AuditLog
+from tradewarden.core.config import Settings, load_settings
+from tradewarden.core.models import Tick
+from tradewarden.risk.engine import RiskEngine
+from tradewarden.state.store import Store
+from tradewarden.strategy.ma_cross import MaCross
+from tradewarden.trading.bot_ledger import Ledger
+from tradewarden.trading.order_gate import OrderGate
+from tradewarden.trading.paper_broker import PaperBroker
+from tradewarden.trading.trader import Bot, Trader
+
+log = logging.getLogger("tradewarden.alerts")
+
+T0 = 1_767_571_200.0  # 2026-01-05 00:00 UTC
+TWO_BOTS = "b1:BTCUSDT:ma_cross,b2:ETHUSDT:ma_cross"
+PRICES: Mapping[str, float] = {"BTCUSDT": 50_000.0, "ETHUSDT": 2_500.0}
+
+
+class LogNotifier:
+    """The daemon's `Notifier` that keeps what it was told (`sent`) and logs each alert."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def notify(self, kind: str, **context: Any) -> None:
+        self.sent.append((kind, context))
+        log.warning("alert", extra={"alert": kind, "context": context})
+
+
+def settings(state_dir: Path, **over: Any) -> Settings:
+    """`load_settings` on `state_dir` (env and defaults apply; `over` wins)."""
+    return load_settings(state_dir=state_dir, **over)
+
+
+def bot_names(s: Settings) -> list[str]:
+    return [name for name, _symbol, _strategy in s.bot_specs()]
+
+
+def risk_engine(s: Settings, store: Store) -> RiskEngine:
+    """The risk engine for every bot `s` declares, on `store`."""
+    return RiskEngine(s, store, bot_names(s))
+
+
+@dataclass
+class PaperWorld:
+    """Settings, store, audit log, risk engine, paper broker, order gate, ledger and trader
+    wired as the daemon wires them in paper mode (without the daemon's loops)."""
+
+    settings: Settings
+    store: Store
+    audit: AuditLog
+    risk: RiskEngine
+    broker: PaperBroker
+    gate: OrderGate
+    ledger: Ledger
+    trader: Trader
+    notifier: LogNotifier
+    closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.audit.close()
+            self.store.close()
+
+
+def paper_world(
+    state_dir: Path,
+    *,
+    broker: PaperBroker | None = None,
+    balance: float = 10_000.0,
+    prices: Mapping[str, float] | None = None,
+    ts: float = T0,
+    order_fraction: float = 0.1,
+    flatten_on_emergency: bool | None = None,
+    close_positions_on_trip: bool | None = None,
+    **settings_over: Any,
+) -> PaperWorld:
+    """A paper world on `state_dir`: one `MaCross` bot per declared bot, `balance` USDT on the
+    broker and in the ledger. With `prices`, the broker and trader are priced at `ts` and the
+    risk engine's balances refreshed. The trader's flatten/close flags default to the
+    settings'."""
+    s = settings(state_dir, **settings_over)
+    store = Store(s.db_path)
+    audit = AuditLog(s.audit_dir)
+    risk = risk_engine(s, store)
+    broker = broker if broker is not None else PaperBroker({"USDT": balance})
+    gate = OrderGate(risk, broker, store, audit)
+    specs = s.bot_specs()
+    ledger = Ledger([(name, symbol) for name, symbol, _ in specs], balance)
+    notifier = LogNotifier()
+    trader = Trader(
+        risk=risk,
+        gate=gate,
+        broker=broker,
+        store=store,
+        audit=audit,
+        ledger=ledger,
+        bots=[Bot(name, symbol, MaCross()) for name, symbol, _ in specs],
+        notifier=notifier,
+        order_fraction=order_fraction,
+        flatten_on_emergency=(
+            s.flatten_on_emergency if flatten_on_emergency is None else flatten_on_emergency
+        ),
+        close_positions_on_trip=(
+            s.close_positions_on_trip
+            if close_positions_on_trip is None
+            else close_positions_on_trip
+        ),
+    )
+    if prices is not None:
+        for sym, px in prices.items():
+            broker.on_tick(Tick(ts, sym, px, px, px, px, 1.0))
+            trader.prices[sym] = px
+        trader.refresh_balances()
+    return PaperWorld(s, store, audit, risk, broker, gate, ledger, trader, notifier)
