@@ -84,9 +84,21 @@ def test_a_nan_threshold_stops_the_daemon_with_exit_2(tmp_path: Path) -> None:
         ("TRADEWARDEN_UNUSUAL_FAILED_ORDERS", "100000"),
         ("TRADEWARDEN_UNUSUAL_REJECTED_ORDERS", "100000"),
         ("TRADEWARDEN_UNUSUAL_WINDOW_SECONDS", "1"),
+        # issue 17's review (attacks that worked): the periodic audit verification, in
+        # effect never (once in 31,000 years)
+        ("TRADEWARDEN_AUDIT_VERIFY_SECONDS", "1e12"),
+        # the exchange's clock never read again after the start
+        ("TRADEWARDEN_CLOCK_CHECK_SECONDS", "1e12"),
+        # the notional large-position mark switched off
+        ("TRADEWARDEN_LARGE_POSITION_USD", "1e15"),
+        # the low-balance floor switched off (a bot in position needs no entry)
+        ("TRADEWARDEN_LOW_BALANCE_USD", "0.000001"),
+        # every alert whose key is never resolved (unusual activity, low balance, large
+        # position, a system error) sent once per process lifetime and never again
+        ("TRADEWARDEN_ALERT_DEDUP_SECONDS", "1e12"),
     ],
 )
-def test_prod_cannot_switch_a_warning_off(
+def test_prod_cannot_switch_a_warning_or_a_daemon_check_off(
     monkeypatch: pytest.MonkeyPatch, var: str, value: str
 ) -> None:
     monkeypatch.setenv(var, value)

@@ -40,7 +40,6 @@ runs is testnet or paper. Empty blockers <=> live.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -51,6 +50,7 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from tradewarden.core.config import Mode, Profile, SecretSource, Settings
+from tradewarden.core.net import is_loopback
 from tradewarden.live.key_permissions import PermissionResult
 from tradewarden.live.promotion import PromotionCheck
 
@@ -93,15 +93,6 @@ def _norm_host(host: str) -> str:
         raise EndpointError(f"host {host!r} is not a valid host name") from None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_endpoint(url: str) -> Endpoint:
     """Parse a Binance base URL with the HTTP client's own parser (requests' preparation and
     urllib3's ``parse_url``), cross-checked against ``urllib.parse``; raise `EndpointError`
@@ -142,7 +133,7 @@ def parse_endpoint(url: str) -> Endpoint:
     kind: HostKind
     if host in TESTNET_HOSTS:
         kind = "testnet"
-    elif _is_loopback(host):
+    elif is_loopback(host):
         kind = "loopback"
     else:
         kind = "production"

@@ -21,7 +21,7 @@ from tradewarden.alerts.catalogue import MANUAL_HALT_KEY, trip_dedup_key
 from tradewarden.audit.anchor import AnchorJob, S3Anchor
 from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_audit, recorded_head
 from tradewarden.core.config import Mode, Settings
-from tradewarden.core.models import Fill, OrderStatus, Side, Tick
+from tradewarden.core.models import Fill, Order, OrderStatus, Side, Tick
 from tradewarden.operations.control import ControlDesk, DaemonLock
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
@@ -401,6 +401,25 @@ class Daemon:
         self.controls.apply_pending()
 
     # --- views ------------------------------------------------------------------------------
+    def security_halt(
+        self, reason: str, actor: str, record: dict[str, Any], *, reducing: bool = False
+    ) -> list[Order]:
+        """A security finding (reconciliation, key permissions, the audit chain) stops
+        trading: a sticky HALT (REDUCING when `reducing`), our open orders cancelled (not when
+        reducing), and a synced ``security_event`` audit entry: `record` plus the state and
+        the number cancelled. Returns the cancelled orders; alerting is the caller's."""
+        self.risk.halt(reason, actor, reducing=reducing)
+        cancelled: list[Order] = []
+        if not reducing:
+            cancelled = self.gate.cancel_all(sorted(self.trader.by_symbol), reason=reason)
+        self.audit.append(
+            "security_event",
+            {**record, "state": self.risk.state.label.upper(), "cancelled": len(cancelled)},
+            actor=actor,
+            sync=True,
+        )
+        return cancelled
+
     def status(self) -> dict[str, Any]:
         s = self.risk.status()
         s.update(

@@ -268,17 +268,10 @@ class ExchangeLoop:
         """A security event: stop (sticky), cancel ours, tell a human."""
         reducing = report.action == "reduce"
         reason = report.summary()
-        self.d.risk.halt(reason, ACTOR, reducing=reducing)
-        cancelled = []
-        if not reducing:
-            cancelled = self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason)
-        state = self.d.risk.state.label.upper()
-        self.d.audit.append(
-            "security_event",
-            {"reconcile": report.to_dict(), "state": state, "cancelled": len(cancelled)},
-            actor=ACTOR,
-            sync=True,
+        cancelled = self.d.security_halt(
+            reason, ACTOR, {"reconcile": report.to_dict()}, reducing=reducing
         )
+        state = self.d.risk.state.label.upper()
         ids = [o.client_order_id for o in cancelled]
         for o in report.unknown_on_exchange:
             self.d.notifier.notify(

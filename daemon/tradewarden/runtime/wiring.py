@@ -470,13 +470,8 @@ def halt_for_permissions(daemon: Any, result: PermissionResult) -> None:
     """A key's permissions are not acceptable: sticky HALT, open orders cancelled, audit,
     critical ``key_permissions_changed`` alert."""
     reason = result.summary()
-    daemon.risk.halt(reason, "key-permission check")
-    cancelled = daemon.gate.cancel_all(sorted(daemon.trader.by_symbol), reason=reason)
-    daemon.audit.append(
-        "security_event",
-        {"permissions": result.as_dict(), "cancelled": len(cancelled)},
-        actor="key-permission check",
-        sync=True,
+    cancelled = daemon.security_halt(
+        reason, "key-permission check", {"permissions": result.as_dict()}
     )
     daemon.notifier.notify(
         "key_permissions_changed",
