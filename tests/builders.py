@@ -42,7 +42,7 @@ class LogNotifier:
         log.warning("alert", extra={"alert": kind, "context": context})
 
 
-def settings(state_dir: Path, **over: Any) -> Settings:
+def make_settings(state_dir: Path, **over: Any) -> Settings:
     """`load_settings` on `state_dir` (env and defaults apply; `over` wins)."""
     return load_settings(state_dir=state_dir, **over)
 
@@ -51,7 +51,7 @@ def bot_names(s: Settings) -> list[str]:
     return [name for name, _symbol, _strategy in s.bot_specs()]
 
 
-def risk_engine(s: Settings, store: Store) -> RiskEngine:
+def make_risk(s: Settings, store: Store) -> RiskEngine:
     """The risk engine for every bot `s` declares, on `store`."""
     return RiskEngine(s, store, bot_names(s))
 
@@ -95,10 +95,10 @@ def paper_world(
     broker and in the ledger. With `prices`, the broker and trader are priced at `ts` and the
     risk engine's balances refreshed. The trader's flatten/close flags default to the
     settings'."""
-    s = settings(state_dir, **settings_over)
+    s = make_settings(state_dir, **settings_over)
     store = Store(s.db_path)
     audit = AuditLog(s.audit_dir)
-    risk = risk_engine(s, store)
+    risk = make_risk(s, store)
     broker = broker if broker is not None else PaperBroker({"USDT": balance})
     gate = OrderGate(risk, broker, store, audit)
     specs = s.bot_specs()
