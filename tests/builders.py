@@ -17,6 +17,7 @@ from tradewarden.audit.chain import AuditLog
 from tradewarden.core.config import Settings, load_settings
 from tradewarden.core.models import Tick
 from tradewarden.risk.engine import RiskEngine
+from tradewarden.runtime.daemon import Daemon
 from tradewarden.state.store import Store
 from tradewarden.strategy.ma_cross import MaCross
 from tradewarden.trading.bot_ledger import Ledger
@@ -45,6 +46,18 @@ class LogNotifier:
 def make_settings(state_dir: Path, **over: Any) -> Settings:
     """`load_settings` on `state_dir` (env and defaults apply; `over` wins)."""
     return load_settings(state_dir=state_dir, **over)
+
+
+def paper_daemon(
+    state_dir: Path, *, notifier: Any = None, **over: Any
+) -> tuple[Daemon, LogNotifier]:
+    """A paper `Daemon` in process on a fresh `state_dir` (`Settings` as given, metrics on no
+    port, the environment and defaults for the rest) and the notifier it alerts through (a
+    new `LogNotifier` unless `notifier` is given; the second value is then that one)."""
+    s = Settings(state_dir=state_dir, **{"metrics_port": 0, **over})
+    s.state_dir.mkdir(parents=True)
+    n = notifier if notifier is not None else LogNotifier()
+    return Daemon(s, notifier=n), n
 
 
 def bot_names(s: Settings) -> list[str]:
