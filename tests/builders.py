@@ -13,17 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyotp
+from cryptography.fernet import Fernet
+
 from tradewarden.audit.chain import AuditLog
 from tradewarden.core.config import Settings, load_settings
 from tradewarden.core.models import Tick
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.runtime.daemon import Daemon
+from tradewarden.secrets.factory import build_source
 from tradewarden.state.store import Store
 from tradewarden.strategy.ma_cross import MaCross
 from tradewarden.trading.bot_ledger import Ledger
 from tradewarden.trading.order_gate import OrderGate
 from tradewarden.trading.paper_broker import PaperBroker
 from tradewarden.trading.trader import Bot, Trader
+from tradewarden.wallet.approvals import ApprovalQueue, Approvers
 
 log = logging.getLogger("tradewarden.alerts")
 
@@ -142,3 +147,66 @@ def paper_world(
             trader.prices[sym] = px
         trader.refresh_balances()
     return PaperWorld(s, store, audit, risk, broker, gate, ledger, trader, notifier)
+
+
+# --- the human approval desk ----------------------------------------------------------------
+APPROVAL_T0 = 1_800_000_000.0
+
+
+class StepClock:
+    """A clock that moves only when told, in TOTP steps of 30 s."""
+
+    def __init__(self, t: float = APPROVAL_T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def step(self, n: int = 1) -> None:
+        self.t += 30 * n
+
+
+class ApprovalDesk:
+    """The approval queue and approvers on a real store, audit log and Fernet credential
+    file (the approvers' seeds), on a `StepClock`; `enrol` adds a confirmed approver and
+    `code` gives a name's (or a seed's) current TOTP code."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = StepClock()
+        self.settings = load_settings(
+            state_dir=tmp_path,
+            two_approvers_usd=10_000.0,
+            proposal_ttl_hours=1.0,
+            secret_source="file",
+            credential_file=tmp_path / "creds.enc",
+            credential_key=Fernet.generate_key().decode(),
+        )
+        self.store = Store(self.settings.db_path)
+        self.audit = AuditLog(self.settings.audit_dir)
+        self.source = build_source(self.settings)
+        self.approvers = Approvers(
+            self.settings, self.store, self.source, self.audit, clock=self.clock
+        )
+        self.q = ApprovalQueue(
+            self.settings, self.store, self.audit, self.approvers, clock=self.clock
+        )
+        self.seeds: dict[str, str] = {}
+
+    def enrol(self, name: str, voucher: str | None = None) -> str:
+        if voucher is None and len(self.seeds) >= 2:  # past the bootstrap: someone vouches
+            voucher = next(iter(self.seeds))
+        vouch = self.code(voucher) if voucher else None
+        e = self.approvers.add(name, "root@host uid=0", voucher_code=vouch)
+        seed = pyotp.parse_uri(e.uri).secret
+        self.approvers.confirm(name, self.code(seed), "root@host uid=0")
+        self.clock.step()  # the confirmation code is spent
+        self.seeds[name] = seed
+        return seed
+
+    def code(self, seed_or_name: str, offset_steps: int = 0) -> str:
+        seed = self.seeds.get(seed_or_name, seed_or_name)
+        return pyotp.TOTP(seed).at(self.clock() + 30 * offset_steps)
+
+    def close(self) -> None:
+        self.audit.close()
+        self.store.close()
