@@ -16,12 +16,16 @@ from typing import Any
 import pyotp
 from cryptography.fernet import Fernet
 
+from tradewarden.alerts.dispatcher import Dispatcher
+from tradewarden.alerts.factory import SLACK_BOT_TOKEN, build_dispatcher
 from tradewarden.audit.chain import AuditLog
 from tradewarden.core.config import Settings, load_settings
 from tradewarden.core.models import Tick
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.runtime.daemon import Daemon
+from tradewarden.scenarios.generate import write
 from tradewarden.secrets.factory import build_source
+from tradewarden.secrets.value import Secret
 from tradewarden.state.store import Store
 from tradewarden.strategy.ma_cross import MaCross
 from tradewarden.trading.bot_ledger import Ledger
@@ -147,6 +151,59 @@ def paper_world(
             trader.prices[sym] = px
         trader.refresh_balances()
     return PaperWorld(s, store, audit, risk, broker, gate, ledger, trader, notifier)
+
+
+# --- scenarios and alert channels ---------------------------------------------------------------
+def flat_prices(path: Path, hours: int, *, start: float = T0) -> Path:
+    """A scenario CSV at `path`: flat BTCUSDT/ETHUSDT candles every minute for `hours` hours
+    from `start`: no crossing, so no bot ever trades."""
+    rows = [
+        (int(start) + 60 * m, sym, px, px, px, px, 10.0)
+        for m in range(hours * 60)
+        for sym, px in (("BTCUSDT", 42_000.0), ("ETHUSDT", 2_300.0))
+    ]
+    write(path, rows)
+    return path
+
+
+def alert_env(slack: Any, smtp: Any, token: str | None = None) -> dict[str, str]:
+    """The environment that points a daemon process's alerts at the fake Slack (`token`:
+    its bot token, if any) and the fake SMTP server (plain, to oncall@example.org)."""
+    env = {"TRADEWARDEN_SLACK_TOKEN": token} if token is not None else {}
+    return {
+        **env,
+        "TRADEWARDEN_SLACK_BASE_URL": slack.api_url,
+        "TRADEWARDEN_SMTP_HOST": smtp.host,
+        "TRADEWARDEN_SMTP_PORT": str(smtp.port),
+        "TRADEWARDEN_SMTP_TLS": "none",
+        "TRADEWARDEN_EMAIL_TO": "oncall@example.org",
+    }
+
+
+def alert_settings(state_dir: Path, slack: Any, smtp: Any, **over: Any) -> Settings:
+    """`Settings` (metrics on no port) on a fresh `state_dir` whose alerts go to the fake
+    Slack and the fake SMTP server, as `alert_env` does for a process."""
+    s = Settings(
+        state_dir=state_dir,
+        metrics_port=0,
+        slack_base_url=slack.api_url,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_tls="none",
+        email_to=("oncall@example.org",),
+        **over,
+    )
+    s.state_dir.mkdir(parents=True)
+    return s
+
+
+def dispatching_daemon(s: Settings, slack_token: str) -> tuple[Daemon, Dispatcher]:
+    """A paper `Daemon` in process whose notifier is the real alert dispatcher (Slack bot
+    token `slack_token`, no console channel)."""
+    dispatcher = build_dispatcher(
+        s, {SLACK_BOT_TOKEN: Secret(slack_token)}, s.db_path, console=False
+    )
+    return Daemon(s, notifier=dispatcher), dispatcher
 
 
 # --- the human approval desk ----------------------------------------------------------------
