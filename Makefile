@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit/chain.py
 
-.PHONY: help setup run test lint fmt bandit todo-check secrets-scan pytest compliance wheelhouse bench chaos drill clean
+.PHONY: help setup run test lint fmt bandit deadcode todo-check secrets-scan pytest compliance wheelhouse bench chaos drill clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ setup: ## install uv if missing, then the locked environment into .venv
 run: setup ## paper-trade the shipped market scenario on embedded defaults
 	@$(RUN) tradewarden run --demo
 
-test: setup lint bandit todo-check secrets-scan pytest ## lint, security scans (bandit, detect-secrets), the whole test suite, then the compliance packet
+test: setup lint bandit deadcode todo-check secrets-scan pytest ## lint, security scans (bandit, detect-secrets), dead code (vulture), the whole test suite, then the compliance packet
 	@$(MAKE) --no-print-directory compliance
 
 lint: setup ## ruff lint + format check
@@ -31,6 +31,9 @@ fmt: setup ## apply ruff fixes and formatting
 
 bandit: setup ## bandit: 0 high-severity findings allowed
 	$(RUN) bandit -q -r daemon infra -lll
+
+deadcode: setup ## vulture: no unused code in the daemon (framework-called names: daemon/vulture_whitelist.py)
+	$(RUN) vulture
 
 todo-check: ## critical paths must not hold TODO/FIXME
 	@if grep -rnE 'TODO|FIXME' $(CRITICAL_PATHS) 2>/dev/null; then echo "TODO/FIXME found in critical paths" >&2; exit 1; else echo "todo-check: critical paths clean"; fi

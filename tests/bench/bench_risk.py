@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from tests.bench.table import row
+from tests.builders import LogNotifier
 from tradewarden.core.config import Mode, load_settings
 from tradewarden.core.models import OrderRequest, Side
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.runtime.daemon import Daemon, LiveDecision
 from tradewarden.scenarios.generate import generate, write
 from tradewarden.strategy.ma_cross import MaCross

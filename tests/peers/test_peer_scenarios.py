@@ -18,45 +18,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import paper_world
 from tests.integration.daemon.helpers import start, status, tw, wait_for
-from tradewarden.audit.chain import AuditLog
-from tradewarden.core.config import load_settings
 from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.breakers import Observation
-from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
-from tradewarden.runtime.alert_adapter import LogNotifier
-from tradewarden.state.store import Store
-from tradewarden.strategy.ma_cross import MaCross
-from tradewarden.trading.bot_ledger import Ledger
-from tradewarden.trading.order_gate import OrderGate
-from tradewarden.trading.paper_broker import PaperBroker
-from tradewarden.trading.trader import Bot, Trader
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 T0 = 1_767_571_200.0
 
 
 def world(tmp_path: Path):
-    settings = load_settings(state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross")
-    store = Store(settings.db_path)
-    audit = AuditLog(settings.audit_dir)
-    risk = RiskEngine(settings, store, ["b1"])
-    broker = PaperBroker({"USDT": 10_000.0})
-    gate = OrderGate(risk, broker, store, audit)
-    trader = Trader(
-        risk=risk,
-        gate=gate,
-        broker=broker,
-        store=store,
-        audit=audit,
-        ledger=Ledger([("b1", "BTCUSDT")], 10_000.0),
-        bots=[Bot("b1", "BTCUSDT", MaCross())],
-        notifier=LogNotifier(),
-        order_fraction=0.1,
-        flatten_on_emergency=False,
-    )
-    return settings, risk, broker, gate, trader
+    w = paper_world(tmp_path, bots="b1:BTCUSDT:ma_cross", flatten_on_emergency=False)
+    return w.settings, w.risk, w.broker, w.gate, w.trader
 
 
 def test_breaker_blocks_the_very_next_order_not_the_next_candle(tmp_path: Path) -> None:

@@ -7,40 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.core.config import ConfigError, Settings, load_settings
-from tradewarden.runtime.alert_adapter import LogNotifier
+from tests.builders import paper_daemon
 from tradewarden.runtime.critical import CRITICAL_ERRORS
-from tradewarden.runtime.daemon import Daemon
 from tradewarden.runtime.self_alerts import AuditWatch
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.mark.parametrize(
-    ("var", "value"),
-    [
-        # the periodic audit verification, in effect never (once in 31,000 years)
-        ("TRADEWARDEN_AUDIT_VERIFY_SECONDS", "1e12"),
-        # the exchange's clock never read again after the start
-        ("TRADEWARDEN_CLOCK_CHECK_SECONDS", "1e12"),
-        # the notional large-position mark switched off
-        ("TRADEWARDEN_LARGE_POSITION_USD", "1e15"),
-        # the low-balance floor switched off (a bot in position needs no entry)
-        ("TRADEWARDEN_LOW_BALANCE_USD", "0.000001"),
-        # every alert whose key is never resolved (unusual activity, low balance, large
-        # position, a system error) sent once per process lifetime and never again
-        ("TRADEWARDEN_ALERT_DEDUP_SECONDS", "1e12"),
-    ],
-)
-def test_attack_prod_switches_a_daemon_check_off(
-    monkeypatch: pytest.MonkeyPatch, var: str, value: str
-) -> None:
-    monkeypatch.setenv(var, value)
-    load_settings()  # dev: the field's own range only
-    monkeypatch.setenv("TRADEWARDEN_PROFILE", "prod")
-    with pytest.raises(ConfigError) as err:
-        load_settings()
-    assert var in str(err.value)
 
 
 def test_attack_unverifiable_audit_chain_keeps_trading(tmp_path: Path) -> None:
@@ -48,9 +19,7 @@ def test_attack_unverifiable_audit_chain_keeps_trading(tmp_path: Path) -> None:
     the verification thread raise: it logged a warning and tried again, forever. Nothing
     halted, nothing paged; the daemon traded on with a chain nobody could vouch for. The
     failure must reach the main loop as a system critical error (emergency stop)."""
-    settings = Settings(state_dir=tmp_path / "state", metrics_port=0)
-    settings.state_dir.mkdir(parents=True)
-    daemon = Daemon(settings, notifier=LogNotifier())
+    daemon, _ = paper_daemon(tmp_path / "state")
     try:
         now = [0.0]
         watch = AuditWatch(daemon, 10.0, clock=lambda: now[0])
@@ -80,10 +49,7 @@ def test_attack_daily_summary_lost_for_years_after_a_clock_jump(tmp_path: Path) 
 
     from tradewarden.runtime.self_alerts import SUMMARY_KEY, DailySummary
 
-    settings = Settings(state_dir=tmp_path / "state", metrics_port=0, daily_summary_utc="18:00")
-    settings.state_dir.mkdir(parents=True)
-    notifier = LogNotifier()
-    daemon = Daemon(settings, notifier=notifier)
+    daemon, notifier = paper_daemon(tmp_path / "state", daily_summary_utc="18:00")
     try:
         t0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC).timestamp()
         now = [t0]
@@ -107,10 +73,7 @@ def test_attack_tail_tamper_swallows_the_audit_chain_alert(tmp_path: Path) -> No
     recording the halt (an audit entry on a tail that cannot be read) raised first, so the
     security alert ``audit_chain_broken`` was never queued (only the generic system-error
     emergency stop was, which does not say the record was tampered with)."""
-    settings = Settings(state_dir=tmp_path / "state", metrics_port=0)
-    settings.state_dir.mkdir(parents=True)
-    notifier = LogNotifier()
-    daemon = Daemon(settings, notifier=notifier)
+    daemon, notifier = paper_daemon(tmp_path / "state")
     try:
         now = [0.0]
         watch = AuditWatch(daemon, 10.0, clock=lambda: now[0])
@@ -139,9 +102,7 @@ def test_attack_audit_rotation_failure_is_no_critical_error(tmp_path: Path) -> N
     inodes full, the path taken) the OSError was not an `AuditError`: no emergency stop
     (open orders left on the exchange, nothing flattened, no system-error page), the
     daemon just crashed out of its loop."""
-    settings = Settings(state_dir=tmp_path / "state", metrics_port=0)
-    settings.state_dir.mkdir(parents=True)
-    daemon = Daemon(settings, notifier=LogNotifier())
+    daemon, _ = paper_daemon(tmp_path / "state")
     try:
         (daemon.audit.dir / "audit-2099-01-01.jsonl").mkdir()  # the new day's file: taken
         tomorrow = datetime(2099, 1, 1, 0, 0, 1, tzinfo=UTC).timestamp()

@@ -187,8 +187,8 @@ def test_missing_key_in_prod_is_a_configuration_error(tmp_path: Path) -> None:
 def test_the_daemon_records_the_head_and_refuses_a_truncated_chain(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests.builders import LogNotifier
     from tradewarden.core.config import load_settings
-    from tradewarden.runtime.alert_adapter import LogNotifier
     from tradewarden.runtime.daemon import Daemon, StartupError, safe_config
 
     monkeypatch.setenv("BINANCE_CREDENTIAL_KEY", CREDENTIAL_KEY_CANARY)

@@ -9,21 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import LogNotifier, paper_daemon
 from tradewarden.audit.chain import AuditError
-from tradewarden.core.config import Settings
 from tradewarden.risk.state import TradingState
 from tradewarden.runtime import critical
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.runtime.daemon import Daemon, load_ticks
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def holding_daemon(tmp_path: Path) -> tuple[Daemon, LogNotifier]:
-    settings = Settings(state_dir=tmp_path / "state", metrics_port=0)
-    settings.state_dir.mkdir(parents=True)
-    notifier = LogNotifier()
-    d = Daemon(settings, notifier=notifier)
+    d, notifier = paper_daemon(tmp_path / "state")
+    settings = d.settings
     for tick in load_ticks(settings):
         d.trader.on_tick(tick)
         if any(d.ledger.tradable(b.name) > 0 for b in d.bots):

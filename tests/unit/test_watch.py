@@ -22,7 +22,7 @@ from tradewarden.exchange.errors import (
     RateLimitedError,
     TransportError,
 )
-from tradewarden.runtime.critical import CRITICAL_ERRORS, component_of, is_critical
+from tradewarden.runtime.critical import CRITICAL_ERRORS, component_of
 from tradewarden.runtime.watch import Burst, large_position_mark, low_balance_threshold
 from tradewarden.secrets.errors import SecretError, SecretUnavailableError
 from tradewarden.state.store import StateError
@@ -84,9 +84,21 @@ def test_a_nan_threshold_stops_the_daemon_with_exit_2(tmp_path: Path) -> None:
         ("TRADEWARDEN_UNUSUAL_FAILED_ORDERS", "100000"),
         ("TRADEWARDEN_UNUSUAL_REJECTED_ORDERS", "100000"),
         ("TRADEWARDEN_UNUSUAL_WINDOW_SECONDS", "1"),
+        # issue 17's review (attacks that worked): the periodic audit verification, in
+        # effect never (once in 31,000 years)
+        ("TRADEWARDEN_AUDIT_VERIFY_SECONDS", "1e12"),
+        # the exchange's clock never read again after the start
+        ("TRADEWARDEN_CLOCK_CHECK_SECONDS", "1e12"),
+        # the notional large-position mark switched off
+        ("TRADEWARDEN_LARGE_POSITION_USD", "1e15"),
+        # the low-balance floor switched off (a bot in position needs no entry)
+        ("TRADEWARDEN_LOW_BALANCE_USD", "0.000001"),
+        # every alert whose key is never resolved (unusual activity, low balance, large
+        # position, a system error) sent once per process lifetime and never again
+        ("TRADEWARDEN_ALERT_DEDUP_SECONDS", "1e12"),
     ],
 )
-def test_prod_cannot_switch_a_warning_off(
+def test_prod_cannot_switch_a_warning_or_a_daemon_check_off(
     monkeypatch: pytest.MonkeyPatch, var: str, value: str
 ) -> None:
     monkeypatch.setenv(var, value)
@@ -145,10 +157,13 @@ def test_errors_counted_per_failed_request_by_kind() -> None:
 
 
 def test_which_errors_are_critical() -> None:
-    assert is_critical(AuditError("cannot write")) and component_of(AuditError()) == "audit log"
-    assert is_critical(StateError("integrity check failed"))
-    assert is_critical(sqlite3.DatabaseError("database disk image is malformed"))
+    assert (
+        isinstance(AuditError("cannot write"), CRITICAL_ERRORS)
+        and component_of(AuditError()) == "audit log"
+    )
+    assert isinstance(StateError("integrity check failed"), CRITICAL_ERRORS)
+    assert isinstance(sqlite3.DatabaseError("database disk image is malformed"), CRITICAL_ERRORS)
     assert component_of(sqlite3.DatabaseError()) == "state database"
     for ordinary in (BrokerError("x"), TransportError("x"), SecretError("x"), ValueError("x")):
-        assert not is_critical(ordinary), ordinary
+        assert not isinstance(ordinary, CRITICAL_ERRORS), ordinary
     assert set(CRITICAL_ERRORS) == {AuditError, StateError, sqlite3.DatabaseError}

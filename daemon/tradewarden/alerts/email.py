@@ -8,7 +8,6 @@ humans can recognise the duplicate.
 from __future__ import annotations
 
 import html
-import ipaddress
 import logging
 import smtplib
 import ssl
@@ -19,21 +18,13 @@ from email.utils import formatdate
 from tradewarden.alerts import render
 from tradewarden.alerts.model import Alert
 from tradewarden.alerts.redact import GLOBAL_REDACTOR, Redactor
+from tradewarden.core.net import is_loopback
 from tradewarden.secrets.value import Secret
 
 TLS_MODES = ("starttls", "ssl", "none")
 DEFAULT_TIMEOUT = 10.0
 
 log = logging.getLogger("tradewarden.alerts.email")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def message_id(outbox_id: str, sender: str) -> str:

@@ -1,6 +1,6 @@
 """Adapter from the daemon's ``notifier.notify(kind, **context)`` calls to catalogue alerts.
 
-`Dispatcher.notify` uses it, so a dispatcher can stand wherever a `LogNotifier` stands.
+`Dispatcher.notify` uses it, so a dispatcher can stand wherever any `Notifier` stands.
 A kind without a catalogue constructor (or with context it does not fit) still becomes
 an alert (`catalogue.custom`): nothing the daemon reports is dropped.
 """

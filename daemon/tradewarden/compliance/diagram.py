@@ -65,8 +65,15 @@ class Part:
 # The daemon's wiring (tradewarden/runtime/daemon.py, exchange_wiring.py, alerts/factory.py).
 PARTS: tuple[Part, ...] = (
     Part("bots", "strategy bots", "tradewarden.trading.trader:Bot", "TRADEWARDEN_BOTS"),
-    Part("trader", "trader", "tradewarden.trading.trader:Trader", "signals -> orders, fills -> ledger"),
-    Part("gate", "order gate", "tradewarden.trading.order_gate:OrderGate", "every order passes here"),
+    Part(
+        "trader",
+        "trader",
+        "tradewarden.trading.trader:Trader",
+        "signals -> orders, fills -> ledger",
+    ),
+    Part(
+        "gate", "order gate", "tradewarden.trading.order_gate:OrderGate", "every order passes here"
+    ),
     Part(
         "risk",
         "risk engine",
@@ -100,7 +107,9 @@ PARTS: tuple[Part, ...] = (
     ),
     Part("outbox", "alert outbox", "tradewarden.alerts.outbox:Outbox", "persisted, retried"),
     Part("dispatcher", "dispatcher", "tradewarden.alerts.dispatcher:Dispatcher", "by severity"),
-    Part("audit", "audit log", "tradewarden.audit.chain:AuditLog", "hash chain + HMAC, append-only"),
+    Part(
+        "audit", "audit log", "tradewarden.audit.chain:AuditLog", "hash chain + HMAC, append-only"
+    ),
     Part(
         "anchor",
         "audit anchor",

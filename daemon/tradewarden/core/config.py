@@ -662,9 +662,6 @@ class Settings(BaseSettings):
         return [tuple(spec.split(":")) for spec in self.bots]  # type: ignore[misc]
 
 
-SECRET_FIELDS = {"credential_key"}
-
-
 def _documented_name(info: FieldInfo, field: str) -> str:
     alias = info.validation_alias
     if isinstance(alias, AliasChoices):

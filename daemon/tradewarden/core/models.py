@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -110,13 +110,3 @@ class Tick:
     low: float
     close: float
     volume: float
-
-
-@dataclass(slots=True)
-class Position:
-    bot: str
-    symbol: str
-    qty: float = 0.0
-    avg_price: float = 0.0
-    realized_pnl: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)

@@ -318,10 +318,6 @@ class RateLimiter:
             self._orders_paused_until = max(self._orders_paused_until, self.clock.now() + secs)
         return secs
 
-    def orders_paused_for(self) -> float:
-        with self._lock:
-            return max(0.0, self._orders_paused_until - self.clock.now())
-
     def paused_for(self) -> float:
         with self._lock:
             return max(0.0, self._paused_until - self.clock.now())

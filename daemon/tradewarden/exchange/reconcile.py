@@ -165,7 +165,6 @@ class Reconciler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
-        self.last_report: ReconcileReport | None = None
         self.runs = 0
 
     # --- scheduling -------------------------------------------------------------------------
@@ -198,7 +197,6 @@ class Reconciler:
     def run_once(self) -> ReconcileReport:
         with self._run_lock:
             report = self._run()
-            self.last_report = report
             self.runs += 1
         if not report.ok:
             log.error(report.summary(), extra={"reconcile": report.to_dict()})

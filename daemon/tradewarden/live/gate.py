@@ -40,7 +40,6 @@ runs is testnet or paper. Empty blockers <=> live.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -51,37 +50,15 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from tradewarden.core.config import Mode, Profile, SecretSource, Settings
+from tradewarden.core.net import is_loopback
 from tradewarden.live.key_permissions import PermissionResult
 from tradewarden.live.promotion import PromotionCheck
 
 EndpointKind = Literal["live", "testnet"]
 HostKind = Literal["testnet", "loopback", "production"]
-CONDITIONS = (
-    "mode",
-    "testnet",
-    "final_hammer",
-    "terms",
-    "secret_source",
-    "permissions",
-    "promotion",
-    "profile",
-    "endpoint",
-    "key_scope",
-    "armed",
-)
 # The only hosts testnet mode talks to (Binance's spot testnet). Anything else that is not
 # loopback is treated as production: it needs the whole live gate.
 TESTNET_HOSTS = frozenset({"testnet.binance.vision"})
-LIVE_HOSTS = frozenset(
-    {
-        "api.binance.com",
-        "api1.binance.com",
-        "api2.binance.com",
-        "api3.binance.com",
-        "api4.binance.com",
-        "api-gcp.binance.com",
-    }
-)
 DEFAULT_TESTNET_URL = "https://testnet.binance.vision"
 DEFAULT_LIVE_URL = "https://api.binance.com"
 _PROBE_PATH = "/api/v3/ping"  # what python-binance appends to the base URL (+ /api)
@@ -114,15 +91,6 @@ def _norm_host(host: str) -> str:
         return h.encode("idna").decode("ascii")
     except UnicodeError:
         raise EndpointError(f"host {host!r} is not a valid host name") from None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_endpoint(url: str) -> Endpoint:
@@ -165,7 +133,7 @@ def parse_endpoint(url: str) -> Endpoint:
     kind: HostKind
     if host in TESTNET_HOSTS:
         kind = "testnet"
-    elif _is_loopback(host):
+    elif is_loopback(host):
         kind = "loopback"
     else:
         kind = "production"

@@ -27,7 +27,6 @@ from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
 from tradewarden.state.store import Store
 
-MANUAL = "manual"
 LEGACY_HALT = "manual_state"  # the single halt record of older state files (and of `restore`)
 HUMAN_HALT = "manual"  # halt kinds: a person's `tradewarden halt` ...
 SYSTEM_HALT = "system"  # ... or the daemon's own (reconciliation, key-permission check)

@@ -43,10 +43,6 @@ CRITICAL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def is_critical(exc: BaseException) -> bool:
-    return isinstance(exc, CRITICAL_ERRORS)
-
-
 def component_of(exc: BaseException) -> str:
     if isinstance(exc, AuditError):
         return "audit log"

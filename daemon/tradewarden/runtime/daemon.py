@@ -20,8 +20,8 @@ from tradewarden import __version__
 from tradewarden.audit.anchor import AnchorJob, S3Anchor
 from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_audit, recorded_head
 from tradewarden.core.config import Mode, Settings
-from tradewarden.core.models import Fill, OrderStatus, Side, Tick
-from tradewarden.operations.control import ControlDesk, DaemonLock, current_actor
+from tradewarden.core.models import Fill, Order, OrderStatus, Side, Tick
+from tradewarden.operations.control import ControlDesk, DaemonLock
 from tradewarden.operations.halt_reset import DaemonSite, apply_request
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine, TradingStateChanged
@@ -402,6 +402,25 @@ class Daemon:
         self.controls.apply_pending()
 
     # --- views ------------------------------------------------------------------------------
+    def security_halt(
+        self, reason: str, actor: str, record: dict[str, Any], *, reducing: bool = False
+    ) -> list[Order]:
+        """A security finding (reconciliation, key permissions, the audit chain) stops
+        trading: a sticky HALT (REDUCING when `reducing`), our open orders cancelled (not when
+        reducing), and a synced ``security_event`` audit entry: `record` plus the state and
+        the number cancelled. Returns the cancelled orders; alerting is the caller's."""
+        self.risk.halt(reason, actor, reducing=reducing)
+        cancelled: list[Order] = []
+        if not reducing:
+            cancelled = self.gate.cancel_all(sorted(self.trader.by_symbol), reason=reason)
+        self.audit.append(
+            "security_event",
+            {**record, "state": self.risk.state.label.upper(), "cancelled": len(cancelled)},
+            actor=actor,
+            sync=True,
+        )
+        return cancelled
+
     def status(self) -> dict[str, Any]:
         s = self.risk.status()
         s.update(
@@ -556,7 +575,3 @@ def _paper_balances(settings: Settings, fills: list[Fill]) -> dict[str, float]:
 
 def load_ticks(settings: Settings) -> list[Tick]:
     return load_scenario(settings.scenario, settings.symbols)
-
-
-def actor() -> str:
-    return current_actor()

@@ -93,7 +93,6 @@ class ExchangeLoop:
         self.last_reconciled = 0.0  # monotonic time of the last successful run
         self._next_reconcile = 0.0
         self._backoff = self.settings.poll_interval_seconds
-        self.rounds = 0
         self._balances_stale = False
         # the exchange's clock read every TRADEWARDEN_CLOCK_CHECK_SECONDS (weight 1): the
         # signing offset follows a drifting host clock before Binance answers -1021, and
@@ -175,7 +174,6 @@ class ExchangeLoop:
             self.reconcile()
         else:
             self._unblock_resolved()  # the fill poller may have resolved one by query
-        self.rounds += 1
 
     def _settle_delay(self) -> float:
         """How long after a request was sent it can no longer land (recvWindow + margin)."""
@@ -270,17 +268,10 @@ class ExchangeLoop:
         """A security event: stop (sticky), cancel ours, tell a human."""
         reducing = report.action == "reduce"
         reason = report.summary()
-        self.d.risk.halt(reason, ACTOR, reducing=reducing)
-        cancelled = []
-        if not reducing:
-            cancelled = self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason)
-        state = self.d.risk.state.label.upper()
-        self.d.audit.append(
-            "security_event",
-            {"reconcile": report.to_dict(), "state": state, "cancelled": len(cancelled)},
-            actor=ACTOR,
-            sync=True,
+        cancelled = self.d.security_halt(
+            reason, ACTOR, {"reconcile": report.to_dict()}, reducing=reducing
         )
+        state = self.d.risk.state.label.upper()
         ids = [o.client_order_id for o in cancelled]
         for o in report.unknown_on_exchange:
             self.d.notifier.notify(

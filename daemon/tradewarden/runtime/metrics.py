@@ -172,7 +172,6 @@ class Metrics:
             "End of the exchange's 418 IP ban (0 when none)",
             registry=r,
         )
-        self._seen_trips: set[tuple[str, str]] = set()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -248,14 +248,7 @@ class AuditWatch:
             detail=result.problem,
             state="HALTED",
         )
-        d.risk.halt(reason, "audit verification")
-        cancelled = d.gate.cancel_all(sorted(d.trader.by_symbol), reason=reason)
-        d.audit.append(
-            "security_event",
-            {"audit_chain": result.describe(), "cancelled": len(cancelled)},
-            actor="audit verification",
-            sync=True,
-        )
+        d.security_halt(reason, "audit verification", {"audit_chain": result.describe()})
         d.write_snapshot()
 
 

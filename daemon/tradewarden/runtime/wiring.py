@@ -435,7 +435,6 @@ class PeriodicChecks:
         now = time.monotonic()
         self._next_perm = now + settings.permission_check_seconds
         self._next_ages = now
-        self.last_permissions: PermissionResult | None = None
 
     def __call__(self) -> None:
         now = time.monotonic()
@@ -458,7 +457,6 @@ class PeriodicChecks:
 
     def recheck_permissions(self) -> PermissionResult:
         result = check_broker_keys(self.d.broker)
-        self.last_permissions = result
         if result.ok:
             return result
         if self.guard is not None:  # live is withdrawn too: a reset of the HALT alone
@@ -472,13 +470,8 @@ def halt_for_permissions(daemon: Any, result: PermissionResult) -> None:
     """A key's permissions are not acceptable: sticky HALT, open orders cancelled, audit,
     critical ``key_permissions_changed`` alert."""
     reason = result.summary()
-    daemon.risk.halt(reason, "key-permission check")
-    cancelled = daemon.gate.cancel_all(sorted(daemon.trader.by_symbol), reason=reason)
-    daemon.audit.append(
-        "security_event",
-        {"permissions": result.as_dict(), "cancelled": len(cancelled)},
-        actor="key-permission check",
-        sync=True,
+    cancelled = daemon.security_halt(
+        reason, "key-permission check", {"permissions": result.as_dict()}
     )
     daemon.notifier.notify(
         "key_permissions_changed",

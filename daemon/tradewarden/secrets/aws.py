@@ -38,7 +38,7 @@ from tradewarden.secrets.errors import (
 
 log = logging.getLogger(__name__)
 
-CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
+CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
 _NOT_FOUND = {"ResourceNotFoundException"}
 _GONE = {"InvalidRequestException"}  # e.g. scheduled for deletion
 _DENIED = {

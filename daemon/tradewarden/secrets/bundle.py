@@ -57,16 +57,6 @@ class SecretRole(StrEnum):
             SecretRole.ADMIN: SecretKind.ADMIN,
         }[self]
 
-    @property
-    def setting(self) -> str:
-        return {
-            SecretRole.TRADE: "TRADEWARDEN_SECRET_TRADE_KEY_ID",
-            SecretRole.READ: "TRADEWARDEN_SECRET_READ_KEY_ID",
-            SecretRole.SLACK: "TRADEWARDEN_SECRET_SLACK_ID",
-            SecretRole.SMTP: "TRADEWARDEN_SECRET_SMTP_ID",
-            SecretRole.ADMIN: "TRADEWARDEN_SECRET_ADMIN_ID",
-        }[self]
-
     def secret_id(self, settings: Settings) -> str:
         return {
             SecretRole.TRADE: settings.secret_trade_key_id,

@@ -155,7 +155,7 @@ ALERT_FIELDS = {
 
 
 def alert_secrets(settings: Settings, source: Source) -> dict[str, Secret]:
-    """The alert channels' credentials in the shape of `notify.alert_secrets_from_env`
+    """The alert channels' credentials keyed by
     (``slack_bot_token``, ``slack_webhook_url``, ``smtp_username``, ``smtp_password``).
     A secret that does not exist is left out (that channel is not configured); any other
     problem raises."""

@@ -164,8 +164,7 @@ _install_lock = threading.Lock()
 
 def install(logger: logging.Logger | None = None) -> ScrubFilter:
     """Scrub every record of the process (idempotent). Call after logging is configured;
-    handlers attached to the root later still get message/args/traceback scrubbed, and
-    get `extra=` fields scrubbed if they add `installed_filter()` themselves."""
+    handlers attached to the root later still get message/args/traceback scrubbed."""
     root = logger or logging.getLogger()
     with _install_lock:
         if _state["factory"] is None:
@@ -185,10 +184,6 @@ def install(logger: logging.Logger | None = None) -> ScrubFilter:
             if flt not in handler.filters:
                 handler.addFilter(flt)
         return flt
-
-
-def installed_filter() -> ScrubFilter | None:
-    return _state["filter"]
 
 
 def uninstall(logger: logging.Logger | None = None) -> None:

@@ -311,17 +311,10 @@ class Store:
             args += (symbol,)
         return [_order(r) for r in self._query(sql + " ORDER BY created_at", args)]
 
-    def all_orders(self) -> list[Order]:
-        return [_order(r) for r in self._query("SELECT * FROM orders ORDER BY created_at")]
-
     def order_count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM orders")[0][0])
 
     # --- fills and trades -------------------------------------------------------------------
-    def record_fill(self, fill: Fill) -> bool:
-        """Store a fill once; returns False if this trade id was already recorded."""
-        return self.book_fill(fill, None)
-
     def book_fill(self, fill: Fill, order: Order | None) -> bool:
         """Record a fill and the order's new fill state in one transaction."""
         with self.tx() as db:
@@ -378,10 +371,6 @@ class Store:
         if bot:
             return self._query("SELECT * FROM trades WHERE bot=? ORDER BY id", (bot,))
         return self._query("SELECT * FROM trades ORDER BY id")
-
-    def mark_equity(self, bot: str, ts: float, equity: float) -> None:
-        with self.tx() as db:
-            db.execute("INSERT INTO equity_marks VALUES (?,?,?)", (bot, ts, equity))
 
     def mark_equities(self, ts: float, marks: dict[str, float]) -> None:
         with self.tx() as db:

@@ -21,7 +21,6 @@ class MaCross(Strategy):
             raise ValueError("ma_cross needs 0 < fast < slow")
         self.fast, self.slow = fast, slow
         self.closes: deque[float] = deque(maxlen=slow)
-        self.fast_sum = 0.0
         self.prev_diff: float | None = None
         self.zones = AtrZone()
 

@@ -457,11 +457,3 @@ class Trader:
             "portfolio_equity": round(self.ledger.portfolio_equity(), 2),
             "bots": self.ledger.summary(),
         }
-
-    def state_label(self, bot: str | None = None) -> str:
-        s = self.risk.effective_state(bot) if bot else self.risk.state
-        return TradingState(s).label
-
-
-def base_quote(symbol: str) -> tuple[str, str]:
-    return split_symbol(symbol)

@@ -146,8 +146,8 @@ def test_the_anchor_does_not_move_backwards_unless_a_human_says_why(
 
 
 def test_the_daemon_anchors_at_start_and_at_stop(s3: Any, tmp_path: Path) -> None:
+    from tests.builders import LogNotifier
     from tradewarden.core.config import load_settings
-    from tradewarden.runtime.alert_adapter import LogNotifier
     from tradewarden.runtime.daemon import Daemon
 
     d = Daemon(load_settings(), notifier=LogNotifier())
@@ -167,8 +167,8 @@ def test_the_daemon_anchors_at_start_and_at_stop(s3: Any, tmp_path: Path) -> Non
 def test_a_failing_anchor_is_counted_and_trading_goes_on(
     s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests.builders import LogNotifier
     from tradewarden.core.config import load_settings
-    from tradewarden.runtime.alert_adapter import LogNotifier
     from tradewarden.runtime.daemon import Daemon
 
     monkeypatch.setenv("TRADEWARDEN_AUDIT_ANCHOR_BUCKET", "no-such-bucket")

@@ -191,9 +191,9 @@ def test_attack_the_daemon_starts_on_a_chain_cut_behind_the_anchor(
     traded on it, its anchor job only logging 'audit anchor failed' every interval. The
     anchor is read at start; a chain that does not contain it is refused like a broken
     one (an S3 outage is not: that is logged and the job retries)."""
+    from tests.builders import LogNotifier
     from tests.integration.audit.test_anchor import rewrite_with_the_key
     from tradewarden.core.config import load_settings
-    from tradewarden.runtime.alert_adapter import LogNotifier
     from tradewarden.runtime.daemon import Daemon, StartupError
 
     declare(4)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import alert_env, flat_prices
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import start, status, terminate, wait_for
-from tests.integration.daemon.test_halt_and_emergency_alerts import flat_hours
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 TOKEN = "test-slack-attack-audit-watch"  # noqa: S105 - a fake Slack's token
@@ -23,13 +23,8 @@ def test_attack_unreadable_audit_file_halts_the_running_daemon(
     slack, smtp = stand_ins
     state = tmp_path / "state"
     env = {
-        "TRADEWARDEN_SLACK_TOKEN": TOKEN,
-        "TRADEWARDEN_SLACK_BASE_URL": slack.api_url,
-        "TRADEWARDEN_SMTP_HOST": smtp.host,
-        "TRADEWARDEN_SMTP_PORT": str(smtp.port),
-        "TRADEWARDEN_SMTP_TLS": "none",
-        "TRADEWARDEN_EMAIL_TO": "oncall@example.org",
-        "TRADEWARDEN_SCENARIO": str(flat_hours(tmp_path / "1h.csv", 1)),
+        **alert_env(slack, smtp, TOKEN),
+        "TRADEWARDEN_SCENARIO": str(flat_prices(tmp_path / "1h.csv", 1)),
         "TRADEWARDEN_AUDIT_VERIFY_SECONDS": "1",
     }
     proc = start(state, "run", "--follow", "--no-console", **env)

@@ -22,16 +22,12 @@ import pyotp
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.builders import alert_env, alert_settings, dispatching_daemon, flat_prices
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import env_for, start, status, terminate, tw, wait_for
-from tests.integration.daemon.test_halt_and_emergency_alerts import flat_hours
-from tradewarden.alerts.factory import SLACK_BOT_TOKEN, build_dispatcher
-from tradewarden.core.config import Settings
-from tradewarden.runtime.daemon import Daemon
 from tradewarden.secrets.bundle import SecretKind
 from tradewarden.secrets.fernet_file import FernetFileSource
-from tradewarden.secrets.value import Secret
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 TOKEN = "test-slack-own-alerts-token"  # noqa: S105 - a fake Slack's token
@@ -93,12 +89,8 @@ def test_daemon_raises_its_own_alerts_and_not_without_cause(
         "TRADEWARDEN_SECRET_SOURCE": "file",
         "TRADEWARDEN_CREDENTIAL_FILE": str(cred),
         "BINANCE_CREDENTIAL_KEY": key,
-        "TRADEWARDEN_SLACK_BASE_URL": slack.api_url,
-        "TRADEWARDEN_SMTP_HOST": smtp.host,
-        "TRADEWARDEN_SMTP_PORT": str(smtp.port),
-        "TRADEWARDEN_SMTP_TLS": "none",
-        "TRADEWARDEN_EMAIL_TO": "oncall@example.org",
-        "TRADEWARDEN_SCENARIO": str(flat_hours(tmp_path / "1h.csv", 1)),
+        **alert_env(slack, smtp),
+        "TRADEWARDEN_SCENARIO": str(flat_prices(tmp_path / "1h.csv", 1)),
         "TRADEWARDEN_AUDIT_VERIFY_SECONDS": "1",
         # an hour from now: not due at this first start (which only records the schedule)
         "TRADEWARDEN_DAILY_SUMMARY_UTC": _hms(time.time() + 3600),
@@ -192,23 +184,10 @@ def test_daily_summary_once_a_day_across_restarts_and_catches_up(
     from tradewarden.runtime.self_alerts import DailySummary
 
     slack, smtp = stand_ins
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        metrics_port=0,
-        slack_base_url=slack.api_url,
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_tls="none",
-        email_to=("oncall@example.org",),
-        daily_summary_utc="18:00",
-    )
-    settings.state_dir.mkdir(parents=True)
+    settings = alert_settings(tmp_path / "state", slack, smtp, daily_summary_utc="18:00")
     t0 = datetime(2026, 12, 3, 17, 59, tzinfo=UTC).timestamp()
     now = [t0]
-    dispatcher = build_dispatcher(
-        settings, {SLACK_BOT_TOKEN: Secret(TOKEN)}, settings.db_path, console=False
-    )
-    daemon = Daemon(settings, notifier=dispatcher)
+    daemon, dispatcher = dispatching_daemon(settings, TOKEN)
     try:
         # a round trip inside the day to 18:00, one just before it, one after it
         daemon.store.record_trade("trend-btc", "BTCUSDT", 12.5, t0 - 3600)

@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
+from tests.builders import flat_prices
 from tests.integration.daemon.helpers import db, status, tw
-from tradewarden.scenarios.generate import write
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-DAY0 = 1_767_571_200  # 2026-01-05 00:00 UTC
 
 
 def audit_events(state: Path) -> list[dict[str, Any]]:
@@ -85,17 +84,6 @@ def test_close_positions_on_trip_closes_the_other_bots_position(tmp_path: Path) 
     assert tw(state, "audit", "verify").returncode == 0
 
 
-def flat_day(path: Path, hours: int) -> Path:
-    """Flat prices from 00:00 UTC for `hours` hours: no crossing, so no bot ever trades."""
-    rows = [
-        (DAY0 + 60 * m, sym, px, px, px, px, 10.0)
-        for m in range(hours * 60)
-        for sym, px in (("BTCUSDT", 42_000.0), ("ETHUSDT", 2_300.0))
-    ]
-    write(path, rows)
-    return path
-
-
 def test_the_daily_loss_baseline_survives_daemon_restarts(tmp_path: Path) -> None:
     """10,000 -> 9,600, restart, -> 9,200 within one UTC day: -8% of the day's start trips
     the 5% breaker (it read 4.17% when the baseline restarted with the process).
@@ -110,7 +98,7 @@ def test_the_daily_loss_baseline_survives_daemon_restarts(tmp_path: Path) -> Non
             state,
             "run",
             "--no-console",
-            TRADEWARDEN_SCENARIO=str(flat_day(tmp_path / f"{hours}h.csv", hours)),
+            TRADEWARDEN_SCENARIO=str(flat_prices(tmp_path / f"{hours}h.csv", hours)),
             TRADEWARDEN_STARTING_BALANCE_USDT=equity,
         )
         assert run.returncode == 0, run.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import alert_env
 from tests.fakes.slack.server import running_fake_slack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import tw
@@ -28,12 +29,7 @@ def test_large_position_and_low_balance_reach_slack_and_email_as_warnings(
             tmp_path / "state",
             "run",
             "--no-console",
-            TRADEWARDEN_SLACK_TOKEN=TOKEN,
-            TRADEWARDEN_SLACK_BASE_URL=slack.api_url,
-            TRADEWARDEN_SMTP_HOST=smtp.host,
-            TRADEWARDEN_SMTP_PORT=str(smtp.port),
-            TRADEWARDEN_SMTP_TLS="none",
-            TRADEWARDEN_EMAIL_TO="oncall@example.org",
+            **alert_env(slack, smtp, TOKEN),
             # each bot starts with 5,000 USDT and puts 10% (500) into an entry: the first
             # buy makes a position of ~500 (> 100) and leaves ~9,500 USDT free (< 9,900)
             TRADEWARDEN_LARGE_POSITION_USD="100",

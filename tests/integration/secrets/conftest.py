@@ -22,6 +22,7 @@ from tests.conftest import free_port, wait_http
 from tests.fakes.binance import FakeBinance
 from tradewarden.core.config import Settings, load_settings
 from tradewarden.secrets import scrub
+from tradewarden.state.store import Store
 
 KEY = "tw-secrets-key-1f0c"
 SECRET = "tw-secrets-secret-9b7e-never-log"
@@ -35,6 +36,13 @@ READ_ID = "tradewarden/test/binance/read"
 def _scrubber_uninstalled_after() -> Iterator[None]:
     yield
     scrub.uninstall()
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "s.sqlite3", durable=False)
+    yield s
+    s.close()
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@ Binance: one test per dangerous flag, the good key, and failures that must fail 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,6 @@ from tradewarden.secrets.value import Secret
 from tradewarden.state.store import Store
 
 OTHER_KEY, OTHER_SECRET = "perm-test-key-0e3a", "perm-test-secret-6b1d"
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "s.sqlite3", durable=False)
-    yield s
-    s.close()
 
 
 def broker_for(fx: FakeBinance, store: Store, tmp_path: Path, key: str, secret: str):

@@ -4,7 +4,6 @@ without a restart: at once when the exchange refuses the old key, or when the ca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,13 +28,6 @@ from tradewarden.secrets.credentials import BinanceCredentials
 from tradewarden.secrets.factory import build_source
 from tradewarden.secrets.rotation import rotate
 from tradewarden.state.store import Store
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "s.sqlite3", durable=False)
-    yield s
-    s.close()
 
 
 def account_fps(fx: FakeBinance) -> list[tuple[str | None, int]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import alert_env
 from tests.fakes.binance import FakeBinance
 from tests.fakes.slack.server import FakeSlack, running_fake_slack
 from tests.fakes.smtp import FakeSmtp
@@ -48,12 +49,7 @@ def test_unusual_activity_foreign_order_and_critical_error_page(
     d = Running(
         tmp_path / "state",
         fx,
-        TRADEWARDEN_SLACK_TOKEN=TOKEN,
-        TRADEWARDEN_SLACK_BASE_URL=slack.api_url,
-        TRADEWARDEN_SMTP_HOST=smtp.host,
-        TRADEWARDEN_SMTP_PORT=str(smtp.port),
-        TRADEWARDEN_SMTP_TLS="none",
-        TRADEWARDEN_EMAIL_TO="oncall@example.org",
+        **alert_env(slack, smtp, TOKEN),
         TRADEWARDEN_UNUSUAL_REJECTED_ORDERS="2",
     )
     try:

@@ -7,22 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.audit.chain import AuditLog, verify
-from tradewarden.core.config import TripScope, load_settings
+from tests.builders import PRICES, TWO_BOTS, make_risk, paper_world
+from tradewarden.audit.chain import verify
+from tradewarden.core.config import TripScope
 from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
-from tradewarden.risk.engine import ResetScope, RiskEngine
+from tradewarden.risk.engine import ResetScope
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.state.store import Store
 from tradewarden.strategy.base import Signal
-from tradewarden.strategy.ma_cross import MaCross
-from tradewarden.trading.bot_ledger import Ledger
-from tradewarden.trading.order_gate import OrderGate
 from tradewarden.trading.paper_broker import PaperBroker
-from tradewarden.trading.trader import Bot, Trader
 
 T0 = 1_767_571_200.0
 
@@ -41,37 +37,16 @@ class CountingBroker(PaperBroker):
 
 @pytest.fixture()
 def world(tmp_path: Path, clean_env):
-    settings = load_settings(
-        state_dir=tmp_path,
-        bots="b1:BTCUSDT:ma_cross,b2:ETHUSDT:ma_cross",
+    w = paper_world(
+        tmp_path,
+        broker=CountingBroker({"USDT": 10_000.0}),
+        prices=PRICES,
+        ts=T0,
+        bots=TWO_BOTS,
         flatten_on_emergency=True,
     )
-    store = Store(settings.db_path)
-    audit = AuditLog(settings.audit_dir)
-    risk = RiskEngine(settings, store, ["b1", "b2"])
-    broker = CountingBroker({"USDT": 10_000.0})
-    gate = OrderGate(risk, broker, store, audit)
-    ledger = Ledger([("b1", "BTCUSDT"), ("b2", "ETHUSDT")], 10_000.0)
-    notifier = LogNotifier()
-    trader = Trader(
-        risk=risk,
-        gate=gate,
-        broker=broker,
-        store=store,
-        audit=audit,
-        ledger=ledger,
-        bots=[Bot("b1", "BTCUSDT", MaCross()), Bot("b2", "ETHUSDT", MaCross())],
-        notifier=notifier,
-        order_fraction=0.1,
-        flatten_on_emergency=True,
-    )
-    for sym, px in (("BTCUSDT", 50_000.0), ("ETHUSDT", 2_500.0)):
-        broker.on_tick(Tick(T0, sym, px, px, px, px, 1.0))
-        trader.prices[sym] = px
-    trader.refresh_balances()
-    yield settings, store, audit, risk, broker, gate, trader, notifier
-    audit.close()
-    store.close()
+    yield w.settings, w.store, w.audit, w.risk, w.broker, w.gate, w.trader, w.notifier
+    w.close()
 
 
 def buy(bot: str = "b1", symbol: str = "BTCUSDT", qty: float = 0.01) -> OrderRequest:
@@ -90,7 +65,7 @@ def test_trip_blocks_synchronously_and_persists(world) -> None:
     assert [r["breaker"] for r in store.tripped()] == ["consecutive_losses"]
     assert notifier.sent[0][0] == "breaker_tripped"
     # a new engine on the same file (what a restart builds) is still halted for b1
-    again = RiskEngine(settings, store, ["b1", "b2"])
+    again = make_risk(settings, store)
     assert again.bot_states["b1"] is TradingState.HALTED
     assert again.check(buy(), 50_000.0) is DenyReason.BOT_HALTED
     again.book.free = broker.balances()
@@ -105,7 +80,7 @@ def test_only_reset_clears_and_is_recorded(world) -> None:
     # recovery of equity does not clear a sticky trip
     risk.observe(Observation("equity", PORTFOLIO, T0 + 120, equity=10_500.0))
     assert risk.state is TradingState.HALTED
-    assert RiskEngine(settings, store, ["b1", "b2"]).state is TradingState.HALTED
+    assert make_risk(settings, store).state is TradingState.HALTED
     cleared = risk.reset(
         "reviewed the loss, market calm",
         "alice@host",
@@ -115,7 +90,7 @@ def test_only_reset_clears_and_is_recorded(world) -> None:
     assert risk.state is TradingState.ACTIVE
     (row,) = store.resets()
     assert row["actor"] == "alice@host" and "market calm" in row["reason"]
-    assert RiskEngine(settings, store, ["b1", "b2"]).state is TradingState.ACTIVE
+    assert make_risk(settings, store).state is TradingState.ACTIVE
 
 
 def test_halted_blocks_every_submit_path(world) -> None:
@@ -138,7 +113,7 @@ def test_halted_blocks_every_submit_path(world) -> None:
         trader.on_tick(Tick(T0 + 60 * i, "BTCUSDT", px, px, px, px, 1.0))
     assert broker.submits == before
     # and across a restart
-    assert RiskEngine(settings, store, ["b1", "b2"]).check(buy(), 50_000.0) is DenyReason.HALTED
+    assert make_risk(settings, store).check(buy(), 50_000.0) is DenyReason.HALTED
 
 
 def test_reducing_admits_only_reducing_orders_through_the_gate(world) -> None:

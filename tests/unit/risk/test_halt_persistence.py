@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.core.config import load_settings
-from tradewarden.risk.engine import RiskEngine
+from tests.builders import TWO_BOTS, make_risk, make_settings
 from tradewarden.risk.state import TradingState
 from tradewarden.state.store import Store
-
-BOTS = ["b1", "b2"]
 
 
 @pytest.mark.parametrize(
@@ -31,14 +28,14 @@ BOTS = ["b1", "b2"]
 def test_a_milder_second_halt_never_lowers_the_persisted_state(
     tmp_path: Path, clean_env: None, first: tuple[str, str], second: tuple[str, str]
 ) -> None:
-    settings = load_settings(state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross,b2:ETHUSDT:ma_cross")
+    settings = make_settings(tmp_path, bots=TWO_BOTS)
     store = Store(settings.db_path)
     try:
-        risk = RiskEngine(settings, store, BOTS)
+        risk = make_risk(settings, store)
         risk.halt(*first)
         risk.halt(*second, reducing=True)
         assert risk.state is TradingState.HALTED
-        restarted = RiskEngine(settings, store, BOTS)  # what the next start builds
+        restarted = make_risk(settings, store)  # what the next start builds
         assert restarted.state is TradingState.HALTED, restarted.state_reason
         assert first[0] in restarted.state_reason
     finally:
@@ -46,13 +43,13 @@ def test_a_milder_second_halt_never_lowers_the_persisted_state(
 
 
 def test_reducing_then_halt_is_halted_after_a_restart(tmp_path: Path, clean_env: None) -> None:
-    settings = load_settings(state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross,b2:ETHUSDT:ma_cross")
+    settings = make_settings(tmp_path, bots=TWO_BOTS)
     store = Store(settings.db_path)
     try:
-        risk = RiskEngine(settings, store, BOTS)
+        risk = make_risk(settings, store)
         risk.halt("pause", "alice@host", reducing=True)
-        assert RiskEngine(settings, store, BOTS).state is TradingState.REDUCING
+        assert make_risk(settings, store).state is TradingState.REDUCING
         risk.halt("stop", "bob@host")
-        assert RiskEngine(settings, store, BOTS).state is TradingState.HALTED
+        assert make_risk(settings, store).state is TradingState.HALTED
     finally:
         store.close()

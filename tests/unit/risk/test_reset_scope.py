@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tradewarden.core.config import load_settings
+from tests.builders import TWO_BOTS, make_risk, make_settings
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
@@ -21,9 +21,9 @@ BOTS = ["b1", "b2"]
 
 @pytest.fixture()
 def risk(tmp_path: Path, clean_env: None):
-    settings = load_settings(state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross,b2:ETHUSDT:ma_cross")
+    settings = make_settings(tmp_path, bots=TWO_BOTS)
     store = Store(settings.db_path)
-    engine = RiskEngine(settings, store, BOTS)
+    engine = make_risk(settings, store)
     for bot in BOTS:  # three losses in a row each: both bots tripped
         for _ in range(3):
             engine.observe(Observation("trade", bot, T0, pnl=-1.0))

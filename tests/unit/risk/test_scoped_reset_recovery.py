@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tests.builders import LogNotifier
 from tradewarden.core.config import Mode, load_settings
 from tradewarden.core.models import Fill, Side
 from tradewarden.risk.engine import ResetScope, RiskEngine
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.runtime.daemon import Daemon, LiveDecision
 from tradewarden.runtime.exchange_loop import recover_interrupted
 from tradewarden.state.store import Store
@@ -19,8 +19,9 @@ from tradewarden.trading.paper_broker import PaperBroker
 
 def losing_round_trip(store: Store, bot: str, n: int, ts: float) -> None:
     for i, (side, px) in enumerate(((Side.BUY, 100.0), (Side.SELL, 90.0))):
-        store.record_fill(
-            Fill(f"{bot}-{n}-{i}", f"c-{bot}-{n}-{i}", bot, "ETHUSDT", side, 1.0, px, 0.0, ts + i)
+        store.book_fill(
+            Fill(f"{bot}-{n}-{i}", f"c-{bot}-{n}-{i}", bot, "ETHUSDT", side, 1.0, px, 0.0, ts + i),
+            None,
         )
 
 

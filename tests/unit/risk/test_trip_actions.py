@@ -15,32 +15,25 @@ from typing import Any
 
 import pytest
 
-from tradewarden.audit.chain import AuditLog
+from tests.builders import PRICES, TWO_BOTS, PaperWorld, make_risk, make_settings, paper_world
 from tradewarden.core.config import TripScope, load_settings
-from tradewarden.core.models import OrderRequest, Side, Tick
+from tradewarden.core.models import OrderRequest, Side
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.state.store import Store
-from tradewarden.strategy.ma_cross import MaCross
-from tradewarden.trading.bot_ledger import Ledger
-from tradewarden.trading.order_gate import OrderGate
-from tradewarden.trading.paper_broker import PaperBroker
-from tradewarden.trading.trader import Bot, Trader
 
 DAY = 86_400.0
 T0 = 1_767_571_200.0  # 2026-01-05 00:00 UTC
-BOTS = ["b1", "b2"]
 
 
 # --- defect 3: the daily-loss baseline survives a restart ---------------------------------------
 def _engine(tmp_path: Path) -> tuple[RiskEngine, Store]:
-    settings = load_settings(state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross,b2:ETHUSDT:ma_cross")
-    store = Store(settings.db_path)
-    return RiskEngine(settings, store, BOTS), store
+    s = make_settings(tmp_path, bots=TWO_BOTS)
+    store = Store(s.db_path)
+    return make_risk(s, store), store
 
 
 def _portfolio(risk: RiskEngine, ts: float, equity: float) -> list[Any]:
@@ -92,76 +85,40 @@ def test_a_new_utc_day_rolls_the_baseline_across_a_restart(tmp_path: Path, clean
 
 
 # --- defect 12: what a trip does --------------------------------------------------------------
-def _world(tmp_path: Path, **settings_kw: Any) -> dict[str, Any]:
-    settings = load_settings(
-        state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross,b2:ETHUSDT:ma_cross", **settings_kw
-    )
-    store = Store(settings.db_path)
-    audit = AuditLog(settings.audit_dir)
-    risk = RiskEngine(settings, store, BOTS)
-    broker = PaperBroker({"USDT": 10_000.0})
-    gate = OrderGate(risk, broker, store, audit)
-    ledger = Ledger([("b1", "BTCUSDT"), ("b2", "ETHUSDT")], 10_000.0)
-    notifier = LogNotifier()
-    trader = Trader(
-        risk=risk,
-        gate=gate,
-        broker=broker,
-        store=store,
-        audit=audit,
-        ledger=ledger,
-        bots=[Bot("b1", "BTCUSDT", MaCross()), Bot("b2", "ETHUSDT", MaCross())],
-        notifier=notifier,
-        order_fraction=0.1,
-        flatten_on_emergency=settings.flatten_on_emergency,
-        close_positions_on_trip=settings.close_positions_on_trip,
-    )
-    for sym, px in (("BTCUSDT", 50_000.0), ("ETHUSDT", 2_500.0)):
-        broker.on_tick(Tick(T0, sym, px, px, px, px, 1.0))
-        trader.prices[sym] = px
-    trader.refresh_balances()
-    return {
-        "settings": settings,
-        "store": store,
-        "audit": audit,
-        "risk": risk,
-        "gate": gate,
-        "trader": trader,
-        "notifier": notifier,
-    }
+def _world(tmp_path: Path, **settings_kw: Any) -> PaperWorld:
+    return paper_world(tmp_path, prices=PRICES, ts=T0, bots=TWO_BOTS, **settings_kw)
 
 
 @pytest.fixture()
 def make_world(tmp_path: Path, clean_env: None) -> Iterator[Any]:
-    made: list[dict[str, Any]] = []
+    made: list[PaperWorld] = []
 
-    def make(**kw: Any) -> dict[str, Any]:
+    def make(**kw: Any) -> PaperWorld:
         w = _world(tmp_path / str(len(made)), **kw)
         made.append(w)
         return w
 
     yield make
     for w in made:
-        w["audit"].close()
-        w["store"].close()
+        w.close()
 
 
 def _buy(bot: str, symbol: str, qty: float) -> OrderRequest:
     return OrderRequest(bot=bot, symbol=symbol, side=Side.BUY, qty=qty)
 
 
-def _hold_positions(w: dict[str, Any]) -> None:
-    assert w["gate"].submit(_buy("b1", "BTCUSDT", 0.01), 50_000.0).accepted
-    assert w["gate"].submit(_buy("b2", "ETHUSDT", 0.2), 2_500.0).accepted
-    w["trader"].process_fills()
-    books = w["trader"].ledger.books
+def _hold_positions(w: PaperWorld) -> None:
+    assert w.gate.submit(_buy("b1", "BTCUSDT", 0.01), 50_000.0).accepted
+    assert w.gate.submit(_buy("b2", "ETHUSDT", 0.2), 2_500.0).accepted
+    w.trader.process_fills()
+    books = w.trader.ledger.books
     assert books["b1"].qty > 0 and books["b2"].qty > 0
 
 
-def _three_losses(w: dict[str, Any], bot: str = "b1") -> list[Any]:
+def _three_losses(w: PaperWorld, bot: str = "b1") -> list[Any]:
     trips: list[Any] = []
     for i in range(3):
-        trips += w["risk"].observe(Observation("trade", bot, T0 + i, pnl=-1.0))
+        trips += w.risk.observe(Observation("trade", bot, T0 + i, pnl=-1.0))
     return trips
 
 
@@ -169,38 +126,38 @@ def test_by_default_a_bot_breaker_trip_stops_every_bot(make_world: Any) -> None:
     w = make_world()
     trips = _three_losses(w)
     assert [(t.breaker, t.bot) for t in trips] == [("consecutive_losses", "b1")]
-    assert w["risk"].state is TradingState.HALTED
-    assert w["gate"].submit(_buy("b2", "ETHUSDT", 0.1), 2_500.0).denied is DenyReason.HALTED
-    assert w["gate"].submit(_buy("b1", "BTCUSDT", 0.01), 50_000.0).denied in (
+    assert w.risk.state is TradingState.HALTED
+    assert w.gate.submit(_buy("b2", "ETHUSDT", 0.1), 2_500.0).denied is DenyReason.HALTED
+    assert w.gate.submit(_buy("b1", "BTCUSDT", 0.01), 50_000.0).denied in (
         DenyReason.HALTED,
         DenyReason.BOT_HALTED,
     )
     # a restart (new engine on the same file) comes up with every bot stopped
-    again = RiskEngine(w["settings"], w["store"], BOTS)
+    again = make_risk(w.settings, w.store)
     assert again.state is TradingState.HALTED
     assert again.check(_buy("b2", "ETHUSDT", 0.1), 2_500.0) is DenyReason.HALTED
 
 
 def test_bot_drawdown_trip_stops_every_bot_by_default(make_world: Any) -> None:
     w = make_world()
-    w["risk"].observe(Observation("equity", "b1", T0, equity=5_000.0))
-    trips = w["risk"].observe(Observation("equity", "b1", T0 + 1, equity=3_700.0))  # -26%
+    w.risk.observe(Observation("equity", "b1", T0, equity=5_000.0))
+    trips = w.risk.observe(Observation("equity", "b1", T0 + 1, equity=3_700.0))  # -26%
     assert [t.breaker for t in trips] == ["bot_drawdown"]
-    assert w["risk"].state is TradingState.HALTED
-    assert w["gate"].submit(_buy("b2", "ETHUSDT", 0.1), 2_500.0).denied is DenyReason.HALTED
+    assert w.risk.state is TradingState.HALTED
+    assert w.gate.submit(_buy("b2", "ETHUSDT", 0.1), 2_500.0).denied is DenyReason.HALTED
 
 
 def test_trip_scope_bot_narrows_a_trip_to_the_tripping_bot(make_world: Any) -> None:
     w = make_world(trip_scope="bot")
     _three_losses(w)
-    assert w["risk"].state is TradingState.ACTIVE
-    assert w["risk"].bot_states["b1"] is TradingState.HALTED
-    assert w["gate"].submit(_buy("b1", "BTCUSDT", 0.01), 50_000.0).denied is DenyReason.BOT_HALTED
-    assert w["gate"].submit(_buy("b2", "ETHUSDT", 0.1), 2_500.0).accepted
+    assert w.risk.state is TradingState.ACTIVE
+    assert w.risk.bot_states["b1"] is TradingState.HALTED
+    assert w.gate.submit(_buy("b1", "BTCUSDT", 0.01), 50_000.0).denied is DenyReason.BOT_HALTED
+    assert w.gate.submit(_buy("b2", "ETHUSDT", 0.1), 2_500.0).accepted
     # portfolio-wide breakers still stop everything in this scope
-    _portfolio(w["risk"], T0 + 10, 10_000.0)
-    _portfolio(w["risk"], T0 + 20, 9_400.0)
-    assert w["risk"].state is TradingState.HALTED
+    _portfolio(w.risk, T0 + 10, 10_000.0)
+    _portfolio(w.risk, T0 + 20, 9_400.0)
+    assert w.risk.state is TradingState.HALTED
 
 
 def test_trip_scope_is_validated(tmp_path: Path, clean_env: None) -> None:
@@ -214,9 +171,9 @@ def test_positions_stay_open_on_a_trip_by_default(make_world: Any) -> None:
     w = make_world()
     _hold_positions(w)
     _three_losses(w)
-    books = w["trader"].ledger.books
+    books = w.trader.ledger.books
     assert books["b1"].qty > 0 and books["b2"].qty > 0
-    (kind, ctx) = [(k, c) for k, c in w["notifier"].sent if k == "breaker_tripped"][0]
+    (kind, ctx) = [(k, c) for k, c in w.notifier.sent if k == "breaker_tripped"][0]
     assert ctx["positions_closed"] == []
 
 
@@ -224,10 +181,10 @@ def test_close_positions_on_trip_closes_every_bots_positions(make_world: Any) ->
     w = make_world(close_positions_on_trip=True)
     _hold_positions(w)
     _three_losses(w)
-    books = w["trader"].ledger.books
+    books = w.trader.ledger.books
     assert books["b1"].qty == 0 and books["b2"].qty == 0
-    assert w["risk"].state is TradingState.HALTED  # closing never reopens trading
-    ctx = [c for k, c in w["notifier"].sent if k == "breaker_tripped"][0]
+    assert w.risk.state is TradingState.HALTED  # closing never reopens trading
+    ctx = [c for k, c in w.notifier.sent if k == "breaker_tripped"][0]
     assert sorted(ctx["positions_closed"]) == ["b1:BTCUSDT", "b2:ETHUSDT"]
 
 
@@ -235,50 +192,50 @@ def test_close_positions_on_trip_with_bot_scope_closes_only_that_bot(make_world:
     w = make_world(close_positions_on_trip=True, trip_scope="bot")
     _hold_positions(w)
     _three_losses(w)
-    books = w["trader"].ledger.books
+    books = w.trader.ledger.books
     assert books["b1"].qty == 0 and books["b2"].qty > 0
-    assert w["risk"].bot_states["b1"] is TradingState.HALTED
-    assert w["risk"].state is TradingState.ACTIVE
+    assert w.risk.bot_states["b1"] is TradingState.HALTED
+    assert w.risk.state is TradingState.ACTIVE
 
 
 def test_close_positions_on_trip_is_honoured_by_the_daily_loss_breaker(make_world: Any) -> None:
     w = make_world(close_positions_on_trip=True)
     _hold_positions(w)
-    _portfolio(w["risk"], T0 + 10, 10_000.0)
-    trips = _portfolio(w["risk"], T0 + 20, 9_400.0)
+    _portfolio(w.risk, T0 + 10, 10_000.0)
+    trips = _portfolio(w.risk, T0 + 20, 9_400.0)
     assert [t.breaker for t in trips] == ["daily_loss"]
-    books = w["trader"].ledger.books
+    books = w.trader.ledger.books
     assert books["b1"].qty == 0 and books["b2"].qty == 0
 
 
 def test_the_emergency_stop_closes_positions_by_default(make_world: Any) -> None:
     w = make_world(trip_scope="bot")
     _hold_positions(w)
-    _portfolio(w["risk"], T0 + 10, 10_000.0)
-    trips = _portfolio(w["risk"], T0 + 20, 5_900.0)
+    _portfolio(w.risk, T0 + 10, 10_000.0)
+    trips = _portfolio(w.risk, T0 + 20, 5_900.0)
     assert "portfolio_drawdown" in [t.breaker for t in trips]
-    books = w["trader"].ledger.books
+    books = w.trader.ledger.books
     assert books["b1"].qty == 0 and books["b2"].qty == 0
-    assert w["risk"].state is TradingState.HALTED
+    assert w.risk.state is TradingState.HALTED
 
 
 def test_no_position_closes_when_both_settings_are_off(make_world: Any) -> None:
     w = make_world(flatten_on_emergency=False)
     _hold_positions(w)
-    _portfolio(w["risk"], T0 + 10, 10_000.0)
-    _portfolio(w["risk"], T0 + 20, 5_900.0)
-    books = w["trader"].ledger.books
+    _portfolio(w.risk, T0 + 10, 10_000.0)
+    _portfolio(w.risk, T0 + 20, 5_900.0)
+    books = w.trader.ledger.books
     assert books["b1"].qty > 0 and books["b2"].qty > 0
 
 
 def test_a_bot_trip_under_a_halt_keeps_the_halts_reason(make_world: Any) -> None:
     w = make_world()
-    w["risk"].halt("restored from backup b-1", "ops")
+    w.risk.halt("restored from backup b-1", "ops")
     trips = _three_losses(w)
     assert [t.breaker for t in trips] == ["consecutive_losses"]  # recorded and alerted
-    assert w["risk"].state is TradingState.HALTED
-    assert w["risk"].state_reason == "restored from backup b-1"
-    again = RiskEngine(w["settings"], w["store"], BOTS)  # and the same after a restart
+    assert w.risk.state is TradingState.HALTED
+    assert w.risk.state_reason == "restored from backup b-1"
+    again = make_risk(w.settings, w.store)  # and the same after a restart
     assert again.state is TradingState.HALTED
     assert again.state_reason == "restored from backup b-1"
 
@@ -288,12 +245,12 @@ def test_a_trip_keeps_the_scope_it_was_tripped_under(make_world: Any) -> None:
     trip as the daemon applied it."""
     w = make_world()  # the daemon: default scope, every bot stopped
     _three_losses(w)
-    as_bot = w["settings"].model_copy(update={"trip_scope": TripScope.BOT})
-    assert RiskEngine(as_bot, w["store"], BOTS).state is TradingState.HALTED
+    as_bot = w.settings.model_copy(update={"trip_scope": TripScope.BOT})
+    assert make_risk(as_bot, w.store).state is TradingState.HALTED
     v = make_world(trip_scope="bot")  # the daemon: only the tripping bot stopped
     _three_losses(v)
-    as_all = v["settings"].model_copy(update={"trip_scope": TripScope.ALL})
-    again = RiskEngine(as_all, v["store"], BOTS)
+    as_all = v.settings.model_copy(update={"trip_scope": TripScope.ALL})
+    again = make_risk(as_all, v.store)
     assert again.state is TradingState.ACTIVE
     assert again.status()["bots"] == {"b1": "halted", "b2": "active"}
 

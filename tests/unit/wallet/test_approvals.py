@@ -11,6 +11,7 @@ import pyotp
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.builders import ApprovalDesk
 from tradewarden.audit.chain import AuditLog, verify
 from tradewarden.core.config import load_settings
 from tradewarden.secrets.bundle import SecretKind
@@ -24,70 +25,8 @@ from tradewarden.wallet.approvals import (
     approver_secret_id,
 )
 
-T0 = 1_800_000_000.0
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def step(self, n: int = 1) -> None:
-        self.t += 30 * n
-
-
-class Desk:
-    def __init__(self, tmp_path: Path) -> None:
-        self.clock = Clock()
-        self.settings = load_settings(
-            state_dir=tmp_path,
-            two_approvers_usd=10_000.0,
-            proposal_ttl_hours=1.0,
-            secret_source="file",
-            credential_file=tmp_path / "creds.enc",
-            credential_key=Fernet.generate_key().decode(),
-        )
-        self.store = Store(self.settings.db_path)
-        self.audit = AuditLog(self.settings.audit_dir)
-        self.source = build_source(self.settings)
-        self.approvers = Approvers(
-            self.settings, self.store, self.source, self.audit, clock=self.clock
-        )
-        self.q = ApprovalQueue(
-            self.settings, self.store, self.audit, self.approvers, clock=self.clock
-        )
-        self.seeds: dict[str, str] = {}
-
-    def enrol(self, name: str, voucher: str | None = None) -> str:
-        if voucher is None and len(self.seeds) >= 2:  # past the bootstrap: someone vouches
-            voucher = next(iter(self.seeds))
-        vouch = self.code(voucher) if voucher else None
-        e = self.approvers.add(name, "root@host uid=0", voucher_code=vouch)
-        seed = pyotp.parse_uri(e.uri).secret
-        self.approvers.confirm(name, self.code(seed), "root@host uid=0")
-        self.clock.step()  # the confirmation code is spent
-        self.seeds[name] = seed
-        return seed
-
-    def code(self, seed_or_name: str, offset_steps: int = 0) -> str:
-        seed = self.seeds.get(seed_or_name, seed_or_name)
-        return pyotp.TOTP(seed).at(self.clock() + 30 * offset_steps)
-
-    def close(self) -> None:
-        self.audit.close()
-        self.store.close()
-
-
-@pytest.fixture()
-def desk(tmp_path: Path, clean_env: None):
-    d = Desk(tmp_path)
-    yield d
-    d.close()
-
-
-def test_single_approval_yields_instructions(desk: Desk) -> None:
+def test_single_approval_yields_instructions(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     pid = desk.q.propose("rebalance", 5_000.0, {"direction": "cold_to_hot"}, "daemon")
     p = desk.q.approve(pid, desk.code("alice"), "hot below 80%", actor="alice@host uid=1000")
@@ -98,7 +37,7 @@ def test_single_approval_yields_instructions(desk: Desk) -> None:
     assert verify(desk.audit.dir).ok
 
 
-def test_only_an_approved_rebalance_is_recorded_executed_once(desk: Desk) -> None:
+def test_only_an_approved_rebalance_is_recorded_executed_once(desk: ApprovalDesk) -> None:
     """Issue 17: `wallet declare-cold --proposal ID` records the rebalance done (audited);
     the daemon announces what `executed` lists."""
     desk.enrol("alice")
@@ -125,7 +64,7 @@ def test_only_an_approved_rebalance_is_recorded_executed_once(desk: Desk) -> Non
     assert "rebalance_executed" in events
 
 
-def test_two_distinct_enrolled_approvers_above_threshold(desk: Desk) -> None:
+def test_two_distinct_enrolled_approvers_above_threshold(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     desk.enrol("bob")
     desk.enrol("carol")
@@ -144,7 +83,7 @@ def test_two_distinct_enrolled_approvers_above_threshold(desk: Desk) -> None:
         desk.q.approve(pid, desk.code("alice"), "late", actor="x")
 
 
-def test_the_proposer_never_approves_even_below_the_threshold(desk: Desk) -> None:
+def test_the_proposer_never_approves_even_below_the_threshold(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     pid = desk.q.propose("threshold_change", 0.0, {"MAX_DAILY_LOSS_PCT": 0.04}, "alice")
     with pytest.raises(ApprovalError, match="proposer cannot approve"):
@@ -152,7 +91,7 @@ def test_the_proposer_never_approves_even_below_the_threshold(desk: Desk) -> Non
     assert desk.q.get(pid).status == "pending"
 
 
-def test_the_approver_is_whose_seed_verifies_the_code(desk: Desk) -> None:
+def test_the_approver_is_whose_seed_verifies_the_code(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     desk.enrol("bob")
     pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
@@ -167,7 +106,7 @@ def test_the_approver_is_whose_seed_verifies_the_code(desk: Desk) -> None:
     assert desk.q.get(pid).status == "pending"
 
 
-def test_two_approvals_from_one_ssm_session_are_refused(desk: Desk) -> None:
+def test_two_approvals_from_one_ssm_session_are_refused(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     desk.enrol("bob")
     pid = desk.q.propose("transfer", 50_000.0, {}, "daemon")
@@ -180,7 +119,7 @@ def test_two_approvals_from_one_ssm_session_are_refused(desk: Desk) -> None:
     assert desk.q.approve(pid, desk.code("bob"), "ok", actor=other).status == "approved"
 
 
-def test_replay_guard_by_approver_step_and_by_proposal_step(desk: Desk) -> None:
+def test_replay_guard_by_approver_step_and_by_proposal_step(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     desk.enrol("bob")
     a = desk.q.propose("rebalance", 100.0, {}, "daemon")
@@ -199,7 +138,7 @@ def test_replay_guard_by_approver_step_and_by_proposal_step(desk: Desk) -> None:
     assert desk.q.approve(big, desk.code("bob"), "next step", actor="x").status == "approved"
 
 
-def test_wrong_expired_codes_and_the_lockout(desk: Desk) -> None:
+def test_wrong_expired_codes_and_the_lockout(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     pid = desk.q.propose("withdrawal", 2_000.0, {"destination": "bank"}, "daemon")
     with pytest.raises(ApprovalError, match="wrong or expired"):
@@ -215,7 +154,7 @@ def test_wrong_expired_codes_and_the_lockout(desk: Desk) -> None:
     assert desk.q.approve(pid, desk.code("alice"), "ok", actor="x").status == "approved"
 
 
-def test_pending_and_removed_approvers_cannot_approve(desk: Desk) -> None:
+def test_pending_and_removed_approvers_cannot_approve(desk: ApprovalDesk) -> None:
     e = desk.approvers.add("dave", "root")
     seed = pyotp.parse_uri(e.uri).secret
     pid = desk.q.propose("rebalance", 100.0, {}, "daemon")
@@ -235,7 +174,7 @@ def test_pending_and_removed_approvers_cannot_approve(desk: Desk) -> None:
     assert [r["status"] for r in desk.approvers.list(include_removed=True)] == ["removed"]
 
 
-def test_enrolment_rules(desk: Desk) -> None:
+def test_enrolment_rules(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     with pytest.raises(ApprovalError, match="already enrolled"):
         desk.approvers.add("alice", "root")
@@ -262,7 +201,7 @@ def test_env_source_cannot_hold_approvers(tmp_path: Path, clean_env: None) -> No
         store.close()
 
 
-def test_reject_expire_and_bad_input(desk: Desk) -> None:
+def test_reject_expire_and_bad_input(desk: ApprovalDesk) -> None:
     desk.enrol("carol")
     pid = desk.q.propose("threshold_change", 0.0, {"MAX_DAILY_LOSS_PCT": 0.1}, "alice")
     assert desk.q.reject(pid, "bob", "no").status == "rejected"

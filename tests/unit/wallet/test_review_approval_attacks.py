@@ -9,18 +9,13 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from tests.unit.wallet.test_approvals import Desk
+from tests.builders import ApprovalDesk
 from tradewarden.wallet.approvals import VOUCH_COOLOFF_S, ApprovalError
 
 
-@pytest.fixture()
-def desk(tmp_path: Path, clean_env: None):
-    d = Desk(tmp_path)
-    yield d
-    d.close()
-
-
-def test_attack_replace_takes_over_both_approvers_without_a_second_human(desk: Desk) -> None:
+def test_attack_replace_takes_over_both_approvers_without_a_second_human(
+    desk: ApprovalDesk,
+) -> None:
     """mallory (no approver, or one of them) runs `approvers add alice --replace` and
     `add bob --replace`, confirms with the codes of the new seeds she just saw, and is now
     both approvers of a $50,000 transfer."""
@@ -38,7 +33,7 @@ def test_attack_replace_takes_over_both_approvers_without_a_second_human(desk: D
     assert [r["status"] for r in desk.approvers.list()] == ["active", "active"]
 
 
-def test_attack_new_names_need_a_voucher_once_two_approvers_exist(desk: Desk) -> None:
+def test_attack_new_names_need_a_voucher_once_two_approvers_exist(desk: ApprovalDesk) -> None:
     desk.enrol("alice")
     desk.enrol("bob")
     with pytest.raises(ApprovalError, match="vouch"):
@@ -50,7 +45,9 @@ def test_attack_new_names_need_a_voucher_once_two_approvers_exist(desk: Desk) ->
     assert [r["name"] for r in desk.approvers.list()] == ["alice", "bob"]
 
 
-def test_attack_an_approver_vouching_for_herself_twice_cannot_co_approve(desk: Desk) -> None:
+def test_attack_an_approver_vouching_for_herself_twice_cannot_co_approve(
+    desk: ApprovalDesk,
+) -> None:
     """mallory is one approver; she vouches (with her own code) for `alice --replace`
     and for a new `m2`: none of the names she vouched for approves together with her or
     with each other while the vouch is recent."""
@@ -85,7 +82,7 @@ def test_attack_an_approver_vouching_for_herself_twice_cannot_co_approve(desk: D
     assert '"vouched_by":"mallory"' in audit.replace(" ", "")
 
 
-def test_attack_guessing_codes_across_proposals_hits_a_global_lockout(desk: Desk) -> None:
+def test_attack_guessing_codes_across_proposals_hits_a_global_lockout(desk: ApprovalDesk) -> None:
     """The wrong-code lockout was per proposal: rejecting a locked proposal (no code
     needed) and guessing on the next one gave unlimited guesses at a 6-digit code that
     any active approver's seed (three steps each) would accept."""
@@ -145,7 +142,7 @@ def test_attack_cli_replace_without_a_voucher_prints_no_seed(
 
 
 def test_attack_a_seed_rewritten_in_the_secret_source_behind_approvers_is_not_used(
-    desk: Desk,
+    desk: ApprovalDesk,
 ) -> None:
     """Whoever can write the secret source (an IAM role with PutSecretValue, the key of
     the credential file) swaps alice's seed for one of their own, bypassing `approvers`
@@ -168,7 +165,7 @@ def test_attack_a_seed_rewritten_in_the_secret_source_behind_approvers_is_not_us
     assert "approver_seed_changed" in audit
 
 
-def test_attack_a_replace_does_not_reopen_the_bootstrap(desk: Desk) -> None:
+def test_attack_a_replace_does_not_reopen_the_bootstrap(desk: ApprovalDesk) -> None:
     """bob (one of two approvers) vouches for `alice --replace`: the re-seeded alice is
     pending again, so only one approver was "confirmed" and a new name needed no vouch:
     bob enrolled carol alone and approved $50,000 as bob + carol."""
@@ -189,12 +186,12 @@ def test_attack_a_replace_does_not_reopen_the_bootstrap(desk: Desk) -> None:
     desk.approvers.confirm("alice", desk.code(fake_alice), "bob@host uid=0")
 
 
-def test_the_provisioning_uri_is_not_in_a_repr(desk: Desk) -> None:
+def test_the_provisioning_uri_is_not_in_a_repr(desk: ApprovalDesk) -> None:
     e = desk.approvers.add("alice", "root")
     assert "secret=" not in repr(e) and pyotp.parse_uri(e.uri).secret not in repr(e)
 
 
-def test_attack_parallel_guesses_do_not_pass_the_lockout_together(desk: Desk) -> None:
+def test_attack_parallel_guesses_do_not_pass_the_lockout_together(desk: ApprovalDesk) -> None:
     """The lockout was counted before the code was checked and the wrong code recorded
     after: guesses started together (one process each) all passed the count. Here each
     guess starts the next one (on its own connection, as another process would) while it
@@ -348,7 +345,7 @@ def test_attack_approver_changes_are_loud_not_only_audited(
 
 
 def test_attack_the_approver_raises_the_two_approver_threshold_in_their_own_env(
-    desk: Desk,
+    desk: ApprovalDesk,
 ) -> None:
     """`sudo TRADEWARDEN_TWO_APPROVERS_USD=1e12 tradewarden approvals approve ...`: the
     number of approvers was computed from the approving process's settings, so one
@@ -369,7 +366,7 @@ def test_attack_the_approver_raises_the_two_approver_threshold_in_their_own_env(
 
 
 def test_attack_another_secret_source_in_the_approvers_env_is_not_trusted(
-    desk: Desk, tmp_path: Path
+    desk: ApprovalDesk, tmp_path: Path
 ) -> None:
     """`sudo TRADEWARDEN_SECRET_SOURCE=file TRADEWARDEN_CREDENTIAL_FILE=/tmp/mine.enc
     BINANCE_CREDENTIAL_KEY=... tradewarden approvals approve 7`: the seeds were read from
@@ -412,7 +409,7 @@ def test_attack_another_secret_source_in_the_approvers_env_is_not_trusted(
 
 
 def test_attack_an_approver_removed_while_the_code_is_checked_does_not_approve(
-    desk: Desk,
+    desk: ApprovalDesk,
 ) -> None:
     """`approvers remove alice` lands between the seed check and the approval's
     transaction (another process): the approval must not be recorded for alice."""
@@ -434,7 +431,7 @@ def test_attack_an_approver_removed_while_the_code_is_checked_does_not_approve(
     assert q.get(pid).status == "pending"
 
 
-def test_no_seed_in_the_state_database_the_audit_log_or_a_refusal(desk: Desk) -> None:
+def test_no_seed_in_the_state_database_the_audit_log_or_a_refusal(desk: ApprovalDesk) -> None:
     """Held: the seeds (and their base32 bytes) are nowhere in SQLite (with its WAL), the
     audit files or the refusal messages."""
     desk.enrol("alice")
@@ -459,7 +456,7 @@ def test_no_seed_in_the_state_database_the_audit_log_or_a_refusal(desk: Desk) ->
 
 
 def test_attack_a_forged_seed_with_the_recorded_version_and_source_is_not_used(
-    desk: Desk,
+    desk: ApprovalDesk,
 ) -> None:
     """The version and the source's name are not secrets (`approvers list --json` shows
     the version; Secrets Manager lets a writer choose the VersionId, and another AWS
@@ -487,7 +484,7 @@ def test_attack_a_forged_seed_with_the_recorded_version_and_source_is_not_used(
         desk.q.approve(pid, desk.code(mine), "ok", actor="m")
 
 
-def test_attack_one_sudo_login_gives_both_approvals(desk: Desk) -> None:
+def test_attack_one_sudo_login_gives_both_approvals(desk: ApprovalDesk) -> None:
     """mallory holds two seeds and runs both approvals from her own login (`sudo
     tradewarden ...` records `mallory@host ... sudo`): a personal login is one human, so
     the second approval must come from another one. A shared login (ssm-user) says
