@@ -99,8 +99,14 @@ _.record_intent  # state/store.py: the order tracker rework (issue 18 item 3) de
 _.uninstall  # secrets/scrub.py: undo install() (tests)
 _.accept_balances  # exchange/reconcile.py: a human accepts a balance mismatch (no CLI yet)
 
-# --- left to the breakers-interface rework (issue 18 item 4), which owns risk/breakers
-_.reset_bot  # risk/breakers/consecutive_losses.py
+# --- the breaker interface (risk/breakers/base.py): a declaration each breaker makes; the
+# interface tests and the package map read it
+_.counter_scope
+
+# --- compliance: typer commands; the packet's manifest check (an auditor's API, used by tests)
+_.packet
+_.accept_terms
+_.verify_manifest
 
 # --- a documented setting nothing reads yet (README table, runbooks/cold-wallet-rebalance.md)
 _.transfer_approval_usd

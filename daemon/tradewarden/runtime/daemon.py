@@ -22,7 +22,6 @@ from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_aud
 from tradewarden.core.config import Mode, Settings
 from tradewarden.core.models import Fill, Order, OrderStatus, Side, Tick
 from tradewarden.operations.control import ControlDesk, DaemonLock
-from tradewarden.operations.halt_reset import DaemonSite, apply_request
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine, TradingStateChanged
 from tradewarden.risk.ramp import SizeRamp
@@ -516,29 +515,6 @@ class Daemon:
             if total > seen:
                 counter.labels(channel).inc(total - seen)
             self._alert_counts[(what, channel)] = total
-
-
-def apply_action(
-    daemon_or_none: Any,
-    action: str,
-    reason: str,
-    actor: str,
-    *,
-    payload: Any = None,
-    asked_at: float | None = None,
-    in_force: bool = False,
-) -> Any:
-    """Apply a human action inside the daemon, as a queued control request is: the one
-    halt/reset implementation (operations/halt_reset.py) the CLI uses too."""
-    return apply_request(
-        DaemonSite(daemon_or_none),
-        action,
-        reason,
-        actor,
-        payload=payload,
-        asked_at=asked_at,
-        in_force=in_force,
-    )
 
 
 def safe_config(settings: Settings) -> dict[str, Any]:

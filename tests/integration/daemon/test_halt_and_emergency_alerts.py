@@ -15,9 +15,9 @@ from tests.builders import alert_env, alert_settings, dispatching_daemon, flat_p
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import start, status, terminate, tw, wait_for
+from tradewarden.operations.halt_reset import DaemonSite, apply_request
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
-from tradewarden.runtime.daemon import apply_action
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 TOKEN = "test-slack-halt-vs-stop-token"  # noqa: S105 - a fake Slack's token
@@ -31,7 +31,7 @@ def test_manual_halt_then_drawdown_stop_both_reach_slack_and_email(
     settings = alert_settings(tmp_path / "state", slack, smtp, alert_dedup_seconds=300.0)
     daemon, dispatcher = dispatching_daemon(settings, TOKEN)
     try:
-        apply_action(daemon, "halt", "desk review of a fat-finger", "ana")
+        apply_request(DaemonSite(daemon), "halt", "desk review of a fat-finger", "ana")
         daemon.risk.observe(Observation("equity", PORTFOLIO, T0, equity=10_000.0))
         trips = daemon.risk.observe(Observation("equity", PORTFOLIO, T0 + 5, equity=5_500.0))
         assert "portfolio_drawdown" in [t.breaker for t in trips]
