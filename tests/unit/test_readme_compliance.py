@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tradewarden.core.config import Settings
-from tradewarden.live.gate import CONDITIONS
+from tradewarden.core.config import Mode, Profile, SecretSource, Settings
+from tradewarden.live.gate import GateInputs, decide
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,21 @@ def test_every_cited_path_exists() -> None:
 def test_the_named_settings_and_targets_are_real() -> None:
     text = section()
     fields = Settings.model_fields
-    assert fields["terms_accepted"].default is False and "terms" in CONDITIONS
+    assert fields["terms_accepted"].default is False
+    # the live gate really refuses live without the terms (everything else in order)
+    everything = dict(
+        requested=Mode.LIVE,
+        profile=Profile.PROD,
+        binance_testnet=False,
+        final_hammer=True,
+        secret_source=SecretSource.AWS,
+        permissions_ok=True,
+        promotion_ok=True,
+        key_scope="live",
+    )
+    assert decide(GateInputs(terms_accepted=True, **everything)).live
+    refused = decide(GateInputs(terms_accepted=False, **everything))
+    assert not refused.live and "terms" in refused.failed
     assert fields["final_hammer"].default is False and fields["binance_testnet"].default is True
     for name in ("BINANCE_TERMS_ACCEPTED", "FINAL_HAMMER", "BINANCE_TESTNET", "KYC/AML"):
         assert name in text
