@@ -76,7 +76,7 @@ def _sent_timestamp(params: Any, data: Any) -> int | None:
     return None
 
 
-class _ThreadSafeClient(Client):
+class _ThreadSafeClient(Client):  # type: ignore[misc]  # python-binance ships no types
     """The stock client keeps the last response in `self.response`, shared by every thread;
     this one keeps it (and the signed timestamp) per thread. Signing stays python-binance's."""
 

@@ -372,7 +372,7 @@ class BinanceBroker:
         self, symbol: str, client_order_id: str, *, low_priority: bool = False
     ) -> dict[str, Any] | None:
         try:
-            return self.reader.call(
+            js: dict[str, Any] = self.reader.call(
                 ep.GET_ORDER,
                 "get_order",
                 low_priority=low_priority,
@@ -385,6 +385,7 @@ class BinanceBroker:
             if exc.code == ORDER_ARCHIVED:
                 return self._archived(symbol, client_order_id)
             raise
+        return js
 
     def _archived(self, symbol: str, client_order_id: str) -> dict[str, Any]:
         """-2026: the order was canceled or expired with no executed quantity and archived

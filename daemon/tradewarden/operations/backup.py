@@ -254,7 +254,7 @@ def _no_manifest(location: str) -> BackupError:
 
 def _parse_manifest(raw: bytes, location: str) -> dict[str, Any]:
     try:
-        manifest = json.loads(raw)
+        manifest: dict[str, Any] = json.loads(raw)
         files = manifest["files"]
         if manifest.get("format") != FORMAT or not isinstance(files, list):
             raise ValueError(f"unsupported format {manifest.get('format')!r}")

@@ -169,10 +169,12 @@ class RiskEngine:
         self.book = BookView()
         self.breakers = build_breakers(settings)
         self._peak_breakers = {b.name for b in self.breakers if hasattr(b, "peaks")}
-        by_kind = {"trade": [ConsecutiveLosses], "equity": [DailyLoss, PeakDrawdownBase]}
+        by_kind: dict[str, tuple[type[Breaker], ...]] = {
+            "trade": (ConsecutiveLosses,),
+            "equity": (DailyLoss, PeakDrawdownBase),
+        }
         self._for_kind = {
-            k: [b for b in self.breakers if isinstance(b, tuple(types))]
-            for k, types in by_kind.items()
+            k: [b for b in self.breakers if isinstance(b, types)] for k, types in by_kind.items()
         }
         self.hooks = _Hooks()
         self.state = TradingState.ACTIVE

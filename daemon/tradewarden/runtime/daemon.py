@@ -34,6 +34,7 @@ from tradewarden.secrets.value import Secret
 from tradewarden.state.store import Store, fill_from_row
 from tradewarden.strategy import build_strategy
 from tradewarden.trading.bot_ledger import Ledger, load_dust
+from tradewarden.trading.broker import Broker, ExchangeBroker
 from tradewarden.trading.market_data import load_scenario
 from tradewarden.trading.order_gate import OrderGate
 from tradewarden.trading.paper_broker import PaperBroker
@@ -82,8 +83,8 @@ class Daemon:
         *,
         notifier: Notifier,
         decision: LiveDecision | None = None,
-        broker: Any = None,
-        make_broker: Callable[[Store, Metrics], Any] | None = None,
+        broker: Broker | None = None,
+        make_broker: Callable[[Store, Metrics], ExchangeBroker] | None = None,
         audit_key: Secret | None = UNSET,
         progress: Callable[[str], None] | None = None,
     ) -> None:
@@ -135,9 +136,11 @@ class Daemon:
             for b in self.bots:
                 self.risk.book.positions[(b.name, b.symbol)] = self.ledger.books[b.name].qty
             replaying = broker is None and make_broker is None
+            # the exchange gateway (reconciliation and the exchange loop use it), if any
+            self.exchange_broker: ExchangeBroker | None = None
             if make_broker is not None:
-                broker = make_broker(self.store, self.metrics)
-            self.broker = broker or PaperBroker(_paper_balances(settings, past_fills))
+                broker = self.exchange_broker = make_broker(self.store, self.metrics)
+            self.broker: Broker = broker or PaperBroker(_paper_balances(settings, past_fills))
             self.exchange = make_broker is not None
             self.gate = OrderGate(self.risk, self.broker, self.store, self.audit)
             self.trader = Trader(

@@ -39,10 +39,9 @@ from tradewarden.risk.engine import Trip
 from tradewarden.secrets.errors import SecretError
 from tradewarden.state.store import fill_from_row
 from tradewarden.trading.bot_ledger import ClosedTrade, Ledger
-from tradewarden.trading.broker import BrokerError
+from tradewarden.trading.broker import BrokerError, ExchangeBroker
 
 if TYPE_CHECKING:
-    from tradewarden.exchange import BinanceBroker
     from tradewarden.runtime.daemon import Daemon
     from tradewarden.runtime.metrics import Metrics
 
@@ -84,7 +83,7 @@ class MetricsBridge:
 
 
 class ExchangeLoop:
-    def __init__(self, daemon: Daemon, broker: BinanceBroker) -> None:
+    def __init__(self, daemon: Daemon, broker: ExchangeBroker) -> None:
         self.d = daemon
         self.broker = broker
         self.settings = daemon.settings

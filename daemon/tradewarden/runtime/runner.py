@@ -193,7 +193,8 @@ def _run(
         _err(f"exchange at {settings.effective_binance_url} not usable at start: {exc}")
         return 1
     waiter.attach(daemon)  # its signal handlers, stop event and readiness from now on
-    loop = ExchangeLoop(daemon, daemon.broker) if exchange else None
+    broker = daemon.exchange_broker
+    loop = ExchangeLoop(daemon, broker) if exchange and broker is not None else None
     if loop is None:
         recover_interrupted(daemon)  # paper has the same crash windows (the loop does its own)
     if loop is not None:

@@ -33,12 +33,13 @@ from tradewarden.secrets.age import CRITICAL_DAYS, DAY, WARN_DAYS
 from tradewarden.wallet.ledger import view as wallet_view
 
 if TYPE_CHECKING:
+    from tradewarden.risk.engine import RiskEngine
     from tradewarden.runtime.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
 
-def breaker_scopes(risk: Any, bots: list[str]) -> list[tuple[str, str, float]]:
+def breaker_scopes(risk: RiskEngine, bots: list[str]) -> list[tuple[str, str, float]]:
     """Every (breaker, bot label, threshold) the risk engine watches: a portfolio breaker
     once ("portfolio"), a bot breaker once per bot."""
     return [

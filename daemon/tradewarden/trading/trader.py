@@ -21,11 +21,12 @@ from tradewarden.risk.breakers import Observation, Reading
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine, Trip
+from tradewarden.risk.ramp import SizeRamp
 from tradewarden.risk.state import TradingState
 from tradewarden.state.store import Store
 from tradewarden.strategy import Signal, Strategy
 from tradewarden.trading.bot_ledger import DUST_KEY, Ledger
-from tradewarden.trading.broker import BrokerError
+from tradewarden.trading.broker import Broker, BrokerError
 from tradewarden.trading.order_gate import OrderGate, Submission
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ EXIT_RETRY_MAX_S = 300.0
 class Notifier(Protocol):
     """Where the trader's alerts go (the alert outbox in the daemon, a list in tests)."""
 
-    def notify(self, kind: str, **context: Any) -> None: ...
+    def notify(self, kind: str, **context: Any) -> object:
+        """Queue the alert `kind`; what it returns (the outbox's receipt) is not used."""
+        ...
 
 
 @dataclass
@@ -73,7 +76,7 @@ class Trader:
         *,
         risk: RiskEngine,
         gate: OrderGate,
-        broker: Any,
+        broker: Broker,
         store: Store,
         audit: AuditLog,
         ledger: Ledger,
@@ -90,7 +93,7 @@ class Trader:
         for b in bots:
             self.by_symbol.setdefault(b.symbol, []).append(b)
         self.notifier = notifier
-        self.ramp: Any = None  # SizeRamp: gradual restart after reset/restore/promotion
+        self.ramp: SizeRamp | None = None  # gradual restart after reset/restore/promotion
         self.order_fraction = order_fraction
         self.flatten_on_emergency = flatten_on_emergency
         self.close_positions_on_trip = close_positions_on_trip
