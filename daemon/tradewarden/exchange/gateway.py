@@ -63,6 +63,7 @@ from tradewarden.exchange.ratelimit import (
     process_limiter,
 )
 from tradewarden.exchange.timesync import TimeSync
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError, OutcomeUnknownError
 
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 NO_SUCH_ORDER = -2013
 CANCEL_REJECTED = -2011
 ORDER_ARCHIVED = -2026  # errors.md: canceled/expired with no executed qty, archived
-BAN_KEY = "exchange.banned_until"
+BAN_KEY = StateKey.EXCHANGE_BANNED_UNTIL
 
 
 class BinanceBroker:

@@ -53,12 +53,13 @@ from tradewarden.exchange.orderstate import (
     record_status,
 )
 from tradewarden.risk.checks import split_symbol
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError, ExchangeBroker
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_KEY = "exchange.reconcile.balances"
+SNAPSHOT_KEY = StateKey.EXCHANGE_RECONCILE_BALANCES
 UNRESOLVED = frozenset({OrderStatus.PENDING, OrderStatus.UNKNOWN})
 FEE_ASSET = "BNB"
 VERDICT_HORIZON_S = 3600.0  # how long an order we judged EXPIRED is still asked about

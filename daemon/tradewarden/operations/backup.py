@@ -46,6 +46,7 @@ from tradewarden.audit.chain import verify as verify_audit
 from tradewarden.core.config import Settings
 from tradewarden.operations.control import DaemonLock, current_actor
 from tradewarden.risk.ramp import SizeRamp
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import StateError, Store
 
 MANIFEST = "manifest.json"
@@ -412,7 +413,7 @@ def _halt_restored(
         if disarm is not None and not isinstance(store.get(DISARM_KEY), dict):
             store.put(DISARM_KEY, disarm)
         store.put(
-            "manual_state",
+            StateKey.MANUAL_STATE,
             {
                 "state": "HALTED",
                 "reason": reason,
@@ -427,7 +428,7 @@ def _halt_restored(
         SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
             f"restore: {location}"
         )
-        snap = store.get("status_snapshot")
+        snap = store.get(StateKey.STATUS_SNAPSHOT)
         if snap:  # `status` before the next start must not show the backup's old view
             snap.update(
                 state="halted",
@@ -436,7 +437,7 @@ def _halt_restored(
                 size_factor=settings.restart_size_factor,
             )
             snap["snapshot_ts"] = time.time()
-            store.put("status_snapshot", snap)
+            store.put(StateKey.STATUS_SNAPSHOT, snap)
     finally:
         store.close()  # the last connection: SQLite checkpoints and removes the WAL
     for suffix in ("-wal", "-shm"):

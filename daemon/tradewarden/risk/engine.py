@@ -28,11 +28,12 @@ from tradewarden.risk.breakers.drawdown import PeakDrawdown as PeakDrawdownBase
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
+from tradewarden.state.keys import ScopedKey, StateKey, breaker_key, trip_scope_key
 from tradewarden.state.store import Store
 
 PEAK_PERSIST_STEP = 0.001  # persist equity peaks when they rise by 0.1% (and on every trade)
 MANUAL = "manual"
-LEGACY_HALT = "manual_state"  # the single halt record of older state files (and of `restore`)
+LEGACY_HALT = StateKey.MANUAL_STATE  # the single halt record of older files (and `restore`)
 HUMAN_HALT = "manual"  # halt kinds: a person's `tradewarden halt` ...
 SYSTEM_HALT = "system"  # ... or the daemon's own (reconciliation, key-permission check)
 
@@ -192,7 +193,7 @@ class RiskEngine:
         self.bot_states = {b: TradingState.ACTIVE for b in self.bots}
         self.state_reason = ""
         for b in self.breakers:
-            b.load(self.store.get(f"breaker:{b.name}", {}))
+            b.load(self.store.get(breaker_key(b.name), {}))
             if hasattr(b, "peaks"):
                 self._persisted_peaks.update({f"{b.name}:{k}": v for k, v in b.peaks.items()})
         for halt in self._halts():
@@ -242,7 +243,7 @@ class RiskEngine:
             self.state_reason = reason
 
     def _persist_counters(self, breaker: Breaker) -> None:
-        self.store.put(f"breaker:{breaker.name}", breaker.dump())
+        self.store.put(breaker_key(breaker.name), breaker.dump())
         breaker.dirty = False
 
     # --- the order path ---------------------------------------------------------------------
@@ -522,8 +523,8 @@ class RiskEngine:
         }
 
 
-def _scope_key(breaker: str, bot: str) -> str:
-    return f"trip_scope:{breaker}:{bot}"
+def _scope_key(breaker: str, bot: str) -> ScopedKey:
+    return trip_scope_key(breaker, bot)
 
 
 def _halted_to_reducing(state: TradingState) -> TradingState:

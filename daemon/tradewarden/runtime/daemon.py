@@ -31,6 +31,7 @@ from tradewarden.runtime.metrics import Metrics
 from tradewarden.runtime.self_alerts import announce_executed_rebalances, breaker_scopes
 from tradewarden.runtime.watch import ActivityWatch
 from tradewarden.secrets.value import Secret
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store, fill_from_row
 from tradewarden.strategy import build_strategy
 from tradewarden.trading.bot_ledger import Ledger, load_dust
@@ -114,6 +115,10 @@ class Daemon:
             except AuditConfigError as exc:
                 raise StartupError(str(exc)) from None
             self._check_audit_chain(settings, progress)
+            # schema migrations this state file went through (`state.schema`): audited once
+            self.store.audit_migrations(
+                lambda db, m: self.audit.append("state_schema_migrated", m, db=db, sync=True)
+            )
             self.audit.prune()
             specs = settings.bot_specs()
             self.bots = [Bot(n, s, build_strategy(st)) for n, s, st in specs]
@@ -251,7 +256,7 @@ class Daemon:
         config that differs from the last start's is also audited as `config_changed`."""
         config = safe_config(settings)
         digest = hashlib.sha256(canonical(config)).hexdigest()
-        previous = self.store.get("audit.config") or {}
+        previous = self.store.get(StateKey.AUDIT_CONFIG) or {}
         changed = sorted(k for k in set(config) | set(previous) if config.get(k) != previous.get(k))
         self.audit.append(
             "daemon_started",
@@ -269,13 +274,13 @@ class Daemon:
             self.audit.append(
                 "config_changed",
                 {
-                    "previous_sha256": self.store.get("audit.config_sha256"),
+                    "previous_sha256": self.store.get(StateKey.AUDIT_CONFIG_SHA256),
                     "config_sha256": digest,
                     "changed": {k: [previous.get(k), config.get(k)] for k in changed},
                 },
                 sync=True,
             )
-        self.store.put_many({"audit.config": config, "audit.config_sha256": digest})
+        self.store.put_many({StateKey.AUDIT_CONFIG: config, StateKey.AUDIT_CONFIG_SHA256: digest})
 
     def resolve_open_orders(self) -> None:
         """At start, ask the broker about every order we left open or unresolved.
@@ -332,7 +337,7 @@ class Daemon:
         self, ticks: Iterable[Tick], on_progress: Callable[[Tick], None] | None = None
     ) -> int:
         """Feed a scenario. Resumes after the last event a previous run processed."""
-        resume_ts = float(self.store.get("replay_last_ts", float("-inf")))
+        resume_ts = float(self.store.get(StateKey.REPLAY_LAST_TS, float("-inf")))
         pace = 1.0 / self.settings.replay_speed if self.settings.replay_speed else 0.0
         started = time.monotonic()
         n = 0
@@ -353,7 +358,7 @@ class Daemon:
             if on_progress is not None:
                 on_progress(tick)
             self.housekeeping(last_ts)
-        self.store.put("replay_last_ts", last_ts)
+        self.store.put(StateKey.REPLAY_LAST_TS, last_ts)
         return n
 
     def _warm(self, tick: Tick) -> None:
@@ -379,7 +384,7 @@ class Daemon:
             self._last_snapshot = now
             self.check_wallet()
             if last_ts is not None:
-                self.store.put("replay_last_ts", last_ts)
+                self.store.put(StateKey.REPLAY_LAST_TS, last_ts)
             self.write_snapshot()
 
     def check_wallet(self) -> None:
@@ -464,7 +469,7 @@ class Daemon:
             if new_failures > 0:
                 self.metrics.audit_anchor_failures.inc(new_failures)
                 self._anchor_failures_seen += new_failures
-        ban_until = self.store.get("exchange.banned_until")
+        ban_until = self.store.get(StateKey.EXCHANGE_BANNED_UNTIL)
         self.metrics.exchange_ban_until.set(float(ban_until or 0.0))
         timesync = getattr(self.broker, "timesync", None)
         if timesync is not None:
@@ -472,7 +477,7 @@ class Daemon:
         self.readiness()
         snap["snapshot_ts"] = time.time()
         snap["daemon_running"] = not final
-        self.store.put("status_snapshot", snap)
+        self.store.put(StateKey.STATUS_SNAPSHOT, snap)
 
     def _count_alerts(self, what: str, totals: dict[str, int], counter: Any) -> None:
         """The outbox keeps persisted totals; the Prometheus counter follows them."""
@@ -554,7 +559,7 @@ def trip_alert_keys(risk: RiskEngine, cleared: list[str]) -> list[str]:
     keys = set()
     for item in cleared:
         breaker, _, bot = item.partition(":")
-        if item == "manual_state" or item.startswith("halt#"):
+        if item == StateKey.MANUAL_STATE or item.startswith("halt#"):
             keys.add(MANUAL_HALT_KEY)
         else:
             keys.add(trip_dedup_key(breaker, bot, emergency=breaker in emergency))

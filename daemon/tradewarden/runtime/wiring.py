@@ -53,6 +53,7 @@ from tradewarden.secrets.credentials import BinanceKeys, admin_secret, binance_k
 from tradewarden.secrets.errors import SecretError
 from tradewarden.secrets.source import Source
 from tradewarden.secrets.value import Secret
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError
 
@@ -216,8 +217,8 @@ def exchange_broker_factory(
 
 
 # --- the live gate at run time -------------------------------------------------------------
-DISARM_KEY = "live.disarmed"  # {"reason", "actor", "at"}: written by `tradewarden live disarm`
-DISARM_ACK_KEY = "live.disarm_ack"  # the running daemon's answer: {"at", "reason"}
+DISARM_KEY = StateKey.LIVE_DISARMED  # written by `tradewarden live disarm`
+DISARM_ACK_KEY = StateKey.LIVE_DISARM_ACK  # the running daemon's answer
 
 
 def read_disarm(settings: Settings) -> dict[str, Any] | None:

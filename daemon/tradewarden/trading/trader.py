@@ -23,6 +23,7 @@ from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine, Trip
 from tradewarden.risk.ramp import SizeRamp
 from tradewarden.risk.state import TradingState
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.strategy import Signal, Strategy
 from tradewarden.trading.bot_ledger import DUST_KEY, Ledger
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 # kept in the store, retried (at most every FLATTEN_RETRY_S) when an attempt could not sell
 # (the symbol not TRADING, -1015, a 403, the exchange down, a free balance short of the
 # ledger), never while an order of that symbol is still open or of unknown outcome.
-FLATTEN_KEY = "trader.flatten_pending"
+FLATTEN_KEY = StateKey.TRADER_FLATTEN_PENDING
 FLATTEN_RETRY_S = 5.0
 # A strategy's exit that could not be sent or was refused by the exchange (the symbol not
 # TRADING, -1015, a 403, the exchange down) is owed: a strategy says SELL once, at its
@@ -223,7 +224,7 @@ class Trader:
             directional=signal.directional,
         )
         if self.now:  # replay: never decide on this market event again after a crash
-            self.store.put("replay_last_ts", self.now)
+            self.store.put(StateKey.REPLAY_LAST_TS, self.now)
         sub = self.gate.submit(req, price)
         if exit_:
             unknown = sub.order is not None and sub.order.status is OrderStatus.UNKNOWN
