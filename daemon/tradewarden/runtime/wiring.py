@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewarden.core.config import ConfigError, Mode, Settings, load_settings
 from tradewarden.exchange import BinanceBroker
@@ -56,6 +56,9 @@ from tradewarden.secrets.value import Secret
 from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError
+
+if TYPE_CHECKING:
+    from tradewarden.runtime.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +380,7 @@ class LiveGuard:
     def readiness_reasons(self) -> list[str]:
         return [f"live refused: {self.refused}"] if self.refused else []
 
-    def housekeeping(self, daemon: Any) -> None:
+    def housekeeping(self, daemon: Daemon) -> None:
         """From the daemon's housekeeping: notice a disarm (or a changed config file) without
         waiting for an order, and act on a refused key (HALT, like the periodic check)."""
         self.evaluate()
@@ -427,7 +430,7 @@ class PeriodicChecks:
     AGES_EVERY = 600.0
 
     def __init__(
-        self, daemon: Any, settings: Settings, source: Source, guard: LiveGuard | None = None
+        self, daemon: Daemon, settings: Settings, source: Source, guard: LiveGuard | None = None
     ) -> None:
         self.d = daemon
         self.settings = settings
@@ -458,7 +461,16 @@ class PeriodicChecks:
         alert_secret_ages(self.d, ages)  # warning at 80 days, critical at 90
 
     def recheck_permissions(self) -> PermissionResult:
-        result = check_broker_keys(self.d.broker)
+        broker = self.d.exchange_broker
+        if broker is None:  # live without the exchange gateway: nothing vouches for the key
+            result = PermissionResult(
+                ok=False,
+                role="trade",
+                problems=("no exchange gateway to check the key with",),
+                checked_at=time.time(),
+            )
+        else:
+            result = check_broker_keys(broker)
         self.last_permissions = result
         if result.ok:
             return result
@@ -469,7 +481,7 @@ class PeriodicChecks:
         return result
 
 
-def halt_for_permissions(daemon: Any, result: PermissionResult) -> None:
+def halt_for_permissions(daemon: Daemon, result: PermissionResult) -> None:
     """A key's permissions are not acceptable: sticky HALT, open orders cancelled, audit,
     critical ``key_permissions_changed`` alert."""
     reason = result.summary()

@@ -8,7 +8,7 @@ in SQLite before it hands the request to the broker.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from tradewarden.core.models import Fill, Order, OrderRequest
 
@@ -73,8 +73,9 @@ class AssetPair(Protocol):
 
 @runtime_checkable
 class ExchangeBroker(Broker, Protocol):
-    """A broker in front of a real exchange: what reconciliation (`exchange.reconcile`) and
-    the exchange loop (`runtime.exchange_loop`) use besides the order calls of `Broker`.
+    """A broker in front of a real exchange: what reconciliation (`exchange.reconcile`), the
+    exchange loop (`runtime.exchange_loop`) and the live key check use besides the order
+    calls of `Broker`.
     `exchange.gateway.BinanceBroker` implements it; the paper broker does not need to.
 
     The hook lists: `on_wait` is called while a request waits in the rate limiter,
@@ -115,3 +116,11 @@ class ExchangeBroker(Broker, Protocol):
         ...
 
     def ticker_price(self, symbol: str) -> float: ...
+
+    # the live key check (`live.key_permissions.check_broker_keys`) asks about its keys
+    @property
+    def key_roles(self) -> tuple[str, ...]:
+        """The keys it signs with: ``("trade",)`` or ``("trade", "read")``."""
+        ...
+
+    def api_restrictions(self, key: str = "trade") -> dict[str, Any]: ...
