@@ -33,11 +33,11 @@ from tradewarden.runtime.watch import ActivityWatch
 from tradewarden.secrets.value import Secret
 from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store, fill_from_row
-from tradewarden.strategy import build_strategy
+from tradewarden.strategy import Signal, build_strategy
 from tradewarden.trading.bot_ledger import Ledger, load_dust
 from tradewarden.trading.broker import Broker, ExchangeBroker
 from tradewarden.trading.market_data import load_scenario
-from tradewarden.trading.order_gate import OrderGate
+from tradewarden.trading.order_gate import OrderGate, Submission
 from tradewarden.trading.paper_broker import PaperBroker
 from tradewarden.trading.trader import Bot, Notifier, Trader
 from tradewarden.wallet.approvals import ApprovalQueue
@@ -422,7 +422,7 @@ class Daemon:
         )
         return s
 
-    def _count_order(self, bot: Any, signal: Any, sub: Any) -> None:
+    def _count_order(self, bot: Bot, signal: Signal, sub: Submission) -> None:
         if sub.denied is not None:
             self.metrics.denials.labels(str(sub.denied)).inc()
             outcome = "denied"

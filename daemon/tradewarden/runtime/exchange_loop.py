@@ -42,6 +42,7 @@ from tradewarden.trading.bot_ledger import ClosedTrade, Ledger
 from tradewarden.trading.broker import BrokerError, ExchangeBroker
 
 if TYPE_CHECKING:
+    from tradewarden.alerts.outbox import Outbox
     from tradewarden.runtime.daemon import Daemon
     from tradewarden.runtime.metrics import Metrics
 
@@ -390,8 +391,9 @@ def _last_count_reset(resets: list[Any], bot: str) -> float:
     return max(times, default=-math.inf)
 
 
-def _outbox(d: Daemon) -> Any:
-    return getattr(d.notifier, "outbox", None)
+def _outbox(d: Daemon) -> Outbox | None:
+    outbox: Outbox | None = getattr(d.notifier, "outbox", None)  # the dispatcher's
+    return outbox
 
 
 def _alerted_since(d: Daemon, dedup_key: str, since: float) -> bool:
