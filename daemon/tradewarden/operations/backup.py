@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewarden import __version__
 from tradewarden.audit.chain import AuditError, Head
@@ -48,6 +48,9 @@ from tradewarden.operations.control import DaemonLock, current_actor
 from tradewarden.risk.ramp import SizeRamp
 from tradewarden.state.keys import StateKey
 from tradewarden.state.store import StateError, Store
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -100,7 +103,7 @@ def _join(location: str, name: str) -> str:
     return location.rstrip("/") + "/" + name
 
 
-def _s3_client() -> Any:
+def _s3_client() -> S3Client:
     import boto3  # honours AWS_ENDPOINT_URL, AWS_REGION and the instance role
 
     return boto3.client("s3")
