@@ -28,11 +28,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from tradewarden.audit.chain import AuditLog
 from tradewarden.core.models import OrderRequest
 from tradewarden.risk.checks import is_reducing
-from tradewarden.risk.engine import HUMAN_HALT
+from tradewarden.risk.engine import HUMAN_HALT, RiskEngine
 from tradewarden.risk.state import TradingState
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError
@@ -193,10 +194,23 @@ def request_via_daemon(
     }
 
 
+class ControlledDaemon(Protocol):
+    """What the control desk uses of the daemon (`runtime.daemon.Daemon` has it)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def risk(self) -> RiskEngine: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+
 class ControlDesk:
     """The daemon's side of control requests (see the module docstring)."""
 
-    def __init__(self, daemon: Any) -> None:
+    def __init__(self, daemon: ControlledDaemon) -> None:
         self.d = daemon
         self._in_hook = False
         expired = daemon.store.expire_stale_controls()
