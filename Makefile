@@ -61,4 +61,4 @@ drill: setup ## incident drills on local stand-ins: breaker trip and key leak, e
 	ops/drill.sh key-leak
 
 clean:
-	rm -rf .venv var .pytest_cache .ruff_cache
+	rm -rf .venv var .pytest_cache .ruff_cache .mypy_cache
