@@ -48,6 +48,23 @@ INSERT INTO fills VALUES ('BTCUSDT:7', 'tw-a-1', 'bot1', 'BTCUSDT', 'BUY', 0.5, 
 INSERT INTO kv VALUES ('status_snapshot', '{"state": "active"}');
 """
 
+# The same file after the unversioned code opened it (its ad-hoc column migrations ran):
+# exactly what that code created for a new state directory.
+TODAY_DDL = (
+    OLD_DDL
+    + """
+ALTER TABLE control_requests ADD COLUMN expires_at REAL;
+ALTER TABLE control_requests ADD COLUMN payload TEXT;
+ALTER TABLE resets ADD COLUMN scope TEXT;
+ALTER TABLE fills ADD COLUMN fee_base REAL NOT NULL DEFAULT 0;
+ALTER TABLE fills ADD COLUMN commission REAL NOT NULL DEFAULT 0;
+ALTER TABLE fills ADD COLUMN commission_asset TEXT NOT NULL DEFAULT '';
+CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,
+    hash TEXT NOT NULL, hmac TEXT, signed_from INTEGER, ts REAL NOT NULL);
+INSERT INTO audit_head VALUES (1, 7, 'abc', NULL, NULL, 3.0);
+"""
+)
+
 
 def old_state_file(path: Path, ddl: str = OLD_DDL) -> Path:
     con = sqlite3.connect(path)
@@ -84,8 +101,9 @@ def test_a_new_file_is_created_at_the_current_version(tmp_path: Path) -> None:
     again.close()
 
 
-def test_an_old_state_file_opens_migrated_and_keeps_its_data(tmp_path: Path) -> None:
-    path = old_state_file(tmp_path / "s.db")
+@pytest.mark.parametrize("ddl", [OLD_DDL, TODAY_DDL], ids=["oldest", "last-unversioned"])
+def test_an_old_state_file_opens_migrated_and_keeps_its_data(tmp_path: Path, ddl: str) -> None:
+    path = old_state_file(tmp_path / "s.db", ddl)
     store = Store(path)
     try:
         assert store.schema_version() == CURRENT_VERSION
@@ -96,7 +114,8 @@ def test_an_old_state_file_opens_migrated_and_keeps_its_data(tmp_path: Path) -> 
         assert fill["commission_asset"] == "" and fill["fee_base"] == 0  # columns added
         assert store.get(StateKey.STATUS_SNAPSHOT) == {"state": "active"}
         store.add_control("halt", "why", "ops", payload={"x": 1})  # columns added
-        assert store.audit_head() is None  # table created
+        head = store.audit_head()  # created, or kept
+        assert (head is None) if ddl is OLD_DDL else (head is not None and head["seq"] == 7)
         audited: list[dict[str, object]] = []
         assert store.audit_migrations(lambda _db, m: audited.append(m)) == 1
         assert audited[0]["version"] == 1 and audited[0]["from_version"] == 0
