@@ -304,7 +304,9 @@ class RiskEngine:
         return trips
 
     def _maybe_persist_peak(self, breaker: Breaker, key: str) -> None:
-        peak = breaker.peaks.get(key, 0.0)  # type: ignore[attr-defined]
+        if not isinstance(breaker, PeakDrawdownBase):  # only a drawdown breaker has peaks
+            return
+        peak = breaker.peaks.get(key, 0.0)
         k = f"{breaker.name}:{key}"
         if peak > self._persisted_peaks.get(k, 0.0) * (1 + PEAK_PERSIST_STEP):
             self._persisted_peaks[k] = peak

@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -308,10 +308,10 @@ class Store:
         actor: str,
         reason: str,
         trips: list[tuple[str, str, float]],
-        halts: list[int] = (),  # type: ignore[assignment]
+        halts: Sequence[int] = (),
         *,
         asked_at: float,
-        extra_cleared: list[str] = (),  # type: ignore[assignment]
+        extra_cleared: Sequence[str] = (),
         scope: dict[str, Any] | None = None,
     ) -> list[str]:
         """The human reset, in one transaction: clear exactly the listed trips (breaker, bot,

@@ -16,6 +16,8 @@ from tradewarden.core.models import Fill, Order, OrderRequest
 class BrokerError(Exception):
     """The broker refused or failed a request; `code` carries the exchange code if any."""
 
+    counted = False  # already counted as a failed request (`ExchangeClient.call`)
+
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
