@@ -24,7 +24,7 @@ lint: setup ## ruff lint + format check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
-types: setup ## mypy: the daemon checked, strict on risk/ trading/ exchange/ live/ (pyproject.toml)
+types: setup ## mypy: the daemon checked, strict on risk trading exchange live state audit core secrets
 	$(RUN) mypy
 
 fmt: setup ## apply ruff fixes and formatting
