@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradewarden.core.config import ConfigError, Mode, Settings, load_settings
+from tradewarden.core.models import Order, OrderRequest
 from tradewarden.exchange import BinanceBroker
 from tradewarden.exchange.gateway import BAN_KEY
 from tradewarden.live.gate import GateDecision, live_gate, wants_live_checks
@@ -402,7 +403,7 @@ class GuardedBroker(BinanceBroker):
 
     guard: LiveGuard | None = None
 
-    def submit(self, req: Any) -> Any:
+    def submit(self, req: OrderRequest) -> Order:
         g = self.guard
         if g is None:
             return super().submit(req)
@@ -413,7 +414,7 @@ class GuardedBroker(BinanceBroker):
         finally:
             g._local.placing = False
 
-    def _before_send(self, req: Any) -> None:
+    def _before_send(self, req: OrderRequest) -> None:
         # right before the order leaves, after any wait in the rate limiter: the gate
         # again (a disarm or a withdrawn FINAL_HAMMER during the wait refuses it unsent)
         if self.guard is not None:
