@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from tradewarden.alerts import render
 from tradewarden.alerts.model import Alert
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
 SMS_MAX = 160
 SUBJECT_MAX = 100
@@ -46,7 +50,7 @@ class SnsChannel:
         *,
         region: str | None = None,
         timeout: float = 10.0,
-        client: Any = None,
+        client: SNSClient | None = None,
     ) -> None:
         self.topic_arn = topic_arn
         self.region = region or region_of(topic_arn)
@@ -54,7 +58,7 @@ class SnsChannel:
         self._client = client
         self._lock = threading.Lock()
 
-    def _sns(self) -> Any:
+    def _sns(self) -> SNSClient:
         with self._lock:
             if self._client is None:
                 config = Config(
@@ -74,7 +78,7 @@ class SnsChannel:
             "sms": sms_text(alert, outbox_id),
         }
         subject = f"[tradewarden {render.label(alert)}] {alert.title}"
-        attributes = {
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
             "severity": {"DataType": "String", "StringValue": alert.severity.value},
             "dedup_key": {"DataType": "String", "StringValue": alert.dedup_key},
         }

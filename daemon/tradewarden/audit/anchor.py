@@ -22,11 +22,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradewarden.audit.chain import AuditLog, Head
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from tradewarden.core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ class Anchor:
 class S3Anchor:
     """Reads and writes the anchor object of one host."""
 
-    def __init__(self, bucket: str, prefix: str, host: str, client: Any = None) -> None:
+    def __init__(self, bucket: str, prefix: str, host: str, client: S3Client | None = None) -> None:
         self.bucket = bucket
         self.key = f"{prefix.strip('/')}/{host}/{OBJECT_NAME}".lstrip("/")
         self.host = host

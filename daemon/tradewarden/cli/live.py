@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,7 +46,7 @@ def disarm(reason: ReasonOpt, config: ConfigOpt = None, wait: WaitOpt = 5.0) -> 
     who = current_actor()
     store = open_store_or_exit(settings)
     try:
-        record = {"reason": reason, "actor": who, "at": time.time()}
+        record: dict[str, Any] = {"reason": reason, "actor": who, "at": time.time()}
         store.put(DISARM_KEY, record)
         lock = DaemonLock(settings.state_dir)
         if lock.acquire():  # no daemon: record it in the audit log ourselves

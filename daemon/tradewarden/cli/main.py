@@ -12,6 +12,7 @@ import typer
 
 from tradewarden import __version__
 from tradewarden.core.config import ConfigError, Settings, load_settings
+from tradewarden.state.keys import StateKey
 
 app = typer.Typer(
     name="tradewarden",
@@ -316,7 +317,7 @@ def wallet_status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     settings = settings_or_exit(config)
     store = open_store_or_exit(settings)
     try:
-        snap = store.get("status_snapshot") or {}
+        snap = store.get(StateKey.STATUS_SNAPSHOT) or {}
         hot = float((snap.get("equity") or {}).get("portfolio_equity", 0.0))
         w = view(store, hot, settings.hot_wallet_percentage)
         cold = declared_cold(store)

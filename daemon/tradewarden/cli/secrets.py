@@ -248,6 +248,7 @@ def put(
     fp = parse_payload(secret_id, role.kind, payload).fingerprint()
     if admin:
         source.invalidate(secret_id)
+    if handle is None:  # admin: audited with the key it has just stored
         handle = _audited(settings)
     _record(
         handle,

@@ -399,6 +399,8 @@ def read_junit(path: Path) -> JUnitReport:
         root = ElementTree.parse(path).getroot()
     except (OSError, ElementTree.ParseError) as exc:
         raise ValueError(f"{path}: not a readable JUnit XML file ({exc})") from None
+    if root is None:
+        raise ValueError(f"{path}: an empty JUnit XML file")
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     if not suites:
         raise ValueError(f"{path}: no <testsuite> in the JUnit XML")

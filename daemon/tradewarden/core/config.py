@@ -659,7 +659,7 @@ class Settings(BaseSettings):
         )
 
     def bot_specs(self) -> list[tuple[str, str, str]]:
-        return [tuple(spec.split(":")) for spec in self.bots]  # type: ignore[misc]
+        return [(n, s, st) for n, s, st in (spec.split(":") for spec in self.bots)]
 
 
 def _documented_name(info: FieldInfo, field: str) -> str:

@@ -76,11 +76,13 @@ def _sent_timestamp(params: Any, data: Any) -> int | None:
     return None
 
 
-class _ThreadSafeClient(Client):
+class _ThreadSafeClient(Client):  # type: ignore[misc]  # python-binance ships no types
     """The stock client keeps the last response in `self.response`, shared by every thread;
     this one keeps it (and the signed timestamp) per thread. Signing stays python-binance's."""
 
-    def _request(self, method, uri: str, signed: bool, force_params: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+    def _request(
+        self, method: str, uri: str, signed: bool, force_params: bool = False, **kwargs: Any
+    ) -> Any:
         headers = {}
         if method.upper() in ("POST", "PUT", "DELETE"):
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -223,7 +225,7 @@ class ExchangeClient:
             count = getattr(self.metrics, "count_error", None)
             if kind is not None and count is not None and not getattr(exc, "counted", False):
                 count(kind)
-                exc.counted = True  # type: ignore[attr-defined]
+                exc.counted = True
             raise
 
     def _call(

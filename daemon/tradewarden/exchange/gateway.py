@@ -63,6 +63,7 @@ from tradewarden.exchange.ratelimit import (
     process_limiter,
 )
 from tradewarden.exchange.timesync import TimeSync
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError, OutcomeUnknownError
 
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 NO_SUCH_ORDER = -2013
 CANCEL_REJECTED = -2011
 ORDER_ARCHIVED = -2026  # errors.md: canceled/expired with no executed qty, archived
-BAN_KEY = "exchange.banned_until"
+BAN_KEY = StateKey.EXCHANGE_BANNED_UNTIL
 
 
 class BinanceBroker:
@@ -372,7 +373,7 @@ class BinanceBroker:
         self, symbol: str, client_order_id: str, *, low_priority: bool = False
     ) -> dict[str, Any] | None:
         try:
-            return self.reader.call(
+            js: dict[str, Any] = self.reader.call(
                 ep.GET_ORDER,
                 "get_order",
                 low_priority=low_priority,
@@ -385,6 +386,7 @@ class BinanceBroker:
             if exc.code == ORDER_ARCHIVED:
                 return self._archived(symbol, client_order_id)
             raise
+        return js
 
     def _archived(self, symbol: str, client_order_id: str) -> dict[str, Any]:
         """-2026: the order was canceled or expired with no executed quantity and archived

@@ -16,6 +16,7 @@ import json
 import time
 
 from tradewarden.core.models import Order, OrderStatus
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 
 QTY_EPS = 1e-10
@@ -68,7 +69,7 @@ def record_status(store: Store, client_order_id: str, status: OrderStatus) -> No
         )
 
 
-EXPIRED_VERDICTS_KEY = "exchange.expired_verdicts"
+EXPIRED_VERDICTS_KEY = StateKey.EXCHANGE_EXPIRED_VERDICTS
 
 
 def note_expired_verdict(store: Store, client_order_id: str) -> None:

@@ -53,12 +53,13 @@ from tradewarden.exchange.orderstate import (
     record_status,
 )
 from tradewarden.risk.checks import split_symbol
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
-from tradewarden.trading.broker import Broker, BrokerError
+from tradewarden.trading.broker import BrokerError, ExchangeBroker
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_KEY = "exchange.reconcile.balances"
+SNAPSHOT_KEY = StateKey.EXCHANGE_RECONCILE_BALANCES
 UNRESOLVED = frozenset({OrderStatus.PENDING, OrderStatus.UNKNOWN})
 FEE_ASSET = "BNB"
 VERDICT_HORIZON_S = 3600.0  # how long an order we judged EXPIRED is still asked about
@@ -145,7 +146,7 @@ def vars_of(m: BalanceMismatch) -> dict[str, Any]:
 class Reconciler:
     def __init__(
         self,
-        broker: Broker,
+        broker: ExchangeBroker,
         store: Store,
         settings: Settings,
         on_event: Callable[[ReconcileReport], None],
@@ -205,7 +206,7 @@ class Reconciler:
 
     def _run(self) -> ReconcileReport:
         totals = self._balances()
-        busy: frozenset[str] = getattr(self.broker, "in_flight", lambda: frozenset())()
+        busy = self.broker.in_flight()
         remote_open = self.broker.open_orders()
         remote_by_cid = {o.client_order_id: o for o in remote_open}
         unknown: list[Order] = []
@@ -316,15 +317,14 @@ class Reconciler:
 
     # --- helpers ----------------------------------------------------------------------------
     def _server_ms(self) -> float:
-        timesync = getattr(self.broker, "timesync", None)
-        return float(timesync.server_ms()) if timesync is not None else self._wall() * 1000.0
+        return float(self.broker.timesync.server_ms())
 
     def _can_no_longer_land(self, lo: Order) -> bool:
         """True once the request for `lo` is past timestamp + recvWindow on the exchange.
 
         Upper bound of its timestamp: when this process last sent it, else the later of the
         row's last update and this reconciler's start (a crashed process sent it before)."""
-        sent = getattr(self.broker, "sent_at_ms", lambda _cid: None)(lo.client_order_id)
+        sent = self.broker.sent_at_ms(lo.client_order_id)
         if sent is None:
             sent = max(lo.updated_at * 1000.0, self._started_ms)
         return self._server_ms() > sent + self.settings.recv_window_ms + self._margin_ms
@@ -333,18 +333,15 @@ class Reconciler:
         return sum(float(r["qty"]) for r in self.store.fills_for(cid))
 
     def _balances(self) -> dict[str, float]:
-        totals = getattr(self.broker, "total_balances", None)
-        return dict(totals() if totals is not None else self.broker.balances())
+        return dict(self.broker.total_balances())
 
     def _assets_of(self, symbol: str) -> tuple[str, str]:
-        filters = getattr(self.broker, "filters", None)
-        if filters is not None:
-            try:
-                f = filters(symbol)
-                if f.base_asset and f.quote_asset:
-                    return f.base_asset, f.quote_asset
-            except BrokerError:
-                log.debug("no filters for %s", symbol)
+        try:
+            f = self.broker.filters(symbol)
+            if f.base_asset and f.quote_asset:
+                return f.base_asset, f.quote_asset
+        except BrokerError:
+            log.debug("no filters for %s", symbol)
         return split_symbol(symbol)
 
     def _fill_mark(self) -> int:

@@ -152,17 +152,27 @@ def check_key_permissions(reader: RestrictionsReader, role: str = "trade") -> Pe
     return evaluate_restrictions(flags, role)
 
 
+class KeyedBroker(Protocol):
+    """What `check_broker_keys` needs from the gateway (`BinanceBroker` has it): the keys
+    it signs with and each key's restrictions."""
+
+    @property
+    def key_roles(self) -> tuple[str, ...]: ...
+
+    def api_restrictions(self, key: str = "trade") -> dict[str, Any]: ...
+
+
 class _ReadKeyView:
     """The read key's side of a broker, for `check_key_permissions`."""
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: KeyedBroker) -> None:
         self.broker = broker
 
     def api_restrictions(self) -> dict[str, Any]:
         return dict(self.broker.api_restrictions("read"))
 
 
-def check_broker_keys(broker: Any) -> PermissionResult:
+def check_broker_keys(broker: KeyedBroker) -> PermissionResult:
     """The trade key (trading on, no withdrawal/transfer, IP-restricted) and, when the
     broker has a separate read key, that one too (the same rules; trading on is only a
     warning there). The first key that fails is the result; else the trade key's."""

@@ -17,7 +17,8 @@ from tradewarden.operations.control import (
 )
 from tradewarden.operations.halt_reset import OfflineSite, apply_halt, apply_reset
 from tradewarden.risk.engine import ResetPlan, ResetScope, RiskEngine
-from tradewarden.state.store import StateError, Store
+from tradewarden.state.keys import StateKey
+from tradewarden.state.store import StateError, StateSchemaError, Store
 
 
 def _daemon_running(settings: Settings) -> bool:
@@ -33,13 +34,14 @@ def open_store_or_exit(settings: Settings) -> Store:
         return Store(settings.db_path)
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        # a schema this version does not know (newer, unknown): 2, like a bad setting
+        raise typer.Exit(2 if isinstance(exc, StateSchemaError) else 1) from None
 
 
 def read_status(settings: Settings) -> dict[str, Any]:
     store = open_store_or_exit(settings)
     try:
-        snap = store.get("status_snapshot") or {}
+        snap = store.get(StateKey.STATUS_SNAPSHOT) or {}
         risk = RiskEngine(settings, store, [b[0] for b in settings.bot_specs()])
         live = risk.status()  # trips and state straight from the database
         st: dict[str, Any] = {
@@ -51,7 +53,7 @@ def read_status(settings: Settings) -> dict[str, Any]:
             "snapshot_ts": snap.get("snapshot_ts"),
             "breakers": snap.get("breakers") or live["breakers"],
             "open_orders": len(store.open_orders()),
-            "size_factor": (store.get("size_ramp") or {"factor": 1.0})["factor"],
+            "size_factor": (store.get(StateKey.SIZE_RAMP) or {"factor": 1.0})["factor"],
         }
         st.update({k: live[k] for k in ("state", "state_reason", "bots", "trips", "halts")})
         tripped = {(t["breaker"], t["bot"]) for t in live["trips"]}

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewarden import __version__
 from tradewarden.audit.chain import AuditError, Head
@@ -46,7 +46,11 @@ from tradewarden.audit.chain import verify as verify_audit
 from tradewarden.core.config import Settings
 from tradewarden.operations.control import DaemonLock, current_actor
 from tradewarden.risk.ramp import SizeRamp
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import StateError, Store
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -99,7 +103,7 @@ def _join(location: str, name: str) -> str:
     return location.rstrip("/") + "/" + name
 
 
-def _s3_client() -> Any:
+def _s3_client() -> S3Client:
     import boto3  # honours AWS_ENDPOINT_URL, AWS_REGION and the instance role
 
     return boto3.client("s3")
@@ -254,7 +258,7 @@ def _no_manifest(location: str) -> BackupError:
 
 def _parse_manifest(raw: bytes, location: str) -> dict[str, Any]:
     try:
-        manifest = json.loads(raw)
+        manifest: dict[str, Any] = json.loads(raw)
         files = manifest["files"]
         if manifest.get("format") != FORMAT or not isinstance(files, list):
             raise ValueError(f"unsupported format {manifest.get('format')!r}")
@@ -412,7 +416,7 @@ def _halt_restored(
         if disarm is not None and not isinstance(store.get(DISARM_KEY), dict):
             store.put(DISARM_KEY, disarm)
         store.put(
-            "manual_state",
+            StateKey.MANUAL_STATE,
             {
                 "state": "HALTED",
                 "reason": reason,
@@ -427,7 +431,7 @@ def _halt_restored(
         SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
             f"restore: {location}"
         )
-        snap = store.get("status_snapshot")
+        snap = store.get(StateKey.STATUS_SNAPSHOT)
         if snap:  # `status` before the next start must not show the backup's old view
             snap.update(
                 state="halted",
@@ -436,7 +440,7 @@ def _halt_restored(
                 size_factor=settings.restart_size_factor,
             )
             snap["snapshot_ts"] = time.time()
-            store.put("status_snapshot", snap)
+            store.put(StateKey.STATUS_SNAPSHOT, snap)
     finally:
         store.close()  # the last connection: SQLite checkpoints and removes the WAL
     for suffix in ("-wal", "-shm"):

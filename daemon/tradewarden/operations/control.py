@@ -28,11 +28,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from tradewarden.audit.chain import AuditLog
 from tradewarden.core.models import OrderRequest
 from tradewarden.operations.halt_reset import HALT_ACTIONS, DaemonSite, apply_request, hold_halt
 from tradewarden.risk.checks import is_reducing
+from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.state import TradingState
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError
@@ -192,10 +194,23 @@ def request_via_daemon(
     }
 
 
+class ControlledDaemon(Protocol):
+    """What the control desk uses of the daemon (`runtime.daemon.Daemon` has it)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def risk(self) -> RiskEngine: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+
 class ControlDesk:
     """The daemon's side of control requests (see the module docstring)."""
 
-    def __init__(self, daemon: Any) -> None:
+    def __init__(self, daemon: ControlledDaemon) -> None:
         self.d = daemon
         self.site = DaemonSite(daemon)  # halt/reset applied by halt_reset.py, as the CLI's
         self._in_hook = False

@@ -36,9 +36,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewarden.core.config import Mode, Settings
+
+if TYPE_CHECKING:
+    from tradewarden.exchange import BinanceBroker
+    from tradewarden.state.store import Store
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 SNAPSHOT_MAX_AGE_S = 15.0  # the daemon writes one every second
@@ -190,7 +194,7 @@ def check_outbox(view: OutboxView | None) -> Check:
 SUMMARY_GRACE_S = 120.0  # the daemon queues the summary within a second of its time
 
 
-def check_daily_summary(settings: Settings, store: Any, now: float) -> Check:
+def check_daily_summary(settings: Settings, store: Store, now: float) -> Check:
     """Was the latest daily summary (TRADEWARDEN_DAILY_SUMMARY_UTC) queued? Its delivery is
     the outbox check's business."""
     from datetime import UTC, datetime
@@ -216,7 +220,7 @@ def check_daily_summary(settings: Settings, store: Any, now: float) -> Check:
     )
 
 
-def read_outbox(store: Any, now: float) -> OutboxView | None:
+def read_outbox(store: Store, now: float) -> OutboxView | None:
     """The outbox tables (tradewarden.alerts.outbox) read through the state store; None if
     the daemon never created them. Read-only: diagnose never claims or changes a row."""
     from tradewarden.state.store import StateError
@@ -252,7 +256,7 @@ def read_outbox(store: Any, now: float) -> OutboxView | None:
 
 
 # --- checks against the exchange -------------------------------------------------------------
-def exchange_checks(settings: Settings, broker: Any) -> list[Check]:
+def exchange_checks(settings: Settings, broker: BinanceBroker) -> list[Check]:
     """connectivity, clock skew, limiter headroom, key permissions via a `BinanceBroker`."""
     from tradewarden.exchange import endpoints as ep
     from tradewarden.exchange.ratelimit import LimitKind
@@ -321,7 +325,7 @@ def exchange_checks(settings: Settings, broker: Any) -> list[Check]:
     return out
 
 
-def _key_permissions(settings: Settings, broker: Any) -> Check:
+def _key_permissions(settings: Settings, broker: BinanceBroker) -> Check:
     """The daemon's own rule (`tradewarden.live.key_permissions.evaluate_restrictions`), for the
     trade key and, when there is a separate one, the read key."""
     from tradewarden.live.key_permissions import evaluate_restrictions
@@ -368,7 +372,7 @@ def _key_permissions(settings: Settings, broker: Any) -> Check:
     )
 
 
-def make_broker(settings: Settings, store: Any) -> Any:
+def make_broker(settings: Settings, store: Store) -> BinanceBroker:
     """A `BinanceBroker` for diagnose: the daemon's trade key from the configured secret
     source, a private limiter (the exchange's usage header tells the IP-wide weight), short
     timeouts. Raises `SecretError` when the key cannot be read."""
@@ -421,7 +425,7 @@ def run_checks(
     settings: Settings,
     *,
     now: Callable[[], float] = time.time,
-    broker_factory: Callable[[Settings, Any], Any] = make_broker,
+    broker_factory: Callable[[Settings, Store], BinanceBroker] = make_broker,
     host_env: Path = HOST_ENV,
 ) -> list[Check]:
     from tradewarden.core.config import ConfigError

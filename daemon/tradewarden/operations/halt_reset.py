@@ -26,6 +26,7 @@ from tradewarden.alerts.catalogue import MANUAL_HALT_KEY, trip_dedup_key
 from tradewarden.core.config import Settings
 from tradewarden.risk.engine import HUMAN_HALT, LEGACY_HALT, ResetScope, RiskEngine
 from tradewarden.risk.ramp import SizeRamp
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 
 HALT_ACTIONS = ("halt", "reduce")
@@ -36,8 +37,11 @@ NO_SCOPE = "a reset needs a scope (--bot, --breaker or --all)"
 class Site(Protocol):
     """Where a halt/reset is applied (see the module docstring)."""
 
-    risk: RiskEngine
-    audit: Any  # audit.chain.AuditLog
+    @property
+    def risk(self) -> RiskEngine: ...
+
+    @property
+    def audit(self) -> Any: ...  # audit.chain.AuditLog
 
     def cancel_orders(self, reason: str) -> list[Any]: ...
 
@@ -248,8 +252,8 @@ class OfflineSite:
             box.close()
 
     def refresh_snapshot(self) -> None:
-        snap = self.store.get("status_snapshot") or {}
+        snap = self.store.get(StateKey.STATUS_SNAPSHOT) or {}
         if snap:
             snap.update(self.risk.status())
             snap["snapshot_ts"] = time.time()
-            self.store.put("status_snapshot", snap)
+            self.store.put(StateKey.STATUS_SNAPSHOT, snap)

@@ -25,9 +25,10 @@ from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
+from tradewarden.state.keys import ScopedKey, StateKey, trip_scope_key
 from tradewarden.state.store import Store
 
-LEGACY_HALT = "manual_state"  # the single halt record of older state files (and of `restore`)
+LEGACY_HALT = StateKey.MANUAL_STATE  # the single halt record of older files (and `restore`)
 HUMAN_HALT = "manual"  # halt kinds: a person's `tradewarden halt` ...
 SYSTEM_HALT = "system"  # ... or the daemon's own (reconciliation, key-permission check)
 
@@ -547,8 +548,8 @@ class RiskEngine:
         }
 
 
-def _scope_key(breaker: str, bot: str) -> str:
-    return f"trip_scope:{breaker}:{bot}"
+def _scope_key(breaker: str, bot: str) -> ScopedKey:
+    return trip_scope_key(breaker, bot)
 
 
 def _raised(

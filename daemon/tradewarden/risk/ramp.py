@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 
-KEY = "size_ramp"
+KEY = StateKey.SIZE_RAMP
 
 
 class SizeRamp:

@@ -30,11 +30,13 @@ from tradewarden.runtime.metrics import Metrics
 from tradewarden.runtime.self_alerts import announce_executed_rebalances, breaker_scopes
 from tradewarden.runtime.watch import ActivityWatch
 from tradewarden.secrets.value import Secret
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store, fill_from_row
-from tradewarden.strategy import build_strategy
+from tradewarden.strategy import Signal, build_strategy
 from tradewarden.trading.bot_ledger import Ledger, load_dust
+from tradewarden.trading.broker import Broker, ExchangeBroker
 from tradewarden.trading.market_data import load_scenario
-from tradewarden.trading.order_gate import OrderGate
+from tradewarden.trading.order_gate import OrderGate, Submission
 from tradewarden.trading.paper_broker import PaperBroker
 from tradewarden.trading.trader import Bot, Notifier, Trader
 from tradewarden.wallet.approvals import ApprovalQueue
@@ -81,8 +83,8 @@ class Daemon:
         *,
         notifier: Notifier,
         decision: LiveDecision | None = None,
-        broker: Any = None,
-        make_broker: Callable[[Store, Metrics], Any] | None = None,
+        broker: Broker | None = None,
+        make_broker: Callable[[Store, Metrics], ExchangeBroker] | None = None,
         audit_key: Secret | None = UNSET,
         progress: Callable[[str], None] | None = None,
     ) -> None:
@@ -112,6 +114,10 @@ class Daemon:
             except AuditConfigError as exc:
                 raise StartupError(str(exc)) from None
             self._check_audit_chain(settings, progress)
+            # schema migrations this state file went through (`state.schema`): audited once
+            self.store.audit_migrations(
+                lambda db, m: self.audit.append("state_schema_migrated", m, db=db, sync=True)
+            )
             self.audit.prune()
             specs = settings.bot_specs()
             self.bots = [Bot(n, s, build_strategy(st)) for n, s, st in specs]
@@ -134,9 +140,11 @@ class Daemon:
             for b in self.bots:
                 self.risk.book.positions[(b.name, b.symbol)] = self.ledger.books[b.name].qty
             replaying = broker is None and make_broker is None
+            # the exchange gateway (reconciliation and the exchange loop use it), if any
+            self.exchange_broker: ExchangeBroker | None = None
             if make_broker is not None:
-                broker = make_broker(self.store, self.metrics)
-            self.broker = broker or PaperBroker(_paper_balances(settings, past_fills))
+                broker = self.exchange_broker = make_broker(self.store, self.metrics)
+            self.broker: Broker = broker or PaperBroker(_paper_balances(settings, past_fills))
             self.exchange = make_broker is not None
             self.gate = OrderGate(self.risk, self.broker, self.store, self.audit)
             self.trader = Trader(
@@ -248,7 +256,7 @@ class Daemon:
         config that differs from the last start's is also audited as `config_changed`."""
         config = safe_config(settings)
         digest = hashlib.sha256(canonical(config)).hexdigest()
-        previous = self.store.get("audit.config") or {}
+        previous = self.store.get(StateKey.AUDIT_CONFIG) or {}
         changed = sorted(k for k in set(config) | set(previous) if config.get(k) != previous.get(k))
         self.audit.append(
             "daemon_started",
@@ -266,13 +274,13 @@ class Daemon:
             self.audit.append(
                 "config_changed",
                 {
-                    "previous_sha256": self.store.get("audit.config_sha256"),
+                    "previous_sha256": self.store.get(StateKey.AUDIT_CONFIG_SHA256),
                     "config_sha256": digest,
                     "changed": {k: [previous.get(k), config.get(k)] for k in changed},
                 },
                 sync=True,
             )
-        self.store.put_many({"audit.config": config, "audit.config_sha256": digest})
+        self.store.put_many({StateKey.AUDIT_CONFIG: config, StateKey.AUDIT_CONFIG_SHA256: digest})
 
     def resolve_open_orders(self) -> None:
         """At start, ask the broker about every order we left open or unresolved.
@@ -329,7 +337,7 @@ class Daemon:
         self, ticks: Iterable[Tick], on_progress: Callable[[Tick], None] | None = None
     ) -> int:
         """Feed a scenario. Resumes after the last event a previous run processed."""
-        resume_ts = float(self.store.get("replay_last_ts", float("-inf")))
+        resume_ts = float(self.store.get(StateKey.REPLAY_LAST_TS, float("-inf")))
         pace = 1.0 / self.settings.replay_speed if self.settings.replay_speed else 0.0
         started = time.monotonic()
         n = 0
@@ -350,7 +358,7 @@ class Daemon:
             if on_progress is not None:
                 on_progress(tick)
             self.housekeeping(last_ts)
-        self.store.put("replay_last_ts", last_ts)
+        self.store.put(StateKey.REPLAY_LAST_TS, last_ts)
         return n
 
     def _warm(self, tick: Tick) -> None:
@@ -376,7 +384,7 @@ class Daemon:
             self._last_snapshot = now
             self.check_wallet()
             if last_ts is not None:
-                self.store.put("replay_last_ts", last_ts)
+                self.store.put(StateKey.REPLAY_LAST_TS, last_ts)
             self.write_snapshot()
 
     def check_wallet(self) -> None:
@@ -451,7 +459,7 @@ class Daemon:
             },
         )
 
-    def _count_order(self, bot: Any, signal: Any, sub: Any) -> None:
+    def _count_order(self, bot: Bot, signal: Signal, sub: Submission) -> None:
         if sub.denied is not None:
             self.metrics.denials.labels(str(sub.denied)).inc()
             outcome = "denied"
@@ -498,7 +506,7 @@ class Daemon:
             if new_failures > 0:
                 self.metrics.audit_anchor_failures.inc(new_failures)
                 self._anchor_failures_seen += new_failures
-        ban_until = self.store.get("exchange.banned_until")
+        ban_until = self.store.get(StateKey.EXCHANGE_BANNED_UNTIL)
         self.metrics.exchange_ban_until.set(float(ban_until or 0.0))
         timesync = getattr(self.broker, "timesync", None)
         if timesync is not None:
@@ -506,7 +514,7 @@ class Daemon:
         self.readiness()
         snap["snapshot_ts"] = time.time()
         snap["daemon_running"] = not final
-        self.store.put("status_snapshot", snap)
+        self.store.put(StateKey.STATUS_SNAPSHOT, snap)
 
     def _count_alerts(self, what: str, totals: dict[str, int], counter: Any) -> None:
         """The outbox keeps persisted totals; the Prometheus counter follows them."""

@@ -39,10 +39,10 @@ from tradewarden.risk.engine import Trip
 from tradewarden.secrets.errors import SecretError
 from tradewarden.state.store import fill_from_row
 from tradewarden.trading.bot_ledger import ClosedTrade, Ledger
-from tradewarden.trading.broker import BrokerError
+from tradewarden.trading.broker import BrokerError, ExchangeBroker
 
 if TYPE_CHECKING:
-    from tradewarden.exchange import BinanceBroker
+    from tradewarden.alerts.outbox import Outbox
     from tradewarden.runtime.daemon import Daemon
     from tradewarden.runtime.metrics import Metrics
 
@@ -84,7 +84,7 @@ class MetricsBridge:
 
 
 class ExchangeLoop:
-    def __init__(self, daemon: Daemon, broker: BinanceBroker) -> None:
+    def __init__(self, daemon: Daemon, broker: ExchangeBroker) -> None:
         self.d = daemon
         self.broker = broker
         self.settings = daemon.settings
@@ -382,8 +382,9 @@ def _last_count_reset(resets: list[Any], bot: str) -> float:
     return max(times, default=-math.inf)
 
 
-def _outbox(d: Daemon) -> Any:
-    return getattr(d.notifier, "outbox", None)
+def _outbox(d: Daemon) -> Outbox | None:
+    outbox: Outbox | None = getattr(d.notifier, "outbox", None)  # the dispatcher's
+    return outbox
 
 
 def _alerted_since(d: Daemon, dedup_key: str, since: float) -> bool:

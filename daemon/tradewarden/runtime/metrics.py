@@ -255,8 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class MetricsServer:
-    def __init__(self, server: ThreadingHTTPServer) -> None:
+    def __init__(self, server: ThreadingHTTPServer, handler: type[_Handler]) -> None:
         self._server = server
+        self._handler = handler  # the server's request handler class
         self.port = int(server.server_address[1])
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
         self._thread.start()
@@ -264,7 +265,7 @@ class MetricsServer:
     def serve(self, metrics: Metrics) -> None:
         """Serve these metrics from now on (the daemon's, once built, after a start-up
         wait served the waiting ones)."""
-        self._server.RequestHandlerClass.metrics = metrics  # type: ignore[attr-defined]
+        self._handler.metrics = metrics
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -277,7 +278,7 @@ def start_http_server(
     port: int = 9108,
     readiness: Callable[[], tuple[bool, list[str]]] = lambda: (True, []),
 ) -> MetricsServer:
-    handler = type(
+    handler: type[_Handler] = type(
         "Handler", (_Handler,), {"metrics": metrics, "readiness": staticmethod(readiness)}
     )
-    return MetricsServer(ThreadingHTTPServer((host, port), handler))
+    return MetricsServer(ThreadingHTTPServer((host, port), handler), handler)

@@ -41,7 +41,7 @@ from tradewarden.secrets import scrub
 from tradewarden.secrets.credentials import alert_secrets
 from tradewarden.secrets.errors import SecretConfigError, SecretError
 from tradewarden.secrets.factory import build_source
-from tradewarden.state.store import StateError, Store
+from tradewarden.state.store import StateError, StateSchemaError, Store
 from tradewarden.trading.broker import BrokerError
 from tradewarden.trading.market_data import ScenarioError
 
@@ -122,7 +122,11 @@ def _run(
         )
         return 2
     try:
-        Store(settings.db_path).close()  # refuse a corrupt/locked state file before anything
+        # refuse a corrupt/locked state file before anything; create or migrate its schema
+        Store(settings.db_path).close()
+    except StateSchemaError as exc:  # newer or unknown schema: an operator's decision
+        _err(str(exc))
+        return 2
     except StateError as exc:
         _err(str(exc))
         return 1
@@ -193,7 +197,8 @@ def _run(
         _err(f"exchange at {settings.effective_binance_url} not usable at start: {exc}")
         return 1
     waiter.attach(daemon)  # its signal handlers, stop event and readiness from now on
-    loop = ExchangeLoop(daemon, daemon.broker) if exchange else None
+    broker = daemon.exchange_broker
+    loop = ExchangeLoop(daemon, broker) if exchange and broker is not None else None
     if loop is None:
         recover_interrupted(daemon)  # paper has the same crash windows (the loop does its own)
     if loop is not None:

@@ -30,15 +30,17 @@ from tradewarden.audit.chain import AuditError, VerifyResult, recorded_head
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.state import TradingState
 from tradewarden.secrets.age import CRITICAL_DAYS, DAY, WARN_DAYS
+from tradewarden.state.keys import StateKey
 from tradewarden.wallet.ledger import view as wallet_view
 
 if TYPE_CHECKING:
+    from tradewarden.risk.engine import RiskEngine
     from tradewarden.runtime.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
 
-def breaker_scopes(risk: Any, bots: list[str]) -> list[tuple[str, str, float]]:
+def breaker_scopes(risk: RiskEngine, bots: list[str]) -> list[tuple[str, str, float]]:
     """Every (breaker, bot label, threshold) the risk engine watches: a portfolio breaker
     once ("portfolio"), a bot breaker once per bot."""
     return [
@@ -65,7 +67,7 @@ def bots_stopped(d: Daemon, reason: str) -> None:
 
 
 # --- daily summary ------------------------------------------------------------------------------
-SUMMARY_KEY = "daily_summary.last_due"  # epoch seconds of the last scheduled time sent
+SUMMARY_KEY = StateKey.DAILY_SUMMARY_LAST_DUE  # epoch seconds of the last one sent
 LATE_AFTER_S = 300.0  # sent this long after its time: it says it is late, and why
 
 
@@ -253,7 +255,7 @@ class AuditWatch:
 
 
 # --- secret age ---------------------------------------------------------------------------------
-AGE_ALERTED_KEY = "secret_age.alerted"  # {secret id: "warning" | "critical"}: sent already
+AGE_ALERTED_KEY = StateKey.SECRET_AGE_ALERTED  # {secret id: level}: sent already
 
 
 def alert_secret_ages(d: Daemon, ages: dict[str, float]) -> None:
@@ -291,7 +293,7 @@ def alert_secret_ages(d: Daemon, ages: dict[str, float]) -> None:
 
 
 # --- rebalance executed -------------------------------------------------------------------------
-EXECUTED_SEEN_KEY = "rebalance.executed_announced"  # highest proposal id announced
+EXECUTED_SEEN_KEY = StateKey.REBALANCE_EXECUTED_ANNOUNCED  # highest id announced
 
 
 def announce_executed_rebalances(d: Daemon) -> None:

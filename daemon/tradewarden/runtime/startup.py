@@ -35,7 +35,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tradewarden.alerts.backoff import Backoff
 from tradewarden.core.config import Settings
@@ -46,6 +46,9 @@ from tradewarden.runtime.systemd import Service
 from tradewarden.secrets import scrub
 from tradewarden.secrets.errors import SecretUnavailableError
 from tradewarden.trading.broker import OutcomeUnknownError
+
+if TYPE_CHECKING:
+    from tradewarden.runtime.daemon import Daemon
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,7 +118,7 @@ class StartupWait:
         self.next_try = 0.0
         self.metrics = Metrics()  # served until the daemon's own metrics exist
         self.server: MetricsServer | None = None
-        self.daemon: Any = None  # set by `attach`; its housekeeping runs while waiting
+        self.daemon: Daemon | None = None  # set by `attach`; its housekeeping runs while waiting
         self._daemon_readiness: Callable[[], tuple[bool, list[str]]] | None = None
 
     # --- signals and the daemon -------------------------------------------------------------
@@ -124,7 +127,7 @@ class StartupWait:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
 
-    def attach(self, daemon: Any) -> None:
+    def attach(self, daemon: Daemon) -> None:
         """The daemon is built: its signal handlers, stop event and readiness from now on
         (the wait's reason stays among its readiness reasons)."""
         daemon.install_signal_handlers()

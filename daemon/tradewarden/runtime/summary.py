@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -127,7 +128,7 @@ class RunPrinter:
 def print_breakers(status: dict[str, Any], out: TextIO) -> None:
     print(f"{'breaker':<22}{'bot':<12}{'value':>10}{'threshold':>11}  status", file=out)
     for b in status["breakers"]:
-        fmt = (
+        fmt: Callable[[float], str] = (
             (lambda v: f"{v:g}") if b["breaker"] == "consecutive_losses" else (lambda v: f"{v:.2%}")
         )
         st = "TRIPPED" if b["tripped"] else "ok"

@@ -36,15 +36,16 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradewarden.core.models import Fill, Side
 from tradewarden.risk.checks import split_symbol
 
 if TYPE_CHECKING:
     from tradewarden.core.config import Settings
+    from tradewarden.strategy import Signal
     from tradewarden.trading.order_gate import Submission
-    from tradewarden.trading.trader import Notifier, Trader
+    from tradewarden.trading.trader import Bot, Notifier, Trader
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class ActivityWatch:
         )
 
     # --- unusual activity -------------------------------------------------------------------
-    def on_order(self, bot: Any, signal: Any, sub: Submission) -> None:
+    def on_order(self, bot: Bot, signal: Signal, sub: Submission) -> None:
         if sub.denied is not None or not sub.error:
             return  # accepted, or refused by our own risk engine
         label = f"{bot.name} {getattr(signal, 'side', '')}: {sub.error}"[:160]

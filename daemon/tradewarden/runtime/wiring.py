@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewarden.core.config import ConfigError, Mode, Settings, load_settings
+from tradewarden.core.models import Order, OrderRequest
 from tradewarden.exchange import BinanceBroker
 from tradewarden.exchange.gateway import BAN_KEY
 from tradewarden.live.gate import GateDecision, live_gate, wants_live_checks
@@ -53,8 +54,12 @@ from tradewarden.secrets.credentials import BinanceKeys, admin_secret, binance_k
 from tradewarden.secrets.errors import SecretError
 from tradewarden.secrets.source import Source
 from tradewarden.secrets.value import Secret
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError
+
+if TYPE_CHECKING:
+    from tradewarden.runtime.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +221,8 @@ def exchange_broker_factory(
 
 
 # --- the live gate at run time -------------------------------------------------------------
-DISARM_KEY = "live.disarmed"  # {"reason", "actor", "at"}: written by `tradewarden live disarm`
-DISARM_ACK_KEY = "live.disarm_ack"  # the running daemon's answer: {"at", "reason"}
+DISARM_KEY = StateKey.LIVE_DISARMED  # written by `tradewarden live disarm`
+DISARM_ACK_KEY = StateKey.LIVE_DISARM_ACK  # the running daemon's answer
 
 
 def read_disarm(settings: Settings) -> dict[str, Any] | None:
@@ -376,7 +381,7 @@ class LiveGuard:
     def readiness_reasons(self) -> list[str]:
         return [f"live refused: {self.refused}"] if self.refused else []
 
-    def housekeeping(self, daemon: Any) -> None:
+    def housekeeping(self, daemon: Daemon) -> None:
         """From the daemon's housekeeping: notice a disarm (or a changed config file) without
         waiting for an order, and act on a refused key (HALT, like the periodic check)."""
         self.evaluate()
@@ -398,7 +403,7 @@ class GuardedBroker(BinanceBroker):
 
     guard: LiveGuard | None = None
 
-    def submit(self, req: Any) -> Any:
+    def submit(self, req: OrderRequest) -> Order:
         g = self.guard
         if g is None:
             return super().submit(req)
@@ -409,7 +414,7 @@ class GuardedBroker(BinanceBroker):
         finally:
             g._local.placing = False
 
-    def _before_send(self, req: Any) -> None:
+    def _before_send(self, req: OrderRequest) -> None:
         # right before the order leaves, after any wait in the rate limiter: the gate
         # again (a disarm or a withdrawn FINAL_HAMMER during the wait refuses it unsent)
         if self.guard is not None:
@@ -426,7 +431,7 @@ class PeriodicChecks:
     AGES_EVERY = 600.0
 
     def __init__(
-        self, daemon: Any, settings: Settings, source: Source, guard: LiveGuard | None = None
+        self, daemon: Daemon, settings: Settings, source: Source, guard: LiveGuard | None = None
     ) -> None:
         self.d = daemon
         self.settings = settings
@@ -456,7 +461,16 @@ class PeriodicChecks:
         alert_secret_ages(self.d, ages)  # warning at 80 days, critical at 90
 
     def recheck_permissions(self) -> PermissionResult:
-        result = check_broker_keys(self.d.broker)
+        broker = self.d.exchange_broker
+        if broker is None:  # live without the exchange gateway: nothing vouches for the key
+            result = PermissionResult(
+                ok=False,
+                role="trade",
+                problems=("no exchange gateway to check the key with",),
+                checked_at=time.time(),
+            )
+        else:
+            result = check_broker_keys(broker)
         if result.ok:
             return result
         if self.guard is not None:  # live is withdrawn too: a reset of the HALT alone
@@ -466,7 +480,7 @@ class PeriodicChecks:
         return result
 
 
-def halt_for_permissions(daemon: Any, result: PermissionResult) -> None:
+def halt_for_permissions(daemon: Daemon, result: PermissionResult) -> None:
     """A key's permissions are not acceptable: sticky HALT, open orders cancelled, audit,
     critical ``key_permissions_changed`` alert."""
     reason = result.summary()

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewarden.core.config import SecretSource
 from tradewarden.secrets.bundle import SecretBundle, SecretKind, encode, parse_payload, parse_text
@@ -35,6 +35,9 @@ from tradewarden.secrets.errors import (
     SecretNotFoundError,
     SecretUnavailableError,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ class AwsSecretsManagerSource:
         ttl_s: float = 900.0,
         grace_s: float = 300.0,
         retry_s: float | None = None,
-        client: Any = None,
+        client: SecretsManagerClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_attempts: int = 3,
         connect_timeout_s: float = 2.0,
@@ -110,7 +113,7 @@ class AwsSecretsManagerSource:
         # our own client is re-made after a credentials failure: botocore resolves the
         # credential chain once per client, so one made while the instance metadata service
         # did not answer would never find the role's credentials
-        self._remake: Callable[[], Any] | None = None
+        self._remake: Callable[[], SecretsManagerClient] | None = None
         if client is None:
             self._remake = lambda: _make_client(max_attempts, connect_timeout_s, read_timeout_s)
         self._cache: dict[tuple[str, SecretKind], _Entry] = {}
@@ -483,7 +486,9 @@ def _map_client_error(secret_id: str, action: str, exc: Any) -> SecretError:
     return SecretAccessError(f"{what}: refused ({code or status})", secret_id)
 
 
-def _make_client(max_attempts: int, connect_timeout_s: float, read_timeout_s: float) -> Any:
+def _make_client(
+    max_attempts: int, connect_timeout_s: float, read_timeout_s: float
+) -> SecretsManagerClient:
     import boto3
     from botocore.config import Config
     from botocore.exceptions import NoRegionError

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tradewarden.core.config import Settings
 from tradewarden.live.key_permissions import PermissionResult, check_key_permissions
@@ -26,6 +27,9 @@ from tradewarden.secrets.errors import SecretConfigError, SecretError, SecretNot
 from tradewarden.secrets.fernet_file import FernetFileSource
 from tradewarden.secrets.source import Source
 from tradewarden.trading.broker import BrokerError
+
+if TYPE_CHECKING:
+    from tradewarden.exchange.client import ExchangeClient
 
 
 class RotationError(SecretError):
@@ -40,13 +44,13 @@ class KeyCheck:
 
 
 class _Restrictions:
-    def __init__(self, client: object) -> None:
+    def __init__(self, client: ExchangeClient) -> None:
         self.client = client
 
-    def api_restrictions(self) -> dict:
+    def api_restrictions(self) -> dict[str, Any]:
         from tradewarden.exchange import endpoints as ep
 
-        return dict(self.client.call(ep.API_RESTRICTIONS, "get_account_api_permissions"))  # type: ignore[attr-defined]
+        return dict(self.client.call(ep.API_RESTRICTIONS, "get_account_api_permissions"))
 
 
 def verify_key(

@@ -31,6 +31,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -154,11 +155,20 @@ class ScrubFilter(logging.Filter):
                 continue
             record.__dict__[key] = self.registry.scrub_value(value)
         if record.exc_text:
-            record.exc = record.exc_text  # type: ignore[attr-defined]
+            record.exc = record.exc_text
         return True
 
 
-_state: dict[str, Any] = {"factory": None, "filter": None}
+@dataclass
+class _Installed:
+    """What `install` put in place: the record factory, the one it wraps, the filter."""
+
+    factory: Callable[..., logging.LogRecord] | None = None
+    previous: Callable[..., logging.LogRecord] | None = None
+    filter: ScrubFilter | None = None
+
+
+_state = _Installed()
 _install_lock = threading.Lock()
 
 
@@ -167,7 +177,7 @@ def install(logger: logging.Logger | None = None) -> ScrubFilter:
     handlers attached to the root later still get message/args/traceback scrubbed."""
     root = logger or logging.getLogger()
     with _install_lock:
-        if _state["factory"] is None:
+        if _state.factory is None or _state.filter is None:
             previous: Callable[..., logging.LogRecord] = logging.getLogRecordFactory()
 
             def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
@@ -175,11 +185,10 @@ def install(logger: logging.Logger | None = None) -> ScrubFilter:
                 scrub_record(record)
                 return record
 
-            factory._tw_previous = previous  # type: ignore[attr-defined]
             logging.setLogRecordFactory(factory)
-            _state["factory"] = factory
-            _state["filter"] = ScrubFilter()
-        flt: ScrubFilter = _state["filter"]
+            _state.factory, _state.previous = factory, previous
+            _state.filter = ScrubFilter()
+        flt = _state.filter
         for handler in root.handlers:
             if flt not in handler.filters:
                 handler.addFilter(flt)
@@ -190,12 +199,12 @@ def uninstall(logger: logging.Logger | None = None) -> None:
     """Undo `install` (tests only)."""
     root = logger or logging.getLogger()
     with _install_lock:
-        factory, flt = _state["factory"], _state["filter"]
+        factory, flt = _state.factory, _state.filter
         if factory is None:
             return
-        if logging.getLogRecordFactory() is factory:
-            logging.setLogRecordFactory(factory._tw_previous)
+        if logging.getLogRecordFactory() is factory and _state.previous is not None:
+            logging.setLogRecordFactory(_state.previous)
         for handler in root.handlers:
-            if flt in handler.filters:
+            if flt is not None and flt in handler.filters:
                 handler.removeFilter(flt)
-        _state["factory"] = _state["filter"] = None
+        _state.factory = _state.previous = _state.filter = None

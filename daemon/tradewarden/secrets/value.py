@@ -16,6 +16,8 @@ class Secret:
     """
 
     __slots__ = ("_value", "_name")
+    _value: str
+    _name: str
 
     def __init__(self, value: str, name: str = "secret") -> None:
         if not isinstance(value, str):

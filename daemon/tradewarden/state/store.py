@@ -10,122 +10,23 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tradewarden.core.models import OPEN_STATUSES, Fill, Order, OrderStatus, OrderType, Side
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    client_order_id TEXT PRIMARY KEY,
-    bot TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    order_type TEXT NOT NULL,
-    qty REAL NOT NULL,
-    price REAL,
-    status TEXT NOT NULL,
-    filled_qty REAL NOT NULL DEFAULT 0,
-    avg_price REAL NOT NULL DEFAULT 0,
-    exchange_order_id TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
-CREATE TABLE IF NOT EXISTS fills (
-    trade_id TEXT PRIMARY KEY,
-    client_order_id TEXT NOT NULL,
-    bot TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    qty REAL NOT NULL,
-    price REAL NOT NULL,
-    fee REAL NOT NULL,
-    ts REAL NOT NULL,
-    fee_base REAL NOT NULL DEFAULT 0,
-    commission REAL NOT NULL DEFAULT 0,
-    commission_asset TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS trades (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    bot TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    pnl REAL NOT NULL,
-    ts REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS equity_marks (
-    bot TEXT NOT NULL,
-    ts REAL NOT NULL,
-    equity REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS breakers (
-    breaker TEXT NOT NULL,
-    bot TEXT NOT NULL,
-    tripped INTEGER NOT NULL,
-    tripped_at REAL,
-    value REAL,
-    threshold REAL,
-    reason TEXT,
-    PRIMARY KEY (breaker, bot)
-);
-CREATE TABLE IF NOT EXISTS resets (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    actor TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    cleared TEXT NOT NULL,
-    scope TEXT
-);
-CREATE TABLE IF NOT EXISTS control_requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    action TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    result TEXT,
-    expires_at REAL,
-    payload TEXT
-);
-CREATE TABLE IF NOT EXISTS halts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    cleared_at REAL,
-    cleared_by TEXT,
-    clear_reason TEXT
-);
-CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_head (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq INTEGER NOT NULL,
-    hash TEXT NOT NULL,
-    hmac TEXT,
-    signed_from INTEGER,
-    ts REAL NOT NULL
-);
-"""
-# columns added after the first release: (table, column, declaration) for older files
-MIGRATIONS = (
-    ("control_requests", "expires_at", "REAL"),
-    ("control_requests", "payload", "TEXT"),
-    ("resets", "scope", "TEXT"),
-    ("fills", "fee_base", "REAL NOT NULL DEFAULT 0"),
-    ("fills", "commission", "REAL NOT NULL DEFAULT 0"),
-    ("fills", "commission_asset", "TEXT NOT NULL DEFAULT ''"),
-)
+from tradewarden.state.keys import KeyName, StateKey
+from tradewarden.state.schema import Migration, SchemaError, prepare
 
 
 class StateError(Exception):
     """The state database cannot be used (corrupt, locked, unreadable)."""
+
+
+class StateSchemaError(StateError):
+    """The state file's schema is newer than this code or not one it knows, or migrating it
+    failed (nothing changed): exit 2, naming the state directory and the versions."""
 
 
 def _order(row: sqlite3.Row) -> Order:
@@ -190,17 +91,13 @@ class Store:
             ok = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if ok != "ok":
                 raise StateError(f"state database {self.path} failed its integrity check: {ok}")
-            self._db.executescript(SCHEMA)
-            self._migrate()
+            # schema version: created, migrated (one transaction) or refused (`state.schema`)
+            self.migrated: list[Migration] = prepare(self._db, self.path)
+        except SchemaError as exc:
+            self._db.close()
+            raise StateSchemaError(str(exc)) from None
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state database {self.path} is unusable: {exc}") from None
-
-    def _migrate(self) -> None:
-        """Columns added since a state file may have been created (`MIGRATIONS`)."""
-        for table, column, decl in MIGRATIONS:
-            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def close(self) -> None:
         with self._lock:
@@ -400,10 +297,10 @@ class Store:
         actor: str,
         reason: str,
         trips: list[tuple[str, str, float]],
-        halts: list[int] = (),  # type: ignore[assignment]
+        halts: Sequence[int] = (),
         *,
         asked_at: float,
-        extra_cleared: list[str] = (),  # type: ignore[assignment]
+        extra_cleared: Sequence[str] = (),
         scope: dict[str, Any] | None = None,
     ) -> list[str]:
         """The human reset, in one transaction: clear exactly the listed trips (breaker, bot,
@@ -452,23 +349,23 @@ class Store:
     def resets(self) -> list[sqlite3.Row]:
         return self._query("SELECT * FROM resets ORDER BY id")
 
-    # --- key/value (risk counters, manual halt, peaks) --------------------------------------
-    def get(self, key: str, default: Any = None) -> Any:
+    # --- key/value (risk counters, manual halt, peaks): the keys are in `state.keys` ---------
+    def get(self, key: KeyName, default: Any = None) -> Any:
         rows = self._query("SELECT value FROM kv WHERE key=?", (key,))
         return json.loads(rows[0][0]) if rows else default
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: KeyName, value: Any) -> None:
         with self.tx() as db:
             self._put(db, key, value)
 
     @staticmethod
-    def _put(db: sqlite3.Connection, key: str, value: Any) -> None:
+    def _put(db: sqlite3.Connection, key: KeyName, value: Any) -> None:
         db.execute(
             "INSERT INTO kv VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, json.dumps(value)),
         )
 
-    def put_many(self, items: dict[str, Any]) -> None:
+    def put_many(self, items: dict[StateKey, Any]) -> None:
         with self.tx() as db:
             for k, v in items.items():
                 self._put(db, k, v)
@@ -582,6 +479,26 @@ class Store:
             " WHERE excluded.seq > audit_head.seq",
             (seq, hash_, hmac, seq if hmac else None, ts),
         )
+
+    # --- schema version (`state.schema`) ---------------------------------------------------
+    def schema_version(self) -> int:
+        return int(self._query("PRAGMA user_version")[0][0])
+
+    def audit_migrations(
+        self, record: Callable[[sqlite3.Connection, dict[str, Any]], object]
+    ) -> int:
+        """Hand each applied schema migration not audited yet to `record(db, row)` (which
+        appends it to the audit log in this transaction), then mark it audited: the entry
+        and the mark commit together. Returns how many."""
+        with self.tx() as db:
+            rows = db.execute(
+                "SELECT version, name, from_version, applied_at FROM schema_migrations"
+                " WHERE audited=0 ORDER BY version"
+            ).fetchall()
+            for r in rows:
+                record(db, dict(r))
+            db.execute("UPDATE schema_migrations SET audited=1 WHERE audited=0")
+        return len(rows)
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

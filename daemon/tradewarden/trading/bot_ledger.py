@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tradewarden.core.models import Fill, Side
+from tradewarden.state.keys import KeyName, StateKey
 
 EPS = 1e-12
-DUST_KEY = "ledger.dust"
+DUST_KEY = StateKey.LEDGER_DUST
 
 
 class _KV(Protocol):
-    def get(self, key: str, default: Any = None) -> Any: ...
+    def get(self, key: KeyName, default: Any = None) -> Any: ...
 
 
 def load_dust(store: _KV) -> dict[str, float]:

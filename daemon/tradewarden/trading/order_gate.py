@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tradewarden.audit.chain import AuditLog
@@ -49,7 +50,7 @@ class OrderGate:
         store: Store,
         audit: AuditLog,
         *,
-        clock: callable = time.monotonic,  # type: ignore[valid-type]
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.risk = risk
         self._broker = broker
@@ -58,7 +59,7 @@ class OrderGate:
         self.ids = ClientIds()
         self.clock = clock
         self.denials: dict[str, int] = {}
-        self.on_denied: list = []
+        self.on_denied: list[Callable[[OrderRequest, DenyReason], None]] = []
 
     def submit(self, req: OrderRequest, price: float | None) -> Submission:
         reason = self.risk.check(req, price, self.clock())
@@ -136,7 +137,7 @@ class OrderGate:
             return Submission(intent, error=str(exc), exchange_code=code)
         # Fill state is written only together with the fill itself (Trader.process_fills), so
         # a crash can never leave an order FILLED without its fill booked.
-        accepted = Order(**{f: getattr(order, f) for f in Order.__slots__})  # type: ignore[attr-defined]
+        accepted = Order(**{f: getattr(order, f) for f in Order.__slots__})
         if accepted.filled_qty > 0 or accepted.status is OrderStatus.FILLED:
             # executed (in full, or in part before a MARKET order EXPIRED on a thin book):
             # the row stays open until the fill poller books every fill; then the exchange's

@@ -163,4 +163,4 @@ class PaperBroker:
 
 
 def _copy(o: Order) -> Order:
-    return Order(**{f: getattr(o, f) for f in o.__slots__})  # type: ignore[attr-defined]
+    return Order(**{f: getattr(o, f) for f in o.__slots__})

@@ -21,11 +21,13 @@ from tradewarden.risk.breakers import Observation, Reading
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine, Trip
+from tradewarden.risk.ramp import SizeRamp
 from tradewarden.risk.state import TradingState
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.strategy import Signal, Strategy
 from tradewarden.trading.bot_ledger import DUST_KEY, Ledger
-from tradewarden.trading.broker import BrokerError
+from tradewarden.trading.broker import Broker, BrokerError
 from tradewarden.trading.order_gate import OrderGate, Submission
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 # kept in the store, retried (at most every FLATTEN_RETRY_S) when an attempt could not sell
 # (the symbol not TRADING, -1015, a 403, the exchange down, a free balance short of the
 # ledger), never while an order of that symbol is still open or of unknown outcome.
-FLATTEN_KEY = "trader.flatten_pending"
+FLATTEN_KEY = StateKey.TRADER_FLATTEN_PENDING
 FLATTEN_RETRY_S = 5.0
 # A strategy's exit that could not be sent or was refused by the exchange (the symbol not
 # TRADING, -1015, a 403, the exchange down) is owed: a strategy says SELL once, at its
@@ -48,7 +50,9 @@ EXIT_RETRY_MAX_S = 300.0
 class Notifier(Protocol):
     """Where the trader's alerts go (the alert outbox in the daemon, a list in tests)."""
 
-    def notify(self, kind: str, **context: Any) -> None: ...
+    def notify(self, kind: str, **context: Any) -> object:
+        """Queue the alert `kind`; what it returns (the outbox's receipt) is not used."""
+        ...
 
 
 @dataclass
@@ -73,7 +77,7 @@ class Trader:
         *,
         risk: RiskEngine,
         gate: OrderGate,
-        broker: Any,
+        broker: Broker,
         store: Store,
         audit: AuditLog,
         ledger: Ledger,
@@ -90,7 +94,7 @@ class Trader:
         for b in bots:
             self.by_symbol.setdefault(b.symbol, []).append(b)
         self.notifier = notifier
-        self.ramp: Any = None  # SizeRamp: gradual restart after reset/restore/promotion
+        self.ramp: SizeRamp | None = None  # gradual restart after reset/restore/promotion
         self.order_fraction = order_fraction
         self.flatten_on_emergency = flatten_on_emergency
         self.close_positions_on_trip = close_positions_on_trip
@@ -220,7 +224,7 @@ class Trader:
             directional=signal.directional,
         )
         if self.now:  # replay: never decide on this market event again after a crash
-            self.store.put("replay_last_ts", self.now)
+            self.store.put(StateKey.REPLAY_LAST_TS, self.now)
         sub = self.gate.submit(req, price)
         if exit_:
             unknown = sub.order is not None and sub.order.status is OrderStatus.UNKNOWN

@@ -22,6 +22,7 @@ this code base has no withdrawal call.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -451,7 +452,7 @@ class Approvers:
             return None
         return seed
 
-    def identify(self, code: str, only: str | None = None) -> list[tuple[str, int]]:
+    def identify(self, code: str, only: str | None = None) -> builtins.list[tuple[str, int]]:
         """Every active approver (or just `only`) whose seed verifies `code` now, with the
         time step it matched."""
         code = code.strip()
@@ -509,7 +510,7 @@ def required_approvers(amount_usd: float, settings: Settings) -> int:
     return 2 if amount_usd > threshold else 1
 
 
-def _proposal(r: Mapping[str, Any], now: float) -> Proposal:
+def _proposal(r: Mapping[str, Any] | sqlite3.Row, now: float) -> Proposal:
     status = r["status"]
     if status == "pending" and now > r["expires_at"]:
         status = "expired"
@@ -746,7 +747,7 @@ class ApprovalQueue:
         )
         return self.get(pid)
 
-    def executed(self, kind: str, after: int = 0) -> list[Proposal]:
+    def executed(self, kind: str, after: int = 0) -> builtins.list[Proposal]:
         """Proposals of `kind` recorded executed, with an id above `after`, oldest first."""
         rows = self.store.query(
             "SELECT id FROM proposals WHERE kind=? AND status='executed' AND id>? ORDER BY id",

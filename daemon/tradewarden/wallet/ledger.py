@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.wallet.approvals import ApprovalQueue
 from tradewarden.wallet.split import Proposal, WalletView
 
-COLD_KEY = "cold_wallet"
+COLD_KEY = StateKey.COLD_WALLET
 
 
 def declared_cold(store: Store) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def derive_address(seed: bytes, path: str) -> str:
     cls, main, test = PURPOSES[p.purpose]
     change = Bip44Changes.CHAIN_EXT if p.change == 0 else Bip44Changes.CHAIN_INT
     ctx = (
-        cls.FromSeed(seed, main if p.coin == 0 else test)  # type: ignore[attr-defined]
+        cls.FromSeed(seed, main if p.coin == 0 else test)
         .Purpose()
         .Coin()
         .Account(p.account)

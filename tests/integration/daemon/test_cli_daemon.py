@@ -126,6 +126,38 @@ def test_corrupt_state_file_is_refused_without_damage(tmp_path: Path) -> None:
     assert st.returncode == 1 and "state database" in st.stderr
 
 
+def test_state_schema_old_file_migrated_and_audited_newer_refused(tmp_path: Path) -> None:
+    """A state directory written before schema versions opens (migrated, audited once); one
+    a newer release migrated is refused by `run` and `status` with exit 2, naming the
+    directory and both versions, and is left as it was."""
+    from tests.unit.test_store_schema import OLD_DDL, dump, old_state_file
+    from tradewarden.state.schema import CURRENT_VERSION
+
+    state = tmp_path / "state"
+    state.mkdir()
+    path = old_state_file(state / "tradewarden.sqlite3", OLD_DDL)
+    proc = tw(state, "run", "--no-console")
+    assert proc.returncode == 0, proc.stderr
+    events = [
+        json.loads(line)
+        for f in sorted((state / "audit").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+    migrated = [e["data"] for e in events if e["event"] == "state_schema_migrated"]
+    assert [(m["version"], m["from_version"]) for m in migrated] == [(1, 0)]
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version={CURRENT_VERSION + 1}")
+    con.close()
+    before = dump(path)
+    for cmd in (["run", "--no-console"], ["status"]):
+        proc = tw(state, *cmd)
+        assert proc.returncode == 2, (cmd, proc.stderr)
+        assert f"state directory {state}" in proc.stderr
+        assert f"schema version {CURRENT_VERSION + 1}" in proc.stderr
+        assert f"versions 0 to {CURRENT_VERSION}" in proc.stderr
+    assert dump(path) == before
+
+
 def test_locked_state_file_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "state"
     assert tw(state, "run", "--no-console").returncode == 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from tradewarden.core.config import Settings
+from tradewarden.state.keys import ScopedKey, breaker_key
 
 PORTFOLIO = "portfolio"
 TRADE = "trade"  # Observation kind: a round trip closed
@@ -86,9 +87,9 @@ class Breaker(ABC):
         return cls(getattr(settings, cls.setting))
 
     @property
-    def record_key(self) -> str:
+    def record_key(self) -> ScopedKey:
         """The store key of this breaker's one persisted record."""
-        return f"breaker:{self.name}"
+        return breaker_key(self.name)
 
     @abstractmethod
     def observe(self, obs: Observation) -> Reading | None:
