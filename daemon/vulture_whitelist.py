@@ -110,3 +110,7 @@ _.verify_manifest
 
 # --- a documented setting nothing reads yet (README table, runbooks/cold-wallet-rebalance.md)
 _.transfer_approval_usd
+
+# --- state/store.py schema version: read by the schema tests (what a store opened at/migrated)
+_.migrated
+_.schema_version
