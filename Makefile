@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit/chain.py
 
-.PHONY: help setup run test lint fmt bandit todo-check pytest wheelhouse bench chaos drill clean
+.PHONY: help setup run test lint imports fmt bandit todo-check pytest wheelhouse bench chaos drill clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,11 +18,14 @@ setup: ## install uv if missing, then the locked environment into .venv
 run: setup ## paper-trade the shipped market scenario on embedded defaults
 	@$(RUN) tradewarden run --demo
 
-test: setup lint bandit todo-check pytest ## lint, security scan and the whole test suite
+test: setup lint imports bandit todo-check pytest ## lint, import layering, security scan and the whole test suite
 
 lint: setup ## ruff lint + format check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+
+imports: setup ## import-linter: the package layering and no import cycles ([tool.importlinter])
+	$(RUN) lint-imports --no-cache
 
 fmt: setup ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .

@@ -9,16 +9,14 @@ from typing import Any
 import typer
 
 from tradewarden import __version__
+from tradewarden.core.actor import current_actor
 from tradewarden.core.config import Settings
-from tradewarden.operations.control import (
-    DEFAULT_WAIT_S,
-    DaemonLock,
-    current_actor,
-    request_via_daemon,
-)
+from tradewarden.operations.control import DEFAULT_WAIT_S, request_via_daemon
+from tradewarden.operations.opening import audit_or_exit, open_store_or_exit
 from tradewarden.risk.engine import HUMAN_HALT, ResetPlan, ResetScope, RiskEngine
 from tradewarden.risk.ramp import SizeRamp
-from tradewarden.state.store import StateError, Store
+from tradewarden.runtime.lock import DaemonLock
+from tradewarden.state.store import Store
 
 
 def _daemon_running(settings: Settings) -> bool:
@@ -27,14 +25,6 @@ def _daemon_running(settings: Settings) -> bool:
         lock.release()
         return False
     return True
-
-
-def open_store_or_exit(settings: Settings) -> Store:
-    try:
-        return Store(settings.db_path)
-    except StateError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
 
 
 def read_status(settings: Settings) -> dict[str, Any]:
@@ -134,8 +124,6 @@ def human_action(
         typer.echo(f"{action} applied by the running daemon: {res['result']}")
         return 0
     try:
-        from tradewarden.cli.main import audit_or_exit
-
         store = open_store_or_exit(settings)
         try:
             audit = audit_or_exit(settings, store)
@@ -269,8 +257,6 @@ def human_reset(
         )
     else:
         try:
-            from tradewarden.cli.main import audit_or_exit
-
             store = open_store_or_exit(settings)
             try:
                 audit = audit_or_exit(settings, store)  # signed, head recorded

@@ -26,9 +26,9 @@ from tradewarden.risk.breakers import (
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.breakers.drawdown import PeakDrawdown as PeakDrawdownBase
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
+from tradewarden.risk.persistence import RiskStore
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
-from tradewarden.state.store import Store
 
 PEAK_PERSIST_STEP = 0.001  # persist equity peaks when they rise by 0.1% (and on every trade)
 MANUAL = "manual"
@@ -155,7 +155,7 @@ def build_breakers(settings: Settings) -> list[Breaker]:
 
 
 class RiskEngine:
-    def __init__(self, settings: Settings, store: Store, bots: list[str]) -> None:
+    def __init__(self, settings: Settings, store: RiskStore, bots: list[str]) -> None:
         self.settings = settings
         self.store = store
         self.bots = list(bots)

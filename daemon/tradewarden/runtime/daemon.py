@@ -20,13 +20,15 @@ from tradewarden import __version__
 from tradewarden.alerts.catalogue import MANUAL_HALT_KEY, trip_dedup_key
 from tradewarden.audit.anchor import AnchorJob, S3Anchor
 from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_audit, recorded_head
+from tradewarden.core.actor import current_actor
 from tradewarden.core.config import Mode, Settings
 from tradewarden.core.models import Fill, OrderStatus, Side, Tick
-from tradewarden.operations.control import ControlDesk, DaemonLock, current_actor
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
 from tradewarden.risk.ramp import SizeRamp
 from tradewarden.risk.state import TradingState
+from tradewarden.runtime.control_desk import ControlDesk
+from tradewarden.runtime.lock import DaemonLock
 from tradewarden.runtime.metrics import Metrics
 from tradewarden.runtime.self_alerts import announce_executed_rebalances, breaker_scopes
 from tradewarden.runtime.watch import ActivityWatch
@@ -168,7 +170,7 @@ class Daemon:
         self.watch = ActivityWatch(settings, self.trader, notifier)
         self.watch.attach()
         self.critical: str | None = None
-        self.controls = ControlDesk(self)
+        self.controls = ControlDesk(self, apply_action)
         # a halt takes effect while the loop waits on the exchange, and stops the order it
         # waits to send (see control.py)
         for attr, hook in (
