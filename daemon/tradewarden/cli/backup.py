@@ -1,6 +1,7 @@
 """`tradewarden backup` and `tradewarden restore`: the seed's system-recovery procedure.
 
-Mounted on the main app by ``register(app)`` (see cli.py). Runbook: runbooks/system-recovery.md.
+Mounted on the main app by ``register(app)`` (`tradewarden.cli.main`).
+Runbook: runbooks/system-recovery.md.
 """
 
 from __future__ import annotations

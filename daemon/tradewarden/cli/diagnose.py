@@ -1,4 +1,4 @@
-"""`tradewarden diagnose`: mounted on the main app by `tradewarden.cli.main._mount_diagnose`."""
+"""`tradewarden diagnose`: mounted on the main app by `tradewarden.cli.main`."""
 
 from __future__ import annotations
 

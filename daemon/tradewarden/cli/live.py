@@ -1,8 +1,8 @@
 """`tradewarden live disarm|arm`: withdraw live trading from a running daemon, and allow it
-again at the next start. Mounted on the main app by `tradewarden.cli.main._mount_live`.
+again at the next start. Mounted on the main app by `tradewarden.cli.main`.
 
 ``disarm`` writes a durable record to the state database that the daemon reads before every
-live order (`exchange_wiring.LiveGuard`): from the next order on, nothing is sent live, and
+live order (`runtime.wiring.LiveGuard`): from the next order on, nothing is sent live, and
 the daemon says why in ``status`` and ``/readyz``. The record also keeps every later start
 out of live. ``arm`` removes it; a running daemon stays disarmed until it is restarted,
 and the restart goes through the whole live gate.

@@ -65,7 +65,7 @@ class LiveDecision:
 def decide_mode(settings: Settings) -> LiveDecision:
     """The live gate on the settings alone (no exchange call): what a start would at most
     run, and every condition that keeps it out of live. `tradewarden run` decides with the
-    run-time checks too (`exchange_wiring.plan_run`)."""
+    run-time checks too (`tradewarden.runtime.wiring.plan_run`)."""
     from tradewarden.live.gate import live_gate
 
     g = live_gate(settings)
@@ -172,7 +172,7 @@ class Daemon:
         self.critical: str | None = None
         self.controls = ControlDesk(self, apply_action)
         # a halt takes effect while the loop waits on the exchange, and stops the order it
-        # waits to send (see control.py)
+        # waits to send (see tradewarden.operations.control)
         for attr, hook in (
             ("on_wait", self.controls.put_halts_in_force),
             ("before_send", self.controls.before_send),
@@ -492,7 +492,7 @@ def apply_action(
     asked_at: float | None = None,
     in_force: bool = False,
 ) -> Any:
-    """Apply a human action inside the daemon (queued control) — see control.py.
+    """Apply a human action inside the daemon (queued control): see operations.control.
 
     `in_force`: a halt already put in force (and audited) by the wait hook; only its
     cancels, alert and snapshot are left. A reset carries its scope (and the items the
