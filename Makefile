@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 CRITICAL_PATHS := daemon/tradewarden/risk daemon/tradewarden/exchange daemon/tradewarden/secrets daemon/tradewarden/audit/chain.py
 
-.PHONY: help setup run test lint types fmt bandit deadcode todo-check secrets-scan pytest compliance wheelhouse bench chaos drill clean
+.PHONY: help setup run test lint types imports fmt bandit deadcode todo-check secrets-scan pytest compliance wheelhouse bench chaos drill clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ setup: ## install uv if missing, then the locked environment into .venv
 run: setup ## paper-trade the shipped market scenario on embedded defaults
 	@$(RUN) tradewarden run --demo
 
-test: setup lint types bandit deadcode todo-check secrets-scan pytest ## lint, types (mypy), security scans (bandit, detect-secrets), dead code (vulture), the whole test suite, then the compliance packet
+test: setup lint types imports bandit deadcode todo-check secrets-scan pytest ## lint, types (mypy), import layering, security scans (bandit, detect-secrets), dead code (vulture), the whole test suite, then the compliance packet
 	@$(MAKE) --no-print-directory compliance
 
 lint: setup ## ruff lint + format check
@@ -27,6 +27,9 @@ lint: setup ## ruff lint + format check
 
 types: setup ## mypy: the daemon checked, strict on risk trading exchange live state audit core secrets
 	$(RUN) mypy
+
+imports: setup ## import-linter: the package layering and no import cycles ([tool.importlinter])
+	$(RUN) lint-imports --no-cache
 
 fmt: setup ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .

@@ -31,10 +31,10 @@ from tests.bench.table import row
 from tests.fakes.binance import FakeBinance
 from tradewarden.exchange import endpoints as ep
 from tradewarden.exchange.client import ExchangeClient
-from tradewarden.exchange.client_ids import ClientOrderIds
 from tradewarden.exchange.endpoints import Endpoint
 from tradewarden.exchange.ratelimit import RateLimiter, limits_from_exchange_info
 from tradewarden.secrets.value import Secret
+from tradewarden.trading.client_ids import ClientOrderIds
 
 BOTS = 10
 WEIGHT_LIMIT = 6000

@@ -27,10 +27,10 @@ from tradewarden.operations.backup import (
     sha256_file,
     verify_backup,
 )
-from tradewarden.operations.control import DaemonLock
 from tradewarden.risk.engine import ResetScope, RiskEngine
 from tradewarden.risk.ramp import SizeRamp
 from tradewarden.risk.state import TradingState
+from tradewarden.runtime.lock import DaemonLock
 from tradewarden.state.store import Store
 
 pytestmark = pytest.mark.usefixtures("clean_env")

@@ -7,7 +7,7 @@ import pwd
 
 import pytest
 
-from tradewarden.operations.control import current_actor
+from tradewarden.core.actor import current_actor
 
 
 def test_actor_is_the_os_uid_not_the_user_variable(monkeypatch: pytest.MonkeyPatch) -> None:

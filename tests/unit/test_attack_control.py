@@ -158,7 +158,7 @@ def test_attack_a_request_the_daemon_took_is_never_reported_not_applied(
 # `audit new-chain`, ...), with the project's own DaemonLock.
 LOCK_HOLDING_CLI = """
 import sys, time
-from tradewarden.operations.control import DaemonLock
+from tradewarden.runtime.lock import DaemonLock
 lock = DaemonLock(__import__("pathlib").Path(sys.argv[1]))
 assert lock.acquire()
 print("locked", flush=True)

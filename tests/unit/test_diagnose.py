@@ -18,9 +18,9 @@ from tradewarden.alerts import catalogue
 from tradewarden.alerts.outbox import Outbox
 from tradewarden.cli.main import app
 from tradewarden.core.config import Settings, load_settings
-from tradewarden.operations.control import DaemonLock
 from tradewarden.operations.diagnose import FAIL, PASS, SKIP, Check, check_mode, run_checks
 from tradewarden.risk.engine import RiskEngine
+from tradewarden.runtime.lock import DaemonLock
 from tradewarden.state.store import Store
 
 pytestmark = pytest.mark.usefixtures("clean_env")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import tradewarden.operations.control as control
+import tradewarden.core.actor as control
 from tradewarden.wallet.approvals import is_proposer, ssm_session
 
 

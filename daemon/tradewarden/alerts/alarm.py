@@ -15,7 +15,7 @@ from tradewarden.alerts.factory import build_channels
 from tradewarden.alerts.model import Alert, Severity
 from tradewarden.alerts.outbox import Outbox
 from tradewarden.alerts.routing import route
-from tradewarden.operations.control import current_actor
+from tradewarden.core.actor import current_actor
 from tradewarden.secrets import scrub
 from tradewarden.secrets.credentials import alert_secrets
 from tradewarden.secrets.errors import SecretError

@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
-from tradewarden.alerts.outbox import OutboxClosedError
-from tradewarden.alerts.redact import error_text
-
-if TYPE_CHECKING:
-    from tradewarden.alerts.dispatcher import Dispatcher
+from tradewarden.alerts.outbox import Outbox, OutboxClosedError
+from tradewarden.alerts.redact import Redactor, error_text
 
 log = logging.getLogger("tradewarden.alerts")
 
@@ -19,8 +17,26 @@ PRUNE_EVERY_SECONDS = 600.0
 AFTER_FAILURE_GAP = 0.2  # pause between passes when the last one had failures
 
 
+class Pass(Protocol):
+    """What one delivery pass reports (`tradewarden.alerts.dispatcher.DeliveryReport`)."""
+
+    @property
+    def total_failed(self) -> int: ...
+
+
+class Deliverer(Protocol):
+    """What the worker drives (`tradewarden.alerts.dispatcher.Dispatcher`, which starts it)."""
+
+    outbox: Outbox
+    redactor: Redactor
+
+    def deliver_due(self, *, keep_going: Callable[[], bool] | None = None) -> Pass: ...
+
+    def seconds_until_due(self) -> float | None: ...
+
+
 class DeliveryWorker(threading.Thread):
-    def __init__(self, dispatcher: Dispatcher, idle_seconds: float = 30.0) -> None:
+    def __init__(self, dispatcher: Deliverer, idle_seconds: float = 30.0) -> None:
         super().__init__(name="tradewarden-alerts", daemon=True)
         self.dispatcher = dispatcher
         self.idle_seconds = idle_seconds

@@ -11,8 +11,13 @@ from typing import Annotated
 
 import typer
 
+from tradewarden.cli.common import (
+    audit_or_exit,
+    current_actor,
+    open_store_or_exit,
+    settings_or_exit,
+)
 from tradewarden.core.config import Settings
-from tradewarden.operations.control import current_actor
 from tradewarden.wallet.approvals import ApprovalError, ApprovalQueue, Approvers
 
 app = typer.Typer(help="Approval queue: list, approve or reject proposals.", no_args_is_help=True)
@@ -23,7 +28,6 @@ approvers_app = typer.Typer(
 
 
 def _settings() -> Settings:
-    from tradewarden.cli.main import settings_or_exit
 
     return settings_or_exit(None)
 
@@ -32,7 +36,6 @@ def _settings() -> Settings:
 def _opened(
     settings: Settings, *, with_approvers: bool
 ) -> Iterator[tuple[ApprovalQueue, Approvers | None]]:
-    from tradewarden.operations.actions import open_store_or_exit
     from tradewarden.secrets.errors import SecretError
     from tradewarden.secrets.factory import build_source
 
@@ -43,7 +46,6 @@ def _opened(
         except SecretError as exc:
             typer.echo(f"error: {exc}: approver seeds live in the secret source", err=True)
             raise typer.Exit(2) from None
-    from tradewarden.cli.main import audit_or_exit
 
     store = open_store_or_exit(settings)
     audit = audit_or_exit(settings, store)  # signed, head recorded in the state database

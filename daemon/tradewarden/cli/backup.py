@@ -1,21 +1,17 @@
 """`tradewarden backup` and `tradewarden restore`: the seed's system-recovery procedure.
 
-Mounted on the main app by ``register(app)`` (see cli.py). Runbook: runbooks/system-recovery.md.
+Mounted on the main app by ``register(app)`` (`tradewarden.cli.main`).
+Runbook: runbooks/system-recovery.md.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML file with settings (same names as the env vars)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+from tradewarden.cli.common import ConfigOpt, JsonOpt, fail, settings_or_exit
 
 
 def backup(
@@ -30,7 +26,6 @@ def backup(
     as_json: JsonOpt = False,
 ) -> None:
     """Back up the state (SQLite online copy, audit log, SHA-256 manifest); safe while running."""
-    from tradewarden.cli.main import fail, settings_or_exit
     from tradewarden.operations.backup import BackupError, create_backup
 
     settings = settings_or_exit(config)
@@ -70,7 +65,6 @@ def restore(
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a verified backup (daemon stopped); the daemon then starts HALTED until `reset`."""
-    from tradewarden.cli.main import fail, settings_or_exit
     from tradewarden.operations.backup import BackupError, restore_backup, verify_backup
 
     settings = settings_or_exit(config)

@@ -65,7 +65,7 @@ def packet(
     """Build DIR and DIR.zip (SHA-256 manifest inside): summary (md, pdf), controls matrix,
     key-permission attestation, masked log excerpts, terms; exit 1 if any control is not
     met, a piece is missing or a secret is found in it."""
-    from tradewarden.cli.main import fail, settings_or_exit
+    from tradewarden.cli.common import fail, settings_or_exit
     from tradewarden.compliance.packet import PacketInputError, build
 
     overrides = {"state_dir": state_dir} if state_dir is not None else {}
@@ -109,10 +109,10 @@ def accept_terms(
 ) -> None:
     """Record in the audit log who accepted which Binance Developer Terms, and when. Live
     still needs BINANCE_TERMS_ACCEPTED=true in the settings (and every other gate)."""
-    from tradewarden.cli.main import audit_or_exit, fail, settings_or_exit
+    from tradewarden.cli.common import audit_or_exit, fail, settings_or_exit
     from tradewarden.compliance.packet import TERMS_EVENT
-    from tradewarden.operations.actions import open_store_or_exit
-    from tradewarden.operations.control import current_actor
+    from tradewarden.core.actor import current_actor
+    from tradewarden.operations.opening import open_store_or_exit
 
     if not version.strip():
         raise fail("--version must name the terms you accepted", 2)

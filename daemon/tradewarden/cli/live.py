@@ -1,8 +1,8 @@
 """`tradewarden live disarm|arm`: withdraw live trading from a running daemon, and allow it
-again at the next start. Mounted on the main app by `tradewarden.cli.main._mount_live`.
+again at the next start. Mounted on the main app by `tradewarden.cli.main`.
 
 ``disarm`` writes a durable record to the state database that the daemon reads before every
-live order (`exchange_wiring.LiveGuard`): from the next order on, nothing is sent live, and
+live order (`runtime.wiring.LiveGuard`): from the next order on, nothing is sent live, and
 the daemon says why in ``status`` and ``/readyz``. The record also keeps every later start
 out of live. ``arm`` removes it; a running daemon stays disarmed until it is restarted,
 and the restart goes through the whole live gate.
@@ -11,22 +11,25 @@ and the restart goes through the whole live gate.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from tradewarden.cli.common import (
+    ConfigOpt,
+    ReasonOpt,
+    audit_or_exit,
+    current_actor,
+    fail,
+    open_store_or_exit,
+    settings_or_exit,
+)
 from tradewarden.runtime.wiring import DISARM_ACK_KEY, DISARM_KEY, disarm_text
 
 app = typer.Typer(
     help="Withdraw live trading at once (disarm), or allow it again at the next start (arm).",
     no_args_is_help=True,
 )
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML file with settings (same names as the env vars)."),
-]
-ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded in the audit log).")]
 WaitOpt = Annotated[
     float, typer.Option("--wait", help="Seconds to wait for the running daemon to confirm.")
 ]
@@ -36,9 +39,7 @@ WaitOpt = Annotated[
 def disarm(reason: ReasonOpt, config: ConfigOpt = None, wait: WaitOpt = 5.0) -> None:
     """No further live order: the running daemon refuses every live order from the next one
     on (and says why in status and /readyz); later starts are not live until `live arm`."""
-    from tradewarden.cli.main import audit_or_exit, fail, settings_or_exit
-    from tradewarden.operations.actions import open_store_or_exit
-    from tradewarden.operations.control import DaemonLock, current_actor
+    from tradewarden.runtime.lock import DaemonLock
 
     if not reason.strip():
         raise fail("--reason must say why live trading is withdrawn", 2)
@@ -82,9 +83,7 @@ def disarm(reason: ReasonOpt, config: ConfigOpt = None, wait: WaitOpt = 5.0) -> 
 def arm(reason: ReasonOpt, config: ConfigOpt = None) -> None:
     """Remove a disarm record so that the next start may be live again (through the whole
     live gate). Refused while the daemon runs: stop it, arm, start it."""
-    from tradewarden.cli.main import audit_or_exit, fail, settings_or_exit
-    from tradewarden.operations.actions import open_store_or_exit
-    from tradewarden.operations.control import DaemonLock, current_actor
+    from tradewarden.runtime.lock import DaemonLock
 
     if not reason.strip():
         raise fail("--reason must say why live trading may resume", 2)

@@ -18,6 +18,13 @@ from typing import Annotated, Any
 
 import typer
 
+from tradewarden.cli.common import (
+    ConfigOpt,
+    audit_or_exit,
+    current_actor,
+    open_store_or_exit,
+    settings_or_exit,
+)
 from tradewarden.core.config import SecretSource, Settings
 from tradewarden.secrets import scrub
 from tradewarden.secrets.bundle import (
@@ -36,10 +43,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML file with settings (same names as the env vars)."),
-]
 RoleArg = Annotated[SecretRole, typer.Argument(help="Which secret: trade, read, slack or smtp.")]
 ScopeOpt = Annotated[
     str | None,
@@ -68,7 +71,6 @@ def _secret_fail(exc: SecretError) -> typer.Exit:
 
 
 def _settings(config: Path | None) -> Settings:
-    from tradewarden.cli.main import settings_or_exit
 
     scrub.install()
     return settings_or_exit(config)
@@ -163,8 +165,6 @@ def _writable(source: Any, settings: Settings) -> Any:
 def _audited(settings: Settings) -> tuple[Any, Any]:
     """The state database and the audit log, opened before a change (so a change that
     cannot be audited is not made)."""
-    from tradewarden.cli.main import audit_or_exit
-    from tradewarden.operations.actions import open_store_or_exit
 
     store = open_store_or_exit(settings)
     try:
@@ -175,7 +175,6 @@ def _audited(settings: Settings) -> tuple[Any, Any]:
 
 
 def _record(handle: tuple[Any, Any], event: str, data: dict[str, Any]) -> None:
-    from tradewarden.operations.control import current_actor
 
     store, audit = handle
     try:
@@ -281,7 +280,7 @@ def rotate(
     config: ConfigOpt = None,
 ) -> None:
     """Replace a Binance key: stage (AWSPENDING), verify on the exchange, promote."""
-    from tradewarden.secrets.rotation import rotate as do_rotate
+    from tradewarden.operations.key_rotation import rotate as do_rotate
 
     settings = _settings(config)
     if role.kind is not SecretKind.BINANCE:

@@ -555,7 +555,7 @@ class Settings(BaseSettings):
     def _base_url(cls, v: str | None) -> str | None:
         if not v:
             return None
-        from tradewarden.live.gate import EndpointError, parse_endpoint
+        from tradewarden.core.endpoints import EndpointError, parse_endpoint
 
         try:
             parse_endpoint(v)
@@ -608,7 +608,7 @@ class Settings(BaseSettings):
                 + f" (Z{', Z'.join(map(str, missing))} not blocked)"
             )
         if self.profile is Profile.PROD and self.binance_base_url:
-            from tradewarden.live.gate import host_kind
+            from tradewarden.core.endpoints import host_kind
 
             if host_kind(self.binance_base_url) == "loopback":
                 problems.append(
@@ -651,7 +651,7 @@ class Settings(BaseSettings):
         """The base URL the HTTP client uses: the override in its canonical form (as parsed
         by the client's own parser, host lower-case without a trailing dot), or Binance's."""
         if self.binance_base_url:
-            from tradewarden.live.gate import parse_endpoint
+            from tradewarden.core.endpoints import parse_endpoint
 
             return parse_endpoint(self.binance_base_url).url
         return (

@@ -5,7 +5,6 @@ Paper mode uses `tradewarden.trading.paper_broker.PaperBroker`; testnet and live
 `BinanceBroker` with the base URL from the settings.
 """
 
-from tradewarden.exchange.client_ids import ClientOrderIds
 from tradewarden.exchange.errors import (
     AuthError,
     ExchangeUnavailableError,
@@ -25,7 +24,6 @@ __all__ = [
     "AuthError",
     "BalanceMismatch",
     "BinanceBroker",
-    "ClientOrderIds",
     "ExchangeMetrics",
     "ExchangeUnavailableError",
     "FilterReject",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from tradewarden.trading.broker import BrokerError, OutcomeUnknownError
+from tradewarden.core.errors import BrokerError, OutcomeUnknownError, RefusedLocallyError
 
 __all__ = [
     "AuthError",
@@ -37,7 +37,7 @@ class FilterReject(StrEnum):
     MAX_NOTIONAL = "MAX_NOTIONAL"
 
 
-class FilterRejectedError(BrokerError):
+class FilterRejectedError(RefusedLocallyError):
     """The order breaks a symbol filter; nothing was sent (Binance would answer -1013)."""
 
     def __init__(self, reason: FilterReject, detail: str) -> None:
@@ -45,7 +45,7 @@ class FilterRejectedError(BrokerError):
         self.reason = reason
 
 
-class IntentMissingError(BrokerError):
+class IntentMissingError(RefusedLocallyError):
     """`submit` was called for a client order id with no PENDING intent in the store.
 
     Fail closed: an order that is not recorded first is never sent."""

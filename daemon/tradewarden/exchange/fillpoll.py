@@ -12,23 +12,41 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from tradewarden.core.models import Fill, Order
 from tradewarden.exchange import endpoints as ep
+from tradewarden.exchange.client import ExchangeClient
+from tradewarden.exchange.filters import SymbolFilters
 from tradewarden.exchange.mapping import fill_from_trade, order_from_json
 from tradewarden.exchange.orderstate import QTY_EPS, record_exchange_state
 from tradewarden.risk.checks import split_symbol
+from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError
-
-if TYPE_CHECKING:
-    from tradewarden.exchange.gateway import BinanceBroker
 
 log = logging.getLogger(__name__)
 
 
+class PolledBroker(Protocol):
+    """What the poller reads through (`tradewarden.exchange.gateway.BinanceBroker`, which
+    owns it)."""
+
+    store: Store
+    reader: ExchangeClient
+
+    def filters(self, symbol: str) -> SymbolFilters: ...
+
+    def ticker_price(self, symbol: str) -> float: ...
+
+    def in_flight(self) -> frozenset[str]: ...
+
+    def query_json(
+        self, symbol: str, client_order_id: str, *, low_priority: bool = False
+    ) -> dict[str, Any] | None: ...
+
+
 class FillPoller:
-    def __init__(self, broker: BinanceBroker) -> None:
+    def __init__(self, broker: PolledBroker) -> None:
         self.broker = broker
         self._returned: dict[str, dict[str, float]] = {}  # cid -> trade id -> qty
 

@@ -43,7 +43,6 @@ from typing import Any
 
 from tradewarden.core.config import Settings
 from tradewarden.core.models import Order, OrderStatus, Side
-from tradewarden.exchange.client_ids import is_ours
 from tradewarden.exchange.orderstate import (
     QTY_EPS,
     expired_verdicts,
@@ -56,6 +55,7 @@ from tradewarden.risk.checks import split_symbol
 from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError, ExchangeBroker
+from tradewarden.trading.client_ids import is_ours
 
 log = logging.getLogger(__name__)
 

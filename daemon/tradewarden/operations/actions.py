@@ -8,17 +8,15 @@ from typing import Any
 import typer
 
 from tradewarden import __version__
+from tradewarden.core.actor import current_actor
 from tradewarden.core.config import Settings
-from tradewarden.operations.control import (
-    DEFAULT_WAIT_S,
-    DaemonLock,
-    current_actor,
-    request_via_daemon,
-)
-from tradewarden.operations.halt_reset import OfflineSite, apply_halt, apply_reset
+from tradewarden.operations.control import DEFAULT_WAIT_S, request_via_daemon
+from tradewarden.operations.opening import audit_or_exit, open_store_or_exit
 from tradewarden.risk.engine import ResetPlan, ResetScope, RiskEngine
+from tradewarden.runtime.halt_reset import OfflineSite, apply_halt, apply_reset
+from tradewarden.runtime.lock import DaemonLock
 from tradewarden.state.keys import StateKey
-from tradewarden.state.store import StateError, StateSchemaError, Store
+from tradewarden.state.store import Store
 
 
 def _daemon_running(settings: Settings) -> bool:
@@ -27,15 +25,6 @@ def _daemon_running(settings: Settings) -> bool:
         lock.release()
         return False
     return True
-
-
-def open_store_or_exit(settings: Settings) -> Store:
-    try:
-        return Store(settings.db_path)
-    except StateError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        # a schema this version does not know (newer, unknown): 2, like a bad setting
-        raise typer.Exit(2 if isinstance(exc, StateSchemaError) else 1) from None
 
 
 def read_status(settings: Settings) -> dict[str, Any]:
@@ -109,8 +98,6 @@ def human_action(
         typer.echo(f"{action} applied by the running daemon: {res['result']}")
         return 0
     try:
-        from tradewarden.cli.main import audit_or_exit
-
         store = open_store_or_exit(settings)
         try:
             audit = audit_or_exit(settings, store)
@@ -242,8 +229,6 @@ def human_reset(
         )
     else:
         try:
-            from tradewarden.cli.main import audit_or_exit
-
             store = open_store_or_exit(settings)
             try:
                 audit = audit_or_exit(settings, store)  # signed, head recorded

@@ -43,9 +43,10 @@ from typing import TYPE_CHECKING, Any
 from tradewarden import __version__
 from tradewarden.audit.chain import AuditError, Head
 from tradewarden.audit.chain import verify as verify_audit
+from tradewarden.core.actor import current_actor
 from tradewarden.core.config import Settings
-from tradewarden.operations.control import DaemonLock, current_actor
 from tradewarden.risk.ramp import SizeRamp
+from tradewarden.runtime.lock import DaemonLock
 from tradewarden.state.keys import StateKey
 from tradewarden.state.store import StateError, Store
 

@@ -23,10 +23,10 @@ from tradewarden.core.models import OrderRequest
 from tradewarden.risk.breakers import BREAKERS, Breaker, Observation, Reading, Registry
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
+from tradewarden.risk.persistence import RiskStore
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
 from tradewarden.state.keys import ScopedKey, StateKey, trip_scope_key
-from tradewarden.state.store import Store
 
 LEGACY_HALT = StateKey.MANUAL_STATE  # the single halt record of older files (and `restore`)
 HUMAN_HALT = "manual"  # halt kinds: a person's `tradewarden halt` ...
@@ -172,7 +172,7 @@ class RiskEngine:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: RiskStore,
         bots: list[str],
         *,
         registry: Registry = BREAKERS,

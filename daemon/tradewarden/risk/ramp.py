@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tradewarden.risk.persistence import RiskStore
 from tradewarden.state.keys import StateKey
-from tradewarden.state.store import Store
 
 KEY = StateKey.SIZE_RAMP
 
 
 class SizeRamp:
-    def __init__(self, store: Store, start_factor: float, wins_needed: int) -> None:
+    def __init__(self, store: RiskStore, start_factor: float, wins_needed: int) -> None:
         self.store = store
         self.start_factor = start_factor
         self.wins_needed = wins_needed

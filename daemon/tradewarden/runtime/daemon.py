@@ -21,11 +21,12 @@ from tradewarden.audit.anchor import AnchorJob, S3Anchor
 from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_audit, recorded_head
 from tradewarden.core.config import Mode, Settings
 from tradewarden.core.models import Fill, Order, OrderStatus, Side, Tick
-from tradewarden.operations.control import ControlDesk, DaemonLock
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine, TradingStateChanged
 from tradewarden.risk.ramp import SizeRamp
 from tradewarden.risk.state import TradingState
+from tradewarden.runtime.control_desk import ControlDesk
+from tradewarden.runtime.lock import DaemonLock
 from tradewarden.runtime.metrics import Metrics
 from tradewarden.runtime.self_alerts import announce_executed_rebalances, breaker_scopes
 from tradewarden.runtime.watch import ActivityWatch
@@ -64,7 +65,7 @@ class LiveDecision:
 def decide_mode(settings: Settings) -> LiveDecision:
     """The live gate on the settings alone (no exchange call): what a start would at most
     run, and every condition that keeps it out of live. `tradewarden run` decides with the
-    run-time checks too (`exchange_wiring.plan_run`)."""
+    run-time checks too (`tradewarden.runtime.wiring.plan_run`)."""
     from tradewarden.live.gate import live_gate
 
     g = live_gate(settings)
@@ -177,7 +178,7 @@ class Daemon:
         self.critical: str | None = None
         self.controls = ControlDesk(self)
         # a halt takes effect while the loop waits on the exchange, and stops the order it
-        # waits to send (see control.py)
+        # waits to send (see tradewarden.operations.control)
         for attr, hook in (
             ("on_wait", self.controls.put_halts_in_force),
             ("before_send", self.controls.before_send),
@@ -445,7 +446,7 @@ class Daemon:
         """Every trading-state change (RiskEngine._set_state): the gauge follows at once
         (not only at the next snapshot) and the change is logged. Its audit entry and alert
         are the cause's own, written where the cause is handled: `breaker_tripped` and the
-        trip alert (Trader._on_trip), `halt`/`reduce`/`reset` (operations/halt_reset.py),
+        trip alert (Trader._on_trip), `halt`/`reduce`/`reset` (runtime/halt_reset.py),
         `security_event` (reconciliation, the audit watch), the emergency stop's."""
         self.metrics.set_trading_state(event.state.label)
         log.warning(

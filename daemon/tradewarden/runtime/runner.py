@@ -163,7 +163,7 @@ def _run(
     exchange = plan.keys is not None
     guard: LiveGuard | None = None
     if plan.mode is Mode.LIVE and plan.keys is not None:
-        # the live gate again before every live order (see exchange_wiring.LiveGuard)
+        # the live gate again before every live order (see runtime.wiring.LiveGuard)
         guard = LiveGuard(
             settings,
             plan.keys,

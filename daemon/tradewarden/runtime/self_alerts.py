@@ -23,24 +23,83 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tradewarden.alerts.catalogue import COUNT_BREAKERS
-from tradewarden.audit.chain import AuditError, VerifyResult, recorded_head
+from tradewarden.audit.chain import AuditError, AuditLog, VerifyResult, recorded_head
+from tradewarden.core.config import Mode, Settings
+from tradewarden.core.models import Order
 from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.state import TradingState
 from tradewarden.secrets.age import CRITICAL_DAYS, DAY, WARN_DAYS
 from tradewarden.state.keys import StateKey
+from tradewarden.state.store import Store
+from tradewarden.trading.bot_ledger import Ledger
+from tradewarden.trading.order_gate import OrderGate
+from tradewarden.trading.trader import Bot, Notifier, Trader
+from tradewarden.wallet.approvals import ApprovalQueue
 from tradewarden.wallet.ledger import view as wallet_view
-
-if TYPE_CHECKING:
-    from tradewarden.risk.engine import RiskEngine
-    from tradewarden.runtime.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
 
-def breaker_scopes(risk: RiskEngine, bots: list[str]) -> list[tuple[str, str, float]]:
+class Decision(Protocol):
+    @property
+    def mode(self) -> Mode: ...
+
+    @property
+    def blockers(self) -> list[str]: ...
+
+
+class RunningDaemon(Protocol):
+    """What these alerts read of the running daemon (`tradewarden.runtime.daemon.Daemon`,
+    which imports this module)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def decision(self) -> Decision: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def risk(self) -> RiskEngine: ...
+
+    @property
+    def bots(self) -> list[Bot]: ...
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    @property
+    def gate(self) -> OrderGate: ...
+
+    @property
+    def trader(self) -> Trader: ...
+
+    @property
+    def approvals(self) -> ApprovalQueue: ...
+
+    @property
+    def stopping(self) -> threading.Event: ...
+
+    def write_snapshot(self, final: bool = False) -> None: ...
+
+    def security_halt(
+        self, reason: str, actor: str, record: dict[str, Any], *, reducing: bool = False
+    ) -> list[Order]: ...
+
+
+def breaker_scopes(risk: Any, bots: list[str]) -> list[tuple[str, str, float]]:
     """Every (breaker, bot label, threshold) the risk engine watches: a portfolio breaker
     once ("portfolio"), a bot breaker once per bot."""
     return [
@@ -51,7 +110,7 @@ def breaker_scopes(risk: RiskEngine, bots: list[str]) -> list[tuple[str, str, fl
 
 
 # --- bot started / stopped --------------------------------------------------------------------
-def bots_started(d: Daemon) -> None:
+def bots_started(d: RunningDaemon) -> None:
     for bot in d.bots:
         d.notifier.notify(
             "bot_started",
@@ -61,7 +120,7 @@ def bots_started(d: Daemon) -> None:
         )
 
 
-def bots_stopped(d: Daemon, reason: str) -> None:
+def bots_stopped(d: RunningDaemon, reason: str) -> None:
     for bot in d.bots:
         d.notifier.notify("bot_stopped", bot=bot.name, reason=reason)
 
@@ -97,7 +156,7 @@ class DailySummary:
     the next one is sent. The very first start of a state
     directory sends none: it records the latest scheduled time and begins with the next."""
 
-    def __init__(self, daemon: Daemon, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, daemon: RunningDaemon, clock: Callable[[], float] = time.time) -> None:
         self.d = daemon
         self.clock = clock
         self.at = seconds_of_day(daemon.settings.daily_summary_utc)
@@ -176,7 +235,7 @@ class AuditWatch:
     Only while the daemon stops is a failed check just logged."""
 
     def __init__(
-        self, daemon: Daemon, interval: float, clock: Callable[[], float] = time.monotonic
+        self, daemon: RunningDaemon, interval: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.d = daemon
         self.interval = interval
@@ -258,7 +317,7 @@ class AuditWatch:
 AGE_ALERTED_KEY = StateKey.SECRET_AGE_ALERTED  # {secret id: level}: sent already
 
 
-def alert_secret_ages(d: Daemon, ages: dict[str, float]) -> None:
+def alert_secret_ages(d: RunningDaemon, ages: dict[str, float]) -> None:
     """Warning from `WARN_DAYS`, critical from `CRITICAL_DAYS` (the seed's 90-day rotation,
     the same thresholds as `tradewarden secrets check` and the SecretAge rule). Each level
     is sent once per secret (persisted); a rotated secret (back under `WARN_DAYS`) resolves
@@ -296,7 +355,7 @@ def alert_secret_ages(d: Daemon, ages: dict[str, float]) -> None:
 EXECUTED_SEEN_KEY = StateKey.REBALANCE_EXECUTED_ANNOUNCED  # highest id announced
 
 
-def announce_executed_rebalances(d: Daemon) -> None:
+def announce_executed_rebalances(d: RunningDaemon) -> None:
     """An approved rebalance recorded as done by a human (`ApprovalQueue.mark_executed`)
     gets its info alert, once (the highest announced id is persisted)."""
     seen = int(d.store.get(EXECUTED_SEEN_KEY) or 0)

@@ -17,7 +17,7 @@ value; `secret_id` carries the id for callers that want it separately.
 
 from __future__ import annotations
 
-from tradewarden.trading.broker import BrokerError
+from tradewarden.core.errors import BrokerError
 
 
 class SecretError(Exception):

@@ -10,24 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from tradewarden.core.errors import BrokerError, OutcomeUnknownError, RefusedLocallyError
 from tradewarden.core.models import Fill, Order, OrderRequest
 
-
-class BrokerError(Exception):
-    """The broker refused or failed a request; `code` carries the exchange code if any."""
-
-    counted = False  # already counted as a failed request (`ExchangeClient.call`)
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class OutcomeUnknownError(BrokerError):
-    """The request may or may not have reached the exchange (timeout, 5xx, dropped link).
-
-    The caller must resolve it by querying the client order id, never by resending.
-    """
+__all__ = ["Broker", "BrokerError", "OutcomeUnknownError", "RefusedLocallyError"]
 
 
 @runtime_checkable

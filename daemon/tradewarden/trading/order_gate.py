@@ -14,12 +14,16 @@ from dataclasses import dataclass
 
 from tradewarden.audit.chain import AuditLog
 from tradewarden.core.models import Order, OrderRequest, OrderStatus
-from tradewarden.exchange.client_ids import ClientOrderIds
-from tradewarden.exchange.errors import FilterRejectedError, IntentMissingError
 from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.state.store import Store
-from tradewarden.trading.broker import Broker, BrokerError, OutcomeUnknownError
+from tradewarden.trading.broker import (
+    Broker,
+    BrokerError,
+    OutcomeUnknownError,
+    RefusedLocallyError,
+)
+from tradewarden.trading.client_ids import ClientOrderIds
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +136,7 @@ class OrderGate:
             self.audit.append(
                 "order_rejected", {"client_order_id": cid, "code": exc.code, "error": str(exc)}
             )
-            local = isinstance(exc, FilterRejectedError | IntentMissingError)
+            local = isinstance(exc, RefusedLocallyError)
             code = exc.code if not local and exc.code is not None and exc.code < 0 else None
             return Submission(intent, error=str(exc), exchange_code=code)
         # Fill state is written only together with the fill itself (Trader.process_fills), so

@@ -149,7 +149,7 @@ def test_attack_force_reason_moves_the_anchor_back_unseen(
     --force-reason`: the anchor (the one record off the host) follows the cut chain. The
     only trace was an entry in the very chain they control, by the actor "operator".
     Now the entry names who ran it and a critical alert leaves the host."""
-    from tradewarden.operations.control import current_actor
+    from tradewarden.core.actor import current_actor
 
     declare(3)
     assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0

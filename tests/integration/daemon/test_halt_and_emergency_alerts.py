@@ -15,9 +15,9 @@ from tests.builders import alert_env, alert_settings, dispatching_daemon, flat_p
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.integration.daemon.helpers import start, status, terminate, tw, wait_for
-from tradewarden.operations.halt_reset import DaemonSite, apply_request
 from tradewarden.risk.breakers import Observation
 from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.runtime.halt_reset import DaemonSite, apply_request
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 TOKEN = "test-slack-halt-vs-stop-token"  # noqa: S105 - a fake Slack's token

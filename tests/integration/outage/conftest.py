@@ -24,7 +24,8 @@ from tests.integration.alerts.helpers import REGION, SnsSink
 from tests.integration.daemon.helpers import db, readyz, wait_for
 from tests.integration.outage.proxy import TcpProxy
 from tests.integration.testnet.conftest import LOSING_WAVE, Running, wave_exchange
-from tradewarden.operations.control import DaemonLock, request_via_daemon
+from tradewarden.operations.control import request_via_daemon
+from tradewarden.runtime.lock import DaemonLock
 from tradewarden.state.store import Store
 
 BOT = "loser"

@@ -22,11 +22,11 @@ from tests.integration.secrets.conftest import (
 )
 from tradewarden.core.models import OrderStatus
 from tradewarden.exchange import AuthError, BinanceBroker, RateLimiter
+from tradewarden.operations.key_rotation import rotate
 from tradewarden.secrets.aws import AwsSecretsManagerSource
 from tradewarden.secrets.bundle import SecretRole
 from tradewarden.secrets.credentials import BinanceCredentials
 from tradewarden.secrets.factory import build_source
-from tradewarden.secrets.rotation import rotate
 from tradewarden.state.store import Store
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradewarden.core.models import CLIENT_ORDER_ID_RE
-from tradewarden.exchange.client_ids import ClientOrderIds, base36, bot_tag, is_ours, parse
+from tradewarden.trading.client_ids import ClientOrderIds, base36, bot_tag, is_ours, parse
 
 
 def test_format_and_length() -> None:

@@ -387,12 +387,12 @@ def test_only_the_engine_s_one_method_writes_the_trading_state() -> None:
 
 
 def test_halt_and_reset_have_one_implementation() -> None:
-    """Only operations/halt_reset.py records a person's halt or applies a reset: the CLI
+    """Only runtime/halt_reset.py records a person's halt or applies a reset: the CLI
     (daemon running or not) and the daemon's control requests all call it."""
     offenders = []
     for path in sorted(DAEMON.rglob("*.py")):
         rel = str(path.relative_to(DAEMON))
-        if rel in ("operations/halt_reset.py", "risk/engine.py"):
+        if rel in ("runtime/halt_reset.py", "risk/engine.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):

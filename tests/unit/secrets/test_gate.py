@@ -12,15 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradewarden.core.config import Mode, Profile, SecretSource, load_settings
-from tradewarden.live.gate import (
-    EndpointError,
-    GateInputs,
-    decide,
-    endpoint_kind,
-    live_gate,
-    parse_endpoint,
-    wants_live_checks,
-)
+from tradewarden.core.endpoints import EndpointError, endpoint_kind, parse_endpoint
+from tradewarden.live.gate import GateInputs, decide, live_gate, wants_live_checks
 from tradewarden.live.key_permissions import PermissionResult
 from tradewarden.live.promotion import PromotionCheck
 

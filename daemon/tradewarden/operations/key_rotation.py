@@ -62,10 +62,10 @@ def verify_key(
 ) -> KeyCheck:
     """Signed account read with the pair at the configured URL; on a live endpoint also the
     key-permission check. Never raises for exchange errors."""
+    from tradewarden.core.endpoints import endpoint_kind
     from tradewarden.exchange import endpoints as ep
     from tradewarden.exchange.client import ExchangeClient
     from tradewarden.exchange.ratelimit import RateLimiter
-    from tradewarden.live.gate import endpoint_kind
 
     url = settings.effective_binance_url
     pair = (bundle["api_key"], bundle["api_secret"])
