@@ -112,7 +112,7 @@ CONTROLS: tuple[Control, ...] = (
         "Rotate secrets every 90 days; revoke and replace a compromised key instantly",
         (CRYPTOPULSE, PETS, BINANCE),
         (
-            "daemon/tradewarden/secrets/rotation.py",
+            "daemon/tradewarden/operations/key_rotation.py",
             "daemon/tradewarden/secrets/age.py",
             "daemon/tradewarden/cli/secrets.py",
         ),
