@@ -21,7 +21,7 @@ from tradewarden.alerts.catalogue import MANUAL_HALT_KEY, trip_dedup_key
 from tradewarden.audit.anchor import AnchorJob, S3Anchor
 from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_audit, recorded_head
 from tradewarden.core.config import Mode, Settings
-from tradewarden.core.models import Fill, OrderStatus, Side, Tick
+from tradewarden.core.models import Fill, Side, Tick
 from tradewarden.operations.control import ControlDesk, DaemonLock, current_actor
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import HUMAN_HALT, ResetScope, RiskEngine
@@ -133,7 +133,7 @@ class Daemon:
                 self.ledger.apply(f)
             self.risk = RiskEngine(settings, self.store, [b.name for b in self.bots])
             for b in self.bots:
-                self.risk.book.positions[(b.name, b.symbol)] = self.ledger.books[b.name].qty
+                self.risk.set_position(b.name, b.symbol, self.ledger.books[b.name].qty)
             replaying = broker is None and make_broker is None
             if make_broker is not None:
                 broker = make_broker(self.store, self.metrics)
@@ -285,8 +285,7 @@ class Daemon:
                 continue  # booked with its fills; nothing to resolve
             found = self.broker.query(o.symbol, o.client_order_id)
             if found is None:
-                o.status = OrderStatus.EXPIRED
-                self.store.update_order(o)
+                self.gate.tracker.mark_expired(o.client_order_id, verdict=False)
                 self.audit.append(
                     "order_resolved",
                     {
@@ -296,12 +295,12 @@ class Daemon:
                     },
                 )
             else:
-                self.store.update_order(found)
+                self.gate.tracker.process_order_update(found)
                 self.audit.append(
                     "order_resolved",
                     {"client_order_id": o.client_order_id, "status": str(found.status)},
                 )
-        self.risk.book.open_orders = len(self.store.open_orders())
+        self.risk.set_open_orders(len(self.store.open_orders()))
         if self.risk.state is TradingState.HALTED and self.risk.book.open_orders:
             self.gate.cancel_all(sorted({b.symbol for b in self.bots}), reason="started HALTED")
 
