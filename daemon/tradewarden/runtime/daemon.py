@@ -140,6 +140,12 @@ class Daemon:
             self.broker = broker or PaperBroker(_paper_balances(settings, past_fills))
             self.exchange = make_broker is not None
             self.gate = OrderGate(self.risk, self.broker, self.store, self.audit)
+            # an order event the tracker refused (no order of ours has that client order id)
+            # is audited; it is never booked, and if money moved, reconciliation's balance
+            # check halts
+            self.gate.tracker.on_finding.append(
+                lambda f: self.audit.append("order_finding", f.as_dict(), sync=True)
+            )
             self.trader = Trader(
                 risk=self.risk,
                 gate=self.gate,

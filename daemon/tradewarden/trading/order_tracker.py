@@ -126,13 +126,13 @@ class FillBooking:
 
 
 class OrderTracker:
-    """See the module docstring. One per store (`tracker_for`); thread-safe."""
+    """See the module docstring. One per store (`tracker_for`). Thread-safe: each
+    transition reads and writes the row in one store transaction (the store's lock)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         # called with every finding (the daemon audits it); a failing hook is logged
         self.on_finding: list[Callable[[OrderFinding], None]] = []
-        self._lock = threading.RLock()
 
     # --- intent -----------------------------------------------------------------------------
     @contextmanager
@@ -141,7 +141,7 @@ class OrderTracker:
         commits the intent's audit entry in it); committed before anything is sent."""
         if order.status is not S.PENDING:
             raise ValueError(f"an intent is PENDING, not {order.status}")
-        with self._lock, self.store.tx() as db:
+        with self.store.tx() as db:
             self.store.insert_intent(db, order)
             yield db
 
@@ -162,19 +162,18 @@ class OrderTracker:
         return self._conclude(client_order_id, S.EXPIRED, verdict=verdict)
 
     def _conclude(self, cid: str, target: OrderStatus, *, verdict: bool = False) -> bool:
-        with self._lock:
-            with self.store.tx() as db:
-                row = self.store.order_in(db, cid)
-                if row is not None and not self._may(db, row, target, "ours"):
-                    return False
-                if row is not None:
-                    self.store.set_order_state(db, cid, target)
-                    if verdict:
-                        _note_verdict(self.store, db, cid)
-            if row is None:
-                self._finding("unknown_order_update", cid, {"status": str(target)})
+        with self.store.tx() as db:
+            row = self.store.order_in(db, cid)
+            if row is not None and not self._may(db, row, target, "ours"):
                 return False
-            return True
+            if row is not None:
+                self.store.set_order_state(db, cid, target)
+                if verdict:
+                    _note_verdict(self.store, db, cid)
+        if row is None:
+            self._finding("unknown_order_update", cid, {"status": str(target)})
+            return False
+        return True
 
     # --- what the exchange (or the paper broker) says --------------------------------------
     def mark_accepted(self, order: Order) -> OrderStatus | None:
@@ -194,69 +193,67 @@ class OrderTracker:
         the row is back to PENDING/NEW and the next start resolves it by query (never by
         resending), so the submit path pays no second fsync after the intent's."""
         cid = remote.client_order_id
-        with self._lock:
-            with self.store.tx(fsync=False) as db:
-                row = self.store.order_in(db, cid)
-                if row is None:
-                    stored = None
-                elif row.exchange_order_id is not None and remote.exchange_order_id not in (
-                    None,
-                    row.exchange_order_id,
-                ):
-                    return None  # another order reusing our id: reconciliation's business
-                else:
-                    target = status_to_store(remote, self.store.booked_qty_in(db, cid))
-                    if not self._may(db, row, target, "exchange"):
-                        return row.status
-                    self.store.set_order_state(
-                        db,
-                        cid,
-                        target,
-                        exchange_order_id=remote.exchange_order_id,
-                        # the exchange's quantity is the truth: filters rounded the intent's
-                        qty=remote.qty if remote.qty > 0 else None,
-                    )
-                    stored = target
+        with self.store.tx(fsync=False) as db:
+            row = self.store.order_in(db, cid)
             if row is None:
-                self._finding(
-                    "unknown_order_update",
+                stored = None
+            elif row.exchange_order_id is not None and remote.exchange_order_id not in (
+                None,
+                row.exchange_order_id,
+            ):
+                return None  # another order reusing our id: reconciliation's business
+            else:
+                target = status_to_store(remote, self.store.booked_qty_in(db, cid))
+                if not self._may(db, row, target, "exchange"):
+                    return row.status
+                self.store.set_order_state(
+                    db,
                     cid,
-                    {
-                        "symbol": remote.symbol,
-                        "status": str(remote.status),
-                        "exchange_order_id": remote.exchange_order_id,
-                    },
+                    target,
+                    exchange_order_id=remote.exchange_order_id,
+                    # the exchange's quantity is the truth: filters rounded the intent's
+                    qty=remote.qty if remote.qty > 0 else None,
                 )
-            return stored
+                stored = target
+        if row is None:
+            self._finding(
+                "unknown_order_update",
+                cid,
+                {
+                    "symbol": remote.symbol,
+                    "status": str(remote.status),
+                    "exchange_order_id": remote.exchange_order_id,
+                },
+            )
+        return stored
 
     # --- fills ------------------------------------------------------------------------------
     def process_trade_update(self, fill: Fill) -> FillBooking:
         """Book a fill once (by trade id) with the order's new fill state, in one
         transaction. A fill for an order we have no row for is not booked: a finding."""
         cid = fill.client_order_id
-        with self._lock:
-            with self.store.tx() as db:
-                row = self.store.order_in(db, cid)
-                if row is not None:
-                    booking = self._book(db, row, fill)
-            if row is None:
-                self._finding(
-                    "unknown_order_fill",
-                    cid,
-                    {
-                        "trade_id": fill.trade_id,
-                        "symbol": fill.symbol,
-                        "side": str(fill.side),
-                        "qty": fill.qty,
-                        "price": fill.price,
-                    },
-                )
-                return FillBooking(False, None)
-            if booking.booked and row.status is S.REJECTED:
-                self._finding(
-                    "fill_on_rejected_order", cid, {"trade_id": fill.trade_id, "qty": fill.qty}
-                )
-            return booking
+        with self.store.tx() as db:
+            row = self.store.order_in(db, cid)
+            if row is not None:
+                booking = self._book(db, row, fill)
+        if row is None:
+            self._finding(
+                "unknown_order_fill",
+                cid,
+                {
+                    "trade_id": fill.trade_id,
+                    "symbol": fill.symbol,
+                    "side": str(fill.side),
+                    "qty": fill.qty,
+                    "price": fill.price,
+                },
+            )
+            return FillBooking(False, None)
+        if booking.booked and row.status is S.REJECTED:
+            self._finding(
+                "fill_on_rejected_order", cid, {"trade_id": fill.trade_id, "qty": fill.qty}
+            )
+        return booking
 
     def _book(self, db: sqlite3.Connection, row: Order, fill: Fill) -> FillBooking:
         if not self.store.insert_fill(db, fill):
