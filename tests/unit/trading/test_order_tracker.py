@@ -160,6 +160,16 @@ def test_a_terminal_order_keeps_its_fill_state_when_a_stale_poll_says_new(store:
     assert row.avg_price == pytest.approx(30_000.0)
 
 
+def test_a_late_fill_of_a_closed_order_is_booked_but_does_not_reopen_it(store: Store) -> None:
+    tracker = OrderTracker(store)
+    drive_to(tracker, S.CANCELED)
+    booking = tracker.process_trade_update(fill("t-late", QTY / 2))
+    assert booking.booked and not booking.completed  # the money moved: booked
+    row = store.get_order(CID)
+    assert row is not None and row.status is S.CANCELED  # but the order stays closed
+    assert row.filled_qty == pytest.approx(QTY / 2)
+
+
 def test_a_fill_is_booked_once_per_trade_id_even_after_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     store = Store(path, durable=False)
