@@ -255,21 +255,8 @@ class Store:
 
     # --- orders -----------------------------------------------------------------------------
     # The methods that write the orders and fills tables are called by one module only,
-    # `tradewarden.trading.order_tracker` (the order tracker holds the allowed transitions;
-    # tests/unit/trading/test_order_tracker.py checks that nobody else calls them).
-    ORDER_WRITERS = frozenset(
-        {
-            "record_intent",
-            "insert_intent",
-            "update_order",
-            "set_order_state",
-            "insert_fill",
-            "set_fill_state",
-            "book_fill",
-            "record_fill",
-        }
-    )
-
+    # `tradewarden.trading.order_tracker`, which holds the allowed transitions
+    # (tests/unit/trading/test_order_state_owner.py checks that nobody else calls them).
     def record_intent(self, order: Order) -> None:
         """Commit the order (status PENDING) before any request is sent."""
         with self.tx() as db:
