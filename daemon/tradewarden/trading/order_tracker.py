@@ -101,7 +101,9 @@ def status_to_store(remote: Order, booked_qty: float) -> OrderStatus:
 class OrderFinding:
     """An order event the tracker refused to apply because it does not fit our record."""
 
-    kind: str  # "unknown_order_update" | "unknown_order_fill" | "fill_on_rejected_order"
+    # "unknown_order_update" | "unknown_order_fill" | "mismatched_order_fill" |
+    # "fill_on_rejected_order"
+    kind: str
     client_order_id: str
     detail: dict[str, Any]
     ts: float
@@ -234,8 +236,24 @@ class OrderTracker:
         cid = fill.client_order_id
         with self.store.tx() as db:
             row = self.store.order_in(db, cid)
-            if row is not None:
+            ours = row is not None and (row.bot, row.symbol, row.side) == (
+                fill.bot,
+                fill.symbol,
+                fill.side,
+            )
+            if ours and row is not None:
                 booking = self._book(db, row, fill)
+        if row is not None and not ours:
+            self._finding(
+                "mismatched_order_fill",
+                cid,
+                {
+                    "trade_id": fill.trade_id,
+                    "fill": [fill.bot, fill.symbol, str(fill.side)],
+                    "order": [row.bot, row.symbol, str(row.side)],
+                },
+            )
+            return FillBooking(False, row)
         if row is None:
             self._finding(
                 "unknown_order_fill",

@@ -268,6 +268,18 @@ def test_an_event_for_an_order_we_never_recorded_is_a_finding_not_a_position(
     assert kept[0]["detail"]["trade_id"] == "t-x"
 
 
+def test_a_fill_that_does_not_match_its_order_is_refused(store: Store) -> None:
+    tracker = OrderTracker(store)
+    seen: list[OrderFinding] = []
+    tracker.on_finding.append(seen.append)
+    start(tracker)
+    tracker.mark_accepted(remote(S.NEW))
+    wrong = Fill("t-w", CID, "b1", "ETHUSDT", Side.SELL, QTY, 2_000.0, 0.0, 1.0)
+    assert not tracker.process_trade_update(wrong).booked
+    assert store.fills() == [] and status(store) is S.NEW
+    assert [f.kind for f in seen] == ["mismatched_order_fill"]
+
+
 def test_one_tracker_per_store(store: Store, tmp_path: Path) -> None:
     assert tracker_for(store) is tracker_for(store)
     other = Store(tmp_path / "other.sqlite3", durable=False)
