@@ -114,3 +114,10 @@ _.transfer_approval_usd
 # --- state/store.py schema version: read by the schema tests (what a store opened at/migrated)
 _.migrated
 _.schema_version
+
+# --- order rows: in the daemon only the order tracker calls these store methods (a guard test
+# checks it); the tests set up orders and fills with them
+_.update_order
+_.book_fill
+# risk/engine.py: the benches clear the order-rate window between rounds
+_.forget_recent_orders

@@ -35,7 +35,7 @@ def _pct(samples: list[int], q: float) -> float:
 
 def bench_check(daemon: Daemon) -> dict[str, float]:
     risk = daemon.risk
-    risk.book.free = {"USDT": 1e9, "BTC": 1e3}
+    risk.set_balances({"USDT": 1e9, "BTC": 1e3})
     req = OrderRequest(bot="trend-btc", symbol="BTCUSDT", side=Side.BUY, qty=0.01, zone=2)
     pc = time.perf_counter_ns
     check = risk.check
@@ -45,7 +45,7 @@ def bench_check(daemon: Daemon) -> dict[str, float]:
         check(req, 50_000.0, float(i))
         samples.append(pc() - t0)
         if len(risk.book.recent_orders) > 1000:
-            risk.book.recent_orders.clear()
+            risk.forget_recent_orders()
     assert check(req, 50_000.0, 0.0) is None, "the benchmarked check must be a passing one"
 
     def noop(_r: object, _p: float, _n: float) -> None:

@@ -102,7 +102,7 @@ def bench(tmp: Path, mode: Mode) -> dict[str, float]:
             c0 = time.perf_counter()
             risk.check(req, px, float(i))
             base.append((time.perf_counter() - c0) * 1e6)
-            risk.book.recent_orders.clear()
+            risk.forget_recent_orders()
     finally:
         d.close()
         dispatcher.close(0)

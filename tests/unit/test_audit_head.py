@@ -230,7 +230,7 @@ def test_an_order_intent_and_its_audit_head_commit_together(tmp_path: Path) -> N
 
     broker.submit = submit  # type: ignore[method-assign]
     risk = RiskEngine(settings, store, ["b1"])
-    risk.book.free = {"USDT": 10_000.0}
+    risk.set_balances({"USDT": 10_000.0})
     gate = OrderGate(risk, broker, store, audit)
 
     def request() -> OrderRequest:

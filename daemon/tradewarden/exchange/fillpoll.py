@@ -4,7 +4,7 @@ Per symbol with open orders: one ``openOrders?symbol=`` (6); a ``GET order`` (4)
 an order that left the open list; ``myTrades?orderId=`` (5) only for an order whose
 executed quantity is above what is booked. Fills already booked in the store, or already
 returned by this process, are not returned again. The fills are *returned*, not booked:
-the trader books each with its order state in one transaction (`Store.book_fill`).
+the trader books each through the order tracker (`OrderTracker.process_trade_update`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from tradewarden.exchange import endpoints as ep
 from tradewarden.exchange.client import ExchangeClient
 from tradewarden.exchange.filters import SymbolFilters
 from tradewarden.exchange.mapping import fill_from_trade, order_from_json
-from tradewarden.exchange.orderstate import QTY_EPS, record_exchange_state
 from tradewarden.risk.checks import split_symbol
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError
+from tradewarden.trading.order_tracker import QTY_EPS, OrderTracker
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class PolledBroker(Protocol):
 
     store: Store
     reader: ExchangeClient
+    tracker: OrderTracker
 
     def filters(self, symbol: str) -> SymbolFilters: ...
 
@@ -99,7 +100,7 @@ class FillPoller:
                         continue  # unknown to the exchange: reconciliation decides
                 remote = order_from_json(js, bot=o.bot)
                 fills += self._new_fills(o, remote)
-                record_exchange_state(b.store, remote)
+                b.tracker.process_order_update(remote)
         return fills
 
     def _new_fills(self, local: Order, remote: Order) -> list[Fill]:

@@ -11,7 +11,7 @@ by ``GET /api/v3/order?origClientOrderId=`` with back-off, within a bounded time
   on the exchange's clock -> EXPIRED. The margin (default 60 s) is there because Binance
   checks recvWindow before the matching engine, not inside it, and reads are asynchronous:
   an order can become visible well after its window. A verdict is remembered
-  (`orderstate.note_expired_verdict`) and reconciliation keeps asking about it for a while,
+  (`OrderTracker.mark_expired`) and reconciliation keeps asking about it for a while,
   so an order that shows up after all is booked, not taken for a foreign one;
 - the exchange cannot be asked, or the margin has not passed within `resolve_timeout_s`
   -> `OutcomeUnknownError`, row left UNKNOWN; reconciliation resolves it later.
@@ -52,11 +52,6 @@ from tradewarden.exchange.fillpoll import FillPoller
 from tradewarden.exchange.filters import SymbolFilters, filters_from_exchange_info
 from tradewarden.exchange.hooks import AuthErrorHook, CredentialProvider, ExchangeMetrics
 from tradewarden.exchange.mapping import balances_from_account, order_from_json
-from tradewarden.exchange.orderstate import (
-    note_expired_verdict,
-    record_exchange_state,
-    record_status,
-)
 from tradewarden.exchange.ratelimit import (
     RateLimiter,
     limits_from_exchange_info,
@@ -66,6 +61,7 @@ from tradewarden.exchange.timesync import TimeSync
 from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError, OutcomeUnknownError
+from tradewarden.trading.order_tracker import OrderTracker, tracker_for
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +93,12 @@ class BinanceBroker:
         max_queue_s: float | None = 65.0,
         info_ttl_s: float = 3600.0,
         sleep: Callable[[float], None] = time.sleep,
+        tracker: OrderTracker | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        # every order-row change goes through the store's order tracker
+        self.tracker = tracker or tracker_for(store)
         url = (base_url or settings.effective_binance_url).rstrip("/")
         self.name = "binance-testnet" if "testnet" in url else "binance"
         self.limiter = limiter or process_limiter()
@@ -253,7 +252,7 @@ class BinanceBroker:
                 reference_price=req.price or intent.price,
             )
         except FilterRejectedError:
-            record_status(self.store, cid, OrderStatus.REJECTED)
+            self.tracker.mark_rejected(cid)
             raise
         params: dict[str, Any] = {
             "symbol": req.symbol,
@@ -284,14 +283,14 @@ class BinanceBroker:
             )
             return self._resolve(expected, float(sent), str(exc))
         except BrokerError as exc:
-            record_status(self.store, cid, OrderStatus.REJECTED)
+            self.tracker.mark_rejected(cid)
             if "market is closed" in str(exc).lower():
                 # the symbol left TRADING (enums.md: HALT, BREAK): learn it now, so the next
                 # order is refused before any request and /readyz says why
                 self._reload_info_quietly()
             raise
         order = order_from_json(answer, bot=req.bot)
-        record_exchange_state(self.store, order)
+        self.tracker.mark_accepted(order)
         return order
 
     def sent_at_ms(self, client_order_id: str) -> float | None:
@@ -326,7 +325,7 @@ class BinanceBroker:
     def _resolve(self, expected: Order, sent_ms: float, why: str) -> Order:
         """Find out what happened to a sent order by asking, never by resending."""
         cid, symbol = expected.client_order_id, expected.symbol
-        record_status(self.store, cid, OrderStatus.UNKNOWN)
+        self.tracker.mark_unknown(cid)
         log.warning("order outcome unknown; resolving by query", extra={"cid": cid, "why": why})
         expires_ms = sent_ms + self.recv_window_ms + self.expiry_margin_ms
         deadline = time.monotonic() + self.resolve_timeout_s
@@ -336,11 +335,10 @@ class BinanceBroker:
             outcome, found = self._ask(symbol, cid)
             if outcome == "found":
                 order = order_from_json(found, bot=expected.bot)
-                record_exchange_state(self.store, order)
+                self.tracker.process_order_update(order)
                 return order
             if outcome == "absent" and self.timesync.server_ms() > expires_ms:
-                record_status(self.store, cid, OrderStatus.EXPIRED)
-                note_expired_verdict(self.store, cid)
+                self.tracker.mark_expired(cid)  # and remembered as our verdict
                 expected.status = OrderStatus.EXPIRED
                 log.info("order never reached the exchange: EXPIRED", extra={"cid": cid})
                 return expected
@@ -441,7 +439,7 @@ class BinanceBroker:
             if js is None:
                 raise
         order = order_from_json(js, bot=self._bot_of(client_order_id))
-        record_exchange_state(self.store, order)
+        self.tracker.mark_cancelled(order)
         return order
 
     def cancel_all(self, symbol: str) -> list[Order]:
@@ -463,7 +461,7 @@ class BinanceBroker:
                 continue  # an order-list report; its orders are listed separately
             order = order_from_json(js, bot=self._bot_of(str(js.get("origClientOrderId", ""))))
             if order.bot:
-                record_exchange_state(self.store, order)
+                self.tracker.mark_cancelled(order)
             out.append(order)
         return out
 

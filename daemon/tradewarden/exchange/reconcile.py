@@ -11,7 +11,7 @@ Run at start and every `settings.reconcile_interval_seconds`. One run:
    closed ids: clientOrderId is unique only among open orders); ours are written to rows;
 2b. orders we judged EXPIRED ourselves (never seen past recvWindow + margin) are asked
    about again for `VERDICT_HORIZON_S`: one that shows up after all is written to its row
-   and its fills are booked like any other (see `orderstate.note_expired_verdict`);
+   and its fills are booked like any other (see `OrderTracker.mark_expired`);
 3. every local open order the exchange does not list is asked for by client order id:
    known -> its state is written (a fill, a cancel: not a mismatch); unknown and the row is
    NEW/PARTIALLY_FILLED -> *missing on exchange*; unknown and the row is PENDING/UNKNOWN
@@ -43,19 +43,18 @@ from typing import Any
 
 from tradewarden.core.config import Settings
 from tradewarden.core.models import Order, OrderStatus, Side
-from tradewarden.exchange.orderstate import (
-    QTY_EPS,
-    expired_verdicts,
-    forget_expired_verdicts,
-    note_expired_verdict,
-    record_exchange_state,
-    record_status,
-)
 from tradewarden.risk.checks import split_symbol
 from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
 from tradewarden.trading.broker import BrokerError, ExchangeBroker
 from tradewarden.trading.client_ids import is_ours
+from tradewarden.trading.order_tracker import (
+    QTY_EPS,
+    OrderTracker,
+    expired_verdicts,
+    forget_expired_verdicts,
+    tracker_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +152,11 @@ class Reconciler:
         *,
         wall: Callable[[], float] = time.time,
         expiry_margin_s: float | None = None,
+        tracker: OrderTracker | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
+        self.tracker = tracker or tracker_for(store)
         self.settings = settings
         self.on_event = on_event
         self._wall = wall
@@ -229,7 +230,7 @@ class Reconciler:
                     continue
                 late.add(r.client_order_id)  # shown late: ours after all
                 settled = False
-            record_exchange_state(self.store, r)
+            self.tracker.process_order_update(r)
             if local.status in UNRESOLVED or r.client_order_id in late:
                 resolved.append(r)
         for cid, at in verdicts.items():
@@ -254,7 +255,7 @@ class Reconciler:
             if not same_order(lo, remote):
                 continue  # another order under that id; listed as foreign if it is open
             log.warning("order judged EXPIRED showed up after all", extra={"cid": cid})
-            record_exchange_state(self.store, remote)
+            self.tracker.process_order_update(remote)
             resolved.append(remote)
             if remote.filled_qty > self._booked(cid) + QTY_EPS:
                 settled = False
@@ -273,7 +274,7 @@ class Reconciler:
                     settled = False
                     continue
                 if remote is not None:
-                    record_exchange_state(self.store, remote)
+                    self.tracker.process_order_update(remote)
                     if lo.status in UNRESOLVED:
                         resolved.append(remote)
             if remote is not None:
@@ -286,8 +287,7 @@ class Reconciler:
                 settled = False
                 continue
             if lo.status in UNRESOLVED:
-                record_status(self.store, cid, OrderStatus.EXPIRED)
-                note_expired_verdict(self.store, cid)
+                self.tracker.mark_expired(cid)  # and remembered as our verdict
                 lo.status = OrderStatus.EXPIRED
                 resolved.append(lo)
                 continue

@@ -13,13 +13,14 @@ NautilusTrader's RiskEngine.set_trading_state publishes TradingStateChanged).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from tradewarden.core.config import Settings, TripScope
 from tradewarden.core.models import OrderRequest
+from tradewarden.risk.book import ReadOnlyBook
 from tradewarden.risk.breakers import BREAKERS, Breaker, Observation, Reading, Registry
 from tradewarden.risk.breakers.base import PORTFOLIO
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
@@ -187,7 +188,10 @@ class RiskEngine:
             symbols=frozenset(settings.symbols),
             blocked_zones=frozenset(settings.blocked_zones),
         )
-        self.book = BookView()
+        # the book the pre-trade checks read; changed only by the methods under "the book"
+        # below, seen from outside through the read-only `book` (risk/book.py)
+        self._book = BookView()
+        self._book_view = ReadOnlyBook(self._book)
         self.breakers = build_breakers(settings, registry)
         self._by_name = {b.name: b for b in self.breakers}
         # observation kind -> the breakers that observe it (a kind none declares: all)
@@ -296,9 +300,45 @@ class RiskEngine:
             state=state,
             bot_state=bot_state,
             limits=self.limits,
-            book=self.book,
+            book=self._book,
             now=time.monotonic() if now is None else now,
         )
+
+    # --- the book (what the checks know about the account) ----------------------------------
+    @property
+    def book(self) -> ReadOnlyBook:
+        return self._book_view
+
+    def set_balances(self, free: Mapping[str, float]) -> None:
+        """The exchange's free balance per asset (empty: unknown, every check refuses)."""
+        self._book.free = dict(free)
+
+    def set_position(self, bot: str, symbol: str, qty: float) -> None:
+        self._book.positions[(bot, symbol)] = qty
+
+    def note_order_sent(self, ts: float) -> None:
+        """An order is about to leave (counted by the order-rate check)."""
+        self._book.recent_orders.append(ts)
+
+    def forget_recent_orders(self) -> None:
+        """Empty the order-rate window (benchmarks that run many checks in one minute)."""
+        self._book.recent_orders.clear()
+
+    def order_opened(self) -> None:
+        self._book.open_orders += 1
+
+    def orders_closed(self, count: int) -> None:
+        self._book.open_orders = max(0, self._book.open_orders - count)
+
+    def set_open_orders(self, count: int) -> None:
+        self._book.open_orders = count
+
+    def block_symbol(self, symbol: str) -> None:
+        """An order of `symbol` has an unknown outcome: no new order until resolved."""
+        self._book.unknown_symbols.add(symbol)
+
+    def unblock_symbols(self, symbols: Iterable[str]) -> None:
+        self._book.unknown_symbols.difference_update(symbols)
 
     def effective_state(self, bot: str) -> TradingState:
         return max(self.state, self.bot_states.get(bot, TradingState.HALTED))

@@ -20,7 +20,7 @@ from tradewarden import __version__
 from tradewarden.audit.anchor import AnchorJob, S3Anchor
 from tradewarden.audit.chain import UNSET, AuditConfigError, canonical, open_audit, recorded_head
 from tradewarden.core.config import Mode, Settings
-from tradewarden.core.models import Fill, Order, OrderStatus, Side, Tick
+from tradewarden.core.models import Fill, Order, Side, Tick
 from tradewarden.risk.checks import split_symbol
 from tradewarden.risk.engine import RiskEngine, TradingStateChanged
 from tradewarden.risk.ramp import SizeRamp
@@ -38,6 +38,7 @@ from tradewarden.trading.bot_ledger import Ledger, load_dust
 from tradewarden.trading.broker import Broker, ExchangeBroker
 from tradewarden.trading.market_data import load_scenario
 from tradewarden.trading.order_gate import OrderGate, Submission
+from tradewarden.trading.order_tracker import OrderFinding
 from tradewarden.trading.paper_broker import PaperBroker
 from tradewarden.trading.trader import Bot, Notifier, Trader
 from tradewarden.wallet.approvals import ApprovalQueue
@@ -139,7 +140,7 @@ class Daemon:
                 self.ledger.apply(f)
             self.risk = RiskEngine(settings, self.store, [b.name for b in self.bots])
             for b in self.bots:
-                self.risk.book.positions[(b.name, b.symbol)] = self.ledger.books[b.name].qty
+                self.risk.set_position(b.name, b.symbol, self.ledger.books[b.name].qty)
             replaying = broker is None and make_broker is None
             # the exchange gateway (reconciliation and the exchange loop use it), if any
             self.exchange_broker: ExchangeBroker | None = None
@@ -148,6 +149,10 @@ class Daemon:
             self.broker: Broker = broker or PaperBroker(_paper_balances(settings, past_fills))
             self.exchange = make_broker is not None
             self.gate = OrderGate(self.risk, self.broker, self.store, self.audit)
+            # an order event the tracker refused (no order of ours has that client order id)
+            # is audited; it is never booked, and if money moved, reconciliation's balance
+            # check halts
+            self.gate.tracker.on_finding.append(self._audit_order_finding)
             self.trader = Trader(
                 risk=self.risk,
                 gate=self.gate,
@@ -294,8 +299,7 @@ class Daemon:
                 continue  # booked with its fills; nothing to resolve
             found = self.broker.query(o.symbol, o.client_order_id)
             if found is None:
-                o.status = OrderStatus.EXPIRED
-                self.store.update_order(o)
+                self.gate.tracker.mark_expired(o.client_order_id, verdict=False)
                 self.audit.append(
                     "order_resolved",
                     {
@@ -305,12 +309,12 @@ class Daemon:
                     },
                 )
             else:
-                self.store.update_order(found)
+                self.gate.tracker.process_order_update(found)
                 self.audit.append(
                     "order_resolved",
                     {"client_order_id": o.client_order_id, "status": str(found.status)},
                 )
-        self.risk.book.open_orders = len(self.store.open_orders())
+        self.risk.set_open_orders(len(self.store.open_orders()))
         if self.risk.state is TradingState.HALTED and self.risk.book.open_orders:
             self.gate.cancel_all(sorted({b.symbol for b in self.bots}), reason="started HALTED")
 
@@ -410,6 +414,9 @@ class Daemon:
         self.controls.apply_pending()
 
     # --- views ------------------------------------------------------------------------------
+    def _audit_order_finding(self, finding: OrderFinding) -> None:
+        self.audit.append("order_finding", finding.as_dict(), sync=True)
+
     def security_halt(
         self, reason: str, actor: str, record: dict[str, Any], *, reducing: bool = False
     ) -> list[Order]:

@@ -115,7 +115,7 @@ class ExchangeLoop:
         self.d.trader.refresh_balances()
         for symbol in sorted(self.d.trader.by_symbol):
             self.d.trader.learn_dust(symbol)
-        self.d.risk.book.open_orders = len(self.d.store.open_orders())
+        self.d.risk.set_open_orders(len(self.d.store.open_orders()))
         if self.d.risk.state.label == "halted" and self.d.risk.book.open_orders:
             self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason="started HALTED")
         recover_interrupted(self.d)
@@ -145,12 +145,12 @@ class ExchangeLoop:
     def _unblock_resolved(self) -> None:
         """A symbol blocked by an order of unknown outcome trades again once no order of it
         is PENDING/UNKNOWN any more (resolved by query or reconciliation, never resent)."""
-        book = self.d.risk.book
-        if not book.unknown_symbols:
+        blocked = self.d.risk.book.unknown_symbols
+        if not blocked:
             return
-        cleared = book.unknown_symbols - self._unresolved_symbols()
+        cleared = blocked - self._unresolved_symbols()
         if cleared:
-            book.unknown_symbols -= cleared
+            self.d.risk.unblock_symbols(cleared)
             log.info("order outcome resolved: trading again", extra={"symbols": sorted(cleared)})
 
     def round(self) -> None:

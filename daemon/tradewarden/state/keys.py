@@ -25,6 +25,7 @@ class StateKey(StrEnum):
     # trading
     LEDGER_DUST = "ledger.dust"  # {symbol: qty}: unsellable leftovers
     TRADER_FLATTEN_PENDING = "trader.flatten_pending"  # an emergency flatten still owed
+    ORDER_FINDINGS = "orders.findings"  # order events the tracker refused (the last ones)
     # exchange
     EXCHANGE_BANNED_UNTIL = "exchange.banned_until"  # epoch seconds of a 418 ban's end
     EXCHANGE_EXPIRED_VERDICTS = "exchange.expired_verdicts"  # {cid: when judged EXPIRED}

@@ -151,6 +151,9 @@ class Store:
             self.observe(time.perf_counter() - started)
 
     # --- orders -----------------------------------------------------------------------------
+    # The methods that write the orders and fills tables are called by one module only,
+    # `tradewarden.trading.order_tracker`, which holds the allowed transitions
+    # (tests/unit/trading/test_order_state_owner.py checks that nobody else calls them).
     def record_intent(self, order: Order) -> None:
         """Commit the order (status PENDING) before any request is sent."""
         with self.tx() as db:
@@ -195,6 +198,41 @@ class Store:
                 ),
             )
 
+    @staticmethod
+    def set_order_state(
+        db: sqlite3.Connection,
+        client_order_id: str,
+        status: OrderStatus,
+        *,
+        exchange_order_id: str | None = None,
+        qty: float | None = None,
+    ) -> None:
+        """Status, and the exchange's order id and quantity when given, inside the caller's
+        transaction; fill state (``filled_qty``, ``avg_price``) is left alone."""
+        db.execute(
+            "UPDATE orders SET status=?, exchange_order_id=COALESCE(?, exchange_order_id),"
+            " qty=COALESCE(?, qty), updated_at=? WHERE client_order_id=?",
+            (str(status), exchange_order_id, qty, time.time(), client_order_id),
+        )
+
+    @staticmethod
+    def order_in(db: sqlite3.Connection, client_order_id: str) -> Order | None:
+        """The order's row as seen inside the caller's transaction."""
+        row = db.execute(
+            "SELECT * FROM orders WHERE client_order_id=?", (client_order_id,)
+        ).fetchone()
+        return _order(row) if row is not None else None
+
+    @staticmethod
+    def booked_qty_in(db: sqlite3.Connection, client_order_id: str) -> float:
+        """The sum of the order's booked fills, inside the caller's transaction."""
+        return float(
+            db.execute(
+                "SELECT COALESCE(SUM(qty), 0) FROM fills WHERE client_order_id=?",
+                (client_order_id,),
+            ).fetchone()[0]
+        )
+
     def get_order(self, client_order_id: str) -> Order | None:
         rows = self._query("SELECT * FROM orders WHERE client_order_id=?", (client_order_id,))
         return _order(rows[0]) if rows else None
@@ -215,40 +253,52 @@ class Store:
     def book_fill(self, fill: Fill, order: Order | None) -> bool:
         """Record a fill and the order's new fill state in one transaction."""
         with self.tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO fills (trade_id, client_order_id, bot, symbol, side,"
-                " qty, price, fee, ts, fee_base, commission, commission_asset)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    fill.trade_id,
-                    fill.client_order_id,
-                    fill.bot,
-                    fill.symbol,
-                    str(fill.side),
-                    fill.qty,
-                    fill.price,
-                    fill.fee,
-                    fill.ts,
-                    fill.fee_base,
-                    fill.commission,
-                    fill.commission_asset,
-                ),
-            )
-            if cur.rowcount != 1:
+            if not self.insert_fill(db, fill):
                 return False
             if order is not None:
-                db.execute(
-                    "UPDATE orders SET status=?, filled_qty=?, avg_price=?, updated_at=?"
-                    " WHERE client_order_id=?",
-                    (
-                        str(order.status),
-                        order.filled_qty,
-                        order.avg_price,
-                        time.time(),
-                        order.client_order_id,
-                    ),
-                )
+                self.set_fill_state(db, order)
             return True
+
+    @staticmethod
+    def insert_fill(db: sqlite3.Connection, fill: Fill) -> bool:
+        """Store a fill once, inside the caller's transaction; False if its trade id is
+        already booked."""
+        cur = db.execute(
+            "INSERT OR IGNORE INTO fills (trade_id, client_order_id, bot, symbol, side,"
+            " qty, price, fee, ts, fee_base, commission, commission_asset)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                fill.trade_id,
+                fill.client_order_id,
+                fill.bot,
+                fill.symbol,
+                str(fill.side),
+                fill.qty,
+                fill.price,
+                fill.fee,
+                fill.ts,
+                fill.fee_base,
+                fill.commission,
+                fill.commission_asset,
+            ),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    def set_fill_state(db: sqlite3.Connection, order: Order) -> None:
+        """The order's status and fill state (``filled_qty``, ``avg_price``), inside the
+        caller's transaction (the one that books the fill)."""
+        db.execute(
+            "UPDATE orders SET status=?, filled_qty=?, avg_price=?, updated_at=?"
+            " WHERE client_order_id=?",
+            (
+                str(order.status),
+                order.filled_qty,
+                order.avg_price,
+                time.time(),
+                order.client_order_id,
+            ),
+        )
 
     def fills_for(self, client_order_id: str) -> list[sqlite3.Row]:
         return self._query("SELECT * FROM fills WHERE client_order_id=?", (client_order_id,))

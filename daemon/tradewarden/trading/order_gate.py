@@ -2,7 +2,8 @@
 
 check (risk engine) -> record intent in SQLite + audit (one commit) -> broker.submit.
 An answer we cannot get (timeout, 5xx) leaves the order UNKNOWN and blocks its symbol
-until it is resolved by a query; it is never resent.
+until it is resolved by a query; it is never resent. Every order-row change goes through
+the order tracker (`trading.order_tracker`), the risk engine's book through its methods.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tradewarden.trading.broker import (
     RefusedLocallyError,
 )
 from tradewarden.trading.client_ids import ClientOrderIds
+from tradewarden.trading.order_tracker import OrderTracker, tracker_for
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,12 @@ class OrderGate:
         audit: AuditLog,
         *,
         clock: Callable[[], float] = time.monotonic,
+        tracker: OrderTracker | None = None,
     ) -> None:
         self.risk = risk
         self._broker = broker
         self.store = store
+        self.tracker = tracker or tracker_for(store)
         self.audit = audit
         self.ids = ClientIds()
         self.clock = clock
@@ -106,8 +110,7 @@ class OrderGate:
             created_at=time.time(),
         )
         # the intent and its audit head commit together, before anything leaves the process
-        with self.store.tx() as db:
-            self.store.insert_intent(db, intent)
+        with self.tracker.track_intent(intent) as db:
             self.audit.append(
                 "order_intent",
                 {
@@ -121,35 +124,32 @@ class OrderGate:
                 },
                 db=db,
             )
-        self.risk.book.recent_orders.append(self.clock())
+        self.risk.note_order_sent(self.clock())
         try:
             order = self._broker.submit(req)
         except OutcomeUnknownError as exc:
             intent.status = OrderStatus.UNKNOWN
-            self.store.update_order(intent)
-            self.risk.book.unknown_symbols.add(req.symbol)
+            self.tracker.mark_unknown(cid)
+            self.risk.block_symbol(req.symbol)
             self.audit.append("order_unknown", {"client_order_id": cid, "error": str(exc)})
             return Submission(intent, error=f"outcome unknown: {exc}")
         except BrokerError as exc:
             intent.status = OrderStatus.REJECTED
-            self.store.update_order(intent)
+            self.tracker.mark_rejected(cid)
             self.audit.append(
                 "order_rejected", {"client_order_id": cid, "code": exc.code, "error": str(exc)}
             )
             local = isinstance(exc, RefusedLocallyError)
             code = exc.code if not local and exc.code is not None and exc.code < 0 else None
             return Submission(intent, error=str(exc), exchange_code=code)
-        # Fill state is written only together with the fill itself (Trader.process_fills), so
-        # a crash can never leave an order FILLED without its fill booked.
-        accepted = Order(**{f: getattr(order, f) for f in Order.__slots__})
-        if accepted.filled_qty > 0 or accepted.status is OrderStatus.FILLED:
-            # executed (in full, or in part before a MARKET order EXPIRED on a thin book):
-            # the row stays open until the fill poller books every fill; then the exchange's
-            # final status is written (`orderstate.record_exchange_state`)
-            accepted.status, accepted.filled_qty, accepted.avg_price = OrderStatus.NEW, 0.0, 0.0
-        self.store.update_order(accepted)
+        # Fill state is written only together with the fill itself (the tracker's
+        # process_trade_update), so a crash can never leave an order FILLED without its
+        # fill: executed (in full, or in part before a MARKET order EXPIRED on a thin book),
+        # the row stays open until the fill poller books every fill; then the exchange's
+        # final status is written.
+        self.tracker.mark_accepted(order)
         if order.status.is_open:
-            self.risk.book.open_orders += 1
+            self.risk.order_opened()
         self.audit.append(
             "order_placed",
             {
@@ -171,9 +171,11 @@ class OrderGate:
                 self.audit.append("cancel_failed", {"symbol": symbol, "error": str(exc)})
                 continue
             for o in done:
-                self.store.update_order(o)
+                # kept open while the exchange executed more than is booked (the fills of
+                # a partly filled order are still fetched), like every other update
+                self.tracker.mark_cancelled(o)
                 cancelled.append(o)
-        self.risk.book.open_orders = max(0, self.risk.book.open_orders - len(cancelled))
+        self.risk.orders_closed(len(cancelled))
         if cancelled:
             self.audit.append(
                 "orders_cancelled",

@@ -115,7 +115,7 @@ class Trader:
             # reconciliation (ExchangeLoop.start, before READY); none known till then, so
             # every balance check refuses (startup.py waits NOT READY meanwhile)
             log.warning("balances unknown at start", extra={"error": str(exc)})
-            risk.book.free = {}
+            risk.set_balances({})
 
     # --- market events ----------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:
@@ -253,25 +253,16 @@ class Trader:
         if not fills:
             return
         for fill in fills:
-            order = self.store.get_order(fill.client_order_id)
-            if order is not None:
-                was_open = order.status.is_open
-                done = min(order.qty, order.filled_qty + fill.qty)
-                if done > 0:  # volume-weighted over the order's fills (a thin book)
-                    order.avg_price = (
-                        order.avg_price * order.filled_qty + fill.price * fill.qty
-                    ) / (order.filled_qty + fill.qty)
-                order.filled_qty = done
-                if order.filled_qty >= order.qty - 1e-12:
-                    order.status = OrderStatus.FILLED
-                    if was_open and order.order_type is not OrderType.MARKET:
-                        self.risk.book.open_orders = max(0, self.risk.book.open_orders - 1)
-                else:
-                    order.status = OrderStatus.PARTIALLY_FILLED
-            if not self.store.book_fill(fill, order):
-                continue  # already booked (restart or duplicate report)
+            # booked once per trade id with the order's fill state; a fill of an order we
+            # have no row for is refused (a finding), never a position
+            booking = self.gate.tracker.process_trade_update(fill)
+            if not booking.booked:
+                continue  # already booked (restart or duplicate report) or refused
+            order = booking.order
+            if booking.completed and order is not None and order.order_type is not OrderType.MARKET:
+                self.risk.orders_closed(1)
             closed = self.ledger.apply(fill)
-            self.risk.book.positions[(fill.bot, fill.symbol)] = self.ledger.books[fill.bot].qty
+            self.risk.set_position(fill.bot, fill.symbol, self.ledger.books[fill.bot].qty)
             self.audit.append(
                 "fill",
                 {
@@ -309,7 +300,7 @@ class Trader:
         self.store.mark_equities(ts, marks)
 
     def refresh_balances(self) -> None:
-        self.risk.book.free = self.broker.balances()
+        self.risk.set_balances(self.broker.balances())
 
     # --- breaker trips ----------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> None:

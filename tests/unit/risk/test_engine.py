@@ -68,7 +68,7 @@ def test_trip_blocks_synchronously_and_persists(world) -> None:
     again = make_risk(settings, store)
     assert again.bot_states["b1"] is TradingState.HALTED
     assert again.check(buy(), 50_000.0) is DenyReason.BOT_HALTED
-    again.book.free = broker.balances()
+    again.set_balances(broker.balances())
     assert again.check(buy("b2", "ETHUSDT", 0.1), 2_500.0) is None
 
 
