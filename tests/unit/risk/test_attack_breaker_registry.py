@@ -65,3 +65,37 @@ def test_attack_a_breaker_that_observes_nothing_or_is_unbounded_in_prod_is_refus
     # and every seeded breaker passes the same rules
     for cls in BREAKERS.classes():
         Registry().register(order=1)(cls)
+
+
+def test_attack_two_breakers_with_one_order_are_refused(clean_env, tmp_path) -> None:
+    """The registry order is the order breakers see an observation in, and so which reason
+    a mark that trips two of them leaves as the state's: with a tie it would depend on the
+    order their files happen to be imported in. A tie is refused."""
+    from tradewarden.core.config import load_settings
+    from tradewarden.risk.breakers import DailyLoss, PortfolioDrawdown
+    from tradewarden.risk.breakers.base import PORTFOLIO
+    from tradewarden.risk.engine import RiskEngine
+    from tradewarden.state.store import Store
+
+    def reason_kept(first: type[Breaker], second: type[Breaker]) -> str:
+        reg = Registry()
+        reg.register(order=20)(first)
+        reg.register(order=20)(second)
+        settings = load_settings(state_dir=tmp_path / first.name)
+        store = Store(settings.db_path)
+        try:
+            risk = RiskEngine(settings, store, ["b1"], registry=reg)
+            risk.observe(Observation(EQUITY, PORTFOLIO, 1_767_571_200.0, equity=10_000.0))
+            risk.observe(Observation(EQUITY, PORTFOLIO, 1_767_571_260.0, equity=5_000.0))
+            return risk.state_reason
+        finally:
+            store.close()
+
+    with pytest.raises(ValueError, match="order 20"):
+        kept = {
+            reason_kept(DailyLoss, PortfolioDrawdown),
+            reason_kept(PortfolioDrawdown, DailyLoss),
+        }
+        assert len(kept) == 1, f"the reason kept depends on import order: {kept}"
+    orders = [o for o, _cls in BREAKERS._classes.values()]
+    assert len(orders) == len(set(orders))

@@ -45,6 +45,11 @@ class Registry:
             known = self._classes.get(cls.name)
             if known is not None and known[1] is not cls:
                 raise ValueError(f"breaker {cls.name!r} registered twice")
+            # the order breakers see an observation in decides which reason a mark that
+            # trips two of them leaves: never left to the order files are imported in
+            tie = [c.name for o, c in self._classes.values() if o == order and c is not cls]
+            if tie:
+                raise ValueError(f"breaker {cls.name!r}: order {order} is taken by {tie[0]!r}")
             self._classes[cls.name] = (order, cls)
             return cls
 
