@@ -12,6 +12,7 @@ NautilusTrader's RiskEngine.set_trading_state publishes TradingStateChanged).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ from tradewarden.risk.persistence import RiskStore
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
 from tradewarden.state.keys import ScopedKey, StateKey, trip_scope_key
+
+log = logging.getLogger(__name__)
 
 LEGACY_HALT = StateKey.MANUAL_STATE  # the single halt record of older files (and `restore`)
 HUMAN_HALT = "manual"  # halt kinds: a person's `tradewarden halt` ...
@@ -221,7 +224,9 @@ class RiskEngine:
     ) -> TradingStateChanged | None:
         """The one writer of `state`, `state_reason` and `bot_states`: apply the change and
         emit one `TradingStateChanged` when anything changed (the state, its reason, a
-        bot's state)."""
+        bot's state). The change is in force before any subscriber hears of it, and a
+        subscriber that fails is logged and skipped: it must not stop what follows the
+        change (a trip's alert and closing orders, a halt's cancels, the next subscriber)."""
         bots = dict(self.bot_states if bot_states is None else bot_states)
         changed = tuple(
             b
@@ -236,7 +241,10 @@ class RiskEngine:
             state, previous, reason, dict(bots), changed, cause, time.time()
         )
         for hook in self.hooks.on_state_changed:
-            hook(event)
+            try:
+                hook(event)
+            except Exception:  # noqa: BLE001 - a subscriber never undoes a safety action
+                log.exception("trading-state subscriber failed", extra={"cause": cause})
         return event
 
     def halt_in_memory(self, reason: str) -> None:

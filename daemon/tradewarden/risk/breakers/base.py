@@ -13,7 +13,9 @@ A breaker declares everything the engine needs, so the engine never names a conc
   a breaker trip needs a human reset), so no breaker clears its own trip.
 
 A breaker module registers its class with `@register` (registry.py); the package imports
-every module in it, so adding a breaker is one file plus its threshold setting.
+every module in it, so adding a breaker is one file plus its threshold setting (with its
+band in core.config.LIVE_PROFILE_BOUNDS: the registry refuses a breaker that observes
+nothing the engine feeds, or whose threshold has no live-profile band).
 """
 
 from __future__ import annotations
