@@ -48,7 +48,7 @@ def test_only_the_exchanges_code_is_reported(
         broker = RefusingBroker(exc)
         broker.on_tick(Tick(1_767_571_200.0, "BTCUSDT", 50_000.0, 50_000.0, 50_000.0, 50_000.0, 1))
         risk = RiskEngine(settings, store, ["b1"])
-        risk.book.free = broker.balances()
+        risk.set_balances(broker.balances())
         gate = OrderGate(risk, broker, store, audit)
         sub = gate.submit(OrderRequest(bot="b1", symbol="BTCUSDT", side=Side.BUY, qty=0.001), 5e4)
         assert sub.error and sub.exchange_code == code

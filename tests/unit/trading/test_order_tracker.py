@@ -10,18 +10,20 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.builders import LogNotifier
 from tradewarden.audit.chain import AuditLog
 from tradewarden.core.config import load_settings
 from tradewarden.core.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side, Tick
 from tradewarden.exchange.reconcile import Reconciler
 from tradewarden.risk.engine import RiskEngine
-from tradewarden.runtime.alert_adapter import LogNotifier
 from tradewarden.state.store import Store
 from tradewarden.strategy.ma_cross import MaCross
 from tradewarden.trading.bot_ledger import Ledger
+from tradewarden.trading.broker import BrokerError
 from tradewarden.trading.order_gate import OrderGate
 from tradewarden.trading.order_tracker import (
     FINDINGS_KEY,
@@ -299,11 +301,40 @@ def settings(tmp_path: Path, clean_env: None):  # noqa: ANN201 - Settings
     return load_settings(state_dir=tmp_path, bots="b1:BTCUSDT:ma_cross")
 
 
-def _restart_reconcile(settings, broker: PaperBroker) -> tuple[Store, Reconciler]:  # noqa: ANN001
+class _ServerClock:
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+
+    def server_ms(self) -> float:
+        return self.clock[0] * 1000.0
+
+
+class PaperExchange(PaperBroker):
+    """The paper broker with what reconciliation reads of an exchange gateway (the
+    `ExchangeBroker` protocol): nothing in flight, no send times kept by this process (it
+    is the one that restarted), total balances, the exchange's clock."""
+
+    timesync: _ServerClock
+
+    def in_flight(self) -> frozenset[str]:
+        return frozenset()
+
+    def sent_at_ms(self, client_order_id: str) -> float | None:
+        return None
+
+    def total_balances(self) -> dict[str, float]:
+        return dict(self.balances())
+
+    def filters(self, symbol: str) -> Any:
+        raise BrokerError(f"no filters for {symbol} on paper")
+
+
+def _restart_reconcile(settings, broker: PaperExchange) -> tuple[Store, Reconciler]:  # noqa: ANN001
     """The next start: a new store on the file and a reconciler whose clock is already
     past recvWindow + margin after its start (a request sent before can no longer land)."""
     store = Store(settings.db_path, durable=False)
     clock = [time.time()]
+    broker.timesync = _ServerClock(clock)
     rec = Reconciler(
         broker, store, settings, lambda _r: None, wall=lambda: clock[0], expiry_margin_s=0
     )
@@ -314,7 +345,7 @@ def _restart_reconcile(settings, broker: PaperBroker) -> tuple[Store, Reconciler
 def test_crash_after_the_intent_before_the_send_resolves_by_query_never_resends(
     settings,  # noqa: ANN001
 ) -> None:
-    broker = PaperBroker({"USDT": 10_000.0})
+    broker = PaperExchange({"USDT": 10_000.0})
     broker.on_tick(Tick(1.0, "BTCUSDT", 30_000.0, 30_000.0, 30_000.0, 30_000.0, 1.0))
     store = Store(settings.db_path, durable=False)
     start(OrderTracker(store), intent(order_type=OrderType.MARKET))
@@ -331,7 +362,7 @@ def test_crash_after_the_intent_before_the_send_resolves_by_query_never_resends(
 
 
 def test_crash_after_the_send_resolves_by_query_and_books_the_fill_once(settings) -> None:  # noqa: ANN001
-    broker = PaperBroker({"USDT": 10_000.0})
+    broker = PaperExchange({"USDT": 10_000.0})
     broker.on_tick(Tick(1.0, "BTCUSDT", 30_000.0, 30_000.0, 30_000.0, 30_000.0, 1.0))
     store = Store(settings.db_path, durable=False)
     start(OrderTracker(store), intent(order_type=OrderType.MARKET))
