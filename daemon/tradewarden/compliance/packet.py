@@ -35,6 +35,7 @@ from tradewarden.core.config import Settings
 MANIFEST = "MANIFEST.sha256"
 EXCERPT_LINES = 60
 TERMS_EVENT = "terms_accepted"
+DIAGRAM_DEFAULT_STACK = "prod"  # tradewarden.compliance.diagram.DEFAULT_STACK
 
 
 class PacketInputError(Exception):
@@ -616,6 +617,13 @@ def build(
     values = secret_values(settings, extra_secrets)
     if facts_stack.get("_account_id"):
         values.append(("AWS account id", str(facts_stack["_account_id"])))
+    if not stack:  # the diagram draws the default stack: its account id is swept too
+        try:
+            drawn = stack_facts(root, DIAGRAM_DEFAULT_STACK)
+        except PacketInputError:
+            drawn = {}
+        if drawn.get("_account_id"):
+            values.append(("AWS account id", str(drawn["_account_id"])))
     every = [p for p in out.rglob("*") if p.is_file()] + [zpath]
     leaks = sweep(every, values, out.parent)
     if leaks:  # fail closed: nothing that holds a secret stays on disk

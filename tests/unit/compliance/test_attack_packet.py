@@ -1,0 +1,56 @@
+"""Adversarial review of the compliance packet (issue 21): each test is one attempt to make
+the packet leak a secret, a key, a token or a full account id, or show a control as met
+that is not. Each failed on the code before its fix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+PROD_ACCOUNT = "222222222222"  # Pulumi.prod.yaml's admin role account
+
+
+def _everything(out: Path) -> dict[str, bytes]:
+    """Every file of the packet, every member of its zip and the PDF's text."""
+    blobs = {
+        p.relative_to(out.parent).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+    }
+    zpath = out.with_name(out.name + ".zip")
+    with zipfile.ZipFile(zpath) as z:
+        blobs |= {f"zip:{i.filename}": z.read(i) for i in z.infolist()}
+    blobs["summary.pdf (text)"] = subprocess.run(
+        ["pdftotext", str(out / "summary.pdf"), "-"], capture_output=True, check=True
+    ).stdout
+    return blobs
+
+
+def test_attack_packet_without_stack_leaks_the_prod_account_id_in_the_diagram(
+    tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --stack: the diagram draws the prod stack, whose backup bucket is named after the
+    account id (`tradewarden-prod-backups-<account>`); the sweep only knew the account id
+    of a --stack given, so the full account id went out in the .dot/.svg/.png."""
+    from tradewarden.compliance.packet import build
+    from tradewarden.core.config import load_settings
+
+    monkeypatch.chdir(ROOT)
+    settings = load_settings(state_dir=tmp_path / "state")
+    out = tmp_path / "pk"
+    res = build(settings, out)
+    assert res.zip_path is not None, res.leaks
+    index = json.loads((out / "packet.json").read_text())
+    assert "diagram/architecture.svg" in index["diagram"], res.missing
+    for where, blob in _everything(out).items():
+        assert PROD_ACCOUNT.encode() not in blob, f"{where} holds the prod account id"
+    assert (
+        "tradewarden-prod-backups-&lt;account-id&gt;"
+        in (out / "diagram" / "architecture.dot").read_text()
+    )
+    from tradewarden.compliance import diagram, packet
+
+    assert packet.DIAGRAM_DEFAULT_STACK == diagram.DEFAULT_STACK  # the sweep knows its stack
