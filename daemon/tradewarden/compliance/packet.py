@@ -13,6 +13,7 @@ input (settings, JUnit file, output directory).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from tradewarden.compliance import attest as attest_mod
 from tradewarden.compliance import controls as ctl
@@ -296,16 +298,30 @@ def _pdf_text(name: str, data: bytes) -> Iterable[tuple[str, bytes]]:
     yield f"{name} (text)", proc.stdout
 
 
+def encoded_forms(value: str) -> set[str]:
+    """`value` as a log line may carry it: as-is, JSON-escaped (once and twice), URL-quoted
+    (a request URL, a form body) and base64 at each of the three byte alignments, standard
+    and URL-safe (HTTP Basic ``user:password``, SMTP ``AUTH PLAIN``), only the characters
+    that depend on the value alone."""
+    once = json.dumps(value)[1:-1]
+    forms = {value, once, json.dumps(once)[1:-1], quote(value, safe=""), quote_plus(value)}
+    raw = value.encode()
+    for k, start in ((0, 0), (1, 2), (2, 3)):  # k bytes before it: skip the chars they touch
+        end = (k + len(raw)) // 3 * 4  # the last group mixes in what follows: stop before
+        for enc in (base64.b64encode, base64.urlsafe_b64encode):
+            form = enc(b"\0" * k + raw).decode()[start:end]
+            if len(form) >= 8:
+                forms.add(form)
+    return forms
+
+
 def sweep(
     paths: Iterable[Path], values: Sequence[tuple[str, str]], base: Path | None = None
 ) -> list[str]:
-    """Every place a secret value occurs (as-is or JSON-escaped): "file: what"; files are
-    named relative to `base`."""
+    """Every place a secret value occurs (as-is or in one of its `encoded_forms`): "file:
+    what"; files are named relative to `base`."""
     findings = []
-    needles = []
-    for what, v in values:
-        forms = {v, json.dumps(v)[1:-1]}
-        needles += [(what, f.encode()) for f in forms]
+    needles = [(what, f.encode()) for what, v in values for f in encoded_forms(v)]
     for p in paths:
         shown = p.relative_to(base).as_posix() if base and p.is_relative_to(base) else p.name
         for where, blob in _texts(p, shown):

@@ -4,10 +4,13 @@ that is not. Each failed on the code before its fix."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -54,3 +57,45 @@ def test_attack_packet_without_stack_leaks_the_prod_account_id_in_the_diagram(
     from tradewarden.compliance import diagram, packet
 
     assert packet.DIAGRAM_DEFAULT_STACK == diagram.DEFAULT_STACK  # the sweep knows its stack
+
+
+WEBHOOK = "https://hooks.slack.com/services/T0CANARY/B0CANARY/xoxCANARYwebhook42"
+SMTP_PASSWORD = "smtp/pass+CANARY=99"
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        pytest.param(quote(WEBHOOK, safe=""), id="url-quoted-webhook"),
+        pytest.param(quote_plus(SMTP_PASSWORD), id="form-encoded-password"),
+        pytest.param(
+            base64.b64encode(f"alerts@example.com:{SMTP_PASSWORD}".encode()).decode(),
+            id="basic-auth-base64",
+        ),
+        pytest.param(
+            base64.b64encode(b"\0user\0" + SMTP_PASSWORD.encode()).decode(), id="auth-plain"
+        ),
+    ],
+)
+def test_attack_an_encoded_secret_in_a_log_line_passes_the_sweep(
+    encoded: str, tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret the source holds, in a journal line URL-quoted (a request URL or a form body
+    in an exception text) or base64 (HTTP Basic, SMTP AUTH PLAIN): the sweep compared only
+    the value as-is and JSON-escaped, so the packet kept it and passed."""
+    from tradewarden.compliance.packet import build
+    from tradewarden.core.config import load_settings
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TRADEWARDEN_SLACK_WEBHOOK_URL", WEBHOOK)
+    monkeypatch.setenv("TRADEWARDEN_SMTP_USERNAME", "alerts@example.com")
+    monkeypatch.setenv("TRADEWARDEN_SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.setitem(sys.modules, "tradewarden.compliance.diagram", None)  # not needed here
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text(json.dumps({"msg": f"alert delivery failed: POST ...{encoded}..."}) + "\n")
+    settings = load_settings(state_dir=tmp_path / "state")
+    out = tmp_path / "pk"
+    res = build(settings, out, journal=journal)
+    assert res.leaks, "the packet kept an encoded secret and passed the sweep"
+    assert any("logs/journal-excerpt.jsonl" in leak for leak in res.leaks)
+    assert not out.exists() and res.zip_path is None
