@@ -2,7 +2,9 @@
 e-mail addresses and amounts are replaced by tokens that are the same for the same value
 everywhere in one packet (HMAC-SHA256 under a random key that is never written down), so a
 reader can follow one order through the audit and journal lines without learning its id.
-Values under secret-like keys are dropped to ``***``.
+Values under secret-like keys, and credential-shaped text (Slack webhooks and tokens, URL
+passwords, bearer tokens, AWS access key ids, Binance-style 64-character keys), are dropped
+to ``***``.
 """
 
 from __future__ import annotations
@@ -64,7 +66,23 @@ AMOUNT_KEYS = frozenset(
     }
 )
 TIME_KEYS = frozenset({"ts", "time", "at", "snapshot_ts", "checked_at", "seq"})
-SECRET_KEY = re.compile(r"(secret|password|passwd|token|api_?key|signature|credential)", re.I)
+SECRET_KEY = re.compile(
+    r"(secret|password|passwd|token|api_?key|signature|credential|authorization|cookie)", re.I
+)
+# Credentials by their shape, whatever their value: the packet's sweep knows only the
+# values the secret source holds now, not a key rotated away or a replaced webhook that an
+# old log line still carries. (prefix kept, the rest -> ***)
+_CREDENTIALS = (
+    re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+"),
+    re.compile(r"()\bxox[a-z]-[A-Za-z0-9-]+"),  # Slack tokens
+    re.compile(r"(://[^/\s:@\"']+:)[^\s@/\"']+(?=@)"),  # scheme://user:password@host
+    re.compile(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"()\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
+    re.compile(r"()\b(?=[A-Za-z0-9]*[g-zG-Z])[A-Za-z0-9]{64}\b"),  # Binance keys (not hex)
+    re.compile(
+        r"(?i)(\b(?:signature|api_?key|x-mbx-apikey|token|password|secret)[=:]\s*)[^\s&\"',;]+"
+    ),
+)
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _CLIENT_ID = re.compile(r"\btw-[A-Za-z0-9]+-[A-Za-z0-9]+-[A-Za-z0-9]+\b")  # client_ids.py
@@ -86,11 +104,17 @@ class Masker:
         return f"<{kind}:{digest[:10]}>"
 
     def text(self, s: str) -> str:
+        for pattern in _CREDENTIALS:
+            s = pattern.sub(self._redact, s)
         s = _EMAIL.sub(lambda m: self.token("email", m.group(0)), s)
         s = _IPV4.sub(lambda m: self.token("ip", m.group(0)), s)
         s = _CLIENT_ID.sub(lambda m: self.token("id", m.group(0)), s)
         s = _AMOUNT_TEXT.sub(lambda m: self.token("amt", m.group(0).replace(",", "")), s)
         return _LONG_NUMBER.sub(lambda m: self.token("id", m.group(0)), s)
+
+    def _redact(self, m: re.Match[str]) -> str:
+        self.counts["credential"] = self.counts.get("credential", 0) + 1
+        return m.group(1) + "***"
 
     def value(self, obj: Any, key: str = "") -> Any:
         k = key.lower()

@@ -563,7 +563,8 @@ def build(
         " addresses and amounts are replaced by `<kind:token>`: the same value has the same"
         " token in every file of this packet (HMAC-SHA256 under a key made for this packet"
         " and never written down), so one order can be followed across lines. Values under"
-        " secret-like keys read `***`. The audit lines' hashes are kept: the masked lines no"
+        " secret-like keys and credential-shaped text (webhooks, tokens, URL passwords,"
+        " access keys) read `***`. The audit lines' hashes are kept: the masked lines no"
         " longer verify; the chain itself was verified when the packet was built (see"
         " summary.md).\n\n"
         f"Masked: {counts or 'nothing'}.\n",

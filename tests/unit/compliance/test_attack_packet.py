@@ -14,6 +14,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from tradewarden.compliance.mask import Masker
+
 ROOT = Path(__file__).resolve().parents[3]
 PROD_ACCOUNT = "222222222222"  # Pulumi.prod.yaml's admin role account
 
@@ -99,3 +101,37 @@ def test_attack_an_encoded_secret_in_a_log_line_passes_the_sweep(
     assert res.leaks, "the packet kept an encoded secret and passed the sweep"
     assert any("logs/journal-excerpt.jsonl" in leak for leak in res.leaks)
     assert not out.exists() and res.zip_path is None
+
+
+OLD_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"  # Binance's doc key
+OLD_SECRETS = {
+    "slack webhook": "https://hooks.slack.com/services/T0OLD0001/B0OLD0002/oldwebhooksecret0042",
+    "slack token": "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "url password": "hunter2-rotated-away",
+    "bearer token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.c2lnbmF0dXJlLW9sZA",
+    "aws access key": "AKIAIOSFODNN7EXAMPLE",
+    "binance key": OLD_KEY,
+}
+
+
+def test_attack_a_rotated_out_secret_in_a_log_line_is_kept() -> None:
+    """The sweep knows only the values the source holds now: a key rotated last month, a
+    Slack webhook replaced after it leaked, an SMTP URL with its password, a bearer token
+    in an exception text are not in it. The masking let every one through as plain text."""
+    m = Masker()
+    lines = [
+        {"msg": f"slack delivery failed: POST {OLD_SECRETS['slack webhook']}: 404"},
+        {"event": "alert_failed", "url": OLD_SECRETS["slack webhook"]},
+        {"msg": "slack api", "headers": {"Authorization": f"Bearer {OLD_SECRETS['slack token']}"}},
+        {"msg": f"smtp connect smtp://alerts:{OLD_SECRETS['url password']}@mail.example.com:587"},
+        {"exc": f"HTTPError 401: Authorization: Bearer {OLD_SECRETS['bearer token']}"},
+        {"msg": f"boto: credentials {OLD_SECRETS['aws access key']} from the environment"},
+        {"msg": f"request failed: X-MBX-APIKEY={OLD_KEY}"},
+    ]
+    masked = "\n".join(m.line(json.dumps(ln)) for ln in lines)
+    for what, value in OLD_SECRETS.items():
+        assert value not in masked, f"{what} kept: {masked}"
+    # what must stay readable does: an audit hash (64 hex) and the host of the webhook
+    h = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    assert h in m.line(json.dumps({"hash": h, "msg": f"prev {h}"}))
+    assert "hooks.slack.com" in masked
