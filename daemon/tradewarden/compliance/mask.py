@@ -109,7 +109,7 @@ class Masker:
         s = _EMAIL.sub(lambda m: self.token("email", m.group(0)), s)
         s = _IPV4.sub(lambda m: self.token("ip", m.group(0)), s)
         s = _CLIENT_ID.sub(lambda m: self.token("id", m.group(0)), s)
-        s = _AMOUNT_TEXT.sub(lambda m: self.token("amt", m.group(0).replace(",", "")), s)
+        s = _AMOUNT_TEXT.sub(lambda m: self.token("amt", _norm_amount(m.group(0))), s)
         return _LONG_NUMBER.sub(lambda m: self.token("id", m.group(0)), s)
 
     def _redact(self, m: re.Match[str]) -> str:
@@ -132,6 +132,8 @@ class Masker:
             return self.token("amt", _norm_amount(obj))
         if isinstance(obj, str):
             return self.text(obj)
+        if isinstance(obj, int) and _LONG_NUMBER.fullmatch(str(obj)):
+            return self.token("id", str(obj))  # an id as a JSON number: as it would be as text
         return obj
 
     def line(self, raw: str) -> str:

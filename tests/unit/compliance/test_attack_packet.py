@@ -135,3 +135,21 @@ def test_attack_a_rotated_out_secret_in_a_log_line_is_kept() -> None:
     h = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     assert h in m.line(json.dumps({"hash": h, "msg": f"prev {h}"}))
     assert "hooks.slack.com" in masked
+
+
+def test_attack_masking_same_value_different_token_and_numeric_ids_in_clear() -> None:
+    """The same amount under a key (normalised: 30000.00 -> 30000.0) and in a sentence (not
+    normalised) got two tokens, so a reader could not follow it and two equal amounts looked
+    different; an account or order id written as a JSON number under a key the masker does
+    not list (Binance's `id` of a trade, a sub-account id) stayed in clear, while the same
+    number as text was masked."""
+    m = Masker()
+    keyed = json.loads(m.line(json.dumps({"price": "30000.00"})))["price"]
+    text = json.loads(m.line(json.dumps({"msg": "filled at 30000.00"})))["msg"]
+    assert keyed.startswith("<amt:") and text == f"filled at {keyed}"
+    assert m.text("at 30000.0") == m.text("at 30000.00")
+    line = m.line(json.dumps({"trade": {"id": 354937868, "subAccountId": 987654321, "n": 3}}))
+    assert "354937868" not in line and "987654321" not in line, line
+    as_text = m.text("trade 354937868")
+    assert as_text.split()[1] in line  # the same id, the same token, number or text
+    assert json.loads(line)["trade"]["n"] == 3  # small counts stay readable
