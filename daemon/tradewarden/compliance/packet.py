@@ -512,6 +512,20 @@ def build(
         except ValueError as exc:
             raise PacketInputError(f"--junit: {exc}") from None
     root = root or repo_root()
+    if report is not None:
+        here = ctl.code_fingerprint(root) if root is not None else None
+        if report.code is None:
+            report.stale = (
+                f"the JUnit report records no {ctl.CODE_PROPERTY} (which code it ran on);"
+                " run `make pytest` from this checkout"
+            )
+        elif here is None:
+            report.stale = "no git checkout here to compare the JUnit report's code with"
+        elif report.code != here:
+            report.stale = (
+                f"the JUnit report is a run of other code ({ctl.CODE_PROPERTY}"
+                f" {report.code[:12]}..., this checkout {here[:12]}...): run `make pytest` again"
+            )
     facts_stack = stack_facts(root, stack)
     out.mkdir(parents=True, exist_ok=True)
     now = time.time()
@@ -530,6 +544,8 @@ def build(
         for k in at.keys
         if k.read and not k.ok
     ]
+    if report is not None and report.stale:
+        problems.append(f"test results: {report.stale} (every control shows NOT MET)")
     _write(out / "attestation.md", attest_mod.markdown(at))
     _write(out / "attestation.json", json.dumps(at.as_dict(), indent=2, default=str) + "\n")
 

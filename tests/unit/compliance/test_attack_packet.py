@@ -14,6 +14,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from tradewarden.compliance import controls as ctl
 from tradewarden.compliance.mask import Masker
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -153,3 +154,63 @@ def test_attack_masking_same_value_different_token_and_numeric_ids_in_clear() ->
     as_text = m.text("trade 354937868")
     assert as_text.split()[1] in line  # the same id, the same token, number or text
     assert json.loads(line)["trade"]["n"] == 3  # small counts stay readable
+
+
+def _all_pass_junit(path: Path, properties: dict[str, str]) -> Path:
+    """A pytest-shaped JUnit XML in which every control test passed."""
+    cases = "".join(
+        '<testcase classname="{}" name="{}" time="0.1"/>'.format(*ctl.node_key(t))
+        for c in ctl.CONTROLS
+        for t in c.tests
+    )
+    props = "".join(f'<property name="{k}" value="{v}"/>' for k, v in properties.items())
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest"'
+        ' timestamp="2025-01-02T03:04:05+00:00">'
+        f"<properties>{props}</properties>{cases}</testsuite></testsuites>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_attack_a_junit_of_other_code_shows_every_control_met(
+    tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make compliance` reads whatever var/junit.xml is there: a report of a run on other
+    code (an older commit, before a control's test was broken, or edited since) showed
+    every control MET for the code the packet describes. The report now carries the code
+    fingerprint of the run (tests/conftest.py), and a report that does not match the
+    checkout, or says nothing of it, proves nothing."""
+    from tradewarden.compliance.packet import build
+    from tradewarden.core.config import load_settings
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setitem(sys.modules, "tradewarden.compliance.diagram", None)
+    settings = load_settings(state_dir=tmp_path / "state")
+    other = _all_pass_junit(tmp_path / "other.xml", {"tradewarden_code_sha256": "0" * 64})
+    res = build(settings, tmp_path / "a", junit=other)
+    assert not [r.control.id for r in res.rows if r.met], "controls MET from other code's run"
+    assert "other code" in json.loads((tmp_path / "a" / "controls.json").read_text())["stale"]
+    silent = _all_pass_junit(tmp_path / "silent.xml", {})
+    res = build(settings, tmp_path / "b", junit=silent)
+    assert not [r.control.id for r in res.rows if r.met]
+    # the run of this code: MET
+    now = _all_pass_junit(tmp_path / "now.xml", {ctl.CODE_PROPERTY: ctl.code_fingerprint(ROOT)})
+    res = build(settings, tmp_path / "c", junit=now)
+    assert all(r.met for r in res.rows)
+
+
+def test_attack_conftest_records_the_code_in_the_junit(tmp_path: Path) -> None:
+    """The property the packet checks is written by a real `pytest --junitxml` run."""
+    out = tmp_path / "j.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={out}"]
+        + ["tests/unit/wallet/test_split.py::test_rebalance_boundaries"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ctl.read_junit(out).code == ctl.code_fingerprint(ROOT)
