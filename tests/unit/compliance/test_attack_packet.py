@@ -14,6 +14,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from tests.unit.test_secrets_scan import FAKE_KEY_ID, scan, tree  # noqa: F401
 from tradewarden.compliance import controls as ctl
 from tradewarden.compliance.mask import Masker
 
@@ -214,3 +215,15 @@ def test_attack_conftest_records_the_code_in_the_junit(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert ctl.read_junit(out).code == ctl.code_fingerprint(ROOT)
+
+
+def test_attack_an_inline_allowlist_pragma_hides_a_new_key_from_the_scan(tree: Path) -> None:  # noqa: F811
+    """detect-secrets honours `# pragma: allowlist secret` on the line: a real key added
+    with that comment passed `make secrets-scan` without any review in the baseline."""
+    (tree / "daemon").mkdir()
+    (tree / "daemon" / "settings_local.py").write_text(
+        f'AWS_ACCESS_KEY_ID = "{FAKE_KEY_ID}"  # pragma: allowlist secret\n'
+    )
+    found = scan(tree)
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert "daemon/settings_local.py:1: AWS Access Key: new secret-looking string" in found.stderr
