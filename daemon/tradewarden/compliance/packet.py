@@ -501,8 +501,9 @@ def build(
     zpath = out.with_name(out.name + ".zip")
     if out.exists() and any(out.iterdir()):
         raise PacketInputError(f"--out {out}: exists and is not empty")
-    if zpath.exists():
-        raise PacketInputError(f"{zpath} exists: move it away first")
+    for p in (zpath, zpath.with_name(zpath.name + ".sha256")):
+        if p.exists() or p.is_symlink():  # a dangling link too: we would write through it
+            raise PacketInputError(f"{p} exists: move it away first")
     report = None
     if junit is not None:
         if not junit.is_file():

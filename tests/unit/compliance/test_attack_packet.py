@@ -227,3 +227,29 @@ def test_attack_an_inline_allowlist_pragma_hides_a_new_key_from_the_scan(tree: P
     found = scan(tree)
     assert found.returncode == 1, found.stdout + found.stderr
     assert "daemon/settings_local.py:1: AWS Access Key: new secret-looking string" in found.stderr
+
+
+def test_attack_a_dangling_symlink_at_dir_zip_keeps_a_leaking_zip_elsewhere(
+    tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`DIR.zip` as a dangling symlink passed the "exists" check (Path.exists follows it);
+    the zip was written through it to the link's target, and when the sweep found a secret
+    only the link was deleted: the zip with the secret stayed where the link pointed."""
+    from tradewarden.compliance.packet import PacketInputError, build
+    from tradewarden.core.config import load_settings
+
+    key = "LEAKYKEY0123456789abcdefCANARY0123456789"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TRADEWARDEN_BINANCE_API_KEY", key)
+    monkeypatch.setenv("TRADEWARDEN_BINANCE_API_SECRET", "another-secret-CANARY-" + "z" * 30)
+    monkeypatch.setitem(sys.modules, "tradewarden.compliance.diagram", None)
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text(json.dumps({"msg": f"request failed for {key}"}) + "\n")
+    elsewhere = tmp_path / "shared" / "loot.zip"
+    elsewhere.parent.mkdir()
+    (tmp_path / "pk.zip").symlink_to(elsewhere)
+    (tmp_path / "pk.zip.sha256").symlink_to(tmp_path / "shared" / "loot.sha256")
+    settings = load_settings(state_dir=tmp_path / "state")
+    with pytest.raises(PacketInputError, match="pk.zip"):
+        build(settings, tmp_path / "pk", journal=journal)
+    assert not elsewhere.exists(), "the zip holding the key was written through the link"
