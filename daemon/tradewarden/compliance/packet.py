@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -299,12 +300,14 @@ def _pdf_text(name: str, data: bytes) -> Iterable[tuple[str, bytes]]:
 
 
 def encoded_forms(value: str) -> set[str]:
-    """`value` as a log line may carry it: as-is, JSON-escaped (once and twice), URL-quoted
-    (a request URL, a form body) and base64 at each of the three byte alignments, standard
-    and URL-safe (HTTP Basic ``user:password``, SMTP ``AUTH PLAIN``), only the characters
-    that depend on the value alone."""
+    """`value` as a file may carry it: as-is, JSON-escaped (once and twice), HTML-escaped
+    (the diagram's .dot labels and .svg), URL-quoted (a request URL, a form body) and
+    base64 at each of the three byte alignments, standard and URL-safe (HTTP Basic
+    ``user:password``, SMTP ``AUTH PLAIN``), only the characters that depend on the value
+    alone."""
     once = json.dumps(value)[1:-1]
     forms = {value, once, json.dumps(once)[1:-1], quote(value, safe=""), quote_plus(value)}
+    forms |= {html.escape(value), html.escape(value, quote=False)}  # the .dot and .svg
     raw = value.encode()
     for k, start in ((0, 0), (1, 2), (2, 3)):  # k bytes before it: skip the chars they touch
         end = (k + len(raw)) // 3 * 4  # the last group mixes in what follows: stop before

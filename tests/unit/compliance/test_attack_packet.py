@@ -5,6 +5,7 @@ that is not. Each failed on the code before its fix."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import subprocess
 import sys
@@ -253,3 +254,16 @@ def test_attack_a_dangling_symlink_at_dir_zip_keeps_a_leaking_zip_elsewhere(
     with pytest.raises(PacketInputError, match="pk.zip"):
         build(settings, tmp_path / "pk", journal=journal)
     assert not elsewhere.exists(), "the zip holding the key was written through the link"
+
+
+def test_attack_an_html_escaped_secret_in_the_svg_passes_the_sweep(tmp_path: Path) -> None:
+    """The diagram's .dot labels and its .svg are HTML-escaped: a value with `&`, `<`, `>`
+    or a quote is written as `&amp;`..., a form the sweep did not look for."""
+    from tradewarden.compliance.packet import sweep
+
+    password = 'smtp&pass<CANARY>"42'
+    svg = tmp_path / "architecture.svg"
+    svg.write_text(f"<svg><text>{html.escape(password)}</text></svg>", encoding="utf-8")
+    assert sweep([svg], [("smtp.password", password)], tmp_path) == [
+        "architecture.svg: smtp.password"
+    ]
