@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -84,6 +85,7 @@ _CREDENTIALS = (
     ),
 )
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _CLIENT_ID = re.compile(r"\btw-[A-Za-z0-9]+-[A-Za-z0-9]+-[A-Za-z0-9]+\b")  # client_ids.py
 _LONG_NUMBER = re.compile(r"(?<![\w.])\d{6,}(?![\w.])")  # account / order numbers in text
@@ -107,10 +109,18 @@ class Masker:
         for pattern in _CREDENTIALS:
             s = pattern.sub(self._redact, s)
         s = _EMAIL.sub(lambda m: self.token("email", m.group(0)), s)
+        s = _IPV6.sub(self._ipv6, s)
         s = _IPV4.sub(lambda m: self.token("ip", m.group(0)), s)
         s = _CLIENT_ID.sub(lambda m: self.token("id", m.group(0)), s)
         s = _AMOUNT_TEXT.sub(lambda m: self.token("amt", _norm_amount(m.group(0))), s)
         return _LONG_NUMBER.sub(lambda m: self.token("id", m.group(0)), s)
+
+    def _ipv6(self, m: re.Match[str]) -> str:
+        try:
+            addr = ipaddress.IPv6Address(m.group(0))
+        except ValueError:
+            return m.group(0)  # a time of day, a MAC, a hash fragment: not an address
+        return self.token("ip", str(addr))  # one token whatever the notation
 
     def _redact(self, m: re.Match[str]) -> str:
         self.counts["credential"] = self.counts.get("credential", 0) + 1

@@ -267,3 +267,19 @@ def test_attack_an_html_escaped_secret_in_the_svg_passes_the_sweep(tmp_path: Pat
     assert sweep([svg], [("smtp.password", password)], tmp_path) == [
         "architecture.svg: smtp.password"
     ]
+
+
+def test_attack_an_ipv6_address_is_not_masked() -> None:
+    """The masking knew IPv4 only: the host's or a peer's IPv6 address (the NAT64 path, an
+    exception text of a connect failure) went into the excerpts in clear."""
+    m = Masker()
+    ip = "2a05:d018:1c2:3d00:8a7:1b2c:3d4e:5f60"
+    line = m.line(json.dumps({"msg": f"connect to [{ip}]:443 failed", "peer": ip}))
+    assert ip not in line, line
+    d = json.loads(line)
+    assert d["peer"].startswith("<ip:") and d["peer"] in d["msg"]  # one address, one token
+    assert "::1" not in m.text("from ::1 port 8080")
+    assert m.text("2A05:D018:01C2:3D00:08A7:1B2C:3D4E:5F60") == d["peer"]  # same address
+    # timestamps and hashes are not addresses
+    ts = "2026-12-04T03:17:49.542762+00:00"
+    assert m.line(json.dumps({"msg": f"at {ts}"})) == json.dumps({"msg": f"at {ts}"})
