@@ -66,6 +66,16 @@ AMOUNT_KEYS = frozenset(
         "starting_balance_usdt",
     }
 )
+
+
+def _norm_key(key: str) -> str:
+    """`client_order_ids`, `clientOrderId`, `orig-client-order-id` -> one spelling."""
+    k = key.lower().replace("_", "").replace("-", "")
+    return k[:-1] if k.endswith("ids") else k
+
+
+_ID_NORM = frozenset(_norm_key(k) for k in ID_KEYS)
+_AMOUNT_NORM = frozenset(_norm_key(k) for k in AMOUNT_KEYS)
 TIME_KEYS = frozenset({"ts", "time", "at", "snapshot_ts", "checked_at", "seq"})
 SECRET_KEY = re.compile(
     r"(secret|password|passwd|token|api_?key|signature|credential|authorization|cookie)", re.I
@@ -136,9 +146,10 @@ class Masker:
             return obj
         if k and SECRET_KEY.search(k) and not k.endswith(("_set", "_id", "_ids", "_fp")):
             return "***"
-        if k in ID_KEYS:
+        nk = _norm_key(k)
+        if nk in _ID_NORM:
             return self.token("id", str(obj))
-        if k in AMOUNT_KEYS and isinstance(obj, int | float | str):
+        if nk in _AMOUNT_NORM and isinstance(obj, int | float | str):
             return self.token("amt", _norm_amount(obj))
         if isinstance(obj, str):
             return self.text(obj)

@@ -283,3 +283,21 @@ def test_attack_an_ipv6_address_is_not_masked() -> None:
     # timestamps and hashes are not addresses
     ts = "2026-12-04T03:17:49.542762+00:00"
     assert m.line(json.dumps({"msg": f"at {ts}"})) == json.dumps({"msg": f"at {ts}"})
+
+
+def test_attack_an_id_under_a_variant_of_a_listed_key_is_kept() -> None:
+    """ID_KEYS was matched on the lower-cased key only: `client_order_ids` (a list, as the
+    daemon writes it), `orig_client_order_id`, `exchangeOrderId`, `listen_key` kept ids that
+    do not look like ours (an order placed in the Binance app: `web_...`) in clear."""
+    m = Masker()
+    data = {
+        "client_order_ids": ["web_7f3a9c1e2b4d", "and_5e6f7a8b9c0d"],
+        "orig_client_order_id": "ios_1a2b3c4d5e6f",
+        "exchangeOrderId": "ORD-88aa",
+        "listen_key": "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1",
+        "executed_qty": "0.5",
+    }
+    line = m.line(json.dumps(data))
+    for value in [*data["client_order_ids"], *list(data.values())[1:]]:
+        assert value not in line, (value, line)
+    assert json.loads(line)["client_order_ids"][0] == m.token("id", "web_7f3a9c1e2b4d")
