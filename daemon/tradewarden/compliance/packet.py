@@ -535,6 +535,12 @@ def build(
     now = time.time()
     missing: list[str] = []
     notes: list[str] = []
+    source_values = secret_values(settings)
+    if not source_values:  # a sweep with nothing to look for proves nothing
+        missing.append(
+            "canary sweep: no secret value could be read from the secret source"
+            f" ({settings.secret_source.value}); build the packet where the source is readable"
+        )
     if report is None:
         missing.append("test results: no --junit report given (every control shows NOT MET)")
 
@@ -651,7 +657,7 @@ def build(
             z.write(p, f"{out.name}/{p.relative_to(out).as_posix()}")
     _write(zpath.with_name(zpath.name + ".sha256"), f"{_sha256(zpath)}  {zpath.name}\n")
 
-    values = secret_values(settings, extra_secrets)
+    values = source_values + [(w, v) for w, v in extra_secrets if v and len(v) >= 8]
     if facts_stack.get("_account_id"):
         values.append(("AWS account id", str(facts_stack["_account_id"])))
     if not stack:  # the diagram draws the default stack: its account id is swept too

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -301,3 +302,33 @@ def test_attack_an_id_under_a_variant_of_a_listed_key_is_kept() -> None:
     for value in [*data["client_order_ids"], *list(data.values())[1:]]:
         assert value not in line, (value, line)
     assert json.loads(line)["client_order_ids"][0] == m.token("id", "web_7f3a9c1e2b4d")
+
+
+def test_attack_a_sweep_with_no_secret_to_look_for_passes_the_packet(
+    tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built where the secret source cannot be read (a laptop without the host's AWS role,
+    an empty env source), the sweep had nothing to look for and still said "none found":
+    the packet exited 0, complete and clean, without any secret having been checked."""
+    from tradewarden.compliance.packet import build
+    from tradewarden.core.config import load_settings
+
+    monkeypatch.chdir(ROOT)
+    state = tmp_path / "state"
+    run = subprocess.run(
+        [sys.executable, "-m", "tradewarden.cli", "run", "--no-console"],
+        env={"PATH": os.environ["PATH"], "TRADEWARDEN_STATE_DIR": str(state)}
+        | {"TRADEWARDEN_METRICS_PORT": "0", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text(run.stdout)
+    junit = _all_pass_junit(tmp_path / "j.xml", {ctl.CODE_PROPERTY: ctl.code_fingerprint(ROOT)})
+    settings = load_settings(state_dir=state)
+    res = build(settings, tmp_path / "pk", junit=junit, journal=journal, stack="dev")
+    assert res.code == 1, (res.notes, res.missing, res.problems)
+    assert any("no secret value" in m for m in res.missing), res.missing
