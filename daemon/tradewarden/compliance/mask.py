@@ -98,6 +98,12 @@ _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _CLIENT_ID = re.compile(r"\btw-[A-Za-z0-9]+-[A-Za-z0-9]+-[A-Za-z0-9]+\b")  # client_ids.py
+# SYMBOL:clientOrderId, as the reconciler names an order (exchange/reconcile.py): the id
+# of an order that is not ours has no tw- shape (Binance app `web_...`, Binance's random id)
+_SYMBOL_ORDER = re.compile(
+    r"\b([A-Z0-9]{2,12}(?:USDT|USDC|FDUSD|TUSD|BUSD|DAI|BTC|ETH|BNB|EUR|TRY):)"
+    r"([A-Za-z0-9_.-]{1,36})(?![\w.-])"
+)
 _LONG_NUMBER = re.compile(r"(?<![\w.])\d{6,}(?![\w.])")  # account / order numbers in text
 _AMOUNT_TEXT = re.compile(r"(?<![\w.:])\d[\d,]*\.\d+(?![\w.:])")  # 1,234.56 in a sentence
 
@@ -122,6 +128,7 @@ class Masker:
         s = _IPV6.sub(self._ipv6, s)
         s = _IPV4.sub(lambda m: self.token("ip", m.group(0)), s)
         s = _CLIENT_ID.sub(lambda m: self.token("id", m.group(0)), s)
+        s = _SYMBOL_ORDER.sub(lambda m: m.group(1) + self.token("id", m.group(2)), s)
         s = _AMOUNT_TEXT.sub(lambda m: self.token("amt", _norm_amount(m.group(0))), s)
         return _LONG_NUMBER.sub(lambda m: self.token("id", m.group(0)), s)
 

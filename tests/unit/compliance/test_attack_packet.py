@@ -332,3 +332,17 @@ def test_attack_a_sweep_with_no_secret_to_look_for_passes_the_packet(
     res = build(settings, tmp_path / "pk", junit=junit, journal=journal, stack="dev")
     assert res.code == 1, (res.notes, res.missing, res.problems)
     assert any("no secret value" in m for m in res.missing), res.missing
+
+
+def test_attack_an_order_not_ours_keeps_its_client_order_id_in_the_reconcile_text() -> None:
+    """The reconciler's summary names open orders that are not ours as SYMBOL:clientOrderId
+    (exchange/reconcile.py); such an id (an order placed in the Binance app: `web_...`, or
+    Binance's random one) is not tw-shaped, and the masking left it in clear."""
+    m = Masker()
+    cid, other = "web_7f3a9c1e2b4d4c0a8b1e", "6gCrw2kRUAF9CvJDGP16IP"
+    text = f"reconcile: 2 open order(s) not ours (BTCUSDT:{cid}, ETHUSDT:{other})"
+    line = m.line(json.dumps({"msg": text, "clientOrderId": cid}))
+    assert cid not in line and other not in line, line
+    d = json.loads(line)
+    assert f"BTCUSDT:{d['clientOrderId']}" in d["msg"]  # the same id, the same token
+    assert m.text("at 03:17:49 BINANCE_TESTNET=true: ok") == "at 03:17:49 BINANCE_TESTNET=true: ok"
