@@ -6,7 +6,8 @@ Scans every file under the root (tracked or not: a file not yet added is scanned
 with the plugins and filters recorded in the reviewed baseline (``.secrets.baseline``,
 including its ``--exclude-files`` pattern: .venv, var, uv.lock, caches). Fails (exit 1) when
 
-- a finding is not in the baseline (a new secret-looking string), or
+- a finding is not in the baseline (a new secret-looking string; an inline
+  ``# pragma: allowlist secret`` does not exempt it), or
 - a baseline entry is not reviewed (no ``is_secret``) or was judged a real secret
   (``is_secret: true``: a real secret is removed and rotated, never baselined).
 
@@ -32,6 +33,7 @@ from detect_secrets.settings import get_settings, transient_settings
 
 BASELINE = ".secrets.baseline"
 EXCLUDE_FILTER = "detect_secrets.filters.regex.should_exclude_file"
+INLINE_ALLOWLIST = "detect_secrets.filters.allowlist.is_line_allowlisted"
 
 
 def exclude_patterns() -> list[re.Pattern[str]]:
@@ -71,6 +73,9 @@ def check(root: Path, baseline_file: Path) -> tuple[list[str], int]:
                 problems.append(f"{where}: reviewed as a REAL secret: remove and rotate it")
     with transient_settings({}):
         known = ds_baseline.load(data, str(baseline_file))
+        # An inline `# pragma: allowlist secret` would let a line skip the review: every
+        # finding has to be in the reviewed baseline.
+        get_settings().disable_filters(INLINE_ALLOWLIST)
         patterns = exclude_patterns()
         previous = Path.cwd()
         os.chdir(root)  # results and the exclude patterns are relative to the root

@@ -17,6 +17,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _junit_records_the_code(request: pytest.FixtureRequest) -> None:
+    """With --junitxml: the code fingerprint of the checkout this run tests, as a testsuite
+    property; the compliance packet shows no control met from a report of other code."""
+    if not getattr(request.config.option, "xmlpath", None):
+        return
+    from tradewarden.compliance.controls import CODE_PROPERTY, code_fingerprint
+
+    code = code_fingerprint(REPO)
+    if code is not None:
+        request.getfixturevalue("record_testsuite_property")(CODE_PROPERTY, code)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -77,8 +77,8 @@ def test_the_seed_controls_are_all_in_the_matrix() -> None:
 
 
 def _junit(tmp_path: Path, outcome: dict[str, str]) -> Path:
-    """A pytest-shaped JUnit XML: every control test passed unless `outcome` says
-    failed / error / skipped / missing."""
+    """A pytest-shaped JUnit XML of this checkout's code (as tests/conftest.py records it):
+    every control test passed unless `outcome` says failed / error / skipped / missing."""
     cases = []
     for c in ctl.CONTROLS:
         for node in c.tests:
@@ -96,9 +96,9 @@ def _junit(tmp_path: Path, outcome: dict[str, str]) -> Path:
     xml = (
         '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest"'
         f' errors="0" failures="0" skipped="0" tests="{len(cases)}"'
-        ' timestamp="2026-12-04T01:02:03.456789+00:00">'
-        + "".join(cases)
-        + "</testsuite></testsuites>"
+        ' timestamp="2026-12-04T01:02:03.456789+00:00"><properties>'
+        f'<property name="{ctl.CODE_PROPERTY}" value="{ctl.code_fingerprint(ROOT)}"/>'
+        "</properties>" + "".join(cases) + "</testsuite></testsuites>"
     )
     p = tmp_path / "junit.xml"
     p.write_text(xml, encoding="utf-8")

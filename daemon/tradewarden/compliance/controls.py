@@ -2,13 +2,18 @@
 -> the tests that prove it -> their result in a JUnit XML (pytest ``--junitxml``).
 
 A control is MET only when it names at least one test and every one of its tests passed
-in the JUnit file. A test that failed, errored, was skipped or is absent from the file
-makes the control NOT MET, with the reason. ``tests/unit/test_compliance.py`` checks that
-every test id and every path named here exists, so a rename cannot orphan a row.
+in the JUnit file, and that file is a run of the code the packet describes (its
+`CODE_PROPERTY`, written by tests/conftest.py, equals the checkout's `code_fingerprint`).
+A test that failed, errored, was skipped or is absent from the file makes the control
+NOT MET, with the reason. ``tests/unit/test_compliance.py`` checks that every
+test id and every path named here exists, so a rename cannot orphan a row.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 PASSED, FAILED, ERROR, SKIPPED, MISSING = "passed", "failed", "error", "skipped", "missing"
+STALE = "stale"  # passed, but in a run of other code than the checkout the packet describes
+# The testsuite property tests/conftest.py writes into a `pytest --junitxml` report: the
+# `code_fingerprint` of the checkout the run tested.
+CODE_PROPERTY = "tradewarden_code_sha256"
+CODE_PATHS = ("daemon", "infra", "ops", "tests", "pyproject.toml", "uv.lock", "Makefile")
 
 BINANCE = "binance-compliance-guide.md"
 PETS = "pets-security-guidelines.md"
@@ -356,10 +366,36 @@ class TestResult:
     cases: int = 0  # testcases matched (parametrised tests match several)
 
 
+def code_fingerprint(root: Path) -> str | None:
+    """SHA-256 over the names and contents of the code a test run tests (`CODE_PATHS`:
+    tracked and untracked files, not git-ignored ones) in the checkout at `root`; None when
+    `root` is not a git checkout."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    proc = subprocess.run(
+        [git, "-C", str(root), "ls-files", "-z", "-co", "--exclude-standard", "--", *CODE_PATHS],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return None
+    h = hashlib.sha256()
+    for name in sorted(set(proc.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""}):
+        p = root / name
+        if p.is_file() and not p.is_symlink():
+            h.update(name.encode("utf-8", "surrogateescape") + b"\0")
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
 @dataclass
 class JUnitReport:
     path: str
     timestamp: str  # the run's start (testsuite timestamp), "" if unknown
+    code: str | None = None  # the run's CODE_PROPERTY, None if it has none
+    stale: str = ""  # why this run does not prove anything about the code described
     cases: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # (classname, name without parameters) -> statuses; details alongside
     details: dict[tuple[str, str], list[str]] = field(default_factory=dict)
@@ -370,6 +406,8 @@ class JUnitReport:
         statuses = self.cases.get(key)
         if not statuses:
             return TestResult(node_id, MISSING, "not in the JUnit report (not run)")
+        if self.stale:
+            return TestResult(node_id, STALE, self.stale, len(statuses))
         for bad in (ERROR, FAILED, SKIPPED):
             if bad in statuses:
                 detail = next(
@@ -405,7 +443,13 @@ def read_junit(path: Path) -> JUnitReport:
     if not suites:
         raise ValueError(f"{path}: no <testsuite> in the JUnit XML")
     stamp = min((s.get("timestamp") or "" for s in suites), default="")
-    rep = JUnitReport(str(path), stamp)
+    codes = {
+        p.get("value") or ""
+        for s in suites
+        for p in s.iter("property")
+        if p.get("name") == CODE_PROPERTY
+    }
+    rep = JUnitReport(str(path), stamp, codes.pop() if len(codes) == 1 else None)
     for case in root.iter("testcase"):
         cls, name = case.get("classname") or "", (case.get("name") or "").split("[", 1)[0]
         status, detail = PASSED, ""
@@ -500,6 +544,7 @@ def matrix_json(rows: Iterable[Row], report: JUnitReport | None) -> dict[str, An
     return {
         "junit": None if report is None else report.path,
         "junit_testcases": 0 if report is None else report.total,
+        "stale": "" if report is None else report.stale,
         "test_run": date,
         "controls": [r.as_dict(date) for r in rows],
         "met": sum(r.met for r in rows),
@@ -516,8 +561,14 @@ def matrix_markdown(rows: Iterable[Row], report: JUnitReport | None) -> str:
         "",
         f"Test results from {src} ({0 if report is None else report.total} test cases),"
         f" run {date}. A control is MET only when every test it names passed in that run;"
-        " a failed, erroring, skipped or missing test shows it as **NOT MET**.",
+        " a failed, erroring, skipped or missing test shows it as **NOT MET**, and so does"
+        " every test of a run of other code than this checkout (stale).",
         "",
+        *(
+            [f"**The test run does not prove this code:** {report.stale}", ""]
+            if report and report.stale
+            else []
+        ),
         f"**{sum(r.met for r in rows)} of {len(rows)} controls met.**",
         "",
         "| Control | Seed requirement | Implemented in | Tests | Result | Date |",

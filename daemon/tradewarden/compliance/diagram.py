@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import re
 import shutil
 import subprocess
 import sys
@@ -208,8 +209,13 @@ def daemon_parts(settings: Settings | None = None) -> dict[str, Any]:
 # --- DOT --------------------------------------------------------------------------------
 
 
+# A full AWS account id (12 digits) never goes into the picture: the backup bucket is
+# named after it (infra.naming.backup_bucket_name), and the packet must not carry it.
+_ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
+
+
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(_ACCOUNT_ID.sub("<account-id>", str(text)), quote=True)
 
 
 def _id(text: str) -> str:

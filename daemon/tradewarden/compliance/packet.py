@@ -13,7 +13,9 @@ input (settings, JUnit file, output directory).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from tradewarden.compliance import attest as attest_mod
 from tradewarden.compliance import controls as ctl
@@ -35,6 +38,7 @@ from tradewarden.core.config import Settings
 MANIFEST = "MANIFEST.sha256"
 EXCERPT_LINES = 60
 TERMS_EVENT = "terms_accepted"
+DIAGRAM_DEFAULT_STACK = "prod"  # tradewarden.compliance.diagram.DEFAULT_STACK
 
 
 class PacketInputError(Exception):
@@ -295,16 +299,32 @@ def _pdf_text(name: str, data: bytes) -> Iterable[tuple[str, bytes]]:
     yield f"{name} (text)", proc.stdout
 
 
+def encoded_forms(value: str) -> set[str]:
+    """`value` as a file may carry it: as-is, JSON-escaped (once and twice), HTML-escaped
+    (the diagram's .dot labels and .svg), URL-quoted (a request URL, a form body) and
+    base64 at each of the three byte alignments, standard and URL-safe (HTTP Basic
+    ``user:password``, SMTP ``AUTH PLAIN``), only the characters that depend on the value
+    alone."""
+    once = json.dumps(value)[1:-1]
+    forms = {value, once, json.dumps(once)[1:-1], quote(value, safe=""), quote_plus(value)}
+    forms |= {html.escape(value), html.escape(value, quote=False)}  # the .dot and .svg
+    raw = value.encode()
+    for k, start in ((0, 0), (1, 2), (2, 3)):  # k bytes before it: skip the chars they touch
+        end = (k + len(raw)) // 3 * 4  # the last group mixes in what follows: stop before
+        for enc in (base64.b64encode, base64.urlsafe_b64encode):
+            form = enc(b"\0" * k + raw).decode()[start:end]
+            if len(form) >= 8:
+                forms.add(form)
+    return forms
+
+
 def sweep(
     paths: Iterable[Path], values: Sequence[tuple[str, str]], base: Path | None = None
 ) -> list[str]:
-    """Every place a secret value occurs (as-is or JSON-escaped): "file: what"; files are
-    named relative to `base`."""
+    """Every place a secret value occurs (as-is or in one of its `encoded_forms`): "file:
+    what"; files are named relative to `base`."""
     findings = []
-    needles = []
-    for what, v in values:
-        forms = {v, json.dumps(v)[1:-1]}
-        needles += [(what, f.encode()) for f in forms]
+    needles = [(what, f.encode()) for what, v in values for f in encoded_forms(v)]
     for p in paths:
         shown = p.relative_to(base).as_posix() if base and p.is_relative_to(base) else p.name
         for where, blob in _texts(p, shown):
@@ -484,8 +504,9 @@ def build(
     zpath = out.with_name(out.name + ".zip")
     if out.exists() and any(out.iterdir()):
         raise PacketInputError(f"--out {out}: exists and is not empty")
-    if zpath.exists():
-        raise PacketInputError(f"{zpath} exists: move it away first")
+    for p in (zpath, zpath.with_name(zpath.name + ".sha256")):
+        if p.exists() or p.is_symlink():  # a dangling link too: we would write through it
+            raise PacketInputError(f"{p} exists: move it away first")
     report = None
     if junit is not None:
         if not junit.is_file():
@@ -495,11 +516,31 @@ def build(
         except ValueError as exc:
             raise PacketInputError(f"--junit: {exc}") from None
     root = root or repo_root()
+    if report is not None:
+        here = ctl.code_fingerprint(root) if root is not None else None
+        if report.code is None:
+            report.stale = (
+                f"the JUnit report records no {ctl.CODE_PROPERTY} (which code it ran on);"
+                " run `make pytest` from this checkout"
+            )
+        elif here is None:
+            report.stale = "no git checkout here to compare the JUnit report's code with"
+        elif report.code != here:
+            report.stale = (
+                f"the JUnit report is a run of other code ({ctl.CODE_PROPERTY}"
+                f" {report.code[:12]}..., this checkout {here[:12]}...): run `make pytest` again"
+            )
     facts_stack = stack_facts(root, stack)
     out.mkdir(parents=True, exist_ok=True)
     now = time.time()
     missing: list[str] = []
     notes: list[str] = []
+    source_values = secret_values(settings)
+    if not source_values:  # a sweep with nothing to look for proves nothing
+        missing.append(
+            "canary sweep: no secret value could be read from the secret source"
+            f" ({settings.secret_source.value}); build the packet where the source is readable"
+        )
     if report is None:
         missing.append("test results: no --junit report given (every control shows NOT MET)")
 
@@ -513,6 +554,8 @@ def build(
         for k in at.keys
         if k.read and not k.ok
     ]
+    if report is not None and report.stale:
+        problems.append(f"test results: {report.stale} (every control shows NOT MET)")
     _write(out / "attestation.md", attest_mod.markdown(at))
     _write(out / "attestation.json", json.dumps(at.as_dict(), indent=2, default=str) + "\n")
 
@@ -546,7 +589,8 @@ def build(
         " addresses and amounts are replaced by `<kind:token>`: the same value has the same"
         " token in every file of this packet (HMAC-SHA256 under a key made for this packet"
         " and never written down), so one order can be followed across lines. Values under"
-        " secret-like keys read `***`. The audit lines' hashes are kept: the masked lines no"
+        " secret-like keys and credential-shaped text (webhooks, tokens, URL passwords,"
+        " access keys) read `***`. The audit lines' hashes are kept: the masked lines no"
         " longer verify; the chain itself was verified when the packet was built (see"
         " summary.md).\n\n"
         f"Masked: {counts or 'nothing'}.\n",
@@ -613,9 +657,16 @@ def build(
             z.write(p, f"{out.name}/{p.relative_to(out).as_posix()}")
     _write(zpath.with_name(zpath.name + ".sha256"), f"{_sha256(zpath)}  {zpath.name}\n")
 
-    values = secret_values(settings, extra_secrets)
+    values = source_values + [(w, v) for w, v in extra_secrets if v and len(v) >= 8]
     if facts_stack.get("_account_id"):
         values.append(("AWS account id", str(facts_stack["_account_id"])))
+    if not stack:  # the diagram draws the default stack: its account id is swept too
+        try:
+            drawn = stack_facts(root, DIAGRAM_DEFAULT_STACK)
+        except PacketInputError:
+            drawn = {}
+        if drawn.get("_account_id"):
+            values.append(("AWS account id", str(drawn["_account_id"])))
     every = [p for p in out.rglob("*") if p.is_file()] + [zpath]
     leaks = sweep(every, values, out.parent)
     if leaks:  # fail closed: nothing that holds a secret stays on disk
