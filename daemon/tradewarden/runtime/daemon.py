@@ -450,22 +450,26 @@ class Daemon:
         return s
 
     def _on_state_changed(self, event: TradingStateChanged) -> None:
-        """Every trading-state change (RiskEngine._set_state): the gauge follows at once
-        (not only at the next snapshot) and the change is logged. Its audit entry and alert
-        are the cause's own, written where the cause is handled: `breaker_tripped` and the
-        trip alert (Trader._on_trip), `halt`/`reduce`/`reset` (runtime/halt_reset.py),
-        `security_event` (reconciliation, the audit watch), the emergency stop's."""
+        """Every trading-state change (RiskEngine._set_state), whatever caused it: the gauge
+        follows at once (not only at the next snapshot), the change is logged and audited
+        (`trading_state_changed`: state, previous, reason, cause, the bots that changed).
+        The cause's own entry and alert carry what only the cause knows (the reading that
+        tripped, the orders cancelled) and are written where it is handled:
+        `breaker_tripped` and the trip alert (Trader._on_trip), `halt`/`reduce`/`reset` and
+        the manual-halt alert (runtime/halt_reset.py), `security_event` (reconciliation, key
+        permissions, the audit watch), the emergency stop's and the system error's."""
         self.metrics.set_trading_state(event.state.label)
-        log.warning(
-            "trading state changed",
-            extra={
-                "state": event.state.label,
-                "previous": event.previous.label,
-                "reason": event.reason,
-                "cause": event.cause,
-                "bots": {b: event.bots[b].label for b in event.changed_bots if b in event.bots},
-            },
-        )
+        record = {
+            "state": event.state.label,
+            "previous": event.previous.label,
+            "reason": event.reason,
+            "cause": event.cause,
+            "bots": {b: event.bots[b].label for b in event.changed_bots if b in event.bots},
+        }
+        log.warning("trading state changed", extra=record)
+        # the audit log may be what failed (a broken chain halts in memory first): the
+        # subscriber's failure is logged by the engine and stops nothing
+        self.audit.append("trading_state_changed", record)
 
     def _count_order(self, bot: Bot, signal: Signal, sub: Submission) -> None:
         if sub.denied is not None:

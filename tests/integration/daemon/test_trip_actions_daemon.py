@@ -56,6 +56,12 @@ def test_a_bot_breaker_trip_stops_every_bot_in_the_paper_daemon(tmp_path: Path) 
     # by default no position is closed on a bot breaker's trip (trend-eth holds one here)
     assert trip["data"]["positions_closed"] == []
     assert position(state, "trend-eth") > 0
+    # the state change itself is audited once, by the engine's one state-changed event
+    changes = [e["data"] for e in audit_events(state) if e["event"] == "trading_state_changed"]
+    tripped = [c for c in changes if c["cause"] == "trip"]
+    assert len(tripped) == 1, changes
+    assert (tripped[0]["previous"], tripped[0]["state"]) == ("active", "halted")
+    assert "consecutive" in tripped[0]["reason"]
 
 
 def test_trip_scope_bot_lets_the_other_bot_trade_on(tmp_path: Path) -> None:
