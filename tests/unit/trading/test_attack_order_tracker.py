@@ -1,0 +1,42 @@
+"""Adversarial review of the order tracker (issue 18, item 3): sequences that made the
+tracker drop a fill or keep an order open for ever. Real store, real paper broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.builders import T0, paper_world
+from tradewarden.core.models import OrderRequest, OrderStatus, Side, Tick
+from tradewarden.trading.paper_broker import PaperBroker
+
+PX = 30_000.0
+
+
+def _buy(world, qty: float):  # type: ignore[no-untyped-def]
+    bot = world.trader.bots[0]
+    sub = world.gate.submit(OrderRequest(bot.name, bot.symbol, Side.BUY, qty), PX)
+    assert sub.accepted, sub
+    world.trader.process_fills()
+    assert sub.order is not None
+    return bot, sub.order.client_order_id
+
+
+def test_attack_paper_fills_after_a_restart_are_booked(tmp_path: Path) -> None:
+    # a paper daemon restarted on its state dir: the new paper broker numbers its trades
+    # from 1 again; the tracker books a fill once per trade id, so every fill of the new
+    # process collided with a booked one and was silently dropped (no position, the
+    # MARKET order left NEW for ever)
+    world = paper_world(tmp_path, prices={"BTCUSDT": PX})
+    bot, first = _buy(world, 0.01)
+    assert world.store.get_order(first).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    world.close()
+
+    broker = PaperBroker({"USDT": 10_000.0 - 0.01 * PX * 1.001, "BTC": 0.01})
+    broker.on_tick(Tick(T0 + 60, bot.symbol, PX, PX, PX, PX, 1.0))
+    world = paper_world(tmp_path, broker=broker, prices={"BTCUSDT": PX}, ts=T0 + 60)
+    _, second = _buy(world, 0.02)
+    assert len(world.store.fills_for(second)) == 1, "the new process's fill was dropped"
+    row = world.store.get_order(second)
+    assert row is not None and row.status is OrderStatus.FILLED
+    assert len(world.store.fills()) == 2
+    world.close()
