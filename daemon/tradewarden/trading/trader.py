@@ -258,9 +258,6 @@ class Trader:
             booking = self.gate.tracker.process_trade_update(fill)
             if not booking.booked:
                 continue  # already booked (restart or duplicate report) or refused
-            order = booking.order
-            if booking.completed and order is not None and order.order_type is not OrderType.MARKET:
-                self.risk.orders_closed(1)
             closed = self.ledger.apply(fill)
             self.risk.set_position(fill.bot, fill.symbol, self.ledger.books[fill.bot].qty)
             self.audit.append(
@@ -290,6 +287,9 @@ class Trader:
             self.risk.observe(
                 Observation("equity", fill.bot, fill.ts, equity=self.ledger.equity(fill.bot))
             )
+        # the open-order count is the store's open rows (as at start): a fill that closed an
+        # order, MARKET included (its row is open until its fills are booked), lowers it
+        self.risk.set_open_orders(len(self.store.open_orders()))
         self.refresh_balances()
 
     def mark_equity(self, ts: float) -> None:

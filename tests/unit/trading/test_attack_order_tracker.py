@@ -40,3 +40,26 @@ def test_attack_paper_fills_after_a_restart_are_booked(tmp_path: Path) -> None:
     assert row is not None and row.status is OrderStatus.FILLED
     assert len(world.store.fills()) == 2
     world.close()
+
+
+def test_attack_open_order_count_follows_the_rows_after_a_restart(tmp_path: Path) -> None:
+    # a crash between the exchange's answer to a MARKET order and the booking of its fill:
+    # the next start counts the row (open until its fill is booked) as an open order; the
+    # fill completed it, but a MARKET order was never decremented, so the count stayed
+    # up for the life of the process and `max_open_orders` refused orders of nobody's
+    world = paper_world(tmp_path, prices={"BTCUSDT": PX}, max_open_orders=1)
+    bot = world.trader.bots[0]
+    sub = world.gate.submit(OrderRequest(bot.name, bot.symbol, Side.BUY, 0.01), PX)
+    assert sub.accepted and sub.order is not None
+    broker = world.broker  # the exchange outlives the crash, its fill not yet fetched
+    world.close()
+
+    world = paper_world(tmp_path, broker=broker, prices={"BTCUSDT": PX}, max_open_orders=1)
+    world.risk.set_open_orders(len(world.store.open_orders()))  # as the daemon's start does
+    assert world.risk.book.open_orders == 1
+    world.trader.process_fills()
+    row = world.store.get_order(sub.order.client_order_id)
+    assert row is not None and row.status is OrderStatus.FILLED
+    assert world.store.open_orders() == []
+    assert world.risk.book.open_orders == 0, "a closed MARKET order still counted as open"
+    world.close()
