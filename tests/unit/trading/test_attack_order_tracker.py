@@ -63,3 +63,35 @@ def test_attack_open_order_count_follows_the_rows_after_a_restart(tmp_path: Path
     assert world.store.open_orders() == []
     assert world.risk.book.open_orders == 0, "a closed MARKET order still counted as open"
     world.close()
+
+
+def test_attack_the_exchange_rejecting_an_unresolved_order_settles_it(tmp_path: Path) -> None:
+    # Binance's order status REJECTED ("not accepted by the engine"), answered to the
+    # query of an order whose outcome we did not know, or of one we saw as PENDING_NEW
+    # (stored NEW): the transition table refused both, so the row stayed UNKNOWN / NEW for
+    # ever: its symbol blocked for good (UNKNOWN) or an open order polled for ever (NEW)
+    from tests.unit.trading.test_order_tracker import CID, remote, start
+    from tradewarden.state.store import Store
+    from tradewarden.trading.order_tracker import OrderTracker
+
+    store = Store(tmp_path / "db.sqlite3", durable=False)
+    tracker = OrderTracker(store)
+    start(tracker)
+    assert tracker.mark_unknown(CID)
+    assert tracker.process_order_update(remote(OrderStatus.REJECTED)) is OrderStatus.REJECTED
+    assert store.open_orders() == []
+    # but never our own conclusion over an unknown outcome: that is settled by query
+    store2 = Store(tmp_path / "db2.sqlite3", durable=False)
+    t2 = OrderTracker(store2)
+    start(t2)
+    t2.mark_accepted(remote(OrderStatus.NEW))  # PENDING_NEW maps to NEW
+    assert t2.process_order_update(remote(OrderStatus.REJECTED)) is OrderStatus.REJECTED
+    t2.mark_unknown(CID)
+    store3 = Store(tmp_path / "db3.sqlite3", durable=False)
+    t3 = OrderTracker(store3)
+    start(t3)
+    assert t3.mark_unknown(CID)
+    assert not t3.mark_rejected(CID)  # ours: refused, the row stays UNKNOWN
+    assert store3.open_orders()[0].status is OrderStatus.UNKNOWN
+    for s in (store, store2, store3):
+        s.close()
