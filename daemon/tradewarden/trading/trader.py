@@ -251,6 +251,8 @@ class Trader:
     def process_fills(self) -> None:
         fills = self.broker.poll_fills()
         if not fills:
+            if self.risk.book.open_orders:  # an order the exchange closed without a fill
+                self.risk.set_open_orders(len(self.store.open_orders()))
             return
         for fill in fills:
             # booked once per trade id with the order's fill state; a fill of an order we

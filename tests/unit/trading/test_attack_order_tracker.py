@@ -95,3 +95,27 @@ def test_attack_the_exchange_rejecting_an_unresolved_order_settles_it(tmp_path: 
     assert store3.open_orders()[0].status is OrderStatus.UNKNOWN
     for s in (store, store2, store3):
         s.close()
+
+
+def test_attack_an_order_closed_by_the_exchange_without_a_fill_stops_counting(
+    tmp_path: Path,
+) -> None:
+    # a resting LIMIT order the exchange closes with nothing executed (cancelled in the
+    # web UI, EXPIRED_IN_MATCH, a MARKET order EXPIRED after its partial fill is booked):
+    # the poller writes the closed status through the tracker, and nothing lowered the
+    # open-order count, so `max_open_orders` refused every later order
+    from tradewarden.core.models import OrderType
+    from tradewarden.trading.order_tracker import tracker_for
+
+    world = paper_world(tmp_path, prices={"BTCUSDT": PX}, max_open_orders=1)
+    bot = world.trader.bots[0]
+    req = OrderRequest(bot.name, bot.symbol, Side.BUY, 0.01, OrderType.LIMIT, PX * 0.9)
+    sub = world.gate.submit(req, PX)
+    assert sub.accepted and sub.order is not None and sub.order.status is OrderStatus.NEW
+    assert world.risk.book.open_orders == 1
+    gone = world.broker.cancel(bot.symbol, sub.order.client_order_id)  # not through us
+    tracker_for(world.store).process_order_update(gone)  # what the fill poller writes
+    world.trader.process_fills()  # the round's poll: no fill
+    assert world.store.open_orders() == []
+    assert world.risk.book.open_orders == 0, "an order the exchange closed still counted"
+    world.close()
