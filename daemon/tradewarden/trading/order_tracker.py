@@ -20,7 +20,8 @@ Rules:
 - A terminal order (FILLED, CANCELED, REJECTED, EXPIRED) never goes back; an event that
   would move an order backwards (a stale poll, a late stream message) is ignored and
   logged. One exception, the exchange's word over ours: an order *we* judged EXPIRED (not
-  seen past recvWindow + margin) that shows up after all takes the exchange's status.
+  seen past recvWindow + margin) that shows up after all takes the exchange's status;
+  and the exchange's REJECTED closes a PENDING, UNKNOWN or NEW (PENDING_NEW) order.
 - Fill state (``filled_qty``, ``avg_price``) comes only from booked fills, in the fill's
   own transaction, so a crash never leaves an order FILLED without its fill. While the
   exchange has executed more than is booked the row stays open (NEW / PARTIALLY_FILLED),
@@ -78,6 +79,10 @@ ALLOWED: Mapping[OrderStatus, frozenset[OrderStatus]] = MappingProxyType(
 )
 # an order we judged EXPIRED ourselves takes what the exchange says when it shows up late
 REVIVED_FROM_OWN_VERDICT = frozenset({S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED})
+# the exchange's REJECTED ("not accepted by the engine", enums.md) settles an order whose
+# outcome we did not know, or one it listed as PENDING_NEW (stored NEW); our own
+# conclusion never rejects an order of unknown outcome (that is settled by query)
+EXCHANGE_REJECTS = frozenset({S.PENDING, S.UNKNOWN, S.NEW})
 
 
 def allowed(current: OrderStatus, target: OrderStatus, *, own_verdict: bool = False) -> bool:
@@ -206,7 +211,7 @@ class OrderTracker:
                 return None  # another order reusing our id: reconciliation's business
             else:
                 target = status_to_store(remote, self.store.booked_qty_in(db, cid))
-                if not self._may(db, row, target, "exchange"):
+                if not self._may(db, row, target, "exchange", exchange=True):
                     return row.status
                 self.store.set_order_state(
                     db,
@@ -293,9 +298,19 @@ class OrderTracker:
         return FillBooking(True, after, completed=was_open and after.status is S.FILLED)
 
     # --- helpers ----------------------------------------------------------------------------
-    def _may(self, db: sqlite3.Connection, row: Order, target: OrderStatus, source: str) -> bool:
+    def _may(
+        self,
+        db: sqlite3.Connection,
+        row: Order,
+        target: OrderStatus,
+        source: str,
+        *,
+        exchange: bool = False,
+    ) -> bool:
         own = row.status is S.EXPIRED and row.client_order_id in _verdicts_in(db)
         if allowed(row.status, target, own_verdict=own):
+            return True
+        if exchange and target is S.REJECTED and row.status in EXCHANGE_REJECTS:
             return True
         log.warning(
             "order transition refused: %s -> %s (%s)",

@@ -106,7 +106,9 @@ class PaperBroker:
         self._forget_old()
         self._fills.append(
             Fill(
-                trade_id=f"paper-{next(self._trade_ids)}",
+                # unique across restarts of a paper daemon on one state dir (the tracker
+                # books a fill once per trade id): the order's own id, then a counter
+                trade_id=f"paper-{o.client_order_id}-{next(self._trade_ids)}",
                 client_order_id=o.client_order_id,
                 bot=o.bot,
                 symbol=o.symbol,

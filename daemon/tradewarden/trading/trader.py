@@ -251,6 +251,8 @@ class Trader:
     def process_fills(self) -> None:
         fills = self.broker.poll_fills()
         if not fills:
+            if self.risk.book.open_orders:  # an order the exchange closed without a fill
+                self.risk.set_open_orders(len(self.store.open_orders()))
             return
         for fill in fills:
             # booked once per trade id with the order's fill state; a fill of an order we
@@ -258,9 +260,6 @@ class Trader:
             booking = self.gate.tracker.process_trade_update(fill)
             if not booking.booked:
                 continue  # already booked (restart or duplicate report) or refused
-            order = booking.order
-            if booking.completed and order is not None and order.order_type is not OrderType.MARKET:
-                self.risk.orders_closed(1)
             closed = self.ledger.apply(fill)
             self.risk.set_position(fill.bot, fill.symbol, self.ledger.books[fill.bot].qty)
             self.audit.append(
@@ -290,6 +289,9 @@ class Trader:
             self.risk.observe(
                 Observation("equity", fill.bot, fill.ts, equity=self.ledger.equity(fill.bot))
             )
+        # the open-order count is the store's open rows (as at start): a fill that closed an
+        # order, MARKET included (its row is open until its fills are booked), lowers it
+        self.risk.set_open_orders(len(self.store.open_orders()))
         self.refresh_balances()
 
     def mark_equity(self, ts: float) -> None:
