@@ -47,8 +47,21 @@ $(WHEELHOUSE)/.complete: uv.lock
 pytest: setup wheelhouse ## the test suite (starts its own local servers)
 	$(RUN) pytest -q tests --ignore=tests/bench
 
-bench: setup ## benchmarks: prints figures and ratios
-	$(RUN) python -m tests.bench
+bench: setup ## benchmarks, each in its own process, then one table (BENCH="bench_risk soak" for some)
+	$(RUN) python -m tests.bench $(BENCH)
+
+# The inner loop: lint, then the unit tests that start no process and no server (the markers
+# are applied in tests/conftest.py), then `types` and `imports` when the Makefile has them.
+.PHONY: test-fast
+FAST_MARKERS := not subprocess and not server and not hostbox
+FAST_TARGETS := types imports
+test-fast: setup ## inner loop (< 1 min): ruff, unit tests without processes/servers, types, imports
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) pytest -q -p no:cacheprovider -m "$(FAST_MARKERS)" tests/unit
+	@for t in $(FAST_TARGETS); do \
+		if $(MAKE) -n $$t >/dev/null 2>&1; then $(MAKE) --no-print-directory $$t || exit 1; fi; \
+	done
 
 chaos: setup ## crash-chaos cycles (CYCLES=500 for a long run)
 	CHAOS_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos
