@@ -44,8 +44,14 @@ $(WHEELHOUSE)/.complete: uv.lock
 	$(RUN) python ops/cloud-init/build_release.py --wheels --out $(WHEELHOUSE)
 	@touch $@
 
-pytest: setup wheelhouse ## the test suite (starts its own local servers)
-	$(RUN) pytest -q tests --ignore=tests/bench
+# Two pytest-xdist workers (most tests wait on a daemon or a server, not on a core; tests
+# that share kernel-wide state or a session's work stay in one worker by xdist_group, see
+# tests/conftest.py); the host box (root, network namespaces) then runs alone. PYTEST_WORKERS=0
+# runs everything in one process.
+PYTEST_WORKERS ?= 2
+pytest: setup wheelhouse ## the test suite (starts its own local servers), then the host box alone
+	$(RUN) pytest -q tests --ignore=tests/bench --ignore=tests/hostbox -n $(PYTEST_WORKERS) --dist loadgroup
+	$(RUN) pytest -q tests/hostbox
 
 bench: setup ## benchmarks, each in its own process, then one table (BENCH="bench_risk soak" for some)
 	$(RUN) python -m tests.bench $(BENCH)

@@ -122,6 +122,15 @@ SERVER_NAMES = frozenset(
         "ThreadedMotoServer",
     }
 )
+# `make pytest` runs with pytest-xdist (`--dist loadgroup`): tests under one of these paths
+# run on one worker, one after another: the infra tests share one session's offline stack
+# runs and policy-analyzer server; the nftables tests switch kernel-wide netfilter logging;
+# the host box (root, network namespaces, systemd units) is also run on its own by make.
+XDIST_GROUPS = {
+    ("infra",): "infra",
+    ("ops", "test_nftables.py"): "netns",
+    ("hostbox",): "hostbox",
+}
 _KINDS_OF_CODE: dict[object, frozenset[str]] = {}
 
 
@@ -171,13 +180,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         kinds: set[str] = set()
         try:
-            top = item.path.relative_to(tests_dir).parts[0]
+            parts = item.path.relative_to(tests_dir).parts
         except ValueError:
-            top = ""
-        kinds |= DIR_KINDS.get(top, set())
+            parts = ("",)
+        kinds |= DIR_KINDS.get(parts[0], set())
+        if xdist:
+            for prefix, group in XDIST_GROUPS.items():
+                if parts[: len(prefix)] == prefix:
+                    item.add_marker(pytest.mark.xdist_group(group))
         if isinstance(item, pytest.Function):
             kinds |= _kinds_of(item.function)
             if SERVER_NAMES & set(item.fixturenames):
