@@ -149,6 +149,7 @@ def settings_for(
         symbols=(SYMBOL,),
         bots=tuple(f"b{i:02d}:{SYMBOL}:ma_cross" for i in range(1, N_TRIPS + 1)),
         max_consecutive_losses=1,
+        trip_scope="bot",  # each of the N_TRIPS bots trips alone; the others keep trading
         max_orders_per_minute=10_000,
         starting_balance_usdt=20_000.0,
         alert_dedup_seconds=0,
@@ -187,6 +188,7 @@ def run(tmp: Path) -> int:
             symbols={SYMBOL: SPEC},
             balances={"USDT": 20_000.0, "BTC": 0.0},
             orders_10s_limit=10_000,
+            kind=True,  # no commission: the exit sells the whole entry, the round trip closes
         ) as fx,
     ):
         settings = settings_for(tmp / "state", fx, slack, smtp)
