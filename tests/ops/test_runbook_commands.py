@@ -536,7 +536,7 @@ def test_runbook_commands_exist(book: Path) -> None:
 LOCAL_HOST = r"(?:\blocalhost|\b127\.0\.0\.1|\b0\.0\.0\.0|\[::1?\])"
 LOCAL_URL = re.compile(LOCAL_HOST + r":(\d+)")
 DAEMON_URL = re.compile(LOCAL_HOST + r":9108(/[A-Za-z0-9_./-]*)?")
-METRICS_PY = REPO / "daemon" / "tradewarden" / "metrics.py"
+METRICS_PY = REPO / "daemon" / "tradewarden" / "runtime" / "metrics.py"
 
 
 def daemon_paths() -> set[str]:
