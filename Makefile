@@ -61,10 +61,12 @@ bench: setup ## benchmarks, each in its own process, then one table (BENCH="benc
 .PHONY: test-fast
 FAST_MARKERS := not subprocess and not server and not hostbox
 FAST_TARGETS := types imports
+# FAST_PATHS="tests/unit tests/infra" adds the 565 infra tests that start nothing (~20 s)
+FAST_PATHS ?= tests/unit
 test-fast: setup ## inner loop (< 1 min): ruff, unit tests without processes/servers, types, imports
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) pytest -q -p no:cacheprovider -m "$(FAST_MARKERS)" tests/unit
+	$(RUN) pytest -q -p no:cacheprovider -m "$(FAST_MARKERS)" $(FAST_PATHS)
 	@for t in $(FAST_TARGETS); do \
 		if $(MAKE) -n $$t >/dev/null 2>&1; then $(MAKE) --no-print-directory $$t || exit 1; fi; \
 	done
