@@ -57,9 +57,15 @@ $(WHEELHOUSE)/.complete: uv.lock
 	$(RUN) python ops/cloud-init/build_release.py --wheels --out $(WHEELHOUSE)
 	@touch $@
 
-pytest: setup wheelhouse ## the test suite (starts its own local servers); JUnit XML in var/junit.xml
+# Two pytest-xdist workers (most tests wait on a daemon or a server, not on a core; tests
+# that share kernel-wide state or a session's work stay in one worker by xdist_group, see
+# tests/conftest.py); the host box (root, network namespaces) then runs alone. PYTEST_WORKERS=0
+# runs everything in one process.
+PYTEST_WORKERS ?= 2
+pytest: setup wheelhouse ## the test suite (starts its own local servers), then the host box alone; JUnit XML in var/
 	@mkdir -p var
-	$(RUN) pytest -q tests --ignore=tests/bench --junitxml var/junit.xml
+	$(RUN) pytest -q tests --ignore=tests/bench --ignore=tests/hostbox -n $(PYTEST_WORKERS) --dist loadgroup --junitxml var/junit.xml
+	$(RUN) pytest -q tests/hostbox --junitxml var/junit-hostbox.xml
 
 # The compliance evidence packet (issue 21) from a paper demo run in a scratch state dir and
 # the JUnit XML of the last `make pytest`: fails (exit 1) when any control is not met, a
@@ -81,8 +87,23 @@ compliance: setup ## the compliance packet (var/compliance/packet[.zip]) from a 
 	  $(RUN) tradewarden compliance packet --out $(COMPLIANCE)/packet --junit var/junit.xml \
 	    --journal $(COMPLIANCE)/journal.jsonl --stack dev
 
-bench: setup ## benchmarks: prints figures and ratios
-	$(RUN) python -m tests.bench
+bench: setup ## benchmarks, each in its own process, then one table (BENCH="bench_risk soak" for some)
+	$(RUN) python -m tests.bench $(BENCH)
+
+# The inner loop: lint, then the unit tests that start no process and no server (the markers
+# are applied in tests/conftest.py), then `types` and `imports` when the Makefile has them.
+.PHONY: test-fast
+FAST_MARKERS := not subprocess and not server and not hostbox
+FAST_TARGETS := types imports
+# FAST_PATHS="tests/unit tests/infra" adds the 565 infra tests that start nothing (~20 s)
+FAST_PATHS ?= tests/unit
+test-fast: setup ## inner loop (< 1 min): ruff, unit tests without processes/servers, types, imports
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) pytest -q -p no:cacheprovider -m "$(FAST_MARKERS)" $(FAST_PATHS)
+	@for t in $(FAST_TARGETS); do \
+		if $(MAKE) -n $$t >/dev/null 2>&1; then $(MAKE) --no-print-directory $$t || exit 1; fi; \
+	done
 
 chaos: setup ## crash-chaos cycles (CYCLES=500 for a long run)
 	CHAOS_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos

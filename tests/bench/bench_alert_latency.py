@@ -188,6 +188,7 @@ def run(tmp: Path) -> int:
             symbols={SYMBOL: SPEC},
             balances={"USDT": 20_000.0, "BTC": 0.0},
             orders_10s_limit=10_000,
+            kind=True,  # no commission: the exit sells the whole entry, the round trip closes
         ) as fx,
     ):
         settings = settings_for(tmp / "state", fx, slack, smtp)

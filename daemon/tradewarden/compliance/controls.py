@@ -5,7 +5,7 @@ A control is MET only when it names at least one test and every one of its tests
 in the JUnit file, and that file is a run of the code the packet describes (its
 `CODE_PROPERTY`, written by tests/conftest.py, equals the checkout's `code_fingerprint`).
 A test that failed, errored, was skipped or is absent from the file makes the control
-NOT MET, with the reason. ``tests/unit/test_compliance.py`` checks that every
+NOT MET, with the reason. ``tests/unit/compliance/test_compliance.py`` checks that every
 test id and every path named here exists, so a rename cannot orphan a row.
 """
 
@@ -50,8 +50,8 @@ CONTROLS: tuple[Control, ...] = (
         (BINANCE, CRYPTOPULSE),
         ("daemon/tradewarden/live/key_permissions.py", "daemon/tradewarden/runtime/wiring.py"),
         (
-            "tests/unit/secrets/test_permissions_eval.py::test_each_problem_is_listed_alone",
-            "tests/unit/secrets/test_permissions_eval.py::test_leverage_rights_fail_the_check",
+            "tests/unit/live/test_permissions_eval.py::test_each_problem_is_listed_alone",
+            "tests/unit/live/test_permissions_eval.py::test_leverage_rights_fail_the_check",
             "tests/integration/secrets/test_permissions_fake.py::test_withdrawals_enabled",
             "tests/integration/secrets/test_permissions_fake.py::test_no_ip_restriction",
         ),
@@ -98,7 +98,7 @@ CONTROLS: tuple[Control, ...] = (
         "All network traffic encrypted (HTTPS/TLS for API calls)",
         (CRYPTOPULSE, BINANCE),
         ("daemon/tradewarden/live/gate.py",),
-        ("tests/unit/secrets/test_gate.py::test_parse_endpoint_refuses_or_parses_any_text",),
+        ("tests/unit/live/test_gate.py::test_parse_endpoint_refuses_or_parses_any_text",),
     ),
     Control(
         "secrets-storage",
@@ -168,7 +168,7 @@ CONTROLS: tuple[Control, ...] = (
             "tests/unit/risk/test_breakers.py::test_daily_loss_threshold",
             "tests/unit/risk/test_breakers.py::test_bot_drawdown_threshold_from_peak",
             "tests/unit/risk/test_breakers.py::test_portfolio_drawdown_is_the_emergency_stop",
-            "tests/unit/test_config.py::test_seed_defaults",
+            "tests/unit/core/test_config.py::test_seed_defaults",
         ),
     ),
     Control(
@@ -178,8 +178,8 @@ CONTROLS: tuple[Control, ...] = (
         (PETS,),
         ("daemon/tradewarden/core/config.py",),
         (
-            "tests/unit/test_config.py::test_live_profiles_refuse_a_limit_outside_its_band",
-            "tests/unit/test_config.py::test_cli_run_in_prod_exits_2_naming_the_setting",
+            "tests/unit/core/test_config.py::test_live_profiles_refuse_a_limit_outside_its_band",
+            "tests/unit/core/test_config.py::test_cli_run_in_prod_exits_2_naming_the_setting",
         ),
     ),
     Control(
@@ -245,9 +245,9 @@ CONTROLS: tuple[Control, ...] = (
         (PETS, CRYPTOPULSE, BINANCE),
         ("daemon/tradewarden/audit/chain.py", "daemon/tradewarden/audit/anchor.py"),
         (
-            "tests/unit/test_audit.py::test_edit_is_caught",
-            "tests/unit/test_audit.py::test_deletion_is_caught",
-            "tests/unit/test_audit_head.py::test_rewritten_tail_with_a_forged_head_fails_on_the_hmac",
+            "tests/unit/audit/test_audit.py::test_edit_is_caught",
+            "tests/unit/audit/test_audit.py::test_deletion_is_caught",
+            "tests/unit/audit/test_audit_head.py::test_rewritten_tail_with_a_forged_head_fails_on_the_hmac",
         ),
     ),
     Control(
@@ -257,8 +257,8 @@ CONTROLS: tuple[Control, ...] = (
         (PETS,),
         ("daemon/tradewarden/audit/chain.py", "daemon/tradewarden/core/config.py"),
         (
-            "tests/unit/test_audit.py::test_prune_keeps_the_remaining_chain_verifiable",
-            "tests/unit/test_audit_attacks.py::test_attack_recent_files_renamed_old_are_pruned_away",
+            "tests/unit/audit/test_audit.py::test_prune_keeps_the_remaining_chain_verifiable",
+            "tests/unit/audit/test_audit_attacks.py::test_attack_recent_files_renamed_old_are_pruned_away",
         ),
     ),
     Control(
@@ -304,8 +304,8 @@ CONTROLS: tuple[Control, ...] = (
         (BINANCE,),
         ("daemon/tradewarden/live/gate.py", "daemon/tradewarden/core/config.py"),
         (
-            "tests/unit/secrets/test_gate.py::test_truth_table",
-            "tests/unit/secrets/test_gate.py::test_the_table_covers_every_combination",
+            "tests/unit/live/test_gate.py::test_truth_table",
+            "tests/unit/live/test_gate.py::test_the_table_covers_every_combination",
         ),
     ),
     Control(
@@ -316,7 +316,7 @@ CONTROLS: tuple[Control, ...] = (
         (BINANCE,),
         ("daemon/tradewarden/live/gate.py", "daemon/tradewarden/runtime/wiring.py"),
         (
-            "tests/unit/test_live_guard.py::test_final_hammer_withdrawn_in_the_config_file",
+            "tests/unit/runtime/test_live_guard.py::test_final_hammer_withdrawn_in_the_config_file",
             "tests/integration/daemon/test_cli_daemon.py::test_live_without_its_gates_runs_paper_and_says_why",
         ),
     ),
@@ -328,8 +328,8 @@ CONTROLS: tuple[Control, ...] = (
         (PETS,),
         ("daemon/tradewarden/live/promotion.py", "daemon/tradewarden/live/paper_report.py"),
         (
-            "tests/unit/wallet/test_promotion.py::test_promotion_only_when_all_criteria_pass",
-            "tests/unit/wallet/test_promotion.py::test_changed_code_wrong_key_or_edited_record_invalidate",
+            "tests/unit/live/test_promotion.py::test_promotion_only_when_all_criteria_pass",
+            "tests/unit/live/test_promotion.py::test_changed_code_wrong_key_or_edited_record_invalidate",
         ),
     ),
     Control(

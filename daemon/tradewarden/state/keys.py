@@ -2,7 +2,7 @@
 
 A key is a `StateKey` member, or one of a family built by a function below (one row per
 breaker, per breaker and bot). `Store.get`/`Store.put` take nothing else: mypy rejects a
-bare string and `tests/unit/test_state_keys.py` checks no caller passes a literal. The
+bare string and `tests/unit/state/test_state_keys.py` checks no caller passes a literal. The
 values are JSON. Renaming a value here renames a row of every existing state file: add a
 schema migration (`state/schema.py`) that moves it.
 """

@@ -130,7 +130,7 @@ def test_state_schema_old_file_migrated_and_audited_newer_refused(tmp_path: Path
     """A state directory written before schema versions opens (migrated, audited once); one
     a newer release migrated is refused by `run` and `status` with exit 2, naming the
     directory and both versions, and is left as it was."""
-    from tests.unit.test_store_schema import OLD_DDL, dump, old_state_file
+    from tests.unit.state.test_store_schema import OLD_DDL, dump, old_state_file
     from tradewarden.state.schema import CURRENT_VERSION
 
     state = tmp_path / "state"

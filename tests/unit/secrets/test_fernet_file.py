@@ -101,7 +101,11 @@ def test_decrypts_but_not_a_store(tmp_path: Path) -> None:
         FernetFileSource(path, k).get(SID)
 
 
-@pytest.mark.parametrize("bad", ["", "short", "x" * 44, f"{Fernet.generate_key().decode()},nope"])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "short", "x" * 44, f"{Fernet.generate_key().decode()},nope"],
+    ids=["empty", "short", "not-base64", "good-key-then-garbage"],  # stable: xdist compares ids
+)
 def test_malformed_credential_key(tmp_path: Path, bad: str) -> None:
     with pytest.raises(SecretConfigError) as info:
         FernetFileSource(tmp_path / "c.enc", bad)

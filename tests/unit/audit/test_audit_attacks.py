@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_audit_head import (
+from tests.unit.audit.test_audit_head import (
     AUDIT_KEY,
     audit_file,
     declare,

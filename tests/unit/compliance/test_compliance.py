@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tradewarden.compliance import controls as ctl
 from tradewarden.compliance.mask import Masker
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _defined(path: Path) -> set[str]:

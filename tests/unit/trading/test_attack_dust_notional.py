@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.exchange.test_ledger_fees import _trade
+from tests.unit.trading.test_ledger_fees import _trade
 from tradewarden.core.models import Side
 from tradewarden.trading.bot_ledger import Ledger
 
