@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.builders import flat_prices
 from tests.integration.daemon.helpers import readyz, start, tw, wait_for
 from tests.integration.secrets.conftest import ErrorEndpoint, sm_client
 from tradewarden.secrets.aws import AwsSecretsManagerSource
@@ -44,6 +45,9 @@ def test_no_credentials_at_start_waits_not_ready_until_they_appear(
         Name=ADMIN_ID, SecretString=json.dumps({"audit_key": AUDIT_KEY})
     )
     env = no_credentials_env(tmp_path, aws_env)
+    # a market where no bot trades: the shipped scenario trips consecutive_losses within
+    # seconds of READY, and a HALTED daemon is rightly not ready (a fast run raced /readyz)
+    env["TRADEWARDEN_SCENARIO"] = str(flat_prices(tmp_path / "flat.csv", 2))
     proc = start(tmp_path / "state", "run", "--follow", "--no-console", **env)
     lines: list[str] = []
 
