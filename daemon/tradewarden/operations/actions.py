@@ -41,7 +41,7 @@ def read_status(settings: Settings) -> dict[str, Any]:
             "ticks": snap.get("ticks"),
             "snapshot_ts": snap.get("snapshot_ts"),
             "breakers": snap.get("breakers") or live["breakers"],
-            "open_orders": store.open_order_count(),
+            "open_orders": len(store.open_orders()),
             "size_factor": (store.get(StateKey.SIZE_RAMP) or {"factor": 1.0})["factor"],
         }
         st.update({k: live[k] for k in ("state", "state_reason", "bots", "trips", "halts")})

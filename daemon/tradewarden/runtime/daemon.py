@@ -314,7 +314,7 @@ class Daemon:
                     "order_resolved",
                     {"client_order_id": o.client_order_id, "status": str(found.status)},
                 )
-        self.risk.set_open_orders(self.store.open_order_count())
+        self.risk.set_open_orders(len(self.store.open_orders()))
         if self.risk.state is TradingState.HALTED and self.risk.book.open_orders:
             self.gate.cancel_all(sorted({b.symbol for b in self.bots}), reason="started HALTED")
 
@@ -441,7 +441,7 @@ class Daemon:
         s.update(
             mode=self.decision.mode.value,
             why_not_live=self.decision.blockers,
-            open_orders=self.store.open_order_count(),
+            open_orders=len(self.store.open_orders()),
             equity=self.trader.equity_summary(),
             size_factor=self.trader.ramp.factor if self.trader.ramp else 1.0,
             ticks=self.trader.ticks,

@@ -115,7 +115,7 @@ class ExchangeLoop:
         self.d.trader.refresh_balances()
         for symbol in sorted(self.d.trader.by_symbol):
             self.d.trader.learn_dust(symbol)
-        self.d.risk.set_open_orders(self.d.store.open_order_count())
+        self.d.risk.set_open_orders(len(self.d.store.open_orders()))
         if self.d.risk.state.label == "halted" and self.d.risk.book.open_orders:
             self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason="started HALTED")
         recover_interrupted(self.d)

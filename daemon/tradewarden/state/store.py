@@ -246,13 +246,6 @@ class Store:
             args += (symbol,)
         return [_order(r) for r in self._query(sql + " ORDER BY created_at", args)]
 
-    def open_order_count(self) -> int:
-        """How many of our orders are open (what the risk engine's open-order limit counts):
-        the rows `open_orders()` returns, counted in SQLite."""
-        marks = ",".join("?" * len(OPEN_STATUSES))
-        sql = f"SELECT COUNT(*) FROM orders WHERE status IN ({marks})"  # noqa: S608 - fixed placeholders
-        return int(self._query(sql, tuple(str(s) for s in OPEN_STATUSES))[0][0])
-
     def order_count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM orders")[0][0])
 

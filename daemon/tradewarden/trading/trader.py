@@ -252,7 +252,7 @@ class Trader:
         fills = self.broker.poll_fills()
         if not fills:
             if self.risk.book.open_orders:  # an order the exchange closed without a fill
-                self.risk.set_open_orders(self.store.open_order_count())
+                self.risk.set_open_orders(len(self.store.open_orders()))
             return
         for fill in fills:
             # booked once per trade id with the order's fill state; a fill of an order we
@@ -291,7 +291,7 @@ class Trader:
             )
         # the open-order count is the store's open rows (as at start): a fill that closed an
         # order, MARKET included (its row is open until its fills are booked), lowers it
-        self.risk.set_open_orders(self.store.open_order_count())
+        self.risk.set_open_orders(len(self.store.open_orders()))
         self.refresh_balances()
 
     def mark_equity(self, ts: float) -> None:
