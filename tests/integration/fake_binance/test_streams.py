@@ -349,7 +349,7 @@ def test_one_minute_kline_closes_when_server_time_moves_on(fx: FakeBinance) -> N
     client = make_client(fx)
     with connect(fx.stream_url + "?streams=btcusdt@kline_1m") as ws:
         opened, _ = recv_until(ws, lambda m: True)
-        fx.set_clock_skew(61_000)
+        fx.advance_server_time(61)
         msg, _ = recv_until(ws, lambda m: m["data"]["k"]["x"])
         nxt, _ = recv_until(ws, lambda m: not m["data"]["k"]["x"])
     k = msg["data"]["k"]
