@@ -293,6 +293,8 @@ class StreamHub:
         stream = spec.get("stream") or "any"
         if stream not in STREAM_KINDS:
             raise ValueError("stream must be user, market or any")
+        if kind in {"lose", "terminate"} and stream == "market":
+            raise ValueError(f"{kind} is a user data stream fault (stream user or any)")
         count = spec["count"] if "count" in spec else STREAM_FAULT_KINDS[kind]
         if count is not None and (not isinstance(count, int) or count < 1):
             raise ValueError("count must be a positive integer or null (until cleared)")
