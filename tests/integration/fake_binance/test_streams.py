@@ -302,6 +302,16 @@ def test_ioc_remainder_expires_with_its_reason(rich: FakeBinance) -> None:
     assert [e["x"] for e in before if e["e"] == "executionReport"] == ["NEW", "TRADE"]
 
 
+def test_account_position_names_only_what_changed_since_connecting(rich: FakeBinance) -> None:
+    """Changes made while nobody listened are not replayed on the first position."""
+    rich.set_balances({"ETH": 5.0})
+    client = make_client(rich)
+    with user_ws(rich) as ws:
+        client.order_limit_buy(symbol="BTCUSDT", quantity="0.01000", price="29000.00")
+        pos, _ = event(ws, "outboundAccountPosition")
+    assert pos["B"] == [{"a": "USDT", "f": "99710.00000000", "l": "290.00000000"}]
+
+
 def test_deposit_sends_balance_update_then_account_position(fx: FakeBinance) -> None:
     with user_ws(fx) as ws:
         fx.deposit("USDT", 250)
@@ -359,6 +369,13 @@ def test_one_minute_kline_closes_when_server_time_moves_on(fx: FakeBinance) -> N
     assert nxt["data"]["k"]["t"] > k["t"]
     row = client.get_klines(symbol="BTCUSDT", interval="1m", startTime=k["t"], endTime=k["t"])[0]
     assert (k["o"], k["h"], k["l"], k["c"], k["v"]) == tuple(row[1:6])
+
+
+def test_raw_kline_stream_is_the_bare_payload(fx: FakeBinance) -> None:
+    with connect(fx.url.replace("http", "ws") + "/ws/ethusdt@kline_1m") as ws:
+        msg, _ = recv_until(ws, lambda m: True)
+    assert (msg["e"], msg["s"], msg["k"]["i"], msg["k"]["x"]) == ("kline", "ETHUSDT", "1m", False)
+    assert msg["k"]["T"] - msg["k"]["t"] == 59_999
 
 
 def test_unknown_streams_are_accepted_and_counted(fx: FakeBinance) -> None:
