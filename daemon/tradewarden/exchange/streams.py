@@ -36,7 +36,9 @@ kline's ``x``). No message for ``stale_after_s`` -> the connection is closed and
 again (``health.stale`` counts it, ``health.last_error`` says so).
 
 Reconnects (close, the 24 h limit, the events above, a stale market stream, any error):
-capped exponential back-off with jitter (`backoff_delay`, at most ``reconnect_max_s``, at
+none while the process rate limiter is paused (a 418 ban or 429 is the IP's, streams
+included; a WebSocket API 418/429 pauses it like a REST one); capped exponential back-off
+with jitter (`backoff_delay`, at most ``reconnect_max_s``, at
 least 0.1 s: never a tight loop), reset after a connection that lived more than 60 s. A
 stream emits ``StreamEvent("connected")`` after each successful (re)subscribe / open and
 ``StreamEvent("disconnected")`` when that connection is lost (always in pairs). Malformed
@@ -357,11 +359,15 @@ class _Stream:
         inbox: Inbox,
         *,
         reconnect_max_s: float,
+        paused_for: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         if not reconnect_max_s > 0:
             raise ValueError("reconnect_max_s must be positive")
         self.url = url
+        # the process rate limiter's pause (418 ban / 429 / 403): Binance bans the IP, not
+        # a connection kind, so no connection is opened while it runs
+        self._paused_for = paused_for
         self.inbox = inbox
         self.health = StreamHealth(self.kind)
         self.reconnect_max_s = reconnect_max_s
@@ -446,6 +452,10 @@ class _Stream:
         self.inbox.put(StreamEvent(self.kind, "disconnected", reason, time.monotonic()))
 
     def _connect(self) -> ClientConnection:
+        paused = self._paused_for() if self._paused_for is not None else 0.0
+        if paused > 0:
+            self._not_before = time.monotonic() + paused
+            raise _ReconnectError(f"requests paused by the rate limiter for {paused:.0f} s")
         return connect(
             self.url,
             open_timeout=OPEN_TIMEOUT_S,
@@ -487,7 +497,13 @@ class UserDataStream(_Stream):
         reconnect_max_s: float,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        super().__init__(url, inbox, reconnect_max_s=reconnect_max_s, rand=rand)
+        super().__init__(
+            url,
+            inbox,
+            reconnect_max_s=reconnect_max_s,
+            paused_for=broker.limiter.paused_for,
+            rand=rand,
+        )
         self._broker = broker
         # the read key when there is one: this thread never holds the order-signing key
         self._signer = broker.reader
@@ -496,7 +512,7 @@ class UserDataStream(_Stream):
     def _session(self) -> None:
         self._subscription = None
         with self._connect() as ws:
-            # the subscription costs request weight 2 on the IP's shared budget
+            # the subscription costs request weight 2 on the IP's budget, shared with REST
             self._broker.limiter.acquire(2, low_priority=True, max_wait=2.0)
             request_id = f"tw-sub-{next(self._ids)}"
             params: dict[str, Any] = {
@@ -630,6 +646,7 @@ class MarketStream(_Stream):
         kline_interval: str,
         stale_after_s: float,
         reconnect_max_s: float,
+        paused_for: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         if not symbols:
@@ -649,6 +666,7 @@ class MarketStream(_Stream):
             f"{url}?streams={'/'.join(names)}",
             inbox,
             reconnect_max_s=reconnect_max_s,
+            paused_for=paused_for,
             rand=rand,
         )
         self.stale_after_s = stale_after_s
@@ -739,6 +757,7 @@ def open_streams(
         kline_interval=kline_interval,
         stale_after_s=stale_after_s,
         reconnect_max_s=reconnect_max_s,
+        paused_for=broker.limiter.paused_for,
     )
     streams = Streams(user, market, inbox)
     streams.start()
