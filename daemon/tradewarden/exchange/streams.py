@@ -165,7 +165,9 @@ class StreamHealth:
 
     kind: StreamKind
     connected: bool = False
-    last_message: float | None = None  # time.monotonic() of the last message of any kind
+    # time.monotonic() of the last message of any kind. A quiet user stream is normal (no
+    # orders, no events): its liveness is the WebSocket ping/pong, not this age
+    last_message: float | None = None
     connects: int = 0
     disconnects: int = 0
     last_error: str | None = None  # the most recent error (kept after a reconnect)
@@ -471,8 +473,12 @@ class _Stream:
             return None
 
     def _malformed(self, what: str) -> None:
+        """Count and drop; logged by kind only (never the payload), at warning for the 1st,
+        2nd, 4th, 8th... so a server sending garbage cannot flood the log."""
         self.health.malformed += 1
-        log.warning("%s stream: dropped a message (%s)", self.kind, what)
+        n = self.health.malformed
+        level = logging.WARNING if n & (n - 1) == 0 else logging.DEBUG
+        log.log(level, "%s stream: dropped a message (%s; %d so far)", self.kind, what, n)
 
     def _session(self) -> None:  # pragma: no cover - every stream defines its own
         raise NotImplementedError

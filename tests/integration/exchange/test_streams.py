@@ -338,3 +338,48 @@ def test_stop_ends_both_threads(
     health = streams.health()
     assert not health["user"].connected and not health["market"].connected
     assert seen.count(lambda m: isinstance(m, StreamEvent) and m.reason == "stopped") == 2
+
+
+@pytest.mark.parametrize("fx", [{"manual_clock": True}], indirect=True, ids=["manual-clock"])
+def test_both_streams_reconnect_after_the_24_hour_limit(
+    fx: FakeBinance, broker: BinanceBroker, open_for: Callable[..., tuple[Streams, Seen]]
+) -> None:
+    streams, seen = open_for(broker)
+    seen.wait(stream_event("user", "connected"), "user stream connected")
+    seen.wait(stream_event("market", "connected"), "market stream connected")
+    fx.advance_clock(24 * 3600 + 1)
+    seen.wait(stream_event("user", "disconnected"), "user stream closed at 24 h")
+    seen.wait(stream_event("market", "disconnected"), "market stream closed at 24 h")
+    wait_until(
+        lambda: all(h.connects >= 2 and h.connected for h in streams.health().values()),
+        "both reconnected",
+    )
+
+
+def test_a_duplicated_event_is_passed_on_as_it_came(
+    fx: FakeBinance,
+    broker: BinanceBroker,
+    store: Store,
+    open_for: Callable[..., tuple[Streams, Seen]],
+) -> None:
+    """The runtime books fills idempotently per trade id; the client neither drops nor
+    invents events."""
+    _, seen = open_for(broker)
+    seen.wait(stream_event("user", "connected"), "user stream connected")
+    fx.stream_fault("duplicate", stream="user", count=1)
+    req = intent(store, qty=0.001)
+    broker.submit(req)
+    seen.wait(
+        lambda m: (
+            isinstance(m, OrderEvent)
+            and m.order.client_order_id == req.client_order_id
+            and m.order.status is OrderStatus.FILLED
+        ),
+        "the FILLED report",
+    )
+    reports = [
+        (m.execution_type, m.order.status, (m.trade or {}).get("id"))
+        for m in seen.items
+        if isinstance(m, OrderEvent) and m.order.client_order_id == req.client_order_id
+    ]
+    assert len(reports) == len(set(reports)) + 1  # exactly one event twice
