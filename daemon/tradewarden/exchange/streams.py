@@ -73,6 +73,7 @@ from tradewarden.core.endpoints import EndpointError, parse_endpoint
 from tradewarden.core.models import Order, Tick
 from tradewarden.exchange.gateway import BinanceBroker
 from tradewarden.exchange.mapping import order_from_report, trade_from_report
+from tradewarden.secrets.errors import SecretError
 from tradewarden.trading.broker import BrokerError
 
 log = logging.getLogger(__name__)
@@ -416,7 +417,7 @@ class _Stream:
                 reason = "stopped" if self._stop.is_set() else "connection ended"
             except _ReconnectError as exc:
                 reason = str(exc)
-            except (OSError, TimeoutError, WebSocketException, BrokerError) as exc:
+            except (OSError, TimeoutError, WebSocketException, BrokerError, SecretError) as exc:
                 reason = _describe(exc)
             except Exception as exc:  # noqa: BLE001 - nothing a server sends ends the thread
                 reason = f"unexpected {_describe(exc)}"

@@ -31,6 +31,7 @@ from tradewarden.exchange.streams import (
     Streams,
     open_streams,
 )
+from tradewarden.secrets.errors import SecretNotFoundError
 from tradewarden.secrets.value import Secret
 from tradewarden.state.store import Store
 
@@ -383,3 +384,19 @@ def test_a_duplicated_event_is_passed_on_as_it_came(
         if isinstance(m, OrderEvent) and m.order.client_order_id == req.client_order_id
     ]
     assert len(reports) == len(set(reports)) + 1  # exactly one event twice
+
+
+def test_a_secret_source_failure_is_a_reason_not_a_crash(
+    make_broker: Callable[..., BinanceBroker], open_for: Callable[..., tuple[Streams, Seen]]
+) -> None:
+    def unreadable() -> tuple[Secret, Secret]:
+        raise SecretNotFoundError("secret tradewarden/binance not found", "tradewarden/binance")
+
+    broker = make_broker(credentials=unreadable, start=False)
+    streams, seen = open_for(broker)
+    wait_until(
+        lambda: "SecretNotFoundError" in (streams.health()["user"].last_error or ""),
+        "the secret failure named",
+    )
+    seen.wait(stream_event("market", "connected"), "the market stream (no key) unaffected")
+    assert "tw-stream-user" in {t.name for t in threading.enumerate()}  # still trying
