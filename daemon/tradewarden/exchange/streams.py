@@ -77,6 +77,10 @@ from tradewarden.secrets.errors import SecretError
 from tradewarden.trading.broker import BrokerError
 
 log = logging.getLogger(__name__)
+# the websockets library logs frames at DEBUG; a subscription frame carries the API key and
+# a signature, so our connections log through this logger, never below INFO
+_WIRE_LOG = logging.getLogger(f"{__name__}.wire")
+_WIRE_LOG.setLevel(logging.INFO)
 
 StreamKind = Literal["user", "market"]
 
@@ -464,6 +468,7 @@ class _Stream:
             open_timeout=OPEN_TIMEOUT_S,
             close_timeout=1.0,
             max_size=MAX_MESSAGE_BYTES,
+            logger=_WIRE_LOG,
         )
 
     def _recv(self, ws: ClientConnection, timeout: float) -> str | bytes | None:

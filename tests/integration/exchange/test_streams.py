@@ -400,3 +400,38 @@ def test_a_secret_source_failure_is_a_reason_not_a_crash(
     )
     seen.wait(stream_event("market", "connected"), "the market stream (no key) unaffected")
     assert "tw-stream-user" in {t.name for t in threading.enumerate()}  # still trying
+
+
+def test_a_subscription_logs_neither_key_nor_secret_even_at_debug(
+    broker: BinanceBroker,
+    store: Store,
+    open_for: Callable[..., tuple[Streams, Seen]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every logger at DEBUG, the websockets library's frame logs included: the request
+    carries the key and a signature, and neither they nor the secret are logged."""
+    caplog.set_level(logging.DEBUG)
+    streams, seen = open_for(broker)
+    seen.wait(stream_event("user", "connected"), "user stream connected")
+    req = intent(store, qty=0.001)
+    broker.submit(req)
+    seen.wait(lambda m: isinstance(m, OrderEvent) and m.trade is not None, "a fill")
+    streams.stop(timeout=5.0)
+    assert "user stream subscribed" in caplog.text  # the capture works
+    assert "tw-sub-" not in caplog.text  # the subscription frame (its id) was not logged
+    for text in (caplog.text, repr(streams.user.__dict__), repr(seen.items)):
+        assert SECRET not in text
+        assert KEY not in text
+
+
+def test_a_wrong_secret_is_a_signature_refusal(
+    make_broker: Callable[..., BinanceBroker], open_for: Callable[..., tuple[Streams, Seen]]
+) -> None:
+    wrong = f"not-the-secret-{uuid.uuid4().hex}"
+    broker = make_broker(credentials=lambda: (Secret(KEY), Secret(wrong)))
+    streams, _ = open_for(broker)
+    wait_until(
+        lambda: "-1022" in (streams.health()["user"].last_error or ""), "-1022 in the health"
+    )
+    error = streams.health()["user"].last_error or ""
+    assert "signature for this request is not valid" in error and wrong not in error
