@@ -21,6 +21,7 @@ from tradewarden.core.models import OrderStatus, OrderType, Side
 from tradewarden.exchange.client import ws_signature
 from tradewarden.exchange.mapping import fill_from_trade, order_from_report, trade_from_report
 from tradewarden.exchange.streams import (
+    STABLE_AFTER_S,
     BalanceEvent,
     CandleEvent,
     Inbox,
@@ -29,6 +30,7 @@ from tradewarden.exchange.streams import (
     PriceEvent,
     StreamEvent,
     StreamHealth,
+    _Stream,
     backoff_delay,
     parse_market_message,
     parse_user_event,
@@ -547,3 +549,60 @@ def test_health_age_and_dict_are_json_safe() -> None:
     h.last_message = 100.0
     assert h.age(now=102.5) == 2.5
     json.dumps(h.as_dict())
+
+
+# --- the reconnect loop -----------------------------------------------------------------------
+
+
+class _NoWait(threading.Event):
+    """A stop flag whose waits return at once and are recorded (the back-off delays)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return self.is_set()
+
+
+class _Script(_Stream):
+    """A stream whose sessions follow a script: "refused" (no connection), "short" (up,
+    then dropped) or "long" (up for more than 60 s, then dropped)."""
+
+    kind = "market"
+
+    def __init__(self, script: list[str]) -> None:
+        super().__init__("ws://127.0.0.1:9", Inbox(), reconnect_max_s=30.0, rand=lambda: 0.999999)
+        self.script = script
+        self.stop_flag = self._stop = _NoWait()
+
+    def _session(self) -> None:
+        step = self.script.pop(0)
+        if not self.script:
+            self._stop.set()
+        if step == "refused":
+            raise OSError("connection refused")
+        self._up("open")
+        if step == "long" and self._up_since is not None:
+            self._up_since -= STABLE_AFTER_S + 1
+        raise ConnectionError("dropped")
+
+
+def test_reconnects_back_off_and_a_long_lived_connection_resets_it() -> None:
+    script = ["refused", "refused", "refused", "long", "refused", "short", "refused"]
+    stream = _Script([*script, "refused"])  # the last one is the stop (no wait after it)
+    stream.start()
+    assert stream.join(timeout=10.0)
+    waits = [pytest.approx(w, rel=1e-4) for w in (0.5, 1.0, 2.0, 0.5, 1.0, 2.0, 4.0)]
+    assert stream.stop_flag.waits == waits
+    events = [(m.what, m.reason) for m in stream.inbox.drain() if isinstance(m, StreamEvent)]
+    assert events == [
+        ("connected", "open"),
+        ("disconnected", "ConnectionError: dropped"),
+        ("connected", "open"),
+        ("disconnected", "ConnectionError: dropped"),
+    ]
+    h = stream.health
+    assert (h.connects, h.disconnects, h.connected) == (2, 2, False)
+    assert h.last_error == "OSError: connection refused"
