@@ -22,7 +22,8 @@ never touches the order-signing key and the trade key stays the only key that si
 A refused subscription (-2015 key/IP/permissions, -2014 key format, -1022 signature, -1021
 timestamp; the latter re-syncs the server clock first) is named in ``health.last_error``
 (code and meaning, never a key) and retried after the back-off. Only events of our own
-``subscriptionId`` are used: ``executionReport`` -> `OrderEvent` (the trade, for execution
+``subscriptionId`` (or of none: the field is optional, and the connection has only ours)
+are used: ``executionReport`` -> `OrderEvent` (the trade, for execution
 type TRADE, shaped like a GET myTrades row so ``mapping.fill_from_trade`` books it under the
 same trade id as polling would), ``outboundAccountPosition`` / ``balanceUpdate`` ->
 `BalanceEvent`; ``eventStreamTerminated`` and ``serverShutdown`` -> reconnect. Events are
@@ -621,7 +622,9 @@ class UserDataStream(_Stream):
         kind = event.get("e")
         if kind == "serverShutdown":
             raise _ReconnectError("serverShutdown")
-        if msg.get("subscriptionId") != self._subscription:
+        # subscriptionId is optional in the docs' event format: an event without one on
+        # this connection (which has our subscription only) is ours
+        if msg.get("subscriptionId", self._subscription) != self._subscription:
             log.debug("user stream: an event of another subscription ignored")
             return
         if kind == "eventStreamTerminated":

@@ -146,7 +146,7 @@ def test_the_subscription_on_the_wire_and_only_our_subscriptions_events(
         ws.send(json.dumps({"id": "late", "status": 200, "result": {}}))
         ws.send(json.dumps({"subscriptionId": ours, "event": {**report, "c": "ours-1"}}))
         ws.send(json.dumps({"subscriptionId": other, "event": {**report, "c": "other-2"}}))
-        ws.send(json.dumps({"subscriptionId": ours, "event": {**report, "c": "ours-2"}}))
+        ws.send(json.dumps({"event": {**report, "c": "ours-2"}}))  # the id is optional
         hold(ws)
 
     server = scripted(handler)
