@@ -45,8 +45,8 @@ Served on the REST server's aiohttp app and port (binance-spot-api-docs, commit 
 
 ``GET /stream?streams=a/b`` (combined: ``{"stream", "data"}``) and ``GET /ws/<stream>`` (raw)
     (web-socket-streams.md). Streams (lower-case symbol): ``<symbol>@bookTicker`` (``u s b
-    B a A``: best bid/ask of the fake's book, sent whenever they change: every price change
-    and when liquidity is taken) and ``<symbol>@kline_<interval>`` (every interval of
+    B a A``: best bid/ask of the fake's book, as ``GET /api/v3/depth`` shows it; sent once on
+    subscribing, then whenever they change: every price change, liquidity taken) and ``<symbol>@kline_<interval>`` (every interval of
     ``GET /api/v3/klines``; the candle is that endpoint's row for its open time: sent at
     once, on every price change, every 1 s (``1s``) / 2 s (others) of server time, and when
     server time passes the candle's end the closing update ``x=true`` (missed ones too, at
@@ -293,6 +293,8 @@ class StreamHub:
         stream = spec.get("stream") or "any"
         if stream not in STREAM_KINDS:
             raise ValueError("stream must be user, market or any")
+        if kind in {"lose", "terminate"} and stream == "market":
+            raise ValueError(f"{kind} is a user data stream fault (stream user or any)")
         count = spec["count"] if "count" in spec else STREAM_FAULT_KINDS[kind]
         if count is not None and (not isinstance(count, int) or count < 1):
             raise ValueError("count must be a positive integer or null (until cleared)")

@@ -7,6 +7,7 @@ does arrive."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
 import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -391,6 +393,8 @@ def test_drop_through_the_http_control_api(fx: FakeBinance) -> None:
         closed(market)
     status, body = control_http(fx, "stream_fault", {"kind": "nope"})
     assert status == 400 and "unknown stream fault" in body["error"]
+    status, body = control_http(fx, "stream_fault", {"kind": "lose", "stream": "market"})
+    assert status == 400 and "user data stream fault" in body["error"]
 
 
 def test_silence_swallows_events_until_cleared(rich: FakeBinance) -> None:
@@ -489,6 +493,30 @@ def test_server_sends_ping_frames() -> None:
         with connect(fx.stream_url + "?streams=btcusdt@bookTicker"):
             wait_for(lambda: fx.stream_stats()["pongs"] >= 2)
         assert fx.stream_stats()["pings"] >= 2
+
+
+def test_an_unanswered_ping_closes_the_connection() -> None:
+    """A client that never answers pings (aiohttp with autoping off) sees the ping frames
+    and is closed (1008) once a ping stays unanswered for the pong timeout."""
+
+    async def run(url: str) -> tuple[int, int | None]:
+        pings = 0
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(url, autoping=False, autoclose=False) as ws:
+                while True:
+                    msg = await ws.receive(timeout=WAIT)
+                    if msg.type == aiohttp.WSMsgType.PING:
+                        pings += 1
+                    elif msg.type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}:
+                        return pings, msg.data
+                    elif msg.type != aiohttp.WSMsgType.TEXT:
+                        raise AssertionError(f"unexpected {msg.type}")
+
+    with FakeBinance(ws_ping_interval=0.05, ws_pong_timeout=0.2) as fx:
+        pings, code = asyncio.run(run(fx.ws_api_url))
+        assert pings >= 2
+        assert code == 1008
+        assert fx.stream_stats()["pongs"] == 0
 
 
 def test_connection_limit_answers_429() -> None:
