@@ -435,3 +435,16 @@ def test_a_wrong_secret_is_a_signature_refusal(
     )
     error = streams.health()["user"].last_error or ""
     assert "signature for this request is not valid" in error and wrong not in error
+
+
+@pytest.mark.parametrize(
+    "fx", [{"ws_ping_interval": 0.2, "ws_pong_timeout": 1.0}], indirect=True, ids=["fast-pings"]
+)
+def test_server_pings_are_answered_and_the_connections_stay(
+    fx: FakeBinance, broker: BinanceBroker, open_for: Callable[..., tuple[Streams, Seen]]
+) -> None:
+    streams, seen = open_for(broker)
+    seen.wait(stream_event("user", "connected"), "user stream connected")
+    seen.wait(stream_event("market", "connected"), "market stream connected")
+    wait_until(lambda: fx.stream_stats()["pongs"] >= 10, "ten pongs")
+    assert all(h.connects == 1 and h.connected for h in streams.health().values())
