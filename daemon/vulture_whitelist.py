@@ -123,3 +123,11 @@ _.book_fill
 _.forget_recent_orders
 # trading/order_tracker.py FillBooking.completed: what a booking did (the tracker's tests read it)
 _.completed
+# --- exchange/streams.py: the stream client's contract (STREAMS-CONTRACT.md, issue 19); the
+# runtime's stream loop calls open_streams and drains the inbox, the event fields are the
+# record's (what an executionReport / balance event said), read by the runtime and the tests
+_.open_streams
+_.drain
+_.execution_type
+_.event_ms
+_.delta
