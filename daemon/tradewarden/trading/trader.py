@@ -148,6 +148,14 @@ class Trader:
             if bot.name in self._exits_owed:
                 self._retry_exit(bot, price)
 
+    def warm(self, tick: Tick) -> None:
+        """Show a past candle to the strategies without deciding on it (what they would
+        signal is dropped): their indicators start from history, never an order on it."""
+        self.prices[tick.symbol] = tick.close
+        self.ledger.mark(tick.symbol, tick.close)
+        for bot in self.by_symbol.get(tick.symbol, []):
+            bot.strategy.on_tick(tick, self.ledger.tradable(bot.name))
+
     def _mark(self, symbol: str, price: float, ts: float) -> list[Bot]:
         """The price of `symbol` is `price` at `ts`: fills booked, the flatten retried, the
         ledger marked and every equity shown to the breakers; returns the symbol's bots."""
