@@ -36,6 +36,7 @@ from tests.fakes.binance.server import (
     FakeBinanceServer,
     key_fingerprint,
 )
+from tests.fakes.binance.streams import StreamConfig
 
 if TYPE_CHECKING:
     from binance.client import Client
@@ -67,6 +68,10 @@ class FakeBinance:
         archive_after_s: float = 90 * 86_400,
         auto_step_ms: int | None = None,
         restrictions: dict[str, Any] | None = None,
+        ws_ping_interval: float = 20.0,
+        ws_pong_timeout: float = 60.0,
+        ws_max_lifetime_s: float = 86_400.0,
+        ws_connection_limit: int = 300,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -76,7 +81,11 @@ class FakeBinance:
         quote units when no BNB<quote> symbol is configured; `book_levels`: levels a side
         of the finite book (world default 10; None = infinitely deep at the current price;
         per symbol ``depth_qty`` = qty per level, ``book_gap_ticks`` = ticks between
-        levels); `archive_after_s`: closed unfilled orders older than this answer -2026."""
+        levels); `archive_after_s`: closed unfilled orders older than this answer -2026;
+        `ws_ping_interval`: seconds between the WebSocket server's ping frames (Binance: 20);
+        `ws_pong_timeout`: an unanswered ping closes the connection after this (60);
+        `ws_max_lifetime_s`: connection lifetime on the server's clocks (24 h);
+        `ws_connection_limit`: new WebSocket connections per IP per 5 minutes (300)."""
         self.api_key = api_key
         self.api_secret = api_secret
         self.host = host
@@ -104,6 +113,12 @@ class FakeBinance:
             archive_after_s=archive_after_s,
             auto_step_ms=auto_step_ms,
             restrictions=restrictions,
+            streams=StreamConfig(
+                ping_interval_s=ws_ping_interval,
+                pong_timeout_s=ws_pong_timeout,
+                max_lifetime_s=ws_max_lifetime_s,
+                connection_limit=ws_connection_limit,
+            ),
         )
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -189,6 +204,17 @@ class FakeBinance:
         client.MARGIN_API_URL = self.url + "/sapi"
         return client
 
+    @property
+    def ws_api_url(self) -> str:
+        """The WebSocket API: ``ws://127.0.0.1:<port>/ws-api/v3`` (same port as REST)."""
+        return self.url.replace("http://", "ws://", 1) + "/ws-api/v3"
+
+    @property
+    def stream_url(self) -> str:
+        """The combined market streams: ``ws://127.0.0.1:<port>/stream`` (add
+        ``?streams=btcusdt@bookTicker/btcusdt@kline_1m``); raw ones at ``/ws/<stream>``."""
+        return self.url.replace("http://", "ws://", 1) + "/stream"
+
     @staticmethod
     def key_fingerprint(api_key: str) -> str | None:
         """How `requests()` names a key (``api_key_fp``)."""
@@ -213,7 +239,25 @@ class FakeBinance:
         )
 
     def clear_faults(self) -> None:
+        """Remove every fault, REST and stream ones (a held `reorder` event goes out)."""
         self.control("clear_faults")
+
+    def stream_fault(self, kind: str, stream: str = "any", count: Any = UNSET) -> dict:
+        """A fault on the WebSocket streams: `kind` drop, silence, duplicate, reorder, lose,
+        terminate or shutdown; `stream` "user" (WS API), "market" or "any"; `count` the
+        firings/events it lasts (None: until `clear_faults`; not given: the kind's
+        default, 1, or None for silence). See `tests.fakes.binance.streams`."""
+        spec: dict[str, Any] = {"kind": kind, "stream": stream}
+        if count is not UNSET:
+            spec["count"] = count
+        return dict(self.control("stream_fault", spec))
+
+    def stream_stats(self) -> dict:
+        """``connections`` {user, market: opened/closed/open}, ``refused``, ``events``
+        {user, market: event type -> frames sent}, ``subscriptions`` {active, total},
+        ``ws_api_requests`` (method -> n), ``pings``, ``pongs``, ``unknown_streams``,
+        ``faults_fired``, ``faults`` (active)."""
+        return dict(self.control("stream_stats"))
 
     def unban(self) -> None:
         """Lift rate-limit bans and back-offs (injected ``ban`` faults: `clear_faults`)."""
@@ -270,6 +314,16 @@ class FakeBinance:
     def set_balances(self, balances: dict[str, float]) -> None:
         """Set free balances (locked amounts are left alone)."""
         self.control("set_balances", dict(balances))
+
+    def deposit(self, asset: str, amount: float) -> None:
+        """Credit `amount` free `asset`; ``balanceUpdate`` + ``outboundAccountPosition`` go
+        out on the user data stream."""
+        self.control("deposit", {"asset": asset, "amount": amount})
+
+    def withdraw(self, asset: str, amount: float) -> None:
+        """Debit `amount` free `asset` (ValueError past the free balance); a negative
+        ``balanceUpdate`` goes out."""
+        self.control("withdraw", {"asset": asset, "amount": amount})
 
     def set_symbol_status(self, symbol: str, status: str) -> None:
         """TRADING, HALT, BREAK, END_OF_DAY or CANCEL_ONLY: exchangeInfo shows it; new

@@ -494,6 +494,63 @@ class Order:
             **self._stp_json(),
         }
 
+    def execution_report(
+        self,
+        x: str,
+        now: int,
+        execution_id: int,
+        *,
+        fill: Fill | None = None,
+        cancel_id: str | None = None,
+        expiry_reason: str | None = None,
+        prevented: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The user data stream's ``executionReport`` for this order as it is now
+        (user-data-stream.md "Order Update"); `x` is the execution type."""
+        out: dict[str, Any] = {
+            "e": "executionReport",
+            "E": now,
+            "s": self.symbol,
+            # a cancel: ``c`` is the cancel request's id, ``C`` the order's own
+            "c": cancel_id if cancel_id is not None else self.client_order_id,
+            "S": self.side,
+            "o": self.type,
+            "f": self.time_in_force,
+            "q": fmt(self.orig_qty),
+            "p": fmt(self.price),
+            "P": fmt(ZERO),
+            "F": fmt(ZERO),
+            "g": -1,
+            "C": self.client_order_id if cancel_id is not None else "",
+            "x": x,
+            "X": self.status,
+            "r": "NONE",
+            "i": self.order_id,
+            "l": fmt(fill.qty if fill else ZERO),
+            "z": fmt(self.executed_qty),
+            "L": fmt(fill.price if fill else ZERO),
+            "n": fmt(fill.commission) if fill else "0",
+            "N": fill.commission_asset if fill else None,
+            "T": fill.time if fill else now,
+            "t": fill.trade_id if fill else -1,
+            "I": execution_id,
+            "w": self.is_open and self.type == "LIMIT",
+            "m": fill.is_maker if fill else False,
+            "M": False,
+            "O": self.time,
+            "Z": fmt(self.cum_quote),
+            "Y": fmt(fill.qty * fill.price if fill else ZERO),
+            "Q": fmt(self.orig_quote_qty),
+            "V": self.stp_mode,
+        }
+        if self.type == "LIMIT" and (self.is_open or self.executed_qty or x == "CANCELED"):
+            out["W"] = self.time  # it has been working on the book
+        if expiry_reason is not None:
+            out["eR"] = expiry_reason
+        if prevented is not None:
+            out.update(prevented)
+        return out
+
     def cancel_json(self, cancel_client_id: str, now: int) -> dict[str, Any]:
         return {
             "symbol": self.symbol,
@@ -566,6 +623,20 @@ class Exchange:
         self._next_order_id = 1_000_001
         self._next_trade_id = 5_000_001
         self.update_time = start_ms
+        # executionReport payloads in booking order, for the user data stream; the server
+        # takes them (`take_events`) after every operation
+        self.events: list[dict[str, Any]] = []
+        self._next_execution_id = 1
+        self._next_prevented_id = 1
+
+    def _report(self, order: Order, x: str, now: int, **kw: Any) -> None:
+        self.events.append(order.execution_report(x, now, self._next_execution_id, **kw))
+        self._next_execution_id += 1
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """The executionReports booked since the last call (oldest first)."""
+        out, self.events = self.events, []
+        return out
 
     # ------------------------------------------------------------------ lookups
     def spec(self, symbol: str | None) -> SymbolSpec:
@@ -791,10 +862,12 @@ class Exchange:
         self._next_order_id += 1
         self.orders[order.order_id] = order
         self.update_time = now
+        self._report(order, "NEW", now)
         limit = order.price if order.type == "LIMIT" else None
         if order.type == "LIMIT" and order.time_in_force == "FOK":
             if self._available(spec, order.side, limit) < order.orig_qty:
                 order.status = "EXPIRED"
+                self._report(order, "EXPIRED", now, expiry_reason="UNFILLED_FOK_ORDER_EXPIRED")
                 return order
         self._take(order, spec, limit, now)
         if order.status in {"FILLED", "EXPIRED_IN_MATCH"}:
@@ -803,8 +876,20 @@ class Exchange:
             if order.orig_quote_qty and order.type == "MARKET" and self._quote_done(order, spec):
                 order.status = "FILLED"
                 order.orig_qty = order.executed_qty
+                # its last trade filled it: say so in that trade's report
+                for event in reversed(self.events):
+                    if event["i"] == order.order_id and event["x"] == "TRADE":
+                        event["X"], event["q"] = "FILLED", fmt(order.orig_qty)
+                        break
             else:
                 order.status = "EXPIRED"  # market_orders_faq.md: the rest expires
+                reason = {
+                    "IOC": "UNFILLED_IOC_QUANTITY_EXPIRED",
+                    "FOK": "UNFILLED_FOK_ORDER_EXPIRED",
+                }.get(order.time_in_force, "INSUFFICIENT_LIQUIDITY")
+                if order.type == "MARKET":
+                    reason = "INSUFFICIENT_LIQUIDITY"
+                self._report(order, "EXPIRED", now, expiry_reason=reason)
             return order
         self._lock(order, spec)
         return order
@@ -851,12 +936,17 @@ class Exchange:
                 break
             if own is not None:
                 mode = order.stp_mode
+                match_id = self._next_prevented_id
+                if mode != "NONE":
+                    self._next_prevented_id += 1
+                blocked = min(want, own.orig_qty - own.executed_qty)
                 if mode in {"EXPIRE_MAKER", "EXPIRE_BOTH"}:
-                    self._expire_in_match(own, spec, now)
+                    self._expire_in_match(own, spec, now, order, blocked, match_id)
                 if mode in {"EXPIRE_TAKER", "EXPIRE_BOTH"}:
                     order.prevented_qty = order.orig_qty - order.executed_qty
                     order.status = "EXPIRED_IN_MATCH"
                     order.update_time = now
+                    self._report_prevented(order, own, blocked, match_id, now)
                     return
                 if mode == "NONE":  # a self-trade: both sides fill at the maker's price
                     qty = min(want, own.orig_qty - own.executed_qty)
@@ -871,13 +961,46 @@ class Exchange:
                 used[level] = used.get(level, ZERO) + qty
             self._fill(order, spec, price, qty, now, is_maker=False)
 
-    def _expire_in_match(self, order: Order, spec: SymbolSpec, now: int) -> None:
+    def _expire_in_match(
+        self,
+        order: Order,
+        spec: SymbolSpec,
+        now: int,
+        counter: Order,
+        blocked: Decimal,
+        match_id: int,
+    ) -> None:
         if order.locked:
             self._unlock(order, spec)
         order.prevented_qty = order.orig_qty - order.executed_qty
         order.status = "EXPIRED_IN_MATCH"
         order.update_time = now
         self.update_time = now
+        self._report_prevented(order, counter, blocked, match_id, now)
+
+    def _report_prevented(
+        self, order: Order, counter: Order, blocked: Decimal, match_id: int, now: int
+    ) -> None:
+        """The EXPIRED_IN_MATCH executionReport with its STP fields (user-data-stream.md
+        "Conditional Fields in Execution Report"); the prevented match is at the maker's
+        price."""
+        price = counter.price if counter.time < order.time else order.price
+        self._report(
+            order,
+            "EXPIRED_IN_MATCH",
+            now,
+            prevented={
+                "v": match_id,
+                "A": fmt(order.prevented_qty),
+                "B": fmt(order.prevented_qty),
+                "u": match_id,
+                "U": counter.order_id,
+                "Cs": counter.symbol,
+                "pl": fmt(blocked),
+                "pL": fmt(price),
+                "pY": fmt(blocked * price),
+            },
+        )
 
     def _lock(self, order: Order, spec: SymbolSpec) -> None:
         left = order.orig_qty - order.executed_qty
@@ -958,14 +1081,18 @@ class Exchange:
             self._unlock(order, spec)
         order.update_time = now
         self.update_time = now
+        self._report(order, "TRADE", now, fill=fill)
 
-    def cancel(self, order: Order, now: int) -> None:
+    def cancel(self, order: Order, now: int, cancel_id: str | None = None) -> None:
+        """Cancel an open order; `cancel_id` is the cancel request's client id (the
+        executionReport's ``c``; a random one when not given)."""
         if not order.is_open:
             raise BinanceError(400, -2011, "Unknown order sent.")
         self._unlock(order, self.symbols[order.symbol])
         order.status = "CANCELED"
         order.update_time = now
         self.update_time = now
+        self._report(order, "CANCELED", now, cancel_id=cancel_id or random_client_id())
 
     # ------------------------------------------------------------------ prices
     def set_price(self, symbol: str, price: Any, now: int) -> list[Order]:

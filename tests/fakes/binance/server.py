@@ -101,6 +101,7 @@ from tests.fakes.binance.matching import (
     parse_int,
     random_client_id,
 )
+from tests.fakes.binance.streams import StreamConfig, StreamHub
 
 # The two worlds. Binance's ("harsh") is the default; a test that needs the kind one (no fee,
 # an infinitely deep book at one price) asks for it with ``kind=True``, or sets one part
@@ -264,6 +265,7 @@ class FakeBinanceServer:
         archive_after_s: float = 90 * 86_400,
         auto_step_ms: int | None = None,
         restrictions: dict[str, Any] | None = None,
+        streams: StreamConfig | None = None,
     ) -> None:
         world = WORLDS[bool(kind)]
         self.lock = threading.RLock()
@@ -284,7 +286,10 @@ class FakeBinanceServer:
             "restrictions": restrictions,
         }
         self._stopping: asyncio.Event | None = None
+        self.streams: StreamHub | None = None
         self._reset()
+        self.streams = StreamHub(self, streams or StreamConfig())
+        self.streams.on_reset()
         self.routes: dict[tuple[str, str], Route] = {
             ("GET", "/api/v3/ping"): Route(self._ping),
             ("GET", "/api/v3/time"): Route(self._time),
@@ -377,6 +382,8 @@ class FakeBinanceServer:
                 "requests_by_endpoint": {},
                 "status_counts": {},
             }
+            if self.streams is not None:
+                self.streams.on_reset()
 
     def _add_key(self, key: str, secret: str, restrictions: dict[str, Any] | None) -> None:
         if not key or not secret:
@@ -399,8 +406,17 @@ class FakeBinanceServer:
 
     # ================================================================= control
     def control(self, name: str, payload: dict[str, Any] | None = None) -> Any:
-        """One control command (the ``/_control/<name>`` API); thread-safe."""
-        p = payload or {}
+        """One control command (the ``/_control/<name>`` API); thread-safe. What it changed
+        goes out on the streams before it returns."""
+        with self.lock:
+            try:
+                return self._control(name, payload or {})
+            finally:
+                assert self.streams is not None
+                self.streams.flush()
+
+    def _control(self, name: str, p: dict[str, Any]) -> Any:
+        assert self.streams is not None
         with self.lock:
             now = self.clock.now_ms()
             if name == "reset":
@@ -412,7 +428,14 @@ class FakeBinanceServer:
                 return fault.as_json()
             if name == "clear_faults":
                 self.faults.clear()
+                self.streams.clear_faults()
                 return {"ok": True}
+            if name == "stream_fault":
+                return self.streams.add_fault(p).as_json()
+            if name == "stream_stats":
+                return self.streams.stats_json()
+            if name in {"deposit", "withdraw"}:
+                return self._deposit(p, now, sign=1 if name == "deposit" else -1)
             if name == "faults":
                 return [f.as_json() for f in self.faults.faults]
             if name == "unban":
@@ -496,6 +519,25 @@ class FakeBinanceServer:
             if name == "requests":
                 return [dict(e) for e in self.log]
         raise KeyError(f"unknown control command {name!r}")
+
+    def _deposit(self, p: dict[str, Any], now: int, sign: int) -> dict[str, Any]:
+        """A deposit/withdrawal: the free balance moves, ``balanceUpdate`` (then
+        ``outboundAccountPosition``) goes out on the user data stream."""
+        assert self.streams is not None
+        asset, amount = str(p["asset"]), dec(p["amount"]) * sign
+        if amount == 0:
+            raise ValueError("amount must not be 0")
+        ex = self.exchange
+        free = ex.free.get(asset, dec(0))
+        if free + amount < 0:
+            raise ValueError(f"withdrawal of {-amount} {asset} exceeds the free {free}")
+        ex.free[asset] = free + amount
+        ex.locked.setdefault(asset, dec(0))
+        ex.update_time = now
+        self.streams.publish_user(
+            {"e": "balanceUpdate", "E": now, "a": asset, "d": fmt(amount), "T": now}
+        )
+        return self._balances_json()
 
     def _time_json(self) -> dict[str, Any]:
         return {
@@ -590,16 +632,27 @@ class FakeBinanceServer:
 
     # ================================================================= HTTP
     def make_app(self) -> web.Application:
+        assert self.streams is not None
         app = web.Application()
         app.router.add_route("*", "/_control/{name}", self._control_http)
+        app.router.add_get("/ws-api/v3", self.streams.ws_api)
+        app.router.add_get("/stream", self.streams.combined)
+        app.router.add_get("/ws/{stream}", self.streams.raw)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
         return app
 
     async def _on_startup(self, app: web.Application) -> None:
+        assert self.streams is not None
         self._stopping = asyncio.Event()
         app[TICKER_KEY] = asyncio.get_running_loop().create_task(self._ticker())
         app.on_cleanup.append(self._on_cleanup)
+        self.streams.start()
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        assert self.streams is not None
+        await self.streams.stop()
 
     async def _on_cleanup(self, app: web.Application) -> None:
         app[TICKER_KEY].cancel()
@@ -615,6 +668,8 @@ class FakeBinanceServer:
             if self.auto_step_ms:
                 with self.lock:
                     self._catch_up_auto_steps()
+                    assert self.streams is not None
+                    self.streams.flush()
 
     async def _sleep(self, seconds: float) -> None:
         assert self._stopping is not None
@@ -827,7 +882,11 @@ class FakeBinanceServer:
                     finally:
                         headers["X-MBX-ORDER-COUNT-10S"] = str(self.limiter.orders_10s.count)
                         headers["X-MBX-ORDER-COUNT-1D"] = str(self.limiter.orders_1d.count)
-                body = route.fn(Ctx(method, path, params, now, ip, key, visible_after_ms, base))
+                try:
+                    body = route.fn(Ctx(method, path, params, now, ip, key, visible_after_ms, base))
+                finally:
+                    assert self.streams is not None
+                    self.streams.flush()  # what it booked goes out on the streams
                 status = 200
             except Limited as exc:
                 status, body = exc.status, {"code": exc.code, "msg": exc.msg}
@@ -1061,8 +1120,8 @@ class FakeBinanceServer:
         _, order = self._lookup(ctx)
         if order is None or not order.is_open:
             raise BinanceError(400, -2011, "Unknown order sent.")
-        self.exchange.cancel(order, ctx.now)
         cancel_id = ctx.params.get("newClientOrderId") or random_client_id()
+        self.exchange.cancel(order, ctx.now, cancel_id)
         return order.cancel_json(cancel_id, ctx.now)
 
     def _open_orders(self, ctx: Ctx) -> Any:
@@ -1078,8 +1137,9 @@ class FakeBinanceServer:
             raise BinanceError(400, -2011, "Unknown order sent.")
         out = []
         for order in orders:
-            self.exchange.cancel(order, ctx.now)
-            out.append(order.cancel_json(random_client_id(), ctx.now))
+            cancel_id = random_client_id()
+            self.exchange.cancel(order, ctx.now, cancel_id)
+            out.append(order.cancel_json(cancel_id, ctx.now))
         return out
 
     def _my_trades(self, ctx: Ctx) -> Any:
