@@ -179,7 +179,9 @@ class CandleFeed:
                 progressed = True
             if not progressed or len(rows) < 1000:
                 break
-        if held_ms is not None:
+        if held_ms is not None and held_ms <= self.last[symbol]:
+            del self.held[symbol], self.held_ms[symbol]  # seen while warming up: once only
+        elif held_ms is not None:
             if self.last[symbol] + self.iv < held_ms:
                 self._gap(symbol, "the exchange does not list them yet")
                 return False
