@@ -17,7 +17,13 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import db, readyz, tw, wait_for
-from tests.integration.testnet.conftest import Running, assert_one_to_one, fills, wave_exchange
+from tests.integration.testnet.conftest import (
+    Running,
+    assert_one_to_one,
+    daemon_env,
+    fills,
+    wave_exchange,
+)
 
 # a 20 s wave (200 steps of 100 ms): SMA5 and SMA20 of 1 s closes cross twice per period
 STREAM_WAVE = [round(30000 * (1 + 0.01 * math.sin(2 * math.pi * i / 200)), 2) for i in range(200)]
@@ -125,6 +131,8 @@ def test_fills_are_booked_from_the_user_stream(
     assert metric(port, 'tradewarden_stream_last_event_age_seconds{stream="market"}') is not None
     out = tw(d.state, "status").stdout
     assert "Streams:     on (1s klines), event-driven" in out, out
+    diag = tw(d.state, "diagnose", **daemon_env(sx, **stream_env())).stdout
+    assert re.search(r"^PASS\s+streams\s+event-driven \(1s klines\): user connected", diag, re.M)
     assert d.stop() == 0
     assert_every_fill_once(sx, d.state)
 
@@ -210,6 +218,8 @@ def test_a_silent_market_stream_falls_back_to_polling_and_back(
     assert wait_for(lambda: rest_calls(sx, "/api/v3/ticker/price") > tickers + 5, timeout=30)
     out = tw(d.state, "status").stdout
     assert "FALLBACK (polling)" in out, out
+    diag = tw(d.state, "diagnose", **daemon_env(sx, **stream_env())).stdout
+    assert re.search(r"^FAIL\s+streams\s+polling fallback \(market stream", diag, re.M), diag
     sx.clear_faults()
     assert wait_for(lambda: healthy(port), timeout=60), streams_of(port)
     assert metric(port, "tradewarden_stream_fallback_active") == 0.0
