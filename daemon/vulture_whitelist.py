@@ -77,6 +77,7 @@ _.__getattr__
 
 # --- enum members and record fields (read by value, by tests, or written for the record)
 _.STAGING  # core/config.py Mode
+_.S1  # core/config.py KlineInterval ("1s", read by value)
 _.volume  # core/models.py Candle
 _.delivered_at  # alerts/outbox.py OutboxRow
 _.last_seq  # audit/chain.py VerifyResult

@@ -86,8 +86,7 @@ class CandleFeed:
         self.held_ms: dict[str, int] = {}
         self.gaps: dict[str, str] = {}  # symbol -> why it is not back-filled
         self._suspect: set[str] = set()
-        self.decided = 0
-        self.backfilled = 0
+        self.backfilled = 0  # klines read over REST (gaps, reconnects, the fallback)
 
     # --- what comes in --------------------------------------------------------------------
     def closed(self, symbol: str, open_ms: int, tick: Tick) -> None:
@@ -206,7 +205,6 @@ class CandleFeed:
 
     def _decide(self, symbol: str, open_ms: int, tick: Tick) -> None:
         self.last[symbol] = open_ms
-        self.decided += 1
         self.decide(tick)
 
     # --- readiness ----------------------------------------------------------------------------

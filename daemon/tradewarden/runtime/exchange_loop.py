@@ -561,6 +561,7 @@ class ExchangeLoop:
             "user": _health_view(health["user"]),
             "market": _health_view(health["market"]),
             "candle_gaps": list(self._gap_reasons),
+            "klines_backfilled": self.feed.backfilled if self.feed is not None else 0,
         }
 
     # --- readiness --------------------------------------------------------------------------

@@ -37,8 +37,8 @@ from tradewarden.runtime.exchange_loop import ExchangeLoop
 from tradewarden.secrets.value import Secret
 from tradewarden.strategy.ma_cross import MaCross
 
-KEY = "tw-unit-stream-key-" + "k" * 20
-SECRET = "tw-unit-stream-secret-" + "s" * 20
+KEY = "-".join(("tw", "unit", "stream", "k" * 20))
+SECRET = "-".join(("tw", "unit", "stream", "s" * 20))
 SPEC = {"price": 30000.0, "tick": 0.01, "step": 0.00001, "min_qty": 0.00001, "min_notional": 5.0}
 TRADE_KEYS = ("id", "orderId", "qty", "price", "commission", "commissionAsset", "time")
 
