@@ -77,6 +77,7 @@ _.__getattr__
 
 # --- enum members and record fields (read by value, by tests, or written for the record)
 _.STAGING  # core/config.py Mode
+_.S1  # core/config.py KlineInterval ("1s", read by value)
 _.volume  # core/models.py Candle
 _.delivered_at  # alerts/outbox.py OutboxRow
 _.last_seq  # audit/chain.py VerifyResult
@@ -123,3 +124,11 @@ _.book_fill
 _.forget_recent_orders
 # trading/order_tracker.py FillBooking.completed: what a booking did (the tracker's tests read it)
 _.completed
+# --- exchange/streams.py: the stream client's contract (STREAMS-CONTRACT.md, issue 19); the
+# runtime's stream loop calls open_streams and drains the inbox, the event fields are the
+# record's (what an executionReport / balance event said), read by the runtime and the tests
+_.open_streams
+_.drain
+_.execution_type
+_.event_ms
+_.delta

@@ -63,6 +63,16 @@ class TripScope(StrEnum):
     BOT = "bot"
 
 
+class Streams(StrEnum):
+    ON = "on"
+    OFF = "off"
+
+
+class KlineInterval(StrEnum):
+    S1 = "1s"
+    M1 = "1m"
+
+
 class SecretSource(StrEnum):
     ENV = "env"
     FILE = "file"
@@ -380,6 +390,27 @@ class Settings(BaseSettings):
         "TRADEWARDEN_POLL_INTERVAL_SECONDS",
         1.0,
         description="Testnet/live: how often prices (ticker, weight 2 per symbol) and fills are polled.",
+    )
+    # --- event-driven exchange (issue 19; runtime/exchange_loop.py, exchange/streams.py) ---
+    streams: Streams = _env(
+        "TRADEWARDEN_STREAMS",
+        Streams.ON,
+        description="Testnet/live: on = event-driven (user data stream for orders, fills and balances; market streams for prices and klines; REST stays the check and the fallback while a stream is down); off = the polling loop only. Paper mode ignores it.",
+    )
+    kline_interval: KlineInterval = _env(
+        "TRADEWARDEN_KLINE_INTERVAL",
+        KlineInterval.M1,
+        description="Testnet/live with streams: the candle the strategies decide on (1s or 1m); each closed kline once, in order, gaps back-filled from REST klines.",
+    )
+    stream_stale_seconds: PositiveFloat = _env(
+        "TRADEWARDEN_STREAM_STALE_SECONDS",
+        10.0,
+        description="Testnet/live with streams: a market stream silent this long is stale (reconnected; polling fallback until it is healthy again).",
+    )
+    stream_reconnect_max_seconds: PositiveFloat = _env(
+        "TRADEWARDEN_STREAM_RECONNECT_MAX_SECONDS",
+        30.0,
+        description="Testnet/live with streams: the longest wait between two reconnect attempts of a stream (capped exponential back-off with jitter).",
     )
     permission_check_seconds: Annotated[float, Field(ge=1)] = _env(
         "TRADEWARDEN_PERMISSION_CHECK_SECONDS",

@@ -19,6 +19,8 @@ gateway talks to Binance. Per call it:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -93,6 +95,14 @@ class _ThreadSafeClient(Client):  # type: ignore[misc]  # python-binance ships n
         response = getattr(self.session, method)(uri, headers=headers, data=data, **kwargs)
         _CALL.response = response
         return self._handle_response(response)
+
+
+def ws_signature(secret: str, params: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 hex of a WebSocket API request's params: every param but ``signature``,
+    sorted by name, joined ``k=v&...`` as UTF-8 (web-socket-api.md "SIGNED request example
+    (HMAC)")."""
+    payload = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -190,6 +200,18 @@ class ExchangeClient:
             client = self._client
         client.timestamp_offset = self.timesync.offset_ms
         return client
+
+    def ws_signed(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`params` plus ``apiKey`` and ``signature`` for a SIGNED WebSocket API request,
+        signed with this client's key as it is now (read from the provider per call, so a
+        rotated key is used from the next request on). The secret is revealed only here and
+        kept nowhere; the caller gets the key (not secret) and the signature."""
+        key, secret = self._credentials()
+        if not key or not secret:
+            raise AuthError("no Binance API key/secret available from the secret source")
+        signed = {**params, "apiKey": key.reveal()}
+        signed["signature"] = ws_signature(secret.reveal(), signed)
+        return signed
 
     @staticmethod
     def last_sent_ms() -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -59,6 +60,16 @@ class FillPoller:
         except Exception:  # noqa: BLE001 - fall back to the naming convention
             log.debug("no filters for %s; splitting the symbol name", symbol)
         return split_symbol(symbol)
+
+    def fill_of(self, trade: Mapping[str, Any], local: Order) -> Fill:
+        """One trade (a ``myTrades`` row, or the same keys from the user data stream's
+        executionReport) of our order `local` as a `Fill`, a third-asset commission valued
+        (`_valued`): polled and streamed fills are booked alike."""
+        base, quote = self._assets(local.symbol)
+        fill = fill_from_trade(trade, local, base, quote)
+        if fill.commission and fill.commission_asset not in (base, quote):
+            fill = self._valued(fill, quote)
+        return fill
 
     def _valued(self, fill: Fill, quote: str) -> Fill:
         """A commission paid in a third asset (BNB) valued in the quote asset at that
@@ -120,12 +131,9 @@ class FillPoller:
             symbol=local.symbol,
             orderId=int(remote.exchange_order_id),
         )
-        base, quote = self._assets(local.symbol)
         out = []
         for t in trades:
-            fill = fill_from_trade(t, local, base, quote)
-            if fill.commission and fill.commission_asset not in (base, quote):
-                fill = self._valued(fill, quote)
+            fill = self.fill_of(t, local)
             if fill.trade_id in booked or fill.trade_id in returned:
                 continue
             returned[fill.trade_id] = fill.qty

@@ -155,6 +155,8 @@ class BinanceBroker:
         self._in_flight: set[str] = set()
         self._sent_ms: dict[str, float] = {}
         self._fills = FillPoller(self)
+        # where `poll_fills` takes fills from instead of REST (the stream's, while healthy)
+        self.fill_source: Callable[[], list[Fill]] | None = None
         self._restore_ban()
 
     # --- start ------------------------------------------------------------------------------
@@ -493,8 +495,23 @@ class BinanceBroker:
         return self.account_balances(low_priority=True)[1]
 
     def poll_fills(self) -> list[Fill]:
-        """Fills of our open orders not booked yet (each returned once per process)."""
+        """Fills of our open orders not booked yet (each returned once per process): from
+        `fill_source` while one is set (the user data stream, see
+        `runtime.exchange_loop`), else polled over REST (`poll_fills_rest`)."""
+        source = self.fill_source
+        if source is not None:
+            return source()
         return self._fills.poll()
+
+    def poll_fills_rest(self) -> list[Fill]:
+        """Fills of our open orders polled over REST whatever the fill source (the check
+        run with every reconciliation in streams mode: a lost event is booked there)."""
+        return self._fills.poll()
+
+    def fill_from_trade(self, trade: dict[str, Any], local: Order) -> Fill:
+        """A trade of our order `local` (a ``myTrades`` row or a streamed one) as a `Fill`,
+        its third-asset commission valued as polled fills are (`FillPoller.fill_of`)."""
+        return self._fills.fill_of(trade, local)
 
     # --- market data ------------------------------------------------------------------------
     def ticker_price(self, symbol: str) -> float:
@@ -507,6 +524,19 @@ class BinanceBroker:
         if not math.isfinite(price) or price <= 0:
             raise BrokerError(f"ticker for {symbol}: unusable price {price!r}")
         return price
+
+    def klines(
+        self, symbol: str, interval: str, *, start_ms: int | None = None, limit: int = 500
+    ) -> list[list[Any]]:
+        """Klines of `symbol` (GET /api/v3/klines, weight 2), oldest first, from the open
+        time `start_ms` (else the latest `limit`): [open ms, o, h, l, c, v, close ms, ...]."""
+        params: dict[str, Any] = {"symbol": symbol, "interval": interval, "limit": limit}
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        rows = self.reader.call(ep.KLINES, "get_klines", **params)
+        if not isinstance(rows, list):
+            raise BrokerError(f"klines for {symbol}: malformed answer")
+        return rows
 
     # --- key rights -------------------------------------------------------------------------
     @property

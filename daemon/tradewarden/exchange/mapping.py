@@ -109,3 +109,57 @@ def balances_from_account(js: Mapping[str, Any]) -> tuple[dict[str, float], dict
         free[str(row["asset"])] = float(f)
         total[str(row["asset"])] = float(f + locked)
     return free, total
+
+
+def order_from_report(ev: Mapping[str, Any], bot: str = "") -> Order:
+    """An ``executionReport`` event (user-data-stream.md "Order Update") as the remote view
+    of its order, like `order_from_json` gives for a REST answer. The client order id is the
+    ORIGINAL one (``C``) when the report is about a cancel, else ``c``; quantities are
+    cumulative (``z``, ``Z``)."""
+    filled = to_decimal(ev.get("z", "0"))
+    quote = to_decimal(ev.get("Z", "0"))
+    avg = float(quote / filled) if filled > 0 else 0.0
+    price = float(to_decimal(ev.get("p", "0")))
+    order_type = OrderType.MARKET if ev.get("o") == "MARKET" else OrderType.LIMIT
+    updated = ev.get("T") or ev.get("E") or 0
+    return Order(
+        client_order_id=str(ev.get("C") or ev.get("c") or ""),
+        bot=bot,
+        symbol=str(ev["s"]),
+        side=Side(str(ev["S"])),
+        order_type=order_type,
+        qty=float(to_decimal(ev.get("q", "0"))),
+        price=price if price > 0 else None,
+        status=order_status(str(ev.get("X", ""))),
+        filled_qty=float(filled),
+        avg_price=avg,
+        exchange_order_id=str(ev["i"]),
+        created_at=float(ev.get("O") or 0) / 1000.0,
+        updated_at=float(updated) / 1000.0,
+    )
+
+
+def trade_from_report(ev: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The trade an ``executionReport`` with execution type TRADE reports, shaped like a
+    GET /api/v3/myTrades row (so `fill_from_trade` books it exactly as a polled one, under
+    the same trade id); None for every other execution type."""
+    if ev.get("x") != "TRADE":
+        return None
+    raw_id = ev["t"]
+    if isinstance(raw_id, bool) or not isinstance(raw_id, int) or raw_id < 0:
+        raise ValueError("a TRADE execution report without a trade id")
+    if to_decimal(ev["l"]) <= 0 or to_decimal(ev["L"]) <= 0:
+        raise ValueError("a TRADE execution report without a quantity or price")
+    return {
+        "symbol": str(ev["s"]),
+        "id": raw_id,
+        "orderId": ev["i"],
+        "price": ev["L"],
+        "qty": ev["l"],
+        "quoteQty": ev.get("Y", "0"),
+        "commission": ev.get("n") or "0",
+        "commissionAsset": ev.get("N"),
+        "time": ev["T"],
+        "isBuyer": ev["S"] == "BUY",
+        "isMaker": bool(ev.get("m")),
+    }

@@ -43,6 +43,7 @@ def read_status(settings: Settings) -> dict[str, Any]:
             "breakers": snap.get("breakers") or live["breakers"],
             "open_orders": len(store.open_orders()),
             "size_factor": (store.get(StateKey.SIZE_RAMP) or {"factor": 1.0})["factor"],
+            "streams": snap.get("streams"),  # testnet/live: the exchange loop's streams
         }
         st.update({k: live[k] for k in ("state", "state_reason", "bots", "trips", "halts")})
         tripped = {(t["breaker"], t["bot"]) for t in live["trips"]}

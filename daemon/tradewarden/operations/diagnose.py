@@ -9,6 +9,10 @@ From the daemon's state (SQLite status snapshot, breakers, alert outbox — what
 - trading state: ACTIVE, or FAIL with why it is REDUCING/HALTED
 - breakers: none tripped (and how close the nearest is)
 - alert outbox: nothing waiting longer than the backlog alert allows, nothing stuck
+- streams (testnet/live only): the exchange loop's user data and market streams
+  (TRADEWARDEN_STREAMS): connected, last message age, reconnects; FAIL while the loop is
+  in its polling fallback (a stream down or stale: it trades, at today's REST weights) or
+  a candle gap is not back-filled (no strategy decision); PASS when streams are off
 
 From the exchange (testnet/live only; SKIP in paper mode), through a `BinanceBroker` with
 its own limiter and the daemon's credentials:
@@ -165,6 +169,34 @@ def check_breakers(status: dict[str, Any]) -> Check:
         f"all {len(breakers)} clear; nearest {nearest['breaker']} on {nearest['bot']}"
         f" at {max(ratio, 0.0):.0%} of its limit",
         data,
+    )
+
+
+def check_streams(status: dict[str, Any]) -> Check:
+    """The exchange loop's streams as of the status snapshot (see the module docstring)."""
+    view = status.get("streams")
+    if not status.get("daemon_running") or not isinstance(view, dict):
+        return Check("streams", SKIP, "no stream health: the daemon is not running")
+    if view.get("mode") != "on":
+        return Check("streams", PASS, "off (TRADEWARDEN_STREAMS=off): the polling loop", view)
+    if not view.get("started"):
+        return Check("streams", FAIL, "on, but not started yet (first reconciliation)", view)
+    parts = []
+    for kind in ("user", "market"):
+        h = view.get(kind) or {}
+        age = h.get("last_message_age_s")
+        shown = "no message yet" if age is None else f"last message {_ago(float(age))} ago"
+        state = "connected" if h.get("connected") else "DISCONNECTED"
+        parts.append(f"{kind} {state}, {shown}, {h.get('reconnects', 0)} reconnect(s)")
+    detail = "; ".join(parts)
+    gaps = [str(g) for g in view.get("candle_gaps") or []]
+    if view.get("fallback"):
+        why = view.get("fallback_reason")
+        return Check("streams", FAIL, f"polling fallback ({why}): {detail}", view)
+    if gaps:
+        return Check("streams", FAIL, "; ".join(gaps), view)
+    return Check(
+        "streams", PASS, f"event-driven ({view.get('kline_interval')} klines): {detail}", view
     )
 
 
@@ -449,6 +481,8 @@ def run_checks(
             check_daily_summary(settings, store, now()),
         ]
         exchange = ("connectivity", "clock skew", "limiter headroom", "key permissions")
+        if settings.mode is not Mode.PAPER:
+            checks.append(check_streams(status))
         if settings.mode is Mode.PAPER:
             checks += [Check(n, SKIP, "paper mode: no exchange") for n in exchange]
         else:

@@ -108,6 +108,8 @@ class Daemon:
         self._wake = threading.Event()
         self.metrics = Metrics()
         self.readiness_checks: list[Callable[[], list[str]]] = []
+        # the exchange loop's stream health for status, diagnose and /readyz (testnet/live)
+        self.streams_view: Callable[[], dict[str, Any]] | None = None
         try:
             self.store = Store(settings.db_path, durable=self.decision.mode is not Mode.PAPER)
             self.store.observe = self.metrics.db_time.observe  # every query and transaction
@@ -447,6 +449,8 @@ class Daemon:
             ticks=self.trader.ticks,
             version=__version__,
         )
+        if self.streams_view is not None:
+            s["streams"] = self.streams_view()
         return s
 
     def _on_state_changed(self, event: TradingStateChanged) -> None:

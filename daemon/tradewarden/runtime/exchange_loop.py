@@ -16,6 +16,21 @@ Fail closed:
 - reconciliation not run successfully for 3 intervals -> not ready.
 
 Before READY, `recover_interrupted` finishes what a crash (kill -9) cut short; see there.
+
+Streams mode (``TRADEWARDEN_STREAMS=on``, issue 19; `attach_streams`): the loop waits on
+the streams' inbox (housekeeping every 0.2 s as `_pause` does) instead of the poll interval
+and applies, in order: order events -> the order tracker, their trades booked as fills
+through the trader's one fill path (`Trader.book_fills`: once per trade id, breakers on
+every fill before anything else is sent; a third-asset commission valued as polled fills);
+balance events -> the risk engine's balances; prices -> `Trader.on_price` (marks, breakers,
+owed exits and the emergency flatten; no decision); closed klines -> the strategies through
+`CandleFeed` (each open time once, in order, gaps back-filled over REST first). REST stays
+the check: reconciliation on its timer and after every user-stream (re)connect, each run
+polling the fills once first (a lost event is booked there, once, and is no balance
+mismatch). A user stream down or a market stream down or stale -> the polling fallback with
+today's weights (ticker per symbol each poll interval, the fill poller on every price,
+klines over REST when one closes) until both are healthy again; `/readyz` and
+``tradewarden_stream_fallback_active`` say so (it is not a reason to be NOT READY).
 """
 
 from __future__ import annotations
@@ -24,22 +39,37 @@ import json
 import logging
 import math
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from tradewarden.alerts.catalogue import trip_dedup_key
-from tradewarden.core.models import OrderStatus, Tick
+from tradewarden.core.config import Streams as StreamsSetting
+from tradewarden.core.models import Fill, OrderStatus, Tick
 from tradewarden.exchange import (
+    BinanceBroker,
     ExchangeUnavailableError,
     RateLimitedError,
     Reconciler,
     ReconcileReport,
 )
+from tradewarden.exchange.streams import (
+    BalanceEvent,
+    CandleEvent,
+    OrderEvent,
+    PriceEvent,
+    StreamEvent,
+    StreamHealth,
+    StreamMessage,
+    Streams,
+)
 from tradewarden.risk.breakers import ConsecutiveLosses, Observation
 from tradewarden.risk.engine import Trip
+from tradewarden.runtime.candles import CandleFeed
 from tradewarden.secrets.errors import SecretError
 from tradewarden.state.store import fill_from_row
 from tradewarden.trading.bot_ledger import ClosedTrade, Ledger
 from tradewarden.trading.broker import BrokerError, ExchangeBroker
+from tradewarden.trading.client_ids import is_ours
 
 if TYPE_CHECKING:
     from tradewarden.alerts.outbox import Outbox
@@ -52,6 +82,7 @@ MAX_BACKOFF_S = 30.0
 HOUSEKEEPING_EVERY_S = 0.2  # controls, watchdog, snapshot while waiting between rounds
 RESOLVE_MARGIN_S = 0.5  # past the reconciler's own expiry margin (the setting)
 UNRESOLVED = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
+STREAM_IDLE_S = 1.0  # streams mode: health, metrics and timers looked at least this often
 
 
 class ExchangeStartError(Exception):
@@ -100,6 +131,19 @@ class ExchangeLoop:
         self._next_clock = time.monotonic() + self.settings.clock_check_seconds
         self._uncounted = True
         daemon.readiness_checks.append(self.readiness_reasons)
+        # --- streams mode (attach_streams) ---
+        self.streams: Streams | None = None
+        self.binance: BinanceBroker | None = None
+        self.feed: CandleFeed | None = None
+        self.fallback: str | None = None  # why the loop polls although streams are on
+        self._queue: deque[StreamMessage] = deque()
+        self._reconcile_now = False
+        self._next_poll = 0.0
+        self._rest_after = 0.0  # REST work waits for the back-off after an error
+        self._gap_reasons: list[str] = []
+        self._reconnects_seen: dict[str, int] = {"user": 0, "market": 0}
+        daemon.streams_view = self.stream_status
+        daemon.metrics.ready_details = lambda: {"streams": self.stream_status()}
 
     # --- start ------------------------------------------------------------------------------
     def start(self) -> ReconcileReport:
@@ -194,6 +238,9 @@ class ExchangeLoop:
         )
 
     def run(self) -> None:
+        if self.streams is not None:
+            self._run_streams()
+            return
         interval = self.settings.poll_interval_seconds
         while not self.d.stopping.is_set():
             wait = interval
@@ -249,11 +296,280 @@ class ExchangeLoop:
         if self._uncounted:
             self.d.metrics.errors.labels(kind).inc()
 
+    # --- streams mode -----------------------------------------------------------------------
+    def attach_streams(self, streams: Streams, broker: BinanceBroker) -> None:
+        """Run event-driven on `streams` (opened by `wiring.open_exchange_streams`, after
+        `start`): the strategies' indicators start from the latest closed klines (REST)."""
+        self.streams = streams
+        self.binance = broker
+        symbols = sorted(self.d.trader.by_symbol)
+        interval = self.settings.kline_interval.value
+        self.feed = CandleFeed(
+            symbols,
+            interval,
+            fetch=lambda symbol, start, limit: broker.klines(
+                symbol, interval, start_ms=start, limit=limit
+            ),
+            decide=self.d.trader.on_tick,
+            warm=self.d.trader.warm,
+            now_ms=lambda: int(broker.timesync.server_ms()),
+        )
+        for symbol in symbols:
+            self.feed.warm(symbol)
+        self._gap_reasons = self.feed.reasons()
+        self.fallback = "streams starting"  # polling until both streams are healthy
+        self._set_fallback(self._fallback_why())
+        self._export_stream_metrics()
+
+    def _run_streams(self) -> None:
+        interval = self.settings.poll_interval_seconds
+        try:
+            while not self.d.stopping.is_set():
+                rested = time.monotonic() >= self._rest_after
+                try:
+                    self.stream_round()
+                    if rested:
+                        if self.problem is not None:
+                            log.info("exchange usable again", extra={"was": self.problem})
+                        self.problem = None
+                        self._backoff = interval
+                except BrokerError as exc:
+                    self._balances_stale = True
+                    wait = self._on_error(exc, interval)
+                    self._rest_after = time.monotonic() + wait
+                    self._reconcile_now = True  # the check when the back-off ends
+                self.d.housekeeping()
+                self._await(interval if self.fallback is not None else STREAM_IDLE_S)
+        finally:
+            if self.streams is not None:
+                self.streams.stop()
+
+    def _await(self, seconds: float) -> None:
+        """Wait for a stream message (or `seconds`), with housekeeping every 0.2 s."""
+        deadline = time.monotonic() + seconds
+        while not self.d.stopping.is_set():
+            if self._take():
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.d._wake.wait(min(left, HOUSEKEEPING_EVERY_S))
+            if self._take():
+                return
+            self.d.housekeeping()
+
+    def _take(self) -> bool:
+        """The inbox into the loop's queue; True when something is queued."""
+        assert self.streams is not None
+        # cleared before the drain: a message put after it sets the wake again. A control
+        # request's wake may be cleared here: housekeeping applies those every 0.2 s anyway
+        self.d._wake.clear()
+        self._queue.extend(self.streams.inbox.drain())
+        return bool(self._queue)
+
+    def stream_round(self) -> None:
+        """Stream messages applied; the polling fallback's round while a stream is down;
+        back-fills, reconciliation and the clock when due. Raises BrokerError on trouble."""
+        assert self.feed is not None
+        rest = time.monotonic() >= self._rest_after
+        if rest and self._balances_stale:
+            self.d.trader.refresh_balances()
+            self._balances_stale = False
+        if rest and time.monotonic() >= self._next_clock:
+            self._next_clock = time.monotonic() + self.settings.clock_check_seconds
+            self.broker.sync_time()
+        self._apply_stream()
+        self._set_fallback(self._fallback_why())
+        if rest and self.fallback is not None:
+            if time.monotonic() >= self._next_poll:
+                self._next_poll = time.monotonic() + self.settings.poll_interval_seconds
+                self._poll_round()
+        elif rest:
+            for symbol in self.feed.pending():
+                self.feed.catch_up(symbol)
+        self._gap_reasons = self.feed.reasons()
+        if rest and (self._reconcile_now or self._reconcile_due()):
+            self._reconcile_now = False
+            self.reconcile_checked()
+        else:
+            self._unblock_resolved()
+        self._export_stream_metrics()
+
+    def _poll_round(self) -> None:
+        """The fallback: today's polling (ticker per symbol; the fill poller on each price,
+        `fill_source` being unset), klines over REST when one closes."""
+        assert self.feed is not None
+        now_s = self.broker.timesync.server_ms() / 1000.0
+        symbols = sorted(self.d.trader.by_symbol)
+        prices = [(symbol, self.broker.ticker_price(symbol)) for symbol in symbols]
+        for symbol, price in prices:  # only once every price of the round is in
+            self.d.trader.on_price(symbol, price, now_s)
+        for symbol in symbols:
+            self.feed.poll(symbol)
+
+    def reconcile_checked(self) -> ReconcileReport:
+        """Streams mode: the fills polled over REST once (what a lost event left unbooked is
+        booked here, once), then reconciliation, then the balances read again."""
+        assert self.binance is not None
+        fills = self.binance.poll_fills_rest()
+        if fills:
+            log.info("fills found by the REST check", extra={"count": len(fills)})
+            self.d.trader.book_fills(fills)
+        report = self.reconcile()
+        self.d.trader.refresh_balances()
+        return report
+
+    def _apply_stream(self) -> None:
+        """Everything queued, in order: order and balance events first (`_stream_fills`),
+        then connection events, prices (the latest per symbol) and closed klines."""
+        assert self.feed is not None
+        self._take()
+        fills = self._stream_fills()
+        if fills:
+            self.d.trader.book_fills(fills)
+        batch = list(self._queue)
+        self._queue.clear()
+        latest = {m.symbol: i for i, m in enumerate(batch) if isinstance(m, PriceEvent)}
+        traded = self.d.trader.by_symbol
+        for i, m in enumerate(batch):
+            if isinstance(m, StreamEvent):
+                self._stream_event(m)
+            elif isinstance(m, PriceEvent):
+                # while polling, prices come from the ticker (the fill poller runs on each)
+                if latest[m.symbol] == i and m.symbol in traded and self.fallback is None:
+                    now_s = self.broker.timesync.server_ms() / 1000.0
+                    self.d.trader.on_price(m.symbol, m.price, now_s)
+            elif isinstance(m, CandleEvent):
+                if m.closed and m.tick.symbol in traded:
+                    self.feed.closed(m.tick.symbol, m.open_ms, m.tick)
+            elif isinstance(m, OrderEvent | BalanceEvent):  # queued while booking: next time
+                self._queue.append(m)
+
+    def _stream_fills(self) -> list[Fill]:
+        """The broker's fill source while the streams are healthy (and the loop's own
+        first step): the order events queued, applied to the order tracker in order, their
+        trades as fills (booked by the caller); balance events applied. Other messages stay
+        queued for `_apply_stream`."""
+        self._take()
+        fills: list[Fill] = []
+        keep: deque[StreamMessage] = deque()
+        for m in self._queue:
+            if isinstance(m, OrderEvent):
+                fills += self._order_event(m)
+            elif isinstance(m, BalanceEvent):
+                self._balance_event(m)
+            else:
+                keep.append(m)
+        self._queue = keep
+        return fills
+
+    def _order_event(self, m: OrderEvent) -> list[Fill]:
+        assert self.binance is not None
+        cid = m.order.client_order_id
+        if not is_ours(cid):
+            return []  # someone else's order (shared account): reconciliation judges it
+        tracker = self.d.gate.tracker
+        local = self.d.store.get_order(cid)
+        if local is None:
+            tracker.process_order_update(m.order)  # a finding (audited), never booked
+            return []
+        fills = [] if m.trade is None else [self.binance.fill_from_trade(m.trade, local)]
+        # the status waits for the fills: an executed quantity above what is booked keeps
+        # the row open (`status_to_store`) until the fill is booked, here or by the check
+        tracker.process_order_update(m.order)
+        return fills
+
+    def _balance_event(self, m: BalanceEvent) -> None:
+        if m.balances:
+            self.d.trader.update_balances(m.balances)
+        elif m.delta is not None:
+            self._balances_stale = True  # a deposit or withdrawal: read them all again
+
+    def _stream_event(self, m: StreamEvent) -> None:
+        assert self.feed is not None
+        if m.what == "connected":
+            log.info("stream connected", extra={"stream": m.kind, "reason": m.reason})
+            if m.kind == "user":
+                self._reconcile_now = True  # what happened while it was down, checked
+            else:
+                self.feed.suspect()  # klines missed meanwhile back-filled before a decision
+        else:
+            log.warning("stream disconnected", extra={"stream": m.kind, "reason": m.reason})
+
+    def _fallback_why(self) -> str | None:
+        assert self.streams is not None
+        health = self.streams.health()
+        user, market = health["user"], health["market"]
+        stale = self.settings.stream_stale_seconds
+        why = []
+        if not user.connected:
+            why.append("user data stream disconnected" + _error_of(user))
+        if not market.connected:
+            why.append("market stream disconnected" + _error_of(market))
+        else:
+            age = market.age()
+            if age is None or age > stale:
+                why.append(f"market stream stale (no message for {stale:g}s)")
+        return "; ".join(why) or None
+
+    def _set_fallback(self, why: str | None) -> None:
+        assert self.binance is not None
+        was = self.fallback
+        self.fallback = why
+        if (was is None) == (why is None):
+            return
+        if why is not None:
+            log.warning("streams unhealthy: polling the exchange", extra={"reason": why})
+            self._next_poll = 0.0
+            self._balances_stale = True  # balance events may have been lost
+        else:
+            log.info("streams healthy: event-driven again", extra={"was": was})
+        self.binance.fill_source = None if why is not None else self._stream_fills
+        self.d.trader.balances_streamed = why is None
+        self.d.metrics.stream_fallback.set(1.0 if why is not None else 0.0)
+
+    def _export_stream_metrics(self) -> None:
+        assert self.streams is not None
+        m = self.d.metrics
+        for kind, h in self.streams.health().items():
+            m.stream_connected.labels(kind).set(1.0 if h.connected else 0.0)
+            age = h.age()
+            m.stream_age.labels(kind).set(-1.0 if age is None else age)
+            reconnects = max(0, h.connects - 1)
+            seen = self._reconnects_seen.get(kind, 0)
+            if reconnects > seen:
+                m.stream_reconnects.labels(kind).inc(reconnects - seen)
+                self._reconnects_seen[kind] = reconnects
+            else:
+                m.stream_reconnects.labels(kind)  # the series exists from the start
+        m.stream_fallback.set(1.0 if self.fallback is not None else 0.0)
+
+    def stream_status(self) -> dict[str, Any]:
+        """For status, diagnose and /readyz (any thread: only copies and cached values)."""
+        if self.settings.streams is StreamsSetting.OFF:
+            return {"mode": "off"}
+        streams = self.streams
+        if streams is None:
+            return {"mode": "on", "started": False}
+        health = streams.health()
+        return {
+            "mode": "on",
+            "started": True,
+            "kline_interval": self.settings.kline_interval.value,
+            "fallback": self.fallback is not None,
+            "fallback_reason": self.fallback,
+            "user": _health_view(health["user"]),
+            "market": _health_view(health["market"]),
+            "candle_gaps": list(self._gap_reasons),
+            "klines_backfilled": self.feed.backfilled if self.feed is not None else 0,
+        }
+
     # --- readiness --------------------------------------------------------------------------
     def readiness_reasons(self) -> list[str]:
         reasons = []
         if self.problem:
             reasons.append(self.problem)
+        reasons.extend(self._gap_reasons)
         for symbol in sorted(self.d.trader.by_symbol):
             state = self.broker.symbol_status(symbol)
             if state is not None and state != "TRADING":
@@ -295,6 +611,16 @@ class ExchangeLoop:
             )
         self.d.metrics.errors.labels("reconciliation_mismatch").inc()
         self.d.write_snapshot()
+
+
+def _error_of(h: StreamHealth) -> str:
+    return f" ({h.last_error})" if h.last_error else ""
+
+
+def _health_view(h: StreamHealth) -> dict[str, Any]:
+    view = h.as_dict()
+    view["reconnects"] = max(0, h.connects - 1)
+    return view
 
 
 # --- crash recovery -------------------------------------------------------------------------

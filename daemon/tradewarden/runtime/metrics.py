@@ -173,6 +173,33 @@ class Metrics:
             registry=r,
         )
 
+        # --- the event-driven exchange loop (issue 19, TRADEWARDEN_STREAMS=on) ---------------
+        self.stream_fallback = g(
+            "tradewarden_stream_fallback_active",
+            "1 while the exchange loop polls because a stream is down or stale",
+            registry=r,
+        )
+        self.stream_connected = g(
+            "tradewarden_stream_connected",
+            "1 while the stream is connected",
+            ["stream"],
+            registry=r,
+        )
+        self.stream_age = g(
+            "tradewarden_stream_last_event_age_seconds",
+            "Seconds since the stream's last message (-1: none yet)",
+            ["stream"],
+            registry=r,
+        )
+        self.stream_reconnects = c(
+            "tradewarden_stream_reconnects",
+            "Stream connections after the first one",
+            ["stream"],
+            registry=r,
+        )
+        # more for /readyz's JSON next to ready and reasons (the exchange loop's streams)
+        self.ready_details: Callable[[], dict[str, Any]] | None = None
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -238,7 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"ok\n", "text/plain")
         elif self.path == "/readyz":
             ok, reasons = self.readiness()
-            body = json.dumps({"ready": ok, "reasons": reasons}).encode()
+            doc: dict[str, Any] = {"ready": ok, "reasons": reasons}
+            details = self.metrics.ready_details
+            if details is not None:
+                doc.update(details())
+            body = json.dumps(doc).encode()
             self._send(200 if ok else 503, body, "application/json")
         else:
             self._send(404, b"not found\n", "text/plain")

@@ -19,8 +19,11 @@ from pathlib import Path
 from tradewarden.alerts.factory import build_dispatcher
 from tradewarden.audit.chain import AuditConfigError, AuditError, audit_key
 from tradewarden.core.config import Mode, Profile, Settings
+from tradewarden.core.config import Streams as StreamsSetting
+from tradewarden.core.endpoints import EndpointError
 from tradewarden.core.logs import setup_logging
 from tradewarden.core.models import Tick
+from tradewarden.exchange import BinanceBroker
 from tradewarden.live import paper_report
 from tradewarden.runtime import critical
 from tradewarden.runtime.critical import CRITICAL_ERRORS
@@ -35,6 +38,7 @@ from tradewarden.runtime.wiring import (
     PeriodicChecks,
     exchange_broker_factory,
     may_use_exchange,
+    open_exchange_streams,
     plan_run,
 )
 from tradewarden.secrets import scrub
@@ -224,6 +228,15 @@ def _run(
         finally:
             loop.broker.on_progress.remove(extend)
             loop.broker.on_wait.remove(extend)
+        if settings.streams is StreamsSetting.ON and isinstance(broker, BinanceBroker):
+            # event-driven from here on (issue 19); the polling loop is the fallback
+            try:
+                loop.attach_streams(open_exchange_streams(daemon, broker), broker)
+            except (EndpointError, ValueError) as exc:
+                daemon.close()
+                dispatcher.close(0)
+                _err(f"TRADEWARDEN_STREAMS: {exc}")
+                return 2
     daemon.outbox_stats = dispatcher.stats
     dispatcher.start()
     try:

@@ -157,6 +157,10 @@ def print_status(status: dict[str, Any], out: TextIO | None = None) -> None:
     bots = ", ".join(f"{k} {v}" for k, v in status.get("bots", {}).items())
     print(f"Bots:        {bots}", file=out)
     print(f"Open orders: {status.get('open_orders', 0)}", file=out)
+    streams = status.get("streams")
+    if streams:
+        for line in stream_lines(streams):
+            print(line, file=out)
     factor = status.get("size_factor", 1.0)
     if factor < 1.0:
         print(f"Order size:  {factor:.0%} of normal (gradual restart)", file=out)
@@ -183,3 +187,26 @@ def print_status(status: dict[str, Any], out: TextIO | None = None) -> None:
             "--bot B | --breaker NAME | --all (see --help)",
             file=out,
         )
+
+
+def stream_lines(streams: dict[str, Any]) -> list[str]:
+    """The exchange loop's streams (issue 19) for `tradewarden status`."""
+    if streams.get("mode") != "on":
+        return ["Streams:     off (polling)"]
+    if not streams.get("started"):
+        return ["Streams:     on, not started yet"]
+    head = f"Streams:     on ({streams.get('kline_interval', '?')} klines), "
+    if streams.get("fallback"):
+        lines = [head + f"FALLBACK (polling): {streams.get('fallback_reason')}"]
+    else:
+        lines = [head + "event-driven"]
+    for kind in ("user", "market"):
+        h = streams.get(kind) or {}
+        age = h.get("last_message_age_s")
+        shown = "no message yet" if age is None else f"last message {age:.1f}s ago"
+        state = "connected" if h.get("connected") else "DISCONNECTED"
+        err = f", last error: {h['last_error']}" if h.get("last_error") else ""
+        lines.append(f"  {kind:<7}{state}, {shown}, {h.get('reconnects', 0)} reconnect(s){err}")
+    for gap in streams.get("candle_gaps") or []:
+        lines.append(f"  GAP    {gap}")
+    return lines

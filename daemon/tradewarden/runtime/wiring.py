@@ -38,6 +38,7 @@ from tradewarden.core.config import ConfigError, Mode, Settings, load_settings
 from tradewarden.core.models import Order, OrderRequest
 from tradewarden.exchange import BinanceBroker
 from tradewarden.exchange.gateway import BAN_KEY
+from tradewarden.exchange.streams import Streams, open_streams
 from tradewarden.live.gate import GateDecision, live_gate, wants_live_checks
 from tradewarden.live.key_permissions import (
     PermissionResult,
@@ -218,6 +219,21 @@ def exchange_broker_factory(
         return broker
 
     return make
+
+
+def open_exchange_streams(daemon: Daemon, broker: BinanceBroker) -> Streams:
+    """The user data and market streams of the daemon's symbols (issue 19), their inbox
+    waking the main loop (`Daemon._wake`); started. Raises EndpointError / ValueError for
+    an exchange URL without stream endpoints or a bad symbol."""
+    s = daemon.settings
+    return open_streams(
+        broker,
+        sorted(daemon.trader.by_symbol),
+        kline_interval=s.kline_interval.value,
+        stale_after_s=s.stream_stale_seconds,
+        reconnect_max_s=s.stream_reconnect_max_seconds,
+        wake=daemon._wake.set,
+    )
 
 
 # --- the live gate at run time -------------------------------------------------------------

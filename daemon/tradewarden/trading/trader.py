@@ -106,6 +106,9 @@ class Trader:
         self._flatten_tried = 0.0  # monotonic time of the last flatten attempt
         # bot -> (the exit signal, monotonic time it is due again, current back-off)
         self._exits_owed: dict[str, tuple[Signal, float, float]] = {}
+        # the exchange's balance events keep `risk`'s balances (user data stream healthy):
+        # no balance request after each fill
+        self.balances_streamed = False
         risk.hooks.on_trip.append(self._on_trip)
         risk.hooks.on_approach.append(self._on_approach)
         try:
@@ -119,25 +122,14 @@ class Trader:
 
     # --- market events ----------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:
+        """A market event the strategies decide on (a replayed candle, a polled price, a
+        closed kline): fills, marks and breakers first (`_mark`), then each bot's strategy."""
         self.ticks += 1
         self.now = tick.ts
         on_tick = getattr(self.broker, "on_tick", None)
         if on_tick is not None:
             on_tick(tick)
-        self.prices[tick.symbol] = tick.close
-        self.process_fills()
-        self.retry_flatten()
-        bots = self.by_symbol.get(tick.symbol, ())
-        self.ledger.mark(tick.symbol, tick.close)
-        for bot in bots:
-            self.risk.observe(
-                Observation("equity", bot.name, tick.ts, equity=self.ledger.equity(bot.name))
-            )
-        self.risk.observe(
-            Observation("equity", PORTFOLIO, tick.ts, equity=self.ledger.portfolio_equity())
-        )
-        if tick.ts >= self._next_mark:
-            self.mark_equity(tick.ts)
+        bots = self._mark(tick.symbol, tick.close, tick.ts)
         if tick.symbol not in self.ledger.dust:
             self.learn_dust(tick.symbol)
         for bot in bots:
@@ -146,6 +138,42 @@ class Trader:
                 self.place(bot, signal, tick.close)
             elif bot.name in self._exits_owed:
                 self._retry_exit(bot, tick.close)
+
+    def on_price(self, symbol: str, price: float, ts: float) -> None:
+        """A price between the candles the strategies decide on (a streamed book ticker, a
+        polled price): fills, marks and breakers (`_mark`), the emergency flatten and owed
+        exits retried; no strategy decision."""
+        bots = self._mark(symbol, price, ts)
+        for bot in bots:
+            if bot.name in self._exits_owed:
+                self._retry_exit(bot, price)
+
+    def warm(self, tick: Tick) -> None:
+        """Show a past candle to the strategies without deciding on it (what they would
+        signal is dropped): their indicators start from history, never an order on it."""
+        self.prices[tick.symbol] = tick.close
+        self.ledger.mark(tick.symbol, tick.close)
+        for bot in self.by_symbol.get(tick.symbol, []):
+            bot.strategy.on_tick(tick, self.ledger.tradable(bot.name))
+
+    def _mark(self, symbol: str, price: float, ts: float) -> list[Bot]:
+        """The price of `symbol` is `price` at `ts`: fills booked, the flatten retried, the
+        ledger marked and every equity shown to the breakers; returns the symbol's bots."""
+        self.prices[symbol] = price
+        self.process_fills()
+        self.retry_flatten()
+        bots = self.by_symbol.get(symbol, [])
+        self.ledger.mark(symbol, price)
+        for bot in bots:
+            self.risk.observe(
+                Observation("equity", bot.name, ts, equity=self.ledger.equity(bot.name))
+            )
+        self.risk.observe(
+            Observation("equity", PORTFOLIO, ts, equity=self.ledger.portfolio_equity())
+        )
+        if ts >= self._next_mark:
+            self.mark_equity(ts)
+        return bots
 
     def _retry_exit(self, bot: Bot, price: float) -> None:
         signal, due, backoff = self._exits_owed[bot.name]
@@ -249,11 +277,19 @@ class Trader:
         log.error("exit of %s not sent; again in %.0fs", bot.name, nxt)
 
     def process_fills(self) -> None:
+        """Fills from the broker (polled, or the user data stream's) booked (`book_fills`)."""
         fills = self.broker.poll_fills()
         if not fills:
             if self.risk.book.open_orders:  # an order the exchange closed without a fill
                 self.risk.set_open_orders(len(self.store.open_orders()))
             return
+        self.book_fills(fills)
+
+    def book_fills(self, fills: list[Fill]) -> None:
+        """Book fills, whatever their source (polled, streamed, found by reconciliation):
+        once per trade id (the order tracker), ledger, audit, and the breakers evaluated on
+        every fill before anything else can be sent. Balances are read again afterwards
+        unless `balances_streamed` (the user data stream keeps them)."""
         for fill in fills:
             # booked once per trade id with the order's fill state; a fill of an order we
             # have no row for is refused (a finding), never a position
@@ -292,7 +328,8 @@ class Trader:
         # the open-order count is the store's open rows (as at start): a fill that closed an
         # order, MARKET included (its row is open until its fills are booked), lowers it
         self.risk.set_open_orders(len(self.store.open_orders()))
-        self.refresh_balances()
+        if not self.balances_streamed:
+            self.refresh_balances()
 
     def mark_equity(self, ts: float) -> None:
         """Hourly equity marks per bot and for the portfolio (for reports and Sharpe)."""
@@ -303,6 +340,18 @@ class Trader:
 
     def refresh_balances(self) -> None:
         self.risk.set_balances(self.broker.balances())
+
+    def update_balances(self, balances: dict[str, tuple[float, float]]) -> None:
+        """The balances of the assets in `balances` (asset -> (free, locked)) changed (a
+        balance event); the other assets keep theirs. As `refresh_balances`: the free
+        balance of every asset with a non-zero total."""
+        merged = dict(self.risk.book.free or {})
+        for asset, (free, locked) in balances.items():
+            if free + locked > 0:
+                merged[asset] = free
+            else:
+                merged.pop(asset, None)
+        self.risk.set_balances(merged)
 
     # --- breaker trips ----------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> None:

@@ -38,6 +38,10 @@ def daemon_env(fx: FakeBinance, **extra: str) -> dict[str, str]:
         "TRADEWARDEN_RECONCILE_INTERVAL_SECONDS": "1",
         "TRADEWARDEN_REQUEST_TIMEOUT_SECONDS": "1",
         "TRADEWARDEN_RECV_WINDOW_MS": "1000",
+        # the polling loop: these tests are about other behaviour and rely on a decision per
+        # poll (the wave steps every 50-100 ms, polled every 100 ms); the event-driven loop's
+        # tests opt in (test_streams_daemon.py: TRADEWARDEN_STREAMS=on, 1 s klines)
+        "TRADEWARDEN_STREAMS": "off",
         **extra,
     }
 
