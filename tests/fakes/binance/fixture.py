@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.fakes.binance.futures import FuturesFixtureMixin
 from tests.fakes.binance.limits import LimitConfig
 from tests.fakes.binance.server import (
     DEFAULT_API_KEY,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from binance.client import Client
 
 
-class FakeBinance:
+class FakeBinance(FuturesFixtureMixin):
     """A running fake Binance spot API on ``127.0.0.1:<free port>`` (context manager)."""
 
     def __init__(
@@ -67,6 +68,7 @@ class FakeBinance:
         archive_after_s: float = 90 * 86_400,
         auto_step_ms: int | None = None,
         restrictions: dict[str, Any] | None = None,
+        futures: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -76,7 +78,9 @@ class FakeBinance:
         quote units when no BNB<quote> symbol is configured; `book_levels`: levels a side
         of the finite book (world default 10; None = infinitely deep at the current price;
         per symbol ``depth_qty`` = qty per level, ``book_gap_ticks`` = ticks between
-        levels); `archive_after_s`: closed unfilled orders older than this answer -2026."""
+        levels); `archive_after_s`: closed unfilled orders older than this answer -2026;
+        `futures`: the USDⓈ-M side's settings (``balance``, ``symbols``, ``funding_rate``,
+        ``taker_fee``... see `futures.DEFAULT_FUTURES`)."""
         self.api_key = api_key
         self.api_secret = api_secret
         self.host = host
@@ -104,6 +108,7 @@ class FakeBinance:
             archive_after_s=archive_after_s,
             auto_step_ms=auto_step_ms,
             restrictions=restrictions,
+            futures=futures,
         )
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -187,6 +192,7 @@ class FakeBinance:
         client = Client(api_key or self.api_key, api_secret or self.api_secret, **kwargs)
         client.API_URL = self.url + "/api"
         client.MARGIN_API_URL = self.url + "/sapi"
+        client.FUTURES_URL = self.url + "/fapi"
         return client
 
     @staticmethod

@@ -25,6 +25,8 @@ GET      /api/v3/rateLimit/order            S  40
 GET      /sapi/v1/account/apiRestrictions   S  1 (own /sapi IP pool, 12000/min)
 =======  ====================================  =========================================
 
+USDⓈ-M futures (``/fapi/...``, own weight pool, ``/_control/futures_*``): see `futures`.
+
 Auth: ``X-MBX-APIKEY`` missing -> -2014 (401), unknown -> -2015 (401), a key whose
 restrictions lack ``enableSpotAndMarginTrading`` gets -2015 on order placement/cancel,
 one with ``ipRestrict`` and an ``ips`` list gets -2015 from any other IP. The signature is
@@ -89,6 +91,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.fakes.binance.faults import Fault, FaultSet, make_fault
+from tests.fakes.binance.futures import FuturesExchange
 from tests.fakes.binance.limits import Clock, LimitConfig, Limited, Limiter, request_weight
 from tests.fakes.binance.matching import (
     BNB_DISCOUNT,
@@ -264,6 +267,7 @@ class FakeBinanceServer:
         archive_after_s: float = 90 * 86_400,
         auto_step_ms: int | None = None,
         restrictions: dict[str, Any] | None = None,
+        futures: dict[str, Any] | None = None,
     ) -> None:
         world = WORLDS[bool(kind)]
         self.lock = threading.RLock()
@@ -282,6 +286,7 @@ class FakeBinanceServer:
             "archive_after_ms": int(archive_after_s * 1000),
             "auto_step_ms": auto_step_ms,
             "restrictions": restrictions,
+            "futures": futures,
         }
         self._stopping: asyncio.Event | None = None
         self._reset()
@@ -364,6 +369,7 @@ class FakeBinanceServer:
             )
             self.keys: dict[str, ApiKey] = {}
             self._add_key(init["api_key"], init["api_secret"], init["restrictions"])
+            self.futures = FuturesExchange(self, init["futures"], now)
             self.faults = FaultSet()
             self.auto_step_ms: int | None = init["auto_step_ms"]
             self._next_auto_step = self.clock.base_ms() + (self.auto_step_ms or 0)
@@ -406,6 +412,9 @@ class FakeBinanceServer:
             if name == "reset":
                 self._reset()
                 return {"ok": True}
+            if name.startswith("futures_"):
+                self._catch_up_auto_steps()
+                return self.futures.control(name, p, now)
             if name == "fault":
                 fault = make_fault(p)
                 self.faults.add(fault)
@@ -790,6 +799,10 @@ class FakeBinanceServer:
         visible_after_ms: int = 0,
     ) -> tuple[int, Any, dict[str, str], int]:
         """Limits, auth and the endpoint itself; returns (status, body, headers, weight)."""
+        if path.startswith("/fapi/"):
+            return self.futures.process(
+                method, path, raw_query, raw_body, ip, api_key, skew, visible_after_ms
+            )
         headers: dict[str, str] = {}
         sapi = path.startswith("/sapi/")
         weight = 0
