@@ -99,8 +99,9 @@ Model (one USDT wallet, single-asset mode, one-way positions ``positionSide=BOTH
   (the rest EXPIRED); resting reduce-only orders that no longer reduce are EXPIRED.
 - Funding every 8 h of the limits clock (``advance_clock`` in manual-clock mode; the
   boundaries are multiples of 8 h of that clock): each position pays ``qty * mark * rate``
-  (long pays when the rate is positive) as FUNDING_FEE income; ``nextFundingTime`` is told in
-  server time.
+  (long pays when the rate is positive) as FUNDING_FEE income; ``nextFundingTime`` and the
+  income ``time`` are told in server time (in manual-clock mode that time does not move
+  with ``advance_clock``, so two fundings 8 h apart on the limits clock show close times).
 - Liquidation (isolated): when isolated wallet + unrealised P&L <= maintenance margin
   (``|qty| * mark * mmr - cum``) the symbol's open orders are cancelled and the position is
   closed at the mark price by an order ``autoclose-...`` of type LIQUIDATION (a trade, the
