@@ -41,7 +41,21 @@ DELETE    /fapi/v1/allOpenOrders            ST    1
 GET       /fapi/v1/userTrades               S     5
 GET       /fapi/v1/income                   S     30
 GET       /fapi/v1/forceOrders              S     20 with ``symbol``, 50 without
+POST      /fapi/v1/listenKey                K     1 (the active key again, extended 60 min)
+PUT       /fapi/v1/listenKey                K     1 (-1125 when there is none)
+DELETE    /fapi/v1/listenKey                K     1
 ========  ================================  ====  ==========================================
+
+User data stream: a WebSocket on the same app at ``/fstream/private/ws?listenKey=K`` (what
+python-binance's ``futures_user_socket`` opens with ``FSTREAM_URL = ws://host:port/fstream/``,
+`FakeBinance.futures_stream_url`) or ``/fstream/ws/K`` (not ``/ws/``: spot's streams). It
+sends, from the moment of connection, ORDER_TRADE_UPDATE (x = NEW / TRADE / CANCELED /
+EXPIRED; CALCULATED for a liquidation, order type LIQUIDATION), ACCOUNT_UPDATE (m = ORDER /
+FUNDING_FEE / INSURANCE_CLEAR / DEPOSIT / WITHDRAW), ACCOUNT_CONFIG_UPDATE (leverage),
+MARGIN_CALL (once each time a position's maintenance margin reaches 80% of its margin
+balance; the fake's threshold, Binance does not publish one) and listenKeyExpired (then
+closes) when the key lapses (60 minutes of the limits clock without keepalive), is deleted
+or the fake is reset. The stream is not faulted.
 
 Limits (own pool, separate from spot's, as fapi.binance.com is another host):
 REQUEST_WEIGHT 2400 / minute per IP (``X-MBX-USED-WEIGHT-1M`` on every answer), ORDERS
@@ -115,17 +129,22 @@ mark_price_path {symbol, prices, loop?}, step {n?}, funding_rate {rate, symbol?}
 funding_now {}, next_funding {}, set_balance {USDT}, symbol_config {symbol, leverage?,
 margin_type?}, foreign_order {symbol, side, qty}, limits {weight_limit?, orders_10s_limit?,
 orders_1m_limit?, ban_after?}, unban {}; reads: positions, orders, open_orders, trades,
-income, liquidations, account, stats.
+income, liquidations, events, account, stats.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import json
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
 
 from tests.fakes.binance.limits import MINUTE_MS, LimitConfig, Limited, Limiter, Window
 from tests.fakes.binance.matching import (
@@ -142,6 +161,8 @@ if TYPE_CHECKING:
     from tests.fakes.binance.server import FakeBinanceServer
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
+LISTEN_KEY_MS = 60 * 60_000  # a listenKey lives 60 minutes after its last keepalive
+MARGIN_CALL_RATIO = Decimal("0.8")  # maintenance / margin balance that sends MARGIN_CALL
 SEVEN_DAYS_MS = 7 * 86_400_000
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 ONE = Decimal(1)
@@ -628,6 +649,9 @@ class FuturesExchange:
         base = server.clock.base_ms()
         self.next_funding_base = (base // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
         self.update_time = start_ms
+        self.events: list[dict[str, Any]] = []  # the user data stream, in order
+        self.listen_keys: dict[str, int] = {}  # listenKey -> expiry on the limits clock
+        self._margin_called: set[str] = set()
         self._replay: dict[str, Decimal] = {}  # the mark being replayed, per symbol
         self.routes: dict[tuple[str, str], FRoute] = self._routes()
 
@@ -739,6 +763,9 @@ class FuturesExchange:
                 signed=True,
                 params=SIGNED | {"symbol", "incomeType", "startTime", "endTime", "page", "limit"},
             ),
+            ("POST", "/fapi/v1/listenKey"): r(self._listen_key_new, _weight(1), key_only=True),
+            ("PUT", "/fapi/v1/listenKey"): r(self._listen_key_keep, _weight(1), key_only=True),
+            ("DELETE", "/fapi/v1/listenKey"): r(self._listen_key_close, _weight(1), key_only=True),
             ("GET", "/fapi/v1/forceOrders"): r(
                 self._force_orders,
                 _with_symbol(20, 50),
@@ -780,6 +807,11 @@ class FuturesExchange:
                     if any(p == path for _, p in self.routes):
                         raise BinanceError(405, -1000, f"Method {method} not allowed on {path}.")
                     raise BinanceError(404, -1000, f"Unknown endpoint {method} {path}.")
+                if route.key_only:
+                    if not api_key:
+                        raise BinanceError(401, -2014, "API-key format invalid.")
+                    if api_key not in srv.keys:
+                        raise BinanceError(401, -2015, MSG_BAD_KEY)
                 if route.signed:
                     key = srv._authenticate(
                         _NoTrade(),
@@ -858,6 +890,7 @@ class FuturesExchange:
                 if crossed and order.is_open:
                     self._fill(order, fs, order.price, order.left, now, maker=True)
             self._check_liquidation(fs, now)
+            self._check_margin_call(fs, now)
         finally:
             del self._replay[fs.symbol]
 
@@ -881,6 +914,7 @@ class FuturesExchange:
                 pos.iw += amount
             pos.update_time = t
             self._book(fs.symbol, "FUNDING_FEE", amount, t)
+            self._account_event("FUNDING_FEE", t, [fs], change=amount)
             self._check_liquidation(fs, t)
 
     # ================================================================= account maths
@@ -959,7 +993,7 @@ class FuturesExchange:
         pos = self.positions[fs.symbol]
         if order.reduce_only:
             if pos.qty == 0 or sign(pos.qty) == order.direction:
-                order.status, order.update_time = "EXPIRED", now
+                self._close(order, "EXPIRED", now)
                 return
             qty = min(qty, abs(pos.qty))
         d = order.direction
@@ -1015,13 +1049,19 @@ class FuturesExchange:
         order.status = "FILLED" if order.executed_qty >= order.orig_qty else "PARTIALLY_FILLED"
         order.update_time = now
         self.update_time = now
+        self._order_event(order, "CALCULATED" if order.liquidation else "TRADE", now, trade)
+        self._account_event("ORDER", now, [fs])
         self._expire_stale_reduce_only(fs, now)
+
+    def _close(self, order: FOrder, status: str, now: int) -> None:
+        order.status, order.update_time = status, now
+        self._order_event(order, status, now)
 
     def _expire_stale_reduce_only(self, fs: FSymbol, now: int) -> None:
         pos = self.positions[fs.symbol]
         for o in self._open(fs.symbol):
             if o.reduce_only and (pos.qty == 0 or sign(pos.qty) == o.direction):
-                o.status, o.update_time = "EXPIRED", now
+                self._close(o, "EXPIRED", now)
 
     def _check_liquidation(self, fs: FSymbol, now: int) -> None:
         pos = self.positions[fs.symbol]
@@ -1043,7 +1083,7 @@ class FuturesExchange:
         cross, the loss capped at the cross wallet)."""
         pos = self.positions[fs.symbol]
         for o in self._open(fs.symbol):
-            o.status, o.update_time = "CANCELED", now
+            self._close(o, "CANCELED", now)
         before = {"qty": pos.qty, "entry": pos.entry, "iw": pos.iw}
         wallet_before = self.wallet
         order = self._make_order(
@@ -1079,6 +1119,8 @@ class FuturesExchange:
             if cross_wallet < 0:
                 self._book(fs.symbol, "INSURANCE_CLEAR", -cross_wallet, now)
                 self.wallet -= cross_wallet
+        if self.wallet != wallet_before + trade.realized_pnl:
+            self._account_event("INSURANCE_CLEAR", now, [fs])
         self.liquidations.append(
             {
                 "symbol": fs.symbol,
@@ -1124,6 +1166,8 @@ class FuturesExchange:
         )
         self._next_order_id += 1
         self.orders[order.order_id] = order
+        if order_type != "LIQUIDATION":
+            self._order_event(order, "NEW", now)
         return order
 
     # ================================================================= endpoints
@@ -1259,6 +1303,14 @@ class FuturesExchange:
                 400, -2027, "Exceeded the maximum allowable position at current leverage."
             )
         fs.leverage = leverage
+        self.events.append(
+            {
+                "e": "ACCOUNT_CONFIG_UPDATE",
+                "E": ctx.now,
+                "T": ctx.now,
+                "ac": {"s": fs.symbol, "l": leverage},
+            }
+        )
         return {
             "leverage": leverage,
             "maxNotionalValue": str(fs.max_notional(leverage)),
@@ -1585,9 +1637,9 @@ class FuturesExchange:
         if marketable:
             self._fill(order, fs, mark, qty, now, maker=False)
             if order.is_open:
-                order.status, order.update_time = "EXPIRED", now  # reduce-only cut / IOC rest
+                self._close(order, "EXPIRED", now)  # reduce-only cut / IOC rest
         elif tif in {"IOC", "FOK"}:
-            order.status, order.update_time = "EXPIRED", now
+            self._close(order, "EXPIRED", now)
         return order, resp_type, accepted
 
     def _visible(self, order: FOrder) -> bool:
@@ -1634,7 +1686,7 @@ class FuturesExchange:
         order = self._find(ctx)
         if order is None or not order.is_open:
             raise BinanceError(400, -2011, "Unknown order sent.")
-        order.status, order.update_time = "CANCELED", ctx.now
+        self._close(order, "CANCELED", ctx.now)
         return order.json(answer=True)
 
     def _open_orders(self, ctx: FCtx) -> Any:
@@ -1644,7 +1696,7 @@ class FuturesExchange:
     def _cancel_all(self, ctx: FCtx) -> Any:
         fs = self.spec(ctx.params.get("symbol"))
         for o in self._open(fs.symbol):
-            o.status, o.update_time = "CANCELED", ctx.now
+            self._close(o, "CANCELED", ctx.now)
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
     def _user_trades(self, ctx: FCtx) -> Any:
@@ -1698,6 +1750,208 @@ class FuturesExchange:
             o.json() for o in self.orders.values() if o.liquidation and symbol in (None, o.symbol)
         ]
         return rows[-limit:]
+
+    # ================================================================= user data stream
+    def _order_event(
+        self, order: FOrder, execution: str, now: int, trade: FTrade | None = None
+    ) -> None:
+        avg = order.cum_quote / order.executed_qty if order.executed_qty else ZERO
+        self.events.append(
+            {
+                "e": "ORDER_TRADE_UPDATE",
+                "E": now,
+                "T": now,
+                "o": {
+                    "s": order.symbol,
+                    "c": order.client_order_id,
+                    "S": order.side,
+                    "o": order.type,
+                    "f": order.time_in_force,
+                    "q": fmt(order.orig_qty),
+                    "p": fmt(order.price),
+                    "ap": fmt(avg),
+                    "sp": "0",
+                    "x": execution,
+                    "X": order.status,
+                    "i": order.order_id,
+                    "l": fmt(trade.qty if trade else ZERO),
+                    "z": fmt(order.executed_qty),
+                    "L": fmt(trade.price if trade else ZERO),
+                    "N": "USDT",
+                    "n": fmt(trade.commission if trade else ZERO),
+                    "T": now,
+                    "t": trade.trade_id if trade else 0,
+                    "b": "0",
+                    "a": "0",
+                    "m": bool(trade and trade.maker),
+                    "R": order.reduce_only,
+                    "wt": "CONTRACT_PRICE",
+                    "ot": order.type,
+                    "ps": "BOTH",
+                    "cp": False,
+                    "rp": fmt(trade.realized_pnl if trade else ZERO),
+                    "pP": False,
+                    "si": 0,
+                    "ss": 0,
+                    "V": "EXPIRE_MAKER",
+                    "pm": "NONE",
+                    "gtd": order.good_till_date,
+                },
+            }
+        )
+
+    def _account_event(
+        self, reason: str, now: int, symbols: list[FSymbol], change: Decimal = ZERO
+    ) -> None:
+        rows = []
+        for fs in symbols:
+            pos = self.positions[fs.symbol]
+            mark = self.mark(fs)
+            be = pos.entry + pos.fees / pos.qty if pos.qty else ZERO
+            rows.append(
+                {
+                    "s": fs.symbol,
+                    "pa": fmt(pos.qty),
+                    "ep": fmt(pos.entry),
+                    "bep": fmt(q8(be)),
+                    "cr": "0",
+                    "up": fmt(q8(self.upnl(pos, mark))),
+                    "mt": "isolated" if fs.margin_type == "ISOLATED" else "cross",
+                    "iw": fmt(pos.iw),
+                    "ps": "BOTH",
+                }
+            )
+        self.events.append(
+            {
+                "e": "ACCOUNT_UPDATE",
+                "E": now,
+                "T": now,
+                "a": {
+                    "m": reason,
+                    "B": [
+                        {
+                            "a": "USDT",
+                            "wb": fmt(self.wallet),
+                            "cw": fmt(self.wallet - self.isolated_wallets()),
+                            "bc": fmt(change),
+                        }
+                    ],
+                    "P": rows,
+                },
+            }
+        )
+
+    def _check_margin_call(self, fs: FSymbol, now: int) -> None:
+        """MARGIN_CALL once each time a position's maintenance margin reaches
+        `MARGIN_CALL_RATIO` of its margin balance (isolated: its isolated wallet + P&L)."""
+        pos = self.positions[fs.symbol]
+        mark = self.mark(fs)
+        mm = self.maint(fs, pos, mark)
+        if pos.qty == 0 or mm == 0:
+            self._margin_called.discard(fs.symbol)
+            return
+        isolated = fs.margin_type == "ISOLATED"
+        if isolated:
+            balance = pos.iw + self.upnl(pos, mark)
+        else:
+            upnl, _, mm = self._cross()
+            balance = self.wallet - self.isolated_wallets() + upnl
+        if balance > 0 and mm / balance < MARGIN_CALL_RATIO:
+            self._margin_called.discard(fs.symbol)
+            return
+        if fs.symbol in self._margin_called:
+            return
+        self._margin_called.add(fs.symbol)
+        event: dict[str, Any] = {
+            "e": "MARGIN_CALL",
+            "E": now,
+            "p": [
+                {
+                    "s": fs.symbol,
+                    "ps": "BOTH",
+                    "pa": fmt(pos.qty),
+                    "mt": fs.margin_type,
+                    "iw": fmt(pos.iw),
+                    "mp": fmt(mark),
+                    "up": fmt(q8(self.upnl(pos, mark))),
+                    "mm": fmt(q8(self.maint(fs, pos, mark))),
+                }
+            ],
+        }
+        if not isolated:
+            event["cw"] = fmt(self.wallet - self.isolated_wallets())
+        self.events.append(event)
+
+    def _valid_key(self) -> str | None:
+        base = self.server.clock.base_ms()
+        for key, expires in list(self.listen_keys.items()):
+            if expires <= base:
+                del self.listen_keys[key]
+        return next(iter(self.listen_keys), None)
+
+    def _listen_key_new(self, ctx: FCtx) -> Any:
+        key = self._valid_key() or secrets.token_urlsafe(48)[:64]
+        self.listen_keys[key] = ctx.base + LISTEN_KEY_MS
+        return {"listenKey": key}
+
+    def _listen_key_keep(self, ctx: FCtx) -> Any:
+        key = self._valid_key()
+        if key is None or ctx.params.get("listenKey", key) != key:
+            raise BinanceError(
+                400,
+                -1125,
+                "This listenKey does not exist. Please use `POST /fapi/v1/listenKey` to recreate "
+                "`listenKey`",
+            )
+        self.listen_keys[key] = ctx.base + LISTEN_KEY_MS
+        return {"listenKey": key}
+
+    def _listen_key_close(self, ctx: FCtx) -> Any:
+        self.listen_keys.clear()
+        return {}
+
+    async def ws_stream(self, request: web.Request) -> web.StreamResponse:
+        """``/fstream/private/ws?listenKey=K`` (python-binance's futures_user_socket) or
+        ``/fstream/ws/K``: every user-data event from the connection on, as JSON text."""
+        tail = request.match_info.get("tail", "")
+        key = request.query.get("listenKey") or tail.removeprefix("ws/")
+        srv = self.server
+        with srv.lock:
+            valid = key and key == self._valid_key()
+            start = len(self.events)
+        if not valid:
+            return web.json_response({"code": -1125, "msg": "Invalid listenKey."}, status=400)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        reader = asyncio.ensure_future(_drain(ws))  # answers the client's close frame
+        try:
+            await self._pump(ws, key, start, reader)
+        finally:
+            reader.cancel()
+        return ws
+
+    async def _pump(
+        self, ws: web.WebSocketResponse, key: str, sent: int, reader: asyncio.Future[None]
+    ) -> None:
+        srv = self.server
+        while not ws.closed and not reader.done():
+            stopping = srv._stopping is not None and srv._stopping.is_set()
+            with srv.lock:
+                gone = stopping or srv.futures is not self
+                if not gone:
+                    self.sync(srv.clock.now_ms())
+                    gone = key != self._valid_key()
+                batch = self.events[sent:]
+                sent += len(batch)
+            for event in batch:
+                await ws.send_str(json.dumps(event, separators=(",", ":")))
+            if gone:
+                if not stopping:  # the key expired, was closed, or the fake was reset
+                    expired = {"e": "listenKeyExpired", "E": srv.clock.now_ms(), "listenKey": key}
+                    await ws.send_str(json.dumps(expired, separators=(",", ":")))
+                await ws.close()
+                break
+            await asyncio.sleep(0.02)
 
     # ================================================================= control
     def control(self, name: str, p: dict[str, Any], now: int) -> Any:
@@ -1759,7 +2013,9 @@ class FuturesExchange:
                 "in_ms": self.next_funding_base - base,
             }
         if cmd == "set_balance":
+            change = dec(p["USDT"]) - self.wallet
             self.wallet = dec(p["USDT"])
+            self._account_event("DEPOSIT" if change >= 0 else "WITHDRAW", now, [], change=change)
             return {"USDT": fmt(self.wallet)}
         if cmd == "symbol_config":
             fs = self.spec(str(p["symbol"]))
@@ -1804,6 +2060,8 @@ class FuturesExchange:
             return [{**t.json(), "liquidation": t.liquidation} for t in self.trades]
         if cmd == "income":
             return [i.json() for i in self.income]
+        if cmd == "events":
+            return [dict(e) for e in self.events]
         if cmd == "liquidations":
             return [dict(x) for x in self.liquidations]
         if cmd == "account":
@@ -1915,3 +2173,28 @@ class FuturesFixtureMixin:
 
     def futures_stats(self) -> dict[str, Any]:
         return dict(self.control("futures_stats"))
+
+    def futures_events(self) -> list[dict[str, Any]]:
+        """Every user-data-stream event so far (what ``/fstream`` sends)."""
+        return list(self.control("futures_events"))
+
+    def futures_stream_url(self) -> str:
+        """Set python-binance's ``FSTREAM_URL`` to this (``ws://host:port/fstream/``)."""
+        url: str = getattr(self, "url", "")
+        return url.replace("http://", "ws://", 1) + "/fstream/"
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    async for _msg in ws:  # the client says nothing the fake needs
+        pass
+
+
+def futures_ws_handler(
+    server: FakeBinanceServer,
+) -> Callable[[web.Request], Any]:
+    """The aiohttp handler of ``/fstream/...`` (whichever `FuturesExchange` is current)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await server.futures.ws_stream(request)
+
+    return handle

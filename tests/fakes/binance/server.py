@@ -91,7 +91,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.fakes.binance.faults import Fault, FaultSet, make_fault
-from tests.fakes.binance.futures import FuturesExchange
+from tests.fakes.binance.futures import FuturesExchange, futures_ws_handler
 from tests.fakes.binance.limits import Clock, LimitConfig, Limited, Limiter, request_weight
 from tests.fakes.binance.matching import (
     BNB_DISCOUNT,
@@ -601,6 +601,7 @@ class FakeBinanceServer:
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/_control/{name}", self._control_http)
+        app.router.add_route("GET", "/fstream/{tail:.*}", futures_ws_handler(self))
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_startup.append(self._on_startup)
         return app

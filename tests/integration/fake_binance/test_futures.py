@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 
+import aiohttp
 import pytest
 import requests
+from binance import AsyncClient, BinanceSocketManager
 from binance.client import Client
 
 from tests.fakes.binance import FakeBinance
@@ -554,3 +558,100 @@ def test_reset_clears_the_futures_account(ffx: FakeBinance, fc: Client) -> None:
     assert ffx.futures_orders() == []
     row = position(fc)
     assert (row["positionAmt"], row["marginType"]) == ("0.00000000", "cross")
+
+
+# ---------------------------------------------------------------- user data stream
+async def _events_until(url: str, act, done) -> list[dict]:
+    """Connect, run `act` (blocking REST / control calls) and read until `done(events)`."""
+    events: list[dict] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await asyncio.to_thread(act)
+        while not done(events):
+            msg = await asyncio.wait_for(ws.receive(), timeout=10)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            events.append(json.loads(msg.data))
+    return events
+
+
+def test_user_data_stream_orders_account_margin_call_and_liquidation(
+    ffx: FakeBinance, fc: Client
+) -> None:
+    key = fc.futures_stream_get_listen_key()
+    assert fc.futures_stream_get_listen_key() == key  # the active key comes back
+    fc.futures_stream_keepalive(listenKey=key)
+    short_squeezed(ffx, fc)  # before connecting: not sent
+
+    def act() -> None:
+        fc.futures_create_order(
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.01",
+            price="29000",
+            reduceOnly="true",
+            newClientOrderId="tw-f-tp",
+        )
+        ffx.set_price_path("BTCUSDT", [35000, 35840, 35860])
+        ffx.step(2)
+
+    url = ffx.futures_stream_url() + f"private/ws?listenKey={key}"
+    events = asyncio.run(
+        _events_until(url, act, lambda ev: any(e.get("e") == "ACCOUNT_UPDATE" for e in ev[2:]))
+    )
+    kinds = [(e["e"], e.get("o", {}).get("x")) for e in events]
+    assert kinds[0] == ("ORDER_TRADE_UPDATE", "NEW")
+    assert events[0]["o"]["c"] == "tw-f-tp"
+    # 35840: maintenance 14.34 is 90% of the 16 USDT left (35000: 14%, no call)
+    (call,) = [e for e in events if e["e"] == "MARGIN_CALL"]
+    assert (call["p"][0]["mt"], call["p"][0]["mp"]) == ("ISOLATED", "35840.00000000")
+    assert ("ORDER_TRADE_UPDATE", "CANCELED") in kinds
+    liq = next(e for e in events if e.get("o", {}).get("x") == "CALCULATED")
+    assert (liq["o"]["o"], liq["o"]["X"], liq["o"]["c"][:10]) == (
+        "LIQUIDATION",
+        "FILLED",
+        "autoclose-",
+    )
+    update = next(e for e in events if e["e"] == "ACCOUNT_UPDATE")
+    assert update["a"]["P"][0]["pa"] == "0.00000000"
+    assert ffx.futures_events()[-1]["e"] == "ACCOUNT_UPDATE"
+    fc.futures_stream_close(listenKey=key)
+    err = api_error(lambda: fc.futures_stream_keepalive(listenKey=key))
+    assert err.code == -1125
+
+
+def test_listen_key_expires_after_an_hour_without_keepalive(ffx: FakeBinance, fc: Client) -> None:
+    key = fc.futures_stream_get_listen_key()
+    url = ffx.futures_stream_url() + f"ws/{key}"
+    events = asyncio.run(_events_until(url, lambda: ffx.advance_clock(3600), lambda ev: bool(ev)))
+    assert events[0]["e"] == "listenKeyExpired"
+    assert api_error(lambda: fc.futures_stream_keepalive(listenKey=key)).code == -1125
+    r = requests.get(f"{ffx.url}/fstream/ws/{key}", timeout=5)
+    assert r.status_code == 400
+
+
+def test_python_binance_futures_user_socket_reads_the_stream(ffx: FakeBinance) -> None:
+    async def main() -> list[dict]:
+        client = AsyncClient(ffx.api_key, ffx.api_secret)
+        client.FUTURES_URL = ffx.url + "/fapi"
+        manager = BinanceSocketManager(client)
+        manager.FSTREAM_URL = ffx.futures_stream_url()
+        try:
+            async with manager.futures_user_socket() as socket:
+                await asyncio.to_thread(
+                    lambda: ffx.client().futures_create_order(
+                        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01"
+                    )
+                )
+                return [await asyncio.wait_for(socket.recv(), timeout=10) for _ in range(3)]
+        finally:
+            await client.close_connection()
+
+    events = asyncio.run(main())
+    assert [(e["e"], e.get("o", {}).get("x")) for e in events] == [
+        ("ORDER_TRADE_UPDATE", "NEW"),
+        ("ORDER_TRADE_UPDATE", "TRADE"),
+        ("ACCOUNT_UPDATE", None),
+    ]
+    assert events[2]["a"]["P"][0]["pa"] == "0.01000000"
