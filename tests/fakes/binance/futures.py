@@ -22,6 +22,9 @@ GET       /fapi/v1/ping                           1
 GET       /fapi/v1/time                           1
 GET       /fapi/v1/exchangeInfo                   1
 GET       /fapi/v1/premiumIndex                   1 with ``symbol``, 10 without
+GET       /fapi/v1|v2/ticker/price                1 with ``symbol``, 2 without
+GET       /fapi/v1/klines                         1 / 2 / 5 / 10 by ``limit`` (<100, <500,
+                                                  <=1000, more); the spot symbol's history
 GET       /fapi/v1/fundingRate                    0 (Binance: own 500 / 5 min, not enforced)
 GET       /fapi/v1/leverageBracket          S     1
 GET       /fapi/v1/commissionRate           S     20
@@ -34,9 +37,11 @@ GET       /fapi/v3/positionRisk             S     5 (symbols with a position / o
 GET       /fapi/v2/account, /fapi/v3/account S    5
 GET       /fapi/v2/balance, /fapi/v3/balance S    5
 POST      /fapi/v1/order                    ST    0 (+1 on ORDERS 10 s and 1 min)
+POST      /fapi/v1/order/test               ST    0 (validated, never booked)
 GET       /fapi/v1/order                    S     1
 DELETE    /fapi/v1/order                    ST    1
 GET       /fapi/v1/openOrders               S     1 with ``symbol``, 40 without
+GET       /fapi/v1/allOrders                S     5
 DELETE    /fapi/v1/allOpenOrders            ST    1
 GET       /fapi/v1/userTrades               S     5
 GET       /fapi/v1/income                   S     30
@@ -691,6 +696,9 @@ class FuturesExchange:
             ("GET", "/fapi/v1/exchangeInfo"): r(self._exchange_info, _weight(1)),
             ("GET", "/fapi/v1/premiumIndex"): r(self._premium_index, _with_symbol(1, 10)),
             ("GET", "/fapi/v1/fundingRate"): r(self._funding_rate, _weight(0)),
+            ("GET", "/fapi/v1/ticker/price"): r(self._ticker_price, _with_symbol(1, 2)),
+            ("GET", "/fapi/v2/ticker/price"): r(self._ticker_price, _with_symbol(1, 2)),
+            ("GET", "/fapi/v1/klines"): r(self._klines, _klines_weight),
             ("GET", "/fapi/v1/leverageBracket"): r(
                 self._leverage_bracket, _weight(1), signed=True, params=SIGNED | {"symbol"}
             ),
@@ -738,6 +746,15 @@ class FuturesExchange:
                 trade=True,
                 places_order=True,
                 params=NEW_ORDER_PARAMS,
+            ),
+            ("POST", "/fapi/v1/order/test"): r(
+                self._test_order, _weight(0), signed=True, trade=True, params=NEW_ORDER_PARAMS
+            ),
+            ("GET", "/fapi/v1/allOrders"): r(
+                self._all_orders,
+                _weight(5),
+                signed=True,
+                params=SIGNED | {"symbol", "orderId", "startTime", "endTime", "limit"},
             ),
             ("GET", "/fapi/v1/order"): r(
                 self._get_order, _weight(1), signed=True, params=ORDER_ID_PARAMS
@@ -1231,6 +1248,27 @@ class FuturesExchange:
             return self._premium_row(self.spec(ctx.params["symbol"]), ctx.now)
         return [self._premium_row(fs, ctx.now) for fs in self.symbols.values()]
 
+    def _ticker_price(self, ctx: FCtx) -> Any:
+        def row(fs: FSymbol) -> dict[str, Any]:
+            return {"symbol": fs.symbol, "price": fmt(self.mark(fs)), "time": ctx.now}
+
+        if ctx.params.get("symbol"):
+            return row(self.spec(ctx.params["symbol"]))
+        return [row(fs) for fs in self.symbols.values()]
+
+    def _klines(self, ctx: FCtx) -> Any:
+        fs = self.spec(ctx.params.get("symbol"))
+        interval = ctx.params.get("interval")
+        if not interval:
+            raise mandatory("interval")
+        limit = max(1, min(parse_int("limit", ctx.params.get("limit")) or 500, 1500))
+        start = parse_int("startTime", ctx.params.get("startTime"))
+        end = parse_int("endTime", ctx.params.get("endTime"))
+        spot = self.server.exchange
+        if fs.symbol not in spot.symbols:
+            return []  # an own-mark symbol without a spot twin has no trade history here
+        return spot.klines(spot.symbols[fs.symbol], interval, start, end, limit, ctx.now)
+
     def _funding_rate(self, ctx: FCtx) -> Any:
         symbol = ctx.params.get("symbol")
         if symbol:
@@ -1514,6 +1552,33 @@ class FuturesExchange:
     ) -> tuple[FOrder, str, dict[str, Any]]:
         """Check a new order like Binance; book and execute it. Returns (order, response
         type, the order as accepted) - the ACK answer is the order before it executed."""
+        v = self.validate(p)
+        fs, side, order_type, tif = v["fs"], v["side"], v["type"], v["tif"]
+        price, qty, mark = v["price"], v["qty"], v["mark"]
+        order = self._make_order(
+            fs,
+            side=side,
+            order_type=order_type,
+            tif=tif,
+            price=price,
+            qty=qty,
+            reduce_only=v["reduce_only"],
+            cid=v["cid"],
+            now=now,
+            good_till_date=v["gtd"],
+        )
+        order.visible_at = visible_at
+        accepted = order.json(answer=True)
+        if v["marketable"]:
+            self._fill(order, fs, mark, qty, now, maker=False)
+            if order.is_open:
+                self._close(order, "EXPIRED", now)  # reduce-only cut / IOC rest
+        elif tif in {"IOC", "FOK"}:
+            self._close(order, "EXPIRED", now)
+        return order, v["resp_type"], accepted
+
+    def validate(self, p: dict[str, str]) -> dict[str, Any]:
+        """Every check of a new order (nothing booked); the parsed order."""
         fs = self.spec(p.get("symbol"))
         side = (p.get("side") or "").upper()
         if not side:
@@ -1620,27 +1685,44 @@ class FuturesExchange:
                 "Due to the order could not be executed as maker, the Post Only order will be "
                 "rejected.",
             )
-        order = self._make_order(
-            fs,
-            side=side,
-            order_type=order_type,
-            tif=tif,
-            price=price,
-            qty=qty,
-            reduce_only=reduce_only,
-            cid=cid,
-            now=now,
-            good_till_date=gtd,
-        )
-        order.visible_at = visible_at
-        accepted = order.json(answer=True)
-        if marketable:
-            self._fill(order, fs, mark, qty, now, maker=False)
-            if order.is_open:
-                self._close(order, "EXPIRED", now)  # reduce-only cut / IOC rest
-        elif tif in {"IOC", "FOK"}:
-            self._close(order, "EXPIRED", now)
-        return order, resp_type, accepted
+        return {
+            "fs": fs,
+            "side": side,
+            "type": order_type,
+            "tif": tif,
+            "price": price,
+            "qty": qty,
+            "mark": mark,
+            "reduce_only": reduce_only,
+            "cid": cid,
+            "gtd": gtd,
+            "resp_type": resp_type,
+            "marketable": marketable,
+        }
+
+    def _test_order(self, ctx: FCtx) -> Any:
+        """Every check of a new order, nothing booked."""
+        self.validate(ctx.params)
+        return {}
+
+    def _all_orders(self, ctx: FCtx) -> Any:
+        fs = self.spec(ctx.params.get("symbol"))
+        order_id = parse_int("orderId", ctx.params.get("orderId"))
+        start = parse_int("startTime", ctx.params.get("startTime"))
+        end = parse_int("endTime", ctx.params.get("endTime"))
+        limit = max(1, min(parse_int("limit", ctx.params.get("limit")) or 500, 1000))
+        if order_id is None and start is None and end is None:
+            start = ctx.now - SEVEN_DAYS_MS
+        rows = [
+            o.json()
+            for o in self.orders.values()
+            if o.symbol == fs.symbol
+            and self._visible(o)
+            and (order_id is None or o.order_id >= order_id)
+            and (start is None or o.time >= start)
+            and (end is None or o.time <= end)
+        ]
+        return rows[:limit] if order_id is not None else rows[-limit:]
 
     def _visible(self, order: FOrder) -> bool:
         return order.visible_at <= self.server.clock.base_ms()
@@ -2198,3 +2280,11 @@ def futures_ws_handler(
         return await server.futures.ws_stream(request)
 
     return handle
+
+
+def _klines_weight(params: dict[str, str]) -> int:
+    try:
+        limit = int(params.get("limit") or 500)
+    except ValueError:
+        limit = 500
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10

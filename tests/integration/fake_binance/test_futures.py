@@ -78,7 +78,8 @@ def test_trading_needs_a_key_with_enable_futures() -> None:
             )
         )
         assert (err.status_code, err.code) == (401, -2015)
-        assert api_error(lambda: fc.futures_change_leverage(symbol="BTCUSDT", leverage=3)).code
+        err = api_error(lambda: fc.futures_change_leverage(symbol="BTCUSDT", leverage=3))
+        assert err.code == -2015
         assert fx.futures_orders() == []
 
 
@@ -149,6 +150,42 @@ def test_exchange_info_filters_and_premium_index(fc: Client) -> None:
     assert mark["markPrice"] == "30000.00000000"
     assert mark["lastFundingRate"] == "0.00010000"
     assert 0 < mark["nextFundingTime"] - mark["time"] <= 8 * 3_600_000
+
+
+def test_market_data_and_order_history(ffx: FakeBinance, fc: Client) -> None:
+    assert fc.futures_symbol_ticker(symbol="BTCUSDT")["price"] == "30000.00000000"
+    assert used_weight(fc) == 1
+    ffx.set_price_path("BTCUSDT", [30000, 30100])
+    ffx.step()
+    klines = fc.futures_klines(symbol="BTCUSDT", interval="1m", limit=3)
+    assert used_weight(fc) == 2  # limit < 100: 1
+    assert (len(klines), klines[-1][4]) == (3, "30100.00000000")
+    assert (
+        fc.futures_create_test_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
+        == {}
+    )
+    assert (
+        api_error(
+            lambda: fc.futures_create_test_order(
+                symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001"
+            )
+        ).code
+        == -4164
+    )
+    assert ffx.futures_orders() == []  # a test order is never booked
+    first = fc.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
+    fc.futures_create_order(
+        symbol="BTCUSDT",
+        side="SELL",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.01",
+        price="31000",
+    )
+    every = fc.futures_get_all_orders(symbol="BTCUSDT")
+    assert [(o["type"], o["status"]) for o in every] == [("MARKET", "FILLED"), ("LIMIT", "NEW")]
+    assert every[0]["orderId"] == first["orderId"]
+    assert used_weight(fc) == 7
 
 
 # ---------------------------------------------------------------- leverage, margin type
@@ -644,7 +681,12 @@ def test_python_binance_futures_user_socket_reads_the_stream(ffx: FakeBinance) -
                         symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01"
                     )
                 )
-                return [await asyncio.wait_for(socket.recv(), timeout=10) for _ in range(3)]
+                events = [await asyncio.wait_for(socket.recv(), timeout=10) for _ in range(3)]
+                # the fake ends the stream (listenKeyExpired, close): the socket exits at once
+                sync = ffx.client()
+                key = sync.futures_stream_get_listen_key()
+                await asyncio.to_thread(lambda: sync.futures_stream_close(listenKey=key))
+                return events
         finally:
             await client.close_connection()
 
