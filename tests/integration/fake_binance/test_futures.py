@@ -244,6 +244,21 @@ def test_ack_is_the_order_as_accepted_result_the_outcome(fc: Client) -> None:
     assert d(position(fc)["positionAmt"]) == d("0.02")
 
 
+def test_client_order_id_is_unique_only_among_open_orders(ffx: FakeBinance, fc: Client) -> None:
+    """Binance: "A unique id among open orders" - a blind resend of a filled MARKET order
+    with the same id is a second order; only a resting one's id is refused (-4116)."""
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    fc.futures_create_order(newClientOrderId="tw-f-dup", **order)
+    fc.futures_create_order(newClientOrderId="tw-f-dup", **order)
+    assert d(position(fc)["positionAmt"]) == d("0.02")
+    resting = {**order, "type": "LIMIT", "timeInForce": "GTC", "price": "29000"}
+    fc.futures_create_order(newClientOrderId="tw-f-rest", **resting)
+    err = api_error(lambda: fc.futures_create_order(newClientOrderId="tw-f-rest", **resting))
+    assert (err.code, err.message) == (-4116, "clientOrderId is duplicated.")
+    bad = api_error(lambda: fc.futures_create_order(newClientOrderId="t" * 37, **order))
+    assert bad.code == -4015
+
+
 def test_position_side_must_be_both(fc: Client) -> None:
     for side in ("LONG", "SHORT"):
         err = api_error(
