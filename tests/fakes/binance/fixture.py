@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.fakes.binance.futures import FuturesFixtureMixin
 from tests.fakes.binance.limits import LimitConfig
 from tests.fakes.binance.server import (
     DEFAULT_API_KEY,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from binance.client import Client
 
 
-class FakeBinance:
+class FakeBinance(FuturesFixtureMixin):
     """A running fake Binance spot API on ``127.0.0.1:<free port>`` (context manager)."""
 
     def __init__(
@@ -74,6 +75,7 @@ class FakeBinance:
         ws_pong_timeout: float = 60.0,
         ws_max_lifetime_s: float = 86_400.0,
         ws_connection_limit: int = 300,
+        futures: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -87,7 +89,9 @@ class FakeBinance:
         `ws_ping_interval`: seconds between the WebSocket server's ping frames (Binance: 20);
         `ws_pong_timeout`: an unanswered ping closes the connection after this (60);
         `ws_max_lifetime_s`: connection lifetime on the server's clocks (24 h);
-        `ws_connection_limit`: new WebSocket connections per IP per 5 minutes (300)."""
+        `ws_connection_limit`: new WebSocket connections per IP per 5 minutes (300);
+        `futures`: the USDⓈ-M side's settings (``balance``, ``symbols``, ``funding_rate``,
+        ``taker_fee``... see `futures.DEFAULT_FUTURES`)."""
         self.api_key = api_key
         self.api_secret = api_secret
         self.host = host
@@ -121,6 +125,7 @@ class FakeBinance:
                 max_lifetime_s=ws_max_lifetime_s,
                 connection_limit=ws_connection_limit,
             ),
+            futures=futures,
         )
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -204,6 +209,7 @@ class FakeBinance:
         client = Client(api_key or self.api_key, api_secret or self.api_secret, **kwargs)
         client.API_URL = self.url + "/api"
         client.MARGIN_API_URL = self.url + "/sapi"
+        client.FUTURES_URL = self.url + "/fapi"
         return client
 
     @property

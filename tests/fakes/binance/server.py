@@ -36,6 +36,7 @@ The WebSocket side (user data events from the engine as it books: executionRepor
 outboundAccountPosition, balanceUpdate; bookTicker and klines from the same data as REST;
 pings every 20 s, 24 h lifetime on the server's clocks, 300 new connections per 5 min per
 IP; the stream faults drop/silence/duplicate/reorder/lose/terminate/shutdown): see `streams`.
+USDⓈ-M futures (``/fapi/...``, own weight pool, ``/_control/futures_*``): see `futures`.
 
 Auth: ``X-MBX-APIKEY`` missing -> -2014 (401), unknown -> -2015 (401), a key whose
 restrictions lack ``enableSpotAndMarginTrading`` gets -2015 on order placement/cancel,
@@ -109,6 +110,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.fakes.binance.faults import Fault, FaultSet, make_fault
+from tests.fakes.binance.futures import FuturesExchange, futures_ws_handler
 from tests.fakes.binance.limits import Clock, LimitConfig, Limited, Limiter, request_weight
 from tests.fakes.binance.matching import (
     BNB_DISCOUNT,
@@ -286,6 +288,7 @@ class FakeBinanceServer:
         auto_step_ms: int | None = None,
         restrictions: dict[str, Any] | None = None,
         streams: StreamConfig | None = None,
+        futures: dict[str, Any] | None = None,
     ) -> None:
         world = WORLDS[bool(kind)]
         self.lock = threading.RLock()
@@ -304,6 +307,7 @@ class FakeBinanceServer:
             "archive_after_ms": int(archive_after_s * 1000),
             "auto_step_ms": auto_step_ms,
             "restrictions": restrictions,
+            "futures": futures,
         }
         self._stopping: asyncio.Event | None = None
         self.streams: StreamHub | None = None
@@ -389,6 +393,7 @@ class FakeBinanceServer:
             )
             self.keys: dict[str, ApiKey] = {}
             self._add_key(init["api_key"], init["api_secret"], init["restrictions"])
+            self.futures = FuturesExchange(self, init["futures"], now)
             self.faults = FaultSet()
             self.auto_step_ms: int | None = init["auto_step_ms"]
             self._next_auto_step = self.clock.base_ms() + (self.auto_step_ms or 0)
@@ -442,6 +447,9 @@ class FakeBinanceServer:
             if name == "reset":
                 self._reset()
                 return {"ok": True}
+            if name.startswith("futures_"):
+                self._catch_up_auto_steps()
+                return self.futures.control(name, p, now)
             if name == "fault":
                 fault = make_fault(p)
                 self.faults.add(fault)
@@ -658,6 +666,7 @@ class FakeBinanceServer:
         app.router.add_get("/ws-api/v3", self.streams.ws_api)
         app.router.add_get("/stream", self.streams.combined)
         app.router.add_get("/ws/{stream}", self.streams.raw)
+        app.router.add_route("GET", "/fstream/{tail:.*}", futures_ws_handler(self))
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -865,6 +874,10 @@ class FakeBinanceServer:
         visible_after_ms: int = 0,
     ) -> tuple[int, Any, dict[str, str], int]:
         """Limits, auth and the endpoint itself; returns (status, body, headers, weight)."""
+        if path.startswith("/fapi/"):
+            return self.futures.process(
+                method, path, raw_query, raw_body, ip, api_key, skew, visible_after_ms
+            )
         headers: dict[str, str] = {}
         sapi = path.startswith("/sapi/")
         weight = 0
