@@ -126,8 +126,11 @@ def control_http(fx: FakeBinance, name: str, body: dict) -> tuple[int, dict]:
 
 
 # ---------------------------------------------------------------------- subscription
-def test_subscribe_with_signature_and_session_status(fx: FakeBinance) -> None:
-    with connect(fx.ws_api_url, open_timeout=WAIT) as ws:
+def test_subscribe_with_signature_and_session_status() -> None:
+    with (
+        FakeBinance(manual_clock=True) as fx,  # one weight window however slow the machine
+        connect(fx.ws_api_url, open_timeout=WAIT) as ws,
+    ):
         answer = request(ws, "userDataStream.subscribe.signature", subscribe_params(fx))
         assert answer["status"] == 200
         assert answer["result"] == {"subscriptionId": 0}
@@ -536,8 +539,26 @@ def test_an_unanswered_ping_closes_the_connection() -> None:
         assert fx.stream_stats()["pongs"] == 0
 
 
+def test_ws_api_requests_count_on_the_ip_weight() -> None:
+    """Connecting costs 2, ping 1: the weight limit answers 429 -1003 like REST does, and
+    REST sees the same minute's weight (manual limits clock: no minute boundary)."""
+    with FakeBinance(weight_limit=4, manual_clock=True) as fx, connect(fx.ws_api_url) as ws:
+        assert request(ws, "ping", rid=1)["rateLimits"][0]["count"] == 3
+        assert request(ws, "ping", rid=2)["status"] == 200
+        refused = request(ws, "ping", rid=3)
+        assert (refused["status"], refused["error"]["code"]) == (429, -1003)
+        assert refused["error"]["data"]["retryAfter"] > refused["error"]["data"]["serverTime"]
+        assert fx.stats()["weight_used_1m"] == 5
+
+
+def test_withdraw_past_the_free_balance_is_refused(fx: FakeBinance) -> None:
+    with pytest.raises(ValueError, match="exceeds the free"):
+        fx.withdraw("USDT", 20_000)
+    assert fx.balances()["USDT"] == (10_000.0, 0.0)
+
+
 def test_connection_limit_answers_429() -> None:
-    with FakeBinance(ws_connection_limit=2) as fx:
+    with FakeBinance(ws_connection_limit=2, manual_clock=True) as fx:
         with connect(fx.ws_api_url), connect(fx.stream_url + "?streams=btcusdt@bookTicker"):
             with pytest.raises(InvalidStatus) as info, connect(fx.ws_api_url, open_timeout=WAIT):
                 pass
