@@ -508,6 +508,14 @@ def test_connections_close_after_24_hours_of_server_time() -> None:
             assert closed(mkt).rcvd.code == 1000
 
 
+def test_stopping_the_fake_closes_its_connections(fx: FakeBinance) -> None:
+    with user_ws(fx) as user, connect(fx.stream_url + "?streams=btcusdt@bookTicker") as mkt:
+        recv_until(mkt, lambda m: True)
+        fx.stop()
+        assert closed(user).rcvd.code == 1001
+        assert closed(mkt).rcvd.code == 1001
+
+
 def test_server_sends_ping_frames() -> None:
     with FakeBinance(ws_ping_interval=0.05) as fx:
         with connect(fx.stream_url + "?streams=btcusdt@bookTicker"):
