@@ -22,8 +22,12 @@ FUTURES_KEY = {"enableFutures": True}
 
 @pytest.fixture()
 def ffx() -> Iterator[FakeBinance]:
-    """A fake whose key may trade futures, on the manual clock (funding, weight windows)."""
-    with FakeBinance(restrictions=dict(FUTURES_KEY), manual_clock=True) as fake:
+    """A fake whose key may trade futures, on the manual clock (funding, weight windows);
+    takers fill at the mark so the sums below stay round (`test_takers_fill_worse_than_the_mark`
+    covers the default)."""
+    with FakeBinance(
+        restrictions=dict(FUTURES_KEY), manual_clock=True, futures={"taker_slippage": 0}
+    ) as fake:
         yield fake
 
 
@@ -418,6 +422,27 @@ def test_taker_fee_in_usdt_from_the_wallet(ffx: FakeBinance, fc: Client) -> None
     assert fc.futures_commission_rate(symbol="BTCUSDT")["takerCommissionRate"] == "0.0005"
 
 
+def test_takers_fill_worse_than_the_mark() -> None:
+    with FakeBinance(restrictions=dict(FUTURES_KEY)) as fx:  # Binance's world: 0.01% slippage
+        fc = fx.client()
+        buy = fc.futures_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newOrderRespType="RESULT"
+        )
+        sell = fc.futures_create_order(
+            symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01", newOrderRespType="RESULT"
+        )
+        assert (buy["avgPrice"], sell["avgPrice"]) == ("30003.00000000", "29997.00000000")
+        (pnl,) = fc.futures_income_history(incomeType="REALIZED_PNL")
+        assert pnl["income"] == "-0.06000000"
+    with FakeBinance(restrictions=dict(FUTURES_KEY), kind=True) as fx:  # the kind world: none
+        fc = fx.client()
+        kind = fc.futures_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newOrderRespType="RESULT"
+        )
+        assert kind["avgPrice"] == "30000.00000000"
+        assert fc.futures_account_trades(symbol="BTCUSDT")[0]["commission"] == "0.00000000"
+
+
 def test_realized_pnl_on_reducing(ffx: FakeBinance, fc: Client) -> None:
     isolated(fc)
     fc.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.1")
@@ -712,3 +737,15 @@ def test_python_binance_futures_user_socket_reads_the_stream(ffx: FakeBinance) -
         ("ACCOUNT_UPDATE", None),
     ]
     assert events[2]["a"]["P"][0]["pa"] == "0.01000000"
+
+
+def test_a_dropped_stream_can_be_reopened_with_the_same_key(ffx: FakeBinance, fc: Client) -> None:
+    key = fc.futures_stream_get_listen_key()
+    url = ffx.futures_stream_url() + f"ws/{key}"
+    assert asyncio.run(_events_until(url, ffx.futures_stream_drop, lambda ev: False)) == []
+
+    def act() -> None:
+        fc.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
+
+    events = asyncio.run(_events_until(url, act, lambda ev: len(ev) >= 2))
+    assert [e["o"]["x"] for e in events[:2]] == ["NEW", "TRADE"]
