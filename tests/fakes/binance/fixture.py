@@ -43,11 +43,7 @@ if TYPE_CHECKING:
 
 
 class FakeBinance(FuturesFixtureMixin):
-    """A running fake Binance spot API on ``127.0.0.1:<free port>`` (context manager).
-
-    ``futures={...}`` sets up its USDⓈ-M side (``balance``, ``symbols``, ``funding_rate``,
-    ``taker_fee``, ``taker_slippage``...: `futures.DEFAULT_FUTURES`); the ``futures_*``
-    methods drive it (`futures.FuturesFixtureMixin`)."""
+    """A running fake Binance spot API on ``127.0.0.1:<free port>`` (context manager)."""
 
     def __init__(
         self,
@@ -71,8 +67,8 @@ class FakeBinance(FuturesFixtureMixin):
         book_levels: int | None = UNSET,
         archive_after_s: float = 90 * 86_400,
         auto_step_ms: int | None = None,
-        futures: dict[str, Any] | None = None,
         restrictions: dict[str, Any] | None = None,
+        futures: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -82,7 +78,9 @@ class FakeBinance(FuturesFixtureMixin):
         quote units when no BNB<quote> symbol is configured; `book_levels`: levels a side
         of the finite book (world default 10; None = infinitely deep at the current price;
         per symbol ``depth_qty`` = qty per level, ``book_gap_ticks`` = ticks between
-        levels); `archive_after_s`: closed unfilled orders older than this answer -2026."""
+        levels); `archive_after_s`: closed unfilled orders older than this answer -2026;
+        `futures`: the USDⓈ-M side's settings (``balance``, ``symbols``, ``funding_rate``,
+        ``taker_fee``... see `futures.DEFAULT_FUTURES`)."""
         self.api_key = api_key
         self.api_secret = api_secret
         self.host = host
@@ -109,8 +107,8 @@ class FakeBinance(FuturesFixtureMixin):
             book_levels=book_levels,
             archive_after_s=archive_after_s,
             auto_step_ms=auto_step_ms,
-            futures=futures,
             restrictions=restrictions,
+            futures=futures,
         )
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -25,6 +25,8 @@ GET      /api/v3/rateLimit/order            S  40
 GET      /sapi/v1/account/apiRestrictions   S  1 (own /sapi IP pool, 12000/min)
 =======  ====================================  =========================================
 
+USDⓈ-M futures (``/fapi/...``, own weight pool, ``/_control/futures_*``): see `futures`.
+
 Auth: ``X-MBX-APIKEY`` missing -> -2014 (401), unknown -> -2015 (401), a key whose
 restrictions lack ``enableSpotAndMarginTrading`` gets -2015 on order placement/cancel,
 one with ``ipRestrict`` and an ``ips`` list gets -2015 from any other IP. The signature is
@@ -45,9 +47,6 @@ Headers: every /api answer carries ``X-MBX-USED-WEIGHT-1M`` (this IP's weight in
 current minute), /sapi ones ``X-SAPI-USED-IP-WEIGHT-1M``; answers to ``POST
 /api/v3/order`` (past auth) carry ``X-MBX-ORDER-COUNT-10S`` and ``X-MBX-ORDER-COUNT-1D``.
 429/418 carry ``Retry-After`` (seconds). Rate-limit rules: see `limits`.
-
-USDⓈ-M futures (``/fapi/...``, own weight pool; user data stream under ``/fstream/``;
-``/_control/futures_*``): see `futures`.
 
 Control API (not rate limited, never faulted, JSON in and out; any method works)::
 
@@ -267,8 +266,8 @@ class FakeBinanceServer:
         book_levels: int | None = UNSET,
         archive_after_s: float = 90 * 86_400,
         auto_step_ms: int | None = None,
-        futures: dict[str, Any] | None = None,
         restrictions: dict[str, Any] | None = None,
+        futures: dict[str, Any] | None = None,
     ) -> None:
         world = WORLDS[bool(kind)]
         self.lock = threading.RLock()
@@ -601,8 +600,8 @@ class FakeBinanceServer:
     # ================================================================= HTTP
     def make_app(self) -> web.Application:
         app = web.Application()
-        app.router.add_route("GET", "/fstream/{tail:.*}", futures_ws_handler(self))
         app.router.add_route("*", "/_control/{name}", self._control_http)
+        app.router.add_route("GET", "/fstream/{tail:.*}", futures_ws_handler(self))
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_startup.append(self._on_startup)
         return app
