@@ -128,8 +128,9 @@ Model (one USDT wallet, single-asset mode, one-way positions ``positionSide=BOTH
   closed at the mark price by an order ``autoclose-...`` of type LIQUIDATION (a trade, the
   REALIZED_PNL), the rest of the isolated wallet is lost (INSURANCE_CLEAR): the account
   loses the whole isolated margin. Cross positions: when cross wallet + cross unrealised
-  P&L <= the cross maintenance margins, every cross position is closed the same way
-  (the loss capped at the cross wallet). `FakeBinance.futures_liquidations()` lists them.
+  P&L <= the cross maintenance margins, every cross position is closed the same way (the
+  loss is the realized P&L, capped at the cross wallet; no clearance fee is modelled).
+  `FakeBinance.futures_liquidations()` lists them.
 
 Control (``/_control/futures_<name>``; JSON): mark_price {symbol, price|null},
 mark_price_path {symbol, prices, loop?}, step {n?}, funding_rate {rate, symbol?},

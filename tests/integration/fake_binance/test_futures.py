@@ -560,6 +560,21 @@ def test_own_mark_price_path(ffx: FakeBinance, fc: Client) -> None:
     assert len(ffx.futures_liquidations()) == 1
 
 
+def test_a_cross_position_is_liquidated_when_the_wallet_no_longer_covers_it() -> None:
+    futures = {"taker_slippage": 0, "balance": 200}
+    with FakeBinance(restrictions=dict(FUTURES_KEY), futures=futures) as fx:
+        fc = fx.client()
+        fc.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.1")
+        row = position(fc)  # 198.5 + 0.1 * (M - 30000) = 0.1 * M * 0.4%
+        assert (row["marginType"], row["liquidationPrice"]) == ("cross", "28127.51004016")
+        fx.set_price("BTCUSDT", 28130)
+        assert fx.futures_liquidations() == []
+        fx.set_price("BTCUSDT", 28100)
+        (liq,) = fx.futures_liquidations()
+        assert (liq["marginType"], liq["walletChange"]) == ("CROSSED", "-190.00000000")
+        assert fc.futures_account()["totalWalletBalance"] == "8.50000000"
+
+
 def test_the_liquidation_list_over_http(ffx: FakeBinance) -> None:
     r = requests.post(f"{ffx.url}/_control/futures_liquidations", timeout=5)
     assert (r.status_code, r.json()) == (200, [])
