@@ -764,3 +764,28 @@ def test_a_dropped_stream_can_be_reopened_with_the_same_key(ffx: FakeBinance, fc
 
     events = asyncio.run(_events_until(url, act, lambda ev: len(ev) >= 2))
     assert [e["o"]["x"] for e in events[:2]] == ["NEW", "TRADE"]
+
+
+def test_controls_for_daemon_tests(ffx: FakeBinance, fc: Client) -> None:
+    """What a daemon's tests set up: a symbol left in cross at 50x by someone, a foreign
+    position, a balance, a funding now."""
+    assert ffx.futures_set_symbol_config("ETHUSDT", leverage=50, margin_type="CROSSED") == {
+        "symbol": "ETHUSDT",
+        "marginType": "CROSSED",
+        "isAutoAddMargin": "false",
+        "leverage": 50,
+        "maxNotionalValue": "3000000",
+    }
+    assert fc.futures_symbol_config(symbol="ETHUSDT")[0]["leverage"] == 50
+    foreign = ffx.futures_foreign_order("ETHUSDT", "SELL", 0.5)
+    assert foreign["clientOrderId"].startswith("web_")
+    (row,) = fc.futures_position_information(symbol="ETHUSDT")  # v3: only open positions
+    assert row["positionAmt"] == "-0.50000000"
+    assert [r["symbol"] for r in fc.futures_position_information()] == ["ETHUSDT"]
+    ffx.futures_set_balance(5000)
+    assert fc.futures_account()["totalWalletBalance"] == "5000.00000000"
+    ffx.futures_fund_now()
+    (fee,) = fc.futures_income_history(incomeType="FUNDING_FEE")
+    assert fee["income"] == "0.10000000"  # a short receives 0.5 * 2000 * 0.01%
+    with pytest.raises(ValueError, match="-2019"):
+        ffx.futures_foreign_order("BTCUSDT", "BUY", 100)
