@@ -60,7 +60,8 @@ FUNDING_FEE / INSURANCE_CLEAR / DEPOSIT / WITHDRAW), ACCOUNT_CONFIG_UPDATE (leve
 MARGIN_CALL (once each time a position's maintenance margin reaches 80% of its margin
 balance; the fake's threshold, Binance does not publish one) and listenKeyExpired (then
 closes) when the key lapses (60 minutes of the limits clock without keepalive), is deleted
-or the fake is reset. The stream is not faulted.
+or the fake is reset. The REST faults do not touch it; ``futures_stream_drop`` closes every
+open stream without a word (a dropped connection: reconnect with the same key).
 
 Limits (own pool, separate from spot's, as fapi.binance.com is another host):
 REQUEST_WEIGHT 2400 / minute per IP (``X-MBX-USED-WEIGHT-1M`` on every answer), ORDERS
@@ -106,8 +107,9 @@ Model (one USDT wallet, single-asset mode, one-way positions ``positionSide=BOTH
 - Mark price: the spot price of the same symbol (replayed step by step, so a spike between
   two requests is seen) unless the symbol has its own (``futures_mark_price`` /
   ``futures_mark_price_path`` + ``futures_step``). Index price = mark price.
-- Fills: MARKET at the mark price (taker), LIMIT marketable at placement at the mark price
-  (taker), resting LIMIT at its price when the mark crosses it (maker); infinitely deep.
+- Fills: MARKET and a LIMIT marketable at placement fill at once as taker, ``taker_slippage``
+  (0.01%; kind world 0) worse than the mark price, on the tick; a resting LIMIT fills at its
+  price when the mark crosses it (maker); infinitely deep.
   ACK answers show the order as accepted (``NEW``, nothing executed: query it), RESULT the
   outcome. Commission = notional * ``taker_fee`` / ``maker_fee`` (0.05% / 0.02%) in USDT
   (COMMISSION income), from the wallet.
@@ -126,14 +128,16 @@ Model (one USDT wallet, single-asset mode, one-way positions ``positionSide=BOTH
   closed at the mark price by an order ``autoclose-...`` of type LIQUIDATION (a trade, the
   REALIZED_PNL), the rest of the isolated wallet is lost (INSURANCE_CLEAR): the account
   loses the whole isolated margin. Cross positions: when cross wallet + cross unrealised
-  P&L <= the cross maintenance margins, every cross position is closed the same way
-  (the loss capped at the cross wallet). `FakeBinance.futures_liquidations()` lists them.
+  P&L <= the cross maintenance margins, every cross position is closed the same way (the
+  loss is the realized P&L, capped at the cross wallet; no clearance fee is modelled).
+  `FakeBinance.futures_liquidations()` lists them.
 
 Control (``/_control/futures_<name>``; JSON): mark_price {symbol, price|null},
 mark_price_path {symbol, prices, loop?}, step {n?}, funding_rate {rate, symbol?},
-funding_now {}, next_funding {}, set_balance {USDT}, symbol_config {symbol, leverage?,
-margin_type?}, foreign_order {symbol, side, qty}, limits {weight_limit?, orders_10s_limit?,
-orders_1m_limit?, ban_after?}, unban {}; reads: positions, orders, open_orders, trades,
+funding_now {}, next_funding {}, stream_drop {}, set_balance {USDT}, symbol_config {symbol,
+leverage?, margin_type?}, foreign_order {symbol, side, qty}, limits {weight_limit?,
+orders_10s_limit?, orders_1m_limit?, ban_after?}, unban {}; reads: positions, orders,
+open_orders, trades,
 income, liquidations, events, account, stats.
 """
 
@@ -146,7 +150,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -220,6 +224,7 @@ DEFAULT_FUTURES: dict[str, Any] = {
     "funding_rate": 0.0001,
     "maker_fee": 0.0002,
     "taker_fee": 0.0005,
+    "taker_slippage": 0.0001,  # a taker fills this much worse than the mark (kind world: 0)
     "leverage": 20,
     "margin_type": "CROSSED",
     "weight_limit": 2400,
@@ -616,10 +621,14 @@ class FuturesExchange:
     ) -> None:
         self.server = server
         cfg = {**DEFAULT_FUTURES, **(config or {})}
-        if server._init.get("kind") and "taker_fee" not in (config or {}):
-            cfg["maker_fee"] = cfg["taker_fee"] = 0.0
+        if server._init.get("kind"):
+            for k in ("maker_fee", "taker_fee", "taker_slippage"):
+                if k not in (config or {}):
+                    cfg[k] = 0.0
         self.maker_fee = dec(cfg["maker_fee"])
         self.taker_fee = dec(cfg["taker_fee"])
+        self.taker_slippage = dec(cfg["taker_slippage"])
+        self.stream_generation = 0  # futures_stream_drop: open streams of older ones close
         self.limits = LimitConfig(
             weight_limit=int(cfg["weight_limit"]),
             orders_10s_limit=int(cfg["orders_10s_limit"]),
@@ -1570,7 +1579,7 @@ class FuturesExchange:
         order.visible_at = visible_at
         accepted = order.json(answer=True)
         if v["marketable"]:
-            self._fill(order, fs, mark, qty, now, maker=False)
+            self._fill(order, fs, self.taker_price(fs, side, mark), qty, now, maker=False)
             if order.is_open:
                 self._close(order, "EXPIRED", now)  # reduce-only cut / IOC rest
         elif tif in {"IOC", "FOK"}:
@@ -1723,6 +1732,14 @@ class FuturesExchange:
             and (end is None or o.time <= end)
         ]
         return rows[:limit] if order_id is not None else rows[-limit:]
+
+    def taker_price(self, fs: FSymbol, side: str, mark: Decimal) -> Decimal:
+        """Where a taker fills: `taker_slippage` worse than the mark, on the tick."""
+        if side == "BUY":
+            worse = mark * (ONE + self.taker_slippage)
+            return (worse / fs.tick).to_integral_value(rounding=ROUND_CEILING) * fs.tick
+        worse = mark * (ONE - self.taker_slippage)
+        return (worse / fs.tick).to_integral_value(rounding=ROUND_FLOOR) * fs.tick
 
     def _visible(self, order: FOrder) -> bool:
         return order.visible_at <= self.server.clock.base_ms()
@@ -2007,17 +2024,23 @@ class FuturesExchange:
         await ws.prepare(request)
         reader = asyncio.ensure_future(_drain(ws))  # answers the client's close frame
         try:
-            await self._pump(ws, key, start, reader)
+            await self._pump(ws, key, start, reader, self.stream_generation)
         finally:
             reader.cancel()
         return ws
 
     async def _pump(
-        self, ws: web.WebSocketResponse, key: str, sent: int, reader: asyncio.Future[None]
+        self,
+        ws: web.WebSocketResponse,
+        key: str,
+        sent: int,
+        reader: asyncio.Future[None],
+        generation: int,
     ) -> None:
         srv = self.server
         while not ws.closed and not reader.done():
             stopping = srv._stopping is not None and srv._stopping.is_set()
+            stopping = stopping or generation != self.stream_generation
             with srv.lock:
                 gone = stopping or srv.futures is not self
                 if not gone:
@@ -2029,6 +2052,7 @@ class FuturesExchange:
                 await ws.send_str(json.dumps(event, separators=(",", ":")))
             if gone:
                 if not stopping:  # the key expired, was closed, or the fake was reset
+                    # (stopping: the fake shuts down, or futures_stream_drop: no goodbye)
                     expired = {"e": "listenKeyExpired", "E": srv.clock.now_ms(), "listenKey": key}
                     await ws.send_str(json.dumps(expired, separators=(",", ":")))
                 await ws.close()
@@ -2085,6 +2109,9 @@ class FuturesExchange:
             for n in names:
                 self.symbols[n].funding_rate = dec(p["rate"])
             return {n: fmt(self.symbols[n].funding_rate) for n in names}
+        if cmd == "stream_drop":
+            self.stream_generation += 1
+            return {"ok": True}
         if cmd == "funding_now":
             self._fund(now)
             return {"ok": True}
@@ -2255,6 +2282,10 @@ class FuturesFixtureMixin:
 
     def futures_stats(self) -> dict[str, Any]:
         return dict(self.control("futures_stats"))
+
+    def futures_stream_drop(self) -> None:
+        """Close every open user-data WebSocket without a word (the key stays valid)."""
+        self.control("futures_stream_drop")
 
     def futures_events(self) -> list[dict[str, Any]]:
         """Every user-data-stream event so far (what ``/fstream`` sends)."""

@@ -22,8 +22,12 @@ FUTURES_KEY = {"enableFutures": True}
 
 @pytest.fixture()
 def ffx() -> Iterator[FakeBinance]:
-    """A fake whose key may trade futures, on the manual clock (funding, weight windows)."""
-    with FakeBinance(restrictions=dict(FUTURES_KEY), manual_clock=True) as fake:
+    """A fake whose key may trade futures, on the manual clock (funding, weight windows);
+    takers fill at the mark so the sums below stay round (`test_takers_fill_worse_than_the_mark`
+    covers the default)."""
+    with FakeBinance(
+        restrictions=dict(FUTURES_KEY), manual_clock=True, futures={"taker_slippage": 0}
+    ) as fake:
         yield fake
 
 
@@ -418,6 +422,27 @@ def test_taker_fee_in_usdt_from_the_wallet(ffx: FakeBinance, fc: Client) -> None
     assert fc.futures_commission_rate(symbol="BTCUSDT")["takerCommissionRate"] == "0.0005"
 
 
+def test_takers_fill_worse_than_the_mark() -> None:
+    with FakeBinance(restrictions=dict(FUTURES_KEY)) as fx:  # Binance's world: 0.01% slippage
+        fc = fx.client()
+        buy = fc.futures_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newOrderRespType="RESULT"
+        )
+        sell = fc.futures_create_order(
+            symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01", newOrderRespType="RESULT"
+        )
+        assert (buy["avgPrice"], sell["avgPrice"]) == ("30003.00000000", "29997.00000000")
+        (pnl,) = fc.futures_income_history(incomeType="REALIZED_PNL")
+        assert pnl["income"] == "-0.06000000"
+    with FakeBinance(restrictions=dict(FUTURES_KEY), kind=True) as fx:  # the kind world: none
+        fc = fx.client()
+        kind = fc.futures_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newOrderRespType="RESULT"
+        )
+        assert kind["avgPrice"] == "30000.00000000"
+        assert fc.futures_account_trades(symbol="BTCUSDT")[0]["commission"] == "0.00000000"
+
+
 def test_realized_pnl_on_reducing(ffx: FakeBinance, fc: Client) -> None:
     isolated(fc)
     fc.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.1")
@@ -533,6 +558,21 @@ def test_own_mark_price_path(ffx: FakeBinance, fc: Client) -> None:
     assert ffx.futures_liquidations() == []
     ffx.futures_step()
     assert len(ffx.futures_liquidations()) == 1
+
+
+def test_a_cross_position_is_liquidated_when_the_wallet_no_longer_covers_it() -> None:
+    futures = {"taker_slippage": 0, "balance": 200}
+    with FakeBinance(restrictions=dict(FUTURES_KEY), futures=futures) as fx:
+        fc = fx.client()
+        fc.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.1")
+        row = position(fc)  # 198.5 + 0.1 * (M - 30000) = 0.1 * M * 0.4%
+        assert (row["marginType"], row["liquidationPrice"]) == ("cross", "28127.51004016")
+        fx.set_price("BTCUSDT", 28130)
+        assert fx.futures_liquidations() == []
+        fx.set_price("BTCUSDT", 28100)
+        (liq,) = fx.futures_liquidations()
+        assert (liq["marginType"], liq["walletChange"]) == ("CROSSED", "-190.00000000")
+        assert fc.futures_account()["totalWalletBalance"] == "8.50000000"
 
 
 def test_the_liquidation_list_over_http(ffx: FakeBinance) -> None:
@@ -712,3 +752,40 @@ def test_python_binance_futures_user_socket_reads_the_stream(ffx: FakeBinance) -
         ("ACCOUNT_UPDATE", None),
     ]
     assert events[2]["a"]["P"][0]["pa"] == "0.01000000"
+
+
+def test_a_dropped_stream_can_be_reopened_with_the_same_key(ffx: FakeBinance, fc: Client) -> None:
+    key = fc.futures_stream_get_listen_key()
+    url = ffx.futures_stream_url() + f"ws/{key}"
+    assert asyncio.run(_events_until(url, ffx.futures_stream_drop, lambda ev: False)) == []
+
+    def act() -> None:
+        fc.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
+
+    events = asyncio.run(_events_until(url, act, lambda ev: len(ev) >= 2))
+    assert [e["o"]["x"] for e in events[:2]] == ["NEW", "TRADE"]
+
+
+def test_controls_for_daemon_tests(ffx: FakeBinance, fc: Client) -> None:
+    """What a daemon's tests set up: a symbol left in cross at 50x by someone, a foreign
+    position, a balance, a funding now."""
+    assert ffx.futures_set_symbol_config("ETHUSDT", leverage=50, margin_type="CROSSED") == {
+        "symbol": "ETHUSDT",
+        "marginType": "CROSSED",
+        "isAutoAddMargin": "false",
+        "leverage": 50,
+        "maxNotionalValue": "3000000",
+    }
+    assert fc.futures_symbol_config(symbol="ETHUSDT")[0]["leverage"] == 50
+    foreign = ffx.futures_foreign_order("ETHUSDT", "SELL", 0.5)
+    assert foreign["clientOrderId"].startswith("web_")
+    (row,) = fc.futures_position_information(symbol="ETHUSDT")  # v3: only open positions
+    assert row["positionAmt"] == "-0.50000000"
+    assert [r["symbol"] for r in fc.futures_position_information()] == ["ETHUSDT"]
+    ffx.futures_set_balance(5000)
+    assert fc.futures_account()["totalWalletBalance"] == "5000.00000000"
+    ffx.futures_fund_now()
+    (fee,) = fc.futures_income_history(incomeType="FUNDING_FEE")
+    assert fee["income"] == "0.10000000"  # a short receives 0.5 * 2000 * 0.01%
+    with pytest.raises(ValueError, match="-2019"):
+        ffx.futures_foreign_order("BTCUSDT", "BUY", 100)

@@ -126,8 +126,11 @@ def control_http(fx: FakeBinance, name: str, body: dict) -> tuple[int, dict]:
 
 
 # ---------------------------------------------------------------------- subscription
-def test_subscribe_with_signature_and_session_status(fx: FakeBinance) -> None:
-    with connect(fx.ws_api_url, open_timeout=WAIT) as ws:
+def test_subscribe_with_signature_and_session_status() -> None:
+    with (
+        FakeBinance(manual_clock=True) as fx,  # one weight window however slow the machine
+        connect(fx.ws_api_url, open_timeout=WAIT) as ws,
+    ):
         answer = request(ws, "userDataStream.subscribe.signature", subscribe_params(fx))
         assert answer["status"] == 200
         assert answer["result"] == {"subscriptionId": 0}
@@ -178,6 +181,31 @@ def test_subscribe_refusals(fx: FakeBinance, case: str, status: int, code: int) 
         assert (answer["status"], answer["error"]["code"]) == (status, code), answer
         assert request(ws, "session.status", rid=8)["result"]["userDataStream"] is False
     assert fx.stream_stats()["subscriptions"]["total"] == 0
+
+
+def test_subscribe_with_a_key_bound_to_other_ips_or_without_reading(fx: FakeBinance) -> None:
+    other, no_read = "a" * 64, "b" * 64
+    fx.add_key(other, "c" * 64, {"ipRestrict": True, "ips": ["10.0.0.1"]})
+    fx.add_key(no_read, "d" * 64, {"enableReading": False})
+    with connect(fx.ws_api_url, open_timeout=WAIT) as ws:
+        for rid, (key, secret) in enumerate([(other, "c" * 64), (no_read, "d" * 64)]):
+            params = subscribe_params(fx, apiKey=key, secret=secret)
+            answer = request(ws, "userDataStream.subscribe.signature", params, rid=rid)
+            assert (answer["status"], answer["error"]["code"]) == (401, -2015)
+        fx.add_key(other, "c" * 64, {"ipRestrict": True, "ips": ["127.0.0.1"]})
+        params = subscribe_params(fx, apiKey=other, secret="c" * 64)
+        assert request(ws, "userDataStream.subscribe.signature", params, rid=9)["status"] == 200
+
+
+def test_reset_keeps_connections_and_ends_stream_faults(fx: FakeBinance) -> None:
+    client = make_client(fx)
+    with user_ws(fx) as ws:
+        fx.stream_fault("silence", "user")
+        fx.reset()
+        client.order_limit_buy(symbol="BTCUSDT", quantity="0.01000", price="29000.00")
+        ev, before = event(ws, "executionReport", x="NEW")
+    assert before == [] and ev["X"] == "NEW"
+    assert fx.stream_stats()["faults"] == []
 
 
 def test_subscribe_without_logon_is_refused(fx: FakeBinance) -> None:
@@ -505,6 +533,14 @@ def test_connections_close_after_24_hours_of_server_time() -> None:
             assert closed(mkt).rcvd.code == 1000
 
 
+def test_stopping_the_fake_closes_its_connections(fx: FakeBinance) -> None:
+    with user_ws(fx) as user, connect(fx.stream_url + "?streams=btcusdt@bookTicker") as mkt:
+        recv_until(mkt, lambda m: True)
+        fx.stop()
+        assert closed(user).rcvd.code == 1001
+        assert closed(mkt).rcvd.code == 1001
+
+
 def test_server_sends_ping_frames() -> None:
     with FakeBinance(ws_ping_interval=0.05) as fx:
         with connect(fx.stream_url + "?streams=btcusdt@bookTicker"):
@@ -536,8 +572,26 @@ def test_an_unanswered_ping_closes_the_connection() -> None:
         assert fx.stream_stats()["pongs"] == 0
 
 
+def test_ws_api_requests_count_on_the_ip_weight() -> None:
+    """Connecting costs 2, ping 1: the weight limit answers 429 -1003 like REST does, and
+    REST sees the same minute's weight (manual limits clock: no minute boundary)."""
+    with FakeBinance(weight_limit=4, manual_clock=True) as fx, connect(fx.ws_api_url) as ws:
+        assert request(ws, "ping", rid=1)["rateLimits"][0]["count"] == 3
+        assert request(ws, "ping", rid=2)["status"] == 200
+        refused = request(ws, "ping", rid=3)
+        assert (refused["status"], refused["error"]["code"]) == (429, -1003)
+        assert refused["error"]["data"]["retryAfter"] > refused["error"]["data"]["serverTime"]
+        assert fx.stats()["weight_used_1m"] == 5
+
+
+def test_withdraw_past_the_free_balance_is_refused(fx: FakeBinance) -> None:
+    with pytest.raises(ValueError, match="exceeds the free"):
+        fx.withdraw("USDT", 20_000)
+    assert fx.balances()["USDT"] == (10_000.0, 0.0)
+
+
 def test_connection_limit_answers_429() -> None:
-    with FakeBinance(ws_connection_limit=2) as fx:
+    with FakeBinance(ws_connection_limit=2, manual_clock=True) as fx:
         with connect(fx.ws_api_url), connect(fx.stream_url + "?streams=btcusdt@bookTicker"):
             with pytest.raises(InvalidStatus) as info, connect(fx.ws_api_url, open_timeout=WAIT):
                 pass
