@@ -126,8 +126,11 @@ def control_http(fx: FakeBinance, name: str, body: dict) -> tuple[int, dict]:
 
 
 # ---------------------------------------------------------------------- subscription
-def test_subscribe_with_signature_and_session_status(fx: FakeBinance) -> None:
-    with connect(fx.ws_api_url, open_timeout=WAIT) as ws:
+def test_subscribe_with_signature_and_session_status() -> None:
+    with (
+        FakeBinance(manual_clock=True) as fx,  # one weight window however slow the machine
+        connect(fx.ws_api_url, open_timeout=WAIT) as ws,
+    ):
         answer = request(ws, "userDataStream.subscribe.signature", subscribe_params(fx))
         assert answer["status"] == 200
         assert answer["result"] == {"subscriptionId": 0}
@@ -302,6 +305,16 @@ def test_ioc_remainder_expires_with_its_reason(rich: FakeBinance) -> None:
     assert [e["x"] for e in before if e["e"] == "executionReport"] == ["NEW", "TRADE"]
 
 
+def test_account_position_names_only_what_changed_since_connecting(rich: FakeBinance) -> None:
+    """Changes made while nobody listened are not replayed on the first position."""
+    rich.set_balances({"ETH": 5.0})
+    client = make_client(rich)
+    with user_ws(rich) as ws:
+        client.order_limit_buy(symbol="BTCUSDT", quantity="0.01000", price="29000.00")
+        pos, _ = event(ws, "outboundAccountPosition")
+    assert pos["B"] == [{"a": "USDT", "f": "99710.00000000", "l": "290.00000000"}]
+
+
 def test_deposit_sends_balance_update_then_account_position(fx: FakeBinance) -> None:
     with user_ws(fx) as ws:
         fx.deposit("USDT", 250)
@@ -359,6 +372,13 @@ def test_one_minute_kline_closes_when_server_time_moves_on(fx: FakeBinance) -> N
     assert nxt["data"]["k"]["t"] > k["t"]
     row = client.get_klines(symbol="BTCUSDT", interval="1m", startTime=k["t"], endTime=k["t"])[0]
     assert (k["o"], k["h"], k["l"], k["c"], k["v"]) == tuple(row[1:6])
+
+
+def test_raw_kline_stream_is_the_bare_payload(fx: FakeBinance) -> None:
+    with connect(fx.url.replace("http", "ws") + "/ws/ethusdt@kline_1m") as ws:
+        msg, _ = recv_until(ws, lambda m: True)
+    assert (msg["e"], msg["s"], msg["k"]["i"], msg["k"]["x"]) == ("kline", "ETHUSDT", "1m", False)
+    assert msg["k"]["T"] - msg["k"]["t"] == 59_999
 
 
 def test_unknown_streams_are_accepted_and_counted(fx: FakeBinance) -> None:
@@ -519,8 +539,26 @@ def test_an_unanswered_ping_closes_the_connection() -> None:
         assert fx.stream_stats()["pongs"] == 0
 
 
+def test_ws_api_requests_count_on_the_ip_weight() -> None:
+    """Connecting costs 2, ping 1: the weight limit answers 429 -1003 like REST does, and
+    REST sees the same minute's weight (manual limits clock: no minute boundary)."""
+    with FakeBinance(weight_limit=4, manual_clock=True) as fx, connect(fx.ws_api_url) as ws:
+        assert request(ws, "ping", rid=1)["rateLimits"][0]["count"] == 3
+        assert request(ws, "ping", rid=2)["status"] == 200
+        refused = request(ws, "ping", rid=3)
+        assert (refused["status"], refused["error"]["code"]) == (429, -1003)
+        assert refused["error"]["data"]["retryAfter"] > refused["error"]["data"]["serverTime"]
+        assert fx.stats()["weight_used_1m"] == 5
+
+
+def test_withdraw_past_the_free_balance_is_refused(fx: FakeBinance) -> None:
+    with pytest.raises(ValueError, match="exceeds the free"):
+        fx.withdraw("USDT", 20_000)
+    assert fx.balances()["USDT"] == (10_000.0, 0.0)
+
+
 def test_connection_limit_answers_429() -> None:
-    with FakeBinance(ws_connection_limit=2) as fx:
+    with FakeBinance(ws_connection_limit=2, manual_clock=True) as fx:
         with connect(fx.ws_api_url), connect(fx.stream_url + "?streams=btcusdt@bookTicker"):
             with pytest.raises(InvalidStatus) as info, connect(fx.ws_api_url, open_timeout=WAIT):
                 pass
