@@ -183,6 +183,31 @@ def test_subscribe_refusals(fx: FakeBinance, case: str, status: int, code: int) 
     assert fx.stream_stats()["subscriptions"]["total"] == 0
 
 
+def test_subscribe_with_a_key_bound_to_other_ips_or_without_reading(fx: FakeBinance) -> None:
+    other, no_read = "a" * 64, "b" * 64
+    fx.add_key(other, "c" * 64, {"ipRestrict": True, "ips": ["10.0.0.1"]})
+    fx.add_key(no_read, "d" * 64, {"enableReading": False})
+    with connect(fx.ws_api_url, open_timeout=WAIT) as ws:
+        for rid, (key, secret) in enumerate([(other, "c" * 64), (no_read, "d" * 64)]):
+            params = subscribe_params(fx, apiKey=key, secret=secret)
+            answer = request(ws, "userDataStream.subscribe.signature", params, rid=rid)
+            assert (answer["status"], answer["error"]["code"]) == (401, -2015)
+        fx.add_key(other, "c" * 64, {"ipRestrict": True, "ips": ["127.0.0.1"]})
+        params = subscribe_params(fx, apiKey=other, secret="c" * 64)
+        assert request(ws, "userDataStream.subscribe.signature", params, rid=9)["status"] == 200
+
+
+def test_reset_keeps_connections_and_ends_stream_faults(fx: FakeBinance) -> None:
+    client = make_client(fx)
+    with user_ws(fx) as ws:
+        fx.stream_fault("silence", "user")
+        fx.reset()
+        client.order_limit_buy(symbol="BTCUSDT", quantity="0.01000", price="29000.00")
+        ev, before = event(ws, "executionReport", x="NEW")
+    assert before == [] and ev["X"] == "NEW"
+    assert fx.stream_stats()["faults"] == []
+
+
 def test_subscribe_without_logon_is_refused(fx: FakeBinance) -> None:
     """userDataStream.subscribe needs an Ed25519 session.logon, which HMAC keys never have."""
     with connect(fx.ws_api_url, open_timeout=WAIT) as ws:
@@ -506,6 +531,14 @@ def test_connections_close_after_24_hours_of_server_time() -> None:
             fx.advance_clock(1)
             assert closed(user).rcvd.code == 1000
             assert closed(mkt).rcvd.code == 1000
+
+
+def test_stopping_the_fake_closes_its_connections(fx: FakeBinance) -> None:
+    with user_ws(fx) as user, connect(fx.stream_url + "?streams=btcusdt@bookTicker") as mkt:
+        recv_until(mkt, lambda m: True)
+        fx.stop()
+        assert closed(user).rcvd.code == 1001
+        assert closed(mkt).rcvd.code == 1001
 
 
 def test_server_sends_ping_frames() -> None:
