@@ -459,11 +459,15 @@ class _Stream:
         self.health.disconnects += 1
         self.inbox.put(StreamEvent(self.kind, "disconnected", reason, time.monotonic()))
 
-    def _connect(self) -> ClientConnection:
+    def _check_paused(self) -> None:
         paused = self._paused_for() if self._paused_for is not None else 0.0
         if paused > 0:
             self._not_before = time.monotonic() + paused
-            raise _ReconnectError(f"requests paused by the rate limiter for {paused:.0f} s")
+            # one wording however long is left: the warning is logged once, not per retry
+            raise _ReconnectError("requests paused by the rate limiter (HTTP 418/429/403)")
+
+    def _connect(self) -> ClientConnection:
+        self._check_paused()
         return connect(
             self.url,
             open_timeout=OPEN_TIMEOUT_S,
@@ -524,9 +528,11 @@ class UserDataStream(_Stream):
 
     def _session(self) -> None:
         self._subscription = None
+        self._check_paused()
+        # web-socket-api.md: connecting costs weight 2 and the subscription 2, on the IP's
+        # budget that REST shares
+        self._broker.limiter.acquire(4, low_priority=True, max_wait=2.0)
         with self._connect() as ws:
-            # the subscription costs request weight 2 on the IP's budget, shared with REST
-            self._broker.limiter.acquire(2, low_priority=True, max_wait=2.0)
             request_id = f"tw-sub-{next(self._ids)}"
             params: dict[str, Any] = {
                 "timestamp": int(self._broker.timesync.server_ms()),

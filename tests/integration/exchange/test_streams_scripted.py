@@ -152,6 +152,7 @@ def test_the_subscription_on_the_wire_and_only_our_subscriptions_events(
     server = scripted(handler)
     inbox = Inbox()
     stream = UserDataStream(broker, f"{server.url}/ws-api/v3", inbox, reconnect_max_s=0.5)
+    used = broker.limiter.used()
     stream.start()
     try:
         got: list[StreamMessage] = []
@@ -163,6 +164,8 @@ def test_the_subscription_on_the_wire_and_only_our_subscriptions_events(
         )
     finally:
         assert stream.stop(timeout=5.0)
+    # web-socket-api.md: connecting costs weight 2, the subscription 2; on the IP's budget
+    assert broker.limiter.used() - used == 4
     orders = [m for m in got if isinstance(m, OrderEvent)]
     assert [o.order.client_order_id for o in orders] == ["ours-1", "ours-2"]
     assert stream.health.malformed == 2  # the empty report and the unknown event
