@@ -22,7 +22,8 @@ never touches the order-signing key and the trade key stays the only key that si
 A refused subscription (-2015 key/IP/permissions, -2014 key format, -1022 signature, -1021
 timestamp; the latter re-syncs the server clock first) is named in ``health.last_error``
 (code and meaning, never a key) and retried after the back-off. Only events of our own
-``subscriptionId`` are used: ``executionReport`` -> `OrderEvent` (the trade, for execution
+``subscriptionId`` (or of none: the field is optional, and the connection has only ours)
+are used: ``executionReport`` -> `OrderEvent` (the trade, for execution
 type TRADE, shaped like a GET myTrades row so ``mapping.fill_from_trade`` books it under the
 same trade id as polling would), ``outboundAccountPosition`` / ``balanceUpdate`` ->
 `BalanceEvent`; ``eventStreamTerminated`` and ``serverShutdown`` -> reconnect. Events are
@@ -36,7 +37,9 @@ kline's ``x``). No message for ``stale_after_s`` -> the connection is closed and
 again (``health.stale`` counts it, ``health.last_error`` says so).
 
 Reconnects (close, the 24 h limit, the events above, a stale market stream, any error):
-capped exponential back-off with jitter (`backoff_delay`, at most ``reconnect_max_s``, at
+none while the process rate limiter is paused (a 418 ban or 429 is the IP's, streams
+included; a WebSocket API 418/429 pauses it like a REST one); capped exponential back-off
+with jitter (`backoff_delay`, at most ``reconnect_max_s``, at
 least 0.1 s: never a tight loop), reset after a connection that lived more than 60 s. A
 stream emits ``StreamEvent("connected")`` after each successful (re)subscribe / open and
 ``StreamEvent("disconnected")`` when that connection is lost (always in pairs). Malformed
@@ -71,9 +74,14 @@ from tradewarden.core.endpoints import EndpointError, parse_endpoint
 from tradewarden.core.models import Order, Tick
 from tradewarden.exchange.gateway import BinanceBroker
 from tradewarden.exchange.mapping import order_from_report, trade_from_report
+from tradewarden.secrets.errors import SecretError
 from tradewarden.trading.broker import BrokerError
 
 log = logging.getLogger(__name__)
+# the websockets library logs frames at DEBUG; a subscription frame carries the API key and
+# a signature, so our connections log through this logger, never below INFO
+_WIRE_LOG = logging.getLogger(f"{__name__}.wire")
+_WIRE_LOG.setLevel(logging.INFO)
 
 StreamKind = Literal["user", "market"]
 
@@ -163,7 +171,9 @@ class StreamHealth:
 
     kind: StreamKind
     connected: bool = False
-    last_message: float | None = None  # time.monotonic() of the last message of any kind
+    # time.monotonic() of the last message of any kind. A quiet user stream is normal (no
+    # orders, no events): its liveness is the WebSocket ping/pong, not this age
+    last_message: float | None = None
     connects: int = 0
     disconnects: int = 0
     last_error: str | None = None  # the most recent error (kept after a reconnect)
@@ -357,11 +367,15 @@ class _Stream:
         inbox: Inbox,
         *,
         reconnect_max_s: float,
+        paused_for: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         if not reconnect_max_s > 0:
             raise ValueError("reconnect_max_s must be positive")
         self.url = url
+        # the process rate limiter's pause (418 ban / 429 / 403): Binance bans the IP, not
+        # a connection kind, so no connection is opened while it runs
+        self._paused_for = paused_for
         self.inbox = inbox
         self.health = StreamHealth(self.kind)
         self.reconnect_max_s = reconnect_max_s
@@ -408,7 +422,7 @@ class _Stream:
                 reason = "stopped" if self._stop.is_set() else "connection ended"
             except _ReconnectError as exc:
                 reason = str(exc)
-            except (OSError, TimeoutError, WebSocketException, BrokerError) as exc:
+            except (OSError, TimeoutError, WebSocketException, BrokerError, SecretError) as exc:
                 reason = _describe(exc)
             except Exception as exc:  # noqa: BLE001 - nothing a server sends ends the thread
                 reason = f"unexpected {_describe(exc)}"
@@ -445,12 +459,20 @@ class _Stream:
         self.health.disconnects += 1
         self.inbox.put(StreamEvent(self.kind, "disconnected", reason, time.monotonic()))
 
+    def _check_paused(self) -> None:
+        paused = self._paused_for() if self._paused_for is not None else 0.0
+        if paused > 0:
+            self._not_before = time.monotonic() + paused
+            raise _ReconnectError(f"requests paused by the rate limiter for {paused:.0f} s")
+
     def _connect(self) -> ClientConnection:
+        self._check_paused()
         return connect(
             self.url,
             open_timeout=OPEN_TIMEOUT_S,
             close_timeout=1.0,
             max_size=MAX_MESSAGE_BYTES,
+            logger=_WIRE_LOG,
         )
 
     def _recv(self, ws: ClientConnection, timeout: float) -> str | bytes | None:
@@ -461,8 +483,12 @@ class _Stream:
             return None
 
     def _malformed(self, what: str) -> None:
+        """Count and drop; logged by kind only (never the payload), at warning for the 1st,
+        2nd, 4th, 8th... so a server sending garbage cannot flood the log."""
         self.health.malformed += 1
-        log.warning("%s stream: dropped a message (%s)", self.kind, what)
+        n = self.health.malformed
+        level = logging.WARNING if n & (n - 1) == 0 else logging.DEBUG
+        log.log(level, "%s stream: dropped a message (%s; %d so far)", self.kind, what, n)
 
     def _session(self) -> None:  # pragma: no cover - every stream defines its own
         raise NotImplementedError
@@ -487,7 +513,13 @@ class UserDataStream(_Stream):
         reconnect_max_s: float,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        super().__init__(url, inbox, reconnect_max_s=reconnect_max_s, rand=rand)
+        super().__init__(
+            url,
+            inbox,
+            reconnect_max_s=reconnect_max_s,
+            paused_for=broker.limiter.paused_for,
+            rand=rand,
+        )
         self._broker = broker
         # the read key when there is one: this thread never holds the order-signing key
         self._signer = broker.reader
@@ -495,9 +527,11 @@ class UserDataStream(_Stream):
 
     def _session(self) -> None:
         self._subscription = None
+        self._check_paused()
+        # web-socket-api.md: connecting costs weight 2 and the subscription 2, on the IP's
+        # budget that REST shares
+        self._broker.limiter.acquire(4, low_priority=True, max_wait=2.0)
         with self._connect() as ws:
-            # the subscription costs request weight 2 on the IP's shared budget
-            self._broker.limiter.acquire(2, low_priority=True, max_wait=2.0)
             request_id = f"tw-sub-{next(self._ids)}"
             params: dict[str, Any] = {
                 "timestamp": int(self._broker.timesync.server_ms()),
@@ -593,7 +627,9 @@ class UserDataStream(_Stream):
         kind = event.get("e")
         if kind == "serverShutdown":
             raise _ReconnectError("serverShutdown")
-        if msg.get("subscriptionId") != self._subscription:
+        # subscriptionId is optional in the docs' event format: an event without one on
+        # this connection (which has our subscription only) is ours
+        if msg.get("subscriptionId", self._subscription) != self._subscription:
             log.debug("user stream: an event of another subscription ignored")
             return
         if kind == "eventStreamTerminated":
@@ -630,6 +666,7 @@ class MarketStream(_Stream):
         kline_interval: str,
         stale_after_s: float,
         reconnect_max_s: float,
+        paused_for: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         if not symbols:
@@ -649,6 +686,7 @@ class MarketStream(_Stream):
             f"{url}?streams={'/'.join(names)}",
             inbox,
             reconnect_max_s=reconnect_max_s,
+            paused_for=paused_for,
             rand=rand,
         )
         self.stale_after_s = stale_after_s
@@ -739,6 +777,7 @@ def open_streams(
         kline_interval=kline_interval,
         stale_after_s=stale_after_s,
         reconnect_max_s=reconnect_max_s,
+        paused_for=broker.limiter.paused_for,
     )
     streams = Streams(user, market, inbox)
     streams.start()

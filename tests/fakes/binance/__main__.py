@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     fake.start()
     print(f"fake binance: {fake.url}  (API_URL={fake.url}/api, control {fake.url}/_control/)")
+    print(f"websocket: {fake.ws_api_url}  market streams: {fake.stream_url}?streams=...")
     print(f"api key {args.api_key!r}", flush=True)
     try:
         threading.Event().wait()

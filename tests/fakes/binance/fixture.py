@@ -5,6 +5,8 @@
         client.API_URL = fx.url + "/api"          # /api/v3/...
         client.MARGIN_API_URL = fx.url + "/sapi"  # /sapi/v1/account/apiRestrictions
         # or simply: client = fx.client()
+        # WebSocket: fx.ws_api_url (ws://.../ws-api/v3), fx.stream_url (ws://.../stream)
+        fx.stream_fault("drop", stream="user")
         fx.fault("error_after_accept", path="/api/v3/order", method="POST", status=503)
         fx.set_price_path("BTCUSDT", [30000, 29900, 29800]); fx.step()
 
@@ -291,6 +293,14 @@ class FakeBinance:
     def set_clock_skew(self, ms: float) -> None:
         """The server's clock reads `ms` later than real/manual time from now on."""
         self.control("clock", {"skew_ms": ms})
+
+    def advance_server_time(self, seconds: float) -> None:
+        """Move the time the server tells (REST ``serverTime``, timestamps, klines, the
+        kline streams) `seconds` on, by adding to the skew: candles close as if that
+        time had passed. (`advance_clock` moves the limits clock only.) Clients must
+        resync their clock offset afterwards, as after any skew."""
+        skew = float(self.control("time")["skew_ms"])
+        self.control("clock", {"skew_ms": skew + seconds * 1000})
 
     def server_time_ms(self) -> int:
         return int(self.control("time")["serverTime"])

@@ -1,4 +1,4 @@
-"""A fake Binance spot REST server (aiohttp) that python-binance cannot tell from the real one.
+"""A fake Binance spot server (aiohttp; REST and WebSocket) python-binance cannot tell apart.
 
 Endpoints (weights as Binance charges them; ``S`` = signed, HMAC-SHA256):
 
@@ -23,7 +23,19 @@ DELETE   /api/v3/openOrders                 S  1
 GET      /api/v3/myTrades                   S  20 (5 with ``orderId``)
 GET      /api/v3/rateLimit/order            S  40
 GET      /sapi/v1/account/apiRestrictions   S  1 (own /sapi IP pool, 12000/min)
+GET      /ws-api/v3                         WebSocket API: 2 to connect; ``ping``/``time`` 1,
+                                               ``session.status`` 2, ``userDataStream.subscribe
+                                               .signature`` (HMAC, sorted params) 2,
+                                               ``userDataStream.unsubscribe`` 2
+GET      /stream?streams=<a>/<b>            combined market streams ``{"stream", "data"}``:
+                                               ``<symbol>@bookTicker``, ``<symbol>@kline_<iv>``
+GET      /ws/<stream>                       one raw market stream
 =======  ====================================  =========================================
+
+The WebSocket side (user data events from the engine as it books: executionReport,
+outboundAccountPosition, balanceUpdate; bookTicker and klines from the same data as REST;
+pings every 20 s, 24 h lifetime on the server's clocks, 300 new connections per 5 min per
+IP; the stream faults drop/silence/duplicate/reorder/lose/terminate/shutdown): see `streams`.
 
 Auth: ``X-MBX-APIKEY`` missing -> -2014 (401), unknown -> -2015 (401), a key whose
 restrictions lack ``enableSpotAndMarginTrading`` gets -2015 on order placement/cancel,
@@ -66,12 +78,20 @@ Control API (not rate limited, never faulted, JSON in and out; any method works)
     POST /_control/foreign_order {"symbol", "side", "qty", "price"}  a LIMIT GTC not ours
     POST /_control/symbol_status {"symbol", "status"}  TRADING/HALT/BREAK/END_OF_DAY/CANCEL_ONLY
     POST /_control/archive_orders {"order_ids": [...]}  GET order answers -2026 from now on
+    POST /_control/deposit       {"asset", "amount"}  free += amount; balanceUpdate on the streams
+    POST /_control/withdraw      {"asset", "amount"}  free -= amount (not past 0); balanceUpdate
+    POST /_control/stream_fault  {"kind", "stream"?: "user"|"market"|"any", "count"?}
+                                 (clear_faults removes them too; kinds: see `streams`)
+    GET  /_control/stream_stats             WebSocket connections, events sent, faults fired
     GET  /_control/orders | open_orders | trades | balances | stats | requests | time
 
 e.g. ``curl -XPOST localhost:PORT/_control/fault -d '{"kind":"latency","ms":500,"count":3}'``.
 Time: the server tells real time + skew (``/api/v3/time``, timestamp checks); the rate
 limits, bans and auto-step count in a second clock that is manual in manual-clock mode
 (see `limits.Clock`). Fault kinds: see `faults`. Matching and prices: see `matching`.
+Every state change (a request, a control command, an auto-step) goes out on the WebSocket
+streams before its answer (`streams.StreamHub.flush`); ``set_balances`` included
+(outboundAccountPosition, no balanceUpdate).
 """
 
 from __future__ import annotations

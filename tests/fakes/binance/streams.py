@@ -44,17 +44,18 @@ Served on the REST server's aiohttp app and port (binance-spot-api-docs, commit 
     fake's REST rejections book nothing, so there is no REJECTED report.
 
 ``GET /stream?streams=a/b`` (combined: ``{"stream", "data"}``) and ``GET /ws/<stream>`` (raw)
-    (web-socket-streams.md). Streams (lower-case symbol): ``<symbol>@bookTicker`` (``u s b
-    B a A``: best bid/ask of the fake's book, sent whenever they change: every price change
-    and when liquidity is taken) and ``<symbol>@kline_<interval>`` (every interval of
-    ``GET /api/v3/klines``; the candle is that endpoint's row for its open time: sent at
-    once, on every price change, every 1 s (``1s``) / 2 s (others) of server time, and when
-    server time passes the candle's end the closing update ``x=true`` (missed ones too, at
-    most 100), then the next candle). Server time is the time REST tells (``/api/v3/time``,
-    real time + skew): a skew (``set_clock_skew`` / control ``clock {"skew_ms"}``) moves
-    candles on like REST klines. Unknown streams are accepted and send nothing (as Binance;
-    counted in `stream_stats` ``unknown_streams``). JSON ``SUBSCRIBE`` / ``UNSUBSCRIBE`` /
-    ``LIST_SUBSCRIPTIONS`` work too.
+    (web-socket-streams.md). Streams (lower-case symbol): ``<symbol>@bookTicker`` (``u s b B a
+    A``: best bid/ask of the fake's book, as ``GET /api/v3/depth`` shows it; sent once on
+    subscribing, then whenever they change: every price change, liquidity taken) and
+    ``<symbol>@kline_<interval>`` (every interval of ``GET /api/v3/klines``; the candle is that
+    endpoint's row for its open time: sent at once, on every price change, every 1 s (``1s``) /
+    2 s (others) of server time, and when server time passes the candle's end the closing update
+    ``x=true`` (missed ones too, at most 100), then the next candle). Server time is the time
+    REST tells (``/api/v3/time``, real time + skew): a skew (`FakeBinance.advance_server_time`,
+    ``set_clock_skew``, control ``clock {"skew_ms"}``) moves candles on like REST klines; the
+    manual limits clock (``advance_clock``) does not. Unknown streams are accepted and send
+    nothing (as Binance; counted in `stream_stats` ``unknown_streams``). JSON ``SUBSCRIBE`` /
+    ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` work too.
 
 Both: a ping frame every ``ping_interval_s`` (20; pongs counted), closed when a ping stays
 unanswered ``pong_timeout_s`` (60); closed (code 1000) once 24 h old (``max_lifetime_s``)
@@ -245,6 +246,7 @@ class StreamHub:
         self._marks: dict[str, tuple[int, Any]] = {}
         self._balances: dict[str, tuple[str, str]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stale = True  # no connection watched the changes: re-take the baseline
         self.reset_stats()
 
     # ------------------------------------------------------------------ state
@@ -267,6 +269,7 @@ class StreamHub:
         self._snapshot()
 
     def _snapshot(self) -> None:
+        self._stale = False
         self._balances = self._balance_map()
         for name, spec in self.server.exchange.symbols.items():
             self._book[name] = self._top(spec)
@@ -293,6 +296,8 @@ class StreamHub:
         stream = spec.get("stream") or "any"
         if stream not in STREAM_KINDS:
             raise ValueError("stream must be user, market or any")
+        if kind in {"lose", "terminate"} and stream == "market":
+            raise ValueError(f"{kind} is a user data stream fault (stream user or any)")
         count = spec["count"] if "count" in spec else STREAM_FAULT_KINDS[kind]
         if count is not None and (not isinstance(count, int) or count < 1):
             raise ValueError("count must be a positive integer or null (until cleared)")
@@ -377,7 +382,13 @@ class StreamHub:
         """Publish what the last operation changed (call under the server's lock)."""
         ex = self.server.exchange
         now = self.server.clock.now_ms()
-        for report in ex.take_events():
+        reports = ex.take_events()
+        if not self.conns:  # nobody listens: skip the comparing (cheap REST requests)
+            self._stale = True
+            return
+        if self._stale:
+            self._snapshot()
+        for report in reports:
             if report["x"] == "TRADE" and self._take("lose", "user"):
                 continue
             self.publish_user(report)
@@ -567,6 +578,8 @@ class StreamHub:
                 combined=combined,
             )
             conn.last_pong = conn.last_ping = time.monotonic()
+            if self._stale:
+                self._snapshot()
             self._next_cid += 1
             self.conns[conn.cid] = conn
             st = self.stats["connections"][kind]
