@@ -463,7 +463,8 @@ class _Stream:
         paused = self._paused_for() if self._paused_for is not None else 0.0
         if paused > 0:
             self._not_before = time.monotonic() + paused
-            raise _ReconnectError(f"requests paused by the rate limiter for {paused:.0f} s")
+            # one wording however long is left: the warning is logged once, not per retry
+            raise _ReconnectError("requests paused by the rate limiter (HTTP 418/429/403)")
 
     def _connect(self) -> ClientConnection:
         self._check_paused()

@@ -448,3 +448,23 @@ def test_server_pings_are_answered_and_the_connections_stay(
     seen.wait(stream_event("market", "connected"), "market stream connected")
     wait_until(lambda: fx.stream_stats()["pongs"] >= 10, "ten pongs")
     assert all(h.connects == 1 and h.connected for h in streams.health().values())
+
+
+def test_no_connection_while_the_rate_limiter_is_paused(
+    fx: FakeBinance, broker: BinanceBroker, open_for: Callable[..., tuple[Streams, Seen]]
+) -> None:
+    """A 418 ban is the IP's: the streams wait it out like REST does, then connect."""
+    broker.limiter.pause(5.0, 418)
+    streams, seen = open_for(broker)
+    wait_until(
+        lambda: all(
+            "paused by the rate limiter" in (h.last_error or "") for h in streams.health().values()
+        ),
+        "both streams waiting for the pause",
+    )
+    opened = fx.stream_stats()["connections"]
+    # paused now -> paused when the stats were read (the pause began before the streams)
+    if broker.limiter.paused_for() > 0:  # (5 s: only a very slow machine skips this)
+        assert opened["user"]["opened"] == 0 and opened["market"]["opened"] == 0
+    seen.wait(stream_event("user", "connected"), "user stream connected after the pause")
+    seen.wait(stream_event("market", "connected"), "market stream connected after the pause")
