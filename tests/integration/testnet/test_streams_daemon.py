@@ -38,7 +38,7 @@ def stream_env(**extra: str) -> dict[str, str]:
     return {
         "TRADEWARDEN_STREAMS": "on",
         "TRADEWARDEN_KLINE_INTERVAL": "1s",
-        "TRADEWARDEN_STREAM_STALE_SECONDS": "2",
+        "TRADEWARDEN_STREAM_STALE_SECONDS": "5",
         "TRADEWARDEN_STREAM_RECONNECT_MAX_SECONDS": "1",
         # the REST check runs rarely: a fill booked meanwhile came from the stream
         "TRADEWARDEN_RECONCILE_INTERVAL_SECONDS": "60",
@@ -115,10 +115,11 @@ def test_fills_are_booked_from_the_user_stream(
     port = d.wait_ready()
     assert wait_for(lambda: healthy(port), timeout=30), streams_of(port)
     polled_before = rest_calls(sx, "/api/v3/myTrades")
+    tickers = rest_calls(sx, "/api/v3/ticker/price")  # (polled until both streams were up)
     assert wait_for(lambda: len(booked(d.state)) >= 2, timeout=120), "no fill booked"
     # booked between two REST checks (every 60 s): from executionReport, not myTrades
     assert rest_calls(sx, "/api/v3/myTrades") == polled_before
-    assert rest_calls(sx, "/api/v3/ticker/price") == 0, "prices come from bookTicker"
+    assert rest_calls(sx, "/api/v3/ticker/price") == tickers, "prices come from bookTicker"
     s = streams_of(port)
     assert s["mode"] == "on" and s["kline_interval"] == "1s"
     assert s["fallback"] is False and s["fallback_reason"] is None
@@ -162,19 +163,26 @@ def test_a_losing_fill_from_the_stream_trips_the_breaker(tmp_path: Path, clean_e
             d.stop(signal.SIGKILL)
 
 
-@pytest.mark.parametrize("kind", ["duplicate", "reorder", "drop"], ids=["dup", "reorder", "drop"])
+RECONNECTING = ("drop", "terminate", "shutdown")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["duplicate", "reorder", *RECONNECTING],
+    ids=["dup", "reorder", "drop", "terminate", "shutdown"],
+)
 def test_faulty_user_stream_books_every_fill_once(
     sx: FakeBinance, streamed: Callable[..., Running], kind: str
 ) -> None:
     d = streamed(TRADEWARDEN_RECONCILE_INTERVAL_SECONDS="5")
     port = d.wait_ready()
     assert wait_for(lambda: healthy(port), timeout=30), streams_of(port)
-    # duplicate/reorder: every event until cleared; drop: three connection losses
-    sx.stream_fault(kind, stream="user", count=3 if kind == "drop" else None)
+    # duplicate/reorder: every event until cleared; the others: three reconnects
+    sx.stream_fault(kind, stream="user", count=3 if kind in RECONNECTING else None)
     assert wait_for(lambda: len(trade_ids(sx)) >= 4, timeout=150), "no trades"
     sx.clear_faults()
     assert wait_for(lambda: set(booked(d.state)) == trade_ids(sx), timeout=30)
-    if kind == "drop":
+    if kind in RECONNECTING:
         assert wait_for(
             lambda: (metric(port, 'tradewarden_stream_reconnects_total{stream="user"}') or 0) >= 1,
             timeout=30,
@@ -204,7 +212,7 @@ def test_a_lost_fill_event_is_booked_once_by_reconciliation(
 def test_a_silent_market_stream_falls_back_to_polling_and_back(
     sx: FakeBinance, streamed: Callable[..., Running]
 ) -> None:
-    d = streamed()
+    d = streamed(TRADEWARDEN_STREAM_STALE_SECONDS="2")
     port = d.wait_ready()
     assert wait_for(lambda: healthy(port), timeout=30), streams_of(port)
     sx.stream_fault("silence", stream="market", count=None)

@@ -252,3 +252,23 @@ def test_a_stale_market_stream_means_polling_until_it_is_healthy(rig: Rig) -> No
     rig.loop.stream_round()
     assert rig.loop.fallback is None and rig.broker.fill_source is not None
     assert rig.d.metrics.stream_fallback._value.get() == 0.0
+
+
+def test_a_gap_that_cannot_be_back_filled_means_no_decision_and_not_ready(rig: Rig) -> None:
+    assert rig.loop.feed is not None
+    before = rig.d.trader.ticks
+    rig.fx.fault("maintenance", path="/api/v3/klines", count=None)
+    time.sleep(3.3)  # the fake's clock: three 1 s klines closed, the stream sent none of them
+    rig.inbox.put(candle(rig, closed=True, p=30_321.0))
+    rig.loop.stream_round()
+    assert rig.d.trader.ticks == before, "no decision behind a gap"
+    reasons = rig.loop.readiness_reasons()
+    assert any("not back-filled" in r and "no strategy decision" in r for r in reasons), reasons
+    assert rig.loop.stream_status()["candle_gaps"] == reasons
+    rig.fx.clear_faults()
+    rig.loop.stream_round()  # back-filled over REST, then the held kline decided
+    assert rig.d.trader.ticks >= before + 2
+    assert rig.loop.readiness_reasons() == []
+    strategy = rig.d.bots[0].strategy
+    assert isinstance(strategy, MaCross)
+    assert list(strategy.closes)[-1] == 30_321.0, "the held kline last, after the back-fill"
