@@ -95,8 +95,8 @@ LIVE_PROFILE_BOUNDS: dict[str, tuple[float, float]] = {
     # USD-M futures (issue 20; the seeds give no numbers): leverage at most 5x, and the
     # liquidation-distance breaker cannot be narrowed to nothing
     "futures_max_leverage": (1, 5),  # default 3
-    "liq_distance_reduce_pct": (20, 60),  # default 30
-    "liq_distance_flatten_pct": (10, 40),  # default 15
+    "liq_distance_reduce_pct": (0.20, 0.60),  # default 0.30
+    "liq_distance_flatten_pct": (0.10, 0.40),  # default 0.15
 }
 LIVE_PROFILE_BLOCKED_ZONES = (4, 5)  # must stay blocked in staging and prod
 # A bot may not be called like the portfolio: the daily-loss and portfolio-drawdown breakers
@@ -282,15 +282,15 @@ class Settings(BaseSettings):
         2,
         description="Futures: the isolated-margin leverage a position is opened with (margin = notional / leverage); at most TRADEWARDEN_FUTURES_MAX_LEVERAGE.",
     )
-    liq_distance_reduce_pct: Annotated[float, Field(gt=0, lt=100)] = _env(
+    liq_distance_reduce_pct: Fraction = _env(
         "TRADEWARDEN_LIQ_DISTANCE_REDUCE_PCT",
-        30.0,
-        description="Futures breaker: mark price within this % of the liquidation price -> REDUCING (reduceOnly orders only) and the position halved.",
+        0.30,
+        description="Futures breaker: mark price within this fraction (of the mark) of the liquidation price -> REDUCING (reduceOnly orders only) and the position halved.",
     )
-    liq_distance_flatten_pct: Annotated[float, Field(gt=0, lt=100)] = _env(
+    liq_distance_flatten_pct: Fraction = _env(
         "TRADEWARDEN_LIQ_DISTANCE_FLATTEN_PCT",
-        15.0,
-        description="Futures breaker: mark price within this % of the liquidation price -> emergency flatten (HALTED, reduceOnly MARKET close); below TRADEWARDEN_LIQ_DISTANCE_REDUCE_PCT.",
+        0.15,
+        description="Futures breaker: mark price within this fraction (of the mark) of the liquidation price -> emergency flatten (HALTED, reduceOnly MARKET close); below TRADEWARDEN_LIQ_DISTANCE_REDUCE_PCT.",
     )
     paper_funding_rate: Annotated[float, Field(ge=-0.03, le=0.03)] = _env(
         "TRADEWARDEN_PAPER_FUNDING_RATE",

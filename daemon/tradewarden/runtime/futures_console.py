@@ -29,8 +29,8 @@ class FuturesConsole:
         self._p(
             f"Futures (paper, USD-M, one-way, isolated): leverage {settings.futures_leverage}x"
             f" (max {settings.futures_max_leverage}x); liquidation-distance breaker: reduce at"
-            f" {settings.liq_distance_reduce_pct:g}%, emergency flatten at"
-            f" {settings.liq_distance_flatten_pct:g}% from the liquidation price; funding"
+            f" {settings.liq_distance_reduce_pct:.0%}, emergency flatten at"
+            f" {settings.liq_distance_flatten_pct:.0%} from the liquidation price; funding"
             f" {settings.paper_funding_rate:.4%} every 8 h"
         )
 

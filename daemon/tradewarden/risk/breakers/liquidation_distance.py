@@ -23,7 +23,7 @@ from tradewarden.risk.breakers.registry import register
 from tradewarden.risk.futures import liquidation_distance_pct
 
 
-@register(order=50)
+@register(order=45)
 class LiquidationDistance(Breaker):
     name = "liquidation_distance"
     emergency = True
@@ -40,7 +40,7 @@ class LiquidationDistance(Breaker):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Breaker:
-        return cls(settings.liq_distance_flatten_pct / 100, settings.liq_distance_reduce_pct / 100)
+        return cls(settings.liq_distance_flatten_pct, settings.liq_distance_reduce_pct)
 
     def _reading(self, bot: str, distance: float) -> Reading:
         return Reading(
@@ -57,8 +57,11 @@ class LiquidationDistance(Breaker):
             return None
         pct = liquidation_distance_pct(obs.price, obs.liquidation)
         if pct is None:  # flat: nothing to liquidate
-            self.distances.pop(obs.bot, None)
+            if self.distances.pop(obs.bot, None) is not None:
+                self.dirty = True
             return None
+        if obs.bot not in self.distances:
+            self.dirty = True  # a position opened: `status` after a restart shows it
         distance = self.distances[obs.bot] = pct / 100
         return self._reading(obs.bot, distance)
 
@@ -66,10 +69,12 @@ class LiquidationDistance(Breaker):
         return [self._reading(b, d) for b, d in sorted(self.distances.items())]
 
     def dump(self) -> dict[str, Any]:
-        return {}  # measured afresh from every mark: nothing to resume
+        # measured afresh from every mark; the last distances (persisted when a position
+        # opens or closes) are what `status` shows
+        return {"distances": self.distances}
 
     def load(self, data: dict[str, Any]) -> None:
-        self.distances = {}
+        self.distances = {str(k): float(v) for k, v in data.get("distances", {}).items()}
 
     def reset(self, key: str, *, rebase: bool) -> None:
         self.distances.pop(key, None)
