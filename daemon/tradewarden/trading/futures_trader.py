@@ -37,7 +37,11 @@ from tradewarden.trading.trader import FLATTEN_KEY, Bot, Trader
 log = logging.getLogger(__name__)
 
 REDUCE_FRACTION = 0.5  # the share of the position the reduce level closes
-QTY_STEP = 1e-6
+QTY_DECIMALS = 6  # paper quantities: rounded down to 1e-6 (as the spot trader's entries)
+
+
+def _floor_qty(qty: float) -> float:
+    return math.floor(round(qty * 10**QTY_DECIMALS, 3)) / 10**QTY_DECIMALS
 
 
 @dataclass
@@ -136,7 +140,7 @@ class FuturesTrader(Trader):
         else:
             equity = max(0.0, self.ledger.books[bot.name].equity(price))
             factor = self.ramp.factor if self.ramp is not None else 1.0
-            qty = math.floor(self.order_fraction * factor * equity / price / QTY_STEP) * QTY_STEP
+            qty = _floor_qty(self.order_fraction * factor * equity / price)
         req = OrderRequest(
             bot=bot.name,
             symbol=bot.symbol,
@@ -159,7 +163,7 @@ class FuturesTrader(Trader):
     def _reducing_order(self, bot: Bot, qty: float, why: str) -> Submission | None:
         """A reduceOnly MARKET order against the bot's position (None: flat)."""
         held = self.ledger.books[bot.name].qty
-        qty = math.floor(min(qty, abs(held)) / QTY_STEP) * QTY_STEP
+        qty = _floor_qty(min(qty, abs(held)))
         if qty <= 0:
             return None
         side = Side.BUY if held < 0 else Side.SELL
