@@ -222,7 +222,5 @@ def test_breakers_keep_their_thresholds_on_equity_with_unrealised_futures_pnl(
     assert eq == pytest.approx(10_000.0 - 10.0 - 400.0)
     assert risk.observe(Observation(EQUITY, PORTFOLIO, T0 + 60, equity=eq)) == []
     ledger.mark("BTCUSDT", 41_000.0)  # 500 + 10 fees = 5.1% of the day-start equity
-    trips = risk.observe(
-        Observation(EQUITY, PORTFOLIO, T0 + 120, equity=ledger.portfolio_equity())
-    )
+    trips = risk.observe(Observation(EQUITY, PORTFOLIO, T0 + 120, equity=ledger.portfolio_equity()))
     assert [t.breaker for t in trips] == ["daily_loss"]
