@@ -167,6 +167,7 @@ class Ledger:
                 "cash": b.cash,
                 "position": b.qty,
                 "fees": b.fees,
+                "funding": b.funding,
                 "realized_pnl": round(b.realized, 2),
                 "unrealized_pnl": round(b.unrealized(), 2),
                 "trades": b.trades,

@@ -37,11 +37,11 @@ from tradewarden.trading.trader import FLATTEN_KEY, Bot, Trader
 log = logging.getLogger(__name__)
 
 REDUCE_FRACTION = 0.5  # the share of the position the reduce level closes
-QTY_DECIMALS = 6  # paper quantities: rounded down to 1e-6 (as the spot trader's entries)
+QTY_SCALE = 1_000_000  # paper quantities: rounded down to 1e-6 (as the spot trader's entries)
 
 
 def _floor_qty(qty: float) -> float:
-    return math.floor(round(qty * 10**QTY_DECIMALS, 3)) / 10**QTY_DECIMALS
+    return math.floor(round(qty * QTY_SCALE, 3)) / QTY_SCALE
 
 
 @dataclass
