@@ -236,6 +236,18 @@ class FuturesTrader(Trader):
         self.process_fills()
         return closed
 
+    def close_on_halt(self, reason: str) -> list[str]:
+        """A halt (HALTED) closes every futures position with reduceOnly MARKET orders (the
+        orders are checked as REDUCING inside the flatten window); audited."""
+        with self.risk.flatten_window([b.name for b in self.bots], whole_state=True):
+            closed = self._flatten()
+        self.audit.append(
+            "futures_closed_on_halt",
+            {"reason": reason, "positions_closed": closed, "positions_left": self.positions_left()},
+            sync=True,
+        )
+        return closed
+
     def positions_left(self) -> dict[str, float]:
         """Futures positions (long or short) the ledger still holds, per bot."""
         books = self.ledger.books

@@ -18,6 +18,7 @@ from tradewarden.risk.engine import RiskEngine
 from tradewarden.risk.state import TradingState
 from tradewarden.runtime import critical
 from tradewarden.runtime.daemon import Daemon
+from tradewarden.runtime.halt_reset import DaemonSite, apply_halt
 from tradewarden.state.store import Store
 from tradewarden.strategy import Signal
 from tradewarden.trading.bot_ledger import Ledger
@@ -192,6 +193,16 @@ def test_the_emergency_stop_closes_a_short_with_reduce_only(daemon: Daemon) -> N
     d = daemon
     short_entry(d)
     critical.emergency_stop(d, OSError("disk gone"))
+    assert d.risk.state is TradingState.HALTED
+    assert d.ledger.books["f1"].qty == 0.0
+    [close] = reducing_orders(d.sent)  # type: ignore[attr-defined]
+    assert close.reduce_only and close.side is Side.BUY
+
+
+def test_a_manual_halt_closes_a_short_with_reduce_only(daemon: Daemon) -> None:
+    d = daemon
+    short_entry(d)
+    apply_halt(DaemonSite(d), "halt", "drill: operator stop", "alice")
     assert d.risk.state is TradingState.HALTED
     assert d.ledger.books["f1"].qty == 0.0
     [close] = reducing_orders(d.sent)  # type: ignore[attr-defined]
