@@ -48,6 +48,14 @@ class FuturesConsole:
             f"!! [{when}] REDUCING: {reading.breaker} on {reading.bot} — mark price"
             f" {reading.value:.2%} from the liquidation price; reduceOnly orders only"
         )
+        bot = next((b for b in self.trader.bots if b.name == reading.bot), None)
+        if bot is not None:
+            mark = self.trader.prices.get(bot.symbol, 0.0)
+            pos = self.trader.futures.position(bot.name, bot.symbol)
+            self._p(
+                f"!!   {pos.qty:g} {bot.symbol} entered at {pos.entry:,.2f}: mark {mark:,.2f},"
+                f" liquidation price {pos.liquidation_price(mark):,.2f}"
+            )
         self._p("!!   closing half the position with a reduceOnly MARKET order")
 
     def on_liquidation(self, liq: Liquidation) -> None:

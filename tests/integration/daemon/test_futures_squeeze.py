@@ -92,3 +92,25 @@ def test_the_spot_demo_is_unchanged(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Futures" not in proc.stdout and "liquidation_distance" not in proc.stdout
     assert normalise(proc.stdout, state) + "\n" == SPOT_DEMO.read_text()
+
+
+def test_a_bad_futures_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    proc = tw(
+        tmp_path / "state",
+        "run",
+        "--scenario",
+        "futures",
+        "--no-console",
+        TRADEWARDEN_LIQ_DISTANCE_FLATTEN_PCT="0.4",
+    )
+    assert proc.returncode == 2
+    assert "TRADEWARDEN_LIQ_DISTANCE_FLATTEN_PCT" in proc.stderr + proc.stdout
+    prod = tw(
+        tmp_path / "state",
+        "run",
+        "--no-console",
+        TRADEWARDEN_PROFILE="prod",
+        TRADEWARDEN_FUTURES_MAX_LEVERAGE="10",
+    )
+    assert prod.returncode == 2
+    assert "TRADEWARDEN_FUTURES_MAX_LEVERAGE" in prod.stderr + prod.stdout
