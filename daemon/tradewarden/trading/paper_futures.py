@@ -77,6 +77,7 @@ class PaperFuturesBroker:
         self._funding: list[Funding] = []
         self.liquidations: list[Liquidation] = []
         self._next_funding: float | None = None
+        self._quiet_until = float("-inf")  # see `restore`
         self._trade_ids = itertools.count(1)
         self._order_ids = itertools.count(1)
         self._now = 0.0
@@ -96,6 +97,9 @@ class PaperFuturesBroker:
             for f in fills:
                 signed = f.qty if f.side is Side.BUY else -f.qty
                 self._apply(self.position(f.bot, f.symbol), signed, f.price, f.fee)
+                # the history replayed to warm up up to the last fill sees today's positions,
+                # not those of its time: no funding or liquidation from it
+                self._quiet_until = max(self._quiet_until, f.ts)
 
     def _apply(self, pos: FuturesPosition, signed: float, price: float, fee: float) -> None:
         self.wallet -= fee
@@ -118,8 +122,10 @@ class PaperFuturesBroker:
         with self._lock:
             self._prices[tick.symbol] = tick.close
             self._now = tick.ts
-            if self._next_funding is None:
+            if self._next_funding is None or tick.ts <= self._quiet_until:
                 self._next_funding = tick.ts - tick.ts % FUNDING_INTERVAL_S + FUNDING_INTERVAL_S
+            if tick.ts <= self._quiet_until:
+                return
             while tick.ts >= self._next_funding:
                 self._fund(self._next_funding)
                 self._next_funding += FUNDING_INTERVAL_S

@@ -5,6 +5,7 @@ exposure-reducing order it sends is reduceOnly, on every path."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,22 @@ def test_reduce_only_is_refused_when_it_would_add() -> None:
     assert adds.value.code == -2022
     cut = b.submit(order(Side.BUY, 0.5, "c4", reduce_only=True))  # cut to the position
     assert cut.filled_qty == pytest.approx(0.1) and b.position("f1", "BTCUSDT").qty == 0.0
+
+
+def test_a_restored_position_is_not_funded_or_liquidated_by_the_warm_up_history() -> None:
+    b = broker()
+    b.submit(order(Side.SELL, 0.1, "c1"))
+    fills = b.poll_fills()
+    again = PaperFuturesBroker(10_000.0, leverage=3, funding_rate=0.0001)
+    again.restore([replace(fills[0], ts=T0 + 2 * FUNDING_INTERVAL_S)])
+    assert again.position("f1", "BTCUSDT").qty == -0.1
+    assert again.wallet == pytest.approx(b.wallet)
+    # history before the last fill: a far higher price and two funding boundaries
+    again.on_tick(tick(T0 + 60, 60_000.0))
+    again.on_tick(tick(T0 + 2 * FUNDING_INTERVAL_S, 30_000.0))
+    assert again.liquidations == [] and again.poll_funding() == []
+    again.on_tick(tick(T0 + 3 * FUNDING_INTERVAL_S, 30_000.0))  # after it: funded again
+    assert len(again.poll_funding()) == 1
 
 
 def test_margin_is_checked() -> None:
