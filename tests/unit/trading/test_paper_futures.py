@@ -224,3 +224,24 @@ def test_a_manual_halt_closes_a_short_with_reduce_only(daemon: Daemon) -> None:
     assert d.ledger.books["f1"].qty == 0.0
     [close] = reducing_orders(d.sent)  # type: ignore[attr-defined]
     assert close.reduce_only and close.side is Side.BUY
+
+
+def test_the_trader_books_funding_into_pnl_before_the_breakers_read_equity(
+    daemon: Daemon,
+) -> None:
+    d = daemon
+    short_entry(d)
+    held = d.ledger.books["f1"].qty
+    seen: list[float] = []
+    daily = d.risk.breaker("daily_loss")
+    assert daily is not None
+    before = d.ledger.portfolio_equity()
+    d.trader.on_tick(tick(T0 + FUNDING_INTERVAL_S, 30_000.0))
+    seen.append(daily.readings()[0].value)
+    book = d.ledger.books["f1"]
+    assert book.funding == pytest.approx(-held * 30_000.0 * 0.0001)  # a short receives
+    assert book.realized == pytest.approx(book.funding - book.fees)
+    assert d.ledger.portfolio_equity() == pytest.approx(before + book.funding)
+    # the daily-loss breaker read the equity with the funding in it on that very tick
+    start = daily.day_start  # type: ignore[attr-defined]
+    assert seen[0] == pytest.approx((start - d.ledger.portfolio_equity()) / start)
