@@ -16,7 +16,7 @@ setup: ## install uv if missing, then the locked environment into .venv
 	@$(UV) sync --frozen --quiet --group dev --group infra
 
 run: setup ## paper-trade the shipped market scenario on embedded defaults
-	@$(RUN) tradewarden run --demo
+	@$(RUN) tradewarden run --demo$(if $(SCENARIO), --scenario $(SCENARIO))
 
 test: setup lint types imports bandit deadcode todo-check secrets-scan pytest ## lint, types (mypy), import layering, security scans (bandit, detect-secrets), dead code (vulture), the whole test suite, then the compliance packet
 	@$(MAKE) --no-print-directory compliance

@@ -51,6 +51,7 @@ _._bots
 _._base_url
 _._fernet_keys
 _._profile_bounds
+_._futures_limits
 _.settings_customise_sources
 _.env_settings
 _.dotenv_settings

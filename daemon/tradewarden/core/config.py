@@ -102,6 +102,11 @@ LIVE_PROFILE_BOUNDS: dict[str, tuple[float, float]] = {
     # a repeat of an alert is swallowed this long: a longer window loses the next storm,
     # fall or position of alerts whose key is never resolved
     "alert_dedup_seconds": (0, 3600),  # default 300
+    # USD-M futures (issue 20; the seeds give no numbers): leverage at most 5x, and the
+    # liquidation-distance breaker cannot be narrowed to nothing
+    "futures_max_leverage": (1, 5),  # default 3
+    "liq_distance_reduce_pct": (0.20, 0.60),  # default 0.30
+    "liq_distance_flatten_pct": (0.10, 0.40),  # default 0.15
 }
 LIVE_PROFILE_BLOCKED_ZONES = (4, 5)  # must stay blocked in staging and prod
 # A bot may not be called like the portfolio: the daily-loss and portfolio-drawdown breakers
@@ -269,6 +274,38 @@ class Settings(BaseSettings):
         "TRADEWARDEN_ORDER_FRACTION",
         0.10,
         description="Share of a bot's equity put into one entry.",
+    )
+
+    # --- USD-M futures (issue 20; paper only so far) --------------------------------------
+    futures_enabled: bool = _env(
+        "TRADEWARDEN_FUTURES_ENABLED",
+        False,
+        description="Trade USD-M futures (one-way, isolated margin): every bot is a futures bot and may go short. Paper mode only so far.",
+    )
+    futures_max_leverage: Annotated[int, Field(ge=1, le=125)] = _env(
+        "TRADEWARDEN_FUTURES_MAX_LEVERAGE",
+        3,
+        description="Futures: most leverage per bot (its position notional over its equity, checked before every order; staging/prod: at most 5).",
+    )
+    futures_leverage: Annotated[int, Field(ge=1, le=125)] = _env(
+        "TRADEWARDEN_FUTURES_LEVERAGE",
+        2,
+        description="Futures: the isolated-margin leverage a position is opened with (margin = notional / leverage); at most TRADEWARDEN_FUTURES_MAX_LEVERAGE.",
+    )
+    liq_distance_reduce_pct: Fraction = _env(
+        "TRADEWARDEN_LIQ_DISTANCE_REDUCE_PCT",
+        0.30,
+        description="Futures breaker: mark price within this fraction (of the mark) of the liquidation price -> REDUCING (reduceOnly orders only) and the position halved.",
+    )
+    liq_distance_flatten_pct: Fraction = _env(
+        "TRADEWARDEN_LIQ_DISTANCE_FLATTEN_PCT",
+        0.15,
+        description="Futures breaker: mark price within this fraction (of the mark) of the liquidation price -> emergency flatten (HALTED, reduceOnly MARKET close); below TRADEWARDEN_LIQ_DISTANCE_REDUCE_PCT.",
+    )
+    paper_funding_rate: Annotated[float, Field(ge=-0.03, le=0.03)] = _env(
+        "TRADEWARDEN_PAPER_FUNDING_RATE",
+        0.0001,
+        description="Paper futures: funding rate every 8 h of scenario time (a long pays qty*mark*rate when positive, a short receives it).",
     )
 
     # --- files ------------------------------------------------------------------------------
@@ -616,6 +653,30 @@ class Settings(BaseSettings):
                     f"key {n} is not a Fernet key (32 url-safe base64-encoded bytes)"
                 ) from None
         return v
+
+    @model_validator(mode="after")
+    def _futures_limits(self) -> Settings:
+        """The futures envelope holds in every profile: reduce before flatten, and no
+        position opened above the leverage limit."""
+        problems = []
+        if self.liq_distance_flatten_pct >= self.liq_distance_reduce_pct:
+            problems.append(
+                f"TRADEWARDEN_LIQ_DISTANCE_FLATTEN_PCT: {self.liq_distance_flatten_pct} must be"
+                f" below TRADEWARDEN_LIQ_DISTANCE_REDUCE_PCT ({self.liq_distance_reduce_pct})"
+            )
+        if self.futures_leverage > self.futures_max_leverage:
+            problems.append(
+                f"TRADEWARDEN_FUTURES_LEVERAGE: {self.futures_leverage} is above"
+                f" TRADEWARDEN_FUTURES_MAX_LEVERAGE ({self.futures_max_leverage})"
+            )
+        if self.futures_enabled and self.mode is not Mode.PAPER:
+            problems.append(
+                f"TRADEWARDEN_FUTURES_ENABLED: futures trade in paper mode only so far"
+                f" (TRADEWARDEN_MODE={self.mode.value}); the futures gateway is not built yet"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _profile_bounds(self) -> Settings:

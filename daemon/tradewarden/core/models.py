@@ -52,6 +52,9 @@ class OrderRequest:
     client_order_id: str = ""
     zone: int | None = None  # volatility zone Z1..Z5 of the signal, if the strategy tags it
     directional: bool = True  # an entry that adds exposure in a direction
+    # futures: the order may only shrink the position (set on every exposure-reducing
+    # futures order; the risk engine and the exchange refuse it otherwise)
+    reduce_only: bool = False
 
 
 @dataclass(slots=True)

@@ -18,6 +18,12 @@ class CheckLimits:
     max_orders_per_minute: int
     symbols: frozenset[str]
     blocked_zones: frozenset[int]
+    # USD-M futures bots (TRADEWARDEN_FUTURES_ENABLED): may go short, reduceOnly rules, a
+    # leverage limit on their position notional over their equity, margin = notional /
+    # futures_leverage instead of the spot balance check
+    futures_bots: frozenset[str] = frozenset()
+    max_leverage: float = 0.0
+    futures_leverage: float = 1.0
 
 
 @dataclass(slots=True)
@@ -29,6 +35,7 @@ class BookView:
     positions: dict[tuple[str, str], float] = field(default_factory=dict)  # (bot, symbol) -> qty
     recent_orders: deque[float] = field(default_factory=deque)  # submit timestamps (s)
     unknown_symbols: set[str] = field(default_factory=set)  # orders with unknown outcome
+    equity: dict[str, float] = field(default_factory=dict)  # bot -> last equity mark
 
 
 def is_reducing(req: OrderRequest, position_qty: float) -> bool:
@@ -66,6 +73,14 @@ def pre_trade_check(
         return DenyReason.INVALID_ORDER
     position = book.positions.get((req.bot, req.symbol), 0.0)
     reducing = is_reducing(req, position)
+    futures = req.bot in limits.futures_bots
+    if req.reduce_only and not (futures and reducing):
+        # reduceOnly is a futures flag, and only on an order that shrinks the position
+        return DenyReason.REDUCE_ONLY_INVALID
+    if futures:
+        # a futures order reduces only when it says so (the exchange then refuses one that
+        # would add exposure, -2022): REDUCING allows reduceOnly orders only
+        reducing = reducing and req.reduce_only
     if (state is TradingState.REDUCING or bot_state is TradingState.REDUCING) and not reducing:
         return DenyReason.REDUCING_ONLY
     if req.symbol not in limits.symbols:
@@ -93,9 +108,36 @@ def pre_trade_check(
     ):
         return DenyReason.VOLATILITY_ZONE
     base, quote = split_symbol(req.symbol)
+    if futures:
+        return _futures_margin(req, position, notional, ref, reducing, quote, limits, book)
     if req.side is Side.BUY:
         if book.free.get(quote, 0.0) < notional:
             return DenyReason.INSUFFICIENT_BALANCE
     elif book.free.get(base, 0.0) < req.qty:
+        return DenyReason.INSUFFICIENT_BALANCE
+    return None
+
+
+def _futures_margin(
+    req: OrderRequest,
+    position: float,
+    notional: float,
+    ref: float,
+    reducing: bool,
+    quote: str,
+    limits: CheckLimits,
+    book: BookView,
+) -> DenyReason | None:
+    """A futures order: a reduceOnly one needs no margin; any other must keep the bot's
+    position notional within max_leverage x its equity (unknown equity: refused) and find
+    its initial margin (notional / leverage) free."""
+    if reducing:
+        return None
+    signed = req.qty if req.side is Side.BUY else -req.qty
+    equity = book.equity.get(req.bot, 0.0)
+    exposure = abs(position + signed) * ref
+    if not (equity > 0 and exposure <= limits.max_leverage * equity + 1e-9):
+        return DenyReason.MAX_LEVERAGE
+    if book.free.get(quote, 0.0) < notional / limits.futures_leverage:
         return DenyReason.INSUFFICIENT_BALANCE
     return None

@@ -23,7 +23,7 @@ from tradewarden.core.config import Settings, TripScope
 from tradewarden.core.models import OrderRequest
 from tradewarden.risk.book import ReadOnlyBook
 from tradewarden.risk.breakers import BREAKERS, Breaker, Observation, Reading, Registry
-from tradewarden.risk.breakers.base import PORTFOLIO
+from tradewarden.risk.breakers.base import EQUITY, PORTFOLIO
 from tradewarden.risk.checks import BookView, CheckLimits, pre_trade_check
 from tradewarden.risk.persistence import RiskStore
 from tradewarden.risk.reasons import DenyReason
@@ -164,6 +164,9 @@ class TradingStateChanged:
 class _Hooks:
     on_trip: list[Callable[[Trip], None]] = field(default_factory=list)
     on_approach: list[Callable[[Reading], None]] = field(default_factory=list)
+    # a reading past a breaker's reduce level put trading in REDUCING (the trader cuts the
+    # bot's exposure with reduceOnly orders)
+    on_reduce: list[Callable[[Reading], None]] = field(default_factory=list)
     on_state_changed: list[Callable[[TradingStateChanged], None]] = field(default_factory=list)
 
 
@@ -190,6 +193,9 @@ class RiskEngine:
             max_orders_per_minute=settings.max_orders_per_minute,
             symbols=frozenset(settings.symbols),
             blocked_zones=frozenset(settings.blocked_zones),
+            futures_bots=frozenset(bots) if settings.futures_enabled else frozenset(),
+            max_leverage=float(settings.futures_max_leverage),
+            futures_leverage=float(settings.futures_leverage),
         )
         # the book the pre-trade checks read; changed only by the methods under "the book"
         # below, seen from outside through the read-only `book` (risk/book.py)
@@ -208,6 +214,7 @@ class RiskEngine:
         self.state_reason = ""
         self._warned: set[tuple[str, str]] = set()
         self._flatten_scope: dict[str, bool] = {}  # bot -> whole state lowered too
+        self._reduced: set[tuple[str, str]] = set()  # (breaker, bot) cut to reduce already
         self.load()
 
     def breaker(self, name: str) -> Breaker | None:
@@ -370,6 +377,8 @@ class RiskEngine:
     # --- breakers ---------------------------------------------------------------------------
     def observe(self, obs: Observation) -> list[Trip]:
         trips: list[Trip] = []
+        if obs.kind == EQUITY and obs.bot != PORTFOLIO:
+            self._book.equity[obs.bot] = obs.equity  # the leverage check's denominator
         for breaker in self._for_kind.get(obs.kind, self.breakers):
             reading = breaker.observe(obs)
             if reading is None:
@@ -380,7 +389,10 @@ class RiskEngine:
                 trip = self._trip(breaker, reading, obs.ts)
                 if trip:
                     trips.append(trip)
-            elif reading.ratio >= self.settings.approach_warn_ratio:
+                continue
+            if reading.reducing:
+                self._reduce(breaker, reading)
+            if reading.ratio >= self.settings.approach_warn_ratio:
                 key = (breaker.name, reading.bot)
                 if key not in self._warned:
                     self._warned.add(key)
@@ -423,6 +435,20 @@ class RiskEngine:
         for hook in self.hooks.on_trip:
             hook(trip)
         return trip
+
+    def _reduce(self, breaker: Breaker, reading: Reading) -> None:
+        """A reading past `breaker`'s reduce level: a recorded REDUCING halt (sticky until a
+        human reset, like a trip; a halt never lowers HALTED), then `hooks.on_reduce` once
+        per bot in this run."""
+        key = (breaker.name, reading.bot)
+        if key in self._reduced:
+            return
+        self._reduced.add(key)
+        actor = f"breaker {breaker.name}"
+        if not any(h.set_by == actor and h.state == "REDUCING" for h in self._halts()):
+            self.halt(breaker.describe_reduce(reading), actor, reducing=True)
+        for hook in self.hooks.on_reduce:
+            hook(reading)
 
     @contextmanager
     def flatten_window(self, bots: Iterable[str], *, whole_state: bool) -> Iterator[None]:
@@ -571,6 +597,8 @@ class RiskEngine:
             b.reset(bot, rebase=scope.rebase_peaks)  # the breaker knows what restarts
             self._persist_counters(b)
             self._warned.discard((breaker, bot))
+        if cleared:
+            self._reduced.clear()
         self.load(cause=CAUSE_RESET)
         return cleared
 

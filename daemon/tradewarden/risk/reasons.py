@@ -18,3 +18,5 @@ class DenyReason(StrEnum):
     UNKNOWN_ORDER_OUTSTANDING = "unknown_order_outstanding"
     INVALID_ORDER = "invalid_order"
     NO_PRICE = "no_price"
+    MAX_LEVERAGE = "max_leverage"  # futures: position notional above max leverage x equity
+    REDUCE_ONLY_INVALID = "reduce_only_invalid"  # reduceOnly on spot or on an increase

@@ -36,10 +36,12 @@ from tradewarden.state.store import Store, fill_from_row
 from tradewarden.strategy import Signal, build_strategy
 from tradewarden.trading.bot_ledger import Ledger, load_dust
 from tradewarden.trading.broker import Broker, ExchangeBroker
+from tradewarden.trading.futures_trader import FuturesTrader
 from tradewarden.trading.market_data import load_scenario
 from tradewarden.trading.order_gate import OrderGate, Submission
 from tradewarden.trading.order_tracker import OrderFinding
 from tradewarden.trading.paper_broker import PaperBroker
+from tradewarden.trading.paper_futures import PaperFuturesBroker, paper_futures_broker
 from tradewarden.trading.trader import Bot, Notifier, Trader
 from tradewarden.wallet.approvals import ApprovalQueue
 from tradewarden.wallet.ledger import check_rebalance, declared_cold
@@ -148,6 +150,8 @@ class Daemon:
             self.exchange_broker: ExchangeBroker | None = None
             if make_broker is not None:
                 broker = self.exchange_broker = make_broker(self.store, self.metrics)
+            if broker is None and settings.futures_enabled:  # paper USD-M futures
+                broker = paper_futures_broker(settings, past_fills)
             self.broker: Broker = broker or PaperBroker(_paper_balances(settings, past_fills))
             self.exchange = make_broker is not None
             self.gate = OrderGate(self.risk, self.broker, self.store, self.audit)
@@ -155,7 +159,10 @@ class Daemon:
             # is audited; it is never booked, and if money moved, reconciliation's balance
             # check halts
             self.gate.tracker.on_finding.append(self._audit_order_finding)
-            self.trader = Trader(
+            trader_cls: type[Trader] = Trader
+            if isinstance(self.broker, PaperFuturesBroker):
+                trader_cls = FuturesTrader
+            self.trader = trader_cls(
                 risk=self.risk,
                 gate=self.gate,
                 broker=self.broker,

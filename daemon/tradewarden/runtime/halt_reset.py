@@ -190,7 +190,12 @@ class DaemonSite:
         return self.d.audit
 
     def cancel_orders(self, reason: str) -> list[Any]:
-        return list(self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason))
+        cancelled = list(self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason))
+        # futures: HALTED also closes every position with reduceOnly MARKET orders
+        close = getattr(self.d.trader, "close_on_halt", None)
+        if close is not None:
+            close(reason)
+        return cancelled
 
     def halt_details(self, cancelled: list[Any]) -> dict[str, Any]:
         return {"cancelled": len(cancelled)}

@@ -29,6 +29,7 @@ from tradewarden.runtime import critical
 from tradewarden.runtime.critical import CRITICAL_ERRORS
 from tradewarden.runtime.daemon import Daemon, LiveDecision, StartupError, load_ticks
 from tradewarden.runtime.exchange_loop import ExchangeLoop, ExchangeStartError, recover_interrupted
+from tradewarden.runtime.futures_console import FuturesConsole
 from tradewarden.runtime.self_alerts import AuditWatch, DailySummary, bots_started, bots_stopped
 from tradewarden.runtime.startup import MetricsPortError, StartupStopped, StartupWait
 from tradewarden.runtime.summary import RunPrinter
@@ -47,6 +48,7 @@ from tradewarden.secrets.errors import SecretConfigError, SecretError
 from tradewarden.secrets.factory import build_source
 from tradewarden.state.store import StateError, StateSchemaError, Store
 from tradewarden.trading.broker import BrokerError
+from tradewarden.trading.futures_trader import FuturesTrader
 from tradewarden.trading.market_data import ScenarioError
 
 log = logging.getLogger(__name__)
@@ -257,10 +259,15 @@ def _run(
         daemon.readiness_checks.append(guard.readiness_reasons)
         daemon.on_housekeeping.append(lambda: guard.housekeeping(daemon))
     printer = RunPrinter(daemon.trader) if console else None
+    futures = (
+        FuturesConsole(printer, daemon.trader) if isinstance(daemon.trader, FuturesTrader) else None
+    )
     stop_reason = "the daemon stopped"
     try:
         if printer and not exchange:
             _header(printer, settings, daemon, len(ticks), server.port)
+            if futures is not None:
+                futures.header(settings)
         daemon.started = True
         daemon.write_snapshot()
         service.ready(f"{decision.mode.value}, state {daemon.risk.state.label}")
@@ -279,6 +286,8 @@ def _run(
                 loop.run()
             else:
                 daemon.replay(ticks, on_progress=printer.on_tick if printer else None)
+                if futures is not None:
+                    futures.finish()
             if printer and not exchange:
                 if printer.last_ts:
                     printer.progress(printer.last_ts)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from tradewarden.strategy.base import Strategy
 from tradewarden.strategy.ma_cross import MaCross
+from tradewarden.strategy.ma_cross_ls import MaCrossLongShort
 
-STRATEGIES: dict[str, type[Strategy]] = {"ma_cross": MaCross}
+STRATEGIES: dict[str, type[Strategy]] = {"ma_cross": MaCross, "ma_cross_ls": MaCrossLongShort}
 
 
 def build_strategy(name: str) -> Strategy:

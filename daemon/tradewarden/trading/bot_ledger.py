@@ -43,6 +43,7 @@ class BotBook:
     gross_profit: float = 0.0
     gross_loss: float = 0.0
     last_price: float = 0.0
+    funding: float = 0.0  # futures funding received (> 0) or paid (< 0), in P&L
 
     def equity(self, price: float | None = None) -> float:
         px = self.last_price if price is None else price
@@ -125,6 +126,17 @@ class Ledger:
             return self._close(b, fill.ts)
         return None
 
+    def book_funding(self, bot: str, amount: float) -> None:
+        """A futures funding payment (received > 0, paid < 0): cash and P&L, so the bot's
+        and the portfolio's equity (and the breakers reading them) include it."""
+        b = self.books.get(bot)
+        if b is None:
+            return
+        b.cash += amount
+        b.realized += amount
+        b.trip_pnl += amount
+        b.funding += amount
+
     def _close(self, b: BotBook, ts: float) -> ClosedTrade:
         pnl, b.trip_pnl = b.trip_pnl, 0.0
         b.trades += 1
@@ -155,6 +167,7 @@ class Ledger:
                 "cash": b.cash,
                 "position": b.qty,
                 "fees": b.fees,
+                "funding": b.funding,
                 "realized_pnl": round(b.realized, 2),
                 "unrealized_pnl": round(b.unrealized(), 2),
                 "trades": b.trades,

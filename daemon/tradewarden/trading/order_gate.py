@@ -97,6 +97,7 @@ class OrderGate:
             client_order_id=cid,
             zone=req.zone,
             directional=req.directional,
+            reduce_only=req.reduce_only,
         )
         intent = Order(
             client_order_id=cid,
@@ -121,6 +122,7 @@ class OrderGate:
                     "type": str(req.order_type),
                     "qty": req.qty,
                     "price": req.price or price,
+                    "reduce_only": req.reduce_only,
                 },
                 db=db,
             )

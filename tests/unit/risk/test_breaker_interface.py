@@ -15,7 +15,7 @@ import pytest
 import tradewarden.risk.engine as engine_mod
 from tradewarden.core.config import load_settings
 from tradewarden.risk.breakers import BREAKERS, Breaker, Observation, Registry
-from tradewarden.risk.breakers.base import EQUITY, PORTFOLIO, TRADE
+from tradewarden.risk.breakers.base import EQUITY, MARK, PORTFOLIO, TRADE
 from tradewarden.risk.breakers.drawdown import PeakDrawdown
 from tradewarden.risk.engine import (
     CAUSE_HALT,
@@ -30,6 +30,8 @@ from tradewarden.state.store import Store
 
 T0 = 1_767_571_200.0  # 2026-01-05 00:00 UTC
 SEEDED = ["consecutive_losses", "daily_loss", "bot_drawdown", "portfolio_drawdown"]
+# issue 20: USD-M futures (fed by futures bots only; dormant on spot)
+REGISTERED = [*SEEDED, "liquidation_distance"]
 DAEMON = Path(engine_mod.__file__).resolve().parents[1]  # daemon/tradewarden
 
 
@@ -64,13 +66,14 @@ def _names_in(path: Path) -> set[str]:
 # --- the registry -----------------------------------------------------------------------------
 def test_the_engine_builds_every_registered_breaker_in_registry_order(settings, store) -> None:
     risk = RiskEngine(settings, store, ["b1", "b2"])
-    assert [b.name for b in risk.breakers] == SEEDED
+    assert [b.name for b in risk.breakers] == REGISTERED
     assert [type(b) for b in risk.breakers] == BREAKERS.classes()
     assert [b.threshold for b in risk.breakers] == [
         settings.max_consecutive_losses,
         settings.max_daily_loss_pct,
         settings.max_bot_drawdown_pct,
         settings.max_portfolio_drawdown_pct,
+        settings.liq_distance_flatten_pct,
     ]
 
 
@@ -86,7 +89,7 @@ def test_risk_engine_names_no_concrete_breaker_class() -> None:
     assert not (names & concrete), f"risk/engine.py names {sorted(names & concrete)}"
     assert not (names & modules), f"risk/engine.py imports {sorted(names & modules)}"
     text = Path(engine_mod.__file__).read_text()
-    for breaker in SEEDED:  # no special case by name either
+    for breaker in REGISTERED:  # no special case by name either
         assert f'"{breaker}"' not in text
 
 
@@ -167,7 +170,7 @@ def test_a_breaker_added_as_one_file_works_end_to_end(
     for mod in ("extra_breakers_t18", "extra_breakers_t18.total_losses"):
         monkeypatch.delitem(sys.modules, mod, raising=False)
     Registry.discover("extra_breakers_t18")
-    assert [c.name for c in BREAKERS.classes()] == [*SEEDED, "total_losses"]
+    assert [c.name for c in BREAKERS.classes()] == [*REGISTERED, "total_losses"]
 
     risk = RiskEngine(settings, store, ["b1", "b2"])
     extra = risk.breaker("total_losses")
@@ -200,14 +203,18 @@ def test_an_engine_can_be_built_from_another_registry(settings, store) -> None:
     for cls in BREAKERS.classes()[2:]:
         reg.register(order=len(reg.classes()))(cls)
     risk = RiskEngine(settings, store, ["b1"], registry=reg)
-    assert [b.name for b in risk.breakers] == ["bot_drawdown", "portfolio_drawdown"]
+    assert [b.name for b in risk.breakers] == [
+        "bot_drawdown",
+        "portfolio_drawdown",
+        "liquidation_distance",
+    ]
     assert risk.observe(Observation(TRADE, "b1", T0, pnl=-1.0)) == []  # none observes trades
 
 
 # --- what each breaker declares ----------------------------------------------------------------
 @pytest.mark.parametrize("cls", BREAKERS.classes(), ids=lambda c: c.name)
 def test_every_breaker_declares_observations_setting_and_reset_scope(cls, settings) -> None:
-    assert cls.observes and cls.observes <= {TRADE, EQUITY}
+    assert cls.observes and cls.observes <= {TRADE, EQUITY, MARK}
     assert cls.counter_scope in ("bot", "portfolio", "day")
     assert cls.setting in type(settings).model_fields
     b = cls.from_settings(settings)
@@ -224,6 +231,9 @@ def _sequence() -> list[Observation]:
         out.append(Observation(EQUITY, "b2", ts, equity=900 + 25 * ((i * 5) % 9)))
         out.append(Observation(EQUITY, PORTFOLIO, ts, equity=2000 + 30 * ((i * 3) % 13) - 5 * i))
         out.append(Observation(TRADE, "b1" if i % 2 else "b2", ts, pnl=(-1.0) ** i * (i % 5)))
+        # a futures short's mark and liquidation price (flat every fifth hour)
+        liq = 0.0 if i % 5 == 4 else 160.0 + i
+        out.append(Observation(MARK, "b2", ts, price=100.0 + (i * 7) % 13, liquidation=liq))
     return out
 
 

@@ -12,6 +12,7 @@ BREAKERS.discover(__name__)
 from tradewarden.risk.breakers.bot_drawdown import BotDrawdown  # noqa: E402
 from tradewarden.risk.breakers.consecutive_losses import ConsecutiveLosses  # noqa: E402
 from tradewarden.risk.breakers.daily_loss import DailyLoss  # noqa: E402
+from tradewarden.risk.breakers.liquidation_distance import LiquidationDistance  # noqa: E402
 from tradewarden.risk.breakers.portfolio_drawdown import PortfolioDrawdown  # noqa: E402
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Breaker",
     "ConsecutiveLosses",
     "DailyLoss",
+    "LiquidationDistance",
     "Observation",
     "PortfolioDrawdown",
     "Reading",

@@ -30,6 +30,7 @@ from tradewarden.state.keys import ScopedKey, breaker_key
 PORTFOLIO = "portfolio"
 TRADE = "trade"  # Observation kind: a round trip closed
 EQUITY = "equity"  # Observation kind: an equity mark (a bot's, or the portfolio's)
+MARK = "mark"  # Observation kind: a futures bot's mark price and its liquidation price
 CounterScope = Literal["bot", "portfolio", "day"]
 
 
@@ -39,6 +40,8 @@ class Observation:
 
     kind "trade": a round trip closed for `bot` with realised `pnl`.
     kind "equity": `bot`'s equity is `equity` at `ts` (bot == "portfolio" for the total).
+    kind "mark": `bot`'s futures position is marked at `price`; it would be liquidated at
+    `liquidation` (0: flat).
     """
 
     kind: str
@@ -46,6 +49,8 @@ class Observation:
     ts: float
     pnl: float = 0.0
     equity: float = 0.0
+    price: float = 0.0
+    liquidation: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +59,21 @@ class Reading:
     bot: str
     value: float
     threshold: float
+    # a breaker that trips at value <= threshold (a distance that shrinks toward danger)
+    inverted: bool = False
+    # past the breaker's reduce level (below its trip): REDUCING, exposure cut (engine)
+    reducing: bool = False
 
     @property
     def ratio(self) -> float:
+        if self.inverted:
+            return self.threshold / self.value if self.value > 0 else 1.0
         return self.value / self.threshold if self.threshold else 0.0
 
     @property
     def tripped(self) -> bool:
+        if self.inverted:
+            return self.value <= self.threshold
         return self.value >= self.threshold
 
 
@@ -116,3 +129,7 @@ class Breaker(ABC):
 
     def describe(self, r: Reading) -> str:
         return f"{self.name} {r.value:.4g} >= {r.threshold:.4g}"
+
+    def describe_reduce(self, r: Reading) -> str:
+        """Why a reading past the breaker's reduce level put trading in REDUCING."""
+        return f"{self.name} {r.value:.4g}: reduceOnly orders only"

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from tradewarden.core.config import LIVE_PROFILE_BOUNDS, Settings
-from tradewarden.risk.breakers.base import EQUITY, TRADE, Breaker
+from tradewarden.risk.breakers.base import EQUITY, MARK, TRADE, Breaker
 
 B = TypeVar("B", bound=type[Breaker])
-KINDS = frozenset({TRADE, EQUITY})  # the observations the engine feeds breakers
+KINDS = frozenset({TRADE, EQUITY, MARK})  # the observations the engine feeds breakers
 
 
 class Registry:
