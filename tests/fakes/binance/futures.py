@@ -159,6 +159,7 @@ from tests.fakes.binance.limits import MINUTE_MS, LimitConfig, Limited, Limiter,
 from tests.fakes.binance.matching import (
     ZERO,
     BinanceError,
+    check_all_read,
     dec,
     mandatory,
     parse_int,
@@ -850,15 +851,7 @@ class FuturesExchange:
                     )
                     if route.trade and not key.restrictions.get("enableFutures"):
                         raise BinanceError(401, -2015, MSG_BAD_KEY)
-                if route.params is not None:
-                    read = [k for k in params if k in route.params]
-                    if len(read) != len(params):
-                        raise BinanceError(
-                            400,
-                            -1104,
-                            "Not all sent parameters were read; read "
-                            f"'{len(read)}' parameter(s) but was sent '{len(params)}'.",
-                        )
+                check_all_read(route.params, params)
                 if route.places_order:
                     try:
                         self.limiter.charge_order(ip, base)

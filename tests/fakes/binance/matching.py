@@ -102,6 +102,21 @@ class BinanceError(Exception):
         return {"code": self.code, "msg": self.msg}
 
 
+def check_all_read(known: frozenset[str] | set[str] | None, params: dict[str, str]) -> None:
+    """errors.md -1104 UNREAD_PARAMETERS: a request with a parameter the endpoint does not
+    read (`known` None: the endpoint reads whatever it is sent)."""
+    if known is None:
+        return
+    read = [k for k in params if k in known]
+    if len(read) != len(params):
+        raise BinanceError(
+            400,
+            -1104,
+            "Not all sent parameters were read; read "
+            f"'{len(read)}' parameter(s) but was sent '{len(params)}'.",
+        )
+
+
 def mandatory(name: str) -> BinanceError:
     return BinanceError(
         400,

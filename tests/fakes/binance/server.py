@@ -117,6 +117,7 @@ from tests.fakes.binance.matching import (
     BinanceError,
     Exchange,
     Order,
+    check_all_read,
     dec,
     fmt,
     mandatory,
@@ -900,15 +901,7 @@ class FakeBinanceServer:
                 key = None
                 if route.signed:
                     key = self._authenticate(route, raw_query, raw_body, params, api_key, ip, now)
-                if route.params is not None:
-                    read = [k for k in params if k in route.params]
-                    if len(read) != len(params):  # errors.md -1104 UNREAD_PARAMETERS
-                        raise BinanceError(
-                            400,
-                            -1104,
-                            "Not all sent parameters were read; read "
-                            f"'{len(read)}' parameter(s) but was sent '{len(params)}'.",
-                        )
+                check_all_read(route.params, params)
                 if route.places_order:
                     try:
                         self.limiter.charge_order(ip, base)
