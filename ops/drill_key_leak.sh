@@ -81,6 +81,9 @@ export TRADEWARDEN_BINANCE_BASE_URL="$FAKE"
 export TRADEWARDEN_SYMBOLS=BTCUSDT
 export TRADEWARDEN_BOTS=b1:BTCUSDT:ma_cross
 export TRADEWARDEN_POLL_INTERVAL_SECONDS=0.1
+# streams are on by default: the strategy decides on closed klines, so 1s candles keep the
+# drill short (the default 1m would leave it waiting minutes for its first order)
+export TRADEWARDEN_KLINE_INTERVAL=1s
 export TRADEWARDEN_RECONCILE_INTERVAL_SECONDS=1
 export TRADEWARDEN_REQUEST_TIMEOUT_SECONDS=1
 export TRADEWARDEN_RECV_WINDOW_MS=1000
