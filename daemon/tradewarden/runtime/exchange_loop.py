@@ -83,6 +83,9 @@ HOUSEKEEPING_EVERY_S = 0.2  # controls, watchdog, snapshot while waiting between
 RESOLVE_MARGIN_S = 0.5  # past the reconciler's own expiry margin (the setting)
 UNRESOLVED = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
 STREAM_IDLE_S = 1.0  # streams mode: health, metrics and timers looked at least this often
+# streams mode: the first connects after `attach_streams` poll too, but are no fallback
+# episode (no warning, tradewarden_stream_fallback_active 0) unless they take longer
+STREAMS_START_GRACE_S = 30.0
 
 
 class ExchangeStartError(Exception):
@@ -136,6 +139,7 @@ class ExchangeLoop:
         self.binance: BinanceBroker | None = None
         self.feed: CandleFeed | None = None
         self.fallback: str | None = None  # why the loop polls although streams are on
+        self._start_by: float | None = None  # starting until both streams are first healthy
         self._queue: deque[StreamMessage] = deque()
         self._reconcile_now = False
         self._next_poll = 0.0
@@ -318,6 +322,7 @@ class ExchangeLoop:
             self.feed.warm(symbol)
         self._gap_reasons = self.feed.reasons()
         self.fallback = "streams starting"  # polling until both streams are healthy
+        self._start_by = time.monotonic() + STREAMS_START_GRACE_S
         self._set_fallback(self._fallback_why())
         self._export_stream_metrics()
 
@@ -513,15 +518,27 @@ class ExchangeLoop:
         return "; ".join(why) or None
 
     def _set_fallback(self, why: str | None) -> None:
+        """Poll while `why`. Starting (until both streams are first healthy, at most
+        STREAMS_START_GRACE_S) polls as well, but is no fallback episode: no warning, the
+        metric stays 0, and the first health is no recovery."""
         assert self.binance is not None
         was = self.fallback
+        first = self._start_by is not None
+        if self._start_by is not None:
+            if why is not None and time.monotonic() < self._start_by:
+                self.fallback = f"streams starting: {why}"
+                return
+            self._start_by = None
+            was = None  # grace over: the first episode starts here
         self.fallback = why
-        if (was is None) == (why is None):
+        if not first and (was is None) == (why is None):
             return
         if why is not None:
             log.warning("streams unhealthy: polling the exchange", extra={"reason": why})
             self._next_poll = 0.0
             self._balances_stale = True  # balance events may have been lost
+        elif first:
+            log.info("streams healthy: event-driven")
         else:
             log.info("streams healthy: event-driven again", extra={"was": was})
         self.binance.fill_source = None if why is not None else self._stream_fills
@@ -542,7 +559,8 @@ class ExchangeLoop:
                 self._reconnects_seen[kind] = reconnects
             else:
                 m.stream_reconnects.labels(kind)  # the series exists from the start
-        m.stream_fallback.set(1.0 if self.fallback is not None else 0.0)
+        episode = self.fallback is not None and self._start_by is None
+        m.stream_fallback.set(1.0 if episode else 0.0)
 
     def stream_status(self) -> dict[str, Any]:
         """For status, diagnose and /readyz (any thread: only copies and cached values)."""
