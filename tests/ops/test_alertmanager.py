@@ -65,6 +65,7 @@ def test_amtool_check_config_catches_a_broken_route(tmp_path: Path) -> None:
         (["alertname=NoSeverity"], "warning"),  # never only to Slack by accident
         (["alertname=Watchdog", "severity=none"], "deadmans-switch"),  # never to people
         (["alertname=ExchangeBan418", "severity=critical"], "critical"),
+        (["alertname=StreamFallback", "severity=warning"], "warning"),  # Slack + email
     ],
 )
 def test_routes_by_severity(labels: list[str], receiver: str) -> None:

@@ -59,6 +59,9 @@ REQUIRED = {
     "EgressRefreshStale",
     "HeartbeatPublishStale",
     "JournalExportStale",
+    # the event-driven exchange (issue 19)
+    "StreamFallback",
+    "StreamReconnectsFrequent",
 }
 
 
