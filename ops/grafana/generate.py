@@ -17,7 +17,8 @@ Four dashboards (folder "tradewarden"):
 - overview: equity and wallets, P&L, drawdown vs its limits, breakers vs limits and their
   states, trading state, emergency stop, readiness, orders, alert outbox;
 - exchange: API latency by endpoint, request weight vs limit, answers by code, errors,
-  clock skew, reconciliation age, 418 ban;
+  clock skew, reconciliation age, 418 ban, the streams (connected, polling fallback, last
+  message age, reconnects);
 - host: CPU, load, memory, disk, network (node_exporter) and the daemon process (RSS vs its
   1 GiB MemoryMax, CPU, DB time, heartbeat).
 
@@ -568,15 +569,62 @@ def exchange() -> dict[str, Any]:
     return dashboard(
         "tradewarden-exchange",
         "tradewarden / exchange",
-        "Binance gateway: latency, request weight, answers and errors, clock, reconciliation.",
+        "Binance gateway: latency, request weight, answers and errors, clock, reconciliation,"
+        " the user data and market streams.",
         [
             ("Latency", latency),
             ("Rate limits", limits),
             ("Errors", errors),
             ("Time and reconciliation", time_rec),
+            ("Streams", streams()),
         ],
         "tradewarden_build_info",
     )
+
+
+FALLBACK = mapping({"0": ("event-driven", "green"), "1": ("POLLING", "orange")})
+CONNECTED = mapping({"0": ("down", "red"), "1": ("connected", "green")})
+
+
+def streams() -> list[Builder[Any]]:
+    """The event-driven exchange (TRADEWARDEN_STREAMS=on, issue 19): each stream connected,
+    the polling fallback, last message age, reconnects."""
+    fallback = f"max by (instance) ({tw('tradewarden_stream_fallback_active')})"
+    health = (
+        common(statetimeline.Panel(), "Streams connected / polling fallback",
+               [(tw("tradewarden_stream_connected"), "{{instance}} {{stream}}")], "short",
+               "Each stream connected (1) or down (0). Starting up is no fallback; a stream "
+               "down or a stale market stream is (StreamFallback fires after 5 minutes).",
+               18, 8)
+        .mappings(CONNECTED)
+        .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+        .thresholds(thresholds((None, "red"), (1, "green")))
+        .show_value(cm.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.8)
+    )  # fmt: skip
+    return [
+        health,
+        single("Stream fallback", fallback, h=8, mappings=FALLBACK,
+               description="POLLING: the exchange loop polls over REST (a stream is down or "
+               "stale); it still trades, fills and prices arrive a poll interval late.",
+               steps=((None, "green"), (1, "orange"))),
+        timeseries(
+            "Stream last message age",
+            [(f"{tw('tradewarden_stream_last_event_age_seconds')} >= 0",
+              "{{instance}} {{stream}}")],
+            unit="s",
+            description="The market stream is stale past TRADEWARDEN_STREAM_STALE_SECONDS "
+            "(default 10 s); the user stream is quiet between trades.",
+        ),
+        timeseries(
+            "Stream reconnects (per hour)",
+            [(f"increase({tw('tradewarden_stream_reconnects_total')}[1h])",
+              "{{instance}} {{stream}}")],
+            description="Binance closes a stream once a day; StreamReconnectsFrequent "
+            "fires above 6 an hour.",
+        ),
+    ]  # fmt: skip
 
 
 def host() -> dict[str, Any]:

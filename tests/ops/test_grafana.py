@@ -52,6 +52,10 @@ REQUIRED_PANELS = {
         "Request weight used vs limit",
         "Exchange answers by code",
         "Errors by kind",
+        "Streams connected / polling fallback",
+        "Stream fallback",
+        "Stream last message age",
+        "Stream reconnects (per hour)",
     },
     "host.json": {"CPU busy", "Memory used", "Daemon memory (RSS) vs MemoryMax", "Daemon CPU"},
 }
