@@ -18,7 +18,14 @@ the fake Binance behind TLS as testnet.binance.vision / api.binance.com, the fak
 behind TLS as hooks.slack.com, a fake IMDS (the VPC CIDR for the refresh), and one address
 nothing allows. What the box adds to the host, as a systemd drop-in per unit
 (``hostbox.conf``): AWS_ENDPOINT_URL and test credentials (no instance role here) and the
-box CA (SSL_CERT_FILE, REQUESTS_CA_BUNDLE) — nothing else.
+box CA (SSL_CERT_FILE, REQUESTS_CA_BUNDLE); for the daemon also 1 s klines (DAEMON_DROPIN)
+— nothing else.
+
+The daemon runs event-driven as deployed (TRADEWARDEN_STREAMS on by default): its stream
+hosts (ws-api.testnet.binance.vision, stream.testnet.binance.vision: the refresh's
+TESTNET_HOSTS) are in the host's name service and the box certificate like the REST host,
+and the TLS forwarder passes the WebSocket upgrade to the fake's /ws-api/v3 and /stream on
+its REST port.
 """
 
 from __future__ import annotations
@@ -284,6 +291,10 @@ DROPIN = """[Service]
 Environment=AWS_ENDPOINT_URL={aws} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 Environment=SSL_CERT_FILE={ca} REQUESTS_CA_BUNDLE={ca}
 """
+# The box's price path is a 10 s wave (LOSING_WAVE, a step every 500 ms): 1 m klines would
+# close at the same phase every minute and the strategy would never trade; on 1 s closes
+# every round trip loses and the breaker trips within a minute or so.
+DAEMON_DROPIN = "Environment=TRADEWARDEN_KLINE_INTERVAL=1s\n"
 
 
 @pytest.fixture(scope="module")
@@ -496,7 +507,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             for name in (*UNITS_IN_ORDER, "tradewarden.service", "tradewarden-egress.service"):
                 d = unit_dir / f"{name}.d"
                 d.mkdir(exist_ok=True)
-                (d / "hostbox.conf").write_text(DROPIN.format(aws=AWS_URL, ca=ca))
+                extra = DAEMON_DROPIN if name == "tradewarden.service" else ""
+                (d / "hostbox.conf").write_text(DROPIN.format(aws=AWS_URL, ca=ca) + extra)
             ruleset = root / "etc/nftables/tradewarden.nft"
             sh(*host.argv("nft", "-f", str(ruleset)))
             say(f"nftables: loaded {ruleset.relative_to(root)} (nftables.service)")

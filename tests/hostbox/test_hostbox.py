@@ -1,7 +1,8 @@
 """The host in a box (issue 15 item 6); the fixture (conftest.py) builds and boots it.
 
-The tests share the one booted host and run in file order: delivery first (the daemon as
-the host's env starts it), then the exchange outage (which restarts the daemon in testnet
+The tests share the one booted host and run in file order: the daemon event-driven on the
+exchange's streams while it trades (before the breaker trip halts it), delivery (the daemon
+as the host's env starts it), then the exchange outage (which restarts the daemon in testnet
 mode), the dashboards' metrics (the exchange's included), the egress check."""
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import re
 import socket
 import subprocess
 import time
+import urllib.parse
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tests.hostbox import net
@@ -40,6 +44,95 @@ def test_the_host_installs_from_the_bundle_and_its_services_run(box: Box) -> Non
     for name, unit in box.units.items():
         assert unit.running(), f"{name}: {unit.output()}"
     box.say(f"monitoring binaries installed with their pinned SHA-256: {', '.join(sorted(pins))}")
+
+
+def _streams(box: Box) -> dict[str, Any]:
+    status, body = box.local_status("http://127.0.0.1:9108/readyz")
+    try:
+        return dict(json.loads(body).get("streams") or {})
+    except ValueError:
+        return {"readyz": status, "body": body[:200]}
+
+
+def _prom(box: Box, expr: str) -> dict[str, float]:
+    """An instant query to the host's Prometheus: the `stream` label (or "") -> value."""
+    url = "http://127.0.0.1:9090/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    got = box.local_json(url)["data"]["result"]
+    return {r["metric"].get("stream", ""): float(r["value"][1]) for r in got}
+
+
+def _fills_booked(root: Path) -> list[tuple[str, float]]:
+    """(trade id, when booked: the audit entry's time in epoch ms) of the daemon's fills."""
+    out = []
+    for f in sorted((root / "var/lib/tradewarden/audit").glob("*.jsonl")):
+        for line in f.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                e = json.loads(line)
+                if e.get("event") == "fill":
+                    at = datetime.fromisoformat(e["ts"]).timestamp() * 1000
+                    out.append((str(e["data"]["trade_id"]), at))
+    return out
+
+
+def _streamed_fills(box: Box) -> list[str]:
+    """The fills the daemon booked with no REST myTrades request between the trade and its
+    booking (a second's margin either side): the user data stream's executionReport is the
+    only other source of a fill."""
+    fx = box.binance
+    trades, requests = box.world.call(lambda: (fx.trades(), fx.requests()))
+    done = {f"{t['symbol']}:{t['id']}": float(t["time"]) for t in trades}
+    polled = [r["ts"] for r in requests if r["path"] == "/api/v3/myTrades"]
+    out = []
+    for trade_id, booked in _fills_booked(box.root):
+        traded = done.get(trade_id)
+        if traded is not None and not any(traded - 1000 <= ts <= booked + 1000 for ts in polled):
+            out.append(trade_id)
+    return out
+
+
+def test_the_daemon_trades_event_driven_on_the_exchange_streams(box: Box) -> None:
+    """Issue 19 on the host as deployed: the daemon reaches the stream hosts the REST base URL
+    gives (wss://ws-api.testnet.binance.vision, wss://stream.testnet.binance.vision, port 443,
+    through the egress allow-list), runs event-driven (/readyz, and Prometheus scraping
+    tradewarden_stream_fallback_active 0 and both streams connected), books fills from the
+    user data stream, and its start was no fallback episode."""
+
+    def event_driven() -> dict[str, Any] | None:
+        s = _streams(box)
+        ok = s.get("user", {}).get("connected") and s.get("market", {}).get("connected")
+        return s if ok and s.get("fallback") is False else None
+
+    try:
+        s = wait_until(event_driven, "/readyz: both streams connected, no fallback", 90, 1.0)
+    finally:
+        box.say(f"/readyz streams: {json.dumps(_streams(box))[:400]}")
+    assert s["mode"] == "on" and s["fallback_reason"] is None, s
+
+    def scraped() -> bool:
+        connected = _prom(box, 'tradewarden_stream_connected{job="tradewarden"}')
+        fallback = _prom(box, 'tradewarden_stream_fallback_active{job="tradewarden"}')
+        return connected == {"user": 1.0, "market": 1.0} and fallback == {"": 0.0}
+
+    wait_until(scraped, "Prometheus: both streams connected, fallback 0", DEADLINE, 5.0)
+    box.say(
+        "Prometheus: tradewarden_stream_connected {user: 1, market: 1},"
+        " tradewarden_stream_fallback_active 0"
+    )
+    streamed = wait_until(
+        lambda: _streamed_fills(box), "a fill booked from the user data stream", DEADLINE, 2.0
+    )
+    stats = box.world.call(box.binance.stream_stats)
+    reports = stats["events"]["user"].get("executionReport", 0)
+    assert reports > 0, stats
+    box.say(
+        f"user data stream: {reports} executionReport(s) sent; {len(streamed)} fill(s) booked"
+        f" with no myTrades request around them (e.g. {streamed[0]})"
+    )
+    log = box.units["tradewarden.service"].log.read_text(errors="replace")
+    assert "streams healthy: event-driven" in log
+    assert "streams unhealthy" not in log, "the start looked like a fallback episode"
+    assert "event-driven again" not in log, "the start looked like a recovery"
+    assert _prom(box, 'ALERTS{alertname=~"Stream.*"}') == {}
 
 
 def both(got: tuple[list[Any], list[Any]]) -> tuple[list[Any], list[Any]] | None:
