@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import KEY, SECRET, SYMBOLS
-from tradewarden.core.config import Mode, Settings, load_settings
+from tradewarden.core.config import Mode, SecretSource, Settings, load_settings
 from tradewarden.exchange import BinanceBroker, RateLimiter
 from tradewarden.exchange.client import ExchangeClient
 from tradewarden.exchange.endpoints import Endpoint
@@ -69,7 +69,7 @@ def live(tmp_path: Path, futures: bool) -> Settings:
         binance_testnet=False,
         final_hammer=True,
         terms_accepted=True,
-        secret_source="aws",
+        secret_source=SecretSource.AWS,
     )
     return s.model_copy(update={"futures_enabled": futures})
 

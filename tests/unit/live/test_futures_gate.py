@@ -175,7 +175,7 @@ def live_settings(tmp_path: Path, futures: bool) -> Settings:
         binance_testnet=False,
         final_hammer=True,
         terms_accepted=True,
-        secret_source="aws",
+        secret_source=SecretSource.AWS,
     )
     # futures outside paper is refused by the settings until the futures gateway lands:
     # the gate is checked on its own here
