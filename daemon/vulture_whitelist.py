@@ -66,6 +66,7 @@ _.log_message
 _._request
 _.API_URL
 _.MARGIN_API_URL
+_.FUTURES_URL
 _.REQUEST_RECVWINDOW
 _.timestamp_offset
 _.trust_env
@@ -133,3 +134,14 @@ _.drain
 _.execution_type
 _.event_ms
 _.delta
+
+# --- the futures user data stream (exchange/futures_stream.py): event records' fields the
+# runtime reads, and the entry point the futures runtime opens the stream with (issue 20)
+_.cross_wallet
+_.entry_price
+_.position_side
+_.drain_all
+_.open_futures_user_stream
+_.orig_qty
+_.cum_qty
+_.realized_profit

@@ -23,8 +23,10 @@ def paper_report(
     bot: Annotated[str | None, typer.Option("--bot", "-b", help="Only this bot.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Paper/testnet results per bot against the seed's promotion criteria (exit 1 if any fails)."""
-    from tradewarden.live.paper_report import render, report
+    """Paper/testnet results per bot against the seed's promotion criteria (exit 1 if any fails).
+
+    Futures bots (TRADEWARDEN_FUTURES_ENABLED=true) are held to the futures criteria too."""
+    from tradewarden.live.paper_report import futures_report, render, report
 
     settings = settings_or_exit(config)
     bots = [b[0] for b in settings.bot_specs()]
@@ -34,7 +36,10 @@ def paper_report(
         bots = [bot]
     store = open_store_or_exit(settings)
     try:
-        reports = report(store, bots)
+        if settings.futures_enabled:
+            reports = futures_report(store, settings.audit_dir, bots)
+        else:
+            reports = report(store, bots)
     finally:
         store.close()
     if as_json:
@@ -48,8 +53,12 @@ def promote(
     bot: Annotated[str, typer.Option("--bot", "-b", help="The bot to promote.")],
     config: ConfigOpt = None,
 ) -> None:
-    """Record a signed paper-to-live promotion for a bot, only if every criterion passes."""
-    from tradewarden.live.paper_report import render, report
+    """Record a signed paper-to-live promotion for a bot, only if every criterion passes.
+
+    With TRADEWARDEN_FUTURES_ENABLED=true the promotion is a futures one: the audit chain is
+    verified first, and the futures criteria (no liquidation, the liquidation-distance
+    breaker never at flatten, funding booked) must pass too."""
+    from tradewarden.live.paper_report import futures_report, render, report
     from tradewarden.live.promotion import PromotionError, binding
     from tradewarden.live.promotion import promote as record
     from tradewarden.risk.ramp import SizeRamp
@@ -71,17 +80,30 @@ def promote(
     except BaseException:
         store.close()
         raise
+    market = "futures" if settings.futures_enabled else "spot"
     try:
-        (rep,) = report(store, [bot])
+        if market == "futures":
+            verified = audit.verify_chain()
+            if not verified.ok:  # the futures facts are read from the audit log
+                raise PromotionError(f"futures facts unreadable: {verified.describe()}")
+            (rep,) = futures_report(store, settings.audit_dir, [bot])
+        else:
+            (rep,) = report(store, [bot])
         typer.echo(render([rep]))
-        pid = record(store, key, rep, binding(bot, *specs[bot]), current_actor())
+        pid = record(store, key, rep, binding(bot, *specs[bot], market), current_actor())
         # the seed's gradual production restart: a newly promoted bot starts small
         SizeRamp(store, settings.restart_size_factor, settings.ramp_wins).begin(
             f"promotion of {bot}"
         )
         audit.append(
             "promoted",
-            {"bot": bot, "promotion_id": pid, "strategy": specs[bot], "passed": rep.passed},
+            {
+                "bot": bot,
+                "promotion_id": pid,
+                "strategy": specs[bot],
+                "passed": rep.passed,
+                "market": market,
+            },
             actor=current_actor(),
             sync=True,
         )

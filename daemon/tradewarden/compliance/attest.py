@@ -86,7 +86,9 @@ def read_keys(settings: Settings, broker: Any) -> list[KeyReading]:
         except BrokerError as exc:
             out.append(KeyReading(role, False, error=scrub.scrub(str(exc))))
             continue
-        result = evaluate_restrictions(raw if isinstance(raw, dict) else {}, role)
+        result = evaluate_restrictions(
+            raw if isinstance(raw, dict) else {}, role, futures=settings.futures_enabled
+        )
         out.append(
             KeyReading(
                 role,

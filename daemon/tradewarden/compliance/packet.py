@@ -356,6 +356,7 @@ def _gate(settings: Settings, at: attest_mod.Attestation) -> tuple[Any, str]:
             ok=k.read and k.ok,
             role=k.role,
             problems=tuple(k.problems) if k.read else (f"not readable: {k.error}",),
+            futures=settings.futures_enabled,  # attest.read_keys applied the stack's rules
         )
         for k in at.keys
     ] or None

@@ -169,6 +169,9 @@ class ExchangeClient:
         )
         client.API_URL = self.base_url + "/api"
         client.MARGIN_API_URL = self.base_url + "/sapi"
+        # the futures API under the same base URL (a client aimed at fapi.binance.com, or the
+        # local fake): never python-binance's built-in production futures host
+        client.FUTURES_URL = self.base_url + "/fapi"
         client.REQUEST_RECVWINDOW = self.recv_window_ms
         # Environment proxies and CA bundle are read once here, not on every request
         # (requests re-scans os.environ per call when trust_env is on: ~0.2 ms a request).

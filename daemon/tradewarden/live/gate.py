@@ -17,7 +17,16 @@ profile             ``TRADEWARDEN_PROFILE`` is not dev (dev refuses live endpoin
 endpoint            the Binance URL is usable (`parse_endpoint`) and not a testnet host
 key_scope           the trade key's ``scope`` is not "testnet"
 armed               live was not withdrawn (``tradewarden live disarm``)
+futures             futures bots only (``TRADEWARDEN_FUTURES_ENABLED=true``): the key
+                    check ran with the futures rules (the trade key's ``enableFutures``
+                    true, its futures account may trade) and every promotion is a
+                    futures promotion; a spot bot's key check ran with the spot rules
+                    (``enableFutures`` false) and its promotions are spot ones
 ==================  ===============================================================
+
+So futures live needs the whole spot gate plus ``TRADEWARDEN_FUTURES_ENABLED=true``, a key
+that can trade futures, and a futures promotion (`tradewarden.live.promotion`: a spot
+promotion does not count for a futures bot, nor a futures one for a spot bot).
 
 Every other combination runs **testnet** when all of these hold: testnet or live was
 asked for, ``BINANCE_TESTNET=true``, the profile is not prod (prod refuses testnet
@@ -70,6 +79,9 @@ class GateInputs:
     permission_problems: tuple[str, ...] = ()
     promotion_problems: tuple[str, ...] = ()
     disarmed: str = ""  # why live was withdrawn (`tradewarden live disarm`), "" = armed
+    futures: bool = False  # TRADEWARDEN_FUTURES_ENABLED: every bot is a futures bot
+    # why the run-time checks do not fit the bots' market (see `market_problems`)
+    futures_problems: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -152,9 +164,15 @@ def decide(inp: GateInputs) -> GateDecision:
         block("key_scope", "trade key scope is testnet: a testnet key is never used live")
     if inp.disarmed:
         block("armed", f"live disarmed: {inp.disarmed}")
+    if inp.futures_problems:
+        block(
+            "futures",
+            f"TRADEWARDEN_FUTURES_ENABLED={_flag(inp.futures)}: " + "; ".join(inp.futures_problems),
+        )
 
     if not blockers:
-        return GateDecision(Mode.LIVE, [], (), "all gates hold")
+        market = "futures and spot gates" if inp.futures else "gates"
+        return GateDecision(Mode.LIVE, [], (), f"all {market} hold")
 
     testnet_refusals = []
     if inp.requested is Mode.PAPER:
@@ -197,6 +215,39 @@ def promotion_summary(checks: Iterable[PromotionCheck] | None) -> tuple[bool, tu
     return not bad, bad
 
 
+def market_problems(
+    futures: bool,
+    permissions: Sequence[PermissionResult],
+    promotions: Iterable[PromotionCheck] | None,
+) -> tuple[str, ...]:
+    """The run-time checks against the bots' market: a key check run with the other
+    market's rules, a promotion of the other market (fail closed: the check that was run
+    is not the check this bot needs)."""
+    want = "futures" if futures else "spot"
+    out: list[str] = []
+    for p in permissions:
+        if p.futures != futures:
+            rules = "futures" if p.futures else "spot"
+            out.append(f"the {p.role} key was checked with the {rules} rules, not the {want} rules")
+    for c in promotions or ():
+        if c.market != want:
+            out.append(
+                f"{c.reason or 'a promotion'} is a {c.market} promotion: a {want} bot needs a"
+                f" {want} promotion (`tradewarden promote --bot` from a {want} paper/testnet run)"
+            )
+    return tuple(out)
+
+
+def assumed_checks(settings: Settings) -> tuple[PermissionResult, list[PromotionCheck]]:
+    """Passing run-time checks of the settings' market: what "every run-time check would
+    pass" means when asking whether the checks can change the outcome."""
+    market = "futures" if settings.futures_enabled else "spot"
+    return (
+        PermissionResult(ok=True, role="trade", futures=settings.futures_enabled),
+        [PromotionCheck(True, "assumed", market)],
+    )
+
+
 def inputs_from_settings(
     settings: Settings,
     *,
@@ -211,7 +262,9 @@ def inputs_from_settings(
     perms = list(permissions or [])
     perm_ok = bool(perms) and all(p.ok for p in perms)
     perm_problems = tuple(f"{p.role}: {x}" for p in perms for x in p.problems)
-    promo_ok, promo_problems = promotion_summary(promotions)
+    promos = None if promotions is None else list(promotions)
+    promo_ok, promo_problems = promotion_summary(promos)
+    futures = settings.futures_enabled
     return GateInputs(
         requested=settings.mode,
         profile=settings.profile,
@@ -226,6 +279,8 @@ def inputs_from_settings(
         permission_problems=perm_problems,
         promotion_problems=promo_problems,
         disarmed=disarmed,
+        futures=futures,
+        futures_problems=market_problems(futures, perms, promos),
     )
 
 
@@ -252,11 +307,6 @@ def live_gate(
 def wants_live_checks(settings: Settings) -> bool:
     """Whether the run-time checks (key permissions, promotions) can change the outcome:
     only when every static live condition already holds. Saves a /sapi call otherwise."""
-    static = decide(
-        inputs_from_settings(
-            settings,
-            permissions=[PermissionResult(ok=True, role="trade")],
-            promotions=[PromotionCheck(True, "assumed")],
-        )
-    )
+    perms, promos = assumed_checks(settings)
+    static = decide(inputs_from_settings(settings, permissions=[perms], promotions=promos))
     return static.live

@@ -3,12 +3,28 @@
 Seed criteria (pets-security-guidelines, "Testing"): 100+ trades, win rate >= 60%, profit
 factor >= 1.5, max drawdown <= 15%. Sharpe (hourly equity returns, annualised) is reported
 for information. A bot passes only when every criterion passes.
+
+Futures bots (``TRADEWARDEN_FUTURES_ENABLED=true``, issue 20; the seeds give no futures
+numbers, so these are ours) must meet the same four plus what leverage adds, read from the
+run's audit log (`futures_facts`; its chain is verified first by the caller) and the
+breaker table:
+
+- ``liquidations`` = 0: no position was liquidated (``futures_liquidation``);
+- ``liq_flatten`` = 0: the liquidation-distance breaker never reached its flatten level
+  (``breaker_tripped`` of ``liquidation_distance``, or its row in the breaker table); its
+  reduce level may act (``futures_reduce``: counted and reported, not a failure);
+- ``funding_booked`` >= 1: funding was paid or received and booked into P&L during the
+  run (``futures_funding`` entries, each a finite amount; a run that never held a position
+  over a funding time has not shown that its funding is accounted). The total is reported.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from tradewarden.state.store import Store
@@ -18,6 +34,12 @@ MIN_WIN_RATE = 0.60
 MIN_PROFIT_FACTOR = 1.5
 MAX_DRAWDOWN = 0.15
 HOURS_PER_YEAR = 24 * 365
+MAX_LIQUIDATIONS = 0
+MAX_LIQ_FLATTEN = 0
+MIN_FUNDING_BOOKED = 1
+LIQ_BREAKER = "liquidation_distance"
+# criteria that count events: (comparison, shown as integers)
+_COUNTS = {"trades": ">=", "liquidations": "<=", "liq_flatten": "<=", "funding_booked": ">="}
 
 
 @dataclass(frozen=True)
@@ -28,8 +50,9 @@ class Criterion:
     passed: bool
 
     def describe(self) -> str:
-        if self.name == "trades":
-            v, lim = ("-" if self.value is None else f"{self.value:.0f}"), f">= {self.limit:.0f}"
+        if self.name in _COUNTS:
+            v = "-" if self.value is None else f"{self.value:.0f}"
+            lim = f"{_COUNTS[self.name]} {self.limit:.0f}"
         elif self.name == "profit_factor":
             v = (
                 "-"
@@ -44,10 +67,27 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class FuturesFacts:
+    """What a futures run must show beyond spot's criteria (see the module docstring)."""
+
+    liquidations: int = 0
+    flatten_trips: int = 0  # the liquidation-distance breaker at its flatten level
+    reduces: int = 0  # ... at its reduce level (reported only)
+    funding_payments: int = 0
+    funding_total: float = 0.0  # received > 0, paid < 0 (USDT)
+    funding_unreadable: int = 0  # funding entries without a finite amount
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class BotReport:
     bot: str
     criteria: list[Criterion]
     sharpe: float | None
+    market: str = "spot"  # spot or futures: which criteria were applied
+    futures: FuturesFacts | None = None
 
     @property
     def passed(self) -> bool:
@@ -59,6 +99,8 @@ class BotReport:
             "passed": self.passed,
             "sharpe": self.sharpe,
             "criteria": [asdict(c) for c in self.criteria],
+            "market": self.market,
+            "futures": None if self.futures is None else self.futures.as_dict(),
         }
 
 
@@ -99,6 +141,79 @@ def evaluate(pnls: list[float], equity: list[float]) -> BotReport:
     return BotReport("", crit, sharpe)
 
 
+def futures_criteria(facts: FuturesFacts) -> list[Criterion]:
+    """Pure: the futures facts -> the criteria a futures run adds."""
+    funding_ok = facts.funding_payments >= MIN_FUNDING_BOOKED and not facts.funding_unreadable
+    return [
+        Criterion(
+            "liquidations",
+            float(facts.liquidations),
+            MAX_LIQUIDATIONS,
+            facts.liquidations <= MAX_LIQUIDATIONS,
+        ),
+        Criterion(
+            "liq_flatten",
+            float(facts.flatten_trips),
+            MAX_LIQ_FLATTEN,
+            facts.flatten_trips <= MAX_LIQ_FLATTEN,
+        ),
+        Criterion("funding_booked", float(facts.funding_payments), MIN_FUNDING_BOOKED, funding_ok),
+    ]
+
+
+def evaluate_futures(pnls: list[float], equity: list[float], facts: FuturesFacts) -> BotReport:
+    """Pure: spot's criteria plus `futures_criteria`."""
+    base = evaluate(pnls, equity)
+    return BotReport("", [*base.criteria, *futures_criteria(facts)], base.sharpe, "futures", facts)
+
+
+def audit_entries(directory: Path) -> Iterator[dict[str, Any]]:
+    """Every entry of the audit log files in `directory`, oldest first (the caller
+    verifies the chain; an unreadable line is skipped here, and `verify` reports it)."""
+    for path in sorted(directory.glob("audit-*.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and isinstance(entry.get("data"), dict):
+                    yield entry
+
+
+def futures_facts(store: Store, audit_dir: Path, bot: str) -> FuturesFacts:
+    """`bot`'s `FuturesFacts` from the audit log in `audit_dir` and the breaker table."""
+    liquidations = flattens = reduces = payments = unreadable = 0
+    total = 0.0
+    for entry in audit_entries(audit_dir):
+        data = entry["data"]
+        if data.get("bot") != bot:
+            continue
+        event = entry.get("event")
+        if event == "futures_liquidation":
+            liquidations += 1
+        elif event == "futures_reduce":
+            reduces += 1
+        elif event == "breaker_tripped" and data.get("breaker") == LIQ_BREAKER:
+            flattens += 1
+        elif event == "futures_funding":
+            amount = data.get("amount")
+            if (
+                isinstance(amount, int | float)
+                and not isinstance(amount, bool)
+                and math.isfinite(amount)
+            ):
+                payments += 1
+                total += float(amount)
+            else:
+                unreadable += 1
+    if not flattens and store.query(
+        "SELECT 1 FROM breakers WHERE breaker=? AND bot=? LIMIT 1", (LIQ_BREAKER, bot)
+    ):
+        flattens = 1  # tripped (and perhaps reset since) with no audit entry left to count
+    return FuturesFacts(liquidations, flattens, reduces, payments, total, unreadable)
+
+
 def report(store: Store, bots: list[str]) -> list[BotReport]:
     out = []
     for bot in bots:
@@ -109,10 +224,32 @@ def report(store: Store, bots: list[str]) -> list[BotReport]:
     return out
 
 
+def futures_report(store: Store, audit_dir: Path, bots: list[str]) -> list[BotReport]:
+    """`report` with the futures criteria (the audit chain in `audit_dir` verified first by
+    the caller)."""
+    out = []
+    for bot in bots:
+        r = evaluate_futures(
+            [row["pnl"] for row in store.trades(bot)],
+            [e for _, e in store.equity_curve(bot)],
+            futures_facts(store, audit_dir, bot),
+        )
+        out.append(BotReport(bot, r.criteria, r.sharpe, r.market, r.futures))
+    return out
+
+
 def render(reports: list[BotReport]) -> str:
-    lines = ["Paper-to-live report (seed criteria):"]
+    futures = any(r.market == "futures" for r in reports)
+    title = "seed criteria + futures criteria" if futures else "seed criteria"
+    lines = [f"Paper-to-live report ({title}):"]
     for r in reports:
         sharpe = "-" if r.sharpe is None else f"{r.sharpe:.2f}"
         lines.append(f"  {r.bot}: {'PASS' if r.passed else 'FAIL'} (Sharpe {sharpe})")
         lines.extend(f"    {c.describe()}" for c in r.criteria)
+        if r.futures is not None:
+            lines.append(
+                f"    futures: {r.futures.reduces} liquidation-distance reduce(s),"
+                f" funding {r.futures.funding_total:+.4f} USDT over"
+                f" {r.futures.funding_payments} payment(s)"
+            )
     return "\n".join(lines)

@@ -8,6 +8,14 @@ zones, a data file or an extension module...) and of every project module it imp
 (``tradewarden/core/models.py``...). Trading another symbol, other parameters, any change in
 these files, or an edited record (the signature) invalidates it: promote again from a fresh
 paper record.
+
+A promotion is also bound to its market (issue 20): a futures bot
+(``TRADEWARDEN_FUTURES_ENABLED=true``) needs a futures promotion, recorded from a futures
+paper/testnet run whose report passed the futures criteria too
+(`tradewarden.live.paper_report.futures_report`: no liquidation, the liquidation-distance
+breaker never at its flatten level, funding booked); a spot promotion does not count for
+it, nor a futures promotion for a spot bot. The market is part of the signed binding (a
+spot binding's canonical form is unchanged, so spot records from before stay valid).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ class PromotionError(Exception):
 class PromotionCheck:
     ok: bool
     reason: str
+    market: str = "spot"  # the market the bot was checked for: spot or futures
 
 
 def _project_imports(path: Path, project: Path) -> set[Path]:
@@ -120,14 +129,24 @@ class Binding:
     strategy: str
     params: dict[str, Any] = field(default_factory=dict)
     package_hash: str = ""
+    market: str = "spot"  # spot or futures
 
     def canonical(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), default=str)
+        body = asdict(self)
+        if self.market == "spot":  # spot's form as before the market was bound
+            del body["market"]
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def binding(bot: str, symbol: str, strategy: str) -> Binding:
-    """The binding of a configured bot (``name:SYMBOL:strategy``) as the code stands now."""
-    return Binding(bot, symbol, strategy, strategy_params(strategy), package_hash())
+MARKETS = ("spot", "futures")
+
+
+def binding(bot: str, symbol: str, strategy: str, market: str = "spot") -> Binding:
+    """The binding of a configured bot (``name:SYMBOL:strategy``) as the code stands now;
+    `market`: "futures" for a futures bot (``TRADEWARDEN_FUTURES_ENABLED=true``)."""
+    if market not in MARKETS:
+        raise ValueError(f"unknown market {market!r}")
+    return Binding(bot, symbol, strategy, strategy_params(strategy), package_hash(), market)
 
 
 def _payload(
@@ -156,6 +175,12 @@ def promote(store: Store, key: Secret, report: BotReport, bound: Binding, actor:
         raise PromotionError(f"{report.bot} does not meet the promotion criteria: {failed}")
     if report.bot != bound.bot:
         raise PromotionError(f"the report is for {report.bot}, not {bound.bot}")
+    applied = getattr(report, "market", "spot")  # the criteria the report applied
+    if applied != bound.market:
+        raise PromotionError(
+            f"{report.bot}'s report applied the {applied} criteria: a {bound.market}"
+            f" promotion needs a {bound.market} paper/testnet report"
+        )
     _ensure(store)
     ts = time.time()
     body = json.dumps(report.as_dict(), sort_keys=True, default=str)
@@ -173,11 +198,18 @@ def promote(store: Store, key: Secret, report: BotReport, bound: Binding, actor:
 
 
 def is_promoted(store: Store, key: Secret, bound: Binding) -> PromotionCheck:
+    check = _is_promoted(store, key, bound)
+    return PromotionCheck(check.ok, check.reason, bound.market)
+
+
+def _is_promoted(store: Store, key: Secret, bound: Binding) -> PromotionCheck:
     bot = bound.bot
     _ensure(store)
     rows = store.query("SELECT * FROM promotions WHERE bot=? ORDER BY id DESC LIMIT 1", (bot,))
     if not rows:
-        return PromotionCheck(False, f"no paper-to-live promotion record for bot {bot}")
+        return PromotionCheck(
+            False, f"no paper-to-live {_kind(bound.market)}promotion record for bot {bot}"
+        )
     r = rows[0]
     if not r["binding"]:
         return PromotionCheck(
@@ -194,6 +226,19 @@ def is_promoted(store: Store, key: Secret, bound: Binding) -> PromotionCheck:
     if not hmac.compare_digest(expected, r["signature"]):
         return PromotionCheck(False, f"promotion record of {bot} has a bad signature")
     rec = json.loads(r["binding"])
+    market = rec.get("market", "spot")
+    if market != bound.market:
+        return PromotionCheck(
+            False,
+            f"{bot} holds a {market} promotion: a {bound.market} bot needs a {bound.market}"
+            f" promotion (a {market} one does not count)",
+        )
+    if bound.market == "futures":
+        report = json.loads(r["report"])
+        if report.get("market") != "futures" or report.get("passed") is not True:
+            return PromotionCheck(
+                False, f"{bot}'s futures promotion was not recorded from a passed futures report"
+            )
     if rec.get("symbol") != bound.symbol:
         return PromotionCheck(
             False, f"{bot} was promoted to trade {rec.get('symbol')}, not {bound.symbol}"
@@ -210,4 +255,10 @@ def is_promoted(store: Store, key: Secret, bound: Binding) -> PromotionCheck:
         return PromotionCheck(
             False, f"{bot}'s strategy code (tradewarden/strategy/) changed since its promotion"
         )
-    return PromotionCheck(True, f"{bot} promoted by {r['actor']} for {bound.symbol}")
+    return PromotionCheck(
+        True, f"{bot} {_kind(bound.market)}promoted by {r['actor']} for {bound.symbol}"
+    )
+
+
+def _kind(market: str) -> str:
+    return "futures " if market == "futures" else ""

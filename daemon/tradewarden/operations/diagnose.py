@@ -376,7 +376,9 @@ def _key_permissions(settings: Settings, broker: BinanceBroker) -> Check:
                     f"not readable here (the spot testnet has no /sapi): {exc}",
                 )
             return Check("key permissions", FAIL, f"apiRestrictions ({key} key) unavailable: {exc}")
-        result = evaluate_restrictions(flags if isinstance(flags, dict) else {}, key)
+        result = evaluate_restrictions(
+            flags if isinstance(flags, dict) else {}, key, futures=settings.futures_enabled
+        )
         data[key] = {"flags": dict(result.flags), "warnings": list(result.warnings)}
         if not result.ok:
             named = "" if len(keys) == 1 else f"{key} key: "

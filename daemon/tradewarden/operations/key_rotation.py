@@ -85,7 +85,9 @@ def verify_key(
             return KeyCheck(False, f"signed GET /api/v3/account at {url} failed: {exc}")
         if endpoint_kind(url, settings.binance_testnet) == "testnet":
             return KeyCheck(True, f"account readable at {url} (testnet: no permission check)")
-        perms = check_key_permissions(_Restrictions(client), role.value)
+        perms = check_key_permissions(
+            _Restrictions(client), role.value, futures=settings.futures_enabled
+        )
         if not perms.ok:
             return KeyCheck(False, perms.summary(), perms)
         return KeyCheck(True, f"account readable at {url}; {perms.summary()}", perms)

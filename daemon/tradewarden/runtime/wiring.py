@@ -39,7 +39,7 @@ from tradewarden.core.models import Order, OrderRequest
 from tradewarden.exchange import BinanceBroker
 from tradewarden.exchange.gateway import BAN_KEY
 from tradewarden.exchange.streams import Streams, open_streams
-from tradewarden.live.gate import GateDecision, live_gate, wants_live_checks
+from tradewarden.live.gate import GateDecision, assumed_checks, live_gate, wants_live_checks
 from tradewarden.live.key_permissions import (
     PermissionResult,
     check_broker_keys,
@@ -83,18 +83,16 @@ class RunPlan:
         return list(self.gate.blockers) + ([self.gate.fallback] if self.gate.fallback else [])
 
 
-_ASSUMED_OK = PermissionResult(ok=True, role="trade")
-
-
 def may_use_exchange(settings: Settings) -> bool:
     """False when the settings alone already mean paper (no key, no request needed): not
     even a key of the most favourable scope (testnet for testnet, none for live) with every
     run-time check passing would leave paper."""
+    perms, promos = assumed_checks(settings)  # passing checks of the bots' market
     return any(
         live_gate(
             settings,
-            permissions=_ASSUMED_OK,
-            promotions=[PromotionCheck(True, "assumed")],
+            permissions=perms,
+            promotions=promos,
             key_scope=scope,
         ).mode
         is not Mode.PAPER
@@ -165,15 +163,17 @@ def _copy_ban(src: Store, dst: Store, *, close: str) -> None:
 def promotions(settings: Settings, source: Source) -> list[PromotionCheck]:
     """Every bot's promotion, verified with the promotion key (the admin secret) against
     its symbol, strategy parameters and the strategy package's hash."""
+    market = "futures" if settings.futures_enabled else "spot"  # a futures bot: futures only
     try:
         secret = admin_secret(settings, source, "promotion_key")
     except SecretError as exc:
-        return [PromotionCheck(False, str(exc))]
+        return [PromotionCheck(False, str(exc), market)]
     specs = settings.bot_specs()
     store = Store(settings.db_path)
     try:
         return [
-            is_promoted(store, secret, binding(bot, symbol, strat)) for bot, symbol, strat in specs
+            is_promoted(store, secret, binding(bot, symbol, strat, market))
+            for bot, symbol, strat in specs
         ]
     finally:
         store.close()
