@@ -142,6 +142,7 @@ class ExchangeLoop:
         self._rest_after = 0.0  # REST work waits for the back-off after an error
         self._gap_reasons: list[str] = []
         self._reconnects_seen: dict[str, int] = {"user": 0, "market": 0}
+        self._overflows_seen: dict[str, int] = {"user": 0, "market": 0}
         daemon.streams_view = self.stream_status
         daemon.metrics.ready_details = lambda: {"streams": self.stream_status()}
 
@@ -481,7 +482,7 @@ class ExchangeLoop:
 
     def _balance_event(self, m: BalanceEvent) -> None:
         if m.balances:
-            self.d.trader.update_balances(m.balances)
+            self.d.trader.update_balances(m.balances, m.event_ms)
         elif m.delta is not None:
             self._balances_stale = True  # a deposit or withdrawal: read them all again
 
@@ -542,6 +543,9 @@ class ExchangeLoop:
                 self._reconnects_seen[kind] = reconnects
             else:
                 m.stream_reconnects.labels(kind)  # the series exists from the start
+            refused = self.streams.inbox.overflows[kind] - self._overflows_seen[kind]
+            m.stream_inbox_overflows.labels(kind).inc(max(0, refused))
+            self._overflows_seen[kind] += max(0, refused)
         m.stream_fallback.set(1.0 if self.fallback is not None else 0.0)
 
     def stream_status(self) -> dict[str, Any]:
