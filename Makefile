@@ -106,7 +106,7 @@ test-fast: setup ## inner loop (< 1 min): ruff, unit tests without processes/ser
 	done
 
 chaos: setup ## crash-chaos cycles (CYCLES=500 for a long run)
-	CHAOS_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos
+	CHAOS_CYCLES=$(or $(CYCLES),50) CHAOS_STREAM_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos
 
 drill: setup ## incident drills on local stand-ins: breaker trip and key leak, each runbook's commands
 	ops/drill.sh breaker
