@@ -325,3 +325,21 @@ def test_an_older_balance_event_delivered_late_is_ignored(rig: Rig) -> None:
     rig.loop.stream_round()
     assert rig.d.risk.book.free["USDT"] == 400.0, "the newer balance stays"
     assert rig.d.risk.book.free["BTC"] == 0.5, "an asset the newer event did not carry is taken"
+
+
+def test_events_the_full_inbox_refused_are_counted_in_a_metric(rig: Rig) -> None:
+    def refused(stream: str) -> float:
+        value = rig.d.metrics.registry.get_sample_value(
+            "tradewarden_stream_inbox_overflows_total", {"stream": stream}
+        )
+        return -1.0 if value is None else value
+
+    rig.loop.stream_round()
+    assert (refused("user"), refused("market")) == (0.0, 0.0)
+    rig.inbox.max_pending = 1
+    assert rig.inbox.put(BalanceEvent({"USDT": (1.0, 0.0)}, None, 1, 0.0))
+    assert not rig.inbox.put(BalanceEvent({"USDT": (2.0, 0.0)}, None, 2, 0.0))
+    assert not rig.inbox.put(candle(rig, closed=True))
+    rig.loop.stream_round()
+    rig.loop.stream_round()  # counted once
+    assert (refused("user"), refused("market")) == (1.0, 1.0)
