@@ -72,6 +72,7 @@ from tests.integration.testnet.conftest import (
     posts,
     wave_exchange,
 )
+from tests.integration.testnet.test_streams_daemon import LOSING_STREAM_WAVE
 from tradewarden.audit.chain import verify as verify_audit
 from tradewarden.state.store import fill_from_row
 from tradewarden.trading.bot_ledger import DUST_KEY, Ledger
@@ -134,17 +135,15 @@ STREAM_FAULTS: tuple[tuple[str, str, int | None], ...] = (
     ("shutdown", "any", 2),  # serverShutdown, then closed
 )
 LIFETIME_S = 6.0  # the fake's connection lifetime in the streams run (Binance: 24 h)
+# the streams run's market: LOSING_WAVE's period is one second, so its 1 s klines would all
+# close on the same price; LOSING_STREAM_WAVE (10 s, 200 steps of 50 ms) is lagged by the
+# SMAs of 1 s closes, so every round trip loses there too
 STREAM_ENV = {
     "TRADEWARDEN_STREAMS": "on",
     "TRADEWARDEN_KLINE_INTERVAL": "1s",
     "TRADEWARDEN_STREAM_STALE_SECONDS": "2",
     "TRADEWARDEN_STREAM_RECONNECT_MAX_SECONDS": "1",
 }
-# LOSING_WAVE's period is one second: 1 s klines would close on the same price each time.
-# A 10 s wave (200 steps of 50 ms) that the SMAs of 1 s closes lag: every round trip loses
-LOSING_STREAM_WAVE = [
-    round(30000 * (1 + 0.004 * math.sin(2 * math.pi * i / 200)), 2) for i in range(200)
-]
 
 pytestmark = [
     pytest.mark.usefixtures("clean_env"),
@@ -670,3 +669,35 @@ def test_exchange_crash_chaos(tmp_path: Path, loop: str) -> None:
         print("\n".join(w.checks.details[:40]))
     assert kills >= cycles // 2, "most cycles must end in a kill"
     assert sum(w.checks.violations.values()) == 0, w.checks.details
+
+
+def test_the_decision_check_catches_a_replayed_an_old_and_a_wrong_candle(tmp_path: Path) -> None:
+    """`decisions_check` on recorded decisions: in order and the exchange's is clean; a
+    kline decided twice, one older than the last, one with a close the exchange never had
+    are each a violation."""
+    with wave_exchange(LOSING_STREAM_WAVE, 50) as fx:
+        now = fx.server_time_ms() // 1000 * 1000
+        assert wait_for(lambda: fx.server_time_ms() > now + 3_500, 10)
+        closes = exchange_klines(fx, now, now + 2_000)
+        assert sorted(closes) == [now, now + 1_000, now + 2_000], closes
+
+        def run(opens: list[int], wrong: int | None = None) -> Counter[str]:
+            path = tmp_path / f"d{len(opens)}{wrong}.txt"
+            path.write_text(
+                "".join(
+                    f"1 BTCUSDT {o / 1000!r} {closes[o] + (1.0 if o == wrong else 0.0)!r}\n"
+                    for o in opens
+                )
+            )
+            checks = Checks(streams=True)
+            assert decisions_check(checks, path, fx) == len(opens)
+            return checks.violations
+
+        in_order = [now, now + 1_000, now + 2_000]
+        assert sum(run(in_order).values()) == 0
+        replayed = run([now, now + 1_000, now + 1_000])
+        old = run([now, now + 2_000, now + 1_000])
+        wrong = run(in_order, wrong=now + 1_000)
+        order, exchange = Checks.STREAM_NAMES
+        assert (replayed[order], old[order], wrong[order]) == (1, 1, 0)
+        assert (replayed[exchange], old[exchange], wrong[exchange]) == (0, 0, 1)

@@ -14,7 +14,6 @@ since 1 s klines of LOSING_WAVE, whose period is 1 s, would all close on the sam
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,16 +29,13 @@ from tests.integration.alerts.helpers import REGION, SnsSink
 from tests.integration.daemon.helpers import db, readyz, wait_for
 from tests.integration.outage.proxy import TcpProxy
 from tests.integration.testnet.conftest import LOSING_WAVE, Running, wave_exchange
+from tests.integration.testnet.test_streams_daemon import LOSING_STREAM_WAVE
 from tradewarden.operations.control import request_via_daemon
 from tradewarden.runtime.lock import DaemonLock
 from tradewarden.state.store import Store
 
 BOT = "loser"
 TRIP_KEY = f"breaker:consecutive_losses:{BOT}"
-# a 10 s wave (200 steps of 50 ms) the SMAs of 1 s closes lag: every round trip loses
-LOSING_STREAM_WAVE = [
-    round(30000 * (1 + 0.004 * math.sin(2 * math.pi * i / 200)), 2) for i in range(200)
-]
 STREAM_ENV = {
     "TRADEWARDEN_STREAMS": "on",
     "TRADEWARDEN_KLINE_INTERVAL": "1s",
