@@ -33,7 +33,7 @@ lifetime on a compressed clock: both streams reconnect every few seconds through
 end checks are the same: every exchange trade booked exactly once (`fx.trades()` against
 the fills table), the booked position is the exchange's balance, each bot's filled orders
 alternate BUY/SELL (a replayed or reordered kline never made a second decision). Cycles of
-the streams run: ``CHAOS_STREAM_CYCLES`` (default 5, about 60 s; `make chaos` passes 50).
+the streams run: ``CHAOS_STREAM_CYCLES`` (default 4, about 35 s; `make chaos` passes 50).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ from tradewarden.trading.bot_ledger import DUST_KEY, Ledger
 
 REPO = Path(__file__).resolve().parents[2]
 CYCLES = int(os.environ.get("CHAOS_CYCLES", "10"))
-STREAM_CYCLES = int(os.environ.get("CHAOS_STREAM_CYCLES", "5"))
+STREAM_CYCLES = int(os.environ.get("CHAOS_STREAM_CYCLES", "4"))
 SEED = int(os.environ.get("CHAOS_SEED", "4242"))
 THRESHOLD = 2
 BOTS = ("b1",)
@@ -555,7 +555,7 @@ def cycle(w: World, n: int, trips_before: set[tuple[str, str]]) -> bool:
             assert r.returncode == 0, r.stdout + r.stderr
     reached = arm(mode, w.rng, w.fx, w.slack, w.state, t0)
     fault = ""
-    if w.streams:  # two a cycle: five cycles arm every kind
+    if w.streams:  # two a cycle: four cycles arm every kind
         for i in (2 * n, 2 * n + 1):
             kind, stream, count = STREAM_FAULTS[i % len(STREAM_FAULTS)]
             w.fx.stream_fault(kind, stream=stream, count=count)

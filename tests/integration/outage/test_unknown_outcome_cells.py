@@ -6,7 +6,8 @@ exchange, booked once, never resent, and trading goes on. One daemon run walks t
 Both exchange loops: ``polling`` and ``streams`` (issue 19: fills from the user data
 stream's executionReports, which come while the gateway still asks about the order; every
 user and market event duplicated and reordered for the whole run, one fill's report lost):
-every trade on the exchange (its trade list) is booked exactly once.
+every trade on the exchange (its trade list) is booked exactly once. The streams run ends
+with Binance down altogether (REST and both streams cut), `X`'s first cell.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import wait_for
 from tests.integration.outage.conftest import Deps, daemon_extra, query
+from tests.integration.outage.test_exchange_outages import UNREACHABLE, stopped_cell
 from tests.integration.testnet.conftest import (
     Running,
     assert_one_to_one,
@@ -79,6 +81,27 @@ def unknown_outcome_cell(
     return f"| {name} | 1 order, {len(booked)} fill(s) booked once, 0 resends |"
 
 
+def garble(fx: FakeBinance) -> None:
+    """Every user and market event twice, every other one after the next (until cleared)."""
+    fx.stream_fault("duplicate", stream="any", count=None)
+    fx.stream_fault("reorder", stream="any", count=None)
+
+
+def binance_down_with_streams(port: int, fx: FakeBinance) -> str:
+    """Streams run: Binance down, REST and both streams (every connection cut as it opens):
+    polling fallback, not ready, no order; back: ready, streams again, trading goes on."""
+
+    def down() -> None:
+        fx.fault("drop_connection", path="/api/*", count=None)
+        fx.stream_fault("drop", stream="any", count=None)
+
+    def back() -> None:
+        fx.clear_faults()
+        garble(fx)
+
+    return stopped_cell(port, fx, "Binance down: REST and both streams", down, back, UNREACHABLE)
+
+
 def booked_once(fx: FakeBinance, state: Path) -> tuple[Counter[str], set[str]]:
     """(trade id -> times booked, the exchange's trade ids)."""
     return Counter(str(f["trade_id"]) for f in fills(state)), {
@@ -98,10 +121,9 @@ def test_orders_with_unknown_outcome_end_with_one_order_booked_once(
     )
     table = ["| cell | outcome | took |", "|---|---|---|"]
     try:
-        d.wait_ready()
+        port = d.wait_ready()
         if deps.streams:
-            fx.stream_fault("duplicate", stream="any", count=None)
-            fx.stream_fault("reorder", stream="any", count=None)
+            garble(fx)
             fx.stream_fault("lose", stream="user", count=1)
         assert wait_for(lambda: len(fx.orders()) >= 2, 60), "no trading to begin with"
         for name, faults in CELLS:
@@ -111,6 +133,9 @@ def test_orders_with_unknown_outcome_end_with_one_order_booked_once(
             table.append(
                 unknown_outcome_cell(d, fx, name, faults) + f" {time.monotonic() - t0:.1f}s |"
             )
+        if deps.streams:
+            t0 = time.monotonic()
+            table.append(binance_down_with_streams(port, fx) + f" {time.monotonic() - t0:.1f}s |")
     except BaseException:
         d.stop()
         print("\n".join(table), "\n--- daemon log (tail) ---\n" + "".join(d.lines[-60:]) + d.err)
