@@ -9,7 +9,9 @@ Two daemon threads, one per stream (``tw-stream-user``, ``tw-stream-market``), e
 ``websockets.sync.client`` connection; the library answers the server's pings (every 20 s)
 and pings the server itself, so a dead connection is noticed within its ping timeout.
 Everything a thread receives goes, parsed, into one `Inbox` (thread-safe FIFO; ``wake`` is
-called after every put); the runtime drains it on its own thread.
+called after every put); the runtime drains it on its own thread. The inbox is bounded:
+prices and open klines coalesce per symbol, and an event it refuses (full: the runtime is
+not draining) makes its stream reconnect, so that the runtime checks over REST (see there).
 
 User data stream: spot has no listenKey any more. With an HMAC key the subscription is
 ``userDataStream.subscribe.signature`` on the WebSocket API (apiKey, timestamp from the
