@@ -105,8 +105,9 @@ test-fast: setup ## inner loop (< 1 min): ruff, unit tests without processes/ser
 		if $(MAKE) -n $$t >/dev/null 2>&1; then $(MAKE) --no-print-directory $$t || exit 1; fi; \
 	done
 
-chaos: setup ## crash-chaos cycles (CYCLES=500 for a long run)
-	CHAOS_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos
+chaos: setup ## crash-chaos cycles, polling and streams (CYCLES=500 for a long run); every outage cell with streams
+	CHAOS_CYCLES=$(or $(CYCLES),50) CHAOS_STREAM_CYCLES=$(or $(CYCLES),50) $(RUN) pytest -q -s tests/chaos
+	OUTAGE_FULL=1 $(RUN) pytest -q -s tests/integration/outage/test_unknown_outcome_cells.py -k streams
 
 drill: setup ## incident drills on local stand-ins: breaker trip and key leak, each runbook's commands
 	ops/drill.sh breaker

@@ -20,6 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 ENV = "TW_CHAOS_CRASH_AT"
+# a file: every market event the strategies decide on (`Trader.on_tick`) is appended to it,
+# one line "pid symbol open-time close" (the streams run checks: each candle once, in order)
+DECISIONS_ENV = "TW_CHAOS_DECISIONS"
 
 
 def _is_trade(_self: Any, obs: Any, *_a: Any, **_k: Any) -> bool:
@@ -75,10 +78,28 @@ def install(point: str) -> None:
     setattr(cls, method, wrapper)
 
 
+def record_decisions(path: str) -> None:
+    """Append each tick the strategies decide on to `path`, before they do."""
+    from tradewarden.trading.trader import Trader
+
+    original = Trader.on_tick
+
+    @functools.wraps(original)
+    def on_tick(self: Trader, tick: Any) -> None:
+        with open(path, "a") as f:
+            f.write(f"{os.getpid()} {tick.symbol} {tick.ts!r} {tick.close!r}\n")
+        original(self, tick)
+
+    Trader.on_tick = on_tick  # type: ignore[method-assign]
+
+
 def main() -> None:
     point = os.environ.get(ENV, "")
     if point:
         install(point)
+    decisions = os.environ.get(DECISIONS_ENV, "")
+    if decisions:
+        record_decisions(decisions)
     from tradewarden.cli.main import main as cli_main
 
     sys.argv = ["tradewarden", *sys.argv[1:]]

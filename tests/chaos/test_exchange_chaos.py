@@ -23,6 +23,17 @@ The price path is a wave on which every ma_cross round trip loses, with
 running daemon) when the next cycle needs it trading.
 
 Invariants, after every kill and again after every restart and at the end: see `Checks`.
+
+Both exchange loops (issue 19), parametrized: ``polling`` (TRADEWARDEN_STREAMS=off) and
+``streams`` (on: decisions on closed 1 s klines, fills and balances from the user data
+stream). In the streams run each cycle also arms one stream fault of the fake's
+(`STREAM_FAULTS`: dropped, duplicated, reordered, lost, silent, terminated and shut down
+streams, user and market), and the fake's connections live 6 s instead of 24 h (Binance's
+lifetime on a compressed clock: both streams reconnect every few seconds throughout). The
+end checks are the same: every exchange trade booked exactly once (`fx.trades()` against
+the fills table), the booked position is the exchange's balance, each bot's filled orders
+alternate BUY/SELL (a replayed or reordered kline never made a second decision). Cycles of
+the streams run: ``CHAOS_STREAM_CYCLES`` (default 4, about 35 s; `make chaos` passes 50).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +57,7 @@ from typing import Any
 
 import pytest
 
+from tests.chaos.crashpoints import DECISIONS_ENV
 from tests.chaos.crashpoints import ENV as CRASH_ENV
 from tests.fakes.binance import FakeBinance
 from tests.fakes.slack import FakeSlack, running_fake_slack
@@ -59,12 +72,14 @@ from tests.integration.testnet.conftest import (
     posts,
     wave_exchange,
 )
+from tests.integration.testnet.test_streams_daemon import LOSING_STREAM_WAVE
 from tradewarden.audit.chain import verify as verify_audit
 from tradewarden.state.store import fill_from_row
 from tradewarden.trading.bot_ledger import DUST_KEY, Ledger
 
 REPO = Path(__file__).resolve().parents[2]
 CYCLES = int(os.environ.get("CHAOS_CYCLES", "10"))
+STREAM_CYCLES = int(os.environ.get("CHAOS_STREAM_CYCLES", "4"))
 SEED = int(os.environ.get("CHAOS_SEED", "4242"))
 THRESHOLD = 2
 BOTS = ("b1",)
@@ -108,8 +123,32 @@ CRASH_POINTS = {
     "email_sent",
 }
 NEEDS_TRADING = set(MODES) - {"random"}
+# streams run: cycle i arms faults 2i and 2i+1 (kind, stream, count; None = until the
+# cycle's end); each is one the daemon must come through with every fill booked once
+STREAM_FAULTS: tuple[tuple[str, str, int | None], ...] = (
+    ("duplicate", "any", None),  # every user and market event twice
+    ("reorder", "any", None),  # every other event after the next one (klines, reports)
+    ("lose", "user", 2),  # two fills' executionReports never sent (REST finds them)
+    ("drop", "any", 2),  # connections cut twice
+    ("silence", "market", None),  # market stream silent: stale -> polling -> reconnect
+    ("terminate", "user", 2),  # eventStreamTerminated
+    ("shutdown", "any", 2),  # serverShutdown, then closed
+)
+LIFETIME_S = 6.0  # the fake's connection lifetime in the streams run (Binance: 24 h)
+# the streams run's market: LOSING_WAVE's period is one second, so its 1 s klines would all
+# close on the same price; LOSING_STREAM_WAVE (10 s, 200 steps of 50 ms) is lagged by the
+# SMAs of 1 s closes, so every round trip loses there too
+STREAM_ENV = {
+    "TRADEWARDEN_STREAMS": "on",
+    "TRADEWARDEN_KLINE_INTERVAL": "1s",
+    "TRADEWARDEN_STREAM_STALE_SECONDS": "2",
+    "TRADEWARDEN_STREAM_RECONNECT_MAX_SECONDS": "1",
+}
 
-pytestmark = [pytest.mark.usefixtures("clean_env"), pytest.mark.timeout(120 + 15 * CYCLES)]
+pytestmark = [
+    pytest.mark.usefixtures("clean_env"),
+    pytest.mark.timeout(120 + 15 * max(CYCLES, STREAM_CYCLES)),
+]
 
 
 class ChaosDaemon(Running):
@@ -204,16 +243,22 @@ class Checks:
         "no alert reaches email twice (but the one in flight at a kill)",
         "no alert left undelivered after the final run",
     )
+    # the streams run (decisions recorded by `crashpoints.record_decisions`)
+    STREAM_NAMES = (
+        "each closed kline decided at most once, in order (no replayed or old candle)",
+        "every decided candle is the exchange's closed kline",
+    )
 
-    def __init__(self) -> None:
-        self.violations: Counter[str] = Counter({n: 0 for n in self.NAMES})
+    def __init__(self, streams: bool = False) -> None:
+        self.names = self.NAMES + (self.STREAM_NAMES if streams else ())
+        self.violations: Counter[str] = Counter({n: 0 for n in self.names})
         self.details: list[str] = []
         self.modes: Counter[str] = Counter()
         self.reached: Counter[str] = Counter()
         self.in_doubt_repeats = 0
 
     def check(self, name: str, ok: bool, detail: str = "") -> None:
-        assert name in self.NAMES, name
+        assert name in self.names, name
         if not ok:
             self.violations[name] += 1
             self.details.append(f"{name}: {detail}")
@@ -223,7 +268,7 @@ class Checks:
             f"| invariant | violations in {cycles} cycles ({kills} kills, {orders} orders,"
             f" {trips} trips, {alerts} alerts) |"
         )
-        rows = [head, "|---|---|"] + [f"| {n} | {self.violations[n]} |" for n in self.NAMES]
+        rows = [head, "|---|---|"] + [f"| {n} | {self.violations[n]} |" for n in self.names]
         modes = ", ".join(f"{m} {self.reached[m]}/{self.modes[m]}" for m in MODES if self.modes[m])
         return (
             "\n".join(rows)
@@ -387,6 +432,50 @@ def final(checks: Checks, state: Path, fx: FakeBinance, slack: FakeSlack, smtp: 
         )
 
 
+def exchange_klines(fx: FakeBinance, start_ms: int, end_ms: int) -> dict[int, float]:
+    """open ms -> close of the exchange's 1 s klines (GET /api/v3/klines)."""
+    out: dict[int, float] = {}
+    while start_ms <= end_ms:
+        url = (
+            f"{fx.url}/api/v3/klines?symbol=BTCUSDT&interval=1s&startTime={start_ms}"
+            f"&endTime={end_ms}&limit=1000"
+        )
+        with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - the local fake
+            rows = json.loads(r.read())
+        if not rows:
+            break
+        out.update({int(row[0]): float(row[4]) for row in rows})
+        start_ms = int(rows[-1][0]) + 1
+    return out
+
+
+def decisions_check(checks: Checks, path: Path, fx: FakeBinance) -> int:
+    """Streams run: what the strategies decided on, in every daemon process of the run (a
+    restarted one starts from REST klines shown, not decided): each closed kline once, in
+    increasing open time, with the exchange's close; how many decisions there were."""
+    rows = [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+    opens = [round(float(ts) * 1000) for _, _, ts, _ in rows]
+    out_of_order = [(a, b) for a, b in zip(opens, opens[1:], strict=False) if b <= a]
+    checks.check(
+        "each closed kline decided at most once, in order (no replayed or old candle)",
+        not out_of_order,
+        f"open times not increasing: {out_of_order[:5]}",
+    )
+    if opens:
+        closes = exchange_klines(fx, min(opens), max(opens))
+        wrong = [
+            (o, float(c), closes.get(o))
+            for o, (_, _, _, c) in zip(opens, rows, strict=True)
+            if closes.get(o) is None or not math.isclose(float(c), closes[o], abs_tol=1e-6)
+        ]
+        checks.check(
+            "every decided candle is the exchange's closed kline",
+            not wrong,
+            f"(open ms, decided close, exchange close): {wrong[:5]}",
+        )
+    return len(opens)
+
+
 # --- arming a kill --------------------------------------------------------------------------
 def arm(
     mode: str, rng: random.Random, fx: FakeBinance, slack: FakeSlack, d_state: Path, t0: float
@@ -441,6 +530,7 @@ class World:
     env: dict[str, str]
     rng: random.Random
     checks: Checks
+    streams: bool = False
 
 
 def up(d: ChaosDaemon, timeout: float = 30) -> bool:
@@ -464,6 +554,12 @@ def cycle(w: World, n: int, trips_before: set[tuple[str, str]]) -> bool:
             r = tw(w.state, "reset", "--reason", f"chaos cycle {n}", "--all", "--yes", **w.env)
             assert r.returncode == 0, r.stdout + r.stderr
     reached = arm(mode, w.rng, w.fx, w.slack, w.state, t0)
+    fault = ""
+    if w.streams:  # two a cycle: four cycles arm every kind
+        for i in (2 * n, 2 * n + 1):
+            kind, stream, count = STREAM_FAULTS[i % len(STREAM_FAULTS)]
+            w.fx.stream_fault(kind, stream=stream, count=count)
+            fault += f" {kind}/{stream}"
     if wait_for(lambda: reached(d) or not d.alive(), POINT_DEADLINE_S, step=0.01):
         w.checks.reached[mode] += reached(d)
     if mode in ("order_in_flight", "order_in_latency"):
@@ -477,7 +573,8 @@ def cycle(w: World, n: int, trips_before: set[tuple[str, str]]) -> bool:
     w.slack.slow_next(0, 0)
     at_kill(w.checks, w.state, w.fx)
     print(
-        f"cycle {n}: {mode} reached={w.checks.reached[mode]} {time.monotonic() - t0:.1f}s"
+        f"cycle {n}: {mode}{fault} reached={w.checks.reached[mode]}"
+        f" {time.monotonic() - t0:.1f}s"
         f" trips={sorted(tripped(w.state))} weight/min {w.fx.stats()['weight_used_1m']}"
     )
     return killed
@@ -516,9 +613,17 @@ def totals(state: Path) -> tuple[int, int, int]:
     return orders, len(tripped(state)) + sum(map(len, cleared)), alerts[0]
 
 
-def test_exchange_crash_chaos(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["polling", "streams"])
+def test_exchange_crash_chaos(tmp_path: Path, loop: str) -> None:
+    streams = loop == "streams"
+    cycles = STREAM_CYCLES if streams else CYCLES
     with (
-        wave_exchange(LOSING_WAVE, 50, kind=False) as fx,  # Binance's harsh world
+        # Binance's harsh world
+        (
+            wave_exchange(LOSING_STREAM_WAVE, 50, kind=False, ws_max_lifetime_s=LIFETIME_S)
+            if streams
+            else wave_exchange(LOSING_WAVE, 50, kind=False)
+        ) as fx,
         running_fake_slack() as slack,
         FakeSmtp(tls="none") as smtp,
     ):
@@ -539,16 +644,60 @@ def test_exchange_crash_chaos(tmp_path: Path) -> None:
             "TRADEWARDEN_SMTP_PORT": str(smtp.port),
             "TRADEWARDEN_SMTP_TLS": "none",
             "TRADEWARDEN_EMAIL_TO": "oncall@example.org",
+            **(STREAM_ENV if streams else {}),
         }
-        w = World(fx, slack, smtp, tmp_path / "state", env, random.Random(SEED), Checks())
+        decisions = tmp_path / "decisions.txt"
+        if streams:
+            env[DECISIONS_ENV] = str(decisions)
+        state, rng = tmp_path / "state", random.Random(SEED)
+        w = World(fx, slack, smtp, state, env, rng, Checks(streams), streams)
         kills = 0
         trips: set[tuple[str, str]] = set()
-        for n in range(CYCLES):
+        for n in range(cycles):
             kills += cycle(w, n, trips)
             trips = tripped(w.state)
         final_run(w, trips)
-    print("\n" + w.checks.table(CYCLES, kills, *totals(w.state)))
+        if streams:
+            decided = decisions_check(w.checks, decisions, fx)
+            stats = fx.stream_stats()
+            print(
+                f"\n{decided} klines decided; {len(fx.trades())} exchange trades;"
+                f" stream connections {stats['connections']}; faults fired {stats['faults_fired']}"
+            )
+    print("\n" + w.checks.table(cycles, kills, *totals(w.state)))
     if w.checks.details:
         print("\n".join(w.checks.details[:40]))
-    assert kills >= CYCLES // 2, "most cycles must end in a kill"
+    assert kills >= cycles // 2, "most cycles must end in a kill"
     assert sum(w.checks.violations.values()) == 0, w.checks.details
+
+
+def test_the_decision_check_catches_a_replayed_an_old_and_a_wrong_candle(tmp_path: Path) -> None:
+    """`decisions_check` on recorded decisions: in order and the exchange's is clean; a
+    kline decided twice, one older than the last, one with a close the exchange never had
+    are each a violation."""
+    with wave_exchange(LOSING_STREAM_WAVE, 50) as fx:
+        now = fx.server_time_ms() // 1000 * 1000
+        assert wait_for(lambda: fx.server_time_ms() > now + 3_500, 10)
+        closes = exchange_klines(fx, now, now + 2_000)
+        assert sorted(closes) == [now, now + 1_000, now + 2_000], closes
+
+        def run(opens: list[int], wrong: int | None = None) -> Counter[str]:
+            path = tmp_path / f"d{len(opens)}{wrong}.txt"
+            path.write_text(
+                "".join(
+                    f"1 BTCUSDT {o / 1000!r} {closes[o] + (1.0 if o == wrong else 0.0)!r}\n"
+                    for o in opens
+                )
+            )
+            checks = Checks(streams=True)
+            assert decisions_check(checks, path, fx) == len(opens)
+            return checks.violations
+
+        in_order = [now, now + 1_000, now + 2_000]
+        assert sum(run(in_order).values()) == 0
+        replayed = run([now, now + 1_000, now + 1_000])
+        old = run([now, now + 2_000, now + 1_000])
+        wrong = run(in_order, wrong=now + 1_000)
+        order, exchange = Checks.STREAM_NAMES
+        assert (replayed[order], old[order], wrong[order]) == (1, 1, 0)
+        assert (replayed[exchange], old[exchange], wrong[exchange]) == (0, 0, 1)

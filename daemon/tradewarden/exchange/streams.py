@@ -9,7 +9,9 @@ Two daemon threads, one per stream (``tw-stream-user``, ``tw-stream-market``), e
 ``websockets.sync.client`` connection; the library answers the server's pings (every 20 s)
 and pings the server itself, so a dead connection is noticed within its ping timeout.
 Everything a thread receives goes, parsed, into one `Inbox` (thread-safe FIFO; ``wake`` is
-called after every put); the runtime drains it on its own thread.
+called after every put); the runtime drains it on its own thread. The inbox is bounded:
+prices and open klines coalesce per symbol, and an event it refuses (full: the runtime is
+not draining) makes its stream reconnect, so that the runtime checks over REST (see there).
 
 User data stream: spot has no listenKey any more. With an HMAC key the subscription is
 ``userDataStream.subscribe.signature`` on the WebSocket API (apiKey, timestamp from the
@@ -62,7 +64,6 @@ import random
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -140,28 +141,84 @@ class StreamEvent:
 StreamMessage = OrderEvent | BalanceEvent | PriceEvent | CandleEvent | StreamEvent
 
 
+INBOX_MAX_PENDING = 10_000  # messages that are never coalesced (see `Inbox`)
+
+
+def _stream_of(msg: StreamMessage) -> StreamKind:
+    if isinstance(msg, StreamEvent):
+        return msg.kind
+    return "user" if isinstance(msg, OrderEvent | BalanceEvent) else "market"
+
+
 class Inbox:
-    """Thread-safe FIFO from the stream threads to the runtime; ``wake()`` after every put."""
+    """Thread-safe FIFO from the stream threads to the runtime; ``wake()`` after every put.
 
-    def __init__(self, wake: Callable[[], None] | None = None) -> None:
+    Bounded, and never losing anything unnoticed while the runtime does not drain (a REST
+    call hanging up to its timeout, a slow disk):
+
+    - a `PriceEvent` replaces the one of its symbol still waiting (only the latest price
+      matters), and so does an update of a kline not closed yet (the runtime decides on
+      closed klines only): these take one slot per symbol and are never refused;
+    - `StreamEvent` (connected / disconnected) is always taken;
+    - everything else (order and balance events, closed klines) counts against
+      ``max_pending``. When that many wait, `put` refuses the message and returns False
+      and ``overflows[stream]`` counts it: the stream thread then drops its connection
+      (`_Stream` raises a reconnect), so the runtime falls back to polling and, on the
+      reconnect, reconciles over REST (user: fills and balances) or back-fills klines
+      (market), which finds what was refused.
+    """
+
+    def __init__(
+        self, wake: Callable[[], None] | None = None, max_pending: int = INBOX_MAX_PENDING
+    ) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be at least 1")
         self._wake = wake
+        self.max_pending = max_pending
         self._lock = threading.Lock()
-        self._items: deque[StreamMessage] = deque()
+        self._items: list[StreamMessage] = []
+        self._latest: dict[tuple[str, str], int] = {}  # (what, symbol) -> index in _items
+        self._pending = 0  # items that count against max_pending
+        self.overflows: dict[StreamKind, int] = {"user": 0, "market": 0}
 
-    def put(self, msg: StreamMessage) -> None:
+    def put(self, msg: StreamMessage) -> bool:
+        """Queue `msg` (or let it replace its symbol's waiting price / open kline); False
+        when it was refused because the inbox is full (counted in ``overflows``)."""
+        key: tuple[str, str] | None = None
+        if isinstance(msg, PriceEvent):
+            key = ("price", msg.symbol)
+        elif isinstance(msg, CandleEvent) and not msg.closed:
+            key = ("open-kline", msg.tick.symbol)
         with self._lock:
-            self._items.append(msg)
+            if key is not None:
+                at = self._latest.get(key)
+                if at is None:
+                    self._latest[key] = len(self._items)
+                    self._items.append(msg)
+                else:
+                    self._items[at] = msg
+            elif isinstance(msg, StreamEvent):
+                self._items.append(msg)
+            elif self._pending >= self.max_pending:
+                self.overflows[_stream_of(msg)] += 1
+                return False
+            else:
+                self._pending += 1
+                self._items.append(msg)
         if self._wake is not None:
             try:
                 self._wake()
             except Exception:  # noqa: BLE001 - a stream thread must not die of its reader
                 log.warning("stream inbox: the wake callback failed", exc_info=True)
+        return True
 
     def drain(self) -> list[StreamMessage]:
         """Everything put so far, oldest first; the inbox is empty afterwards."""
         with self._lock:
-            items = list(self._items)
-            self._items.clear()
+            items = self._items
+            self._items = []
+            self._latest.clear()
+            self._pending = 0
         return items
 
 
@@ -483,6 +540,14 @@ class _Stream:
         except TimeoutError:
             return None
 
+    def _deliver(self, msg: StreamMessage) -> None:
+        """Into the inbox; refused (full: the runtime is not draining) -> reconnect, so that
+        the runtime polls meanwhile and checks over REST what this connection carried."""
+        if not self.inbox.put(msg):
+            raise _ReconnectError(
+                f"inbox full ({self.inbox.max_pending} messages waiting): an event refused"
+            )
+
     def _malformed(self, what: str) -> None:
         """Count and drop; logged by kind only (never the payload), at warning for the 1st,
         2nd, 4th, 8th... so a server sending garbage cannot flood the log."""
@@ -641,7 +706,7 @@ class UserDataStream(_Stream):
             self._malformed(f"{str(kind)[:40]}: {type(exc).__name__}")
             return
         if parsed is not None:
-            self.inbox.put(parsed)
+            self._deliver(parsed)
 
 
 _TIMESTAMP_CODE = -1021
@@ -724,7 +789,7 @@ class MarketStream(_Stream):
             self._malformed(f"{str(msg.get('stream'))[:60]}: {type(exc).__name__}")
             return
         if parsed is not None:
-            self.inbox.put(parsed)
+            self._deliver(parsed)
 
 
 class Streams:

@@ -146,6 +146,7 @@ class ExchangeLoop:
         self._rest_after = 0.0  # REST work waits for the back-off after an error
         self._gap_reasons: list[str] = []
         self._reconnects_seen: dict[str, int] = {"user": 0, "market": 0}
+        self._overflows_seen: dict[str, int] = {"user": 0, "market": 0}
         daemon.streams_view = self.stream_status
         daemon.metrics.ready_details = lambda: {"streams": self.stream_status()}
 
@@ -486,7 +487,7 @@ class ExchangeLoop:
 
     def _balance_event(self, m: BalanceEvent) -> None:
         if m.balances:
-            self.d.trader.update_balances(m.balances)
+            self.d.trader.update_balances(m.balances, m.event_ms)
         elif m.delta is not None:
             self._balances_stale = True  # a deposit or withdrawal: read them all again
 
@@ -559,6 +560,9 @@ class ExchangeLoop:
                 self._reconnects_seen[kind] = reconnects
             else:
                 m.stream_reconnects.labels(kind)  # the series exists from the start
+            refused = self.streams.inbox.overflows[kind] - self._overflows_seen[kind]
+            m.stream_inbox_overflows.labels(kind).inc(max(0, refused))
+            self._overflows_seen[kind] += max(0, refused)
         episode = self.fallback is not None and self._start_by is None
         m.stream_fallback.set(1.0 if episode else 0.0)
 

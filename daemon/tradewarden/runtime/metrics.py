@@ -197,6 +197,12 @@ class Metrics:
             ["stream"],
             registry=r,
         )
+        self.stream_inbox_overflows = c(
+            "tradewarden_stream_inbox_overflows",
+            "Stream events refused by the full inbox (the stream reconnects, REST checks)",
+            ["stream"],
+            registry=r,
+        )
         # more for /readyz's JSON next to ready and reasons (the exchange loop's streams)
         self.ready_details: Callable[[], dict[str, Any]] | None = None
 

@@ -109,6 +109,8 @@ class Trader:
         # the exchange's balance events keep `risk`'s balances (user data stream healthy):
         # no balance request after each fill
         self.balances_streamed = False
+        # asset -> event time (ms) of the last balance event applied to it (streams only)
+        self._balance_ms: dict[str, int] = {}
         risk.hooks.on_trip.append(self._on_trip)
         risk.hooks.on_approach.append(self._on_approach)
         try:
@@ -314,6 +316,8 @@ class Trader:
                 },
                 ts=None,
             )
+            if self.balances_streamed:
+                self._spend_streamed(fill)
             for cb in self.events.on_fill:
                 cb(fill)
             if closed is not None:
@@ -331,6 +335,37 @@ class Trader:
         if not self.balances_streamed:
             self.refresh_balances()
 
+    def _spend_streamed(self, fill: Fill) -> None:
+        """Streams: a fill booked before its balance event (the exchange sends it right after
+        the execution report, maybe in a later batch or lost) would leave the balance it
+        spent too high, and the next pre-trade check could pass an order the exchange
+        refuses for lack of funds (over-spend). The spent asset (the quote of a BUY, the
+        base of a SELL, a commission taken from a third asset) is lowered now, unless a
+        balance event at or after the trade's time has set it already; what the fill
+        brought in is not added (too low errs on the safe side). The next balance event or
+        REST read sets the true value."""
+        f = self._filters(fill.symbol)
+        base, quote = split_symbol(fill.symbol)
+        if f is not None and f.base_asset and f.quote_asset:
+            base, quote = f.base_asset, f.quote_asset
+        if fill.side is Side.BUY:
+            spent, received = {quote: fill.qty * fill.price}, base
+        else:
+            spent, received = {base: fill.qty}, quote
+        fee_asset = fill.commission_asset
+        if fee_asset and fee_asset != received:  # from the asset received: netted there
+            spent[fee_asset] = spent.get(fee_asset, 0.0) + fill.commission
+        trade_ms = round(fill.ts * 1000.0)
+        free = dict(self.risk.book.free or {})
+        changed = False
+        for asset, amount in spent.items():
+            if self._balance_ms.get(asset, -1) >= trade_ms or asset not in free:
+                continue  # set by a later balance event already / unknown: refuses anyway
+            free[asset] = max(0.0, free[asset] - amount)
+            changed = True
+        if changed:
+            self.risk.set_balances(free)
+
     def mark_equity(self, ts: float) -> None:
         """Hourly equity marks per bot and for the portfolio (for reports and Sharpe)."""
         self._next_mark = ts - ts % 3600 + 3600
@@ -340,13 +375,22 @@ class Trader:
 
     def refresh_balances(self) -> None:
         self.risk.set_balances(self.broker.balances())
+        self._balance_ms.clear()  # a streamed fill booked after this lowers them again
 
-    def update_balances(self, balances: dict[str, tuple[float, float]]) -> None:
+    def update_balances(
+        self, balances: dict[str, tuple[float, float]], event_ms: int | None = None
+    ) -> None:
         """The balances of the assets in `balances` (asset -> (free, locked)) changed (a
         balance event); the other assets keep theirs. As `refresh_balances`: the free
-        balance of every asset with a non-zero total."""
+        balance of every asset with a non-zero total. With `event_ms` (the event's time),
+        an asset already set by a later event keeps that (an event delivered late, out of
+        order, is older news)."""
         merged = dict(self.risk.book.free or {})
         for asset, (free, locked) in balances.items():
+            if event_ms is not None:
+                if event_ms < self._balance_ms.get(asset, -1):
+                    continue
+                self._balance_ms[asset] = event_ms
             if free + locked > 0:
                 merged[asset] = free
             else:

@@ -5,6 +5,11 @@ says which test asserts which cell). The market is a wave on which every ma_cros
 trip loses, with ``MAX_CONSECUTIVE_LOSSES=2``: the bot trips every few seconds once reset,
 so each cell has a fresh critical alert (Slack + email + SNS + console) raised *by
 trading*, and the orders that led to it show that trading went on during the outage.
+
+`deps` takes the exchange loop as an indirect parameter: ``polling`` (the default,
+TRADEWARDEN_STREAMS=off) or ``streams`` (issue 19: on, 1 s klines, on a 10 s losing wave,
+since 1 s klines of LOSING_WAVE, whose period is 1 s, would all close on the same price;
+`daemon_extra` adds the streams settings).
 """
 
 from __future__ import annotations
@@ -24,12 +29,19 @@ from tests.integration.alerts.helpers import REGION, SnsSink
 from tests.integration.daemon.helpers import db, readyz, wait_for
 from tests.integration.outage.proxy import TcpProxy
 from tests.integration.testnet.conftest import LOSING_WAVE, Running, wave_exchange
+from tests.integration.testnet.test_streams_daemon import LOSING_STREAM_WAVE
 from tradewarden.operations.control import request_via_daemon
 from tradewarden.runtime.lock import DaemonLock
 from tradewarden.state.store import Store
 
 BOT = "loser"
 TRIP_KEY = f"breaker:consecutive_losses:{BOT}"
+STREAM_ENV = {
+    "TRADEWARDEN_STREAMS": "on",
+    "TRADEWARDEN_KLINE_INTERVAL": "1s",
+    "TRADEWARDEN_STREAM_STALE_SECONDS": "3",
+    "TRADEWARDEN_STREAM_RECONNECT_MAX_SECONDS": "1",
+}
 
 
 @dataclass
@@ -41,12 +53,14 @@ class Deps:
     sns_hop: TcpProxy
     sink: SnsSink
     moto: str
+    streams: bool = False
 
 
 @pytest.fixture()
-def deps(clean_env: None, aws_env: str) -> Iterator[Deps]:
+def deps(request: pytest.FixtureRequest, clean_env: None, aws_env: str) -> Iterator[Deps]:
+    streams = getattr(request, "param", "polling") == "streams"
     with (
-        wave_exchange(LOSING_WAVE, 50) as fx,
+        wave_exchange(LOSING_STREAM_WAVE, 50) if streams else wave_exchange(LOSING_WAVE, 50) as fx,
         running_fake_slack() as slack,
         FakeSmtp(tls="none") as smtp,
         TcpProxy("127.0.0.1", smtp.port) as smtp_hop,
@@ -54,7 +68,7 @@ def deps(clean_env: None, aws_env: str) -> Iterator[Deps]:
     ):
         sink = SnsSink("tw-outage-matrix")
         sink.create()
-        yield Deps(fx, slack, smtp, smtp_hop, sns_hop, sink, aws_env)
+        yield Deps(fx, slack, smtp, smtp_hop, sns_hop, sink, aws_env, streams)
 
 
 def daemon_extra(deps: Deps, **more: str) -> dict[str, str]:
@@ -76,6 +90,7 @@ def daemon_extra(deps: Deps, **more: str) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
+        **(STREAM_ENV if deps.streams else {}),
         **more,
     }
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tradewarden.core.endpoints import EndpointError
-from tradewarden.core.models import OrderStatus, OrderType, Side
+from tradewarden.core.models import OrderStatus, OrderType, Side, Tick
 from tradewarden.exchange.client import ws_signature
 from tradewarden.exchange.mapping import fill_from_trade, order_from_report, trade_from_report
 from tradewarden.exchange.streams import (
@@ -30,6 +30,7 @@ from tradewarden.exchange.streams import (
     PriceEvent,
     StreamEvent,
     StreamHealth,
+    _ReconnectError,
     _Stream,
     backoff_delay,
     parse_market_message,
@@ -531,6 +532,101 @@ def test_inbox_is_thread_safe() -> None:
         t.join()
     got += inbox.drain()
     assert len(got) == 2000 and len({e.reason for e in got}) == 2000
+
+
+def _price(symbol: str, mid: float) -> PriceEvent:
+    return PriceEvent(symbol, mid - 1.0, mid + 1.0, mid, 0.0)
+
+
+def _candle(symbol: str, open_s: int, *, closed: bool, close: float = 100.0) -> CandleEvent:
+    tick = Tick(float(open_s), symbol, 100.0, 101.0, 99.0, close, 1.0)
+    return CandleEvent(tick, open_s * 1000, open_s * 1000 + 999, closed, 0.0)
+
+
+def _balance_event(n: int) -> BalanceEvent:
+    return BalanceEvent({"USDT": (float(n), 0.0)}, None, n, 0.0)
+
+
+def test_inbox_keeps_only_the_latest_price_and_open_kline_of_a_symbol() -> None:
+    """A price or a kline not closed yet replaces the waiting one of its symbol (in its
+    place in the FIFO); closed klines, balance and connection events are all kept."""
+    inbox = Inbox(max_pending=100)
+    up = StreamEvent("market", "connected", "open", 0.0)
+    for msg in (
+        up,
+        _price("BTCUSDT", 100.0),
+        _candle("BTCUSDT", 1, closed=False, close=100.0),
+        _price("ETHUSDT", 10.0),
+        _candle("BTCUSDT", 1, closed=True, close=101.0),
+        _price("BTCUSDT", 102.0),
+        _candle("BTCUSDT", 2, closed=False, close=103.0),
+        _balance_event(1),
+        _price("BTCUSDT", 104.0),
+    ):
+        assert inbox.put(msg)
+    assert inbox.drain() == [
+        up,
+        _price("BTCUSDT", 104.0),
+        _candle("BTCUSDT", 2, closed=False, close=103.0),
+        _price("ETHUSDT", 10.0),
+        _candle("BTCUSDT", 1, closed=True, close=101.0),
+        _balance_event(1),
+    ]
+    # after a drain a symbol's price queues again (at the end)
+    assert inbox.put(_price("BTCUSDT", 105.0))
+    assert inbox.drain() == [_price("BTCUSDT", 105.0)]
+
+
+def test_a_full_inbox_refuses_and_counts_never_a_price_or_a_connection_event() -> None:
+    woken: list[int] = []
+    inbox = Inbox(lambda: woken.append(1), max_pending=2)
+    assert inbox.put(_balance_event(1)) and inbox.put(_candle("BTCUSDT", 1, closed=True))
+    assert not inbox.put(_balance_event(2))  # user event refused
+    assert not inbox.put(_candle("BTCUSDT", 2, closed=True))  # closed kline refused
+    assert inbox.overflows == {"user": 1, "market": 1}
+    assert len(woken) == 2  # a refused message wakes nobody
+    # what may never be refused: coalesced prices / open klines, connection events
+    for msg in (
+        _price("BTCUSDT", 1.0),
+        _price("BTCUSDT", 2.0),
+        _candle("BTCUSDT", 3, closed=False),
+        StreamEvent("user", "disconnected", "x", 0.0),
+    ):
+        assert inbox.put(msg)
+    assert len(inbox.drain()) == 5
+    assert inbox.put(_balance_event(3)), "drained: room again"
+    assert inbox.overflows == {"user": 1, "market": 1}
+
+
+def test_inbox_bound_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Inbox(max_pending=0)
+
+
+def _kline_message(open_ms: int) -> str:
+    k = {"t": open_ms, "T": open_ms + 999, "s": "BTCUSDT", "i": "1s", "o": "1", "c": "1"}
+    k |= {"h": "1", "l": "1", "v": "0", "x": True}
+    data = {"e": "kline", "s": "BTCUSDT", "k": k}
+    return json.dumps({"stream": "btcusdt@kline_1s", "data": data})
+
+
+def test_an_event_refused_by_the_full_inbox_drops_the_connection() -> None:
+    """The stream thread reconnects (the runtime polls meanwhile; on the reconnect it
+    back-fills klines / reconciles over REST): the refused event is found there."""
+    inbox = Inbox(max_pending=1)
+    stream = MarketStream(
+        "ws://127.0.0.1:9/stream",
+        ["BTCUSDT"],
+        inbox,
+        kline_interval="1s",
+        stale_after_s=10.0,
+        reconnect_max_s=30.0,
+    )
+    stream._handle(_kline_message(0), 1.0)
+    with pytest.raises(_ReconnectError, match="inbox full"):
+        stream._handle(_kline_message(1000), 2.0)
+    assert inbox.overflows["market"] == 1
+    assert [m.open_ms for m in inbox.drain() if isinstance(m, CandleEvent)] == [0]
 
 
 def test_health_age_and_dict_are_json_safe() -> None:

@@ -272,3 +272,74 @@ def test_a_gap_that_cannot_be_back_filled_means_no_decision_and_not_ready(rig: R
     strategy = rig.d.bots[0].strategy
     assert isinstance(strategy, MaCross)
     assert list(strategy.closes)[-1] == 30_321.0, "the held kline last, after the back-fill"
+
+
+# --- balances between a streamed fill and its balance event -----------------------------------
+def small_account(rig: Rig) -> None:
+    rig.fx.set_balances({"USDT": 1_000.0, "BTC": 0.0})
+    rig.d.trader.refresh_balances()
+
+
+def test_a_streamed_fill_lowers_what_it_spent_before_its_balance_event(rig: Rig) -> None:
+    """Booked from the stream, its balance event not here yet: the USDT the BUY spent is
+    no longer counted, so the next BUY the account cannot pay for is refused by the risk
+    check, never sent for the exchange to refuse (over-spend)."""
+    small_account(rig)
+    first = rig.buy(qty=0.02)  # 600 USDT at 30,000
+    for e in rig.report(first):
+        rig.inbox.put(e)
+    rig.loop.stream_round()
+    usdt_on_exchange = rig.fx.balances()["USDT"][0]
+    assert rig.d.risk.book.free["USDT"] == pytest.approx(usdt_on_exchange)
+    posts = len(rig.fx.requests())
+    req = OrderRequest("b1", "BTCUSDT", Side.BUY, 0.02, order_type=OrderType.MARKET)
+    sub = rig.d.gate.submit(req, SPEC["price"])
+    assert not sub.accepted and sub.denied is not None, sub
+    assert "BALANCE" in str(sub.denied).upper(), sub.denied
+    assert len(rig.fx.requests()) == posts, "nothing sent to the exchange"
+    # the balance event then sets the true balances (BTC received included)
+    rig.inbox.put(BalanceEvent(dict(rig.fx.balances()), None, rig.fx.server_time_ms(), 0.0))
+    rig.loop.stream_round()
+    assert rig.d.risk.book.free["USDT"] == pytest.approx(usdt_on_exchange)
+    assert rig.d.risk.book.free["BTC"] == pytest.approx(rig.fx.balances()["BTC"][0])
+
+
+def test_a_balance_event_before_its_fill_is_not_counted_twice(rig: Rig) -> None:
+    """Reordered (or in the same batch, before the report is booked): the event, at or
+    after the trade's time, already holds the spend."""
+    small_account(rig)
+    cid = rig.buy(qty=0.02)
+    rig.inbox.put(BalanceEvent(dict(rig.fx.balances()), None, rig.fx.server_time_ms(), 0.0))
+    for e in rig.report(cid):
+        rig.inbox.put(e)
+    rig.loop.stream_round()
+    assert len(rig.booked()) == 1
+    assert rig.d.risk.book.free["USDT"] == pytest.approx(rig.fx.balances()["USDT"][0])
+    assert rig.d.risk.book.free["BTC"] == pytest.approx(rig.fx.balances()["BTC"][0])
+
+
+def test_an_older_balance_event_delivered_late_is_ignored(rig: Rig) -> None:
+    now = rig.fx.server_time_ms()
+    rig.inbox.put(BalanceEvent({"USDT": (400.0, 0.0)}, None, now, 0.0))
+    rig.inbox.put(BalanceEvent({"USDT": (1_000.0, 0.0), "BTC": (0.5, 0.0)}, None, now - 5, 0.0))
+    rig.loop.stream_round()
+    assert rig.d.risk.book.free["USDT"] == 400.0, "the newer balance stays"
+    assert rig.d.risk.book.free["BTC"] == 0.5, "an asset the newer event did not carry is taken"
+
+
+def test_events_the_full_inbox_refused_are_counted_in_a_metric(rig: Rig) -> None:
+    def refused(stream: str) -> float:
+        value = rig.d.metrics.registry.get_sample_value(
+            "tradewarden_stream_inbox_overflows_total", {"stream": stream}
+        )
+        return -1.0 if value is None else value
+
+    rig.loop.stream_round()
+    assert (refused("user"), refused("market")) == (0.0, 0.0)
+    rig.inbox.max_pending = 1
+    assert rig.inbox.put(BalanceEvent({"USDT": (1.0, 0.0)}, None, 1, 0.0))
+    assert not rig.inbox.put(BalanceEvent({"USDT": (2.0, 0.0)}, None, 2, 0.0))
+    assert not rig.inbox.put(candle(rig, closed=True))
+    rig.loop.stream_round()
+    rig.loop.stream_round()  # counted once
+    assert (refused("user"), refused("market")) == (1.0, 1.0)

@@ -50,9 +50,17 @@ def test_a_fill_from_two_sources_is_booked_once(world: PaperWorld) -> None:
 def test_book_fills_reads_balances_unless_they_are_streamed(world: PaperWorld) -> None:
     world.trader.balances_streamed = True
     fills = bought(world)
-    world.risk.set_balances({"USDT": 1.0})
+    world.risk.set_balances({"USDT": 9_000.0})
     world.trader.book_fills(fills)
-    assert dict(world.risk.book.free) == {"USDT": 1.0}, "kept until a balance event"
+    # not read again: what the buy spent is taken off (it could be spent twice otherwise),
+    # what it brought in waits for the balance event
+    spent = sum(
+        f.qty * f.price + (f.commission if f.commission_asset == "USDT" else 0.0) for f in fills
+    )
+    assert spent > 0
+    assert dict(world.risk.book.free) == {"USDT": pytest.approx(9_000.0 - spent)}
+    world.trader.update_balances({"BTC": (0.5, 0.0), "USDT": (8_000.0, 0.0)}, event_ms=1)
+    assert dict(world.risk.book.free) == {"BTC": 0.5, "USDT": 8_000.0}, "the event sets them"
     world.trader.balances_streamed = False
     world.risk.set_balances({"USDT": 9_000.0})
     fills = bought(world)
