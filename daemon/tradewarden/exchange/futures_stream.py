@@ -220,8 +220,8 @@ FuturesMessage = FuturesOrderEvent | FuturesAccountEvent | MarginCallEvent
 class FuturesInbox(Inbox):
     """The spot `Inbox` carrying the futures events too (`drain_all` types them)."""
 
-    def put(self, msg: StreamMessage | FuturesMessage) -> None:
-        super().put(cast(StreamMessage, msg))
+    def put(self, msg: StreamMessage | FuturesMessage) -> bool:
+        return super().put(cast(StreamMessage, msg))
 
     def drain_all(self) -> list[StreamMessage | FuturesMessage]:
         """Everything put so far, oldest first, typed with the futures events."""
@@ -563,8 +563,11 @@ class FuturesUserStream(_Stream):
                 "futures MARGIN_CALL",
                 extra={"symbols": [p.symbol for p in parsed.positions]},
             )
-        if parsed is not None:
-            self.futures_inbox.put(parsed)
+        if parsed is not None and not self.futures_inbox.put(parsed):
+            # full (the runtime is not draining): reconnect, so the REST check finds it
+            raise _ReconnectError(
+                f"inbox full ({self.futures_inbox.max_pending} messages waiting): an event refused"
+            )
 
 
 def open_futures_user_stream(

@@ -147,7 +147,8 @@ INBOX_MAX_PENDING = 10_000  # messages that are never coalesced (see `Inbox`)
 def _stream_of(msg: StreamMessage) -> StreamKind:
     if isinstance(msg, StreamEvent):
         return msg.kind
-    return "user" if isinstance(msg, OrderEvent | BalanceEvent) else "market"
+    # everything not market data is an account event (spot's and the futures stream's)
+    return "market" if isinstance(msg, PriceEvent | CandleEvent) else "user"
 
 
 class Inbox:

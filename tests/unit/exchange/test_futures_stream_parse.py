@@ -277,3 +277,16 @@ def test_keepalive_must_come_within_the_hour() -> None:
         FuturesUserStream(
             NoKeys(), "ws://127.0.0.1:1/x", FuturesInbox(), reconnect_max_s=1, keepalive_s=3600
         )
+
+
+def test_a_full_inbox_refuses_and_reconnects_counted_on_the_user_stream() -> None:
+    """A futures fill the runtime has no room for is never dropped silently: the stream
+    reconnects (the runtime's REST check finds the fill) and the overflow is counted as the
+    account ("user") stream's, not the market stream's."""
+    inbox = FuturesInbox(max_pending=1)
+    s = FuturesUserStream(NoKeys(), "ws://127.0.0.1:1/x", inbox, reconnect_max_s=1)
+    s._handle(json.dumps(ORDER))
+    with pytest.raises(_ReconnectError, match="inbox full"):
+        s._handle(json.dumps(ORDER))
+    assert inbox.overflows["user"] == 1 and inbox.overflows["market"] == 0
+    assert len(inbox.drain_all()) == 1
