@@ -22,6 +22,10 @@ breaker table:
   payment is not a futures record; the reverse, ``futures_runs`` = 0, holds for a spot
   report read with its audit log (`report(..., audit_dir)`, what the CLI does). Promote
   from a state directory that ran the bot on one market only.
+- ``audit_pruned`` = 0: the audit log holds the whole history (no ``chain-anchor.json``:
+  nothing pruned after TRADEWARDEN_AUDIT_RETENTION_DAYS, no ``audit new-chain``). The
+  trades outlive pruned audit files; a liquidation or a spot run recorded only in them
+  would be missed, so a cut history is no futures record.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tradewarden.audit.chain import ANCHOR
 from tradewarden.state.store import Store
 
 MIN_TRADES = 100
@@ -52,6 +57,7 @@ _COUNTS = {
     "funding_booked": ">=",
     "spot_runs": "<=",
     "futures_runs": "<=",
+    "audit_pruned": "<=",
 }
 MAX_OTHER_MARKET_RUNS = 0
 
@@ -91,6 +97,7 @@ class FuturesFacts:
     funding_total: float = 0.0  # received > 0, paid < 0 (USDT)
     funding_unreadable: int = 0  # funding entries without a finite amount
     spot_runs: int = 0  # daemon starts that ran this bot on spot (`market_runs`)
+    audit_pruned: int = 0  # 1: the audit log's beginning was cut (pruned or restarted)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,6 +186,7 @@ def futures_criteria(facts: FuturesFacts) -> list[Criterion]:
             MAX_OTHER_MARKET_RUNS,
             facts.spot_runs <= MAX_OTHER_MARKET_RUNS,
         ),
+        Criterion("audit_pruned", float(facts.audit_pruned), 0, facts.audit_pruned == 0),
     ]
 
 
@@ -261,7 +269,10 @@ def futures_facts(store: Store, audit_dir: Path, bot: str) -> FuturesFacts:
         "SELECT 1 FROM breakers WHERE breaker=? AND bot=? LIMIT 1", (LIQ_BREAKER, bot)
     ):
         flattens = 1  # tripped (and perhaps reset since) with no audit entry left to count
-    return FuturesFacts(liquidations, flattens, reduces, payments, total, unreadable, spot_runs)
+    pruned = int((audit_dir / ANCHOR).exists())  # the chain starts after a cut
+    return FuturesFacts(
+        liquidations, flattens, reduces, payments, total, unreadable, spot_runs, pruned
+    )
 
 
 def report(store: Store, bots: list[str], audit_dir: Path | None = None) -> list[BotReport]:

@@ -431,3 +431,30 @@ def test_the_compliance_attestation_does_not_vouch_for_an_unverified_futures_key
     assert not reading.ok and any("no futures gateway" in p for p in reading.problems)
     (reading,) = read_keys(settings, Broker(True, GOOD_FUTURES, lambda: {"canTrade": True}))
     assert reading.ok, reading.problems
+
+
+def test_a_liquidation_in_a_pruned_audit_file_is_no_clean_futures_record(tmp_path: Path) -> None:
+    """BROKE (fixed): the trades outlive the audit files (pruned after 90 days): a run
+    liquidated in a pruned file read as 0 liquidations. A cut history fails
+    `audit_pruned`."""
+    import time
+
+    store = Store(tmp_path / "s.db")
+    audit = AuditLog(tmp_path / "audit", store=store, retention_days=90)
+    try:
+        old = time.time() - 100 * 86400
+        audit.append("futures_liquidation", {"bot": "b1", "qty": 0.1}, ts=old)
+        started(audit, futures=True)
+        winning_history(store)
+        audit.append("futures_funding", {"bot": "b1", "amount": 0.1, "rate": 0.0001})
+        (before,) = futures_report(store, tmp_path / "audit", ["b1"])
+        assert not before.passed and criteria(before)["liquidations"] == (1.0, False)
+        assert criteria(before)["audit_pruned"] == (0.0, True)
+        assert len(audit.prune()) == 1
+        assert audit.verify_chain().ok  # the pruned chain still verifies...
+        (after,) = futures_report(store, tmp_path / "audit", ["b1"])
+        assert criteria(after)["liquidations"] == (0.0, True)  # ...the liquidation is gone
+        assert not after.passed and criteria(after)["audit_pruned"] == (1.0, False)
+    finally:
+        audit.close()
+        store.close()
