@@ -592,9 +592,10 @@ class FuturesUserStream(_Stream):
         if not isinstance(msg, dict):
             self._malformed("not an object")
             return
-        # a combined-stream envelope ({"stream", "data"}) carries the event in "data"
+        # a combined-stream envelope ({"stream", "data"}) carries the event in "data"; an
+        # event of its own ("e") is never swapped for a "data" field it carries
         data = msg.get("data")
-        event: dict[str, Any] = data if isinstance(data, dict) else msg
+        event: dict[str, Any] = data if isinstance(data, dict) and "e" not in msg else msg
         kind = event.get("e")
         if kind == "listenKeyExpired":
             self.stats.expired += 1

@@ -196,3 +196,14 @@ def test_garbage_never_raises_out_of_the_handler(raw: str) -> None:
     s, inbox = stream()
     s._handle(raw)  # raising here would end the session (a reconnect) or the thread
     assert inbox.drain_all() == [] and s.health.malformed == 1
+
+
+def test_a_margin_call_carrying_a_data_field_is_not_swapped_for_it() -> None:
+    """An event of its own ("e") with a "data" object is the event, not an envelope: the
+    margin call was replaced by its "data" (here a known unused kind) and vanished."""
+    s, inbox = stream()
+    s._handle(json.dumps(call(data={"e": "TRADE_LITE", "E": 1})))
+    (got,) = inbox.drain_all()
+    assert isinstance(got, MarginCallEvent) and got.positions[0].symbol == "BTCUSDT"
+    s._handle(json.dumps({"stream": "x", "data": CALL}))  # a real envelope still opens
+    assert isinstance(inbox.drain_all()[0], MarginCallEvent)
