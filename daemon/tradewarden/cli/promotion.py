@@ -39,7 +39,7 @@ def paper_report(
         if settings.futures_enabled:
             reports = futures_report(store, settings.audit_dir, bots)
         else:
-            reports = report(store, bots)
+            reports = report(store, bots, settings.audit_dir)
     finally:
         store.close()
     if as_json:
@@ -88,7 +88,7 @@ def promote(
                 raise PromotionError(f"futures facts unreadable: {verified.describe()}")
             (rep,) = futures_report(store, settings.audit_dir, [bot])
         else:
-            (rep,) = report(store, [bot])
+            (rep,) = report(store, [bot], settings.audit_dir)
         typer.echo(render([rep]))
         pid = record(store, key, rep, binding(bot, *specs[bot], market), current_actor())
         # the seed's gradual production restart: a newly promoted bot starts small

@@ -75,7 +75,7 @@ def _flags_only(raw: Any) -> dict[str, bool | str]:
 
 
 def read_keys(settings: Settings, broker: Any) -> list[KeyReading]:
-    from tradewarden.live.key_permissions import evaluate_restrictions
+    from tradewarden.live.key_permissions import check_futures_account, evaluate_restrictions
     from tradewarden.secrets import scrub
     from tradewarden.trading.broker import BrokerError
 
@@ -89,6 +89,11 @@ def read_keys(settings: Settings, broker: Any) -> list[KeyReading]:
         result = evaluate_restrictions(
             raw if isinstance(raw, dict) else {}, role, futures=settings.futures_enabled
         )
+        if settings.futures_enabled and role == "trade":
+            # the gate's futures-side check, as the start-up check does it (`check_trade_key`):
+            # through the broker's futures account, or not verified (fail closed)
+            reader = broker if callable(getattr(broker, "futures_account", None)) else None
+            result = check_futures_account(result, reader)
         out.append(
             KeyReading(
                 role,

@@ -51,6 +51,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -187,8 +188,11 @@ class MarginCallEvent:
 
     positions: tuple[MarginCallPosition, ...]
     cross_wallet: float | None  # cw: only for a cross position
-    event_ms: int
+    event_ms: int  # 0 when the event's time was unreadable
     received: float
+    # positions the event named that could not be read (the call is delivered anyway: a
+    # margin call is never dropped for a malformed field)
+    unreadable: int = 0
 
     severity = "critical"
     alert_kind = "futures_margin_call"
@@ -209,6 +213,7 @@ class MarginCallEvent:
                 }
                 for p in self.positions
             ],
+            "unreadable_positions": self.unreadable,
             "action": "futures margin call: the liquidation-distance breaker did not act in"
             " time; flatten (reduceOnly MARKET) and check the leverage settings",
         }
@@ -254,6 +259,13 @@ def _num(value: Any) -> float:
     return x
 
 
+def _non_negative(value: Any) -> float:
+    x = _num(value)
+    if x < 0:
+        raise ValueError("a negative quantity or price")
+    return x
+
+
 def _ms(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("a time in ms must be an integer")
@@ -274,8 +286,13 @@ def _order_event(event: Mapping[str, Any], received: float) -> FuturesOrderEvent
         raise ValueError("order side is not BUY or SELL")
     trade: dict[str, Any] | None = None
     last_qty = _num(o["l"])
+    if last_qty < 0:
+        raise ValueError("a negative fill quantity")
     if execution in ("TRADE", "CALCULATED") and last_qty > 0:
         last_price = _num(o["L"])
+        if last_price <= 0:
+            raise ValueError("a fill at a price that is not positive")
+        quote = _num(last_price * last_qty)  # finite: no fill of an overflowing notional
         maker = _bool(o["m"])
         trade = {
             "symbol": str(o["s"]),
@@ -284,7 +301,7 @@ def _order_event(event: Mapping[str, Any], received: float) -> FuturesOrderEvent
             "side": side,
             "price": last_price,
             "qty": last_qty,
-            "quoteQty": last_price * last_qty,
+            "quoteQty": quote,
             "realizedPnl": _num(o.get("rp", 0)),
             "commission": _num(o.get("n", 0)),
             "commissionAsset": str(o.get("N") or ""),
@@ -301,10 +318,10 @@ def _order_event(event: Mapping[str, Any], received: float) -> FuturesOrderEvent
         order_type=str(o["o"]),
         status=str(o["X"]),
         execution_type=execution,
-        orig_qty=_num(o["q"]),
-        price=_num(o["p"]),
-        avg_price=_num(o["ap"]),
-        cum_qty=_num(o["z"]),
+        orig_qty=_non_negative(o["q"]),
+        price=_non_negative(o["p"]),
+        avg_price=_non_negative(o["ap"]),
+        cum_qty=_non_negative(o["z"]),
         reduce_only=_bool(o["R"]),
         position_side=str(o.get("ps", "BOTH")),
         trade=trade,
@@ -334,24 +351,45 @@ def _account_event(event: Mapping[str, Any], received: float) -> FuturesAccountE
     return FuturesAccountEvent(str(a["m"]), balances, positions, _ms(event["E"]), received)
 
 
-def _margin_call(event: Mapping[str, Any], received: float) -> MarginCallEvent:
-    positions = tuple(
-        MarginCallPosition(
-            symbol=str(p["s"]),
-            position_side=str(p.get("ps", "BOTH")),
-            amount=_num(p["pa"]),
-            margin_type=str(p["mt"]).lower(),
-            isolated_wallet=_num(p.get("iw", 0)),
-            mark_price=_num(p["mp"]),
-            unrealized=_num(p["up"]),
-            maintenance=_num(p["mm"]),
-        )
-        for p in event["p"]
+def _margin_position(p: Any) -> MarginCallPosition:
+    return MarginCallPosition(
+        symbol=str(p["s"]),
+        position_side=str(p.get("ps", "BOTH")),
+        amount=_num(p["pa"]),
+        margin_type=str(p["mt"]).lower(),
+        isolated_wallet=_num(p.get("iw", 0)),
+        mark_price=_num(p["mp"]),
+        unrealized=_num(p["up"]),
+        maintenance=_num(p["mm"]),
     )
-    if not positions:
-        raise ValueError("a margin call without a position")
-    cw = event.get("cw")
-    return MarginCallEvent(positions, None if cw is None else _num(cw), _ms(event["E"]), received)
+
+
+_MALFORMED = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError)
+
+
+def _margin_call(event: Mapping[str, Any], received: float) -> MarginCallEvent:
+    """Never raises: a margin call is critical, so a malformed field (or no readable
+    position at all) still delivers the event, with `unreadable` counting what was lost
+    (fail closed: an alert too many, never one lost)."""
+    raw = event.get("p")
+    items = raw if isinstance(raw, list) else [raw]
+    positions: list[MarginCallPosition] = []
+    unreadable = 0
+    for p in items:
+        try:
+            positions.append(_margin_position(p))
+        except _MALFORMED:
+            unreadable += 1
+    try:
+        cw = event.get("cw")
+        cross: float | None = None if cw is None else _num(cw)
+    except _MALFORMED:
+        cross = None
+    try:
+        event_ms = _ms(event.get("E"))
+    except _MALFORMED:
+        event_ms = 0
+    return MarginCallEvent(tuple(positions), cross, event_ms, received, unreadable)
 
 
 def parse_futures_event(event: Mapping[str, Any], received: float) -> FuturesMessage | None:
@@ -408,6 +446,10 @@ class ListenKeyApi(Protocol):
     def keepalive(self, key: str) -> None: ...
 
     def close(self, key: str) -> None: ...
+
+
+# Binance's listenKeys are 64 alphanumerics; URL-safe base64 characters are allowed too
+_LISTEN_KEY = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ClientListenKeys:
@@ -487,6 +529,10 @@ class FuturesUserStream(_Stream):
             key = self._keys.create()
         except BrokerError as exc:
             raise _ReconnectError(f"POST /fapi/v1/listenKey failed: {_describe(exc)}") from None
+        if not isinstance(key, str) or not _LISTEN_KEY.fullmatch(key):
+            # never put in a URL: a key with '#', '?', '/', spaces... makes an invalid URI,
+            # and websockets' InvalidURI text carries the whole URL, key included
+            raise _ReconnectError("POST /fapi/v1/listenKey: the listenKey is not a URL-safe token")
         self.stats.created += 1
         return key
 
@@ -540,28 +586,34 @@ class FuturesUserStream(_Stream):
         self.health.last_message = received
         try:
             msg = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             self._malformed("not JSON")
             return
         if not isinstance(msg, dict):
             self._malformed("not an object")
             return
-        # a combined-stream envelope ({"stream", "data"}) carries the event in "data"
+        # a combined-stream envelope ({"stream", "data"}) carries the event in "data"; an
+        # event of its own ("e") is never swapped for a "data" field it carries
         data = msg.get("data")
-        event: dict[str, Any] = data if isinstance(data, dict) else msg
+        event: dict[str, Any] = data if isinstance(data, dict) and "e" not in msg else msg
         kind = event.get("e")
         if kind == "listenKeyExpired":
             self.stats.expired += 1
             raise _ReconnectError("listenKeyExpired: re-created")
         try:
             parsed = parse_futures_event(event, received)
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        except _MALFORMED as exc:
             self._malformed(f"{str(kind)[:40]}: {type(exc).__name__}")
             return
         if isinstance(parsed, MarginCallEvent):
+            if parsed.unreadable:  # counted, and delivered all the same
+                self._malformed(f"MARGIN_CALL: {parsed.unreadable} unreadable position(s)")
             log.critical(
                 "futures MARGIN_CALL",
-                extra={"symbols": [p.symbol for p in parsed.positions]},
+                extra={
+                    "symbols": [p.symbol for p in parsed.positions],
+                    "unreadable_positions": parsed.unreadable,
+                },
             )
         if parsed is not None and not self.futures_inbox.put(parsed):
             # full (the runtime is not draining): reconnect, so the REST check finds it

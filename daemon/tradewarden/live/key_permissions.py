@@ -238,6 +238,9 @@ def check_futures_account(
         except BrokerError as exc:
             extra = (f"{FUTURES_ACCOUNT} failed: {exc}",)
             error = error or exc
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the right unverified
+            # (fail closed, never an exception out of the hourly check); the type only
+            extra = (f"{FUTURES_ACCOUNT} failed: {type(exc).__name__}",)
     problems = base.problems + extra
     return replace(base, ok=not problems, problems=problems, futures=True, error=error)
 
@@ -269,6 +272,27 @@ class _ReadKeyView:
         return dict(self.broker.api_restrictions("read"))
 
 
+def check_trade_key(
+    reader: RestrictionsReader,
+    *,
+    futures: bool | None = None,
+    futures_account: FuturesAccountReader | None = None,
+) -> PermissionResult:
+    """The trade key as the live gate checks it, wherever it is checked (start, the hourly
+    check, a rotated key before it signs, `tradewarden secrets rotate`): apiRestrictions
+    with the market's rules and, for a futures bot, its futures account through
+    `futures_account` (default: `reader` itself when it has ``futures_account``; none: the
+    check fails, `check_futures_account`). `futures` default: `futures_of(reader)`."""
+    if futures is None:
+        futures = futures_of(reader)
+    trade = check_key_permissions(reader, "trade", futures=futures)
+    if futures and trade.error is None:
+        if futures_account is None and callable(getattr(reader, "futures_account", None)):
+            futures_account = cast(FuturesAccountReader, reader)
+        trade = check_futures_account(trade, futures_account)
+    return trade
+
+
 def check_broker_keys(
     broker: KeyedBroker,
     *,
@@ -284,11 +308,7 @@ def check_broker_keys(
     itself when it has ``futures_account``; else that check fails)."""
     if futures is None:
         futures = futures_of(broker)
-    trade = check_key_permissions(broker, "trade", futures=futures)
-    if futures and trade.error is None:
-        if futures_account is None and callable(getattr(broker, "futures_account", None)):
-            futures_account = cast(FuturesAccountReader, broker)
-        trade = check_futures_account(trade, futures_account)
+    trade = check_trade_key(broker, futures=futures, futures_account=futures_account)
     if not trade.ok or "read" not in broker.key_roles:
         return trade
     read = check_key_permissions(_ReadKeyView(broker), "read", futures=futures)

@@ -16,6 +16,16 @@ breaker table:
 - ``funding_booked`` >= 1: funding was paid or received and booked into P&L during the
   run (``futures_funding`` entries, each a finite amount; a run that never held a position
   over a funding time has not shown that its funding is accounted). The total is reported.
+- ``spot_runs`` = 0: the bot's trades and equity (one table for both markets) hold no run
+  of the other market: no ``daemon_started`` in the audit log ran this bot with
+  ``futures_enabled`` false. A spot run's 100+ trades topped up with one futures funding
+  payment is not a futures record; the reverse, ``futures_runs`` = 0, holds for a spot
+  report read with its audit log (`report(..., audit_dir)`, what the CLI does). Promote
+  from a state directory that ran the bot on one market only.
+- ``audit_pruned`` = 0: the audit log holds the whole history (no ``chain-anchor.json``:
+  nothing pruned after TRADEWARDEN_AUDIT_RETENTION_DAYS, no ``audit new-chain``). The
+  trades outlive pruned audit files; a liquidation or a spot run recorded only in them
+  would be missed, so a cut history is no futures record.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tradewarden.audit.chain import ANCHOR
 from tradewarden.state.store import Store
 
 MIN_TRADES = 100
@@ -39,7 +50,16 @@ MAX_LIQ_FLATTEN = 0
 MIN_FUNDING_BOOKED = 1
 LIQ_BREAKER = "liquidation_distance"
 # criteria that count events: (comparison, shown as integers)
-_COUNTS = {"trades": ">=", "liquidations": "<=", "liq_flatten": "<=", "funding_booked": ">="}
+_COUNTS = {
+    "trades": ">=",
+    "liquidations": "<=",
+    "liq_flatten": "<=",
+    "funding_booked": ">=",
+    "spot_runs": "<=",
+    "futures_runs": "<=",
+    "audit_pruned": "<=",
+}
+MAX_OTHER_MARKET_RUNS = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,8 @@ class FuturesFacts:
     funding_payments: int = 0
     funding_total: float = 0.0  # received > 0, paid < 0 (USDT)
     funding_unreadable: int = 0  # funding entries without a finite amount
+    spot_runs: int = 0  # daemon starts that ran this bot on spot (`market_runs`)
+    audit_pruned: int = 0  # 1: the audit log's beginning was cut (pruned or restarted)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,6 +180,13 @@ def futures_criteria(facts: FuturesFacts) -> list[Criterion]:
             facts.flatten_trips <= MAX_LIQ_FLATTEN,
         ),
         Criterion("funding_booked", float(facts.funding_payments), MIN_FUNDING_BOOKED, funding_ok),
+        Criterion(
+            "spot_runs",
+            float(facts.spot_runs),
+            MAX_OTHER_MARKET_RUNS,
+            facts.spot_runs <= MAX_OTHER_MARKET_RUNS,
+        ),
+        Criterion("audit_pruned", float(facts.audit_pruned), 0, facts.audit_pruned == 0),
     ]
 
 
@@ -181,12 +210,41 @@ def audit_entries(directory: Path) -> Iterator[dict[str, Any]]:
                     yield entry
 
 
+def _runs_bot(entry: dict[str, Any], bot: str) -> str | None:
+    """The market a ``daemon_started`` entry ran `bot` on ("spot"/"futures"), else None."""
+    if entry.get("event") != "daemon_started":
+        return None
+    config = entry["data"].get("config")
+    if not isinstance(config, dict):
+        return "spot"  # a start without its config: not shown to be futures (fail closed)
+    bots = config.get("bots")
+    if isinstance(bots, list) and not any(
+        isinstance(b, str) and b.split(":", 1)[0] == bot for b in bots
+    ):
+        return None
+    # a start from before futures existed has no futures_enabled: spot
+    return "futures" if config.get("futures_enabled") is True else "spot"
+
+
+def market_runs(audit_dir: Path, bot: str) -> dict[str, int]:
+    """How many daemon starts in the audit log ran `bot` on each market."""
+    runs = {"spot": 0, "futures": 0}
+    for entry in audit_entries(audit_dir):
+        market = _runs_bot(entry, bot)
+        if market is not None:
+            runs[market] += 1
+    return runs
+
+
 def futures_facts(store: Store, audit_dir: Path, bot: str) -> FuturesFacts:
     """`bot`'s `FuturesFacts` from the audit log in `audit_dir` and the breaker table."""
     liquidations = flattens = reduces = payments = unreadable = 0
     total = 0.0
+    spot_runs = 0
     for entry in audit_entries(audit_dir):
         data = entry["data"]
+        if _runs_bot(entry, bot) == "spot":
+            spot_runs += 1
         if data.get("bot") != bot:
             continue
         event = entry.get("event")
@@ -211,16 +269,29 @@ def futures_facts(store: Store, audit_dir: Path, bot: str) -> FuturesFacts:
         "SELECT 1 FROM breakers WHERE breaker=? AND bot=? LIMIT 1", (LIQ_BREAKER, bot)
     ):
         flattens = 1  # tripped (and perhaps reset since) with no audit entry left to count
-    return FuturesFacts(liquidations, flattens, reduces, payments, total, unreadable)
+    pruned = int((audit_dir / ANCHOR).exists())  # the chain starts after a cut
+    return FuturesFacts(
+        liquidations, flattens, reduces, payments, total, unreadable, spot_runs, pruned
+    )
 
 
-def report(store: Store, bots: list[str]) -> list[BotReport]:
+def report(store: Store, bots: list[str], audit_dir: Path | None = None) -> list[BotReport]:
+    """The spot criteria per bot; with `audit_dir` (the CLI's paper-report and promote) also
+    ``futures_runs`` = 0: no futures run of the bot is in its trades (module docstring)."""
     out = []
     for bot in bots:
         r = evaluate(
             [row["pnl"] for row in store.trades(bot)], [e for _, e in store.equity_curve(bot)]
         )
-        out.append(BotReport(bot, r.criteria, r.sharpe))
+        criteria = list(r.criteria)
+        if audit_dir is not None:
+            n = market_runs(audit_dir, bot)["futures"]
+            criteria.append(
+                Criterion(
+                    "futures_runs", float(n), MAX_OTHER_MARKET_RUNS, n <= MAX_OTHER_MARKET_RUNS
+                )
+            )
+        out.append(BotReport(bot, criteria, r.sharpe))
     return out
 
 

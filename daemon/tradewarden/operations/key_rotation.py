@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tradewarden.core.config import Settings
-from tradewarden.live.key_permissions import PermissionResult, check_key_permissions
+from tradewarden.live.key_permissions import (
+    PermissionResult,
+    check_key_permissions,
+    check_trade_key,
+)
 from tradewarden.secrets.aws import PENDING, AwsSecretsManagerSource
 from tradewarden.secrets.bundle import SecretBundle, SecretKind, SecretRole, parse_payload
 from tradewarden.secrets.errors import SecretConfigError, SecretError, SecretNotFoundError
@@ -85,9 +89,12 @@ def verify_key(
             return KeyCheck(False, f"signed GET /api/v3/account at {url} failed: {exc}")
         if endpoint_kind(url, settings.binance_testnet) == "testnet":
             return KeyCheck(True, f"account readable at {url} (testnet: no permission check)")
-        perms = check_key_permissions(
-            _Restrictions(client), role.value, futures=settings.futures_enabled
-        )
+        if role is SecretRole.TRADE:  # the gate's trade-key check (futures account too)
+            perms = check_trade_key(_Restrictions(client), futures=settings.futures_enabled)
+        else:
+            perms = check_key_permissions(
+                _Restrictions(client), role.value, futures=settings.futures_enabled
+            )
         if not perms.ok:
             return KeyCheck(False, perms.summary(), perms)
         return KeyCheck(True, f"account readable at {url}; {perms.summary()}", perms)

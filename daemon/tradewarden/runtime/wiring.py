@@ -43,7 +43,7 @@ from tradewarden.live.gate import GateDecision, assumed_checks, live_gate, wants
 from tradewarden.live.key_permissions import (
     PermissionResult,
     check_broker_keys,
-    check_key_permissions,
+    check_trade_key,
 )
 from tradewarden.live.promotion import PromotionCheck, binding, is_promoted
 from tradewarden.runtime.exchange_loop import MetricsBridge
@@ -325,7 +325,8 @@ class LiveGuard:
         else:
             self._local.vetting = True
             try:
-                result = check_key_permissions(self.broker, "trade")
+                # the start-up check's rules: a futures bot's futures account too
+                result = check_trade_key(self.broker)
                 still = self.keys.trade.bundle().fingerprint()
             except BrokerError as exc:
                 result = PermissionResult(ok=False, role="trade", problems=(str(exc),))

@@ -215,7 +215,6 @@ def test_known_unused_events_are_none(kind: str) -> None:
         order(R="true"),  # a string where the docs give a boolean
         order(l="NaN"),
         order(i="8886774"),
-        {"e": "MARGIN_CALL", "E": 1, "p": []},
         {k: v for k, v in ACCOUNT.items() if k != "a"},
     ],
     ids=[
@@ -225,7 +224,6 @@ def test_known_unused_events_are_none(kind: str) -> None:
         "reduce-only-string",
         "nan",
         "order-id-string",
-        "empty-call",
         "no-account",
     ],
 )

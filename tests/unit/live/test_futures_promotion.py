@@ -56,6 +56,8 @@ def test_a_clean_futures_run_passes_and_reports_reduces_and_funding() -> None:
         "liquidations",
         "liq_flatten",
         "funding_booked",
+        "spot_runs",
+        "audit_pruned",
     ]
     text = render([r])
     assert "futures criteria" in text and "1 liquidation-distance reduce(s)" in text
