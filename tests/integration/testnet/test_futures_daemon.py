@@ -240,3 +240,30 @@ def test_a_position_the_daemon_did_not_open_is_a_security_event(
     assert tw(d.state, "audit", "verify").returncode == 0
     events = audit_entries(d.state, "security_event")
     assert events and "BTCUSDT position" in json.dumps(events)
+
+
+def test_the_liquidation_distance_breaker_acts_on_the_mark_price_with_reduce_only(
+    ffx: FakeBinance, fdaemon: Callable[..., Running]
+) -> None:
+    d = fdaemon()
+    d.wait_ready()
+    assert wait_for(lambda: float(v2_row(ffx)["positionAmt"]) != 0.0, timeout=120)
+    row = v2_row(ffx)
+    qty, liq = float(row["positionAmt"]), float(row["liquidationPrice"])
+    assert liq > 0
+    # the mark 25% of itself from the liquidation price: inside the reduce level (30%),
+    # outside the flatten level (15%)
+    ffx.futures_set_mark_price("BTCUSDT", round(liq / 0.75 if qty > 0 else liq / 1.25, 1))
+    assert wait_for(lambda: audit_entries(d.state, "futures_reduce"), timeout=30)
+    (reduce,) = audit_entries(d.state, "futures_reduce")[:1]
+    assert reduce["data"]["reduce_only"] is True and reduce["data"]["accepted"] is True
+    assert wait_for(lambda: status(d.state)["state"] in ("reducing", "halted"), timeout=10)
+    assert wait_for(lambda: abs(float(v2_row(ffx)["positionAmt"])) < abs(qty), timeout=10)
+    n = len(ours(ffx))
+    time.sleep(1.5)
+    new = ours(ffx)[n:]
+    assert all(o["reduceOnly"] is True for o in new), "an entry while REDUCING"
+    assert d.stop() == 0
+    for o, before in reducing_orders(ffx):
+        assert o["reduceOnly"] is True, (o, before)
+    assert ffx.futures_liquidations() == []
