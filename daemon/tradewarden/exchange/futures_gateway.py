@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 MARGIN_UNCHANGED = -4046  # "No need to change margin type."
 FUNDING_KEY = StateKey.EXCHANGE_FUTURES_FUNDING
 FUNDING_POLL_S = 10.0  # FUNDING_FEE income asked about at most this often (weight 30)
+LIQUIDATION_POLL_S = 30.0  # forceOrders asked about at most this often (weight 50)
 POSITIONS_MAX_AGE_S = 5.0  # positions read again at least this often while trading
 KEEP_FUNDING_IDS = 500
 # the spot testnet's futures twin; the live host is the live gate's (issue 20, h-futgate)
@@ -153,6 +154,9 @@ class FuturesGateway(BinanceBroker):
         self._positions: dict[str, dict[str, Any]] = {}
         self._positions_at = float("-inf")
         self._next_funding_poll = 0.0
+        self._next_liquidation_poll = 0.0
+        self._liquidations_since: int | None = None
+        self._liquidations_seen: set[str] = set()
         self._marks: dict[str, float] = {}
         self._bots = {symbol: bot for bot, symbol, _ in settings.bot_specs()}
         self._plock = threading.Lock()
@@ -167,6 +171,8 @@ class FuturesGateway(BinanceBroker):
         super().start()
         self.check_setup(list(self.settings.symbols))
         self.refresh_positions()
+        if self._liquidations_since is None:
+            self._liquidations_since = int(self.timesync.server_ms())
 
     def check_setup(self, symbols: list[str]) -> dict[str, dict[str, Any]]:
         """One-way mode; each symbol ISOLATED at TRADEWARDEN_FUTURES_LEVERAGE, read back.
@@ -353,10 +359,54 @@ class FuturesGateway(BinanceBroker):
             self.refresh_positions()
         return fills
 
-    # --- funding ----------------------------------------------------------------------------
+    # --- funding and liquidations -----------------------------------------------------------
+    def poll_liquidations(self) -> list[Liquidation]:
+        """Liquidations of this account since this process started (``forceOrders``, at
+        most every `LIQUIDATION_POLL_S`), each appended once to `liquidations` (the futures
+        trader audits and halts on them; reconciliation also sees the position gone)."""
+        now = time.monotonic()
+        if now < self._next_liquidation_poll or self._liquidations_since is None:
+            return []
+        self._next_liquidation_poll = now + LIQUIDATION_POLL_S
+        try:
+            rows = self.reader.call(
+                ep.F_FORCE_ORDERS,
+                "futures_liquidation_orders",
+                low_priority=True,
+                startTime=self._liquidations_since,
+            )
+        except BrokerError as exc:
+            log.warning("liquidations not read: %s", exc)
+            return []
+        out = []
+        for r in rows if isinstance(rows, list) else []:
+            oid = str(r.get("orderId", ""))
+            symbol = str(r.get("symbol", ""))
+            if oid in self._liquidations_seen:
+                continue
+            self._liquidations_seen.add(oid)
+            with self._plock:
+                wallet = float(self._positions.get(symbol, {}).get("isolatedWallet") or 0.0)
+            liq = Liquidation(
+                self._bots.get(symbol, ""),
+                symbol,
+                float(r.get("executedQty") or 0.0),
+                float(r.get("avgPrice") or 0.0),
+                wallet,  # the whole isolated margin, as last read
+                float(r.get("updateTime") or r.get("time") or 0) / 1000.0,
+            )
+            log.critical("futures position liquidated by the exchange", extra={"symbol": symbol})
+            out.append(liq)
+        self.liquidations.extend(out)
+        if out:
+            self.refresh_positions()
+        return out
+
     def poll_funding(self) -> list[Funding]:
         """FUNDING_FEE income not booked yet (at most every `FUNDING_POLL_S`), each once
-        across restarts (`FUNDING_KEY`). The first start only takes the baseline."""
+        across restarts (`FUNDING_KEY`). The first start only takes the baseline. Polls
+        the liquidations too (`poll_liquidations`)."""
+        self.poll_liquidations()
         now = time.monotonic()
         if now < self._next_funding_poll:
             return []

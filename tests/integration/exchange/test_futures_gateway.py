@@ -139,3 +139,22 @@ def test_an_unanswered_order_is_resolved_by_query_and_never_resent(
     assert fstore.get_order(req.client_order_id).status is OrderStatus.NEW
     fills = gw.poll_fills()
     assert [(f.client_order_id, f.qty) for f in fills] == [(req.client_order_id, 0.01)]
+
+
+def test_a_liquidation_on_the_exchange_is_reported_once(
+    ffx: FakeBinance, gw: FuturesGateway, fstore: Store
+) -> None:
+    gw.ticker_price("BTCUSDT")
+    gw.submit(intent(fstore, side=Side.BUY, qty=0.01, bot="f1"))
+    gw.refresh_positions()
+    assert gw.poll_liquidations() == []  # nothing yet (and the next poll waits its turn)
+    ffx.futures_set_mark_price("BTCUSDT", 10000.0)  # far below a 2x long's liquidation
+    assert len(ffx.futures_liquidations()) == 1
+    gw._next_liquidation_poll = 0.0  # its turn
+    (liq,) = gw.poll_liquidations()
+    assert (liq.bot, liq.symbol, liq.qty) == ("f1", "BTCUSDT", pytest.approx(0.01))
+    assert liq.margin_lost > 0
+    gw._next_liquidation_poll = 0.0
+    assert gw.poll_liquidations() == []
+    assert gw.liquidations == [liq]
+    assert gw.exchange_positions() == {}
