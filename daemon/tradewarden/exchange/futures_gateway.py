@@ -449,10 +449,25 @@ class FuturesGateway(BinanceBroker):
             mark = self._marks.get(symbol, 0.0)
             out.append(Funding(bot, symbol, amount, 0.0, mark, at / 1000.0))
         if out or latest != since:
-            self.store.put(FUNDING_KEY, {"since": latest, "ids": ids[-KEEP_FUNDING_IDS:]})
+            booked = list(seen.get("booked", [])) + [[f.bot, f.symbol, f.amount, f.ts] for f in out]
+            self.store.put(
+                FUNDING_KEY,
+                {
+                    "since": latest,
+                    "ids": ids[-KEEP_FUNDING_IDS:],
+                    "booked": booked[-KEEP_FUNDING_IDS:],
+                },
+            )
         if out:
             self.refresh_positions()  # funding moved the isolated wallets
         return out
+
+    def booked_funding(self) -> list[Funding]:
+        """The funding earlier processes booked (kept with `FUNDING_KEY`): a restarted
+        daemon's ledger gets it back, so P&L and the daily-loss breaker keep counting it."""
+        seen = self.store.get(FUNDING_KEY)
+        rows = seen.get("booked", []) if isinstance(seen, dict) else []
+        return [Funding(str(b), str(s), float(a), 0.0, 0.0, float(t)) for b, s, a, t in rows]
 
     # --- market data ------------------------------------------------------------------------
     def ticker_price(self, symbol: str) -> float:

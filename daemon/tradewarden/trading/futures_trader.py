@@ -56,6 +56,10 @@ class FuturesAccount(Broker, Protocol):
 
     def poll_funding(self) -> list[Funding]: ...
 
+    def booked_funding(self) -> list[Funding]:
+        """Funding already booked by an earlier process (restored into the ledger)."""
+        ...
+
 
 @dataclass
 class FuturesEvents:
@@ -77,6 +81,9 @@ class FuturesTrader(Trader):
         self.funding_total = 0.0
         super().__init__(broker=broker, **kwargs)
         self.risk.hooks.on_reduce.append(self._on_reduce)
+        for f in broker.booked_funding():  # a restart: funding stays in P&L and daily loss
+            self.ledger.restore_funding(f.bot, f.amount)
+            self.funding_total += f.amount
 
     # --- market events ----------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:

@@ -189,6 +189,15 @@ def test_funding_is_booked_into_pnl_and_the_daily_loss_breaker(
     tripped = audit_entries(d.state, "breaker_tripped")
     assert [e["data"].get("breaker") for e in tripped] == ["daily_loss"], tripped
     assert ffx.futures_liquidations() == []
+    # a restart keeps the funding in P&L (the ledger is rebuilt from fills plus it)
+    again = fdaemon(d.state)
+    assert wait_for(
+        lambda: status(d.state).get("daemon_running") and status(d.state).get("ticks"), 60
+    ), again.stop_output()
+    booked_after = status(d.state)["equity"]["bots"]["f1"]["funding"]
+    assert booked_after == pytest.approx(paid)
+    assert status(d.state)["state"] == "halted"
+    assert again.stop() == 0
 
 
 def test_kill_9_with_a_futures_order_unanswered_leaves_exactly_one_order(
