@@ -130,6 +130,17 @@ def test_leverage_above_the_limit_is_refused_before_the_order(settings, store) -
     assert risk.check(req(Side.BUY, 0.04), 40_000.0) is None
 
 
+def test_a_reduce_only_close_is_never_refused_for_its_size(settings, store) -> None:
+    risk = engine(settings, store)
+    # a short grown past TRADEWARDEN_MAX_NOTIONAL_PER_ORDER (2,000) in value: its cover
+    # (reduceOnly) goes; the same size without reduceOnly, or as an entry, does not
+    risk.set_position("f1", "BTCUSDT", -0.06)  # 2,400 USDT at 40,000
+    assert risk.check(req(Side.BUY, 0.06, reduce_only=True), 40_000.0) is None
+    assert risk.check(req(Side.BUY, 0.06), 40_000.0) is DenyReason.MAX_NOTIONAL
+    risk.set_position("f1", "BTCUSDT", 0.0)
+    assert risk.check(req(Side.SELL, 0.06), 40_000.0) is DenyReason.MAX_NOTIONAL
+
+
 def test_unknown_equity_refuses_a_futures_entry(settings, store) -> None:
     risk = RiskEngine(settings, store, ["f1"])
     risk.set_balances({"USDT": 10_000.0})
