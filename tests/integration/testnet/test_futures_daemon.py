@@ -200,12 +200,18 @@ def test_funding_is_booked_into_pnl_and_the_daily_loss_breaker(
     assert again.stop() == 0
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [{"kind": "timeout_after_accept", "ms": 60000}, {"kind": "error_after_accept", "status": 503}],
+    ids=["timeout", "5xx"],
+)
 def test_kill_9_with_a_futures_order_unanswered_leaves_exactly_one_order(
-    ffx: FakeBinance, fdaemon: Callable[..., Running]
+    ffx: FakeBinance, fdaemon: Callable[..., Running], fault: dict[str, Any]
 ) -> None:
-    # the next order is booked by the exchange but never answered, and the daemon cannot ask
-    # about it either: it is killed with that order UNKNOWN
-    ffx.fault("timeout_after_accept", ms=60000, **F_ORDER)
+    # the next order is booked by the exchange but answered by a timeout or a 5xx, and the
+    # daemon cannot ask about it either: it is killed with that order UNKNOWN
+    params = {k: v for k, v in fault.items() if k != "kind"}
+    ffx.fault(fault["kind"], **params, **F_ORDER)
     ffx.fault("drop_connection", path="/fapi/v1/order", method="GET", count=None)
     d = fdaemon()
     d.wait_ready()
