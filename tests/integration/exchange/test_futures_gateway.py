@@ -158,3 +158,17 @@ def test_a_liquidation_on_the_exchange_is_reported_once(
     assert gw.poll_liquidations() == []
     assert gw.liquidations == [liq]
     assert gw.exchange_positions() == {}
+
+
+def test_a_spot_call_with_no_futures_counterpart_is_refused_unsent(
+    ffx: FakeBinance, gw: FuturesGateway
+) -> None:
+    from tradewarden.exchange import endpoints as ep
+
+    before = len(ffx.requests())
+    with pytest.raises(BrokerError, match="no USD-M futures counterpart"):
+        gw.client.call(ep.ACCOUNT, "get_account")
+    assert len(ffx.requests()) == before
+    # the futures account instead: available and wallet balance of the margin asset
+    free, total = gw.account_balances()
+    assert set(free) == {"USDT"} and total["USDT"] >= free["USDT"] > 0
