@@ -282,3 +282,28 @@ def test_the_liquidation_distance_breaker_acts_on_the_mark_price_with_reduce_onl
     for o, before in reducing_orders(ffx):
         assert o["reduceOnly"] is True, (o, before)
     assert ffx.futures_liquidations() == []
+
+
+def test_the_flatten_level_halts_and_closes_with_reduce_only_market(
+    ffx: FakeBinance, fdaemon: Callable[..., Running]
+) -> None:
+    d = fdaemon()
+    d.wait_ready()
+    assert wait_for(lambda: float(v2_row(ffx)["positionAmt"]) != 0.0, timeout=120)
+    row = v2_row(ffx)
+    qty, liq = float(row["positionAmt"]), float(row["liquidationPrice"])
+    # the mark 10% of itself from the liquidation price: past the flatten level (15%)
+    ffx.futures_set_mark_price("BTCUSDT", round(liq / 0.9 if qty > 0 else liq / 1.1, 1))
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=30), status(d.state)
+    assert "from the liquidation price" in status(d.state)["state_reason"]
+    assert wait_for(lambda: float(v2_row(ffx)["positionAmt"]) == 0.0, timeout=30)
+    n = len(ours(ffx))
+    time.sleep(1.5)
+    assert len(ours(ffx)) == n, "orders went out after the emergency stop"
+    assert d.stop() == 0
+    closes = reducing_orders(ffx)
+    assert closes and all(o["reduceOnly"] is True and o["type"] == "MARKET" for o, _ in closes)
+    assert ffx.futures_liquidations() == []
+    assert ffx.futures_open_orders() == []
+    tripped = audit_entries(d.state, "breaker_tripped")
+    assert [e["data"].get("breaker") for e in tripped] == ["liquidation_distance"], tripped
