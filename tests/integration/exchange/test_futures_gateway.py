@@ -172,3 +172,21 @@ def test_a_spot_call_with_no_futures_counterpart_is_refused_unsent(
     # the futures account instead: available and wallet balance of the margin asset
     free, total = gw.account_balances()
     assert set(free) == {"USDT"} and total["USDT"] >= free["USDT"] > 0
+
+
+def test_the_futures_weight_pool_is_not_spots(
+    fsettings: Settings, fstore: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradewarden.exchange import ratelimit
+
+    monkeypatch.setattr(ratelimit, "_PROCESS_LIMITERS", {})  # a new process
+    g = FuturesGateway(fsettings, fstore, creds, request_timeout_s=1.0)
+    assert g.limiter is ratelimit.process_limiter("fapi")
+    assert g.limiter is not ratelimit.process_limiter("spot")
+    # before any exchangeInfo: Binance's USD-M limits (2400 weight / minute, 300 orders /
+    # 10 s), not spot's (6000 / minute, 50 orders / 10 s)
+    limits = {(lim.kind, lim.interval_s): lim.limit for lim in g.limiter.limits}
+    assert limits[(LimitKind.REQUEST_WEIGHT, 60)] == 2400
+    assert limits[(LimitKind.ORDERS, 10)] == 300
+    spot = {(lim.kind, lim.interval_s): lim.limit for lim in ratelimit.process_limiter().limits}
+    assert spot[(LimitKind.REQUEST_WEIGHT, 60)] == 6000
