@@ -462,6 +462,23 @@ class FuturesGateway(BinanceBroker):
             self.refresh_positions()  # funding moved the isolated wallets
         return out
 
+    def funding_income_since(self, since_ms: int) -> list[tuple[int, float]]:
+        """(time ms, amount) of each FUNDING_FEE income from `since_ms` on (reconciliation's
+        wallet check)."""
+        rows = self.reader.call(
+            ep.F_INCOME,
+            "futures_income_history",
+            low_priority=True,
+            incomeType="FUNDING_FEE",
+            startTime=since_ms,
+            limit=1000,
+        )
+        return [
+            (int(r.get("time") or 0), float(r.get("income") or 0.0))
+            for r in rows
+            if isinstance(r, dict)
+        ]
+
     def booked_funding(self) -> list[Funding]:
         """The funding earlier processes booked (kept with `FUNDING_KEY`): a restarted
         daemon's ledger gets it back, so P&L and the daily-loss breaker keep counting it."""

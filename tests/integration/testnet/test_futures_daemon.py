@@ -307,3 +307,27 @@ def test_the_flatten_level_halts_and_closes_with_reduce_only_market(
     assert ffx.futures_open_orders() == []
     tripped = audit_entries(d.state, "breaker_tripped")
     assert [e["data"].get("breaker") for e in tripped] == ["liquidation_distance"], tripped
+
+
+def test_money_moved_out_of_the_futures_wallet_is_a_security_event(
+    ffx: FakeBinance, fdaemon: Callable[..., Running]
+) -> None:
+    d = fdaemon()
+    d.wait_ready()
+    # trading (fills, commissions, realized P&L) and funding are explained by our record
+    assert wait_for(lambda: len(reducing_orders(ffx)) >= 1, timeout=120)
+    assert wait_for(lambda: float(v2_row(ffx)["positionAmt"]) != 0.0, timeout=120)
+    ffx.futures_set_funding_rate(0.05, "BTCUSDT")  # ~50 USDT: past the balance tolerance
+    ffx.futures_fund_now()
+    (funding,) = [i for i in ffx.futures_income() if i["incomeType"] == "FUNDING_FEE"]
+    assert abs(float(funding["income"])) > 20
+    time.sleep(3)  # reconciled (every second) with the funding in the wallet
+    assert status(d.state)["state"] == "active", status(d.state)
+    # a transfer out of the futures wallet, not through the daemon
+    wallet = float(ffx.futures_account()["totalWalletBalance"])
+    ffx.futures_set_balance(wallet - 500.0)
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=30), status(d.state)
+    assert "USDT wallet" in status(d.state)["state_reason"]
+    assert d.stop() == 0
+    alerts = (d.state / "alerts.jsonl").read_text()
+    assert "system_error" in alerts and "critical" in alerts
