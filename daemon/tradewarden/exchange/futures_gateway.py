@@ -39,6 +39,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -255,8 +256,6 @@ class FuturesGateway(BinanceBroker):
 
     # --- filters and orders -----------------------------------------------------------------
     def _parse_filters(self, info: dict[str, Any]) -> dict[str, SymbolFilters]:
-        from dataclasses import replace
-
         return {
             s: replace(f, reduce_only_exempt=True)
             for s, f in filters_from_exchange_info(info).items()
