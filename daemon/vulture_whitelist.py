@@ -66,7 +66,7 @@ _.log_message
 _._request
 _.API_URL
 _.MARGIN_API_URL
-_.FUTURES_URL
+_.FUTURES_URL  # python-binance's futures base URL (exchange/futures_gateway.py)
 _.REQUEST_RECVWINDOW
 _.timestamp_offset
 _.trust_env

@@ -276,11 +276,11 @@ class Settings(BaseSettings):
         description="Share of a bot's equity put into one entry.",
     )
 
-    # --- USD-M futures (issue 20; paper only so far) --------------------------------------
+    # --- USD-M futures (issue 20; paper and testnet so far) -------------------------------
     futures_enabled: bool = _env(
         "TRADEWARDEN_FUTURES_ENABLED",
         False,
-        description="Trade USD-M futures (one-way, isolated margin): every bot is a futures bot and may go short. Paper mode only so far.",
+        description="Trade USD-M futures (one-way, isolated margin): every bot is a futures bot and may go short. Paper and testnet mode so far (testnet: the /fapi gateway, each symbol set to isolated margin at TRADEWARDEN_FUTURES_LEVERAGE at start); refused in live mode.",
     )
     futures_max_leverage: Annotated[int, Field(ge=1, le=125)] = _env(
         "TRADEWARDEN_FUTURES_MAX_LEVERAGE",
@@ -669,11 +669,20 @@ class Settings(BaseSettings):
                 f"TRADEWARDEN_FUTURES_LEVERAGE: {self.futures_leverage} is above"
                 f" TRADEWARDEN_FUTURES_MAX_LEVERAGE ({self.futures_max_leverage})"
             )
-        if self.futures_enabled and self.mode is not Mode.PAPER:
+        if self.futures_enabled and self.mode is Mode.LIVE:
             problems.append(
-                f"TRADEWARDEN_FUTURES_ENABLED: futures trade in paper mode only so far"
-                f" (TRADEWARDEN_MODE={self.mode.value}); the futures gateway is not built yet"
+                "TRADEWARDEN_FUTURES_ENABLED: futures trade in paper and testnet mode only so"
+                f" far (TRADEWARDEN_MODE={self.mode.value}); live futures need the futures"
+                " live gate"
             )
+        if self.futures_enabled and self.mode is Mode.TESTNET:
+            symbols = [symbol for _, symbol, _ in self.bot_specs()]
+            doubled = sorted({s for s in symbols if symbols.count(s) > 1})
+            if doubled:
+                problems.append(
+                    "TRADEWARDEN_BOTS: one futures bot per symbol on the exchange (one-way"
+                    f" mode holds one position per symbol): {', '.join(doubled)}"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

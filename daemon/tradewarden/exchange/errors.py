@@ -35,6 +35,7 @@ class FilterReject(StrEnum):
     MAX_PRICE = "MAX_PRICE"
     MIN_NOTIONAL = "MIN_NOTIONAL"
     MAX_NOTIONAL = "MAX_NOTIONAL"
+    PERCENT_PRICE = "PERCENT_PRICE"  # futures: a LIMIT price too far from the mark price
 
 
 class FilterRejectedError(RefusedLocallyError):

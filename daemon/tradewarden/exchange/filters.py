@@ -80,6 +80,11 @@ class SymbolFilters:
     min_notional_market: bool = True
     max_notional: Decimal = ZERO  # 0 = no maximum
     max_notional_market: bool = False
+    # USD-M futures: PERCENT_PRICE (a LIMIT price within the mark price * [down, up]) and
+    # MIN_NOTIONAL, from which reduceOnly orders are exempt
+    percent_up: Decimal = ZERO
+    percent_down: Decimal = ZERO
+    reduce_only_exempt: bool = False
 
     @classmethod
     def from_symbol_info(cls, info: Mapping[str, Any]) -> SymbolFilters:
@@ -106,7 +111,8 @@ class SymbolFilters:
                     "market_max_qty": to_decimal(f.get("maxQty", 0)),
                 }
             elif kind == "MIN_NOTIONAL":
-                mn = to_decimal(f.get("minNotional", 0))
+                # spot: minNotional; USD-M futures: notional
+                mn = to_decimal(f.get("minNotional", f.get("notional", 0)))
                 if mn > kw.get("min_notional", ZERO):
                     kw["min_notional"] = mn
                     kw["min_notional_market"] = bool(f.get("applyToMarket", True))
@@ -117,6 +123,11 @@ class SymbolFilters:
                     kw["min_notional_market"] = bool(f.get("applyMinToMarket", True))
                 kw["max_notional"] = to_decimal(f.get("maxNotional", 0))
                 kw["max_notional_market"] = bool(f.get("applyMaxToMarket", False))
+            elif kind == "PERCENT_PRICE":
+                kw |= {
+                    "percent_up": to_decimal(f.get("multiplierUp", 0)),
+                    "percent_down": to_decimal(f.get("multiplierDown", 0)),
+                }
         return cls(
             symbol=str(info["symbol"]),
             status=str(info.get("status", "TRADING")),
@@ -132,8 +143,11 @@ class SymbolFilters:
         qty: float | Decimal,
         price: float | Decimal | None,
         reference_price: float | Decimal | None = None,
+        *,
+        reduce_only: bool = False,
     ) -> PreparedOrder:
-        """Round onto the grid, then check every filter; raises `FilterRejectedError`."""
+        """Round onto the grid, then check every filter; raises `FilterRejectedError`.
+        `reduce_only` (futures): exempt from MIN_NOTIONAL where the symbol says so."""
         if self.status != "TRADING":
             raise FilterRejectedError(
                 FilterReject.NOT_TRADING, f"{self.symbol} status is {self.status}"
@@ -183,8 +197,10 @@ class SymbolFilters:
                     f"{self.symbol} price {plain(p)} above the maximum {plain(self.max_price)}",
                 )
             ref_d = p
+            self._check_percent_price(p, reference_price)
         notional = q * ref_d
-        if (not market or self.min_notional_market) and notional < self.min_notional:
+        exempt = reduce_only and self.reduce_only_exempt
+        if (not market or self.min_notional_market) and not exempt and notional < self.min_notional:
             raise FilterRejectedError(
                 FilterReject.MIN_NOTIONAL,
                 f"{self.symbol} notional {plain(notional)} below the minimum"
@@ -201,6 +217,27 @@ class SymbolFilters:
                 f" {plain(self.max_notional)}",
             )
         return PreparedOrder(qty=q, price=p, notional=notional)
+
+    def _check_percent_price(self, p: Decimal, reference: float | Decimal | None) -> None:
+        """PERCENT_PRICE (futures): a LIMIT price within the reference (mark) price times
+        [multiplierDown, multiplierUp]; not checked without a reference or the filter."""
+        if reference is None or not (self.percent_up or self.percent_down):
+            return
+        ref = to_decimal(reference)
+        if ref <= 0:
+            return
+        if self.percent_up and p > ref * self.percent_up:
+            raise FilterRejectedError(
+                FilterReject.PERCENT_PRICE,
+                f"{self.symbol} price {plain(p)} above {plain(self.percent_up)} x the mark"
+                f" price {plain(ref)}",
+            )
+        if self.percent_down and p < ref * self.percent_down:
+            raise FilterRejectedError(
+                FilterReject.PERCENT_PRICE,
+                f"{self.symbol} price {plain(p)} below {plain(self.percent_down)} x the mark"
+                f" price {plain(ref)}",
+            )
 
 
 def filters_from_exchange_info(info: Mapping[str, Any]) -> dict[str, SymbolFilters]:

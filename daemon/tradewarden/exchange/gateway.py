@@ -49,7 +49,7 @@ from tradewarden.exchange import endpoints as ep
 from tradewarden.exchange.client import ExchangeClient
 from tradewarden.exchange.errors import FilterReject, FilterRejectedError, IntentMissingError
 from tradewarden.exchange.fillpoll import FillPoller
-from tradewarden.exchange.filters import SymbolFilters, filters_from_exchange_info
+from tradewarden.exchange.filters import PreparedOrder, SymbolFilters, filters_from_exchange_info
 from tradewarden.exchange.hooks import AuthErrorHook, CredentialProvider, ExchangeMetrics
 from tradewarden.exchange.mapping import balances_from_account, order_from_json
 from tradewarden.exchange.ratelimit import (
@@ -72,7 +72,14 @@ BAN_KEY = StateKey.EXCHANGE_BANNED_UNTIL
 
 
 class BinanceBroker:
-    """See the module docstring. Thread-safe; share one limiter per process."""
+    """See the module docstring. Thread-safe; share one limiter per process.
+
+    Subclasses (the USD-M futures gateway, `exchange.futures_gateway`) change the client
+    class, the limiter's pool (another host has its own weight budget) and the hooks
+    `_prepare`, `_order_params` and `_parse_filters`."""
+
+    client_class: type[ExchangeClient] = ExchangeClient
+    limiter_pool = "spot"
 
     def __init__(
         self,
@@ -99,9 +106,9 @@ class BinanceBroker:
         self.store = store
         # every order-row change goes through the store's order tracker
         self.tracker = tracker or tracker_for(store)
-        url = (base_url or settings.effective_binance_url).rstrip("/")
+        url = self._base_url(settings, base_url)
         self.name = "binance-testnet" if "testnet" in url else "binance"
-        self.limiter = limiter or process_limiter()
+        self.limiter = limiter or process_limiter(self.limiter_pool)
         self.recv_window_ms = settings.recv_window_ms
         if expiry_margin_s is None:
             expiry_margin_s = settings.order_expiry_margin_seconds
@@ -117,7 +124,7 @@ class BinanceBroker:
         def client_for(
             creds: CredentialProvider, on_auth: AuthErrorHook | None, sync: TimeSync | None
         ) -> ExchangeClient:
-            return ExchangeClient(
+            return self.client_class(
                 url,
                 creds,
                 limiter=self.limiter,
@@ -159,6 +166,10 @@ class BinanceBroker:
         self.fill_source: Callable[[], list[Fill]] | None = None
         self._restore_ban()
 
+    @staticmethod
+    def _base_url(settings: Settings, base_url: str | None) -> str:
+        return (base_url or settings.effective_binance_url).rstrip("/")
+
     # --- start ------------------------------------------------------------------------------
     def start(self) -> None:
         """Sync server time and load rate limits and symbol filters (exchangeInfo)."""
@@ -175,8 +186,11 @@ class BinanceBroker:
         if limits:
             self.limiter.configure(limits)
         with self._lock:
-            self._filters = filters_from_exchange_info(info)
+            self._filters = self._parse_filters(info)
             self._info_at = time.monotonic()
+
+    def _parse_filters(self, info: dict[str, Any]) -> dict[str, SymbolFilters]:
+        return filters_from_exchange_info(info)
 
     def _reload_info_quietly(self) -> None:
         try:
@@ -246,13 +260,7 @@ class BinanceBroker:
         if intent.symbol != req.symbol or intent.side != req.side:
             raise IntentMissingError(f"the recorded intent for {cid} is for another order")
         try:
-            prepared = self.filters(req.symbol).prepare(
-                req.side,
-                req.order_type,
-                req.qty,
-                req.price if req.order_type is OrderType.LIMIT else None,
-                reference_price=req.price or intent.price,
-            )
+            prepared = self._prepare(req, intent)
         except FilterRejectedError:
             self.tracker.mark_rejected(cid)
             raise
@@ -266,6 +274,7 @@ class BinanceBroker:
         }
         if req.order_type is OrderType.LIMIT:
             params |= {"price": prepared.price_text, "timeInForce": "GTC"}
+        params = self._order_params(req, params)
         try:
             answer = self.client.call(
                 ep.NEW_ORDER, "create_order", before_send=lambda: self._before_send(req), **params
@@ -294,6 +303,20 @@ class BinanceBroker:
         order = order_from_json(answer, bot=req.bot)
         self.tracker.mark_accepted(order)
         return order
+
+    def _prepare(self, req: OrderRequest, intent: Order) -> PreparedOrder:
+        """The order on the symbol's grid, or `FilterRejectedError` (nothing sent)."""
+        return self.filters(req.symbol).prepare(
+            req.side,
+            req.order_type,
+            req.qty,
+            req.price if req.order_type is OrderType.LIMIT else None,
+            reference_price=req.price or intent.price,
+        )
+
+    def _order_params(self, req: OrderRequest, params: dict[str, Any]) -> dict[str, Any]:
+        """The new-order parameters as sent (spot: as built)."""
+        return params
 
     def sent_at_ms(self, client_order_id: str) -> float | None:
         """Exchange time by which this process's last request for that order was sent

@@ -58,6 +58,12 @@ DEFAULT_LIMITS: tuple[RateLimit, ...] = (
     RateLimit(LimitKind.ORDERS, 86_400, 160_000),
     RateLimit(LimitKind.RAW_REQUESTS, 300, 300_000),
 )
+# USD-M futures (fapi.binance.com, its own pool; general-info "LIMITS")
+FUTURES_DEFAULT_LIMITS: tuple[RateLimit, ...] = (
+    RateLimit(LimitKind.REQUEST_WEIGHT, 60, 2400),
+    RateLimit(LimitKind.ORDERS, 10, 300),
+    RateLimit(LimitKind.ORDERS, 60, 1200),
+)
 
 
 def limits_from_exchange_info(rate_limits: Iterable[Mapping[str, Any]]) -> tuple[RateLimit, ...]:
@@ -332,14 +338,18 @@ class RateLimiter:
             return bucket.used
 
 
-_PROCESS_LIMITER: RateLimiter | None = None
+_PROCESS_LIMITERS: dict[str, RateLimiter] = {}
 _PROCESS_LOCK = threading.Lock()
 
 
-def process_limiter() -> RateLimiter:
-    """The limiter every broker of this process shares (created on first use)."""
-    global _PROCESS_LIMITER
+def process_limiter(pool: str = "spot") -> RateLimiter:
+    """The limiter every broker of this process shares for one host's pool (created on
+    first use): ``"spot"`` (api.binance.com and /sapi) or ``"fapi"`` (USD-M futures,
+    fapi.binance.com: its own REQUEST_WEIGHT 2400 / minute and ORDERS 300 / 10 s, 1200 /
+    minute, until its exchangeInfo says otherwise)."""
     with _PROCESS_LOCK:
-        if _PROCESS_LIMITER is None:
-            _PROCESS_LIMITER = RateLimiter()
-        return _PROCESS_LIMITER
+        limiter = _PROCESS_LIMITERS.get(pool)
+        if limiter is None:
+            limiter = RateLimiter(FUTURES_DEFAULT_LIMITS if pool == "fapi" else DEFAULT_LIMITS)
+            _PROCESS_LIMITERS[pool] = limiter
+        return limiter

@@ -91,7 +91,9 @@ def pre_trade_check(
     if ref is None or not (ref > 0 and math.isfinite(ref)):
         return DenyReason.NO_PRICE
     notional = req.qty * ref
-    if notional > limits.max_notional:
+    # a futures reduceOnly order cannot add exposure: the close of a position grown in
+    # value (a short in a squeeze) is never refused for its size
+    if notional > limits.max_notional and not (futures and reducing):
         return DenyReason.MAX_NOTIONAL
     if book.open_orders >= limits.max_open_orders:
         return DenyReason.MAX_OPEN_ORDERS

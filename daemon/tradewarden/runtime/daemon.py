@@ -160,7 +160,9 @@ class Daemon:
             # check halts
             self.gate.tracker.on_finding.append(self._audit_order_finding)
             trader_cls: type[Trader] = Trader
-            if isinstance(self.broker, PaperFuturesBroker):
+            if isinstance(self.broker, PaperFuturesBroker) or (
+                self.exchange and settings.futures_enabled
+            ):  # paper futures, or the /fapi gateway (`exchange.futures_gateway`)
                 trader_cls = FuturesTrader
             self.trader = trader_cls(
                 risk=self.risk,

@@ -24,6 +24,7 @@ from tradewarden.core.endpoints import EndpointError
 from tradewarden.core.logs import setup_logging
 from tradewarden.core.models import Tick
 from tradewarden.exchange import BinanceBroker
+from tradewarden.exchange.futures_gateway import FuturesSetupRefusedError
 from tradewarden.live import paper_report
 from tradewarden.runtime import critical
 from tradewarden.runtime.critical import CRITICAL_ERRORS
@@ -38,6 +39,7 @@ from tradewarden.runtime.wiring import (
     LiveGuard,
     PeriodicChecks,
     exchange_broker_factory,
+    futures_reconciliation,
     may_use_exchange,
     open_exchange_streams,
     plan_run,
@@ -208,6 +210,7 @@ def _run(
     if loop is None:
         recover_interrupted(daemon)  # paper has the same crash windows (the loop does its own)
     if loop is not None:
+        futures_reconciliation(loop)  # futures: positions reconciled in place of balances
         # a slow but working first reconciliation (a degraded exchange: many requests, each
         # close to the request timeout) extends TimeoutStartSec= at every request that ends
         # and every wait in the limiter; a hung one does not
@@ -225,12 +228,16 @@ def _run(
             dispatcher.close(0)
             if isinstance(exc, ExchangeStartError):
                 _err(str(exc))
-                return 1
+                # a futures symbol's margin type / leverage refused: a configuration matter
+                return 2 if isinstance(exc.cause, FuturesSetupRefusedError) else 1
             raise
         finally:
             loop.broker.on_progress.remove(extend)
             loop.broker.on_wait.remove(extend)
-        if settings.streams is StreamsSetting.ON and isinstance(broker, BinanceBroker):
+        if settings.futures_enabled and settings.streams is StreamsSetting.ON:
+            # the futures user data stream is another module's (issue 20): fills are polled
+            log.info("futures: the exchange loop polls (no spot streams for futures bots)")
+        elif settings.streams is StreamsSetting.ON and isinstance(broker, BinanceBroker):
             # event-driven from here on (issue 19); the polling loop is the fallback
             try:
                 loop.attach_streams(open_exchange_streams(daemon, broker), broker)

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 from tradewarden.core.config import ConfigError, Mode, Settings, load_settings
 from tradewarden.core.models import Order, OrderRequest
 from tradewarden.exchange import BinanceBroker
+from tradewarden.exchange.futures_gateway import FuturesGateway
+from tradewarden.exchange.futures_reconcile import FuturesReconciler
 from tradewarden.exchange.gateway import BAN_KEY
 from tradewarden.exchange.streams import Streams, open_streams
 from tradewarden.live.gate import GateDecision, assumed_checks, live_gate, wants_live_checks
@@ -46,7 +48,7 @@ from tradewarden.live.key_permissions import (
     check_trade_key,
 )
 from tradewarden.live.promotion import PromotionCheck, binding, is_promoted
-from tradewarden.runtime.exchange_loop import MetricsBridge
+from tradewarden.runtime.exchange_loop import ExchangeLoop, MetricsBridge
 from tradewarden.runtime.metrics import Metrics
 from tradewarden.runtime.self_alerts import alert_secret_ages
 from tradewarden.runtime.startup import StartupUnreachableError, heals_by_itself
@@ -194,6 +196,16 @@ def exchange_broker_factory(
     whose trade key is vetted before it signs one."""
 
     def make(store: Store, metrics: Metrics) -> BinanceBroker:
+        if settings.futures_enabled and guard is None:  # live futures: refused by config
+            return FuturesGateway(
+                settings,
+                store,
+                keys.trade,
+                on_auth_error=keys.trade.on_auth_error,
+                metrics=MetricsBridge(metrics),
+                request_timeout_s=settings.request_timeout_seconds,
+                **read_key(keys),
+            )
         if guard is None:
             return BinanceBroker(
                 settings,
@@ -219,6 +231,16 @@ def exchange_broker_factory(
         return broker
 
     return make
+
+
+def futures_reconciliation(loop: ExchangeLoop) -> None:
+    """A futures daemon's reconciliation: the spot rules with positions in place of
+    balances (`exchange.futures_reconcile`); a spot daemon's loop is left as it is."""
+    broker = loop.broker
+    if isinstance(broker, FuturesGateway):
+        loop.reconciler = FuturesReconciler(
+            broker, loop.d.store, loop.d.settings, loop.reconciler.on_event
+        )
 
 
 def open_exchange_streams(daemon: Daemon, broker: BinanceBroker) -> Streams:

@@ -30,6 +30,10 @@ class StateKey(StrEnum):
     EXCHANGE_BANNED_UNTIL = "exchange.banned_until"  # epoch seconds of a 418 ban's end
     EXCHANGE_EXPIRED_VERDICTS = "exchange.expired_verdicts"  # {cid: when judged EXPIRED}
     EXCHANGE_RECONCILE_BALANCES = "exchange.reconcile.balances"  # the balance baseline
+    # USD-M futures: {"since": ms, "ids": [tranId...]}: funding income already booked
+    EXCHANGE_FUTURES_FUNDING = "exchange.futures.funding"
+    # USD-M futures: {"wallet", "value", "ts_ms"}: the wallet baseline of reconciliation
+    EXCHANGE_FUTURES_WALLET = "exchange.futures.wallet"
     # live
     LIVE_DISARMED = "live.disarmed"  # {"reason", "actor", "at"}: `tradewarden live disarm`
     LIVE_DISARM_ACK = "live.disarm_ack"  # the running daemon's answer: {"at", "why"}

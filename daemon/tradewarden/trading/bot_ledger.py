@@ -137,6 +137,16 @@ class Ledger:
         b.trip_pnl += amount
         b.funding += amount
 
+    def restore_funding(self, bot: str, amount: float) -> None:
+        """Funding booked before a restart (the exchange's, kept in the store): cash and
+        P&L as `book_funding`, not the round trip it fell in (that trip's P&L is recorded)."""
+        b = self.books.get(bot)
+        if b is None:
+            return
+        b.cash += amount
+        b.realized += amount
+        b.funding += amount
+
     def _close(self, b: BotBook, ts: float) -> ClosedTrade:
         pnl, b.trip_pnl = b.trip_pnl, 0.0
         b.trades += 1

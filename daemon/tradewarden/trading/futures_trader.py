@@ -23,15 +23,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tradewarden.core.models import OrderRequest, OrderType, Side, Tick
 from tradewarden.risk.breakers import Observation, Reading
 from tradewarden.risk.breakers.base import MARK
+from tradewarden.risk.futures import FuturesPosition
 from tradewarden.state.keys import StateKey
 from tradewarden.strategy import Signal
+from tradewarden.trading.broker import Broker
 from tradewarden.trading.order_gate import Submission
-from tradewarden.trading.paper_futures import Funding, Liquidation, PaperFuturesBroker
+from tradewarden.trading.paper_futures import Funding, Liquidation
 from tradewarden.trading.trader import FLATTEN_KEY, Bot, Trader
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,21 @@ def _floor_qty(qty: float) -> float:
     return math.floor(round(qty * QTY_SCALE, 3)) / QTY_SCALE
 
 
+class FuturesAccount(Broker, Protocol):
+    """What the futures trader reads besides the `Broker` calls: the paper model
+    (`PaperFuturesBroker`) or the exchange (`exchange.futures_gateway.FuturesGateway`)."""
+
+    liquidations: list[Liquidation]
+
+    def position(self, bot: str, symbol: str) -> FuturesPosition: ...
+
+    def poll_funding(self) -> list[Funding]: ...
+
+    def booked_funding(self) -> list[Funding]:
+        """Funding already booked by an earlier process (restored into the ledger)."""
+        ...
+
+
 @dataclass
 class FuturesEvents:
     """Callbacks for the console: a reduce (before its order), funding, a liquidation."""
@@ -54,7 +71,7 @@ class FuturesEvents:
 
 
 class FuturesTrader(Trader):
-    def __init__(self, *, broker: PaperFuturesBroker, **kwargs: Any) -> None:
+    def __init__(self, *, broker: FuturesAccount, **kwargs: Any) -> None:
         # HALTED by the emergency stop closes futures positions, whatever the spot setting
         kwargs["flatten_on_emergency"] = True
         self.futures = broker
@@ -64,6 +81,9 @@ class FuturesTrader(Trader):
         self.funding_total = 0.0
         super().__init__(broker=broker, **kwargs)
         self.risk.hooks.on_reduce.append(self._on_reduce)
+        for f in broker.booked_funding():  # a restart: funding stays in P&L and daily loss
+            self.ledger.restore_funding(f.bot, f.amount)
+            self.funding_total += f.amount
 
     # --- market events ----------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:

@@ -236,6 +236,11 @@ class PaperFuturesBroker:
             out, self._funding = self._funding, []
             return out
 
+    def booked_funding(self) -> list[Funding]:
+        """Funding booked before a restart: none (a restarted paper run does not replay
+        it, see `restore`)."""
+        return []
+
 
 def paper_futures_broker(settings: Settings, fills: list[Fill]) -> PaperFuturesBroker:
     """The paper futures account of a run: the starting balance as the USDT wallet, the

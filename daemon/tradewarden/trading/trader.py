@@ -208,7 +208,12 @@ class Trader:
         step = float(f.market_step or f.step)
         min_qty = float(f.market_min_qty or f.min_qty)
         dust = max(step, min_qty) * (1 - 1e-9)
-        if getattr(f, "min_notional_market", False) and getattr(f, "min_notional", 0):
+        # futures: a reduceOnly close is exempt from the minimum, a small position still closes
+        if (
+            getattr(f, "min_notional_market", False)
+            and getattr(f, "min_notional", 0)
+            and not getattr(f, "reduce_only_exempt", False)
+        ):
             self.ledger.min_notional[symbol] = float(f.min_notional)
         if self.ledger.dust.get(symbol) != dust:
             self.ledger.dust[symbol] = dust

@@ -181,7 +181,7 @@ def test_attack_a_restart_during_a_ban_probes_permissions_before_the_ban_ends(
     from tradewarden.secrets.credentials import binance_keys
     from tradewarden.secrets.factory import build_source
 
-    monkeypatch.setattr(ratelimit, "_PROCESS_LIMITER", None)  # a new process
+    monkeypatch.setattr(ratelimit, "_PROCESS_LIMITERS", {})  # a new process
     monkeypatch.setenv("TRADEWARDEN_BINANCE_API_KEY", KEY)
     monkeypatch.setenv("TRADEWARDEN_BINANCE_API_SECRET", SECRET)
     settings = make_settings(

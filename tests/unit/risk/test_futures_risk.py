@@ -92,7 +92,17 @@ def test_defaults_and_refusals_name_the_setting(tmp_path: Path, clean_env: None)
     with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_LEVERAGE"):
         load_settings(state_dir=tmp_path, futures_leverage=4)
     with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_ENABLED"):
-        load_settings(state_dir=tmp_path, futures_enabled=True, mode="testnet")
+        load_settings(state_dir=tmp_path, futures_enabled=True, mode="live")
+    # testnet: the /fapi gateway, one bot per symbol (one-way mode: one position a symbol)
+    assert load_settings(state_dir=tmp_path, futures_enabled=True, mode="testnet").futures_enabled
+    with pytest.raises(ConfigError, match="one futures bot per symbol"):
+        load_settings(
+            state_dir=tmp_path,
+            futures_enabled=True,
+            mode="testnet",
+            symbols=["BTCUSDT"],
+            bots=["a:BTCUSDT:ma_cross_ls", "b:BTCUSDT:ma_cross"],
+        )
 
 
 def engine(settings, store) -> RiskEngine:
@@ -118,6 +128,17 @@ def test_leverage_above_the_limit_is_refused_before_the_order(settings, store) -
     assert risk.check(req(Side.BUY, 0.04), 40_000.0) is DenyReason.MAX_LEVERAGE
     risk.observe(Observation(EQUITY, "f1", T0 + 60, equity=12_000.0))  # equity up: room
     assert risk.check(req(Side.BUY, 0.04), 40_000.0) is None
+
+
+def test_a_reduce_only_close_is_never_refused_for_its_size(settings, store) -> None:
+    risk = engine(settings, store)
+    # a short grown past TRADEWARDEN_MAX_NOTIONAL_PER_ORDER (2,000) in value: its cover
+    # (reduceOnly) goes; the same size without reduceOnly, or as an entry, does not
+    risk.set_position("f1", "BTCUSDT", -0.06)  # 2,400 USDT at 40,000
+    assert risk.check(req(Side.BUY, 0.06, reduce_only=True), 40_000.0) is None
+    assert risk.check(req(Side.BUY, 0.06), 40_000.0) is DenyReason.MAX_NOTIONAL
+    risk.set_position("f1", "BTCUSDT", 0.0)
+    assert risk.check(req(Side.SELL, 0.06), 40_000.0) is DenyReason.MAX_NOTIONAL
 
 
 def test_unknown_equity_refuses_a_futures_entry(settings, store) -> None:

@@ -121,7 +121,7 @@ def test_attack_the_breaker_cannot_be_switched_off_in_prod(
         load_settings(state_dir=tmp_path, liq_distance_flatten_pct=0)  # any profile
 
 
-def test_attack_futures_outside_paper_is_refused(tmp_path: Path, clean_env: None) -> None:
-    for mode in ("testnet", "live"):
-        with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_ENABLED"):
-            load_settings(state_dir=tmp_path, futures_enabled=True, mode=mode)
+def test_attack_futures_in_live_mode_is_refused(tmp_path: Path, clean_env: None) -> None:
+    # testnet trades futures through the /fapi gateway; live needs the futures live gate
+    with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_ENABLED"):
+        load_settings(state_dir=tmp_path, futures_enabled=True, mode="live")
