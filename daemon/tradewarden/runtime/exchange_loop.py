@@ -31,6 +31,16 @@ mismatch). A user stream down or a market stream down or stale -> the polling fa
 today's weights (ticker per symbol each poll interval, the fill poller on every price,
 klines over REST when one closes) until both are healthy again; `/readyz` and
 ``tradewarden_stream_fallback_active`` say so (it is not a reason to be NOT READY).
+
+REST weight while the streams are healthy (issue 19: < 1% of the 6000/min budget for two
+symbols): with no order of ours open, reconciliation waits
+`TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS` (default 300 s) instead of
+`TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`, and lists the open orders per symbol (weight 6
+each) instead of account-wide (80), except on its first run after each user-stream
+(re)connect, at least every `FULL_SWEEP_S`, and when the stream showed an order not ours
+or a deposit/withdrawal: that brings a full run forward (at most one per
+`TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`). An open order of ours, or the fallback, means
+the usual cadence and full runs (tests/bench/bench_streams.py measures both modes).
 """
 
 from __future__ import annotations
@@ -83,6 +93,7 @@ HOUSEKEEPING_EVERY_S = 0.2  # controls, watchdog, snapshot while waiting between
 RESOLVE_MARGIN_S = 0.5  # past the reconciler's own expiry margin (the setting)
 UNRESOLVED = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
 STREAM_IDLE_S = 1.0  # streams mode: health, metrics and timers looked at least this often
+FULL_SWEEP_S = 3600.0  # streams mode: the account-wide open orders at least this often
 
 
 class ExchangeStartError(Exception):
@@ -142,6 +153,9 @@ class ExchangeLoop:
         self._rest_after = 0.0  # REST work waits for the back-off after an error
         self._gap_reasons: list[str] = []
         self._reconnects_seen: dict[str, int] = {"user": 0, "market": 0}
+        self._full_next = True  # the next streams-mode reconciliation lists every order
+        self._next_full = 0.0
+        self._outside = False  # the stream showed activity not ours: reconcile soon, fully
         daemon.streams_view = self.stream_status
         daemon.metrics.ready_details = lambda: {"streams": self.stream_status()}
 
@@ -167,10 +181,10 @@ class ExchangeLoop:
         return report
 
     # --- one round --------------------------------------------------------------------------
-    def reconcile(self) -> ReconcileReport:
+    def reconcile(self, *, full: bool = True) -> ReconcileReport:
         # symbol status (TRADING / HALT / BREAK) and filters can change at any time
         self.broker.load_exchange_info()
-        report = self.reconciler.run_once()
+        report = self.reconciler.run_once(full=full)
         self.last_reconciled = time.monotonic()
         self._next_reconcile = self.last_reconciled + self.settings.reconcile_interval_seconds
         if self._unresolved_symbols():
@@ -229,13 +243,29 @@ class ExchangeLoop:
 
     def _reconcile_due(self) -> bool:
         now = time.monotonic()
-        if now >= self._next_reconcile:
+        if now >= self._next_reconcile and (
+            self._outside or now >= self._next_reconcile + self._quiet_extra()
+        ):
             return True
         # an order the gateway gave up asking about blocks its symbol: settle it as soon as
         # reconciliation can (the request is long past recvWindow by now), not an interval on
         return bool(self.d.risk.book.unknown_symbols) and (
             now >= self.last_reconciled + self._settle_delay()
         )
+
+    def _quiet_extra(self) -> float:
+        """How much longer reconciliation waits: streams healthy and no order of ours open
+        -> up to `stream_reconcile_interval_seconds` in all, else not at all."""
+        if self.streams is None or self.fallback is not None or self.d.store.open_orders():
+            return 0.0
+        s = self.settings
+        return max(0.0, s.stream_reconcile_interval_seconds - s.reconcile_interval_seconds)
+
+    def _longest_interval(self) -> float:
+        s = self.settings
+        if self.streams is None:
+            return s.reconcile_interval_seconds
+        return max(s.reconcile_interval_seconds, s.stream_reconcile_interval_seconds)
 
     def run(self) -> None:
         if self.streams is not None:
@@ -415,7 +445,13 @@ class ExchangeLoop:
         if fills:
             log.info("fills found by the REST check", extra={"count": len(fills)})
             self.d.trader.book_fills(fills)
-        report = self.reconcile()
+        now = time.monotonic()
+        full = self._full_next or self._outside or self.fallback is not None
+        full = full or now >= self._next_full
+        report = self.reconcile(full=full)
+        if full:
+            self._full_next = self._outside = False
+            self._next_full = now + FULL_SWEEP_S
         self.d.trader.refresh_balances()
         return report
 
@@ -467,10 +503,12 @@ class ExchangeLoop:
         assert self.binance is not None
         cid = m.order.client_order_id
         if not is_ours(cid):
-            return []  # someone else's order (shared account): reconciliation judges it
+            self._outside = True  # someone else's order: reconciliation judges it, soon
+            return []
         tracker = self.d.gate.tracker
         local = self.d.store.get_order(cid)
         if local is None:
+            self._outside = True
             tracker.process_order_update(m.order)  # a finding (audited), never booked
             return []
         fills = [] if m.trade is None else [self.binance.fill_from_trade(m.trade, local)]
@@ -484,6 +522,7 @@ class ExchangeLoop:
             self.d.trader.update_balances(m.balances)
         elif m.delta is not None:
             self._balances_stale = True  # a deposit or withdrawal: read them all again
+            self._outside = True  # and checked against our fills soon
 
     def _stream_event(self, m: StreamEvent) -> None:
         assert self.feed is not None
@@ -491,6 +530,7 @@ class ExchangeLoop:
             log.info("stream connected", extra={"stream": m.kind, "reason": m.reason})
             if m.kind == "user":
                 self._reconcile_now = True  # what happened while it was down, checked
+                self._full_next = True  # on every symbol: the stream saw none of it
             else:
                 self.feed.suspect()  # klines missed meanwhile back-filled before a decision
         else:
@@ -574,7 +614,7 @@ class ExchangeLoop:
             state = self.broker.symbol_status(symbol)
             if state is not None and state != "TRADING":
                 reasons.append(f"{symbol} is {state} on the exchange, not TRADING: no orders on it")
-        limit = 3 * self.settings.reconcile_interval_seconds
+        limit = 3 * self._longest_interval()
         if self.last_reconciled and time.monotonic() - self.last_reconciled > limit:
             reasons.append(f"reconciliation older than {limit:.0f}s")
         return reasons
