@@ -33,14 +33,15 @@ klines over REST when one closes) until both are healthy again; `/readyz` and
 ``tradewarden_stream_fallback_active`` say so (it is not a reason to be NOT READY).
 
 REST weight while the streams are healthy (issue 19: < 1% of the 6000/min budget for two
-symbols): with no order of ours open, reconciliation waits
-`TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS` (default 300 s) instead of
-`TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`, and lists the open orders per symbol (weight 6
-each) instead of account-wide (80), except on its first run after each user-stream
-(re)connect, at least every `FULL_SWEEP_S`, and when the stream showed an order not ours
-or a deposit/withdrawal: that brings a full run forward (at most one per
-`TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`). An open order of ours, or the fallback, means
-the usual cadence and full runs (tests/bench/bench_streams.py measures both modes).
+symbols): with no order of ours open and the last run settled (`_quiet_extra`),
+reconciliation waits `TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS` (default 300 s)
+instead of `TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`; and it lists the open orders per
+symbol (weight 6 each) instead of account-wide (80), except on its first run after each
+user-stream (re)connect, at least every `FULL_SWEEP_S`, in the fallback, and when the
+stream showed an order not ours or a deposit/withdrawal, which also brings that run
+forward (at most one per `TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`). An order of ours
+open or not settled keeps the usual cadence (tests/bench/bench_streams.py measures both
+modes).
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ class ExchangeLoop:
         self._full_next = True  # the next streams-mode reconciliation lists every order
         self._next_full = 0.0
         self._outside = False  # the stream showed activity not ours: reconcile soon, fully
+        self._checked_from = math.inf  # wall time the last settled reconciliation began
+        self._quiet = (0.0, 0.0)  # (monotonic time it was judged, extra wait)
         daemon.streams_view = self.stream_status
         daemon.metrics.ready_details = lambda: {"streams": self.stream_status()}
 
@@ -183,8 +186,10 @@ class ExchangeLoop:
     # --- one round --------------------------------------------------------------------------
     def reconcile(self, *, full: bool = True) -> ReconcileReport:
         # symbol status (TRADING / HALT / BREAK) and filters can change at any time
+        began = time.time()
         self.broker.load_exchange_info()
         report = self.reconciler.run_once(full=full)
+        self._checked_from = began if report.balances_checked else math.inf
         self.last_reconciled = time.monotonic()
         self._next_reconcile = self.last_reconciled + self.settings.reconcile_interval_seconds
         if self._unresolved_symbols():
@@ -254,12 +259,25 @@ class ExchangeLoop:
         )
 
     def _quiet_extra(self) -> float:
-        """How much longer reconciliation waits: streams healthy and no order of ours open
-        -> up to `stream_reconcile_interval_seconds` in all, else not at all."""
-        if self.streams is None or self.fallback is not None or self.d.store.open_orders():
+        """How much longer reconciliation waits: up to `stream_reconcile_interval_seconds`
+        in all while the streams are healthy, no order of ours is open and the last run
+        found everything settled (every executed quantity booked) and began after the last
+        change of any order of ours (a fill whose event was lost is booked by the next
+        run at the usual cadence); else not at all. Judged at most every 0.2 s."""
+        if self.streams is None or self.fallback is not None:
             return 0.0
-        s = self.settings
-        return max(0.0, s.stream_reconcile_interval_seconds - s.reconcile_interval_seconds)
+        now = time.monotonic()
+        if now - self._quiet[0] < HOUSEKEEPING_EVERY_S:
+            return self._quiet[1]
+        extra = 0.0
+        changed = self.d.store.query("SELECT MAX(updated_at) FROM orders")[0][0]
+        if (changed is None or float(changed) < self._checked_from) and (
+            not self.d.store.open_orders()
+        ):
+            s = self.settings
+            extra = max(0.0, s.stream_reconcile_interval_seconds - s.reconcile_interval_seconds)
+        self._quiet = (now, extra)
+        return extra
 
     def _longest_interval(self) -> float:
         s = self.settings
