@@ -451,8 +451,8 @@ class Settings(BaseSettings):
     )
     stream_reconcile_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = _env(
         "TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS",
-        300.0,
-        description="Testnet/live with streams: how often reconciliation runs while both streams are healthy and no order of ours is open (never more often than TRADEWARDEN_RECONCILE_INTERVAL_SECONDS); it still runs after every user-stream (re)connect and soon after an order not ours or a deposit/withdrawal shows on the stream.",
+        120.0,
+        description="Testnet/live with streams: how often reconciliation runs while both streams are healthy and every order of ours is closed and booked (never more often than TRADEWARDEN_RECONCILE_INTERVAL_SECONDS; keep it under the 180 s of the ReconciliationStale alert); it still runs after every user-stream (re)connect and soon after an order not ours or a deposit/withdrawal shows on the stream.",
     )
     permission_check_seconds: Annotated[float, Field(ge=1)] = _env(
         "TRADEWARDEN_PERMISSION_CHECK_SECONDS",

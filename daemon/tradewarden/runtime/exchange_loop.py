@@ -34,7 +34,7 @@ klines over REST when one closes) until both are healthy again; `/readyz` and
 
 REST weight while the streams are healthy (issue 19: < 1% of the 6000/min budget for two
 symbols): with no order of ours open and the last run settled (`_quiet_extra`),
-reconciliation waits `TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS` (default 300 s)
+reconciliation waits `TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS` (default 120 s)
 instead of `TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`; and it lists the open orders per
 symbol (weight 6 each) instead of account-wide (80), except on its first run after each
 user-stream (re)connect, at least every `FULL_SWEEP_S`, in the fallback, and when the

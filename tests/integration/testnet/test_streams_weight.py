@@ -29,7 +29,7 @@ STREAMS = {
     "TRADEWARDEN_STREAM_STALE_SECONDS": "10",  # 1m klines are sent every 2 s
     "TRADEWARDEN_STREAM_RECONNECT_MAX_SECONDS": "1",
 }
-DEFAULT_STREAM_INTERVAL_S = 300.0  # the setting's default, what the budget is about
+DEFAULT_STREAM_INTERVAL_S = 120.0  # the setting's default, what the budget is about
 BUDGET_PER_MIN = 6000.0
 
 
@@ -110,7 +110,7 @@ def test_steady_state_weight_with_streams_is_under_one_percent(
     assert not [r for r in cycle if r["path"] == "/api/v3/ticker/price"], "prices are streamed"
     weight = sum(r["weight"] for r in cycle)
     assert weight <= 80, [(r["path"], r["weight"]) for r in cycle]
-    # at the default cadence: a cycle every 300 s, a full (account-wide, +74) run hourly, the
+    # at the default cadence: a cycle every 120 s, a full (account-wide, +74) run hourly, the
     # clock read (weight 1) every 120 s
     per_min = weight * 60 / DEFAULT_STREAM_INTERVAL_S + (80 - 6) / 60 + 60 / 120
     assert per_min < 0.01 * BUDGET_PER_MIN, f"{per_min:.1f} weight/min"

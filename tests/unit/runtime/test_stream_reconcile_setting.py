@@ -1,5 +1,5 @@
 """TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS (issue 19, REST weight): the quiet
-reconciliation interval of the event-driven loop; default 300 s, at most an hour."""
+reconciliation interval of the event-driven loop; default 120 s, at most an hour."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ VAR = "TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS"
 
 
 def test_default_and_value(monkeypatch: pytest.MonkeyPatch, clean_env: None) -> None:
-    assert load_settings().stream_reconcile_interval_seconds == 300.0
+    assert load_settings().stream_reconcile_interval_seconds == 120.0
     monkeypatch.setenv(VAR, "120")
     assert load_settings().stream_reconcile_interval_seconds == 120.0
 
