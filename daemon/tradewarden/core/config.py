@@ -449,6 +449,11 @@ class Settings(BaseSettings):
         30.0,
         description="Testnet/live with streams: the longest wait between two reconnect attempts of a stream (capped exponential back-off with jitter).",
     )
+    stream_reconcile_interval_seconds: Annotated[float, Field(gt=0, le=150)] = _env(
+        "TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS",
+        120.0,
+        description="Testnet/live with streams: how often reconciliation runs while both streams are healthy and every order of ours is closed and booked (never more often than TRADEWARDEN_RECONCILE_INTERVAL_SECONDS; at most 150 s, under the 180 s of the ReconciliationStale alert); it still runs after every user-stream (re)connect and soon after an order not ours or a deposit/withdrawal shows on the stream.",
+    )
     permission_check_seconds: Annotated[float, Field(ge=1)] = _env(
         "TRADEWARDEN_PERMISSION_CHECK_SECONDS",
         3600.0,

@@ -2,7 +2,14 @@
 
 Run at start and every `settings.reconcile_interval_seconds`. One run:
 
-1. reads the account balances (free + locked) first, then the exchange's open orders;
+1. reads the account balances (free + locked) first, then the exchange's open orders:
+   of the whole account (``GET openOrders`` without a symbol, weight 80) on a full run,
+   else of each configured symbol and each symbol we have an open order on (weight 6
+   each; the account-wide call when that is not cheaper). A partial run is what the
+   event-driven loop does between full ones while the user data stream is healthy: the
+   stream reports every order of the account as it happens (one not ours brings a full
+   run forward, see `runtime.exchange_loop`), so an order on a symbol we do not trade
+   is still found; the foreign-order rules below are the same for both;
 2. an open order on the exchange is ours only if its client order id is one of ours
    (`client_ids.is_ours`), the store has that row, and symbol, side, type and exchange
    order id agree with it; and a row that is closed may not reappear open, unless it was
@@ -43,6 +50,7 @@ from typing import Any
 
 from tradewarden.core.config import Settings
 from tradewarden.core.models import Order, OrderStatus, Side
+from tradewarden.exchange import endpoints as ep
 from tradewarden.risk.checks import split_symbol
 from tradewarden.state.keys import StateKey
 from tradewarden.state.store import Store
@@ -196,19 +204,20 @@ class Reconciler:
         self.store.put(SNAPSHOT_KEY, None)
 
     # --- one run ----------------------------------------------------------------------------
-    def run_once(self) -> ReconcileReport:
+    def run_once(self, *, full: bool = True) -> ReconcileReport:
+        """One run; `full=False` lists the open orders of our symbols only (module doc)."""
         with self._run_lock:
-            report = self._run()
+            report = self._run(full)
             self.runs += 1
         if not report.ok:
             log.error(report.summary(), extra={"reconcile": report.to_dict()})
             self.on_event(report)
         return report
 
-    def _run(self) -> ReconcileReport:
+    def _run(self, full: bool) -> ReconcileReport:
         totals = self._balances()
         busy = self.broker.in_flight()
-        remote_open = self.broker.open_orders()
+        remote_open = self._remote_open(full)
         remote_by_cid = {o.client_order_id: o for o in remote_open}
         unknown: list[Order] = []
         resolved: list[Order] = []
@@ -316,6 +325,19 @@ class Reconciler:
         )
 
     # --- helpers ----------------------------------------------------------------------------
+    def _remote_open(self, full: bool) -> list[Order]:
+        """The exchange's open orders: the account's (full), else those of every configured
+        symbol and every symbol of a local open order, one request each, unless the
+        account-wide request weighs no more."""
+        symbols = set(self.settings.symbols) | {o.symbol for o in self.store.open_orders()}
+        per_symbol = len(symbols) * ep.OPEN_ORDERS_SYMBOL.weight
+        if full or not symbols or per_symbol >= ep.OPEN_ORDERS_ALL.weight:
+            return self.broker.open_orders()
+        out: list[Order] = []
+        for symbol in sorted(symbols):
+            out += self.broker.open_orders(symbol)
+        return out
+
     def _server_ms(self) -> float:
         return float(self.broker.timesync.server_ms())
 

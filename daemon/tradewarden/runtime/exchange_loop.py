@@ -31,6 +31,17 @@ mismatch). A user stream down or a market stream down or stale -> the polling fa
 today's weights (ticker per symbol each poll interval, the fill poller on every price,
 klines over REST when one closes) until both are healthy again; `/readyz` and
 ``tradewarden_stream_fallback_active`` say so (it is not a reason to be NOT READY).
+
+REST weight while the streams are healthy (issue 19: < 1% of the 6000/min budget for two
+symbols): with no order of ours open and the last run settled (`_quiet_extra`),
+reconciliation waits `TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS` (default 120 s)
+instead of `TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`; and it lists the open orders per
+symbol (weight 6 each) instead of account-wide (80), except on its first run after each
+user-stream (re)connect, at least every `FULL_SWEEP_S`, in the fallback, and when the
+stream showed an order not ours or a deposit/withdrawal, which also brings that run
+forward (at most one per `TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`). An order of ours
+open or not settled keeps the usual cadence (tests/bench/bench_streams.py measures both
+modes).
 """
 
 from __future__ import annotations
@@ -86,6 +97,7 @@ STREAM_IDLE_S = 1.0  # streams mode: health, metrics and timers looked at least 
 # streams mode: the first connects after `attach_streams` poll too, but are no fallback
 # episode (no warning, tradewarden_stream_fallback_active 0) unless they take longer
 STREAMS_START_GRACE_S = 30.0
+FULL_SWEEP_S = 3600.0  # streams mode: the account-wide open orders at least this often
 
 
 class ExchangeStartError(Exception):
@@ -147,6 +159,11 @@ class ExchangeLoop:
         self._gap_reasons: list[str] = []
         self._reconnects_seen: dict[str, int] = {"user": 0, "market": 0}
         self._overflows_seen: dict[str, int] = {"user": 0, "market": 0}
+        self._full_next = True  # the next streams-mode reconciliation lists every order
+        self._next_full = 0.0
+        self._outside = False  # the stream showed activity not ours: reconcile soon, fully
+        self._checked_from = math.inf  # wall time the last settled reconciliation began
+        self._quiet = (0.0, 0.0)  # (monotonic time it was judged, extra wait)
         daemon.streams_view = self.stream_status
         daemon.metrics.ready_details = lambda: {"streams": self.stream_status()}
 
@@ -172,10 +189,12 @@ class ExchangeLoop:
         return report
 
     # --- one round --------------------------------------------------------------------------
-    def reconcile(self) -> ReconcileReport:
+    def reconcile(self, *, full: bool = True) -> ReconcileReport:
         # symbol status (TRADING / HALT / BREAK) and filters can change at any time
+        began = time.time()
         self.broker.load_exchange_info()
-        report = self.reconciler.run_once()
+        report = self.reconciler.run_once(full=full)
+        self._checked_from = began if report.balances_checked else math.inf
         self.last_reconciled = time.monotonic()
         self._next_reconcile = self.last_reconciled + self.settings.reconcile_interval_seconds
         if self._unresolved_symbols():
@@ -234,13 +253,42 @@ class ExchangeLoop:
 
     def _reconcile_due(self) -> bool:
         now = time.monotonic()
-        if now >= self._next_reconcile:
+        if now >= self._next_reconcile and (
+            self._outside or now >= self._next_reconcile + self._quiet_extra()
+        ):
             return True
         # an order the gateway gave up asking about blocks its symbol: settle it as soon as
         # reconciliation can (the request is long past recvWindow by now), not an interval on
         return bool(self.d.risk.book.unknown_symbols) and (
             now >= self.last_reconciled + self._settle_delay()
         )
+
+    def _quiet_extra(self) -> float:
+        """How much longer reconciliation waits: up to `stream_reconcile_interval_seconds`
+        in all while the streams are healthy, no order of ours is open and the last run
+        found everything settled (every executed quantity booked) and began after the last
+        change of any order of ours (a fill whose event was lost is booked by the next
+        run at the usual cadence); else not at all. Judged at most every 0.2 s."""
+        if self.streams is None or self.fallback is not None:
+            return 0.0
+        now = time.monotonic()
+        if now - self._quiet[0] < HOUSEKEEPING_EVERY_S:
+            return self._quiet[1]
+        extra = 0.0
+        changed = self.d.store.query("SELECT MAX(updated_at) FROM orders")[0][0]
+        if (changed is None or float(changed) < self._checked_from) and (
+            not self.d.store.open_orders()
+        ):
+            s = self.settings
+            extra = max(0.0, s.stream_reconcile_interval_seconds - s.reconcile_interval_seconds)
+        self._quiet = (now, extra)
+        return extra
+
+    def _longest_interval(self) -> float:
+        s = self.settings
+        if self.streams is None:
+            return s.reconcile_interval_seconds
+        return max(s.reconcile_interval_seconds, s.stream_reconcile_interval_seconds)
 
     def run(self) -> None:
         if self.streams is not None:
@@ -421,7 +469,13 @@ class ExchangeLoop:
         if fills:
             log.info("fills found by the REST check", extra={"count": len(fills)})
             self.d.trader.book_fills(fills)
-        report = self.reconcile()
+        now = time.monotonic()
+        full = self._full_next or self._outside or self.fallback is not None
+        full = full or now >= self._next_full
+        report = self.reconcile(full=full)
+        if full:
+            self._full_next = self._outside = False
+            self._next_full = now + FULL_SWEEP_S
         self.d.trader.refresh_balances()
         return report
 
@@ -473,10 +527,12 @@ class ExchangeLoop:
         assert self.binance is not None
         cid = m.order.client_order_id
         if not is_ours(cid):
-            return []  # someone else's order (shared account): reconciliation judges it
+            self._outside = True  # someone else's order: reconciliation judges it, soon
+            return []
         tracker = self.d.gate.tracker
         local = self.d.store.get_order(cid)
         if local is None:
+            self._outside = True
             tracker.process_order_update(m.order)  # a finding (audited), never booked
             return []
         fills = [] if m.trade is None else [self.binance.fill_from_trade(m.trade, local)]
@@ -490,6 +546,7 @@ class ExchangeLoop:
             self.d.trader.update_balances(m.balances, m.event_ms)
         elif m.delta is not None:
             self._balances_stale = True  # a deposit or withdrawal: read them all again
+            self._outside = True  # and checked against our fills soon
 
     def _stream_event(self, m: StreamEvent) -> None:
         assert self.feed is not None
@@ -497,6 +554,7 @@ class ExchangeLoop:
             log.info("stream connected", extra={"stream": m.kind, "reason": m.reason})
             if m.kind == "user":
                 self._reconcile_now = True  # what happened while it was down, checked
+                self._full_next = True  # on every symbol: the stream saw none of it
             else:
                 self.feed.suspect()  # klines missed meanwhile back-filled before a decision
         else:
@@ -596,7 +654,7 @@ class ExchangeLoop:
             state = self.broker.symbol_status(symbol)
             if state is not None and state != "TRADING":
                 reasons.append(f"{symbol} is {state} on the exchange, not TRADING: no orders on it")
-        limit = 3 * self.settings.reconcile_interval_seconds
+        limit = 3 * self._longest_interval()
         if self.last_reconciled and time.monotonic() - self.last_reconciled > limit:
             reasons.append(f"reconciliation older than {limit:.0f}s")
         return reasons
