@@ -1,5 +1,6 @@
 """TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS (issue 19, REST weight): the quiet
-reconciliation interval of the event-driven loop; default 120 s, at most 150 s (under the 180 s of the ReconciliationStale alert)."""
+reconciliation interval of the event-driven loop; default 120 s,
+at most 150 s (under the 180 s of the ReconciliationStale alert)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ def test_default_and_value(monkeypatch: pytest.MonkeyPatch, clean_env: None) -> 
     assert load_settings().stream_reconcile_interval_seconds == 150.0
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "151", "3600", "never"], ids=["zero", "neg", "past-alert", "hour", "text"])
+@pytest.mark.parametrize(
+    "value", ["0", "-5", "151", "3600", "never"], ids=["zero", "neg", "past-alert", "hour", "text"]
+)
 def test_a_bad_value_names_the_setting(
     monkeypatch: pytest.MonkeyPatch, clean_env: None, value: str
 ) -> None:
