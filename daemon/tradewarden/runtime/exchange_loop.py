@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradewarden.alerts.catalogue import trip_dedup_key
 from tradewarden.core.config import Streams as StreamsSetting
-from tradewarden.core.models import Fill, OrderStatus, Tick
+from tradewarden.core.models import Fill, Order, OrderStatus, Tick
 from tradewarden.exchange import (
     BinanceBroker,
     ExchangeUnavailableError,
@@ -557,12 +557,24 @@ class ExchangeLoop:
         symbols = sorted({p.symbol for p in m.positions}) or ["?"]
         reason = f"futures MARGIN_CALL on {', '.join(symbols)}"
         self.d.risk.halt(reason, MARGIN_CALL_ACTOR)
-        cancelled = self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason)
-        close = getattr(self.d.trader, "close_on_halt", None)
-        closed: list[str] = close(reason) if close is not None else []
+        cancelled: list[Order] = []
+        closed: list[str] = []
+        failed: BrokerError | None = None
+        try:  # the alert goes out whatever the exchange answers (raised again after it)
+            cancelled = self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason)
+            close = getattr(self.d.trader, "close_on_halt", None)
+            closed = close(reason) if close is not None else []
+        except BrokerError as exc:
+            failed = exc
+            log.error("margin call: cancel / flatten failed", extra={"error": str(exc)})
         self.d.audit.append(
             "futures_margin_call",
-            {**fields, "cancelled": len(cancelled), "positions_closed": closed},
+            {
+                **fields,
+                "cancelled": len(cancelled),
+                "positions_closed": closed,
+                "error": str(failed) if failed is not None else None,
+            },
             actor=MARGIN_CALL_ACTOR,
             sync=True,
         )
@@ -576,6 +588,8 @@ class ExchangeLoop:
         )
         self.d.metrics.errors.labels("futures_margin_call").inc()
         self.d.write_snapshot()
+        if failed is not None:
+            raise failed
 
     def _balance_event(self, m: BalanceEvent) -> None:
         if m.balances:
@@ -671,7 +685,7 @@ class ExchangeLoop:
         return {
             "mode": "on",
             "started": True,
-            "kline_interval": self.settings.kline_interval.value,
+            "kline_interval": self.settings.kline_interval.value if self.feed else None,
             "fallback": self.fallback is not None,
             "fallback_reason": self.fallback,
             "user": _health_view(health["user"]),

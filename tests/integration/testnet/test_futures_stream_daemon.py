@@ -5,7 +5,9 @@ MARGIN_CALL failing closed (critical alert through the outbox, HALT, reduceOnly 
 
 from __future__ import annotations
 
+import re
 import signal
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.binance import FakeBinance
-from tests.integration.daemon.helpers import db, readyz, status, wait_for
+from tests.integration.daemon.helpers import db, readyz, status, tw, wait_for
 from tests.integration.testnet.conftest import WAVE, Running, wave_exchange
 from tests.integration.testnet.test_futures_daemon import (
     FUTURES_ENV,
@@ -101,6 +103,8 @@ def test_fill_is_booked_from_the_stream(
     s = streams_of(port)
     assert s["mode"] == "on" and s["market"] is None and s["fallback"] is False, s
     assert s["user"]["connected"]
+    out = tw(d.state, "status").stdout
+    assert "Streams:     on (user only), event-driven" in out and "market" not in out, out
     assert d.stop() == 0
     assert_every_fill_once(ffx, d.state)
 
@@ -160,3 +164,31 @@ def test_margin_call_halts_flattens_and_pages(
     flat = reducing_orders(ffx)[-1][0]
     assert flat["reduceOnly"] is True and flat["type"] == "MARKET"
     assert len(ours(ffx)) == n
+
+
+def metric(port: int, name: str) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+        text = r.read().decode()
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    return float(m.group(1)) if m else None
+
+
+def test_a_dropped_stream_reconnects_and_every_fill_is_booked_once(
+    ffx: FakeBinance, fstreamed: Callable[..., Running]
+) -> None:
+    d = fstreamed(TRADEWARDEN_RECONCILE_INTERVAL_SECONDS="5")
+    port = d.wait_ready()
+    assert wait_for(lambda: healthy(port), timeout=30), streams_of(port)
+    connected = 'tradewarden_stream_connected{stream="user"}'
+    assert wait_for(lambda: metric(port, connected) == 1.0, timeout=10)
+    for _ in range(3):
+        assert wait_for(lambda: len(trade_ids(ffx)) >= 2, timeout=120)
+        ffx.futures_stream_drop()
+        assert wait_for(lambda: healthy(port), timeout=30), streams_of(port)
+    reconnects = 'tradewarden_stream_reconnects_total{stream="user"}'
+    assert wait_for(lambda: (metric(port, reconnects) or 0) >= 1, timeout=30)
+    n = len(trade_ids(ffx))
+    assert wait_for(lambda: len(trade_ids(ffx)) >= n + 2, timeout=120), "no trading after"
+    assert wait_for(lambda: sorted(set(booked(d.state))) == sorted(trade_ids(ffx)), timeout=30)
+    assert d.stop() == 0
+    assert_every_fill_once(ffx, d.state)
