@@ -16,6 +16,7 @@ _: Any = None
 _.system_error
 _.key_permissions_changed
 _.foreign_order
+_.futures_margin_call
 _.audit_chain_broken
 _.large_position_opened
 _.approaching_breaker

@@ -29,6 +29,7 @@ RUNBOOKS: dict[str, str] = {
     "system_error": "system-error.md",
     "key_permissions_changed": "suspected-key-leak.md",
     "foreign_order": "reconciliation-mismatch.md",
+    "futures_margin_call": "futures-margin-call.md",
     "audit_chain_broken": "audit-chain-broken.md",
     "large_position_opened": "large-position.md",
     "approaching_breaker": "approaching-breaker.md",
@@ -311,6 +312,42 @@ def foreign_order(
             "state": state,
             "orders_cancelled": list(orders_cancelled),
             "reset_command": reset_command(f"foreign order {order_id} on {symbol}"),
+        },
+        runbook_base_url,
+        created_at,
+    )
+
+
+def futures_margin_call(
+    positions: Sequence[Mapping[str, Any]] = (),
+    *,
+    unreadable_positions: int = 0,
+    state: str = "HALTED",
+    orders_cancelled: Sequence[str] = (),
+    positions_closed: Sequence[str] = (),
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
+    created_at: float | None = None,
+) -> Alert:
+    """A futures ``MARGIN_CALL`` (the user data stream): a position's margin is near its
+    maintenance margin, so the liquidation-distance breaker did not act in time. Trading is
+    HALTED and every position closed with reduceOnly MARKET orders."""
+    symbols = sorted({str(p.get("symbol", "?")) for p in positions}) or ["?"]
+    where = ", ".join(symbols)
+    return _alert(
+        "futures_margin_call",
+        Severity.CRITICAL,
+        f"Futures MARGIN CALL on {where}",
+        "Binance sent a margin call: a futures position is close to liquidation. Trading is "
+        "halted, open orders cancelled and every position closed (reduceOnly MARKET).",
+        f"futures-margin-call:{':'.join(symbols)}",
+        {
+            "what": f"futures margin call on {where}",
+            "positions": [dict(p) for p in positions],
+            "unreadable_positions": unreadable_positions or None,
+            "state": state,
+            "orders_cancelled": list(orders_cancelled),
+            "positions_closed": list(positions_closed),
+            "reset_command": reset_command(f"futures margin call on {where}"),
         },
         runbook_base_url,
         created_at,

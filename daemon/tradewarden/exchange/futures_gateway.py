@@ -28,8 +28,10 @@ tracker. What differs:
   (FUNDING_FEE income, each booked once across restarts) and `liquidations` are what the
   futures trader reads besides the `Broker` calls.
 
-The futures user data stream (ORDER_TRADE_UPDATE, ACCOUNT_UPDATE, MARGIN_CALL) is not used
-here: fills are polled.
+With ``TRADEWARDEN_STREAMS=on`` the futures user data stream (`exchange.futures_stream`)
+is the fill source while it is connected (`runtime.exchange_loop`): `order_from_event`,
+`fill_from_trade` and `apply_account_update` read its events in the shapes polling gives;
+the fill poller stays the fallback and the check after every (re)connect.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from tradewarden.exchange import endpoints as ep
 from tradewarden.exchange.client import ExchangeClient
 from tradewarden.exchange.endpoints import Endpoint
 from tradewarden.exchange.filters import PreparedOrder, SymbolFilters, filters_from_exchange_info
+from tradewarden.exchange.futures_stream import FuturesAccountEvent, FuturesOrderEvent
 from tradewarden.exchange.gateway import CANCEL_REJECTED, BinanceBroker
 from tradewarden.exchange.mapping import order_from_json
 from tradewarden.risk.futures import FuturesPosition
@@ -351,6 +354,47 @@ class FuturesGateway(BinanceBroker):
             entry=float(row.get("entryPrice") or 0.0),
             margin=float(row.get("isolatedWallet") or 0.0),
         )
+
+    def apply_account_update(self, ev: FuturesAccountEvent) -> None:
+        """An ``ACCOUNT_UPDATE``'s positions over the last read (the rows it names; the
+        others keep theirs until the next ``positionRisk`` read)."""
+        with self._plock:
+            for p in ev.positions:
+                if p.position_side != "BOTH":
+                    continue
+                row = dict(self._positions.get(p.symbol, {"symbol": p.symbol}))
+                row.update(
+                    positionAmt=p.amount,
+                    entryPrice=p.entry_price,
+                    isolatedWallet=p.isolated_wallet,
+                    unRealizedProfit=p.unrealized,
+                    marginType=p.margin_type,
+                )
+                self._positions[p.symbol] = row
+
+    def order_from_event(self, ev: FuturesOrderEvent, bot: str = "") -> Order:
+        """An ``ORDER_TRADE_UPDATE`` as the remote view of the order (as `order_from_json`
+        reads a ``GET /fapi/v1/order`` answer)."""
+        return order_from_json(
+            {
+                "symbol": ev.symbol,
+                "orderId": ev.order_id,
+                "clientOrderId": ev.client_order_id,
+                "side": ev.side,
+                "type": ev.order_type,
+                "status": ev.status,
+                "origQty": repr(ev.orig_qty),
+                "executedQty": repr(ev.cum_qty),
+                "cummulativeQuoteQty": repr(ev.avg_price * ev.cum_qty),
+                "price": repr(ev.price),
+                "updateTime": ev.event_ms,
+            },
+            bot=bot,
+        )
+
+    def fill_from_trade(self, trade: dict[str, Any], local: Order) -> Fill:
+        """A futures trade (``userTrades`` row or a streamed one) in the spot shape first."""
+        return super().fill_from_trade(_normalised(trade), local)
 
     def poll_fills(self) -> list[Fill]:
         fills = super().poll_fills()

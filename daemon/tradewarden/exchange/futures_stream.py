@@ -47,6 +47,7 @@ is the base URL without it), and REST errors are described by code only.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -67,6 +68,7 @@ from tradewarden.exchange.streams import (
     OPEN_TIMEOUT_S,
     POLL_S,
     Inbox,
+    StreamHealth,
     StreamKind,
     StreamMessage,
     _describe,
@@ -620,6 +622,23 @@ class FuturesUserStream(_Stream):
             raise _ReconnectError(
                 f"inbox full ({self.futures_inbox.max_pending} messages waiting): an event refused"
             )
+
+
+class FuturesStreams:
+    """The futures user data stream in the shape the exchange loop holds (the spot
+    `Streams`' ``inbox`` / ``health`` / ``stop``): a futures bot has no market stream (its
+    prices are mark prices, polled), so `health` has the ``"user"`` kind only."""
+
+    def __init__(self, user: FuturesUserStream) -> None:
+        self.user = user
+        self.inbox: FuturesInbox = user.futures_inbox
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.user.stop(timeout)
+
+    def health(self) -> dict[StreamKind, StreamHealth]:
+        """A snapshot (a copy) of the user stream's health."""
+        return {"user": copy.copy(self.user.health)}
 
 
 def open_futures_user_stream(

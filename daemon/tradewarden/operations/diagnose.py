@@ -183,6 +183,8 @@ def check_streams(status: dict[str, Any]) -> Check:
         return Check("streams", FAIL, "on, but not started yet (first reconciliation)", view)
     parts = []
     for kind in ("user", "market"):
+        if kind in view and view[kind] is None:
+            continue  # futures (issue 20): no market stream
         h = view.get(kind) or {}
         age = h.get("last_message_age_s")
         shown = "no message yet" if age is None else f"last message {_ago(float(age))} ago"
@@ -196,7 +198,12 @@ def check_streams(status: dict[str, Any]) -> Check:
     if gaps:
         return Check("streams", FAIL, "; ".join(gaps), view)
     return Check(
-        "streams", PASS, f"event-driven ({view.get('kline_interval')} klines): {detail}", view
+        "streams",
+        PASS,
+        f"event-driven ({view.get('kline_interval')} klines): {detail}"
+        if view.get("kline_interval")
+        else f"event-driven (futures user stream): {detail}",
+        view,
     )
 
 

@@ -42,6 +42,18 @@ stream showed an order not ours or a deposit/withdrawal, which also brings that 
 forward (at most one per `TRADEWARDEN_RECONCILE_INTERVAL_SECONDS`). An order of ours
 open or not settled keeps the usual cadence (tests/bench/bench_streams.py measures both
 modes).
+
+Futures (issue 20; `FuturesStreams`: the futures user data stream only, kind "user"): the
+mark prices are polled every poll interval as without streams (`round`'s ticks: the
+strategies decide on them, the breakers see each mark), so there is no market stream and
+no kline feed. The user stream takes the fill poller's place while it is connected, by the
+same mechanics: ``ORDER_TRADE_UPDATE`` -> the order tracker and its trade booked through
+`Trader.book_fills` (once per trade id), ``ACCOUNT_UPDATE`` -> the gateway's positions
+(balances read again over REST: the event has no available balance), reconciliation after
+every (re)connect and the fill poller as the fallback while it is down. ``MARGIN_CALL``
+(`_margin_call`) fails closed: a sticky HALT, open orders cancelled, every position closed
+with reduceOnly MARKET orders (what HALTED does to futures, `FuturesTrader.close_on_halt`),
+audited, and a critical ``futures_margin_call`` alert (runbooks/futures-margin-call.md).
 """
 
 from __future__ import annotations
@@ -55,13 +67,21 @@ from typing import TYPE_CHECKING, Any
 
 from tradewarden.alerts.catalogue import trip_dedup_key
 from tradewarden.core.config import Streams as StreamsSetting
-from tradewarden.core.models import Fill, OrderStatus, Tick
+from tradewarden.core.models import Fill, Order, OrderStatus, Tick
 from tradewarden.exchange import (
     BinanceBroker,
     ExchangeUnavailableError,
     RateLimitedError,
     Reconciler,
     ReconcileReport,
+)
+from tradewarden.exchange.futures_gateway import FuturesGateway
+from tradewarden.exchange.futures_stream import (
+    FuturesAccountEvent,
+    FuturesMessage,
+    FuturesOrderEvent,
+    FuturesStreams,
+    MarginCallEvent,
 )
 from tradewarden.exchange.streams import (
     BalanceEvent,
@@ -89,6 +109,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ACTOR = "reconciliation"
+MARGIN_CALL_ACTOR = "futures margin call"
 MAX_BACKOFF_S = 30.0
 HOUSEKEEPING_EVERY_S = 0.2  # controls, watchdog, snapshot while waiting between rounds
 RESOLVE_MARGIN_S = 0.5  # past the reconciler's own expiry margin (the setting)
@@ -147,12 +168,12 @@ class ExchangeLoop:
         self._uncounted = True
         daemon.readiness_checks.append(self.readiness_reasons)
         # --- streams mode (attach_streams) ---
-        self.streams: Streams | None = None
+        self.streams: Streams | FuturesStreams | None = None
         self.binance: BinanceBroker | None = None
         self.feed: CandleFeed | None = None
         self.fallback: str | None = None  # why the loop polls although streams are on
         self._start_by: float | None = None  # starting until both streams are first healthy
-        self._queue: deque[StreamMessage] = deque()
+        self._queue: deque[StreamMessage | FuturesMessage] = deque()
         self._reconcile_now = False
         self._next_poll = 0.0
         self._rest_after = 0.0  # REST work waits for the back-off after an error
@@ -350,11 +371,18 @@ class ExchangeLoop:
             self.d.metrics.errors.labels(kind).inc()
 
     # --- streams mode -----------------------------------------------------------------------
-    def attach_streams(self, streams: Streams, broker: BinanceBroker) -> None:
+    def attach_streams(self, streams: Streams | FuturesStreams, broker: BinanceBroker) -> None:
         """Run event-driven on `streams` (opened by `wiring.open_exchange_streams`, after
-        `start`): the strategies' indicators start from the latest closed klines (REST)."""
+        `start`): the strategies' indicators start from the latest closed klines (REST).
+        Futures streams (no market stream): the prices stay polled (module docstring)."""
         self.streams = streams
         self.binance = broker
+        self.fallback = "streams starting"  # polling until both streams are healthy
+        self._start_by = time.monotonic() + STREAMS_START_GRACE_S
+        if isinstance(streams, FuturesStreams):
+            self._set_fallback(self._fallback_why())
+            self._export_stream_metrics()
+            return
         symbols = sorted(self.d.trader.by_symbol)
         interval = self.settings.kline_interval.value
         self.feed = CandleFeed(
@@ -370,8 +398,6 @@ class ExchangeLoop:
         for symbol in symbols:
             self.feed.warm(symbol)
         self._gap_reasons = self.feed.reasons()
-        self.fallback = "streams starting"  # polling until both streams are healthy
-        self._start_by = time.monotonic() + STREAMS_START_GRACE_S
         self._set_fallback(self._fallback_why())
         self._export_stream_metrics()
 
@@ -393,7 +419,8 @@ class ExchangeLoop:
                     self._rest_after = time.monotonic() + wait
                     self._reconcile_now = True  # the check when the back-off ends
                 self.d.housekeeping()
-                self._await(interval if self.fallback is not None else STREAM_IDLE_S)
+                polling = self.fallback is not None or self.feed is None  # futures: marks
+                self._await(interval if polling else STREAM_IDLE_S)
         finally:
             if self.streams is not None:
                 self.streams.stop()
@@ -423,8 +450,8 @@ class ExchangeLoop:
 
     def stream_round(self) -> None:
         """Stream messages applied; the polling fallback's round while a stream is down;
-        back-fills, reconciliation and the clock when due. Raises BrokerError on trouble."""
-        assert self.feed is not None
+        back-fills, reconciliation and the clock when due. Raises BrokerError on trouble.
+        Futures (no kline feed): the mark prices polled every poll interval."""
         rest = time.monotonic() >= self._rest_after
         if rest and self._balances_stale:
             self.d.trader.refresh_balances()
@@ -434,14 +461,15 @@ class ExchangeLoop:
             self.broker.sync_time()
         self._apply_stream()
         self._set_fallback(self._fallback_why())
-        if rest and self.fallback is not None:
+        if rest and (self.fallback is not None or self.feed is None):
             if time.monotonic() >= self._next_poll:
                 self._next_poll = time.monotonic() + self.settings.poll_interval_seconds
                 self._poll_round()
-        elif rest:
+        elif rest and self.feed is not None:
             for symbol in self.feed.pending():
                 self.feed.catch_up(symbol)
-        self._gap_reasons = self.feed.reasons()
+        if self.feed is not None:
+            self._gap_reasons = self.feed.reasons()
         if rest and (self._reconcile_now or self._reconcile_due()):
             self._reconcile_now = False
             self.reconcile_checked()
@@ -451,11 +479,16 @@ class ExchangeLoop:
 
     def _poll_round(self) -> None:
         """The fallback: today's polling (ticker per symbol; the fill poller on each price,
-        `fill_source` being unset), klines over REST when one closes."""
-        assert self.feed is not None
+        `fill_source` being unset), klines over REST when one closes. Futures: `round`'s
+        ticks (the strategies decide on each mark price; the fill source is the stream's
+        while it is connected)."""
         now_s = self.broker.timesync.server_ms() / 1000.0
         symbols = sorted(self.d.trader.by_symbol)
         prices = [(symbol, self.broker.ticker_price(symbol)) for symbol in symbols]
+        if self.feed is None:
+            for symbol, p in prices:
+                self.d.trader.on_tick(Tick(now_s, symbol, p, p, p, p, 0.0))
+            return
         for symbol, price in prices:  # only once every price of the round is in
             self.d.trader.on_price(symbol, price, now_s)
         for symbol in symbols:
@@ -481,8 +514,8 @@ class ExchangeLoop:
 
     def _apply_stream(self) -> None:
         """Everything queued, in order: order and balance events first (`_stream_fills`),
-        then connection events, prices (the latest per symbol) and closed klines."""
-        assert self.feed is not None
+        then connection events, prices (the latest per symbol) and closed klines; a futures
+        margin call (`_margin_call`) after the fills."""
         self._take()
         fills = self._stream_fills()
         if fills:
@@ -500,10 +533,12 @@ class ExchangeLoop:
                     now_s = self.broker.timesync.server_ms() / 1000.0
                     self.d.trader.on_price(m.symbol, m.price, now_s)
             elif isinstance(m, CandleEvent):
-                if m.closed and m.tick.symbol in traded:
+                if m.closed and m.tick.symbol in traded and self.feed is not None:
                     self.feed.closed(m.tick.symbol, m.open_ms, m.tick)
-            elif isinstance(m, OrderEvent | BalanceEvent):  # queued while booking: next time
-                self._queue.append(m)
+            elif isinstance(m, MarginCallEvent):
+                self._margin_call(m)
+            elif isinstance(m, OrderEvent | BalanceEvent | FuturesOrderEvent | FuturesAccountEvent):
+                self._queue.append(m)  # queued while booking: next time
 
     def _stream_fills(self) -> list[Fill]:
         """The broker's fill source while the streams are healthy (and the loop's own
@@ -512,12 +547,16 @@ class ExchangeLoop:
         queued for `_apply_stream`."""
         self._take()
         fills: list[Fill] = []
-        keep: deque[StreamMessage] = deque()
+        keep: deque[StreamMessage | FuturesMessage] = deque()
         for m in self._queue:
             if isinstance(m, OrderEvent):
                 fills += self._order_event(m)
+            elif isinstance(m, FuturesOrderEvent):
+                fills += self._futures_order_event(m)
             elif isinstance(m, BalanceEvent):
                 self._balance_event(m)
+            elif isinstance(m, FuturesAccountEvent):
+                self._futures_account_event(m)
             else:
                 keep.append(m)
         self._queue = keep
@@ -541,6 +580,73 @@ class ExchangeLoop:
         tracker.process_order_update(m.order)
         return fills
 
+    def _futures_order_event(self, m: FuturesOrderEvent) -> list[Fill]:
+        """An ``ORDER_TRADE_UPDATE`` as `_order_event` (someone else's order, or a
+        liquidation's, is reconciliation's and the liquidation poll's)."""
+        broker = self.binance
+        assert isinstance(broker, FuturesGateway)
+        if not is_ours(m.client_order_id):
+            return []
+        tracker = self.d.gate.tracker
+        local = self.d.store.get_order(m.client_order_id)
+        if local is None:
+            tracker.process_order_update(broker.order_from_event(m))  # a finding, never booked
+            return []
+        fills = [] if m.trade is None else [broker.fill_from_trade(m.trade, local)]
+        tracker.process_order_update(broker.order_from_event(m, local.bot))
+        return fills
+
+    def _futures_account_event(self, m: FuturesAccountEvent) -> None:
+        """``ACCOUNT_UPDATE``: the positions it names; the balances read again over REST
+        (the event carries the wallet balance, not the available one the checks use)."""
+        broker = self.binance
+        assert isinstance(broker, FuturesGateway)
+        broker.apply_account_update(m)
+        if m.balances:
+            self._balances_stale = True
+
+    def _margin_call(self, m: MarginCallEvent) -> None:
+        """A futures ``MARGIN_CALL``: the liquidation-distance breaker did not act in time.
+        Fail closed as its flatten level does: a sticky HALT, open orders cancelled, every
+        position closed with reduceOnly MARKET orders, audited; a critical alert."""
+        kind, fields = m.alert()
+        symbols = sorted({p.symbol for p in m.positions}) or ["?"]
+        reason = f"futures MARGIN_CALL on {', '.join(symbols)}"
+        self.d.risk.halt(reason, MARGIN_CALL_ACTOR)
+        cancelled: list[Order] = []
+        closed: list[str] = []
+        failed: BrokerError | None = None
+        try:  # the alert goes out whatever the exchange answers (raised again after it)
+            cancelled = self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason)
+            close = getattr(self.d.trader, "close_on_halt", None)
+            closed = close(reason) if close is not None else []
+        except BrokerError as exc:
+            failed = exc
+            log.error("margin call: cancel / flatten failed", extra={"error": str(exc)})
+        self.d.audit.append(
+            "futures_margin_call",
+            {
+                **fields,
+                "cancelled": len(cancelled),
+                "positions_closed": closed,
+                "error": str(failed) if failed is not None else None,
+            },
+            actor=MARGIN_CALL_ACTOR,
+            sync=True,
+        )
+        self.d.notifier.notify(
+            kind,
+            positions=fields["positions"],
+            unreadable_positions=fields["unreadable_positions"],
+            state=self.d.risk.state.label.upper(),
+            orders_cancelled=[o.client_order_id for o in cancelled],
+            positions_closed=closed,
+        )
+        self.d.metrics.errors.labels("futures_margin_call").inc()
+        self.d.write_snapshot()
+        if failed is not None:
+            raise failed
+
     def _balance_event(self, m: BalanceEvent) -> None:
         if m.balances:
             self.d.trader.update_balances(m.balances, m.event_ms)
@@ -549,13 +655,12 @@ class ExchangeLoop:
             self._outside = True  # and checked against our fills soon
 
     def _stream_event(self, m: StreamEvent) -> None:
-        assert self.feed is not None
         if m.what == "connected":
             log.info("stream connected", extra={"stream": m.kind, "reason": m.reason})
             if m.kind == "user":
                 self._reconcile_now = True  # what happened while it was down, checked
                 self._full_next = True  # on every symbol: the stream saw none of it
-            else:
+            elif self.feed is not None:
                 self.feed.suspect()  # klines missed meanwhile back-filled before a decision
         else:
             log.warning("stream disconnected", extra={"stream": m.kind, "reason": m.reason})
@@ -563,12 +668,14 @@ class ExchangeLoop:
     def _fallback_why(self) -> str | None:
         assert self.streams is not None
         health = self.streams.health()
-        user, market = health["user"], health["market"]
+        user, market = health["user"], health.get("market")
         stale = self.settings.stream_stale_seconds
         why = []
         if not user.connected:
             why.append("user data stream disconnected" + _error_of(user))
-        if not market.connected:
+        if market is None:  # futures: no market stream (the mark prices are polled)
+            pass
+        elif not market.connected:
             why.append("market stream disconnected" + _error_of(market))
         else:
             age = market.age()
@@ -601,7 +708,8 @@ class ExchangeLoop:
         else:
             log.info("streams healthy: event-driven again", extra={"was": was})
         self.binance.fill_source = None if why is not None else self._stream_fills
-        self.d.trader.balances_streamed = why is None
+        # futures balances stay REST-read (ACCOUNT_UPDATE has no available balance)
+        self.d.trader.balances_streamed = why is None and self.feed is not None
         self.d.metrics.stream_fallback.set(1.0 if why is not None else 0.0)
 
     def _export_stream_metrics(self) -> None:
@@ -635,11 +743,11 @@ class ExchangeLoop:
         return {
             "mode": "on",
             "started": True,
-            "kline_interval": self.settings.kline_interval.value,
+            "kline_interval": self.settings.kline_interval.value if self.feed else None,
             "fallback": self.fallback is not None,
             "fallback_reason": self.fallback,
             "user": _health_view(health["user"]),
-            "market": _health_view(health["market"]),
+            "market": _health_view(health["market"]) if "market" in health else None,
             "candle_gaps": list(self._gap_reasons),
             "klines_backfilled": self.feed.backfilled if self.feed is not None else 0,
         }

@@ -234,11 +234,9 @@ def _run(
         finally:
             loop.broker.on_progress.remove(extend)
             loop.broker.on_wait.remove(extend)
-        if settings.futures_enabled and settings.streams is StreamsSetting.ON:
-            # the futures user data stream is another module's (issue 20): fills are polled
-            log.info("futures: the exchange loop polls (no spot streams for futures bots)")
-        elif settings.streams is StreamsSetting.ON and isinstance(broker, BinanceBroker):
-            # event-driven from here on (issue 19); the polling loop is the fallback
+        if settings.streams is StreamsSetting.ON and isinstance(broker, BinanceBroker):
+            # event-driven from here on (issue 19; futures: the user data stream, issue 20);
+            # the polling loop is the fallback
             try:
                 loop.attach_streams(open_exchange_streams(daemon, broker), broker)
             except (EndpointError, ValueError) as exc:

@@ -195,12 +195,16 @@ def stream_lines(streams: dict[str, Any]) -> list[str]:
         return ["Streams:     off (polling)"]
     if not streams.get("started"):
         return ["Streams:     on, not started yet"]
-    head = f"Streams:     on ({streams.get('kline_interval', '?')} klines), "
+    kline = streams.get("kline_interval", "?")
+    # futures (issue 20): the user data stream only, no market stream ("market": None)
+    head = f"Streams:     on ({kline} klines), " if kline else "Streams:     on (user only), "
     if streams.get("fallback"):
         lines = [head + f"FALLBACK (polling): {streams.get('fallback_reason')}"]
     else:
         lines = [head + "event-driven"]
     for kind in ("user", "market"):
+        if kind in streams and streams[kind] is None:
+            continue  # futures: no market stream
         h = streams.get(kind) or {}
         age = h.get("last_message_age_s")
         shown = "no message yet" if age is None else f"last message {age:.1f}s ago"

@@ -39,6 +39,11 @@ from tradewarden.core.models import Order, OrderRequest
 from tradewarden.exchange import BinanceBroker
 from tradewarden.exchange.futures_gateway import FuturesGateway
 from tradewarden.exchange.futures_reconcile import FuturesReconciler
+from tradewarden.exchange.futures_stream import (
+    FuturesInbox,
+    FuturesStreams,
+    open_futures_user_stream,
+)
 from tradewarden.exchange.gateway import BAN_KEY
 from tradewarden.exchange.streams import Streams, open_streams
 from tradewarden.live.gate import GateDecision, assumed_checks, live_gate, wants_live_checks
@@ -243,11 +248,19 @@ def futures_reconciliation(loop: ExchangeLoop) -> None:
         )
 
 
-def open_exchange_streams(daemon: Daemon, broker: BinanceBroker) -> Streams:
+def open_exchange_streams(daemon: Daemon, broker: BinanceBroker) -> Streams | FuturesStreams:
     """The user data and market streams of the daemon's symbols (issue 19), their inbox
     waking the main loop (`Daemon._wake`); started. Raises EndpointError / ValueError for
     an exchange URL without stream endpoints or a bad symbol."""
     s = daemon.settings
+    if isinstance(broker, FuturesGateway):  # issue 20: the futures user data stream only
+        return FuturesStreams(
+            open_futures_user_stream(
+                broker.reader,
+                reconnect_max_s=s.stream_reconnect_max_seconds,
+                inbox=FuturesInbox(daemon._wake.set),
+            )
+        )
     return open_streams(
         broker,
         sorted(daemon.trader.by_symbol),

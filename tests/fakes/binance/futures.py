@@ -61,7 +61,9 @@ MARGIN_CALL (once each time a position's maintenance margin reaches 80% of its m
 balance; the fake's threshold, Binance does not publish one) and listenKeyExpired (then
 closes) when the key lapses (60 minutes of the limits clock without keepalive), is deleted
 or the fake is reset. The REST faults do not touch it; ``futures_stream_drop`` closes every
-open stream without a word (a dropped connection: reconnect with the same key).
+open stream without a word (a dropped connection: reconnect with the same key);
+``futures_stream_fault`` sends events twice ("duplicate") or leaves a fill's
+ORDER_TRADE_UPDATE out ("lose").
 
 Limits (own pool, separate from spot's, as fapi.binance.com is another host):
 REQUEST_WEIGHT 2400 / minute per IP (``X-MBX-USED-WEIGHT-1M`` on every answer), ORDERS
@@ -630,6 +632,10 @@ class FuturesExchange:
         self.taker_fee = dec(cfg["taker_fee"])
         self.taker_slippage = dec(cfg["taker_slippage"])
         self.stream_generation = 0  # futures_stream_drop: open streams of older ones close
+        # futures_stream_fault: "duplicate" (every event sent twice) or "lose" (a fill's
+        # ORDER_TRADE_UPDATE never sent), for `count` events (None: until cleared)
+        self.stream_fault: tuple[str, int | None] | None = None
+        self.stream_faults_fired: dict[str, int] = {}
         self.limits = LimitConfig(
             weight_limit=int(cfg["weight_limit"]),
             orders_10s_limit=int(cfg["orders_10s_limit"]),
@@ -2042,7 +2048,10 @@ class FuturesExchange:
                 batch = self.events[sent:]
                 sent += len(batch)
             for event in batch:
-                await ws.send_str(json.dumps(event, separators=(",", ":")))
+                with srv.lock:
+                    times = self._fault_copies(event)
+                for _ in range(times):
+                    await ws.send_str(json.dumps(event, separators=(",", ":")))
             if gone:
                 if not stopping:  # the key expired, was closed, or the fake was reset
                     # (stopping: the fake shuts down, or futures_stream_drop: no goodbye)
@@ -2051,6 +2060,20 @@ class FuturesExchange:
                 await ws.close()
                 break
             await asyncio.sleep(0.02)
+
+    def _fault_copies(self, event: dict[str, Any]) -> int:
+        """How many times `event` goes out under `stream_fault` (1 without one)."""
+        if self.stream_fault is None:
+            return 1
+        kind, left = self.stream_fault
+        if kind == "lose" and not (
+            event.get("e") == "ORDER_TRADE_UPDATE" and event["o"].get("x") == "TRADE"
+        ):
+            return 1
+        if left is not None:
+            self.stream_fault = (kind, left - 1) if left > 1 else None
+        self.stream_faults_fired[kind] = self.stream_faults_fired.get(kind, 0) + 1
+        return 2 if kind == "duplicate" else 0
 
     # ================================================================= control
     def control(self, name: str, p: dict[str, Any], now: int) -> Any:
@@ -2105,6 +2128,15 @@ class FuturesExchange:
         if cmd == "stream_drop":
             self.stream_generation += 1
             return {"ok": True}
+        if cmd == "stream_faults_fired":
+            return dict(self.stream_faults_fired)
+        if cmd == "stream_fault":
+            kind = str(p["kind"])
+            if kind not in ("duplicate", "lose", "none"):
+                raise ValueError("futures stream faults: duplicate, lose, none")
+            count = p.get("count")
+            self.stream_fault = None if kind == "none" else (kind, count)
+            return {"fired": dict(self.stream_faults_fired)}
         if cmd == "funding_now":
             self._fund(now)
             return {"ok": True}
@@ -2279,6 +2311,15 @@ class FuturesFixtureMixin:
     def futures_stream_drop(self) -> None:
         """Close every open user-data WebSocket without a word (the key stays valid)."""
         self.control("futures_stream_drop")
+
+    def futures_stream_fault(self, kind: str, count: int | None = 1) -> dict[str, Any]:
+        """A fault on the futures user data stream: "duplicate" (each event sent twice) or
+        "lose" (a fill's ORDER_TRADE_UPDATE not sent) for `count` events (None: until
+        "none" is set); returns how often each kind fired so far."""
+        return dict(self.control("futures_stream_fault", {"kind": kind, "count": count}))
+
+    def futures_stream_faults_fired(self) -> dict[str, int]:
+        return dict(self.control("futures_stream_faults_fired"))
 
     def futures_events(self) -> list[dict[str, Any]]:
         """Every user-data-stream event so far (what ``/fstream`` sends)."""

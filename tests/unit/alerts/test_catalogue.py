@@ -25,6 +25,9 @@ SAMPLES: dict[str, Callable[[], Alert]] = {
         {"enableWithdrawals": True}, runbook_base_url=BASE
     ),
     "foreign_order": lambda: cat.foreign_order("BTCUSDT", 991, runbook_base_url=BASE),
+    "futures_margin_call": lambda: cat.futures_margin_call(
+        [{"symbol": "BTCUSDT", "amount": 0.01, "maintenance_margin": 4.2}], runbook_base_url=BASE
+    ),
     "audit_chain_broken": lambda: cat.audit_chain_broken(
         "audit/2026-11-25.jsonl", 17, "hash mismatch", runbook_base_url=BASE
     ),
@@ -63,6 +66,7 @@ SEED_SEVERITY = {
         "system_error",
         "key_permissions_changed",
         "foreign_order",
+        "futures_margin_call",
         "audit_chain_broken",
     },
     Severity.WARNING: {
