@@ -243,6 +243,27 @@ class FuturesGateway(BinanceBroker):
             )
         return seen
 
+    def symbol_setups(self) -> dict[str, tuple[str, int]]:
+        """(margin type, leverage) of each configured symbol as the exchange says now
+        (reconciliation: set at `start`, changed by someone since?). One
+        ``GET /fapi/v2/positionRisk`` (every symbol, weight 5); a symbol missing from it or
+        unreadable reads ("?", 0), which is no accepted set-up (fail closed)."""
+        rows = self.reader.call(ep.F_POSITION_RISK_V2, "futures_position_information", version=2)
+        now = {
+            str(r.get("symbol")): r
+            for r in (rows if isinstance(rows, list) else [])
+            if isinstance(r, dict) and r.get("positionSide", "BOTH") == "BOTH"
+        }
+        out: dict[str, tuple[str, int]] = {}
+        for symbol in self.settings.symbols:
+            row = now.get(symbol, {})
+            try:
+                leverage = int(float(row.get("leverage") or 0))
+            except (TypeError, ValueError):
+                leverage = 0
+            out[symbol] = (str(row.get("marginType") or "?").lower(), leverage)
+        return out
+
     def _config_row(self, symbol: str) -> dict[str, Any]:
         """The symbol's ``GET /fapi/v2/positionRisk`` row (v2 carries leverage and
         marginType; v3 does not)."""
