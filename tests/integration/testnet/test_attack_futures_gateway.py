@@ -154,3 +154,34 @@ def test_a_futures_ban_is_honoured(ffx: FakeBinance, fdaemon: Callable[..., Runn
     assert after == [], f"{len(after)} /fapi requests during the ban: {after[:3]}"
     assert d.stop() == 0
     assert_no_canary(d)
+
+
+# ---------------------------------------------------------------- halt: the close refused once
+def test_a_manual_halt_whose_close_is_refused_closes_the_position_later(
+    ffx: FakeBinance, fdaemon: Callable[..., Running]
+) -> None:
+    # the halt's reduceOnly MARKET close meets a refusal (the exchange busy, -1015): the
+    # position must not stay open for good while HALTED (nothing else closes it)
+    from tests.integration.daemon.helpers import tw
+
+    d = fdaemon()
+    d.wait_ready()
+    assert wait_for(lambda: float(v2_row(ffx)["positionAmt"]) != 0.0, timeout=120)
+    ffx.fault(
+        "reject",
+        path="/fapi/v1/order",
+        method="POST",
+        count=1,
+        status=400,
+        code=-1015,
+        msg="Too many new orders; current limit is 300 orders per TEN_SECONDS.",
+    )
+    tw(d.state, "halt", "--reason", "test: close on halt, refused once")
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=30)
+    assert wait_for(lambda: float(v2_row(ffx)["positionAmt"]) == 0.0, timeout=40), (
+        v2_row(ffx),
+        ours(ffx)[-3:],
+    )
+    assert all(o["reduceOnly"] is True for o in ours(ffx)[-1:])
+    assert d.stop() == 0
+    assert ffx.futures_open_orders() == []
