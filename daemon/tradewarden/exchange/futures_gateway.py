@@ -64,6 +64,7 @@ FUNDING_POLL_S = 10.0  # FUNDING_FEE income asked about at most this often (weig
 LIQUIDATION_POLL_S = 30.0  # forceOrders asked about at most this often (weight 50)
 POSITIONS_MAX_AGE_S = 5.0  # positions read again at least this often while trading
 KEEP_FUNDING_IDS = 500
+FUNDING_BASELINE_SLACK_MS = 5000  # the first baseline's start, before the estimated now
 # the spot testnet's futures twin; the live host is the live gate's (issue 20, h-futgate)
 TESTNET_HOSTS = {"testnet.binance.vision": "https://testnet.binancefuture.com"}
 
@@ -433,7 +434,10 @@ class FuturesGateway(BinanceBroker):
         self._next_funding_poll = now + FUNDING_POLL_S
         seen = self.store.get(FUNDING_KEY)
         if not isinstance(seen, dict):
-            self.store.put(FUNDING_KEY, {"since": int(self.timesync.server_ms()), "ids": []})
+            # from a little before now: the server time is an estimate (offset, latency),
+            # a funding just after the baseline must not fall before it and go unbooked
+            since = int(self.timesync.server_ms()) - FUNDING_BASELINE_SLACK_MS
+            self.store.put(FUNDING_KEY, {"since": since, "ids": []})
             return []
         since = int(seen.get("since", 0))
         ids = [str(i) for i in seen.get("ids", [])]
