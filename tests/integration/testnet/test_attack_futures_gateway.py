@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.binance import FakeBinance
-from tests.integration.daemon.helpers import status, wait_for
+from tests.integration.daemon.helpers import status, tw, wait_for
 from tests.integration.testnet.conftest import KEY, SECRET, WAVE, Running, wave_exchange
 
 FUTURES_ENV = {
@@ -162,8 +162,6 @@ def test_a_manual_halt_whose_close_is_refused_closes_the_position_later(
 ) -> None:
     # the halt's reduceOnly MARKET close meets a refusal (the exchange busy, -1015): the
     # position must not stay open for good while HALTED (nothing else closes it)
-    from tests.integration.daemon.helpers import tw
-
     d = fdaemon()
     d.wait_ready()
     assert wait_for(lambda: float(v2_row(ffx)["positionAmt"]) != 0.0, timeout=120)
@@ -185,3 +183,18 @@ def test_a_manual_halt_whose_close_is_refused_closes_the_position_later(
     assert all(o["reduceOnly"] is True for o in ours(ffx)[-1:])
     assert d.stop() == 0
     assert ffx.futures_open_orders() == []
+
+
+# ---------------------------------------------------------------- a symbol no bot trades
+def test_a_position_on_a_symbol_no_bot_trades_is_a_security_event(
+    ffx: FakeBinance, fdaemon: Callable[..., Running]
+) -> None:
+    d = fdaemon()
+    d.wait_ready()
+    time.sleep(1.5)  # a settled reconciliation has run
+    ffx.futures_foreign_order("ETHUSDT", "SELL", 0.5)  # not in TRADEWARDEN_SYMBOLS
+    assert wait_for(lambda: status(d.state)["state"] == "halted", timeout=30), status(d.state)
+    assert "ETHUSDT position" in status(d.state)["state_reason"], status(d.state)
+    no_entries_after_halt(ffx)
+    assert d.stop() == 0
+    assert "critical" in (d.state / "alerts.jsonl").read_text()
