@@ -67,6 +67,7 @@ FUNDING_POLL_S = 10.0  # FUNDING_FEE income asked about at most this often (weig
 LIQUIDATION_POLL_S = 30.0  # forceOrders asked about at most this often (weight 50)
 POSITIONS_MAX_AGE_S = 5.0  # positions read again at least this often while trading
 KEEP_FUNDING_IDS = 500
+FUNDING_BASELINE_SLACK_MS = 5000  # the first baseline's start, before the estimated now
 # the spot testnet's futures twin; the live host is the live gate's (issue 20, h-futgate)
 TESTNET_HOSTS = {"testnet.binance.vision": "https://testnet.binancefuture.com"}
 
@@ -245,6 +246,27 @@ class FuturesGateway(BinanceBroker):
                 extra={"symbol": symbol, "margin_type": "ISOLATED", "leverage": got_lev},
             )
         return seen
+
+    def symbol_setups(self) -> dict[str, tuple[str, int]]:
+        """(margin type, leverage) of each configured symbol as the exchange says now
+        (reconciliation: set at `start`, changed by someone since?). One
+        ``GET /fapi/v2/positionRisk`` (every symbol, weight 5); a symbol missing from it or
+        unreadable reads ("?", 0), which is no accepted set-up (fail closed)."""
+        rows = self.reader.call(ep.F_POSITION_RISK_V2, "futures_position_information", version=2)
+        now = {
+            str(r.get("symbol")): r
+            for r in (rows if isinstance(rows, list) else [])
+            if isinstance(r, dict) and r.get("positionSide", "BOTH") == "BOTH"
+        }
+        out: dict[str, tuple[str, int]] = {}
+        for symbol in self.settings.symbols:
+            row = now.get(symbol, {})
+            try:
+                leverage = int(float(row.get("leverage") or 0))
+            except (TypeError, ValueError):
+                leverage = 0
+            out[symbol] = (str(row.get("marginType") or "?").lower(), leverage)
+        return out
 
     def _config_row(self, symbol: str) -> dict[str, Any]:
         """The symbol's ``GET /fapi/v2/positionRisk`` row (v2 carries leverage and
@@ -456,7 +478,10 @@ class FuturesGateway(BinanceBroker):
         self._next_funding_poll = now + FUNDING_POLL_S
         seen = self.store.get(FUNDING_KEY)
         if not isinstance(seen, dict):
-            self.store.put(FUNDING_KEY, {"since": int(self.timesync.server_ms()), "ids": []})
+            # from a little before now: the server time is an estimate (offset, latency),
+            # a funding just after the baseline must not fall before it and go unbooked
+            since = int(self.timesync.server_ms()) - FUNDING_BASELINE_SLACK_MS
+            self.store.put(FUNDING_KEY, {"since": since, "ids": []})
             return []
         since = int(seen.get("since", 0))
         ids = [str(i) for i in seen.get("ids", [])]

@@ -10,6 +10,11 @@ liquidation): a security event, a HALT (as every balance mismatch, shared accoun
 and a critical alert. The mismatch is reported as a `BalanceMismatch` whose asset reads
 ``"<SYMBOL> position"``.
 
+Each configured symbol's set-up (isolated margin at TRADEWARDEN_FUTURES_LEVERAGE, set and
+verified at start) is read again (``positionRisk`` v2): a symbol someone switched to cross
+margin or whose leverage was changed is a mismatch (asset ``"<SYMBOL> margin type"`` /
+``"<SYMBOL> leverage"``): HALT, before the next entry opens at that leverage.
+
 The wallet (USDT, ``walletBalance``) is checked as spot checks balances: at each settled
 run without findings the baseline is taken; the next run expects the wallet to have moved
 by what our fills explain (their cash flow, less commissions, plus the change of each
@@ -107,7 +112,27 @@ class FuturesReconciler(Reconciler):
         self.store.put(WALLET_KEY, None)
 
     def _check_balances(self, actual: dict[str, float]) -> list[BalanceMismatch]:
-        return self._check_positions() + self._check_wallet(actual)
+        return self._check_setup() + self._check_positions() + self._check_wallet(actual)
+
+    def _check_setup(self) -> list[BalanceMismatch]:
+        """A configured symbol no longer isolated at TRADEWARDEN_FUTURES_LEVERAGE (changed
+        on the account after start: the next entry would open at that leverage, or put
+        the whole wallet behind the position): a mismatch, HALT. Reported as asset
+        ``"<SYMBOL> leverage"`` (expected / actual: the leverage) or ``"<SYMBOL> margin
+        type"`` (expected 1 isolated, actual 0)."""
+        out = []
+        want = self.settings.futures_leverage
+        for symbol, (margin_type, leverage) in sorted(self.futures.symbol_setups().items()):
+            if margin_type != "isolated":
+                out.append(BalanceMismatch(f"{symbol} margin type", 1.0, 0.0, 0.0))
+            if leverage != want:
+                out.append(BalanceMismatch(f"{symbol} leverage", want, leverage, 0.0))
+            if margin_type != "isolated" or leverage != want:
+                log.error(
+                    "futures symbol set-up changed after start",
+                    extra={"symbol": symbol, "margin_type": margin_type, "leverage": leverage},
+                )
+        return out
 
     def _check_positions(self) -> list[BalanceMismatch]:
         remote = self.futures.exchange_positions()

@@ -29,6 +29,7 @@ from tradewarden.core.models import OrderRequest, OrderType, Side, Tick
 from tradewarden.risk.breakers import Observation, Reading
 from tradewarden.risk.breakers.base import MARK
 from tradewarden.risk.futures import FuturesPosition
+from tradewarden.risk.state import TradingState
 from tradewarden.state.keys import StateKey
 from tradewarden.strategy import Signal
 from tradewarden.trading.broker import Broker
@@ -267,6 +268,12 @@ class FuturesTrader(Trader):
             sync=True,
         )
         return closed
+
+    def _emergency_holds(self) -> bool:
+        """A futures flatten is owed while HALTED, whatever halted it: a halt's close
+        (`close_on_halt`, a manual halt too) refused or unfilled is retried like the
+        emergency stop's; a spot manual halt holds what it holds."""
+        return self.risk.state is TradingState.HALTED
 
     def positions_left(self) -> dict[str, float]:
         """Futures positions (long or short) the ledger still holds, per bot."""
