@@ -132,7 +132,9 @@ def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
         # a 418 ban the last process persisted still holds for this first request (each
         # request during a ban lengthens it); a ban met here is kept for the daemon's broker
         _copy_ban(Store(settings.db_path), scratch, close="src")
-        broker = BinanceBroker(
+        # a futures bot's key: the futures gateway also reads its futures account
+        gateway = FuturesGateway if settings.futures_enabled else BinanceBroker
+        broker = gateway(
             settings,
             scratch,
             keys.trade,

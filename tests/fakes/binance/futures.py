@@ -630,6 +630,7 @@ class FuturesExchange:
         self.taker_fee = dec(cfg["taker_fee"])
         self.taker_slippage = dec(cfg["taker_slippage"])
         self.stream_generation = 0  # futures_stream_drop: open streams of older ones close
+        self.can_trade = True  # GET /fapi/v2/account canTrade (futures_set_can_trade)
         self.limits = LimitConfig(
             weight_limit=int(cfg["weight_limit"]),
             orders_10s_limit=int(cfg["orders_10s_limit"]),
@@ -1521,7 +1522,7 @@ class FuturesExchange:
             out = {
                 "feeTier": 0,
                 "feeBurn": False,
-                "canTrade": True,
+                "canTrade": self.can_trade,
                 "canDeposit": True,
                 "canWithdraw": True,
                 "updateTime": 0,
@@ -2102,6 +2103,9 @@ class FuturesExchange:
             for n in names:
                 self.symbols[n].funding_rate = dec(p["rate"])
             return {n: fmt(self.symbols[n].funding_rate) for n in names}
+        if cmd == "can_trade":
+            self.can_trade = bool(p["can_trade"])
+            return {"canTrade": self.can_trade}
         if cmd == "stream_drop":
             self.stream_generation += 1
             return {"ok": True}
@@ -2272,6 +2276,10 @@ class FuturesFixtureMixin:
     def futures_account(self) -> dict[str, Any]:
         """``GET /fapi/v2/account`` as it is now."""
         return dict(self.control("futures_account"))
+
+    def futures_set_can_trade(self, can_trade: bool) -> None:
+        """The futures account's ``canTrade`` (``GET /fapi/v2/account``) from now on."""
+        self.control("futures_can_trade", {"can_trade": can_trade})
 
     def futures_stats(self) -> dict[str, Any]:
         return dict(self.control("futures_stats"))
