@@ -161,6 +161,8 @@ class FuturesGateway(BinanceBroker):
 
     client_class = FuturesClient
     limiter_pool = "fapi"
+    # a HALT cancels the open orders of every symbol of the account (`OrderGate.cancel_all`)
+    sweeps_every_symbol = True
 
     def __init__(self, settings: Settings, *args: Any, **kwargs: Any) -> None:
         super().__init__(settings, *args, **kwargs)

@@ -2138,6 +2138,8 @@ class FuturesExchange:
                 "quantity": format(dec(p["qty"]), "f"),
                 "newClientOrderId": f"web_{random_client_id()[:20]}",
             }
+            if p.get("price") is not None:  # a resting LIMIT order
+                req.update(type="LIMIT", timeInForce="GTC", price=format(dec(p["price"]), "f"))
             try:
                 order, _, _ = self.validate_and_place(req, now)
             except BinanceError as exc:
@@ -2239,11 +2241,13 @@ class FuturesFixtureMixin:
             p["margin_type"] = margin_type
         return dict(self.control("futures_symbol_config", p))
 
-    def futures_foreign_order(self, symbol: str, side: str, qty: float) -> dict[str, Any]:
-        """A MARKET order "by someone else" on this futures account (``web_...``)."""
-        return dict(
-            self.control("futures_foreign_order", {"symbol": symbol, "side": side, "qty": qty})
-        )
+    def futures_foreign_order(
+        self, symbol: str, side: str, qty: float, price: float | None = None
+    ) -> dict[str, Any]:
+        """A MARKET order "by someone else" on this futures account (``web_...``); with
+        `price` a resting LIMIT GTC order."""
+        p = {"symbol": symbol, "side": side, "qty": qty, "price": price}
+        return dict(self.control("futures_foreign_order", p))
 
     def futures_set_limits(self, **limits: int) -> None:
         """``weight_limit``, ``orders_10s_limit``, ``orders_1m_limit``, ``ban_after``..."""

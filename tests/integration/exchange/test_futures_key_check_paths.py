@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.exchange.conftest import KEY, SECRET, SYMBOLS
-from tradewarden.core.config import Settings, load_settings
+from tradewarden.core.config import SecretSource, Settings, load_settings
 from tradewarden.exchange.futures_gateway import FuturesGateway, futures_base_url, spot_base_url
 from tradewarden.live.key_permissions import check_broker_keys
 from tradewarden.operations.key_rotation import verify_key
@@ -40,7 +40,7 @@ def settings_for(fx: FakeBinance, tmp_path: Path, *, futures: bool = True) -> Se
         binance_base_url=fx.url,
         binance_testnet=False,  # loopback as live: the permission check runs
         profile="staging",
-        secret_source="env",
+        secret_source=SecretSource.ENV,
         state_dir=tmp_path / "state",
         symbols=("BTCUSDT",),
         bots=("b1:BTCUSDT:ma_cross",),

@@ -22,7 +22,7 @@ import pytest
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import status, wait_for
 from tests.integration.testnet.conftest import KEY, SECRET, WAVE, Running, wave_exchange
-from tradewarden.core.config import Mode, Settings, load_settings
+from tradewarden.core.config import Mode, SecretSource, Settings, load_settings
 from tradewarden.live.paper_report import evaluate
 from tradewarden.live.promotion import binding, promote
 from tradewarden.runtime.wiring import plan_run
@@ -34,6 +34,7 @@ TRADE_ID = "tradewarden/staging/binance/trade"
 ADMIN_ID = "tradewarden/staging/admin"
 PROMOTION_KEY = "promotion-hmac-key-" + "f" * 16
 BOT, SYMBOL, STRATEGY = "f1", "BTCUSDT", "ma_cross_ls"
+MOTO = "testing"  # moto's throwaway AWS credentials
 
 LIVE = {
     "TRADEWARDEN_MODE": "live",
@@ -41,7 +42,7 @@ LIVE = {
     "FINAL_HAMMER": "true",
     "BINANCE_TERMS_ACCEPTED": "true",
     "TRADEWARDEN_PROFILE": "staging",
-    "TRADEWARDEN_SECRET_SOURCE": "aws",
+    "TRADEWARDEN_SECRET_SOURCE": SecretSource.AWS.value,
     "TRADEWARDEN_SECRET_TRADE_KEY_ID": TRADE_ID,
     "TRADEWARDEN_SECRET_READ_KEY_ID": TRADE_ID,
     "TRADEWARDEN_SECRET_ADMIN_ID": ADMIN_ID,
@@ -176,8 +177,8 @@ def live_daemon(
             "TRADEWARDEN_BINANCE_API_SECRET": "",
             "TRADEWARDEN_PERMISSION_CHECK_SECONDS": "1",
             "AWS_ENDPOINT_URL": aws_env,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": MOTO,
+            "AWS_SECRET_ACCESS_KEY": MOTO,
             "AWS_DEFAULT_REGION": "eu-west-1",
             **extra,
         }

@@ -280,7 +280,7 @@ def test_futures_never_go_live_by_the_settings_alone(tmp_path: Path, clean_env: 
         binance_testnet=False,
         final_hammer=True,
         terms_accepted=True,
-        secret_source="aws",
+        secret_source=SecretSource.AWS,
     )
     d = live_gate(s, key_scope="live")
     assert not d.live and set(d.failed) == {"permissions", "promotion"}, d.blockers

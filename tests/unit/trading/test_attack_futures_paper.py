@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.builders import LogNotifier
-from tradewarden.core.config import ConfigError, load_settings
+from tradewarden.core.config import ConfigError, SecretSource, load_settings
 from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
@@ -136,7 +136,7 @@ def test_attack_futures_in_live_mode_is_the_gates_decision(tmp_path: Path, clean
         binance_testnet=False,
         final_hammer=True,
         terms_accepted=True,
-        secret_source="aws",
+        secret_source=SecretSource.AWS,
     )
     spot_key = PermissionResult(ok=True, role="trade", futures=False)
     spot_promo = PromotionCheck(True, "b1 promoted", "spot")
