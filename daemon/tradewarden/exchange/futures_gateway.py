@@ -109,6 +109,7 @@ def _normalised(answer: Any) -> Any:
 
 # spot method -> (futures endpoint, futures method); open orders depend on `symbol`
 _ROUTES: dict[str, tuple[Endpoint, str]] = {
+    "ping": (ep.F_PING, "futures_ping"),
     "get_server_time": (ep.F_TIME, "futures_time"),
     "get_exchange_info": (ep.F_EXCHANGE_INFO, "futures_exchange_info"),
     "create_order": (ep.F_NEW_ORDER, "futures_create_order"),
