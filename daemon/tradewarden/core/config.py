@@ -276,11 +276,11 @@ class Settings(BaseSettings):
         description="Share of a bot's equity put into one entry.",
     )
 
-    # --- USD-M futures (issue 20; paper and testnet so far) -------------------------------
+    # --- USD-M futures (issue 20) ----------------------------------------------------------
     futures_enabled: bool = _env(
         "TRADEWARDEN_FUTURES_ENABLED",
         False,
-        description="Trade USD-M futures (one-way, isolated margin): every bot is a futures bot and may go short. Paper and testnet mode so far (testnet: the /fapi gateway, each symbol set to isolated margin at TRADEWARDEN_FUTURES_LEVERAGE at start); refused in live mode.",
+        description="Trade USD-M futures (one-way, isolated margin): every bot is a futures bot and may go short. Paper, testnet and live (the /fapi gateway: fapi.binance.com for api.binance.com, testnet.binancefuture.com for the spot testnet; each symbol set to isolated margin at TRADEWARDEN_FUTURES_LEVERAGE at start). Live futures need the whole live gate plus a trade key with enableFutures true whose futures account may trade, and a futures promotion of every bot.",
     )
     futures_max_leverage: Annotated[int, Field(ge=1, le=125)] = _env(
         "TRADEWARDEN_FUTURES_MAX_LEVERAGE",
@@ -674,13 +674,9 @@ class Settings(BaseSettings):
                 f"TRADEWARDEN_FUTURES_LEVERAGE: {self.futures_leverage} is above"
                 f" TRADEWARDEN_FUTURES_MAX_LEVERAGE ({self.futures_max_leverage})"
             )
-        if self.futures_enabled and self.mode is Mode.LIVE:
-            problems.append(
-                "TRADEWARDEN_FUTURES_ENABLED: futures trade in paper and testnet mode only so"
-                f" far (TRADEWARDEN_MODE={self.mode.value}); live futures need the futures"
-                " live gate"
-            )
-        if self.futures_enabled and self.mode is Mode.TESTNET:
+        # live futures are the live gate's decision (`live.gate`: the whole spot gate, the
+        # futures key check and a futures promotion), not refused here
+        if self.futures_enabled and self.mode in (Mode.TESTNET, Mode.LIVE):
             symbols = [symbol for _, symbol, _ in self.bot_specs()]
             doubled = sorted({s for s in symbols if symbols.count(s) > 1})
             if doubled:

@@ -29,6 +29,7 @@ TICKER_PRICE = Endpoint("GET /api/v3/ticker/price", 2)
 API_RESTRICTIONS = Endpoint("GET /sapi/v1/account/apiRestrictions", 1, sapi=True)
 
 # USD-M futures (fapi.binance.com: its own weight pool, `ratelimit.process_limiter("fapi")`)
+F_PING = Endpoint("GET /fapi/v1/ping", 1)
 F_TIME = Endpoint("GET /fapi/v1/time", 1)
 F_EXCHANGE_INFO = Endpoint("GET /fapi/v1/exchangeInfo", 1)
 F_NEW_ORDER = Endpoint("POST /fapi/v1/order", 0, orders=1)

@@ -68,8 +68,12 @@ LIQUIDATION_POLL_S = 30.0  # forceOrders asked about at most this often (weight 
 POSITIONS_MAX_AGE_S = 5.0  # positions read again at least this often while trading
 KEEP_FUNDING_IDS = 500
 FUNDING_BASELINE_SLACK_MS = 5000  # the first baseline's start, before the estimated now
-# the spot testnet's futures twin; the live host is the live gate's (issue 20, h-futgate)
+# the spot host -> its USD-M futures twin (``/fapi``): the testnet's and the live one's
 TESTNET_HOSTS = {"testnet.binance.vision": "https://testnet.binancefuture.com"}
+LIVE_HOSTS = {"api.binance.com": "https://fapi.binance.com"}
+FUTURES_HOSTS = {**TESTNET_HOSTS, **LIVE_HOSTS}
+# the futures host -> the spot host its key's rights are asked on (``/sapi``)
+SPOT_HOSTS = {urlsplit(f).hostname or "": f"https://{s}" for s, f in FUTURES_HOSTS.items()}
 
 
 class FuturesSetupRefusedError(BrokerError):
@@ -78,10 +82,18 @@ class FuturesSetupRefusedError(BrokerError):
 
 
 def futures_base_url(spot_url: str) -> str:
-    """Where ``/fapi`` lives for a configured Binance URL: the spot testnet's futures twin,
+    """Where ``/fapi`` lives for a configured Binance URL (TRADEWARDEN_BINANCE_BASE_URL):
+    the futures twin of the spot testnet or of ``api.binance.com`` (``fapi.binance.com``),
     else the same host (the fake exchange serves both)."""
     host = urlsplit(spot_url).hostname or ""
-    return TESTNET_HOSTS.get(host, spot_url).rstrip("/")
+    return FUTURES_HOSTS.get(host, spot_url).rstrip("/")
+
+
+def spot_base_url(futures_url: str) -> str:
+    """Where ``/sapi`` (the key's rights) lives for a futures base URL: the spot host of a
+    Binance futures host, else the same host."""
+    host = urlsplit(futures_url).hostname or ""
+    return SPOT_HOSTS.get(host, futures_url).rstrip("/")
 
 
 def _normalised(answer: Any) -> Any:
@@ -101,6 +113,7 @@ def _normalised(answer: Any) -> Any:
 
 # spot method -> (futures endpoint, futures method); open orders depend on `symbol`
 _ROUTES: dict[str, tuple[Endpoint, str]] = {
+    "ping": (ep.F_PING, "futures_ping"),
     "get_server_time": (ep.F_TIME, "futures_time"),
     "get_exchange_info": (ep.F_EXCHANGE_INFO, "futures_exchange_info"),
     "create_order": (ep.F_NEW_ORDER, "futures_create_order"),
@@ -121,6 +134,8 @@ class FuturesClient(ExchangeClient):
     def _build(self, key: str, secret: str) -> Any:
         client = super()._build(key, secret)
         client.FUTURES_URL = self.base_url + "/fapi"
+        # the key's rights (apiRestrictions) are a spot-API (/sapi) question
+        client.MARGIN_API_URL = spot_base_url(self.base_url) + "/sapi"
         return client
 
     def call(
@@ -151,6 +166,8 @@ class FuturesGateway(BinanceBroker):
 
     client_class = FuturesClient
     limiter_pool = "fapi"
+    # a HALT cancels the open orders of every symbol of the account (`OrderGate.cancel_all`)
+    sweeps_every_symbol = True
 
     def __init__(self, settings: Settings, *args: Any, **kwargs: Any) -> None:
         super().__init__(settings, *args, **kwargs)
@@ -324,6 +341,15 @@ class FuturesGateway(BinanceBroker):
                 self.tracker.mark_cancelled(order)
             out.append(order)
         return out
+
+    # --- the key's futures rights ----------------------------------------------------------
+    def futures_account(self) -> dict[str, Any]:
+        """The trade key's futures account (``GET /fapi/v2/account``, weight 5): the key
+        check's ``canTrade`` (`live.key_permissions.check_trade_key`)."""
+        js = self.client.call(ep.F_ACCOUNT, "futures_account")
+        if not isinstance(js, dict):
+            raise BrokerError("GET /fapi/v2/account: the answer is not an object")
+        return dict(js)
 
     # --- balances and positions -------------------------------------------------------------
     def account_balances(

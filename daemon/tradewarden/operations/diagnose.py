@@ -25,6 +25,10 @@ its own limiter and the daemon's credentials:
   withdrawals and transfers off, IP-restricted — the daemon's own rule
   (`tradewarden.live.key_permissions`); SKIP where the spot testnet has no /sapi
 
+With ``TRADEWARDEN_FUTURES_ENABLED=true`` the broker is the daemon's `FuturesGateway`: ping,
+server time and the weight of exchangeInfo on ``/fapi`` (its own weight pool), and the key
+check with the futures rules, the trade key's futures account included (``canTrade``).
+
 On the host (``/etc/tradewarden/host.env`` exists): the egress IP, the NAT's Elastic IP the
 stack wrote there (stack output ``natPublicIp``) — what the exchange sees, to compare with
 the API keys' IP whitelist.
@@ -367,7 +371,8 @@ def exchange_checks(settings: Settings, broker: BinanceBroker) -> list[Check]:
 def _key_permissions(settings: Settings, broker: BinanceBroker) -> Check:
     """The daemon's own rule (`tradewarden.live.key_permissions.evaluate_restrictions`), for the
     trade key and, when there is a separate one, the read key."""
-    from tradewarden.live.key_permissions import evaluate_restrictions
+    from tradewarden.exchange.futures_gateway import FuturesGateway
+    from tradewarden.live.key_permissions import check_futures_account, evaluate_restrictions
     from tradewarden.trading.broker import BrokerError
 
     keys = broker.key_roles
@@ -386,6 +391,9 @@ def _key_permissions(settings: Settings, broker: BinanceBroker) -> Check:
         result = evaluate_restrictions(
             flags if isinstance(flags, dict) else {}, key, futures=settings.futures_enabled
         )
+        if settings.futures_enabled and key == "trade":  # the gate's futures-account check
+            futures = broker if isinstance(broker, FuturesGateway) else None
+            result = check_futures_account(result, futures)
         data[key] = {"flags": dict(result.flags), "warnings": list(result.warnings)}
         if not result.ok:
             named = "" if len(keys) == 1 else f"{key} key: "
@@ -397,6 +405,14 @@ def _key_permissions(settings: Settings, broker: BinanceBroker) -> Check:
                 + " — treat as a suspected key leak (runbooks/suspected-key-leak.md)",
                 data[key] if len(keys) == 1 else data,
             )
+    if settings.futures_enabled:
+        return Check(
+            "key permissions",
+            PASS,
+            "futures rules: USD-M futures trading on (the futures account may trade), no"
+            " withdrawals, transfers, margin or options; IP-restricted",
+            data["trade"] if len(keys) == 1 else data,
+        )
     if len(keys) == 1:
         return Check(
             "key permissions",
@@ -414,16 +430,20 @@ def _key_permissions(settings: Settings, broker: BinanceBroker) -> Check:
 
 
 def make_broker(settings: Settings, store: Store) -> BinanceBroker:
-    """A `BinanceBroker` for diagnose: the daemon's trade key from the configured secret
-    source, a private limiter (the exchange's usage header tells the IP-wide weight), short
-    timeouts. Raises `SecretError` when the key cannot be read."""
+    """A `BinanceBroker` for diagnose (with TRADEWARDEN_FUTURES_ENABLED the daemon's
+    `FuturesGateway`: ping, time, exchangeInfo and weight on ``/fapi``, the futures account
+    in the key check): the daemon's trade key from the configured secret source, a private
+    limiter (the exchange's usage header tells the IP-wide weight), short timeouts. Raises
+    `SecretError` when the key cannot be read."""
     from tradewarden.exchange import BinanceBroker, RateLimiter
+    from tradewarden.exchange.futures_gateway import FuturesGateway
     from tradewarden.runtime.wiring import read_key
     from tradewarden.secrets.credentials import binance_keys
     from tradewarden.secrets.factory import build_source
 
     keys = binance_keys(settings, build_source(settings))
-    return BinanceBroker(
+    gateway = FuturesGateway if settings.futures_enabled else BinanceBroker
+    return gateway(
         settings,
         store,
         keys.trade,

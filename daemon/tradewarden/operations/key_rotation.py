@@ -57,6 +57,22 @@ class _Restrictions:
         return dict(self.client.call(ep.API_RESTRICTIONS, "get_account_api_permissions"))
 
 
+class _FuturesAccount:
+    """The key's futures account on the futures host of the configured URL (a futures
+    stack's trade key: ``canTrade`` of ``GET /fapi/v2/account``)."""
+
+    def __init__(self, client: ExchangeClient) -> None:
+        self.client = client
+
+    def futures_account(self) -> dict[str, Any]:
+        from tradewarden.exchange import endpoints as ep
+
+        answer = self.client.call(ep.F_ACCOUNT, "futures_account")
+        if not isinstance(answer, dict):
+            raise BrokerError("GET /fapi/v2/account: the answer is not an object")
+        return dict(answer)
+
+
 def verify_key(
     settings: Settings,
     bundle: SecretBundle,
@@ -69,6 +85,7 @@ def verify_key(
     from tradewarden.core.endpoints import endpoint_kind
     from tradewarden.exchange import endpoints as ep
     from tradewarden.exchange.client import ExchangeClient
+    from tradewarden.exchange.futures_gateway import FuturesClient, futures_base_url
     from tradewarden.exchange.ratelimit import RateLimiter
 
     url = settings.effective_binance_url
@@ -90,7 +107,30 @@ def verify_key(
         if endpoint_kind(url, settings.binance_testnet) == "testnet":
             return KeyCheck(True, f"account readable at {url} (testnet: no permission check)")
         if role is SecretRole.TRADE:  # the gate's trade-key check (futures account too)
-            perms = check_trade_key(_Restrictions(client), futures=settings.futures_enabled)
+            futures_client = None
+            if settings.futures_enabled:
+                futures_client = FuturesClient(
+                    futures_base_url(url),
+                    lambda: pair,
+                    limiter=RateLimiter(),
+                    recv_window_ms=settings.recv_window_ms,
+                    timeout_s=timeout_s,
+                    max_queue_s=timeout_s,
+                )
+                try:
+                    futures_client.sync_time()
+                except BrokerError:
+                    pass  # the futures account read then fails: the check fails closed
+            try:
+                perms = check_trade_key(
+                    _Restrictions(client),
+                    futures=settings.futures_enabled,
+                    futures_account=(
+                        None if futures_client is None else _FuturesAccount(futures_client)
+                    ),
+                )
+            finally:
+                _close(futures_client)
         else:
             perms = check_key_permissions(
                 _Restrictions(client), role.value, futures=settings.futures_enabled
@@ -99,9 +139,13 @@ def verify_key(
             return KeyCheck(False, perms.summary(), perms)
         return KeyCheck(True, f"account readable at {url}; {perms.summary()}", perms)
     finally:
-        inner = getattr(client, "_client", None)
-        if inner is not None:
-            inner.session.close()
+        _close(client)
+
+
+def _close(client: ExchangeClient | None) -> None:
+    inner = getattr(client, "_client", None)
+    if inner is not None:
+        inner.session.close()
 
 
 @dataclass(frozen=True)

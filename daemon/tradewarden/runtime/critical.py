@@ -69,7 +69,8 @@ def emergency_stop(d: Daemon, exc: BaseException) -> dict[str, Any]:
     cancelled: list[str] = []
     try:
         cancelled = [
-            o.client_order_id for o in d.gate.cancel_all(symbols, reason="system critical error")
+            o.client_order_id
+            for o in d.gate.cancel_all(symbols, reason="system critical error", everywhere=True)
         ]
         actions.append(f"cancelled {len(cancelled)} open orders")
     except Exception as e:  # noqa: BLE001

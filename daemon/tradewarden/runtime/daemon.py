@@ -159,6 +159,7 @@ class Daemon:
             # is audited; it is never booked, and if money moved, reconciliation's balance
             # check halts
             self.gate.tracker.on_finding.append(self._audit_order_finding)
+            self.gate.on_foreign.append(self._alert_foreign_orders)  # a halt's sweep found
             trader_cls: type[Trader] = Trader
             if isinstance(self.broker, PaperFuturesBroker) or (
                 self.exchange and settings.futures_enabled
@@ -428,6 +429,24 @@ class Daemon:
     def _audit_order_finding(self, finding: OrderFinding) -> None:
         self.audit.append("order_finding", finding.as_dict(), sync=True)
 
+    def _alert_foreign_orders(self, found: list[Order], cancelled: list[Order]) -> None:
+        """Open orders on a symbol no bot trades, found (and cancelled) by a halt's sweep
+        (`OrderGate.cancel_elsewhere`): one critical ``foreign_order`` alert each, as
+        reconciliation raises them."""
+        ids = [o.client_order_id for o in cancelled]
+        for o in found:
+            self.notifier.notify(
+                "foreign_order",
+                symbol=o.symbol,
+                order_id=o.exchange_order_id or "?",
+                client_order_id=o.client_order_id,
+                side=str(o.side),
+                qty=o.qty,
+                price=o.price,
+                state=self.risk.state.label.upper(),
+                orders_cancelled=ids,
+            )
+
     def security_halt(
         self, reason: str, actor: str, record: dict[str, Any], *, reducing: bool = False
     ) -> list[Order]:
@@ -438,7 +457,9 @@ class Daemon:
         self.risk.halt(reason, actor, reducing=reducing)
         cancelled: list[Order] = []
         if not reducing:
-            cancelled = self.gate.cancel_all(sorted(self.trader.by_symbol), reason=reason)
+            cancelled = self.gate.cancel_all(
+                sorted(self.trader.by_symbol), reason=reason, everywhere=True
+            )
         self.audit.append(
             "security_event",
             {**record, "state": self.risk.state.label.upper(), "cancelled": len(cancelled)},

@@ -190,7 +190,9 @@ class DaemonSite:
         return self.d.audit
 
     def cancel_orders(self, reason: str) -> list[Any]:
-        cancelled = list(self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason))
+        cancelled = list(
+            self.d.gate.cancel_all(sorted(self.d.trader.by_symbol), reason=reason, everywhere=True)
+        )
         # futures: HALTED also closes every position with reduceOnly MARKET orders
         close = getattr(self.d.trader, "close_on_halt", None)
         if close is not None:

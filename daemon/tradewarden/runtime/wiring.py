@@ -137,7 +137,9 @@ def permission_probe(settings: Settings, keys: BinanceKeys) -> PermissionResult:
         # a 418 ban the last process persisted still holds for this first request (each
         # request during a ban lengthens it); a ban met here is kept for the daemon's broker
         _copy_ban(Store(settings.db_path), scratch, close="src")
-        broker = BinanceBroker(
+        # a futures bot's key: the futures gateway also reads its futures account
+        gateway = FuturesGateway if settings.futures_enabled else BinanceBroker
+        broker = gateway(
             settings,
             scratch,
             keys.trade,
@@ -201,7 +203,7 @@ def exchange_broker_factory(
     whose trade key is vetted before it signs one."""
 
     def make(store: Store, metrics: Metrics) -> BinanceBroker:
-        if settings.futures_enabled and guard is None:  # live futures: refused by config
+        if settings.futures_enabled and guard is None:  # testnet futures
             return FuturesGateway(
                 settings,
                 store,
@@ -221,7 +223,9 @@ def exchange_broker_factory(
                 request_timeout_s=settings.request_timeout_seconds,
                 **read_key(keys),
             )
-        broker = GuardedBroker(
+        # live: the guarded gateway of the bots' market (futures: `GuardedFuturesGateway`)
+        guarded = GuardedFuturesGateway if settings.futures_enabled else GuardedBroker
+        broker = guarded(
             settings,
             store,
             guard.credentials,
@@ -472,6 +476,11 @@ class GuardedBroker(BinanceBroker):
         if self.guard is not None:
             self.guard.before_order()
         super()._before_send(req)
+
+
+class GuardedFuturesGateway(GuardedBroker, FuturesGateway):
+    """Live futures: the futures gateway whose orders pass `LiveGuard` as a spot live
+    order does (the guard's rotated-key check then reads the futures account too)."""
 
 
 class PeriodicChecks:

@@ -68,6 +68,9 @@ class OrderGate:
         self.clock = clock
         self.denials: dict[str, int] = {}
         self.on_denied: list[Callable[[OrderRequest, DenyReason], None]] = []
+        # open orders found on a symbol no bot trades by a halt's sweep (`cancel_all` with
+        # `everywhere`): (those orders, what was cancelled) -> the daemon alerts
+        self.on_foreign: list[Callable[[list[Order], list[Order]], None]] = []
 
     def submit(self, req: OrderRequest, price: float | None) -> Submission:
         reason = self.risk.check(req, price, self.clock())
@@ -163,7 +166,72 @@ class OrderGate:
         return Submission(order)
 
     # cancels are always allowed: they only ever reduce risk
-    def cancel_all(self, symbols: list[str], reason: str) -> list[Order]:
+    def cancel_all(
+        self, symbols: list[str], reason: str, *, everywhere: bool = False
+    ) -> list[Order]:
+        """Every open order of `symbols` cancelled. `everywhere` (a HALT, an emergency
+        stop): on a broker that sweeps the whole account (``sweeps_every_symbol``: the
+        futures gateway; not with TRADEWARDEN_SHARED_ACCOUNT) also every other symbol's, see
+        `cancel_elsewhere`."""
+        cancelled = self._cancel_symbols(symbols, reason)
+        if everywhere:
+            cancelled += self.cancel_elsewhere(symbols, reason)
+        return cancelled
+
+    def cancel_elsewhere(self, ours: list[str], reason: str) -> list[Order]:
+        """The open orders of every symbol not in `ours` (``GET openOrders`` without a
+        symbol, then each symbol that has any cancelled). No bot trades those symbols, so
+        each such order is not ours: a security finding, audited (``security_event``) and
+        handed to `on_foreign` (the daemon's critical ``foreign_order`` alert), as
+        reconciliation reports a foreign order. Never raises for exchange errors."""
+        broker = self._broker
+        shared = bool(getattr(getattr(broker, "settings", None), "shared_account", False))
+        if not getattr(broker, "sweeps_every_symbol", False) or shared:
+            return []
+        try:
+            listed = broker.open_orders()
+        except BrokerError as exc:
+            log.error("open orders of the account not read", extra={"error": str(exc)})
+            self.audit.append("cancel_failed", {"symbol": "*", "error": str(exc)})
+            return []
+        found = [o for o in listed if o.symbol not in set(ours)]
+        if not found:
+            return []
+        cancelled: list[Order] = []
+        for symbol in sorted({o.symbol for o in found}):
+            try:
+                cancelled += broker.cancel_all(symbol)
+            except BrokerError as exc:
+                log.error("cancel_all failed", extra={"symbol": symbol, "error": str(exc)})
+                self.audit.append("cancel_failed", {"symbol": symbol, "error": str(exc)})
+        log.critical(
+            "open orders on symbols no bot trades: cancelled (security finding)",
+            extra={"symbols": sorted({o.symbol for o in found}), "orders": len(found)},
+        )
+        self.audit.append(
+            "security_event",
+            {
+                "finding": "orders on symbols no bot trades",
+                "reason": reason,
+                "orders": [
+                    {
+                        "symbol": o.symbol,
+                        "client_order_id": o.client_order_id,
+                        "order_id": o.exchange_order_id,
+                        "side": str(o.side),
+                        "qty": o.qty,
+                    }
+                    for o in found
+                ],
+                "cancelled": [o.client_order_id for o in cancelled],
+            },
+            sync=True,
+        )
+        for hook in self.on_foreign:
+            hook(found, cancelled)
+        return cancelled
+
+    def _cancel_symbols(self, symbols: list[str], reason: str) -> list[Order]:
         cancelled: list[Order] = []
         for symbol in symbols:
             try:

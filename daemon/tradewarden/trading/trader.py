@@ -417,7 +417,10 @@ class Trader:
             else [b for b in self.bots if b.name == trip.bot]
         )
         symbols = sorted({b.symbol for b in stopped})
-        cancelled = self.gate.cancel_all(symbols, reason=f"{trip.breaker} tripped")
+        # a portfolio-wide stop (HALT, emergency stop) cancels every symbol's open orders
+        cancelled = self.gate.cancel_all(
+            symbols, reason=f"{trip.breaker} tripped", everywhere=trip.portfolio_scope
+        )
         closed: list[str] = []
         if self.close_positions_on_trip or (trip.emergency and self.flatten_on_emergency):
             with self.risk.flatten_window(

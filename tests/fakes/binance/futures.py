@@ -636,6 +636,7 @@ class FuturesExchange:
         # ORDER_TRADE_UPDATE never sent), for `count` events (None: until cleared)
         self.stream_fault: tuple[str, int | None] | None = None
         self.stream_faults_fired: dict[str, int] = {}
+        self.can_trade = True  # GET /fapi/v2/account canTrade (futures_set_can_trade)
         self.limits = LimitConfig(
             weight_limit=int(cfg["weight_limit"]),
             orders_10s_limit=int(cfg["orders_10s_limit"]),
@@ -1527,7 +1528,7 @@ class FuturesExchange:
             out = {
                 "feeTier": 0,
                 "feeBurn": False,
-                "canTrade": True,
+                "canTrade": self.can_trade,
                 "canDeposit": True,
                 "canWithdraw": True,
                 "updateTime": 0,
@@ -2125,6 +2126,9 @@ class FuturesExchange:
             for n in names:
                 self.symbols[n].funding_rate = dec(p["rate"])
             return {n: fmt(self.symbols[n].funding_rate) for n in names}
+        if cmd == "can_trade":
+            self.can_trade = bool(p["can_trade"])
+            return {"canTrade": self.can_trade}
         if cmd == "stream_drop":
             self.stream_generation += 1
             return {"ok": True}
@@ -2166,6 +2170,8 @@ class FuturesExchange:
                 "quantity": format(dec(p["qty"]), "f"),
                 "newClientOrderId": f"web_{random_client_id()[:20]}",
             }
+            if p.get("price") is not None:  # a resting LIMIT order
+                req.update(type="LIMIT", timeInForce="GTC", price=format(dec(p["price"]), "f"))
             try:
                 order, _, _ = self.validate_and_place(req, now)
             except BinanceError as exc:
@@ -2267,11 +2273,13 @@ class FuturesFixtureMixin:
             p["margin_type"] = margin_type
         return dict(self.control("futures_symbol_config", p))
 
-    def futures_foreign_order(self, symbol: str, side: str, qty: float) -> dict[str, Any]:
-        """A MARKET order "by someone else" on this futures account (``web_...``)."""
-        return dict(
-            self.control("futures_foreign_order", {"symbol": symbol, "side": side, "qty": qty})
-        )
+    def futures_foreign_order(
+        self, symbol: str, side: str, qty: float, price: float | None = None
+    ) -> dict[str, Any]:
+        """A MARKET order "by someone else" on this futures account (``web_...``); with
+        `price` a resting LIMIT GTC order."""
+        p = {"symbol": symbol, "side": side, "qty": qty, "price": price}
+        return dict(self.control("futures_foreign_order", p))
 
     def futures_set_limits(self, **limits: int) -> None:
         """``weight_limit``, ``orders_10s_limit``, ``orders_1m_limit``, ``ban_after``..."""
@@ -2304,6 +2312,10 @@ class FuturesFixtureMixin:
     def futures_account(self) -> dict[str, Any]:
         """``GET /fapi/v2/account`` as it is now."""
         return dict(self.control("futures_account"))
+
+    def futures_set_can_trade(self, can_trade: bool) -> None:
+        """The futures account's ``canTrade`` (``GET /fapi/v2/account``) from now on."""
+        self.control("futures_can_trade", {"can_trade": can_trade})
 
     def futures_stats(self) -> dict[str, Any]:
         return dict(self.control("futures_stats"))

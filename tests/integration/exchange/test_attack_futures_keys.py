@@ -105,10 +105,14 @@ def test_secrets_rotate_applies_the_futures_account_check(fx: FakeBinance, tmp_p
         "bots": ("b1:BTCUSDT:ma_cross",),
     }
     futures = verify_key(load_settings(futures_enabled=True, **common), bundle(), timeout_s=5.0)
-    # the flags pass the futures rules, but the key's futures account was not verified
-    assert not futures.ok, futures.detail
+    # the flags pass the futures rules and the key's futures account, read on the futures
+    # API, may trade
+    assert futures.ok, futures.detail
     assert futures.permissions is not None and futures.permissions.futures
-    assert "GET /fapi/v2/account" in futures.detail
+    # an account that does not accept the key's orders: refused
+    fx.futures_set_can_trade(False)
+    futures = verify_key(load_settings(futures_enabled=True, **common), bundle(), timeout_s=5.0)
+    assert not futures.ok and "GET /fapi/v2/account: canTrade is false" in futures.detail
     # the same key for a spot-only stack: enableFutures true is refused, as before
     spot = verify_key(load_settings(futures_enabled=False, **common), bundle(), timeout_s=5.0)
     assert not spot.ok and "enableFutures is true" in spot.detail

@@ -23,7 +23,7 @@ import requests
 from typer.testing import CliRunner
 
 from tradewarden.audit.chain import AuditLog
-from tradewarden.core.config import ConfigError, Mode, Profile, SecretSource, load_settings
+from tradewarden.core.config import Mode, Profile, SecretSource, load_settings
 from tradewarden.live.gate import GateInputs, decide, market_problems
 from tradewarden.live.key_permissions import (
     PermissionResult,
@@ -267,11 +267,23 @@ def test_the_latest_record_decides(tmp_path: Path) -> None:
 
 
 # --- the gate ---------------------------------------------------------------------------------
-def test_futures_never_go_live_by_the_settings() -> None:
-    # testnet futures run on the /fapi gateway since h-futgw (test_futures_risk.py); live
-    # futures stay refused by the settings until the futures live gate is wired
-    with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_ENABLED"):
-        load_settings(futures_enabled=True, mode="live")
+def test_futures_never_go_live_by_the_settings_alone(tmp_path: Path, clean_env: None) -> None:
+    """The settings accept live futures (the gate decides); every static live condition
+    holding is still not live without the run-time checks of the futures market."""
+    from tradewarden.live.gate import live_gate
+
+    s = load_settings(
+        state_dir=tmp_path,
+        futures_enabled=True,
+        mode="live",
+        profile="prod",
+        binance_testnet=False,
+        final_hammer=True,
+        terms_accepted=True,
+        secret_source=SecretSource.AWS,
+    )
+    d = live_gate(s, key_scope="live")
+    assert not d.live and set(d.failed) == {"permissions", "promotion"}, d.blockers
 
 
 def live_inputs(futures: bool, perms: list[PermissionResult], promos: list[PromotionCheck]) -> Any:

@@ -281,3 +281,25 @@ def test_missing_credentials_fail_closed(tmp_path: Path) -> None:
 def test_paper_mode_never_touches_the_exchange(running: Settings) -> None:
     checks = by_name(run_checks(running))
     assert checks["connectivity"].status == SKIP
+
+
+# --- futures: the /fapi gateway (issue 20) ----------------------------------------------------
+@pytest.mark.usefixtures("exchange_env")
+def test_futures_diagnose_asks_the_futures_gateway(tmp_path: Path) -> None:
+    """With TRADEWARDEN_FUTURES_ENABLED the exchange lines come from the daemon's futures
+    gateway: ping, time and weight on /fapi (never the spot /api/v3), and the key check with
+    the futures rules, the futures account included."""
+    state = tmp_path / "state"
+    with fake(restrictions={"enableFutures": True}) as fx:
+        settings = settings_for(state, mode="live", binance_base_url=fx.url, futures_enabled=True)
+        checks = by_name(run_checks(settings))
+        paths = {r["path"] for r in fx.requests()}
+        fx.futures_set_can_trade(False)
+        refused = by_name(run_checks(settings))["key permissions"]
+    for name in ("connectivity", "clock skew", "limiter headroom", "key permissions"):
+        assert checks[name].status == PASS, (name, checks[name].detail)
+    assert {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v2/account"} <= paths
+    assert not any(p.startswith("/api/v3/") for p in paths), paths
+    assert checks["limiter headroom"].data["limit"] == 2400  # the futures weight pool
+    assert checks["key permissions"].detail.startswith("futures rules")
+    assert refused.status == FAIL and "canTrade is false" in refused.detail

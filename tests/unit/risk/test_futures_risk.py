@@ -91,18 +91,18 @@ def test_defaults_and_refusals_name_the_setting(tmp_path: Path, clean_env: None)
         load_settings(state_dir=tmp_path, liq_distance_flatten_pct=0.3)
     with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_LEVERAGE"):
         load_settings(state_dir=tmp_path, futures_leverage=4)
-    with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_ENABLED"):
-        load_settings(state_dir=tmp_path, futures_enabled=True, mode="live")
-    # testnet: the /fapi gateway, one bot per symbol (one-way mode: one position a symbol)
-    assert load_settings(state_dir=tmp_path, futures_enabled=True, mode="testnet").futures_enabled
-    with pytest.raises(ConfigError, match="one futures bot per symbol"):
-        load_settings(
-            state_dir=tmp_path,
-            futures_enabled=True,
-            mode="testnet",
-            symbols=["BTCUSDT"],
-            bots=["a:BTCUSDT:ma_cross_ls", "b:BTCUSDT:ma_cross"],
-        )
+    # testnet and live: the /fapi gateway, one bot per symbol (one-way mode: one position a
+    # symbol); live futures are the live gate's decision, not refused by the settings
+    for mode in ("testnet", "live"):
+        assert load_settings(state_dir=tmp_path, futures_enabled=True, mode=mode).futures_enabled
+        with pytest.raises(ConfigError, match="one futures bot per symbol"):
+            load_settings(
+                state_dir=tmp_path,
+                futures_enabled=True,
+                mode=mode,
+                symbols=["BTCUSDT"],
+                bots=["a:BTCUSDT:ma_cross_ls", "b:BTCUSDT:ma_cross"],
+            )
 
 
 def engine(settings, store) -> RiskEngine:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.builders import LogNotifier
-from tradewarden.core.config import ConfigError, load_settings
+from tradewarden.core.config import ConfigError, SecretSource, load_settings
 from tradewarden.core.models import OrderRequest, Side, Tick
 from tradewarden.risk.reasons import DenyReason
 from tradewarden.risk.state import TradingState
@@ -121,7 +121,34 @@ def test_attack_the_breaker_cannot_be_switched_off_in_prod(
         load_settings(state_dir=tmp_path, liq_distance_flatten_pct=0)  # any profile
 
 
-def test_attack_futures_in_live_mode_is_refused(tmp_path: Path, clean_env: None) -> None:
-    # testnet trades futures through the /fapi gateway; live needs the futures live gate
-    with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_ENABLED"):
-        load_settings(state_dir=tmp_path, futures_enabled=True, mode="live")
+def test_attack_futures_in_live_mode_is_the_gates_decision(tmp_path: Path, clean_env: None) -> None:
+    # the settings accept live futures; the live gate refuses them without the futures key
+    # check and a futures promotion (a spot promotion is not enough)
+    from tradewarden.live.gate import live_gate
+    from tradewarden.live.key_permissions import PermissionResult
+    from tradewarden.live.promotion import PromotionCheck
+
+    s = load_settings(
+        state_dir=tmp_path,
+        futures_enabled=True,
+        mode="live",
+        profile="prod",
+        binance_testnet=False,
+        final_hammer=True,
+        terms_accepted=True,
+        secret_source=SecretSource.AWS,
+    )
+    spot_key = PermissionResult(ok=True, role="trade", futures=False)
+    spot_promo = PromotionCheck(True, "b1 promoted", "spot")
+    d = live_gate(s, permissions=spot_key, promotions=[spot_promo])
+    assert not d.live and d.failed == ("futures",), d.blockers
+    assert not live_gate(s).live  # no key check, no promotion: not live
+    # prod keeps its leverage band
+    with pytest.raises(ConfigError, match="TRADEWARDEN_FUTURES_MAX_LEVERAGE"):
+        load_settings(
+            state_dir=tmp_path,
+            futures_enabled=True,
+            mode="live",
+            profile="prod",
+            futures_max_leverage=6,
+        )
