@@ -351,17 +351,25 @@ def parse_market_message(
     msg: Mapping[str, Any], received: float
 ) -> PriceEvent | CandleEvent | None:
     """One combined-stream message ``{"stream", "data"}``; None for a book ticker with a side
-    that is not a positive finite price (nothing to mark with). Raises like
+    that is not a positive finite price, or a crossed book (nothing to mark with). A payload
+    whose symbol is not the one its stream is named for is malformed. Raises like
     `parse_user_event` for a malformed message or an unknown stream."""
     stream = str(msg["stream"])
     data = msg["data"]
+    # the symbol the stream is named for: a payload of another symbol is never used (one
+    # symbol's prices would mark another's positions)
+    named = stream.partition("@")[0].upper()
     if stream.endswith("@bookTicker"):
+        if str(data["s"]) != named:
+            raise ValueError("a book ticker of another symbol than its stream's")
         bid, ask = _num(data["b"]), _num(data["a"])
-        if bid <= 0 or ask <= 0:
-            return None
-        return PriceEvent(str(data["s"]), bid, ask, (bid + ask) / 2.0, received)
+        if bid <= 0 or ask <= 0 or bid > ask:
+            return None  # a crossed book has no mid to mark with
+        return PriceEvent(named, bid, ask, (bid + ask) / 2.0, received)
     if data.get("e") == "kline":
         k = data["k"]
+        if str(k.get("s") or data["s"]) != named or str(data.get("s", named)) != named:
+            raise ValueError("a kline of another symbol than its stream's")
         closed = k["x"]
         if not isinstance(closed, bool):
             raise ValueError("kline x is not a boolean")
