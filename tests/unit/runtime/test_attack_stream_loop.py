@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from tests.unit.runtime.test_stream_loop import Rig, candle, rig  # noqa: F401 - the fixture
+from tradewarden.core.models import Tick
 from tradewarden.exchange.streams import CandleEvent, OrderEvent, PriceEvent, StreamEvent
 from tradewarden.strategy.ma_cross import MaCross
 
@@ -69,3 +70,23 @@ def test_a_reconnect_of_the_user_stream_checks_every_symbol(rig: Rig) -> None:  
     rig.inbox.put(StreamEvent("user", "connected", "subscribed", time.monotonic()))
     rig.loop.stream_round()
     assert not rig.loop._reconcile_now and not rig.loop._full_next
+
+
+def test_a_closed_kline_from_the_future_is_never_decided_on(rig: Rig) -> None:  # noqa: F811
+    strategy = rig.d.bots[0].strategy
+    assert isinstance(strategy, MaCross)
+    before = rig.d.trader.ticks
+    now = rig.fx.server_time_ms()
+    open_ms = (now // 1000 + 5) * 1000  # opens 5 s from now, "closed" already
+    tick = Tick(open_ms / 1000.0, "BTCUSDT", 1.0, 1.0, 1.0, 1.0, 1.0)
+    rig.inbox.put(CandleEvent(tick, open_ms, open_ms + 999, True, time.monotonic()))
+    rig.loop.stream_round()
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline:
+        if rig.fx.server_time_ms() > open_ms + 3_000:
+            break
+        time.sleep(0.2)
+        rig.loop.stream_round()
+    rig.loop.stream_round()
+    assert 1.0 not in list(strategy.closes), "a forged future kline reached the strategy"
+    assert rig.d.trader.ticks >= before  # genuine klines (back-filled) may be decided
