@@ -661,7 +661,7 @@ class UserDataStream(_Stream):
             return sid
         error = msg.get("error")
         code = error.get("code") if isinstance(error, dict) else None
-        text = str(error.get("msg", ""))[:80] if isinstance(error, dict) else ""
+        text = _no_tokens(str(error.get("msg", ""))[:80]) if isinstance(error, dict) else ""
         meaning = _REFUSALS.get(code) if isinstance(code, int) else None
         if code == _TIMESTAMP_CODE:
             try:
@@ -716,6 +716,16 @@ class UserDataStream(_Stream):
             return
         if parsed is not None:
             self._deliver(parsed)
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_-]{16,}")
+
+
+def _no_tokens(text: str) -> str:
+    """The server's error text without anything shaped like a key or a signature (a server
+    echoing the request would otherwise put our API key into health.last_error, /readyz and
+    the log)."""
+    return _TOKEN_RE.sub("<redacted>", text)
 
 
 _TIMESTAMP_CODE = -1021

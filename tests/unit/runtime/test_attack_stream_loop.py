@@ -90,3 +90,29 @@ def test_a_closed_kline_from_the_future_is_never_decided_on(rig: Rig) -> None:  
     rig.loop.stream_round()
     assert 1.0 not in list(strategy.closes), "a forged future kline reached the strategy"
     assert rig.d.trader.ticks >= before  # genuine klines (back-filled) may be decided
+
+
+def test_a_refusal_echoing_the_api_key_never_puts_it_into_the_stream_health(
+    rig: Rig,  # noqa: F811
+) -> None:
+    """A server (or a proxy) whose unknown error text echoes the signed request: the reason
+    kept in health.last_error (shown by /readyz, status, the log) holds neither the API key
+    nor the signature."""
+    from tests.unit.runtime.test_stream_loop import KEY
+
+    user = rig.streams.user
+    signed = user._signer.ws_signed({"timestamp": rig.fx.server_time_ms()})
+    sig = signed["signature"]
+    answer = {
+        "id": "tw-sub-1",
+        "status": 400,
+        "error": {"code": -1199, "msg": f"bad {signed['apiKey']} {sig}"},
+    }
+    try:
+        user._subscription_id(answer)
+    except Exception as exc:  # noqa: BLE001 - the reason is what is kept
+        reason = str(exc)
+    else:
+        raise AssertionError("a refused subscription was taken")
+    assert KEY not in reason and KEY[:16] not in reason and sig[:16] not in reason, reason
+    assert "-1199" in reason
