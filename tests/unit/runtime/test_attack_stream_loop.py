@@ -116,3 +116,56 @@ def test_a_refusal_echoing_the_api_key_never_puts_it_into_the_stream_health(
         raise AssertionError("a refused subscription was taken")
     assert KEY not in reason and KEY[:16] not in reason and sig[:16] not in reason, reason
     assert "-1199" in reason
+
+
+def _quiet(rig: Rig) -> None:  # noqa: F811
+    """Nothing of ours open, the last check settled and after every change: the quiet
+    interval (120 s instead of 30 s) applies; the regular interval has just passed."""
+    rig.loop.reconcile_checked()
+    rig.loop.reconcile_checked()  # the first settled run only takes the balance baseline
+    rig.loop._quiet = (0.0, 0.0)
+    assert rig.loop._quiet_extra() > 0, "the quiet interval is what is attacked here"
+    rig.loop._next_reconcile = time.monotonic() - 0.01  # 30 s since the last run
+
+
+def test_a_foreign_order_on_the_stream_halts_at_the_regular_interval_not_the_quiet_one(
+    rig: Rig,  # noqa: F811
+) -> None:
+    """A leaked key's order while the streams are healthy and nothing of ours is open: its
+    executionReport (same account) brings the full check forward to the regular 30 s
+    interval; the 120 s quiet interval is never what a foreign order waits for."""
+    from tradewarden.exchange.mapping import order_from_json
+
+    _quiet(rig)
+    assert not rig.loop._reconcile_due(), "quiet: not due 30 s after the last run"
+    js = rig.fx.place_foreign_order("BTCUSDT", "BUY", 0.001, 20_000.0)
+    rig.inbox.put(OrderEvent(order_from_json(js), None, "NEW", 1, time.monotonic()))
+    rig.loop.stream_round()
+    assert rig.d.risk.state.label == "halted"
+    assert [k for k, _ in rig.d.notifier.sent].count("foreign_order") == 1  # type: ignore[attr-defined]
+
+
+def test_a_fill_on_a_silent_user_stream_is_booked_at_the_regular_interval_once(
+    rig: Rig,  # noqa: F811
+) -> None:
+    """The user stream connected but silent (no heartbeat between trades: a dead-but-open
+    subscription looks the same) while our order fills on the exchange: the order changed
+    after the last check, so the quiet interval no longer applies and the REST check books
+    the fill at the regular interval, once."""
+    _quiet(rig)
+    rig.loop._next_reconcile = time.monotonic() + 3600
+    cid = rig.buy()  # a MARKET order: filled on the exchange, its event never comes
+    assert rig.booked() == []
+    rig.loop._quiet = (0.0, 0.0)
+    assert rig.loop._quiet_extra() == 0.0, "an order of ours changed: the regular interval"
+    rig.loop._next_reconcile = time.monotonic() - 0.01
+    rig.loop.stream_round()
+    (event,) = rig.report(cid)
+    assert event.trade is not None
+    assert rig.booked() == [f"BTCUSDT:{event.trade['id']}"]
+    rig.loop._next_reconcile = time.monotonic() - 0.01
+    rig.loop.stream_round()
+    rig.inbox.put(event)  # the stream wakes up after all
+    rig.loop.stream_round()
+    assert len(rig.booked()) == 1
+    assert rig.d.risk.state.label == "active"
