@@ -775,6 +775,9 @@ class MarketStream(_Stream):
             rand=rand,
         )
         self.stale_after_s = stale_after_s
+        # only these are used: another symbol's or interval's message would mark or decide
+        # (and prices of ever new symbols would each take an inbox slot that is never refused)
+        self.names = frozenset(names)
 
     def _session(self) -> None:
         with self._connect() as ws:
@@ -802,6 +805,9 @@ class MarketStream(_Stream):
             return
         if msg["data"].get("e") == "serverShutdown":
             raise _ReconnectError("serverShutdown")
+        if msg.get("stream") not in self.names:
+            self._malformed("a stream not subscribed to")
+            return
         try:
             parsed = parse_market_message(msg, received)
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
