@@ -169,3 +169,27 @@ def test_a_fill_on_a_silent_user_stream_is_booked_at_the_regular_interval_once(
     rig.loop.stream_round()
     assert len(rig.booked()) == 1
     assert rig.d.risk.state.label == "active"
+
+
+def test_a_reordered_new_report_after_the_fill_does_not_reopen_the_order(
+    rig: Rig,  # noqa: F811
+) -> None:
+    """The stream's reorder: the order's NEW report delivered after its FILLED trade."""
+    from tradewarden.core.models import OrderStatus
+
+    cid = rig.buy()
+    (filled,) = rig.report(cid)
+    new = OrderEvent(
+        replace(filled.order, status=OrderStatus.NEW, filled_qty=0.0, avg_price=0.0),
+        None,
+        "NEW",
+        filled.event_ms - 1,
+        time.monotonic(),
+    )
+    rig.inbox.put(filled)
+    rig.inbox.put(new)
+    rig.loop.stream_round()
+    row = rig.d.store.get_order(cid)
+    assert row is not None and str(row.status) == "FILLED", row
+    assert rig.d.store.open_orders() == []
+    assert len(rig.booked()) == 1
