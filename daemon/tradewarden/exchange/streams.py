@@ -379,6 +379,10 @@ def parse_market_message(
         if min(prices) <= 0 or volume < 0:
             raise ValueError("kline with a non-positive price or negative volume")
         o, h, lo, c = prices
+        # the close (what the strategies decide on) within low..high; the open is not
+        # checked (the docs' own example kline has its open below its low)
+        if not lo <= c <= h:
+            raise ValueError("kline close outside its low..high")
         tick = Tick(open_ms / 1000.0, str(k.get("s") or data["s"]), o, h, lo, c, volume)
         return CandleEvent(tick, open_ms, close_ms, closed, received)
     raise ValueError("unknown market stream")

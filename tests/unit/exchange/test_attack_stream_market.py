@@ -81,3 +81,15 @@ def test_a_kline_of_another_interval_than_subscribed_is_dropped() -> None:
     raw = json.dumps({"stream": "btcusdt@kline_1h", "data": {"e": "kline", "s": "BTCUSDT", "k": k}})
     stream._handle(raw, 1.0)
     assert inbox.drain() == []
+
+
+def test_a_kline_whose_close_is_outside_its_high_and_low_is_dropped() -> None:
+    """An absurd candle (close above its high or below its low): never decided on."""
+    for o, h, lo, c in (("1", "2", "1", "50"), ("1", "2", "3", "1"), ("1", "2", "1.5", "1")):
+        k = {"t": 0, "T": 999, "s": "BTCUSDT", "i": "1s", "o": o, "h": h, "l": lo, "c": c}
+        data = {"e": "kline", "E": 1, "s": "BTCUSDT", "k": k | {"v": "1", "x": True}}
+        try:
+            parsed = parse_market_message({"stream": "btcusdt@kline_1s", "data": data}, 0.0)
+        except ValueError:
+            parsed = None
+        assert parsed is None, (o, h, lo, c)
