@@ -193,3 +193,25 @@ def test_a_reordered_new_report_after_the_fill_does_not_reopen_the_order(
     assert row is not None and str(row.status) == "FILLED", row
     assert rig.d.store.open_orders() == []
     assert len(rig.booked()) == 1
+
+
+def test_a_fill_event_of_a_foreign_order_is_never_booked(rig: Rig) -> None:  # noqa: F811
+    """A TRADE report of an order someone else placed (clientOrderId not ours): no fill of
+    ours, no ledger change; the full check is brought forward."""
+    cid = rig.buy()
+    (ours,) = rig.report(cid)
+    assert ours.trade is not None
+    foreign = OrderEvent(
+        replace(ours.order, client_order_id="web_0123456789abcdef", exchange_order_id="777"),
+        dict(ours.trade) | {"id": 424_242, "orderId": 777},
+        "TRADE",
+        ours.event_ms,
+        time.monotonic(),
+    )
+    rig.inbox.put(foreign)
+    rig.loop._full_next = False
+    rig.loop.stream_round()
+    assert "BTCUSDT:424242" not in rig.booked()
+    assert len(rig.booked()) <= 1  # our own fill, if the REST check ran meanwhile
+    assert rig.d.ledger.books["b1"].qty <= 0.01
+    assert rig.loop._outside or rig.d.risk.state.label == "halted"
