@@ -351,17 +351,25 @@ def parse_market_message(
     msg: Mapping[str, Any], received: float
 ) -> PriceEvent | CandleEvent | None:
     """One combined-stream message ``{"stream", "data"}``; None for a book ticker with a side
-    that is not a positive finite price (nothing to mark with). Raises like
+    that is not a positive finite price, or a crossed book (nothing to mark with). A payload
+    whose symbol is not the one its stream is named for is malformed. Raises like
     `parse_user_event` for a malformed message or an unknown stream."""
     stream = str(msg["stream"])
     data = msg["data"]
+    # the symbol the stream is named for: a payload of another symbol is never used (one
+    # symbol's prices would mark another's positions)
+    named = stream.partition("@")[0].upper()
     if stream.endswith("@bookTicker"):
+        if str(data["s"]) != named:
+            raise ValueError("a book ticker of another symbol than its stream's")
         bid, ask = _num(data["b"]), _num(data["a"])
-        if bid <= 0 or ask <= 0:
-            return None
-        return PriceEvent(str(data["s"]), bid, ask, (bid + ask) / 2.0, received)
+        if bid <= 0 or ask <= 0 or bid > ask:
+            return None  # a crossed book has no mid to mark with
+        return PriceEvent(named, bid, ask, (bid + ask) / 2.0, received)
     if data.get("e") == "kline":
         k = data["k"]
+        if str(k.get("s") or data["s"]) != named or str(data.get("s", named)) != named:
+            raise ValueError("a kline of another symbol than its stream's")
         closed = k["x"]
         if not isinstance(closed, bool):
             raise ValueError("kline x is not a boolean")
@@ -371,6 +379,10 @@ def parse_market_message(
         if min(prices) <= 0 or volume < 0:
             raise ValueError("kline with a non-positive price or negative volume")
         o, h, lo, c = prices
+        # the close (what the strategies decide on) within low..high; the open is not
+        # checked (the docs' own example kline has its open below its low)
+        if not lo <= c <= h:
+            raise ValueError("kline close outside its low..high")
         tick = Tick(open_ms / 1000.0, str(k.get("s") or data["s"]), o, h, lo, c, volume)
         return CandleEvent(tick, open_ms, close_ms, closed, received)
     raise ValueError("unknown market stream")
@@ -653,7 +665,7 @@ class UserDataStream(_Stream):
             return sid
         error = msg.get("error")
         code = error.get("code") if isinstance(error, dict) else None
-        text = str(error.get("msg", ""))[:80] if isinstance(error, dict) else ""
+        text = _no_tokens(str(error.get("msg", ""))[:80]) if isinstance(error, dict) else ""
         meaning = _REFUSALS.get(code) if isinstance(code, int) else None
         if code == _TIMESTAMP_CODE:
             try:
@@ -710,6 +722,16 @@ class UserDataStream(_Stream):
             self._deliver(parsed)
 
 
+_TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_-]{16,}")
+
+
+def _no_tokens(text: str) -> str:
+    """The server's error text without anything shaped like a key or a signature (a server
+    echoing the request would otherwise put our API key into health.last_error, /readyz and
+    the log)."""
+    return _TOKEN_RE.sub("<redacted>", text)
+
+
 _TIMESTAMP_CODE = -1021
 _REFUSALS = {
     -2015: "invalid API key, IP or permissions for action",
@@ -757,6 +779,9 @@ class MarketStream(_Stream):
             rand=rand,
         )
         self.stale_after_s = stale_after_s
+        # only these are used: another symbol's or interval's message would mark or decide
+        # (and prices of ever new symbols would each take an inbox slot that is never refused)
+        self.names = frozenset(names)
 
     def _session(self) -> None:
         with self._connect() as ws:
@@ -784,6 +809,9 @@ class MarketStream(_Stream):
             return
         if msg["data"].get("e") == "serverShutdown":
             raise _ReconnectError("serverShutdown")
+        if msg.get("stream") not in self.names:
+            self._malformed("a stream not subscribed to")
+            return
         try:
             parsed = parse_market_message(msg, received)
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:

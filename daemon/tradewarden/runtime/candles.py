@@ -4,7 +4,8 @@ One `CandleFeed` per daemon, per symbol the open time (ms) of the last candle th
 saw. Rules:
 
 - only closed klines are decided on, each open time once, in increasing order: a closed
-  kline at or before the last one (a duplicate, a late or reordered message) is dropped;
+  kline at or before the last one (a duplicate, a late or reordered message) is dropped,
+  and so is one "closed" before its close time (from the future: forged or broken);
 - the next kline (open = last + interval) is decided at once; one further on is a *gap*
   (messages lost, a reconnect): it is held and the klines in between are read over REST
   (GET /api/v3/klines, weight 2, `fetch`) first. While that fails, or the exchange does not
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 INTERVAL_MS = {"1s": 1_000, "1m": 60_000}
 WARMUP_KLINES = 100  # shown to the strategies at start (ma_cross needs its slow window)
 CLOSE_MARGIN_MS = 250  # a REST kline counts as closed this long after its close time
+# a streamed kline marked closed whose close time is further ahead of the exchange's clock
+# (as the daemon reads it) than this is dropped
+FUTURE_MARGIN_MS = 2_000
 MAX_FETCHES = 20  # REST pages per catch-up (1,000 klines each): past that, try again later
 
 Fetch = Callable[[str, int | None, int], Sequence[Sequence[Any]]]  # symbol, start ms, limit
@@ -91,6 +95,11 @@ class CandleFeed:
     # --- what comes in --------------------------------------------------------------------
     def closed(self, symbol: str, open_ms: int, tick: Tick) -> None:
         """A closed kline from the market stream."""
+        if open_ms + self.iv - 1 > self.now_ms() + FUTURE_MARGIN_MS:
+            # "closed" before its close time: forged or broken, never decided on (held, it
+            # would be decided once its time came, whatever the exchange then lists)
+            log.warning("a closed kline from the future dropped", extra={"symbol": symbol})
+            return
         last = self.last.get(symbol)
         if last is not None and open_ms <= last:
             return  # seen already (a duplicate, a late or reordered message)

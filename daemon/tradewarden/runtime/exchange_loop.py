@@ -574,6 +574,18 @@ class ExchangeLoop:
             self._outside = True
             tracker.process_order_update(m.order)  # a finding (audited), never booked
             return []
+        if m.order.symbol != local.symbol or (
+            local.exchange_order_id and m.order.exchange_order_id != local.exchange_order_id
+        ):
+            # our client order id on another order: Binance frees a clientOrderId once its
+            # order is closed, so a leaked key can reuse one of ours. Never booked as ours,
+            # never our order's status; the full check finds that order
+            log.warning(
+                "stream: an order under our client order id is not ours",
+                extra={"client_order_id": cid, "symbol": m.order.symbol},
+            )
+            self._outside = True
+            return []
         fills = [] if m.trade is None else [self.binance.fill_from_trade(m.trade, local)]
         # the status waits for the fills: an executed quantity above what is booked keeps
         # the row open (`status_to_store`) until the fill is booked, here or by the check

@@ -137,12 +137,13 @@ def test_polling_keeps_its_cadence_and_weights(
 def test_a_foreign_order_is_caught_between_quiet_reconciliations(
     flat: FakeBinance, run: Callable[..., Running], symbol: str
 ) -> None:
-    """The daemon trades BTCUSDT only, reconciles every 300 s while quiet: the stream's
-    report of the order brings a full run forward (within the 2 s base interval)."""
+    """The daemon trades BTCUSDT only, reconciles every 150 s (the most allowed) while
+    quiet: the stream's report of the order brings a full run forward (within the 2 s base
+    interval)."""
     d = run(
         **STREAMS,
         TRADEWARDEN_RECONCILE_INTERVAL_SECONDS="2",
-        TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS="300",
+        TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS="150",
     )
     port = d.wait_ready()
     assert wait_for(lambda: healthy(port), timeout=30)
@@ -161,11 +162,11 @@ def test_a_withdrawal_is_caught_between_quiet_reconciliations(
     flat: FakeBinance, run: Callable[..., Running]
 ) -> None:
     """A balanceUpdate on the stream (money moved outside our fills) brings a run forward:
-    the balance mismatch halts within the base interval, not 300 s later."""
+    the balance mismatch halts within the base interval, not 150 s later."""
     d = run(
         **STREAMS,
         TRADEWARDEN_RECONCILE_INTERVAL_SECONDS="2",
-        TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS="300",
+        TRADEWARDEN_STREAM_RECONCILE_INTERVAL_SECONDS="150",
     )
     port = d.wait_ready()
     assert wait_for(lambda: healthy(port), timeout=30)
