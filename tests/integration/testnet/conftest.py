@@ -170,3 +170,41 @@ def assert_one_to_one(fx: FakeBinance, state: Path) -> None:
     assert set(remote) <= set(local), f"orders on the exchange we do not know: {remote}"
     for cid in remote:
         assert local[cid]["status"] not in ("PENDING", "UNKNOWN", "EXPIRED"), local[cid]
+
+
+# --- futures (issue 20): the wave exchange whose key may trade futures, a futures bot -------
+FUTURES_ENV = {
+    "TRADEWARDEN_FUTURES_ENABLED": "true",
+    "TRADEWARDEN_FUTURES_LEVERAGE": "2",
+    "TRADEWARDEN_FUTURES_MAX_LEVERAGE": "3",
+    "TRADEWARDEN_BOTS": "f1:BTCUSDT:ma_cross_ls",
+}
+
+
+@pytest.fixture()
+def ffx(clean_env: None) -> Iterator[FakeBinance]:
+    """The wave exchange whose key may trade futures; the futures mark follows the wave."""
+    with wave_exchange(
+        WAVE, 100, restrictions={"enableFutures": True}, futures={"taker_slippage": 0}
+    ) as fake:
+        yield fake
+
+
+@pytest.fixture()
+def fdaemon(tmp_path: Path, ffx: FakeBinance) -> Iterator[Callable[..., Running]]:
+    """Start futures daemons on `ffx` (FUTURES_ENV + the extra settings); killed at the end."""
+    started: list[Running] = []
+
+    def run(state: Path | None = None, **extra: str) -> Running:
+        r = Running(state or tmp_path / "state", ffx, **{**FUTURES_ENV, **extra})
+        started.append(r)
+        return r
+
+    yield run
+    for r in started:
+        r.stop(signal.SIGKILL)
+
+
+def futures_ours(fx: FakeBinance) -> list[dict[str, Any]]:
+    """The futures orders on the exchange placed by the daemon (not the web/foreign ones)."""
+    return [o for o in fx.futures_orders() if not o["clientOrderId"].startswith("web_")]

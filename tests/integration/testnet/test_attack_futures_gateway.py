@@ -5,9 +5,8 @@ tests that fail if the protection goes."""
 from __future__ import annotations
 
 import json
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,40 +14,14 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import status, tw, wait_for
-from tests.integration.testnet.conftest import KEY, SECRET, WAVE, Running, wave_exchange
+from tests.integration.testnet.conftest import (
+    KEY,
+    SECRET,
+    Running,
+    futures_ours,
+)
 
-FUTURES_ENV = {
-    "TRADEWARDEN_FUTURES_ENABLED": "true",
-    "TRADEWARDEN_FUTURES_LEVERAGE": "2",
-    "TRADEWARDEN_FUTURES_MAX_LEVERAGE": "3",
-    "TRADEWARDEN_BOTS": "f1:BTCUSDT:ma_cross_ls",
-}
-
-
-@pytest.fixture()
-def ffx(clean_env: None) -> Iterator[FakeBinance]:
-    with wave_exchange(
-        WAVE, 100, restrictions={"enableFutures": True}, futures={"taker_slippage": 0}
-    ) as fake:
-        yield fake
-
-
-@pytest.fixture()
-def fdaemon(tmp_path: Path, ffx: FakeBinance) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def run(state: Path | None = None, **extra: str) -> Running:
-        r = Running(state or tmp_path / "state", ffx, **{**FUTURES_ENV, **extra})
-        started.append(r)
-        return r
-
-    yield run
-    for r in started:
-        r.stop(signal.SIGKILL)
-
-
-def ours(fx: FakeBinance) -> list[dict[str, Any]]:
-    return [o for o in fx.futures_orders() if not o["clientOrderId"].startswith("web_")]
+ours = futures_ours
 
 
 def v2_row(fx: FakeBinance, symbol: str = "BTCUSDT") -> dict[str, Any]:

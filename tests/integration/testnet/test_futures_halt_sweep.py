@@ -7,45 +7,13 @@ reports one. Against the fake's ``/fapi`` side with a real daemon (testnet mode)
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import status, tw, wait_for
-from tests.integration.testnet.conftest import WAVE, Running, wave_exchange
-
-FUTURES_ENV = {
-    "TRADEWARDEN_FUTURES_ENABLED": "true",
-    "TRADEWARDEN_FUTURES_LEVERAGE": "2",
-    "TRADEWARDEN_FUTURES_MAX_LEVERAGE": "3",
-    "TRADEWARDEN_BOTS": "f1:BTCUSDT:ma_cross_ls",
-}
-
-
-@pytest.fixture()
-def ffx(clean_env: None) -> Iterator[FakeBinance]:
-    with wave_exchange(
-        WAVE, 100, restrictions={"enableFutures": True}, futures={"taker_slippage": 0}
-    ) as fake:
-        yield fake
-
-
-@pytest.fixture()
-def fdaemon(tmp_path: Path, ffx: FakeBinance) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def run(**extra: str) -> Running:
-        r = Running(tmp_path / "state", ffx, **{**FUTURES_ENV, **extra})
-        started.append(r)
-        return r
-
-    yield run
-    for r in started:
-        r.stop(signal.SIGKILL)
+from tests.integration.testnet.conftest import Running
 
 
 def audit_entries(state: Path, kind: str) -> list[dict[str, Any]]:

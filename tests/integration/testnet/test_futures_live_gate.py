@@ -21,7 +21,7 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import status, wait_for
-from tests.integration.testnet.conftest import KEY, SECRET, WAVE, Running, wave_exchange
+from tests.integration.testnet.conftest import KEY, SECRET, Running
 from tradewarden.core.config import Mode, SecretSource, Settings, load_settings
 from tradewarden.live.paper_report import evaluate
 from tradewarden.live.promotion import binding, promote
@@ -52,14 +52,6 @@ LIVE = {
     "TRADEWARDEN_SYMBOLS": SYMBOL,
     "TRADEWARDEN_BOTS": f"{BOT}:{SYMBOL}:{STRATEGY}",
 }
-
-
-@pytest.fixture()
-def ffx(clean_env: None) -> Iterator[FakeBinance]:
-    with wave_exchange(
-        WAVE, 100, restrictions={"enableFutures": True}, futures={"taker_slippage": 0}
-    ) as fake:
-        yield fake
 
 
 @pytest.fixture()

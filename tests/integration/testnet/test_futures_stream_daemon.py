@@ -6,9 +6,8 @@ MARGIN_CALL failing closed (critical alert through the outbox, HALT, reduceOnly 
 from __future__ import annotations
 
 import re
-import signal
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,8 @@ import pytest
 
 from tests.fakes.binance import FakeBinance
 from tests.integration.daemon.helpers import db, readyz, status, tw, wait_for
-from tests.integration.testnet.conftest import WAVE, Running, wave_exchange
+from tests.integration.testnet.conftest import FUTURES_ENV, Running
 from tests.integration.testnet.test_futures_daemon import (
-    FUTURES_ENV,
     audit_entries,
     ours,
     reducing_orders,
@@ -40,26 +38,9 @@ def stream_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture()
-def ffx(clean_env: None) -> Iterator[FakeBinance]:
-    """The wave exchange whose key may trade futures (as test_futures_daemon.py's)."""
-    with wave_exchange(
-        WAVE, 100, restrictions={"enableFutures": True}, futures={"taker_slippage": 0}
-    ) as fake:
-        yield fake
-
-
-@pytest.fixture()
-def fstreamed(tmp_path: Path, ffx: FakeBinance) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def run(**extra: str) -> Running:
-        r = Running(tmp_path / "state", ffx, **stream_env(**extra))
-        started.append(r)
-        return r
-
-    yield run
-    for r in started:
-        r.stop(signal.SIGKILL)
+def fstreamed(fdaemon: Callable[..., Running]) -> Callable[..., Running]:
+    """Futures daemons with the user stream on (`fdaemon` kills them at the end)."""
+    return lambda **extra: fdaemon(**stream_env(**extra))
 
 
 def streams_of(port: int) -> dict[str, Any]:
