@@ -12,6 +12,7 @@ from tests.fakes.binance import FakeBinance
 from tradewarden.core.config import Settings, load_settings
 from tradewarden.core.models import Order, OrderRequest, OrderStatus, OrderType, Side
 from tradewarden.exchange import BinanceBroker, RateLimiter
+from tradewarden.exchange.client import ExchangeClient
 from tradewarden.secrets.value import Secret
 from tradewarden.state.store import Store
 
@@ -129,3 +130,49 @@ def intent(
 
 def posts(fx: FakeBinance) -> int:
     return int(fx.stats()["requests_by_endpoint"].get("POST /api/v3/order", 0))
+
+
+# --- futures (issue 20): the fake whose key may trade futures, settings for a futures bot ---
+def futures_fake(*, manual_clock: bool = False) -> FakeBinance:
+    """The fake Binance with futures allowed for the key and no taker slippage (enter it
+    with ``with``)."""
+    return FakeBinance(
+        api_key=KEY,
+        api_secret=SECRET,
+        restrictions={"enableFutures": True},
+        manual_clock=manual_clock,
+        futures={"taker_slippage": 0},
+    )
+
+
+@pytest.fixture()
+def ffx() -> Iterator[FakeBinance]:
+    with futures_fake() as fake:
+        yield fake
+
+
+@pytest.fixture()
+def fsettings(tmp_path: Path, ffx: FakeBinance, clean_env: None) -> Settings:
+    return load_settings(
+        binance_base_url=ffx.url,
+        state_dir=tmp_path,
+        mode="testnet",
+        futures_enabled=True,
+        recv_window_ms=1000,
+        order_expiry_margin_seconds=1.0,
+        symbols=("BTCUSDT",),
+        bots=("f1:BTCUSDT:ma_cross_ls",),
+    )
+
+
+@pytest.fixture()
+def fstore(fsettings: Settings) -> Iterator[Store]:
+    s = Store(fsettings.db_path, durable=False)
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def client(ffx: FakeBinance) -> ExchangeClient:
+    """A REST client with the fake's key, aimed at the futures fake (`ffx`)."""
+    return ExchangeClient(ffx.url, creds, limiter=RateLimiter())

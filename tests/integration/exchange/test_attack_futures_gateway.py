@@ -4,50 +4,13 @@ after someone changed it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from tests.fakes.binance import FakeBinance
-from tests.integration.exchange.conftest import KEY, SECRET, creds, intent
-from tradewarden.core.config import Settings, load_settings
+from tests.integration.exchange.conftest import creds, intent
+from tradewarden.core.config import Settings
 from tradewarden.core.models import Side
 from tradewarden.exchange import RateLimiter
 from tradewarden.exchange.futures_gateway import FuturesGateway
 from tradewarden.state.store import Store
-
-
-@pytest.fixture()
-def ffx() -> Iterator[FakeBinance]:
-    with FakeBinance(
-        api_key=KEY,
-        api_secret=SECRET,
-        restrictions={"enableFutures": True},
-        futures={"taker_slippage": 0},
-    ) as fake:
-        yield fake
-
-
-@pytest.fixture()
-def fsettings(tmp_path: Path, ffx: FakeBinance, clean_env: None) -> Settings:
-    return load_settings(
-        binance_base_url=ffx.url,
-        state_dir=tmp_path,
-        mode="testnet",
-        futures_enabled=True,
-        recv_window_ms=1000,
-        order_expiry_margin_seconds=1.0,
-        symbols=("BTCUSDT",),
-        bots=("f1:BTCUSDT:ma_cross_ls",),
-    )
-
-
-@pytest.fixture()
-def fstore(fsettings: Settings) -> Iterator[Store]:
-    s = Store(fsettings.db_path, durable=False)
-    yield s
-    s.close()
 
 
 def gateway(settings: Settings, store: Store) -> FuturesGateway:

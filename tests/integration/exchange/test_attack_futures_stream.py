@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from binance.client import Client
 
 from tests.fakes.binance import FakeBinance
-from tests.integration.exchange.conftest import KEY, SECRET
-from tradewarden.exchange import RateLimiter
+from tests.integration.exchange.conftest import futures_fake
+from tests.integration.exchange.test_futures_stream import Seen, connected
 from tradewarden.exchange.client import ExchangeClient
 from tradewarden.exchange.futures_stream import (
     FuturesInbox,
@@ -28,8 +28,7 @@ from tradewarden.exchange.futures_stream import (
     MarginCallEvent,
     open_futures_user_stream,
 )
-from tradewarden.exchange.streams import StreamEvent, StreamMessage
-from tradewarden.secrets.value import Secret
+from tradewarden.exchange.streams import StreamMessage
 
 TIMEOUT = 30.0  # generous: the machine is shared; nothing here measures time
 Item = StreamMessage | FuturesMessage
@@ -40,23 +39,8 @@ HOSTILE = "Hx" * 20 + "#frag"
 
 @pytest.fixture()
 def ffx() -> Iterator[FakeBinance]:
-    with FakeBinance(
-        api_key=KEY,
-        api_secret=SECRET,
-        restrictions={"enableFutures": True},
-        manual_clock=True,
-        futures={"taker_slippage": 0},
-    ) as fake:
+    with futures_fake(manual_clock=True) as fake:
         yield fake
-
-
-@pytest.fixture()
-def client(ffx: FakeBinance) -> ExchangeClient:
-    return ExchangeClient(
-        ffx.url,
-        lambda: (Secret(KEY, "api_key"), Secret(SECRET, "api_secret")),
-        limiter=RateLimiter(),
-    )
 
 
 def canary_keys(monkeypatch: pytest.MonkeyPatch, *keys: str) -> None:
@@ -67,28 +51,6 @@ def canary_keys(monkeypatch: pytest.MonkeyPatch, *keys: str) -> None:
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
     monkeypatch.setattr(secrets, "token_urlsafe", token)
-
-
-class Seen:
-    def __init__(self, inbox: FuturesInbox) -> None:
-        self.inbox = inbox
-        self.items: list[Item] = []
-
-    def wait(self, pred: Callable[[Item], bool], what: str, n: int = 1) -> list[Item]:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            self.items += self.inbox.drain_all()
-            found = [m for m in self.items if pred(m)]
-            if len(found) >= n:
-                return found
-            if time.monotonic() > deadline:
-                kinds = [type(m).__name__ for m in self.items[-20:]]
-                raise AssertionError(f"no {what} within {TIMEOUT}s; last {kinds}")
-            time.sleep(0.05)
-
-
-def connected(m: Item) -> bool:
-    return isinstance(m, StreamEvent) and m.what == "connected"
 
 
 def inject(ffx: FakeBinance, event: dict[str, Any]) -> None:

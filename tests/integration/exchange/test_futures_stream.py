@@ -14,8 +14,7 @@ import pytest
 from binance.client import Client
 
 from tests.fakes.binance import FakeBinance
-from tests.integration.exchange.conftest import KEY, SECRET
-from tradewarden.exchange import RateLimiter
+from tests.integration.exchange.conftest import futures_fake
 from tradewarden.exchange.client import ExchangeClient
 from tradewarden.exchange.futures_stream import (
     ClientListenKeys,
@@ -29,7 +28,6 @@ from tradewarden.exchange.futures_stream import (
     open_futures_user_stream,
 )
 from tradewarden.exchange.streams import StreamEvent, StreamMessage, _ReconnectError
-from tradewarden.secrets.value import Secret
 
 TIMEOUT = 30.0  # generous: the machine is shared; nothing here measures time
 Item = StreamMessage | FuturesMessage
@@ -37,28 +35,13 @@ Item = StreamMessage | FuturesMessage
 
 @pytest.fixture()
 def ffx() -> Iterator[FakeBinance]:
-    with FakeBinance(
-        api_key=KEY,
-        api_secret=SECRET,
-        restrictions={"enableFutures": True},
-        manual_clock=True,
-        futures={"taker_slippage": 0},
-    ) as fake:
+    with futures_fake(manual_clock=True) as fake:
         yield fake
 
 
 @pytest.fixture()
 def fc(ffx: FakeBinance) -> Client:
     return ffx.client()
-
-
-@pytest.fixture()
-def client(ffx: FakeBinance) -> ExchangeClient:
-    return ExchangeClient(
-        ffx.url,
-        lambda: (Secret(KEY, "api_key"), Secret(SECRET, "api_secret")),
-        limiter=RateLimiter(),
-    )
 
 
 class Seen:
