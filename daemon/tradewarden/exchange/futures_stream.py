@@ -50,7 +50,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import random
 import re
 import time
@@ -72,6 +71,7 @@ from tradewarden.exchange.streams import (
     StreamKind,
     StreamMessage,
     _describe,
+    _num,
     _ReconnectError,
     _Stream,
 )
@@ -249,16 +249,6 @@ _IGNORED = frozenset(
         "ALGO_UPDATE",
     }
 )
-
-
-def _num(value: Any) -> float:
-    """A finite number from a decimal string (or number); ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError("not a finite number")
-    return x
 
 
 def _non_negative(value: Any) -> float:

@@ -203,40 +203,27 @@ def exchange_broker_factory(
     whose trade key is vetted before it signs one."""
 
     def make(store: Store, metrics: Metrics) -> BinanceBroker:
-        if settings.futures_enabled and guard is None:  # testnet futures
-            return FuturesGateway(
-                settings,
-                store,
-                keys.trade,
-                on_auth_error=keys.trade.on_auth_error,
-                metrics=MetricsBridge(metrics),
-                request_timeout_s=settings.request_timeout_seconds,
-                **read_key(keys),
-            )
+        # the gateway of the bots' market; live: its guarded twin
+        gateway: type[BinanceBroker]
         if guard is None:
-            return BinanceBroker(
-                settings,
-                store,
-                keys.trade,
-                on_auth_error=keys.trade.on_auth_error,
-                metrics=MetricsBridge(metrics),
-                request_timeout_s=settings.request_timeout_seconds,
-                **read_key(keys),
-            )
-        # live: the guarded gateway of the bots' market (futures: `GuardedFuturesGateway`)
-        guarded = GuardedFuturesGateway if settings.futures_enabled else GuardedBroker
-        broker = guarded(
+            gateway = FuturesGateway if settings.futures_enabled else BinanceBroker
+        else:
+            gateway = GuardedFuturesGateway if settings.futures_enabled else GuardedBroker
+        broker = gateway(
             settings,
             store,
-            guard.credentials,
+            keys.trade if guard is None else guard.credentials,
             on_auth_error=keys.trade.on_auth_error,
             metrics=MetricsBridge(metrics),
             request_timeout_s=settings.request_timeout_seconds,
             **read_key(keys),
         )
-        broker.guard = guard
-        guard.broker = broker
-        guard.store = store
+        if guard is not None:
+            if not isinstance(broker, GuardedBroker):  # fail closed: live is never unguarded
+                raise TypeError("live needs the guarded gateway")
+            broker.guard = guard
+            guard.broker = broker
+            guard.store = store
         return broker
 
     return make
