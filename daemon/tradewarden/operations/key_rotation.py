@@ -90,14 +90,18 @@ def verify_key(
 
     url = settings.effective_binance_url
     pair = (bundle["api_key"], bundle["api_secret"])
-    client = ExchangeClient(
-        url,
-        lambda: pair,
-        limiter=RateLimiter(),
-        recv_window_ms=settings.recv_window_ms,
-        timeout_s=timeout_s,
-        max_queue_s=timeout_s,
-    )
+
+    def client_at(kind: type[ExchangeClient], base_url: str) -> ExchangeClient:
+        return kind(
+            base_url,
+            lambda: pair,
+            limiter=RateLimiter(),
+            recv_window_ms=settings.recv_window_ms,
+            timeout_s=timeout_s,
+            max_queue_s=timeout_s,
+        )
+
+    client = client_at(ExchangeClient, url)
     try:
         try:
             client.sync_time()
@@ -109,14 +113,7 @@ def verify_key(
         if role is SecretRole.TRADE:  # the gate's trade-key check (futures account too)
             futures_client = None
             if settings.futures_enabled:
-                futures_client = FuturesClient(
-                    futures_base_url(url),
-                    lambda: pair,
-                    limiter=RateLimiter(),
-                    recv_window_ms=settings.recv_window_ms,
-                    timeout_s=timeout_s,
-                    max_queue_s=timeout_s,
-                )
+                futures_client = client_at(FuturesClient, futures_base_url(url))
                 try:
                     futures_client.sync_time()
                 except BrokerError:

@@ -159,7 +159,7 @@ class Daemon:
             # is audited; it is never booked, and if money moved, reconciliation's balance
             # check halts
             self.gate.tracker.on_finding.append(self._audit_order_finding)
-            self.gate.on_foreign.append(self._alert_foreign_orders)  # a halt's sweep found
+            self.gate.on_foreign.append(self.alert_foreign_orders)  # a halt's sweep found
             trader_cls: type[Trader] = Trader
             if isinstance(self.broker, PaperFuturesBroker) or (
                 self.exchange and settings.futures_enabled
@@ -429,10 +429,10 @@ class Daemon:
     def _audit_order_finding(self, finding: OrderFinding) -> None:
         self.audit.append("order_finding", finding.as_dict(), sync=True)
 
-    def _alert_foreign_orders(self, found: list[Order], cancelled: list[Order]) -> None:
-        """Open orders on a symbol no bot trades, found (and cancelled) by a halt's sweep
-        (`OrderGate.cancel_elsewhere`): one critical ``foreign_order`` alert each, as
-        reconciliation raises them."""
+    def alert_foreign_orders(self, found: list[Order], cancelled: list[Order]) -> None:
+        """Open orders not ours, found by reconciliation or by a halt's sweep of every symbol
+        (`OrderGate.cancel_elsewhere`): one critical ``foreign_order`` alert each, naming the
+        orders the halt cancelled."""
         ids = [o.client_order_id for o in cancelled]
         for o in found:
             self.notifier.notify(

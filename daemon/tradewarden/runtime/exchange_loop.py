@@ -789,18 +789,7 @@ class ExchangeLoop:
         )
         state = self.d.risk.state.label.upper()
         ids = [o.client_order_id for o in cancelled]
-        for o in report.unknown_on_exchange:
-            self.d.notifier.notify(
-                "foreign_order",
-                symbol=o.symbol,
-                order_id=o.exchange_order_id or "?",
-                client_order_id=o.client_order_id,
-                side=str(o.side),
-                qty=o.qty,
-                price=o.price,
-                state=state,
-                orders_cancelled=ids,
-            )
+        self.d.alert_foreign_orders(report.unknown_on_exchange, cancelled)
         if report.missing_on_exchange or report.balance_mismatches:
             self.d.notifier.notify(
                 "system_error",
