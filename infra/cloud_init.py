@@ -39,6 +39,9 @@ def template_values(
         "profile": cfg.profile,
         "mode": cfg.mode,
         "testnet": "true" if cfg.testnet else "false",
+        # tradewarden:futures (issue 20): the daemon's futures bots and the host's egress
+        # refresh resolving the futures testnet hosts (ops/nftables/refresh-allowlist.py)
+        "futures": "true" if cfg.futures else "false",
         # Alert email: SES SMTP through the VPC's email-smtp endpoint, STARTTLS on 587.
         "smtp_host": ses_smtp_host(region),
         "smtp_port": str(SES_SMTP_PORT),

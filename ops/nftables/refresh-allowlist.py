@@ -26,13 +26,16 @@ from pathlib import Path
 
 LIVE = "api api1 api2 api3 api4 stream ws-api fapi fstream"
 LIVE_HOSTS = [h + ".binance.com" for h in LIVE.split()]
-# Spot only (the daemon trades spot): the stack's DNS Firewall answers for binancefuture.com
-# only with tradewarden:futures, and each blocked lookup would raise its DNS-blocks alarm.
+# Spot's: the stack's DNS Firewall answers for binancefuture.com only with
+# tradewarden:futures, and each blocked lookup would raise its DNS-blocks alarm.
 TESTNET_HOSTS = [
     "testnet.binance.vision",
     "stream.testnet.binance.vision",
     "ws-api.testnet.binance.vision",
 ]
+# The futures testnet (issue 20): resolved only when TRADEWARDEN_FUTURES_ENABLED=true (a
+# futures stack, whose DNS Firewall answers for binancefuture.com), REST and user stream.
+FUTURES_TESTNET_HOSTS = ["testnet.binancefuture.com", "fstream.binancefuture.com"]
 IMDS = "http://169.254.169.254/latest/"
 TABLE = "inet tradewarden"
 
@@ -116,7 +119,10 @@ def main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     env = os.environ
     testnet = env.get("BINANCE_TESTNET", "true").lower() in ("1", "true", "yes")
+    futures = env.get("TRADEWARDEN_FUTURES_ENABLED", "false").lower() in ("1", "true", "yes")
     hosts = [] if a.no_defaults else LIVE_HOSTS + (TESTNET_HOSTS if testnet else [])
+    if testnet and futures and not a.no_defaults:
+        hosts += FUTURES_TESTNET_HOSTS
     hosts += a.host
     if a.hosts_file and a.hosts_file.is_file():
         hosts += [ln.split("#")[0].strip() for ln in a.hosts_file.read_text().splitlines()]

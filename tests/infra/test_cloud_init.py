@@ -65,3 +65,16 @@ def test_a_bad_backup_target_is_refused(bad: str) -> None:
     cfg = load_stack_config(read_stack_file("dev"), "dev")
     with pytest.raises(ValueError, match="backup_to must be s3://bucket/prefix/ or an absolute"):
         render_user_data(cfg, region="eu-west-1", alert_topic_arn="x", backup_to=bad)
+
+
+@pytest.mark.parametrize("futures", ["false", "true"])
+def test_the_futures_key_reaches_the_daemon_and_the_egress_refresh(futures: str) -> None:
+    """tradewarden:futures sets TRADEWARDEN_FUTURES_ENABLED in the env file the daemon and
+    tradewarden-egress.service both read (the refresh resolves the futures testnet hosts
+    only with it): a futures stack's host trades futures and may reach their hosts."""
+    raw = dict(read_stack_file("dev"))
+    raw["tradewarden:futures"] = futures
+    cfg = load_stack_config(raw, "dev")
+    text = render_user_data(cfg, region="eu-west-1", alert_topic_arn="arn:aws:sns:eu-west-1:1:t")
+    files = {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
+    assert f"TRADEWARDEN_FUTURES_ENABLED={futures}\n" in files["/etc/tradewarden/tradewarden.env"]

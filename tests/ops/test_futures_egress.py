@@ -7,7 +7,10 @@ testnet's, added only with tradewarden:futures)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
+
+import pytest
 
 from infra.domains import default_allowlist, parse_allowed_domain
 from tests.ops.test_stream_egress import covered, refresh_module
@@ -31,3 +34,27 @@ def test_live_futures_hosts_are_in_the_host_and_stack_allow_lists() -> None:
     testnet_rest = urlsplit(futures_base_url("https://testnet.binance.vision")).hostname
     assert testnet_rest == "testnet.binancefuture.com"
     assert covered(testnet_rest, fut) and not covered(testnet_rest, spot)
+
+
+def test_the_futures_testnet_hosts_are_resolved_by_the_host_only_on_a_futures_stack(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The boxed host's nftables refresh resolves the futures testnet's REST and user-stream
+    hosts (as the daemon derives them) when TRADEWARDEN_FUTURES_ENABLED=true, never on a
+    spot stack (its DNS Firewall blocks binancefuture.com: each lookup would raise an alarm)."""
+    rest = futures_base_url("https://testnet.binance.vision")
+    wanted = {urlsplit(rest).hostname, urlsplit(futures_stream_url(rest)).hostname}
+    mod = refresh_module()
+    asked: list[str] = []
+
+    def resolve(hosts: list[str]) -> set[str]:
+        asked.extend(hosts)
+        return set()
+
+    monkeypatch.setattr(mod, "resolve", resolve)
+    for futures, expected in (("false", False), ("true", True)):
+        asked.clear()
+        monkeypatch.setenv("BINANCE_TESTNET", "true")
+        monkeypatch.setenv("TRADEWARDEN_FUTURES_ENABLED", futures)
+        mod.main(["--dry-run", "--vpc-cidr", "10.0.0.0/16", "--state-file", str(tmp_path / "s")])
+        assert wanted <= set(asked) if expected else not (wanted & set(asked)), (futures, asked)
