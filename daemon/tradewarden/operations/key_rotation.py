@@ -101,6 +101,20 @@ def verify_key(
             max_queue_s=timeout_s,
         )
 
+    testnet = endpoint_kind(url, settings.binance_testnet) == "testnet"
+    if testnet and settings.futures_enabled:
+        # the futures testnet's keys are its own: what such a key reads is the futures
+        # account on the futures host (a spot testnet account read would refuse it)
+        furl = futures_base_url(url)
+        fclient = client_at(FuturesClient, furl)
+        try:
+            fclient.sync_time()
+            _FuturesAccount(fclient).futures_account()
+        except BrokerError as exc:
+            return KeyCheck(False, f"signed GET /fapi/v2/account at {furl} failed: {exc}")
+        finally:
+            _close(fclient)
+        return KeyCheck(True, f"futures account readable at {furl} (testnet: no permission check)")
     client = client_at(ExchangeClient, url)
     try:
         try:
@@ -108,7 +122,7 @@ def verify_key(
             client.call(ep.ACCOUNT, "get_account")
         except BrokerError as exc:
             return KeyCheck(False, f"signed GET /api/v3/account at {url} failed: {exc}")
-        if endpoint_kind(url, settings.binance_testnet) == "testnet":
+        if testnet:
             return KeyCheck(True, f"account readable at {url} (testnet: no permission check)")
         if role is SecretRole.TRADE:  # the gate's trade-key check (futures account too)
             futures_client = None

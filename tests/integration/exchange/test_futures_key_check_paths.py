@@ -153,3 +153,20 @@ def test_the_futures_host_of_each_binance_host() -> None:
     # the key's rights (/sapi) are asked on the spot host of a futures host
     assert spot_base_url("https://fapi.binance.com") == "https://api.binance.com"
     assert spot_base_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_rotation_on_the_futures_testnet_reads_the_futures_account(
+    fx: FakeBinance, tmp_path: Path
+) -> None:
+    """The futures testnet has keys of its own (the spot testnet does not know them): a
+    futures testnet stack's new key is verified by its futures account, and fails closed
+    when that cannot be read."""
+    settings = settings_for(fx, tmp_path).model_copy(update={"binance_testnet": True})
+    fx.fault("maintenance", path="/api/v3/account", count=None)  # the spot side: not its key
+    ok = verify_key(settings, bundle(), timeout_s=5.0)
+    assert ok.ok and "futures account readable" in ok.detail, ok.detail
+    assert len(fapi_account_reads(fx)) == 1
+    fx.fault("maintenance", path="/fapi/*", count=None)
+    down = verify_key(settings, bundle(), timeout_s=5.0)
+    assert not down.ok and "GET /fapi/v2/account" in down.detail, down.detail
